@@ -1,0 +1,1 @@
+"""HTTP API, authentication and the command-line interface."""

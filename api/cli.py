@@ -1,0 +1,271 @@
+"""The ``relief`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from infra.settings import Settings, SettingsError
+
+log = logging.getLogger("relief")
+
+
+def _runtime(args: argparse.Namespace, *, kafka: bool = False):  # type: ignore[no-untyped-def]
+    from infra.runtime import Runtime
+
+    return Runtime.open(Settings.from_env(), kafka=kafka)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Store, broker, relay, projection runners and API in one process."""
+    import uvicorn
+
+    from api.app import create_app
+    from infra.runtime import Workers
+
+    settings = Settings.from_env()
+    host = args.host or settings.http_host
+    port = args.port if args.port is not None else settings.http_port
+    runtime = _runtime(args, kafka=True)
+    workers = Workers(runtime).start()
+    # uvicorn re-raises the signal that stopped it once it has shut down; with a Python handler
+    # in place that re-raise returns here instead of killing the process, so the clean-up below
+    # (workers, broker, and the embedded PostgreSQL at exit) runs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    try:
+        config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        server = uvicorn.Server(config)
+        print(
+            f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
+            flush=True,
+        )
+        print(f"  database: {_describe_db(runtime.database_url)}", flush=True)
+        print(f"  kafka:    {runtime.kafka_bootstrap} topic {settings.kafka_topic}", flush=True)
+        server.run()
+    finally:
+        workers.stop()
+        runtime.close()
+    return 0
+
+
+def _describe_db(url: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    return f"{params.get('dbname', '')} on {params.get('host', 'localhost')}"
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Only the HTTP API (scale it out; run relay and projections elsewhere)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = Settings.from_env()
+    runtime = _runtime(args)
+    try:
+        uvicorn.run(
+            create_app(runtime),
+            host=args.host or settings.http_host,
+            port=args.port if args.port is not None else settings.http_port,
+        )
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    """Create the event store and read-model schemas (safe to run concurrently)."""
+    from infra.runtime import resolve_database_url
+    from infra.schema import init_schema
+    from projections.registry import ALL_PROJECTIONS
+
+    init_schema(resolve_database_url(Settings.from_env()), ALL_PROJECTIONS)
+    print("schema ready")
+    return 0
+
+
+def _until_signalled() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """Publish the log to Kafka until stopped."""
+    runtime = _runtime(args, kafka=True)
+    try:
+        runtime.relay().run_forever(_until_signalled())
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_projections_run(args: argparse.Namespace) -> int:
+    """Keep projections up to date from the chosen feed until stopped."""
+    from infra.kafka_feed import KafkaFeedRunner
+    from infra.projection_runner import PostgresFeedRunner
+    from projections.registry import ALL_PROJECTIONS, projection_class
+
+    runtime = _runtime(args, kafka=args.feed == "kafka")
+    stop = _until_signalled()
+    names = args.names or [p.name for p in ALL_PROJECTIONS]
+    threads = []
+    try:
+        for name in names:
+            projection = projection_class(name)
+            runner: PostgresFeedRunner | KafkaFeedRunner
+            if args.feed == "kafka":
+                runner = KafkaFeedRunner(
+                    runtime.pool,
+                    runtime.ledger.mapper,
+                    projection,
+                    bootstrap=runtime.connect_kafka(),
+                    topic=runtime.settings.kafka_topic,
+                    batch_size=runtime.settings.projection_batch,
+                )
+            else:
+                runner = PostgresFeedRunner(
+                    runtime.pool,
+                    runtime.ledger.recorder,
+                    runtime.ledger.mapper,
+                    projection,
+                    batch_size=runtime.settings.projection_batch,
+                )
+            thread = threading.Thread(target=runner.run_forever, args=(stop,), name=name)
+            thread.start()
+            threads.append(thread)
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        runtime.close()
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild one projection from position 0; readers keep the old table until it is done."""
+    from infra.projection_runner import rebuild
+    from projections.registry import projection_class
+
+    projection = projection_class(args.name)
+    runtime = _runtime(args)
+    started = time.monotonic()
+
+    def progress(done: int, head: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = done / elapsed
+        share = done / head if head else 1.0
+        eta = (head - done) / rate if rate else 0.0
+        bar = "#" * int(share * 30)
+        sys.stderr.write(
+            f"\r{args.name} [{bar:<30}] {done}/{head} events {rate:,.0f}/s ETA {eta:,.0f}s"
+        )
+        sys.stderr.flush()
+
+    try:
+        generation = rebuild(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            projection,
+            batch_size=runtime.settings.projection_batch,
+            progress=progress,
+        )
+    finally:
+        runtime.close()
+    sys.stderr.write("\n")
+    print(f"{args.name}: generation {generation} is live")
+    return 0
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    """Position, lag and last error of every projection."""
+    from infra.projection_runner import projection_status
+    from projections.registry import ALL_PROJECTIONS
+
+    runtime = _runtime(args)
+    try:
+        statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    finally:
+        runtime.close()
+    print(f"{'projection':<16}{'gen':>4} {'feed':<9}{'position':>10}{'head':>10}{'lag':>8}  error")
+    for s in statuses:
+        print(
+            f"{s.name:<16}{s.generation:>4} {s.feed or '-':<9}{s.position:>10}{s.head:>10}"
+            f"{s.lag:>8}  {s.last_error or ''}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relief",
+        description="relief-ledger: event-sourced social-assistance case management. "
+        "Configuration comes from RELIEF_* environment variables (see README).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help=cmd_run.__doc__)
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=cmd_run)
+
+    api = sub.add_parser("api", help=cmd_api.__doc__)
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(func=cmd_api)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    db.add_parser("init", help=cmd_db_init.__doc__).set_defaults(func=cmd_db_init)
+
+    sub.add_parser("relay", help=cmd_relay.__doc__).set_defaults(func=cmd_relay)
+
+    projections = sub.add_parser("projections", help="read-model projections").add_subparsers(
+        dest="projections_command", required=True, metavar="ACTION"
+    )
+    prun = projections.add_parser("run", help=cmd_projections_run.__doc__)
+    prun.add_argument("names", nargs="*", help="projections to run (default: all)")
+    prun.add_argument("--feed", choices=("postgres", "kafka"), default="postgres")
+    prun.set_defaults(func=cmd_projections_run)
+    rebuild = projections.add_parser("rebuild", help=cmd_projections_rebuild.__doc__)
+    rebuild.add_argument("name")
+    rebuild.set_defaults(func=cmd_projections_rebuild)
+    projections.add_parser("status", help=cmd_projections_status.__doc__).set_defaults(
+        func=cmd_projections_status
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args))
+    except SettingsError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

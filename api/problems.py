@@ -1,0 +1,126 @@
+"""RFC 9457 problem details (application/problem+json) for every error the API returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import RecordConflictError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.identity import Unauthenticated
+from domain.errors import CaseAlreadyClosed, DomainError, NotFound, VersionMismatch
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
+    (Unauthenticated, 401),
+    (NotFound, 404),
+    (VersionMismatch, 412),
+    (CaseAlreadyClosed, 409),
+)
+
+
+def problem(
+    status: int,
+    title: str,
+    *,
+    rule: str,
+    detail: str | None = None,
+    field: str | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"/problems/{rule}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if field:
+        body["field"] = field
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in location)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        status = next((code for kind, code in STATUS_BY_ERROR if isinstance(error, kind)), 422)
+        extra: dict[str, Any] = {}
+        fault = getattr(error, "fault", None)
+        if fault:
+            extra["fault"] = fault
+        return problem(
+            status,
+            type(error).__doc__.strip().splitlines()[0] if type(error).__doc__ else error.rule,
+            rule=error.rule,
+            detail=error.message,
+            field=error.field,
+            instance=request.url.path,
+            **extra,
+        )
+
+    @app.exception_handler(RecordConflictError)
+    async def conflict(request: Request, error: RecordConflictError) -> JSONResponse:
+        return problem(
+            409,
+            "Concurrent modification",
+            rule="concurrent-modification",
+            detail="another change to this record was saved first; reload it and try again",
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(e.get("loc", ())), "message": e.get("msg", "invalid")}
+            for e in error.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in error.errors()):
+            return problem(
+                400,
+                "Malformed JSON",
+                rule="malformed-json",
+                detail="the request body is not valid JSON",
+                instance=request.url.path,
+            )
+        first = errors[0] if errors else {"field": None, "message": "invalid request"}
+        return problem(
+            422,
+            "Invalid request",
+            rule="invalid-request",
+            detail=f"{first['field']}: {first['message']}",
+            field=first["field"],
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            error.status_code,
+            str(error.detail) if error.status_code < 500 else "Server error",
+            rule=f"http-{error.status_code}",
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(
+            500,
+            "Server error",
+            rule="server-error",
+            detail="the request failed; it has been logged",
+            instance=request.url.path,
+        )

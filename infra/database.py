@@ -1,0 +1,45 @@
+"""Connection settings for the event store (eventsourcing env) and our own pools (psycopg)."""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+
+def store_env(
+    database_url: str, *, create_table: bool = False, pool_size: int = 8
+) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings from a libpq URL.
+
+    ``create_table`` is off except inside the schema step, which runs under an advisory lock:
+    the library's own CREATE TABLE fails ("tuple concurrently updated") when two processes
+    construct the application at once.
+    """
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "localhost"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def open_pool(database_url: str, *, size: int = 8, name: str = "relief") -> ConnectionPool:
+    """A psycopg pool for every SQL statement of our own (read models, relay, audit)."""
+    pool = ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        name=name,
+        open=False,
+        kwargs={"application_name": name},
+    )
+    pool.open(wait=True, timeout=30)
+    return pool

@@ -1,0 +1,265 @@
+"""Feeds a projection from the Kafka topic the relay writes (consumer group).
+
+Exactly-once effect over an at-least-once topic:
+- the partition offsets are stored in the read model's own schema, in the same transaction as
+  the rows; on (re)assignment the consumer seeks to them, not to the group's Kafka offsets;
+- each aggregate's last applied version is stored too, so a duplicate (relay retry) or a
+  republished copy (broker that lost its data) is applied once, and a gap in an aggregate's
+  versions is caught rather than applied out of order;
+- the consumer re-reads the last record it applied on assignment and rewinds the partition to
+  its start when that record is no longer there or has changed, or when a record from a new
+  relay epoch appears: the log it tracked is gone, and deduplication makes re-reading safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import Mapper, StoredEvent
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from infra import cloudevents, kafka_io
+from infra.projection_runner import (
+    ProjectionHalted,
+    Target,
+    _BatchApplier,
+    claim_tracking,
+    decode_notification,
+    record_error,
+)
+from projections.base import Projection, RecordedEvent
+
+log = logging.getLogger(__name__)
+
+
+class _Rewind(Exception):
+    def __init__(self, partition: int, why: str) -> None:
+        super().__init__(why)
+        self.partition = partition
+
+
+class KafkaFeedRunner:
+    feed = "kafka"
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        mapper: Mapper[Any],
+        projection: type[Projection],
+        *,
+        bootstrap: str,
+        topic: str,
+        group_id: str | None = None,
+        batch_size: int = 1000,
+        schema: str | None = None,
+        before_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.mapper = mapper
+        self.projection_class = projection
+        self.applier = _BatchApplier(projection())
+        self.topics = frozenset(projection.topics())
+        self.target = Target(projection, schema)
+        self.topic = topic
+        self.batch_size = batch_size
+        self.before_commit = before_commit
+        self.consumer: KafkaConsumer = kafka_io.consumer(
+            bootstrap,
+            group_id=group_id or f"relief-projection-{projection.name}-{schema or 'active'}",
+            max_poll_records=batch_size,
+        )
+        self._verify: dict[int, tuple[int, str]] = {}  # partition -> (offset, cloudevent id)
+        runner = self
+
+        class _OnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                pass
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                runner._seek_to_stored(assigned)
+
+        self.consumer.subscribe([topic], listener=_OnAssign())
+
+    @property
+    def name(self) -> str:
+        return self.projection_class.name
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    # Positions ------------------------------------------------------------------------------
+
+    def _stored_offsets(self) -> dict[int, tuple[int, int, str | None]]:
+        with self.pool.connection() as conn, conn.transaction():
+            schema = self.target.schema(conn)
+            rows = conn.execute(
+                sql.SQL(
+                    "SELECT partition, next_offset, epoch, last_id FROM {}._kafka_offsets"
+                    " WHERE topic = %s"
+                ).format(sql.Identifier(schema)),
+                (self.topic,),
+            ).fetchall()
+        return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+    def _seek_to_stored(self, assigned: Any) -> None:
+        stored = self._stored_offsets()
+        self._verify.clear()
+        for tp in assigned:
+            if tp.partition in stored and stored[tp.partition][0] > 0:
+                next_offset, _epoch, last_id = stored[tp.partition]
+                # Re-read the last applied record to prove the broker still holds our log.
+                self.consumer.seek(tp, next_offset - 1)
+                self._verify[tp.partition] = (next_offset - 1, last_id or "")
+            else:
+                self.consumer.seek_to_beginning(tp)
+
+    def _rewind(self, partition: int, why: str) -> None:
+        log.warning("kafka feed %s: partition %d rewound to start: %s", self.name, partition, why)
+        self._verify.pop(partition, None)
+        self.consumer.seek_to_beginning(TopicPartition(self.topic, partition))
+
+    # The batch ------------------------------------------------------------------------------
+
+    def run_once(self, timeout_ms: int = 500) -> int:
+        """Poll one batch and apply it in one transaction; return records consumed."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        records = [record for batch in polled.values() for record in batch]
+        if not records:
+            return 0
+        rewound: set[int] = set()
+        with self.pool.connection() as conn, conn.transaction():
+            schema = self.target.schema(conn)
+            conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+            position = claim_tracking(conn, self.feed)
+            offsets = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(
+                    "SELECT partition, next_offset, epoch FROM _kafka_offsets WHERE topic = %s"
+                    " FOR UPDATE",
+                    (self.topic,),
+                ).fetchall()
+            }
+            relayed = []
+            for record in records:
+                if record.partition in rewound:
+                    continue
+                event = cloudevents.decode(record.value)
+                try:
+                    self._check_continuity(record, event, offsets)
+                except _Rewind as rewind:
+                    rewound.add(rewind.partition)
+                    self._rewind(rewind.partition, str(rewind))
+                    continue
+                relayed.append((record, event))
+            applied = self._apply(conn, relayed)
+            for record, event in relayed:
+                offsets[record.partition] = (record.offset + 1, event.epoch)
+                position = max(position, event.position)
+            last_ids = {record.partition: event.id for record, event in relayed}
+            for partition, (next_offset, epoch) in offsets.items():
+                if partition in last_ids:
+                    conn.execute(
+                        "INSERT INTO _kafka_offsets (topic, partition, next_offset, epoch, last_id)"
+                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE"
+                        " SET next_offset = excluded.next_offset, epoch = excluded.epoch,"
+                        " last_id = excluded.last_id",
+                        (self.topic, partition, next_offset, epoch, last_ids[partition]),
+                    )
+            for partition in rewound:
+                conn.execute(
+                    "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = %s",
+                    (self.topic, partition),
+                )
+            conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
+            if self.before_commit is not None:
+                self.before_commit(position)
+        log.debug("kafka feed %s: %d records, %d applied", self.name, len(records), applied)
+        return len(records)
+
+    def _check_continuity(
+        self, record: Any, event: cloudevents.RelayedEvent, offsets: dict[int, tuple[int, int]]
+    ) -> None:
+        """Raise _Rewind when this record does not continue the log this generation tracked."""
+        verify = self._verify.pop(record.partition, None)
+        if verify is not None:
+            expected_offset, expected_id = verify
+            if record.offset != expected_offset or event.id != expected_id:
+                raise _Rewind(record.partition, "the record last applied is gone or changed")
+            return  # that record was applied already; deduplication skips it
+        stored = offsets.get(record.partition)
+        if stored is None or record.offset == 0:
+            return  # first read of the partition, or the topic starts over
+        next_offset, epoch = stored
+        if record.offset != next_offset:
+            raise _Rewind(record.partition, f"read offset {record.offset}, expected {next_offset}")
+        if event.epoch != epoch:
+            # The relay recreates the topic for a new epoch, so a new epoch begins at offset 0;
+            # meeting one mid-partition means the read position jumped into another log.
+            raise _Rewind(record.partition, f"relay epoch {event.epoch} after {epoch}")
+
+    def _apply(
+        self, conn: psycopg.Connection, relayed: list[tuple[Any, cloudevents.RelayedEvent]]
+    ) -> int:
+        ids = list({event.originator_id for _, event in relayed})
+        versions: dict[UUID, int] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                "SELECT originator_id, version FROM _applied_versions"
+                " WHERE originator_id = ANY(%s)",
+                (ids,),
+            ).fetchall()
+        )
+        fresh: list[RecordedEvent] = []
+        changed: dict[UUID, int] = {}
+        for _record, event in relayed:
+            last = versions.get(event.originator_id, 0)
+            if event.originator_version <= last:
+                continue  # duplicate or republished copy
+            if event.originator_version != last + 1:
+                # Only a broker that lost data can cause this; the relay then republishes the
+                # whole log in order, so the missing versions and this one will come again.
+                log.warning(
+                    "kafka feed %s: %s jumps from version %d to %d; skipped until republished",
+                    self.name,
+                    event.originator_id,
+                    last,
+                    event.originator_version,
+                )
+                continue
+            versions[event.originator_id] = event.originator_version
+            changed[event.originator_id] = event.originator_version
+            if event.topic in self.topics:
+                stored = StoredEvent(
+                    originator_id=event.originator_id,
+                    originator_version=event.originator_version,
+                    topic=event.topic,
+                    state=event.state,
+                )
+                fresh.append(decode_notification(self.mapper, self.name, stored, event.position))
+        self.applier.apply(conn, fresh)
+        if changed:
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO _applied_versions (originator_id, version) VALUES (%s, %s)"
+                    " ON CONFLICT (originator_id) DO UPDATE SET version = excluded.version",
+                    list(changed.items()),
+                )
+        return len(fresh)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once()
+                except ProjectionHalted as halted:
+                    log.error("%s", halted)
+                    record_error(self.pool, halted, self.name)
+                    raise
+        finally:
+            self.close()

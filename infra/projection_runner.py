@@ -1,0 +1,350 @@
+"""Runs projections: feeds events from the PostgreSQL log or from Kafka into read-model tables.
+
+Exactly-once effect: every batch writes the read-model rows and the new position in one
+transaction, so a crash anywhere leaves either both or neither. Catch-up commits many events per
+transaction (one position per batch), unlike the library's stock runner that commits per event.
+
+A projection's tables live in a schema per build generation; readers see the active generation
+through views in ``read_models``. A rebuild fills a new generation from position 0 while the old
+one keeps serving, then switches the views in one transaction.
+
+A projection that fails on an event stops with an error naming that event's position; the batch
+is rolled back, so it resumes from that event once the code or data is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
+from projections.base import Projection, RecordedEvent
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionHalted(Exception):
+    """A projection could not apply an event; it stops there until fixed."""
+
+    def __init__(self, projection: str, position: int, topic: str, cause: BaseException) -> None:
+        super().__init__(
+            f"projection {projection} stopped at position {position} ({topic}): "
+            f"{type(cause).__name__}: {cause}"
+        )
+        self.projection = projection
+        self.position = position
+        self.topic = topic
+        self.cause = cause
+
+
+class FeedMismatch(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a runner writes: the registry's active generation, or one fixed schema."""
+
+    projection: type[Projection]
+    fixed_schema: str | None = None
+
+    def schema(self, conn: psycopg.Connection) -> str:
+        if self.fixed_schema is not None:
+            return self.fixed_schema
+        # FOR SHARE: a rebuild's switch (FOR UPDATE) waits for this batch, and this batch waits
+        # for the switch, so no batch ever commits into a generation that is being retired.
+        row = conn.execute(
+            f"SELECT active_generation FROM {CONTROL_SCHEMA}.projections WHERE name = %s FOR SHARE",
+            (self.projection.name,),
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"projection {self.projection.name} is not initialised")
+        return generation_schema(self.projection.name, row[0])
+
+
+def claim_tracking(conn: psycopg.Connection, feed: str) -> int:
+    """Lock this generation's tracking row for the batch and return its position."""
+    conn.execute(
+        "INSERT INTO _tracking (feed, position) VALUES (%s, 0) ON CONFLICT DO NOTHING", (feed,)
+    )
+    row = conn.execute("SELECT feed, position FROM _tracking FOR UPDATE").fetchone()
+    assert row is not None
+    if row[0] != feed:
+        raise FeedMismatch(
+            f"this generation is built from the {row[0]} feed, not {feed}; rebuild to switch"
+        )
+    return int(row[1])
+
+
+def record_error(pool: ConnectionPool, halted: ProjectionHalted | None, name: str) -> None:
+    with pool.connection() as conn:
+        conn.execute(
+            f"UPDATE {CONTROL_SCHEMA}.projections SET last_error = %s, last_error_position = %s,"
+            " updated_at = now() WHERE name = %s",
+            (str(halted) if halted else None, halted.position if halted else None, name),
+        )
+
+
+class _BatchApplier:
+    """Applies decoded events to the projection inside the caller's transaction."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[RecordedEvent]) -> None:
+        with conn.cursor() as cursor:
+            for recorded in events:
+                try:
+                    self.projection.apply(cursor, recorded)
+                except Exception as error:
+                    raise ProjectionHalted(
+                        self.projection.name, recorded.position, recorded.topic, error
+                    ) from error
+
+
+def decode_notification(
+    mapper: Mapper[Any],
+    projection_name: str,
+    notification: Notification | StoredEvent,
+    position: int,
+) -> RecordedEvent:
+    try:
+        event = mapper.to_domain_event(notification)
+    except Exception as error:
+        raise ProjectionHalted(projection_name, position, notification.topic, error) from error
+    return RecordedEvent(
+        position=position,
+        originator_id=notification.originator_id,  # type: ignore[arg-type]
+        originator_version=notification.originator_version,
+        topic=notification.topic,
+        event=event,
+    )
+
+
+class PostgresFeedRunner:
+    """Feeds a projection from the global log in PostgreSQL (the default feed)."""
+
+    feed = "postgres"
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        projection: type[Projection],
+        *,
+        batch_size: int = 1000,
+        schema: str | None = None,
+        before_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.recorder = recorder
+        self.mapper = mapper
+        self.projection_class = projection
+        self.applier = _BatchApplier(projection())
+        self.topics = frozenset(projection.topics())
+        self.target = Target(projection, schema)
+        self.batch_size = batch_size
+        self.before_commit = before_commit  # test hook: simulate a crash before commit
+
+    @property
+    def name(self) -> str:
+        return self.projection_class.name
+
+    def run_once(self, *, up_to: int | None = None) -> int:
+        """Apply the next batch in one transaction; return how many events it covered."""
+        with self.pool.connection() as conn, conn.transaction():
+            schema = self.target.schema(conn)
+            conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+            position = claim_tracking(conn, self.feed)
+            return self._apply_after(conn, position, up_to=up_to)
+
+    def _apply_after(self, conn: psycopg.Connection, position: int, *, up_to: int | None) -> int:
+        notifications = self.recorder.select_notifications(
+            start=position, limit=self.batch_size, stop=up_to, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        events = [
+            decode_notification(self.mapper, self.name, n, n.id)
+            for n in notifications
+            if n.topic in self.topics
+        ]
+        self.applier.apply(conn, events)
+        last = notifications[-1].id
+        conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (last,))
+        if self.before_commit is not None:
+            self.before_commit(last)
+        return len(notifications)
+
+    def catch_up(self, *, stop: threading.Event | None = None) -> int:
+        """Run batches until the log's head; return events covered."""
+        total = 0
+        while stop is None or not stop.is_set():
+            count = self.run_once()
+            if count == 0:
+                return total
+            total += count
+        return total
+
+    def run_forever(self, stop: threading.Event, *, idle_wait_s: float = 1.0) -> None:
+        from infra.pg_listen import LogListener
+
+        error_recorded = False
+        with LogListener(self.pool.conninfo, self.recorder.channel_name) as listener:  # type: ignore[attr-defined]
+            while not stop.is_set():
+                try:
+                    count = self.run_once()
+                except ProjectionHalted as halted:
+                    log.error("%s", halted)
+                    record_error(self.pool, halted, self.name)
+                    raise
+                if error_recorded is False and count:
+                    record_error(self.pool, None, self.name)
+                    error_recorded = True  # cleared once; a new halt raises out of the loop
+                if count == 0:
+                    listener.wait(idle_wait_s)
+
+
+def rebuild(
+    pool: ConnectionPool,
+    recorder: ApplicationRecorder,
+    mapper: Mapper[Any],
+    projection: type[Projection],
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Build a new generation from position 0 while the active one keeps serving; then switch.
+
+    Returns the new generation number.
+    """
+    name = projection.name
+    with pool.connection() as conn, conn.transaction():
+        row = conn.execute(
+            f"SELECT active_generation, building_generation FROM {CONTROL_SCHEMA}.projections"
+            " WHERE name = %s FOR UPDATE",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"projection {name} is not initialised")
+        active, building = row
+        new_generation = max(active, building or 0) + 1
+        schema = generation_schema(name, new_generation)
+        create_generation(conn, projection, schema, replace=True)
+        conn.execute(
+            f"UPDATE {CONTROL_SCHEMA}.projections SET building_generation = %s, updated_at = now()"
+            " WHERE name = %s",
+            (new_generation, name),
+        )
+    runner = PostgresFeedRunner(
+        pool, recorder, mapper, projection, batch_size=batch_size, schema=schema
+    )
+    done = 0
+    while True:
+        count = runner.run_once()
+        done += count
+        head = recorder.max_notification_id() or 0
+        if progress is not None:
+            progress(done, head)
+        if count < batch_size:
+            break
+    # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
+    with pool.connection() as conn, conn.transaction():
+        row = conn.execute(
+            f"SELECT active_generation FROM {CONTROL_SCHEMA}.projections WHERE name = %s"
+            " FOR UPDATE",
+            (name,),
+        ).fetchone()
+        assert row is not None
+        old_schema = generation_schema(name, row[0])
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        position = claim_tracking(conn, runner.feed)
+        while (count := runner._apply_after(conn, position, up_to=None)) > 0:
+            position = conn.execute("SELECT position FROM _tracking").fetchone()[0]  # type: ignore[index]
+        conn.execute("RESET search_path")
+        point_views(conn, projection, schema)
+        conn.execute(
+            f"UPDATE {CONTROL_SCHEMA}.projections SET active_generation = %s,"
+            " building_generation = NULL, last_error = NULL, last_error_position = NULL,"
+            " updated_at = now() WHERE name = %s",
+            (new_generation, name),
+        )
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(old_schema)))
+    log.info("projection %s rebuilt as generation %d", name, new_generation)
+    return new_generation
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    generation: int
+    feed: str | None
+    position: int
+    head: int
+    last_error: str | None
+    last_error_position: int | None
+    updated_at: Any
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+def projection_status(
+    pool: ConnectionPool, projections: Sequence[type[Projection]], head: int
+) -> list[ProjectionStatus]:
+    statuses = []
+    with pool.connection() as conn:
+        for projection in projections:
+            row = conn.execute(
+                f"SELECT active_generation, last_error, last_error_position, updated_at"
+                f" FROM {CONTROL_SCHEMA}.projections WHERE name = %s",
+                (projection.name,),
+            ).fetchone()
+            if row is None:
+                continue
+            schema = generation_schema(projection.name, row[0])
+            tracking = conn.execute(
+                sql.SQL("SELECT feed, position, updated_at FROM {}._tracking").format(
+                    sql.Identifier(schema)
+                )
+            ).fetchone()
+            statuses.append(
+                ProjectionStatus(
+                    name=projection.name,
+                    generation=row[0],
+                    feed=tracking[0] if tracking else None,
+                    position=tracking[1] if tracking else 0,
+                    head=head,
+                    last_error=row[1],
+                    last_error_position=row[2],
+                    updated_at=(tracking[2] if tracking else row[3]),
+                )
+            )
+    return statuses
+
+
+def wait_until_caught_up(
+    pool: ConnectionPool, projections: Sequence[type[Projection]], head: int, timeout: float
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(s.position >= head for s in projection_status(pool, projections, head)):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))

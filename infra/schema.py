@@ -1,0 +1,129 @@
+"""Schema creation, once, under a PostgreSQL advisory lock.
+
+Every process calls ``init_schema`` at start-up (and ``relief db init`` calls it explicitly).
+The advisory lock serialises them, so concurrent starts never race on CREATE statements; all
+other constructions of the application run with the library's CREATE_TABLE off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from infra.database import store_env
+from projections.base import Projection
+
+log = logging.getLogger(__name__)
+
+#: Arbitrary constant: the advisory lock key of schema changes ("relief" in ASCII).
+SCHEMA_LOCK_KEY = 0x72656C696566
+CONTROL_SCHEMA = "relief"
+READ_SCHEMA = "read_models"
+
+CONTROL_DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {CONTROL_SCHEMA}",
+    f"CREATE SCHEMA IF NOT EXISTS {READ_SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.projections (
+        name text PRIMARY KEY,
+        active_generation integer NOT NULL,
+        building_generation integer,
+        last_error text,
+        last_error_position bigint,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.relay_state (
+        name text PRIMARY KEY,
+        position bigint NOT NULL DEFAULT 0,
+        epoch integer NOT NULL DEFAULT 1,
+        partition_offsets jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    )""",
+)
+
+
+def generation_schema(projection_name: str, generation: int) -> str:
+    return f"rm_{projection_name}_g{generation}"
+
+
+def create_generation(
+    conn: psycopg.Connection, projection: type[Projection], schema: str, *, replace: bool = False
+) -> None:
+    """Create one build generation of a projection: its tables plus its tracking tables."""
+    ident = sql.Identifier(schema)
+    if replace:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident))
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
+    conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
+    for ddl in projection.tables:
+        conn.execute(ddl)  # type: ignore[arg-type]  # DDL from code, not input
+    # One row: which feed builds this generation and how far it has got.
+    conn.execute(
+        "CREATE TABLE _tracking (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
+        " feed text NOT NULL, position bigint NOT NULL DEFAULT 0,"
+        " updated_at timestamptz NOT NULL DEFAULT now())"
+    )
+    # Kafka feed: where each partition is read to, and the last version applied per aggregate
+    # (so a republished or duplicated message is applied once).
+    conn.execute(
+        "CREATE TABLE _kafka_offsets (topic text, partition integer, next_offset bigint NOT NULL,"
+        " epoch integer NOT NULL, last_id text, PRIMARY KEY (topic, partition))"
+    )
+    conn.execute(
+        "CREATE TABLE _applied_versions (originator_id uuid PRIMARY KEY, version bigint NOT NULL)"
+    )
+    conn.execute("RESET search_path")
+
+
+def point_views(conn: psycopg.Connection, projection: type[Projection], schema: str) -> None:
+    """(Re)point the stable reader views at ``schema``; in the caller's transaction."""
+    for view in projection.views:
+        conn.execute(
+            sql.SQL("DROP VIEW IF EXISTS {}.{}").format(
+                sql.Identifier(READ_SCHEMA), sql.Identifier(view)
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE VIEW {}.{} AS SELECT * FROM {}.{}").format(
+                sql.Identifier(READ_SCHEMA),
+                sql.Identifier(view),
+                sql.Identifier(schema),
+                sql.Identifier(view),
+            )
+        )
+
+
+def init_schema(
+    database_url: str, projections: Iterable[type[Projection]], *, pool_size: int = 2
+) -> None:
+    """Create the event store, control tables and first projection generations if missing."""
+    from infra.ledger import ReliefLedger  # the library creates its own tables
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
+            for ddl in CONTROL_DDL:
+                conn.execute(ddl)  # type: ignore[arg-type]
+            for projection in projections:
+                with conn.transaction():
+                    row = conn.execute(
+                        f"SELECT active_generation FROM {CONTROL_SCHEMA}.projections"
+                        " WHERE name = %s",
+                        (projection.name,),
+                    ).fetchone()
+                    if row is not None:
+                        continue
+                    schema = generation_schema(projection.name, 1)
+                    create_generation(conn, projection, schema, replace=True)
+                    point_views(conn, projection, schema)
+                    conn.execute(
+                        f"INSERT INTO {CONTROL_SCHEMA}.projections (name, active_generation)"
+                        " VALUES (%s, 1)",
+                        (projection.name,),
+                    )
+                    log.info("created projection %s generation 1", projection.name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))

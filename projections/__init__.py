@@ -1,0 +1,1 @@
+"""Read models fed by events. A projection is plain code: events in, rows out."""

@@ -1,0 +1,78 @@
+"""The projection framework: what a projection is, independent of which feed drives it.
+
+A projection declares its tables (DDL with unqualified names) and handles events by writing
+rows through the cursor it is given. The runner (infra/projection_runner.py) decides where the
+tables live (one PostgreSQL schema per build generation, selected with ``search_path``), feeds
+events in order, and commits the rows and the position in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from psycopg import Cursor
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A domain event with its place in the global log."""
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    event: Any
+
+    @property
+    def timestamp(self) -> Any:
+        return self.event.timestamp
+
+
+Handler = Callable[[Any, Cursor[Any], RecordedEvent], None]
+H = TypeVar("H", bound=Handler)
+
+
+def handles(*event_classes: type) -> Callable[[H], H]:
+    """Mark a projection method as the handler of the given event classes."""
+
+    def mark(method: H) -> H:
+        method.__dict__.setdefault("_handles", []).extend(event_classes)
+        return method
+
+    return mark
+
+
+class Projection:
+    """Base class of projections. Subclasses set ``name``, ``tables``, ``views`` and handlers."""
+
+    #: Unique name; also the stem of the schemas its generations live in.
+    name: ClassVar[str]
+    #: DDL creating its tables, with unqualified names.
+    tables: ClassVar[Sequence[str]]
+    #: Tables exposed to readers as views in the ``read_models`` schema.
+    views: ClassVar[Sequence[str]]
+    _handlers: ClassVar[dict[type, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers: dict[type, Handler] = {}
+        for klass in reversed(cls.__mro__):
+            for attribute in vars(klass).values():
+                for event_class in getattr(attribute, "_handles", ()):
+                    handlers[event_class] = attribute
+        cls._handlers = handlers
+
+    @classmethod
+    def topics(cls) -> list[str]:
+        """Event topics this projection reads; the feed may skip the others."""
+        from eventsourcing.utils import get_topic
+
+        return sorted(get_topic(event_class) for event_class in cls._handlers)
+
+    def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        handler = self._handlers.get(type(recorded.event))
+        if handler is not None:
+            handler(self, cursor, recorded)
