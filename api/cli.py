@@ -55,10 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _describe_db(url: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict
+    """The database URL without its password, for printing."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     params = conninfo_to_dict(url)
-    return f"{params.get('dbname', '')} on {params.get('host', 'localhost')}"
+    params.pop("password", None)
+    return make_conninfo(**params)
 
 
 def cmd_api(args: argparse.Namespace) -> int:

@@ -109,13 +109,17 @@ class ReliefCase(Aggregate):
         """Close the case with one of the closure reasons."""
         reason = ClosureReason.parse(reason_code)
         self.check_not_closed()
-        self._closed(reason_code=reason.value, provenance=provenance)
+        self.trigger_event(self.Closed, reason_code=reason.value, provenance=provenance)
 
-    @event("Closed")
-    def _closed(self, reason_code: str, provenance: Provenance) -> None:
-        self.status = CaseStatus.CLOSED
-        self.closure_reason = ClosureReason(reason_code)
-        self.closed_at = self.modified_on
+    class Closed(Aggregate.Event):
+        reason_code: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, ReliefCase)
+            aggregate.status = CaseStatus.CLOSED
+            aggregate.closure_reason = ClosureReason(self.reason_code)
+            aggregate.closed_at = self.timestamp
 
     def check_not_closed(self) -> None:
         if self.status is CaseStatus.CLOSED:

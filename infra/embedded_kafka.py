@@ -101,6 +101,15 @@ class EmbeddedKafka:
         with contextlib.suppress(FileNotFoundError):
             self._pid_file.unlink()
 
+    def freeze(self) -> None:
+        """Stop the broker process without killing it: clients time out, data is kept."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def restart(self, *, wait_s: float = 0.0) -> None:
         """Stop and start again on the same port: the new broker is empty."""
         self.stop()

@@ -7,8 +7,10 @@ Exactly-once effect over an at-least-once topic:
   republished copy (broker that lost its data) is applied once, and a gap in an aggregate's
   versions is caught rather than applied out of order;
 - the consumer re-reads the last record it applied on assignment and rewinds the partition to
-  its start when that record is no longer there or has changed, or when a record from a new
-  relay epoch appears: the log it tracked is gone, and deduplication makes re-reading safe.
+  its start when that record is no longer there or has changed; and before every poll it
+  compares the relay's epoch (in PostgreSQL, the source of truth) with the epoch it last read:
+  a newer one means the relay recreated the topic and republished the log, so every partition
+  is read again from its start. Deduplication makes re-reading safe.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from psycopg_pool import ConnectionPool
 
 from infra import cloudevents, kafka_io
 from infra.projection_runner import (
+    BatchApplier,
     ProjectionHalted,
     Target,
-    _BatchApplier,
     claim_tracking,
     decode_notification,
     record_error,
 )
+from infra.schema import CONTROL_SCHEMA
 from projections.base import Projection, RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class KafkaFeedRunner:
         self.pool = pool
         self.mapper = mapper
         self.projection_class = projection
-        self.applier = _BatchApplier(projection())
+        self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
         self.target = Target(projection, schema)
         self.topic = topic
@@ -127,8 +130,32 @@ class KafkaFeedRunner:
 
     # The batch ------------------------------------------------------------------------------
 
+    def _follow_relay_epoch(self) -> None:
+        """Rewind partitions last read in an older relay epoch: the topic was rebuilt."""
+        with self.pool.connection() as conn, conn.transaction():
+            row = conn.execute(f"SELECT max(epoch) FROM {CONTROL_SCHEMA}.relay_state").fetchone()
+            relay_epoch = row[0] if row and row[0] is not None else None
+            if relay_epoch is None:
+                return
+            schema = self.target.schema(conn)
+            stale = [
+                r[0]
+                for r in conn.execute(
+                    sql.SQL(
+                        "DELETE FROM {}._kafka_offsets WHERE topic = %s AND epoch < %s"
+                        " RETURNING partition"
+                    ).format(sql.Identifier(schema)),
+                    (self.topic, relay_epoch),
+                ).fetchall()
+            ]
+        assigned = {tp.partition for tp in self.consumer.assignment()}
+        for partition in stale:
+            if partition in assigned:
+                self._rewind(partition, f"relay republished the log in epoch {relay_epoch}")
+
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch and apply it in one transaction; return records consumed."""
+        self._follow_relay_epoch()
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
         records = [record for batch in polled.values() for record in batch]
         if not records:
@@ -158,10 +185,9 @@ class KafkaFeedRunner:
                     self._rewind(rewind.partition, str(rewind))
                     continue
                 relayed.append((record, event))
-            applied = self._apply(conn, relayed)
-            for record, event in relayed:
                 offsets[record.partition] = (record.offset + 1, event.epoch)
                 position = max(position, event.position)
+            applied = self._apply(conn, relayed)
             last_ids = {record.partition: event.id for record, event in relayed}
             for partition, (next_offset, epoch) in offsets.items():
                 if partition in last_ids:

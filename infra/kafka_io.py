@@ -25,6 +25,7 @@ def producer(bootstrap: str) -> KafkaProducer:
         request_timeout_ms=5000,
         max_block_ms=5000,
         reconnect_backoff_max_ms=1000,
+        allow_auto_create_topics=False,  # only the relay creates the topic, with its partitions
     )
 
 
@@ -40,6 +41,7 @@ def consumer(bootstrap: str, *, group_id: str | None, **extra: Any) -> KafkaCons
         "heartbeat_interval_ms": 1000,
         "request_timeout_ms": 7000,
         "reconnect_backoff_max_ms": 1000,
+        "allow_auto_create_topics": False,
     }
     options.update(extra)
     return KafkaConsumer(**options)

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
@@ -95,7 +93,7 @@ def record_error(pool: ConnectionPool, halted: ProjectionHalted | None, name: st
         )
 
 
-class _BatchApplier:
+class BatchApplier:
     """Applies decoded events to the projection inside the caller's transaction."""
 
     def __init__(self, projection: Projection) -> None:
@@ -151,7 +149,7 @@ class PostgresFeedRunner:
         self.recorder = recorder
         self.mapper = mapper
         self.projection_class = projection
-        self.applier = _BatchApplier(projection())
+        self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
         self.target = Target(projection, schema)
         self.batch_size = batch_size
@@ -167,14 +165,17 @@ class PostgresFeedRunner:
             schema = self.target.schema(conn)
             conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
             position = claim_tracking(conn, self.feed)
-            return self._apply_after(conn, position, up_to=up_to)
+            return self._apply_after(conn, position, up_to=up_to)[0]
 
-    def _apply_after(self, conn: psycopg.Connection, position: int, *, up_to: int | None) -> int:
+    def _apply_after(
+        self, conn: psycopg.Connection, position: int, *, up_to: int | None
+    ) -> tuple[int, int]:
+        """Apply the events after ``position``; return (events covered, new position)."""
         notifications = self.recorder.select_notifications(
             start=position, limit=self.batch_size, stop=up_to, inclusive_of_start=False
         )
         if not notifications:
-            return 0
+            return 0, position
         events = [
             decode_notification(self.mapper, self.name, n, n.id)
             for n in notifications
@@ -185,7 +186,7 @@ class PostgresFeedRunner:
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (last,))
         if self.before_commit is not None:
             self.before_commit(last)
-        return len(notifications)
+        return len(notifications), last
 
     def catch_up(self, *, stop: threading.Event | None = None) -> int:
         """Run batches until the log's head; return events covered."""
@@ -200,7 +201,7 @@ class PostgresFeedRunner:
     def run_forever(self, stop: threading.Event, *, idle_wait_s: float = 1.0) -> None:
         from infra.pg_listen import LogListener
 
-        error_recorded = False
+        error_cleared = False
         with LogListener(self.pool.conninfo, self.recorder.channel_name) as listener:  # type: ignore[attr-defined]
             while not stop.is_set():
                 try:
@@ -209,9 +210,10 @@ class PostgresFeedRunner:
                     log.error("%s", halted)
                     record_error(self.pool, halted, self.name)
                     raise
-                if error_recorded is False and count:
+                if count and not error_cleared:
+                    # progress past a recorded halt: clear it (once; a new halt leaves the loop)
                     record_error(self.pool, None, self.name)
-                    error_recorded = True  # cleared once; a new halt raises out of the loop
+                    error_cleared = True
                 if count == 0:
                     listener.wait(idle_wait_s)
 
@@ -270,8 +272,9 @@ def rebuild(
         old_schema = generation_schema(name, row[0])
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
         position = claim_tracking(conn, runner.feed)
-        while (count := runner._apply_after(conn, position, up_to=None)) > 0:
-            position = conn.execute("SELECT position FROM _tracking").fetchone()[0]  # type: ignore[index]
+        count = 1
+        while count:
+            count, position = runner._apply_after(conn, position, up_to=None)
         conn.execute("RESET search_path")
         point_views(conn, projection, schema)
         conn.execute(
@@ -333,18 +336,3 @@ def projection_status(
                 )
             )
     return statuses
-
-
-def wait_until_caught_up(
-    pool: ConnectionPool, projections: Sequence[type[Projection]], head: int, timeout: float
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(s.position >= head for s in projection_status(pool, projections, head)):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

@@ -1,0 +1,162 @@
+"""The README's run command on the embedded defaults, driven over HTTP as a client would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from infra.embedded_kafka import free_loopback_port
+from tests.factories import resident_id, village
+from tests.integration.kafka_tools import read_topic
+
+pytestmark = pytest.mark.e2e
+
+HEADERS = {
+    "X-Actor-Id": "clerk-7",
+    "X-Actor-Role": "intake_clerk",
+    "X-Actor-Organisation": "440103",
+    "X-Correlation-Id": "walk-in-2026-0001",
+}
+
+
+@pytest.fixture()
+def running(tmp_path: Path) -> Iterator[dict[str, str]]:
+    port = free_loopback_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELIEF_")}
+    env.update({"RELIEF_DATA_DIR": str(tmp_path / "data"), "RELIEF_HTTP_PORT": str(port)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    info: dict[str, str] = {"base": f"http://127.0.0.1:{port}"}
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while time.monotonic() < deadline and not {"db", "kafka", "serving"} <= info.keys():
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := re.search(r"serving (http://\S+)", line):
+            info["serving"] = m.group(1)
+        if m := re.search(r"database: (.+)$", line):
+            info["db"] = m.group(1).strip()
+        if m := re.search(r"kafka: +(\S+) topic (\S+)", line):
+            info["kafka"], info["topic"] = m.group(1), m.group(2)
+    assert {"db", "kafka", "serving"} <= info.keys(), "".join(lines)
+    for _ in range(100):
+        try:
+            if httpx.get(info["base"] + "/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    try:
+        yield info
+    finally:
+        children = psutil.Process(process.pid).children(recursive=True)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        assert process.returncode == 0
+        time.sleep(0.5)
+        # Clean stop: the broker and the embedded PostgreSQL went with it.
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert not list((tmp_path / "data" / "pgdata").glob("postmaster.pid"))
+
+
+def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
+    running: dict[str, str],
+) -> None:
+    base = running["base"]
+    applicant = resident_id(address="440305")
+    opened = httpx.post(
+        base + "/cases",
+        headers=HEADERS,
+        json={
+            "programme": "dibao",
+            "applicant_id": applicant,
+            "registered_division": village("440305", "002", "003"),
+            "reason": "application at the township window",
+        },
+    )
+    assert opened.status_code == 201, opened.text
+    case = opened.json()
+    assert opened.headers["location"] == f"/cases/{case['case_id']}"
+    assert opened.headers["etag"] == '"1"'
+    assert case["applicant_id"] == applicant[:4] + "*" * 10 + applicant[-4:]
+
+    started = time.monotonic()
+    while True:  # the caseload follows within a second
+        rows = httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]
+        if rows == [{"county": "440305", "programme": "dibao", "open_cases": 1}]:
+            break
+        assert time.monotonic() - started < 1.0, rows
+        time.sleep(0.02)
+
+    closed = httpx.post(
+        base + f"/cases/{case['case_id']}/close",
+        headers={**HEADERS, "If-Match": '"1"'},
+        json={"reason_code": "income_above_line"},
+    )
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"
+    again = httpx.post(
+        base + f"/cases/{case['case_id']}/close", headers=HEADERS, json={"reason_code": "voluntary"}
+    )
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+
+    deadline = time.monotonic() + 5
+    while httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    with psycopg.connect(running["db"]) as conn:
+        stored = conn.execute(
+            "SELECT notification_id, topic, state FROM relief_events WHERE originator_id = %s"
+            " ORDER BY originator_version",
+            (case["case_id"],),
+        ).fetchall()
+    assert [row[1].rsplit(".", 1)[1] for row in stored] == ["Opened", "Closed"]
+    opened_state = json.loads(bytes(stored[0][2]))
+    assert opened_state["provenance"]["_data_"] == {
+        "actor_id": "clerk-7",
+        "actor_role": "intake_clerk",
+        "actor_organisation": "440103",
+        "reason": "application at the township window",
+        "correlation_id": "walk-in-2026-0001",
+    }
+
+    deadline = time.monotonic() + 20
+    while True:
+        events = [
+            e
+            for _, _, _, e in read_topic(running["kafka"], running["topic"], quiet_s=0.5)
+            if str(e.originator_id) == case["case_id"]
+        ]
+        if len(events) >= 2:
+            break
+        assert time.monotonic() < deadline, events
+    assert [(e.originator_version, e.position) for e in events] == [
+        (1, stored[0][0]),
+        (2, stored[1][0]),
+    ]
+
+    projections = httpx.get(base + "/projections").json()["items"]
+    assert projections[0]["name"] == "caseload" and projections[0]["lag"] == 0

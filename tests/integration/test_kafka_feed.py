@@ -1,0 +1,196 @@
+"""Projections fed from Kafka: equal to the PostgreSQL feed, exactly-once over duplicates."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from infra.embedded_kafka import EmbeddedKafka
+from infra.kafka_feed import KafkaFeedRunner
+from infra.projection_runner import PostgresFeedRunner
+from infra.relay import KafkaRelay
+from infra.runtime import Runtime
+from infra.schema import create_generation
+from projections.caseload import CaseloadProjection
+from tests.factories import BY_CLERK, resident_id, village
+from tests.integration.helpers import caseload_rows, expected_caseload, table_rows, write_history
+
+pytestmark = pytest.mark.integration
+
+
+def new_schema(runtime: Runtime, schema: str) -> str:
+    with runtime.pool.connection() as conn, conn.transaction():
+        create_generation(conn, CaseloadProjection, schema, replace=True)
+    return schema
+
+
+def relay_for(runtime: Runtime, bootstrap: str) -> KafkaRelay:
+    return KafkaRelay(
+        runtime.pool,
+        runtime.ledger.recorder,
+        bootstrap=bootstrap,
+        topic=runtime.settings.kafka_topic,
+        partitions=3,
+        source="urn:test",
+        batch_size=40,
+    )
+
+
+def kafka_runner(runtime: Runtime, bootstrap: str, schema: str, **kwargs) -> KafkaFeedRunner:  # type: ignore[no-untyped-def]
+    return KafkaFeedRunner(
+        runtime.pool,
+        runtime.ledger.mapper,
+        CaseloadProjection,
+        bootstrap=bootstrap,
+        topic=runtime.settings.kafka_topic,
+        schema=schema,
+        batch_size=30,
+        **kwargs,
+    )
+
+
+def consume_until(
+    runner: KafkaFeedRunner, runtime: Runtime, schema: str, timeout: float = 60
+) -> None:
+    """Poll until every aggregate's latest version has been applied.
+
+    The Kafka feed's tracked position is the highest position seen, which partitions read in
+    parallel can reach before every lower one is applied; completeness is per aggregate.
+    """
+    with runtime.pool.connection() as conn:
+        expected = dict(
+            conn.execute(
+                "SELECT originator_id, max(originator_version) FROM relief_events GROUP BY 1"
+            ).fetchall()
+        )
+    deadline = time.monotonic() + timeout
+    while True:
+        runner.run_once(timeout_ms=200)
+        with runtime.pool.connection() as conn:
+            applied = dict(
+                conn.execute(
+                    f"SELECT originator_id, version FROM {schema}._applied_versions"
+                ).fetchall()
+            )
+        if applied == expected:
+            return
+        missing = sum(1 for k, v in expected.items() if applied.get(k) != v)
+        assert time.monotonic() < deadline, f"kafka feed misses {missing} aggregates"
+
+
+def test_both_feeds_build_the_same_tables_row_for_row(
+    runtime: Runtime, kafka_broker: EmbeddedKafka
+) -> None:
+    cases = write_history(runtime.ledger, 150)
+    relay = relay_for(runtime, kafka_broker.bootstrap)
+    while relay.run_once():
+        pass
+    from_pg, from_kafka = (
+        new_schema(runtime, "rm_caseload_pgfeed"),
+        new_schema(runtime, "rm_caseload_kfeed"),
+    )
+    PostgresFeedRunner(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        CaseloadProjection,
+        schema=from_pg,
+        batch_size=40,
+    ).catch_up()
+    runner = kafka_runner(runtime, kafka_broker.bootstrap, from_kafka)
+    try:
+        consume_until(runner, runtime, from_kafka)
+    finally:
+        runner.close()
+    url = runtime.database_url
+    assert caseload_rows(url, from_kafka) == caseload_rows(url, from_pg)
+    assert caseload_rows(url, from_pg) == expected_caseload(runtime.ledger, cases)
+    # case_index rows differ only in nothing: same positions, since both carry global positions
+    assert table_rows(url, from_kafka, "case_index", "case_id") == table_rows(
+        url, from_pg, "case_index", "case_id"
+    )
+
+
+def test_duplicates_and_a_crash_before_commit_are_applied_once(
+    runtime: Runtime, kafka_broker: EmbeddedKafka
+) -> None:
+    cases = write_history(runtime.ledger, 60)
+    relay = relay_for(runtime, kafka_broker.bootstrap)
+    while relay.run_once():
+        pass
+    # A relay that crashed after publishing but before storing its position publishes again.
+    with runtime.pool.connection() as conn:
+        conn.execute("UPDATE relief.relay_state SET position = 0, partition_offsets = '{}'")
+    while relay.run_once():
+        pass
+    schema = new_schema(runtime, "rm_caseload_dupes")
+
+    class Crash(Exception):
+        pass
+
+    def crash(_position: int) -> None:
+        raise Crash
+
+    crashing = kafka_runner(
+        runtime, kafka_broker.bootstrap, schema, before_commit=crash, group_id="crashing"
+    )
+    try:
+        with pytest.raises(Crash):
+            for _ in range(50):
+                crashing.run_once(timeout_ms=500)
+    finally:
+        crashing.close()
+    assert caseload_rows(runtime.database_url, schema) == []
+
+    runner = kafka_runner(runtime, kafka_broker.bootstrap, schema, group_id="crashing")
+    try:
+        consume_until(runner, runtime, schema)
+        for _ in range(5):  # the duplicated second copy is read too, and changes nothing
+            runner.run_once(timeout_ms=200)
+    finally:
+        runner.close()
+    assert caseload_rows(runtime.database_url, schema) == expected_caseload(runtime.ledger, cases)
+
+
+def test_a_broker_that_lost_everything_is_followed_through_the_republish(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    write_history(runtime.ledger, 40)
+    relay = relay_for(runtime, own_broker.bootstrap)
+    while relay.run_once():
+        pass
+    schema = new_schema(runtime, "rm_caseload_lost")
+    runner = kafka_runner(runtime, own_broker.bootstrap, schema, group_id="lost")
+    try:
+        consume_until(runner, runtime, schema)
+        own_broker.restart()
+        for _ in range(15):
+            case = runtime.ledger.open_case(
+                programme="tekun",
+                applicant_id=resident_id(),
+                registered_division=village(),
+                provenance=BY_CLERK,
+            )
+            runtime.ledger.close_case(case.id, reason_code="death", provenance=BY_CLERK)
+        deadline = time.monotonic() + 60
+        while relay.load_state().position < runtime.head_position():
+            try:
+                relay.run_once()
+            except Exception:
+                relay._drop_producer()
+                time.sleep(0.2)
+            assert time.monotonic() < deadline
+        assert relay.load_state().epoch == 2
+        consume_until(runner, runtime, schema, timeout=90)
+    finally:
+        runner.close()
+    pg = new_schema(runtime, "rm_caseload_lost_pg")
+    PostgresFeedRunner(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        CaseloadProjection,
+        schema=pg,
+    ).catch_up()
+    assert caseload_rows(runtime.database_url, schema) == caseload_rows(runtime.database_url, pg)

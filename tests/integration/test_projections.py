@@ -1,0 +1,234 @@
+"""Projection runner on a real PostgreSQL: batches, exactly-once effect, halts, rebuilds."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from domain.case import ReliefCase
+from infra.projection_runner import (
+    PostgresFeedRunner,
+    ProjectionHalted,
+    projection_status,
+    rebuild,
+)
+from infra.runtime import Runtime
+from infra.schema import create_generation
+from projections.base import Projection, RecordedEvent, handles
+from projections.caseload import CaseloadProjection
+from projections.registry import ALL_PROJECTIONS
+from tests.factories import BY_CLERK, resident_id, village
+from tests.integration.helpers import caseload_rows, expected_caseload, table_rows, write_history
+
+pytestmark = pytest.mark.integration
+
+
+def runner(runtime: Runtime, **kwargs) -> PostgresFeedRunner:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("batch_size", 50)
+    return PostgresFeedRunner(
+        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection, **kwargs
+    )
+
+
+def test_catch_up_commits_in_batches_and_matches_the_aggregates(runtime: Runtime) -> None:
+    cases = write_history(runtime.ledger, 120)
+    head = runtime.head_position()
+    r = runner(runtime)
+    batches = []
+    while (count := r.run_once()) > 0:
+        batches.append(count)
+    assert sum(batches) == head
+    assert len(batches) == -(-head // 50)  # one transaction per 50 events, not per event
+    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
+    [status] = projection_status(runtime.pool, ALL_PROJECTIONS, head)
+    assert status.position == head and status.lag == 0 and status.feed == "postgres"
+
+
+def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) -> None:
+    cases = write_history(runtime.ledger, 60)
+
+    class Crash(Exception):
+        pass
+
+    def crash(_position: int) -> None:
+        raise Crash
+
+    crashing = runner(runtime, before_commit=crash)
+    with pytest.raises(Crash):
+        crashing.run_once()
+    with pytest.raises(Crash):
+        crashing.run_once()
+    assert caseload_rows(runtime.database_url) == []  # nothing of the failed batches stayed
+
+    r = runner(runtime)
+    r.catch_up()
+    r.catch_up()  # running again after catching up changes nothing
+    rows = caseload_rows(runtime.database_url)
+    assert rows == expected_caseload(runtime.ledger, cases)
+
+
+class Fragile(Projection):
+    """Fails on cases of one county until ``broken`` is cleared."""
+
+    name = "caseload"
+    tables = CaseloadProjection.tables
+    views = CaseloadProjection.views
+    broken = True
+
+    @handles(ReliefCase.Opened)
+    def opened(self, cursor, recorded: RecordedEvent) -> None:  # type: ignore[no-untyped-def]
+        if Fragile.broken and recorded.event.county == "440606":
+            raise ValueError("cannot handle this county")
+        CaseloadProjection.opened(self, cursor, recorded)  # type: ignore[arg-type]
+
+    @handles(ReliefCase.Closed)
+    def closed(self, cursor, recorded: RecordedEvent) -> None:  # type: ignore[no-untyped-def]
+        CaseloadProjection.closed(self, cursor, recorded)  # type: ignore[arg-type]
+
+
+def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    ledger.open_case(
+        programme="dibao",
+        applicant_id=resident_id(),
+        registered_division=village("440103"),
+        provenance=BY_CLERK,
+    )
+    bad = ledger.open_case(
+        programme="dibao",
+        applicant_id=resident_id(),
+        registered_division=village("440606"),
+        provenance=BY_CLERK,
+    )
+    ledger.open_case(
+        programme="dibao",
+        applicant_id=resident_id(),
+        registered_division=village("440103"),
+        provenance=BY_CLERK,
+    )
+    bad_position = next(
+        n.id
+        for n in ledger.recorder.select_notifications(start=None, limit=10)
+        if n.originator_id == bad.id
+    )
+    fragile = PostgresFeedRunner(runtime.pool, ledger.recorder, ledger.mapper, Fragile)
+    stop = threading.Event()
+    with pytest.raises(ProjectionHalted) as halted:
+        fragile.run_forever(stop)
+    assert halted.value.position == bad_position
+    assert f"position {bad_position}" in str(halted.value)
+    [status] = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    assert status.last_error_position == bad_position and status.position == 0
+    assert caseload_rows(runtime.database_url) == []  # the batch was rolled back, not skipped
+
+    Fragile.broken = False
+    try:
+        fragile.catch_up()
+    finally:
+        Fragile.broken = True
+    assert caseload_rows(runtime.database_url) == [("440103", "dibao", 2), ("440606", "dibao", 1)]
+
+
+def test_rebuild_equals_the_incremental_build_and_readers_never_see_a_gap(
+    runtime: Runtime,
+) -> None:
+    write_history(runtime.ledger, 150)
+    runner(runtime).catch_up()
+    incremental = caseload_rows(runtime.database_url)
+    incremental_index = table_rows(runtime.database_url, "rm_caseload_g1", "case_index", "case_id")
+
+    seen: list[list[tuple]] = []
+    stop = threading.Event()
+
+    def read_continuously() -> None:
+        while not stop.is_set():
+            seen.append(caseload_rows(runtime.database_url))
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        generation = rebuild(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            CaseloadProjection,
+            batch_size=20,
+        )
+    finally:
+        stop.set()
+        reader.join()
+    assert generation == 2
+    assert caseload_rows(runtime.database_url) == incremental
+    assert table_rows(runtime.database_url, "rm_caseload_g2", "case_index", "case_id") == (
+        incremental_index
+    )
+    assert seen and all(rows == incremental for rows in seen)  # old table served until the switch
+    with psycopg.connect(runtime.database_url) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'rm_caseload_g1'"
+        ).fetchone() == (0,)
+
+
+def test_rebuild_while_events_keep_arriving_loses_nothing(runtime: Runtime) -> None:
+    cases = write_history(runtime.ledger, 80)
+    live = runner(runtime)
+    live.catch_up()
+    stop = threading.Event()
+    more: list = []
+
+    def keep_writing() -> None:
+        while not stop.is_set():
+            more.append(
+                runtime.ledger.open_case(
+                    programme="dibao",
+                    applicant_id=resident_id(),
+                    registered_division=village(),
+                    provenance=BY_CLERK,
+                ).id
+            )
+
+    def keep_projecting() -> None:
+        while not stop.is_set():
+            if live.run_once() == 0:
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=keep_writing), threading.Thread(target=keep_projecting)]
+    for thread in threads:
+        thread.start()
+    try:
+        rebuild(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            CaseloadProjection,
+            batch_size=25,
+        )
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    live.catch_up()
+    assert more, "the writer kept writing during the rebuild"
+    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases + more)
+
+
+def test_a_generation_built_from_one_feed_refuses_the_other(runtime: Runtime) -> None:
+    from infra.projection_runner import FeedMismatch
+
+    write_history(runtime.ledger, 5)
+    runner(runtime).catch_up()
+    with runtime.pool.connection() as conn:
+        conn.execute("UPDATE rm_caseload_g1._tracking SET feed = 'kafka'")
+    with pytest.raises(FeedMismatch):
+        runner(runtime).run_once()
+
+
+def test_create_generation_is_isolated_per_schema(runtime: Runtime) -> None:
+    with runtime.pool.connection() as conn, conn.transaction():
+        create_generation(conn, CaseloadProjection, "rm_caseload_scratch")
+    write_history(runtime.ledger, 10)
+    runner(runtime, schema="rm_caseload_scratch").catch_up()
+    assert caseload_rows(runtime.database_url, "rm_caseload_scratch")
+    assert caseload_rows(runtime.database_url) == []  # the active generation was not touched

@@ -1,0 +1,168 @@
+"""The Kafka relay against a real broker: CloudEvents, order, outages and a broker that forgets."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+
+from infra.embedded_kafka import EmbeddedKafka
+from infra.relay import KafkaRelay
+from infra.runtime import Runtime
+from tests.factories import BY_CLERK, resident_id, village
+from tests.integration.helpers import write_history
+from tests.integration.kafka_tools import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def relay_for(runtime: Runtime, bootstrap: str) -> KafkaRelay:
+    return KafkaRelay(
+        runtime.pool,
+        runtime.ledger.recorder,
+        bootstrap=bootstrap,
+        topic=runtime.settings.kafka_topic,
+        partitions=3,
+        source="urn:test",
+        batch_size=40,
+        check_interval_s=0.2,
+    )
+
+
+def publish_all(relay: KafkaRelay) -> None:
+    while relay.run_once():
+        pass
+
+
+def assert_topic_holds_the_log(runtime: Runtime, bootstrap: str) -> list:
+    """Every stored event is on the topic, keyed by aggregate, each case's events in order."""
+    records = read_topic(bootstrap, runtime.settings.kafka_topic)
+    stored = runtime.ledger.recorder.select_notifications(start=None, limit=100000)
+    on_topic = {(e.originator_id, e.originator_version) for _, _, _, e in records}
+    assert {(n.originator_id, n.originator_version) for n in stored} <= on_topic
+    by_case: dict = defaultdict(list)
+    partitions_of_case: dict = defaultdict(set)
+    for partition, _offset, key, event in sorted(records, key=lambda r: (r[0], r[1])):
+        assert key == str(event.originator_id).encode()
+        by_case[event.originator_id].append(event.originator_version)
+        partitions_of_case[event.originator_id].add(partition)
+    for case_id, versions in by_case.items():
+        assert len(partitions_of_case[case_id]) == 1, "one case, one partition"
+        assert versions == sorted(versions), f"case {case_id} out of order: {versions}"
+    positions = {(n.originator_id, n.originator_version): n.id for n in stored}
+    for _, _, _, event in records:
+        assert event.position == positions[(event.originator_id, event.originator_version)]
+    return records
+
+
+def test_every_committed_event_is_published_as_a_cloudevent(
+    runtime: Runtime, kafka_broker: EmbeddedKafka
+) -> None:
+    write_history(runtime.ledger, 40)
+    relay = relay_for(runtime, kafka_broker.bootstrap)
+    publish_all(relay)
+    records = assert_topic_holds_the_log(runtime, kafka_broker.bootstrap)
+    assert len(records) == runtime.head_position()  # no broker trouble, so no duplicates
+    first = records[0][3]
+    assert first.topic.startswith("domain.case:ReliefCase.")
+    state = json.loads(first.state)
+    assert state["provenance"]["_data_"]["actor_id"] == "clerk-1"
+    assert relay.load_state().position == runtime.head_position()
+
+
+def _run_relay(relay: KafkaRelay) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), kwargs={"idle_wait_s": 0.1})
+    thread.start()
+    return stop, thread
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _open_some(runtime: Runtime, n: int) -> None:
+    for _ in range(n):
+        case = runtime.ledger.open_case(
+            programme="dibao",
+            applicant_id=resident_id(),
+            registered_division=village(),
+            provenance=BY_CLERK,
+        )
+        runtime.ledger.close_case(case.id, reason_code="voluntary", provenance=BY_CLERK)
+
+
+def test_broker_restarted_empty_mid_run_the_relay_republishes_everything(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    relay = relay_for(runtime, own_broker.bootstrap)
+    stop, thread = _run_relay(relay)
+    try:
+        _open_some(runtime, 30)
+        _wait_for(lambda: relay.load_state().position == runtime.head_position())
+        own_broker.stop()
+        _open_some(runtime, 20)  # commands keep succeeding while the broker is down
+        time.sleep(1.0)
+        own_broker.start()  # same port, empty memory
+        _open_some(runtime, 10)
+        _wait_for(
+            lambda: (
+                relay.load_state().epoch == 2
+                and relay.load_state().position == runtime.head_position()
+            )
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    records = assert_topic_holds_the_log(runtime, own_broker.bootstrap)
+    assert len(records) >= runtime.head_position()
+    assert {e.epoch for _, _, _, e in records} == {2}  # the forgotten copy was replaced whole
+
+
+def test_broker_unresponsive_then_back_with_its_data_the_relay_catches_up(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    relay = relay_for(runtime, own_broker.bootstrap)
+    stop, thread = _run_relay(relay)
+    try:
+        _open_some(runtime, 20)
+        _wait_for(lambda: relay.load_state().position == runtime.head_position())
+        own_broker.freeze()
+        try:
+            _open_some(runtime, 20)  # commands keep succeeding
+            time.sleep(3.0)
+            assert relay.load_state().position < runtime.head_position()
+        finally:
+            own_broker.thaw()
+        _wait_for(lambda: relay.load_state().position == runtime.head_position())
+        assert relay.load_state().epoch == 1  # the broker kept its data: no republish
+    finally:
+        stop.set()
+        thread.join(30)
+    assert_topic_holds_the_log(runtime, own_broker.bootstrap)
+
+
+def test_only_one_relay_publishes_at_a_time(runtime: Runtime, kafka_broker: EmbeddedKafka) -> None:
+    first, second = (
+        relay_for(runtime, kafka_broker.bootstrap),
+        relay_for(runtime, kafka_broker.bootstrap),
+    )
+    stop_a, a = _run_relay(first)
+    stop_b, b = _run_relay(second)
+    try:
+        _open_some(runtime, 15)
+        _wait_for(lambda: first.load_state().position == runtime.head_position())
+    finally:
+        stop_a.set()
+        stop_b.set()
+        a.join(30)
+        b.join(30)
+    assert sorted((first.published, second.published))[0] == 0
+    records = assert_topic_holds_the_log(runtime, kafka_broker.bootstrap)
+    assert len(records) == runtime.head_position()
