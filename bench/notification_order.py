@@ -35,9 +35,9 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
     env["POSTGRES_ENABLE_DB_FUNCTIONS"] = "y" if enable_db_functions else "n"
     ledger = ReliefLedger(env=env)
     stop = threading.Event()
+    writers_done = threading.Event()
     saved = [0] * writers
     seen: set[int] = set()
-    skipped: set[int] = set()
 
     def write(i: int) -> None:
         while not stop.is_set():
@@ -52,7 +52,8 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
     def follow() -> None:
         last = 0
         with psycopg.connect(url, autocommit=True) as conn:
-            while not stop.is_set() or last < (ledger.recorder.max_notification_id() or 0):
+            while True:
+                done = writers_done.is_set()  # read before the query: a final full pass
                 rows = conn.execute(
                     "SELECT notification_id FROM relief_events WHERE notification_id > %s"
                     " ORDER BY notification_id LIMIT 500",
@@ -62,7 +63,7 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
                     seen.add(nid)
                 if rows:
                     last = rows[-1][0]
-                elif stop.is_set():
+                elif done:
                     break
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
@@ -75,6 +76,7 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    writers_done.set()
     follower.join()
     with psycopg.connect(url) as conn:
         all_ids = {r[0] for r in conn.execute("SELECT notification_id FROM relief_events")}
