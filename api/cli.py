@@ -60,7 +60,7 @@ def _describe_db(url: str) -> str:
 
     params = conninfo_to_dict(url)
     params.pop("password", None)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def cmd_api(args: argparse.Namespace) -> int:

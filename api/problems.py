@@ -12,17 +12,34 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.identity import Unauthenticated
-from domain.errors import CaseAlreadyClosed, DomainError, NotFound, VersionMismatch
+from domain.errors import (
+    CaseAlreadyClosed,
+    ContractClosed,
+    ContractorBanned,
+    DomainError,
+    Duplicate,
+    InvalidState,
+    NotFound,
+    NotPermitted,
+    VersionMismatch,
+)
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
+#: Refusals are 422 unless listed: who may not act (403), what is missing (404), and commands
+#: that conflict with the record's current state (409) or with the caller's expected version.
 STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
+    (NotPermitted, 403),
     (NotFound, 404),
     (VersionMismatch, 412),
     (CaseAlreadyClosed, 409),
+    (ContractClosed, 409),
+    (ContractorBanned, 409),
+    (Duplicate, 409),
+    (InvalidState, 409),
 )
 
 
@@ -62,7 +79,7 @@ def install(app: FastAPI) -> None:
             extra["fault"] = fault
         return problem(
             status,
-            type(error).__doc__.strip().splitlines()[0] if type(error).__doc__ else error.rule,
+            (type(error).__doc__ or error.rule).strip().splitlines()[0],
             rule=error.rule,
             detail=error.message,
             field=error.field,

@@ -88,7 +88,14 @@ class ReliefCase(Aggregate):
             provenance=provenance,
         )
 
-    @event("Opened")
+    class Opened(Aggregate.Created):
+        programme: str
+        applicant_id: str
+        registered_division: str
+        county: str
+        provenance: Provenance
+
+    @event(Opened)
     def __init__(
         self,
         programme: str,

@@ -47,3 +47,63 @@ class VersionMismatch(DomainError):
     """The caller's expected version is not the record's current version."""
 
     rule = "version-mismatch"
+
+
+class NotPermitted(DomainError):
+    """The acting person's role or organisation may not do this."""
+
+    rule = "not-permitted"
+
+
+class NotEligible(DomainError):
+    """The contractor is not of a kind that may take government-purchased relief work."""
+
+    rule = "contractor-not-eligible"
+
+
+class ContractorBanned(DomainError):
+    """The contractor is banned from government purchase of relief services at that date."""
+
+    rule = "contractor-banned"
+
+
+class NotPurchasable(DomainError):
+    """A function the government must perform itself was put into a service contract."""
+
+    rule = "not-purchasable"
+
+
+class InvalidPurchaser(DomainError):
+    """Only a people's government at county level or above may purchase relief services."""
+
+    rule = "invalid-purchaser"
+
+
+class BillingAboveValue(DomainError):
+    """Cumulative invoices may never exceed the contract value."""
+
+    rule = "billing-above-value"
+
+
+class ContractClosed(DomainError):
+    """The contract is terminated or expired and takes no further work."""
+
+    rule = "contract-closed"
+
+
+class OutsideContract(DomainError):
+    """The work is not covered by the contract (item, area, term, termination or ban)."""
+
+    rule = "outside-contract"
+
+
+class InvalidState(DomainError):
+    """The record is not in a state that allows this command."""
+
+    rule = "invalid-state"
+
+
+class Duplicate(DomainError):
+    """The same thing was recorded already."""
+
+    rule = "duplicate"

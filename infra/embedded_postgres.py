@@ -38,13 +38,13 @@ def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop"
     runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if runtime_dir.stat().st_uid == os.getuid():
         runtime_dir.chmod(0o700)
-    import pgserver  # imported late: it creates runtime directories on import
+    from pgserver.postgres_server import get_server  # late: it creates directories on import
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
     if pgdata.exists():
         _prune_dead_handles(pgdata)
-    server = pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+    server = get_server(pgdata, cleanup_mode=cleanup_mode)
     url: str = server.get_uri()
     log.info("embedded PostgreSQL at %s (data in %s)", url, pgdata)
     return url

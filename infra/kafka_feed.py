@@ -235,7 +235,7 @@ class KafkaFeedRunner:
     ) -> int:
         ids = list({event.originator_id for _, event in relayed})
         versions: dict[UUID, int] = dict(
-            conn.execute(  # type: ignore[arg-type]
+            conn.execute(
                 "SELECT originator_id, version FROM _applied_versions"
                 " WHERE originator_id = ANY(%s)",
                 (ids,),

@@ -7,23 +7,15 @@ library's: a second writer of the same aggregate version fails on the primary ke
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder
-
 from domain.case import ReliefCase
-from domain.errors import NotFound, VersionMismatch
 from domain.provenance import Provenance
-from infra.codec import register_transcodings
+from infra.purchasing import PurchasingCommands
 
 
-class ReliefLedger(Application[UUID]):
-    name = "relief"
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        register_transcodings(transcoder)
+class ReliefLedger(PurchasingCommands):
+    name = "relief"  # the library derives the table name from it; every subclass restates it
 
     # Relief cases -------------------------------------------------------------------------
 
@@ -55,22 +47,3 @@ class ReliefLedger(Application[UUID]):
 
     def get_case(self, case_id: UUID, *, version: int | None = None) -> ReliefCase:
         return self._get(ReliefCase, case_id, version=version)
-
-    # Helpers ------------------------------------------------------------------------------
-
-    def _get(self, kind: type[Any], aggregate_id: UUID, *, version: int | None = None) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound(f"no {kind.__name__} with id {aggregate_id}") from None
-        if not isinstance(aggregate, kind):
-            raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
-        return aggregate
-
-    @staticmethod
-    def _check_expected_version(aggregate: Any, expected: int | None) -> None:
-        if expected is not None and expected != aggregate.version:
-            raise VersionMismatch(
-                f"expected version {expected}, but the record is at version {aggregate.version}",
-                field="If-Match",
-            )

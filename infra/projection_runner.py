@@ -202,7 +202,8 @@ class PostgresFeedRunner:
         from infra.pg_listen import LogListener
 
         error_cleared = False
-        with LogListener(self.pool.conninfo, self.recorder.channel_name) as listener:  # type: ignore[attr-defined]
+        channel = str(getattr(self.recorder, "channel_name", ""))
+        with LogListener(str(self.pool.conninfo), channel) as listener:
             while not stop.is_set():
                 try:
                     count = self.run_once()
@@ -241,7 +242,7 @@ def rebuild(
         if row is None:
             raise LookupError(f"projection {name} is not initialised")
         active, building = row
-        new_generation = max(active, building or 0) + 1
+        new_generation = int(max(active, building or 0)) + 1
         schema = generation_schema(name, new_generation)
         create_generation(conn, projection, schema, replace=True)
         conn.execute(

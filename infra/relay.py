@@ -114,12 +114,16 @@ class KafkaRelay:
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
         probe, self._probe = self._probe, None
-        for client in (producer, probe):
-            if client is not None:
-                try:
-                    client.close(timeout=1) if client is producer else client.close()
-                except Exception:  # closing a client of a dead broker may fail; it is gone anyway
-                    log.debug("error closing kafka client", exc_info=True)
+        for close in (
+            (lambda: producer.close(timeout=1)) if producer is not None else None,
+            probe.close if probe is not None else None,
+        ):
+            if close is None:
+                continue
+            try:
+                close()
+            except Exception:  # closing a client of a dead broker may fail; it is gone anyway
+                log.debug("error closing kafka client", exc_info=True)
 
     def _check_broker_kept_data(self, state: RelayState) -> None:
         """Raise BrokerLostData when the topic or a partition we wrote to is gone or empty.
@@ -220,7 +224,8 @@ class KafkaRelay:
             else:
                 return
             try:
-                self._loop(stop, LogListener(self.pool.conninfo, self._channel()), idle_wait_s)
+                listener = LogListener(str(self.pool.conninfo), self._channel())
+                self._loop(stop, listener, idle_wait_s)
             finally:
                 lock_conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
                 self._drop_producer()

@@ -58,7 +58,7 @@ def create_generation(
     conn.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
     conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(ident))
     for ddl in projection.tables:
-        conn.execute(ddl)  # type: ignore[arg-type]  # DDL from code, not input
+        conn.execute(ddl)  # DDL from code, not input
     # One row: which feed builds this generation and how far it has got.
     conn.execute(
         "CREATE TABLE _tracking (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
@@ -106,7 +106,7 @@ def init_schema(
         try:
             ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
             for ddl in CONTROL_DDL:
-                conn.execute(ddl)  # type: ignore[arg-type]
+                conn.execute(ddl)
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

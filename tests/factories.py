@@ -24,3 +24,26 @@ def resident_id(
 
 def village(county: str = "440103", township: str = "001", village_: str = "001") -> str:
     return f"{county}{township}{village_}"
+
+
+APPROVER_440103 = Actor(id="approver-1", role=Role.APPROVER, organisation="440103")
+SUPERVISOR = Actor(id="supervisor-1", role=Role.SUPERVISOR, organisation="4401")
+OFFICER = Actor(id="officer-1", role=Role.HANDLING_STAFF, organisation="440103")
+BY_OFFICER = Provenance(actor=OFFICER, reason="contract management")
+BY_SUPERVISOR = Provenance(actor=SUPERVISOR, reason="supervision")
+BY_APPROVER = Provenance(actor=APPROVER_440103)
+
+
+def credit_code(category: str = "52", division: str = "440103", org: str | None = None) -> str:
+    """A valid unified social credit code; a new organisation code each call."""
+    from domain.credit_code import ALPHABET, credit_code_check_character
+
+    if org is None:
+        n = next(_sequence)
+        org = "".join(ALPHABET[(n // 31**i) % 31] for i in range(9))[::-1]
+    body = f"{category}{division}{org}"
+    return body + credit_code_check_character(body)
+
+
+def contractor_staff(code: str) -> Provenance:
+    return Provenance(actor=Actor(id="worker-1", role=Role.CONTRACTOR_STAFF, organisation=code))

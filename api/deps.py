@@ -1,0 +1,56 @@
+"""Request-scoped dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ConfigDict
+
+from api.identity import current_actor
+from domain.errors import InvalidValue
+from domain.provenance import Actor, Provenance
+from infra.ledger import ReliefLedger
+from infra.runtime import Runtime
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are refused, text is stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_ledger(request: Request) -> ReliefLedger:
+    return get_runtime(request).ledger
+
+
+def command_provenance(
+    actor: Annotated[Actor, Depends(current_actor)],
+    x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> Provenance:
+    """Who is acting and which business transaction the command belongs to."""
+    return Provenance(actor=actor, correlation_id=x_correlation_id)
+
+
+def with_reason(by: Provenance, reason: str | None) -> Provenance:
+    return Provenance(actor=by.actor, reason=reason, correlation_id=by.correlation_id)
+
+
+def parse_if_match(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise InvalidValue('If-Match must be the ETag of the record, e.g. "3"', field="If-Match")
+    return int(tag)
+
+
+Ledger = Annotated[ReliefLedger, Depends(get_ledger)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+By = Annotated[Provenance, Depends(command_provenance)]
+IfMatch = Annotated[str | None, Header()]

@@ -1,0 +1,96 @@
+"""Caseload reads, projection status, health and readiness."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import RuntimeDep
+from domain.case import Programme
+from infra.projection_runner import projection_status
+from projections.caseload import query_caseload
+from projections.registry import ALL_PROJECTIONS
+
+router = APIRouter()
+
+
+class CaseloadRow(BaseModel):
+    county: str
+    programme: str
+    open_cases: int
+
+
+class CaseloadPage(BaseModel):
+    items: list[CaseloadRow]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("/caseload", response_model=CaseloadPage, tags=["caseload"])
+def caseload(
+    runtime: RuntimeDep,
+    division: Annotated[
+        str | None,
+        Query(pattern=r"^\d{2}(\d{2}(\d{2})?)?$", description="province, prefecture or county"),
+    ] = None,
+    programme: Programme | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items, total = query_caseload(
+            cursor,
+            division=division,
+            programme=programme.value if programme else None,
+            limit=limit,
+            offset=offset,
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/projections", tags=["operations"])
+def projections(runtime: RuntimeDep) -> dict[str, Any]:
+    statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    return {
+        "items": [
+            {
+                "name": s.name,
+                "generation": s.generation,
+                "feed": s.feed,
+                "position": s.position,
+                "head": s.head,
+                "lag": s.lag,
+                "last_error": s.last_error,
+                "last_error_position": s.last_error_position,
+            }
+            for s in statuses
+        ]
+    }
+
+
+@router.get("/healthz", tags=["operations"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"])
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    try:
+        with runtime.pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+        checks["database"] = "ok"
+        head = runtime.head_position()
+        for status in projection_status(runtime.pool, ALL_PROJECTIONS, head):
+            ok = status.last_error is None and status.lag <= runtime.settings.ready_max_lag
+            checks[f"projection:{status.name}"] = (
+                "ok" if ok else status.last_error or f"lag {status.lag}"
+            )
+    except Exception as error:  # not ready, whatever the cause; say which check failed
+        checks["database"] = f"unreachable: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

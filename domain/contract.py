@@ -1,0 +1,694 @@
+"""Service contracts (政府购买服务合同): award, amendment, renewal, expiry, money, misconduct.
+
+Coverage is answered from the contract's history: every change that alters what the contract
+covers carries the date it takes effect, so "may contractor X do item Y in area Z at time T" is
+judged by the terms in force on T's day, whenever the question is asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.catalogue import WorkItem, parse_work_item
+from domain.contractor import Contractor, parse_enum
+from domain.errors import (
+    BillingAboveValue,
+    ContractClosed,
+    Duplicate,
+    InvalidPurchaser,
+    InvalidState,
+    InvalidValue,
+    NotPermitted,
+    OutsideContract,
+)
+from domain.identifiers import DivisionCode, DivisionLevel, parse_division_code
+from domain.provenance import Provenance, Role
+from domain.values import check_term, parse_amount, require_text
+
+
+class FundingSource(Enum):
+    RELIEF_WORK_FUNDS = "relief_work_funds"  # 既有的社会救助工作经费
+    SPECIAL_RELIEF_FUNDS = "special_relief_funds"  # 社会救助专项资金
+
+
+class TerminationBasis(Enum):
+    LAW = "law"  # 按照法律规定
+    CONTRACT = "contract"  # 按照合同约定
+
+
+class ViolationKind(Enum):
+    BREACH = "breach"  # 违背合同
+    FALSIFICATION = "falsification"  # 弄虚作假
+
+
+class Severity(Enum):
+    MINOR = "minor"
+    SERIOUS = "serious"  # 情节严重
+    GRAVE = "grave"  # 情节严重, 造成恶劣社会影响
+
+
+class PenaltyKind(Enum):
+    WARNING = "warning"
+    RECTIFICATION_ORDER = "rectification_order"
+    FINE = "fine"
+    PAYMENT_DEDUCTION = "payment_deduction"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a contract covers while these terms are in force."""
+
+    work_items: tuple[str, ...]
+    service_area: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+    value: Decimal
+
+    def covers_area(self, division: DivisionCode) -> bool:
+        return any(division.code.startswith(area) for area in self.service_area)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "work_items": list(self.work_items),
+            "service_area": list(self.service_area),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "value": str(self.value),
+        }
+
+
+def _parse_items(values: list[str]) -> tuple[str, ...]:
+    if not values:
+        raise InvalidValue("at least one work item is required", field="work_items")
+    items = [parse_work_item(v) for v in values]
+    if len(set(items)) != len(items):
+        raise InvalidValue("a work item is listed twice", field="work_items")
+    return tuple(sorted(item.value for item in items))
+
+
+def _parse_area(values: list[str], purchaser: DivisionCode) -> tuple[str, ...]:
+    if not values:
+        raise InvalidValue(
+            "the service area needs at least one county or township", field="service_area"
+        )
+    codes = []
+    for value in values:
+        code = parse_division_code(value, field="service_area")
+        if code.level not in (DivisionLevel.COUNTY, DivisionLevel.TOWNSHIP):
+            raise InvalidValue(
+                f"service area {value} must be a county (6 digits) or township (9 digits)",
+                field="service_area",
+            )
+        if not purchaser.contains(code):
+            raise InvalidValue(
+                f"service area {value} lies outside the purchaser's jurisdiction {purchaser}",
+                field="service_area",
+            )
+        codes.append(code.code)
+    if len(set(codes)) != len(codes):
+        raise InvalidValue("an area is listed twice", field="service_area")
+    return tuple(sorted(codes))
+
+
+def _check_government(provenance: Provenance, doing: str) -> None:
+    if provenance.actor.role in (Role.CONTRACTOR_STAFF, Role.INTEGRATION, Role.AUDITOR):
+        raise NotPermitted(f"only the purchasing government may {doing}", field="actor.role")
+
+
+class Contract(Aggregate):
+    @classmethod
+    def award(
+        cls,
+        *,
+        contractor: Contractor,
+        purchaser: str,
+        work_items: list[str],
+        service_area: list[str],
+        start: dt.date,
+        end: dt.date,
+        value: object,
+        funding_source: str,
+        awarded_on: dt.date,
+        today: dt.date,
+        provenance: Provenance,
+    ) -> Contract:
+        """Award a contract; also records the new work on the contractor (same save)."""
+        _check_government(provenance, "award a contract")
+        if awarded_on > today:
+            raise InvalidValue(
+                f"an award cannot be dated in the future ({awarded_on})", field="awarded_on"
+            )
+        contractor.check_not_banned(today, doing="awarded a contract")
+        buyer = parse_division_code(purchaser, field="purchaser")
+        if buyer.level.value > DivisionLevel.COUNTY.value:
+            raise InvalidPurchaser(
+                f"purchaser {purchaser} is a {buyer.level.name.lower()}; only a people's "
+                "government at county level or above may purchase relief services",
+                field="purchaser",
+            )
+        items = _parse_items(work_items)
+        area = _parse_area(service_area, buyer)
+        check_term(start, end, field="end")
+        amount = parse_amount(value, field="value")
+        source = parse_enum(FundingSource, funding_source, "funding_source")
+        contract = cls(
+            contractor_id=contractor.id,
+            contractor_credit_code=contractor.credit_code,
+            purchaser=buyer.code,
+            work_items=list(items),
+            service_area=list(area),
+            start=start,
+            end=end,
+            value=amount,
+            funding_source=source.value,
+            awarded_on=awarded_on,
+            provenance=provenance,
+        )
+        contractor.take_on_work(
+            contract_id=contract.id,
+            on=awarded_on,
+            what="awarded a contract",
+            provenance=provenance,
+        )
+        return contract
+
+    @event("Awarded")
+    def __init__(
+        self,
+        contractor_id: uuid.UUID,
+        contractor_credit_code: str,
+        purchaser: str,
+        work_items: list[str],
+        service_area: list[str],
+        start: dt.date,
+        end: dt.date,
+        value: Decimal,
+        funding_source: str,
+        awarded_on: dt.date,
+        provenance: Provenance,
+    ) -> None:
+        self.contractor_id = contractor_id
+        self.contractor_credit_code = contractor_credit_code
+        self.purchaser = purchaser
+        self.funding_source = FundingSource(funding_source)
+        self.awarded_on = awarded_on
+        terms = Terms(tuple(work_items), tuple(service_area), start, end, value)
+        # (effective from, terms): the contract's history of what it covers
+        self.terms_history: list[tuple[dt.date, Terms]] = [(dt.date.min, terms)]
+        self.billed = Decimal("0.00")
+        self.invoice_numbers: set[str] = set()
+        self.evaluations: list[dict[str, Any]] = []
+        self.violations: dict[int, dict[str, Any]] = {}
+        self.penalties: list[dict[str, Any]] = []
+        self.terminated_at: dt.datetime | None = None
+        self.expired_on: dt.date | None = None
+
+    @property
+    def terms(self) -> Terms:
+        return self.terms_history[-1][1]
+
+    def terms_on(self, day: dt.date) -> Terms:
+        in_force = self.terms_history[0][1]
+        for effective, terms in self.terms_history:
+            if effective <= day:
+                in_force = terms
+        return in_force
+
+    def status(self, today: dt.date) -> str:
+        if self.terminated_at is not None:
+            return "terminated"
+        if self.expired_on is not None or today > self.terms.end:
+            return "expired"
+        if today < self.terms.start:
+            return "awarded"
+        return "in_force"
+
+    def check_open(self, today: dt.date) -> None:
+        if self.terminated_at is not None:
+            raise ContractClosed(f"contract {self.id} was terminated at {self.terminated_at}")
+        if self.expired_on is not None:
+            raise ContractClosed(f"contract {self.id} expired on {self.expired_on}")
+
+    # Amendment and renewal -----------------------------------------------------------------
+
+    def amend(
+        self,
+        *,
+        contractor: Contractor,
+        effective_from: dt.date,
+        today: dt.date,
+        reason: str,
+        provenance: Provenance,
+        value: object | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        work_items: list[str] | None = None,
+        service_area: list[str] | None = None,
+    ) -> None:
+        """Change value, term, scope or area from ``effective_from``, with a reason."""
+        _check_government(provenance, "amend a contract")
+        self.check_open(effective_from)
+        reason = require_text(reason, field="reason")
+        current = self.terms
+        new = replace(
+            current,
+            value=parse_amount(value, field="value") if value is not None else current.value,
+            start=start or current.start,
+            end=end or current.end,
+            work_items=_parse_items(work_items) if work_items is not None else current.work_items,
+            service_area=(
+                _parse_area(service_area, DivisionCode(self.purchaser))
+                if service_area is not None
+                else current.service_area
+            ),
+        )
+        if new == current:
+            raise InvalidValue("the amendment changes nothing", field="value")
+        check_term(new.start, new.end, field="end")
+        if new.value < self.billed:
+            raise BillingAboveValue(
+                f"value {new.value} would be below the {self.billed} already invoiced",
+                field="value",
+            )
+        if self._adds_work(current, new):
+            contractor.check_not_banned(today, doing="amended into more work")
+            contractor.take_on_work(
+                contract_id=self.id,
+                on=effective_from,
+                what="amended into more work",
+                provenance=provenance,
+            )
+        self.trigger_event(
+            self.Amended,
+            effective_from=effective_from,
+            reason=reason,
+            terms=new.as_dict(),
+            provenance=provenance,
+        )
+
+    def renew(
+        self,
+        *,
+        contractor: Contractor,
+        new_end: dt.date,
+        added_value: object,
+        reason: str,
+        effective_from: dt.date,
+        today: dt.date,
+        provenance: Provenance,
+    ) -> None:
+        """Extend the term (续签) with added value; refused while the contractor is banned."""
+        _check_government(provenance, "renew a contract")
+        self.check_open(effective_from)
+        reason = require_text(reason, field="reason")
+        current = self.terms
+        if new_end <= current.end:
+            raise InvalidValue(
+                f"a renewal must end after the current end {current.end}", field="new_end"
+            )
+        added = parse_amount(added_value, field="added_value", allow_zero=True)
+        contractor.check_not_banned(today, doing="renewed")
+        contractor.take_on_work(
+            contract_id=self.id, on=effective_from, what="renewed", provenance=provenance
+        )
+        new = replace(current, end=new_end, value=current.value + added)
+        self.trigger_event(
+            self.Renewed,
+            effective_from=effective_from,
+            reason=reason,
+            terms=new.as_dict(),
+            provenance=provenance,
+        )
+
+    @staticmethod
+    def _adds_work(old: Terms, new: Terms) -> bool:
+        return (
+            new.value > old.value
+            or new.end > old.end
+            or new.start < old.start
+            or not set(new.work_items) <= set(old.work_items)
+            or not set(new.service_area) <= set(old.service_area)
+        )
+
+    class TermsChanged(Aggregate.Event):
+        effective_from: dt.date
+        reason: str
+        terms: dict[str, Any]
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            t = self.terms
+            terms = Terms(
+                tuple(t["work_items"]),
+                tuple(t["service_area"]),
+                dt.date.fromisoformat(t["start"]),
+                dt.date.fromisoformat(t["end"]),
+                Decimal(t["value"]),
+            )
+            aggregate.terms_history.append((self.effective_from, terms))
+            aggregate.terms_history.sort(key=lambda entry: entry[0])
+
+    class Amended(TermsChanged):
+        pass
+
+    class Renewed(TermsChanged):
+        pass
+
+    def record_expiry(self, *, today: dt.date, provenance: Provenance) -> None:
+        if self.terminated_at is not None or self.expired_on is not None:
+            raise InvalidState("the contract has already ended", field="today")
+        if today <= self.terms.end:
+            raise InvalidState(
+                f"the contract runs until {self.terms.end}; it cannot expire on {today}",
+                field="today",
+            )
+        self.trigger_event(self.Expired, on=self.terms.end, provenance=provenance)
+
+    class Expired(Aggregate.Event):
+        on: dt.date
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.expired_on = self.on
+
+    # Money ---------------------------------------------------------------------------------
+
+    def invoice(
+        self,
+        *,
+        invoice_number: str,
+        period_start: dt.date,
+        period_end: dt.date,
+        amount: object,
+        provenance: Provenance,
+    ) -> None:
+        number = require_text(invoice_number, field="invoice_number", max_length=64)
+        if number in self.invoice_numbers:
+            raise Duplicate(f"invoice {number} is recorded already", field="invoice_number")
+        check_term(period_start, period_end, field="period_end")
+        value = parse_amount(amount, field="amount")
+        terms = self.terms
+        if period_start < terms.start or period_end > terms.end:
+            raise OutsideContract(
+                f"the invoiced period {period_start}..{period_end} lies outside the term "
+                f"{terms.start}..{terms.end}",
+                field="period_start",
+            )
+        if self.terminated_at is not None and period_start > self.terminated_at.date():
+            raise ContractClosed(
+                f"no work can be invoiced for after the termination on {self.terminated_at.date()}",
+                field="period_start",
+            )
+        if self.billed + value > terms.value:
+            raise BillingAboveValue(
+                f"invoice of {value} would bring billing to {self.billed + value}, above the "
+                f"contract value {terms.value} (billed so far {self.billed})",
+                field="amount",
+            )
+        self.trigger_event(
+            self.Invoiced,
+            invoice_number=number,
+            period_start=period_start,
+            period_end=period_end,
+            amount=value,
+            provenance=provenance,
+        )
+
+    class Invoiced(Aggregate.Event):
+        invoice_number: str
+        period_start: dt.date
+        period_end: dt.date
+        amount: Decimal
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.billed += self.amount
+            aggregate.invoice_numbers.add(self.invoice_number)
+
+    # Performance and misconduct ------------------------------------------------------------
+
+    def evaluate(
+        self,
+        *,
+        period_start: dt.date,
+        period_end: dt.date,
+        score: object,
+        provenance: Provenance,
+    ) -> None:
+        """A performance evaluation (绩效评价) by anyone but the contractor itself."""
+        actor = provenance.actor
+        if actor.role is Role.CONTRACTOR_STAFF or actor.organisation == self.contractor_credit_code:
+            raise NotPermitted(
+                "a contractor cannot evaluate its own performance", field="actor.organisation"
+            )
+        check_term(period_start, period_end, field="period_end")
+        try:
+            points = Decimal(str(score))
+        except ArithmeticError:
+            raise InvalidValue("score must be a number from 0 to 100", field="score") from None
+        if not points.is_finite() or not Decimal(0) <= points <= Decimal(100):
+            raise InvalidValue("score must be a number from 0 to 100", field="score")
+        self.trigger_event(
+            self.Evaluated,
+            period_start=period_start,
+            period_end=period_end,
+            score=points,
+            provenance=provenance,
+        )
+
+    class Evaluated(Aggregate.Event):
+        period_start: dt.date
+        period_end: dt.date
+        score: Decimal
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.evaluations.append(
+                {
+                    "period_start": self.period_start.isoformat(),
+                    "period_end": self.period_end.isoformat(),
+                    "score": str(self.score),
+                    "evaluator": self.provenance.actor.id,
+                }
+            )
+
+    def record_violation(
+        self,
+        *,
+        kind: str,
+        severity: str,
+        description: str,
+        evidence: list[dict[str, Any]],
+        provenance: Provenance,
+    ) -> int:
+        """A breach or falsification found by supervision; evidence points at events."""
+        if provenance.actor.role is not Role.SUPERVISOR:
+            raise NotPermitted("only supervision records violations", field="actor.role")
+        violation_kind = parse_enum(ViolationKind, kind, "kind")
+        level = parse_enum(Severity, severity, "severity")
+        text = require_text(description, field="description")
+        refs = [self._evidence_ref(ref) for ref in evidence]
+        if not refs:
+            raise InvalidValue("a violation needs evidence", field="evidence")
+        number = len(self.violations) + 1
+        self.trigger_event(
+            self.ViolationRecorded,
+            number=number,
+            kind=violation_kind.value,
+            severity=level.value,
+            description=text,
+            evidence=refs,
+            provenance=provenance,
+        )
+        return number
+
+    @staticmethod
+    def _evidence_ref(ref: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if "position" in ref:
+                position = int(ref["position"])
+                if position <= 0:
+                    raise ValueError
+                return {"position": position}
+            return {
+                "aggregate_id": str(uuid.UUID(str(ref["aggregate_id"]))),
+                "version": int(ref["version"]),
+            }
+        except (KeyError, ValueError, TypeError):
+            raise InvalidValue(
+                "evidence must reference events: {'position': N} or "
+                "{'aggregate_id': UUID, 'version': N}",
+                field="evidence",
+            ) from None
+
+    class ViolationRecorded(Aggregate.Event):
+        number: int
+        kind: str
+        severity: str
+        description: str
+        evidence: list[dict[str, Any]]
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.violations[self.number] = {
+                "number": self.number,
+                "kind": self.kind,
+                "severity": self.severity,
+                "description": self.description,
+                "evidence": self.evidence,
+            }
+
+    def impose_penalty(
+        self,
+        *,
+        violation: int,
+        kind: str,
+        basis: str,
+        provenance: Provenance,
+        amount: object | None = None,
+    ) -> None:
+        if provenance.actor.role not in (Role.SUPERVISOR, Role.APPROVER):
+            raise NotPermitted("only supervision imposes penalties", field="actor.role")
+        if violation not in self.violations:
+            raise InvalidValue(
+                f"there is no violation {violation} on this contract", field="violation"
+            )
+        penalty = parse_enum(PenaltyKind, kind, "kind")
+        money = None
+        if penalty in (PenaltyKind.FINE, PenaltyKind.PAYMENT_DEDUCTION):
+            money = parse_amount(amount, field="amount")
+        elif amount is not None:
+            raise InvalidValue(f"a {penalty.value} carries no amount", field="amount")
+        self.trigger_event(
+            self.PenaltyImposed,
+            violation=violation,
+            kind=penalty.value,
+            basis=require_text(basis, field="basis"),
+            amount=money,
+            provenance=provenance,
+        )
+
+    class PenaltyImposed(Aggregate.Event):
+        violation: int
+        kind: str
+        basis: str
+        amount: Decimal | None
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.penalties.append(
+                {
+                    "violation": self.violation,
+                    "kind": self.kind,
+                    "basis": self.basis,
+                    "amount": str(self.amount) if self.amount is not None else None,
+                }
+            )
+
+    def terminate(
+        self, *, effective_at: dt.datetime, basis: str, reason: str, provenance: Provenance
+    ) -> None:
+        """End the contract (终止合同执行) as the law or the contract provides."""
+        _check_government(provenance, "terminate a contract")
+        if self.terminated_at is not None:
+            raise InvalidState(f"the contract was terminated at {self.terminated_at}")
+        if effective_at.tzinfo is None:
+            raise InvalidValue("effective_at needs a time zone", field="effective_at")
+        self.trigger_event(
+            self.Terminated,
+            effective_at=effective_at,
+            basis=parse_enum(TerminationBasis, basis, "basis").value,
+            reason=require_text(reason, field="reason"),
+            provenance=provenance,
+        )
+
+    class Terminated(Aggregate.Event):
+        effective_at: dt.datetime
+        basis: str
+        reason: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contract)
+            aggregate.terminated_at = self.effective_at
+
+    # The contract check --------------------------------------------------------------------
+
+    def check_covers(
+        self,
+        *,
+        contractor: Contractor,
+        work_item: WorkItem,
+        division: DivisionCode,
+        at: dt.datetime,
+    ) -> None:
+        """Raise OutsideContract saying why, unless the contract covers this work at ``at``."""
+        day = at.date()
+        if contractor.id != self.contractor_id:
+            raise OutsideContract(
+                f"contract {self.id} belongs to another contractor", field="contract_id"
+            )
+        if self.terminated_at is not None and at >= self.terminated_at:
+            raise OutsideContract(
+                f"contract {self.id} was terminated at {self.terminated_at.isoformat()}",
+                field="contract_id",
+            )
+        ban = contractor.ban_on(day)
+        if ban is not None:
+            raise OutsideContract(
+                f"contractor {contractor.name} is banned from {ban.start} to {ban.end}",
+                field="contract_id",
+            )
+        terms = self.terms_on(day)
+        if not terms.start <= day <= terms.end:
+            raise OutsideContract(
+                f"{day} is outside the contract term {terms.start}..{terms.end}",
+                field="contract_id",
+            )
+        if work_item.value not in terms.work_items:
+            raise OutsideContract(
+                f"work item {work_item.value} is not in the contract's scope "
+                f"({', '.join(terms.work_items)})",
+                field="work_item",
+            )
+        if not terms.covers_area(division):
+            raise OutsideContract(
+                f"{division} is outside the contract's service area "
+                f"({', '.join(terms.service_area)})",
+                field="division",
+            )
+
+    def summary(self, today: dt.date) -> dict[str, Any]:
+        return {
+            "contract_id": str(self.id),
+            "contractor_id": str(self.contractor_id),
+            "purchaser": self.purchaser,
+            "funding_source": self.funding_source.value,
+            "awarded_on": self.awarded_on.isoformat(),
+            "status": self.status(today),
+            "terms": self.terms.as_dict(),
+            "terms_history": [
+                {"effective_from": None if eff == dt.date.min else eff.isoformat(), **t.as_dict()}
+                for eff, t in self.terms_history
+            ],
+            "billed": str(self.billed),
+            "evaluations": self.evaluations,
+            "violations": list(self.violations.values()),
+            "penalties": self.penalties,
+            "terminated_at": self.terminated_at.isoformat() if self.terminated_at else None,
+            "expired_on": self.expired_on.isoformat() if self.expired_on else None,
+            "version": self.version,
+        }

@@ -1,0 +1,243 @@
+"""Handling staff (经办人员) and village coordinators (社会救助协理员)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import Enum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.contract import Contract
+from domain.contractor import parse_enum
+from domain.errors import InvalidState, InvalidValue, NotPermitted
+from domain.identifiers import DivisionLevel, parse_division_code
+from domain.provenance import Provenance, Role
+from domain.values import require_text
+
+
+class StaffKind(Enum):
+    HANDLING_STAFF = "handling_staff"  # 经办服务人员, county or township
+    VILLAGE_COORDINATOR = "village_coordinator"  # 社会救助协理员, village or community
+
+
+class Rating(Enum):
+    EXCELLENT = "excellent"  # 优秀: kept and rewarded
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"  # 后进: candidate for removal
+
+
+ASSIGNABLE_LEVELS = {
+    StaffKind.HANDLING_STAFF: (DivisionLevel.COUNTY, DivisionLevel.TOWNSHIP),
+    StaffKind.VILLAGE_COORDINATOR: (DivisionLevel.VILLAGE,),
+}
+
+
+class StaffMember(Aggregate):
+    """A person doing relief handling work, employed by a government unit or a contractor."""
+
+    @classmethod
+    def hire(
+        cls,
+        *,
+        name: str,
+        kind: str,
+        provenance: Provenance,
+        government_unit: str | None = None,
+        contract: Contract | None = None,
+    ) -> StaffMember:
+        if provenance.actor.role in (Role.AUDITOR, Role.INTEGRATION):
+            raise NotPermitted("auditors and integrations record no staff", field="actor.role")
+        staff_kind = parse_enum(StaffKind, kind, "kind")
+        if (government_unit is None) == (contract is None):
+            raise InvalidValue(
+                "a staff member is employed either by a government unit or under a contract",
+                field="government_unit",
+            )
+        unit = None
+        if government_unit is not None:
+            unit = parse_division_code(government_unit, field="government_unit").code
+        if contract is not None and contract.terminated_at is not None:
+            raise InvalidState(
+                "no one can be hired under a terminated contract", field="contract_id"
+            )
+        return cls(
+            name=require_text(name, field="name", max_length=100),
+            kind=staff_kind.value,
+            government_unit=unit,
+            contractor_id=contract.contractor_id if contract else None,
+            contract_id=contract.id if contract else None,
+            provenance=provenance,
+        )
+
+    @event("Hired")
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        government_unit: str | None,
+        contractor_id: uuid.UUID | None,
+        contract_id: uuid.UUID | None,
+        provenance: Provenance,
+    ) -> None:
+        self.name = name
+        self.kind = StaffKind(kind)
+        self.government_unit = government_unit
+        self.contractor_id = contractor_id
+        self.contract_id = contract_id
+        self.assignment: str | None = None
+        self.trainings: list[dict[str, Any]] = []
+        self.ratings: list[dict[str, Any]] = []
+        self.removed_on: dt.date | None = None
+
+    @property
+    def is_contractor_staff(self) -> bool:
+        return self.contract_id is not None
+
+    def check_not_removed(self) -> None:
+        if self.removed_on is not None:
+            raise InvalidState(f"staff member {self.name} was removed on {self.removed_on}")
+
+    def assign(
+        self, *, division: str, provenance: Provenance, contract: Contract | None = None
+    ) -> None:
+        """Assign to a county or township (handling staff) or a village (coordinator)."""
+        self.check_not_removed()
+        code = parse_division_code(division, field="division")
+        levels = ASSIGNABLE_LEVELS[self.kind]
+        if code.level not in levels:
+            names = " or ".join(level.name.lower() for level in levels)
+            raise InvalidValue(
+                f"{self.kind.value} is assigned to a {names}, not a {code.level.name.lower()}",
+                field="division",
+            )
+        if self.contract_id is not None:
+            if contract is None or contract.id != self.contract_id:
+                raise InvalidValue(
+                    "the paying contract is needed to check the area", field="division"
+                )
+            if not contract.terms.covers_area(code.at(DivisionLevel.COUNTY)) and not (
+                contract.terms.covers_area(code)
+            ):
+                raise InvalidValue(
+                    f"{code} is outside the service area of the contract that pays this person",
+                    field="division",
+                )
+        if code.code == self.assignment:
+            raise InvalidValue(f"already assigned to {code}", field="division")
+        self.trigger_event(self.Assigned, division=code.code, provenance=provenance)
+
+    class Assigned(Aggregate.Event):
+        division: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.assignment = self.division
+
+    def record_training(
+        self, *, course: str, completed_on: dt.date, hours: object, provenance: Provenance
+    ) -> None:
+        self.check_not_removed()
+        try:
+            hours_value = float(str(hours))
+        except ValueError:
+            raise InvalidValue("hours must be a number", field="hours") from None
+        if not 0 < hours_value <= 1000:
+            raise InvalidValue("hours must be above 0 and at most 1000", field="hours")
+        self.trigger_event(
+            self.Trained,
+            course=require_text(course, field="course", max_length=200),
+            completed_on=completed_on,
+            hours=hours_value,
+            provenance=provenance,
+        )
+
+    class Trained(Aggregate.Event):
+        course: str
+        completed_on: dt.date
+        hours: float
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.trainings.append(
+                {
+                    "course": self.course,
+                    "completed_on": self.completed_on.isoformat(),
+                    "hours": self.hours,
+                }
+            )
+
+    def rate(self, *, period: str, rating: str, provenance: Provenance) -> None:
+        self.check_not_removed()
+        if provenance.actor.id == str(self.id):
+            raise NotPermitted("no one rates their own performance", field="actor.id")
+        level = parse_enum(Rating, rating, "rating")
+        self.trigger_event(
+            self.Rated,
+            period=require_text(period, field="period", max_length=20),
+            rating=level.value,
+            provenance=provenance,
+        )
+
+    class Rated(Aggregate.Event):
+        period: str
+        rating: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.ratings.append({"period": self.period, "rating": self.rating})
+
+    def remove(self, *, on: dt.date, reason: str, provenance: Provenance) -> None:
+        """Remove from relief work (清退)."""
+        self.check_not_removed()
+        self.trigger_event(
+            self.Removed,
+            on=on,
+            reason=require_text(reason, field="reason"),
+            provenance=provenance,
+        )
+
+    class Removed(Aggregate.Event):
+        on: dt.date
+        reason: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.removed_on = self.on
+
+    def is_active_on(self, day: dt.date, contract: Contract | None = None) -> bool:
+        """Counts toward staffing: not removed, assigned, and its paying contract still running."""
+        if self.removed_on is not None and self.removed_on <= day:
+            return False
+        if self.assignment is None:
+            return False
+        if self.contract_id is None:
+            return True
+        if contract is None:
+            return False
+        if contract.terminated_at is not None and contract.terminated_at.date() <= day:
+            return False
+        terms = contract.terms_on(day)
+        return terms.start <= day <= terms.end
+
+    def summary(self, today: dt.date, contract: Contract | None = None) -> dict[str, Any]:
+        return {
+            "staff_id": str(self.id),
+            "name": self.name,
+            "kind": self.kind.value,
+            "government_unit": self.government_unit,
+            "contractor_id": str(self.contractor_id) if self.contractor_id else None,
+            "contract_id": str(self.contract_id) if self.contract_id else None,
+            "assignment": self.assignment,
+            "active": self.is_active_on(today, contract),
+            "trainings": self.trainings,
+            "ratings": self.ratings,
+            "removed_on": self.removed_on.isoformat() if self.removed_on else None,
+            "version": self.version,
+        }

@@ -1,0 +1,70 @@
+"""Small value rules shared by aggregates: money, periods, text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidValue
+
+MAX_AMOUNT = Decimal("1000000000")  # one billion yuan: far above any relief contract
+
+
+def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Decimal:
+    """A positive amount of yuan with at most two decimals (fen)."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise InvalidValue(
+            f"{field} must be an amount of yuan, got {value!r}", field=field
+        ) from None
+    if not amount.is_finite():
+        raise InvalidValue(f"{field} must be a finite amount", field=field)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidValue(f"{field} must be {'≥' if allow_zero else '>'} 0", field=field)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidValue(f"{field} has more than two decimals (fen)", field=field)
+    if amount > MAX_AMOUNT:
+        raise InvalidValue(f"{field} exceeds {MAX_AMOUNT} yuan", field=field)
+    return amount.quantize(Decimal("0.01"))
+
+
+def require_text(value: str | None, *, field: str, max_length: int = 2000) -> str:
+    if value is None or not value.strip():
+        raise InvalidValue(f"{field} is required", field=field)
+    if len(value) > max_length:
+        raise InvalidValue(f"{field} must be at most {max_length} characters", field=field)
+    return value.strip()
+
+
+def check_term(start: dt.date, end: dt.date, *, field: str = "term") -> None:
+    if end < start:
+        raise InvalidValue(
+            f"{field} ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+            field=field,
+        )
+
+
+def parse_period(value: str, *, field: str = "period") -> tuple[int, int]:
+    """A calendar month 'YYYY-MM'."""
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        dt.date(year, month, 1)
+    except (ValueError, AttributeError):
+        raise InvalidValue(
+            f"{field} must be a month as YYYY-MM, got {value!r}", field=field
+        ) from None
+    if len(value) != 7:
+        raise InvalidValue(f"{field} must be a month as YYYY-MM, got {value!r}", field=field)
+    return year, month
+
+
+def period_start(period: str) -> dt.date:
+    year, month = parse_period(period)
+    return dt.date(year, month, 1)
+
+
+def period_end(period: str) -> dt.date:
+    year, month = parse_period(period)
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return following - dt.timedelta(days=1)
