@@ -18,6 +18,7 @@ from domain.errors import (
     ContractorBanned,
     DomainError,
     Duplicate,
+    DuplicateActiveCase,
     InvalidState,
     NotFound,
     NotPermitted,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: tuple[tuple[type[DomainError], int], ...] = (
     (ContractClosed, 409),
     (ContractorBanned, 409),
     (Duplicate, 409),
+    (DuplicateActiveCase, 409),
     (InvalidState, 409),
 )
 
@@ -74,9 +76,10 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, error: DomainError) -> JSONResponse:
         status = next((code for kind, code in STATUS_BY_ERROR if isinstance(error, kind)), 422)
         extra: dict[str, Any] = {}
-        fault = getattr(error, "fault", None)
-        if fault:
-            extra["fault"] = fault
+        for attribute in ("fault", "existing_case_id"):
+            value = getattr(error, attribute, None)
+            if value:
+                extra[attribute] = value
         return problem(
             status,
             (type(error).__doc__ or error.rule).strip().splitlines()[0],

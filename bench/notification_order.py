@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from infra.database import store_env
 from infra.ledger import ReliefLedger
 from infra.settings import Settings
-from tests.factories import BY_CLERK, resident_id, village
+from tests.scenario import application
 
 
 def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers: int) -> dict:
@@ -31,7 +31,7 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_conninfo(server_url, dbname=name)
-    env = store_env(url, create_table=True, pool_size=writers + 2)
+    env = store_env(url, identity_key=bytes(32), create_table=True, pool_size=writers + 2)
     env["POSTGRES_ENABLE_DB_FUNCTIONS"] = "y" if enable_db_functions else "n"
     ledger = ReliefLedger(env=env)
     stop = threading.Event()
@@ -41,12 +41,7 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
 
     def write(i: int) -> None:
         while not stop.is_set():
-            ledger.open_case(
-                programme="dibao",
-                applicant_id=resident_id(),
-                registered_division=village(),
-                provenance=BY_CLERK,
-            )
+            application(ledger)
             saved[i] += 1
 
     def follow() -> None:

@@ -107,3 +107,25 @@ class Duplicate(DomainError):
     """The same thing was recorded already."""
 
     rule = "duplicate"
+
+
+class DuplicateActiveCase(DomainError):
+    """The person already has an active application or case in this programme."""
+
+    rule = "duplicate-active-case"
+
+    def __init__(self, message: str, *, existing_case_id: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.existing_case_id = existing_case_id
+
+
+class SeparationOfDuties(DomainError):
+    """The person who investigated a case may not decide it."""
+
+    rule = "separation-of-duties"
+
+
+class BeneficiaryDeceased(DomainError):
+    """Nothing is paid or delivered for a time after the beneficiary's death."""
+
+    rule = "beneficiary-deceased"

@@ -7,7 +7,11 @@ from psycopg_pool import ConnectionPool
 
 
 def store_env(
-    database_url: str, *, create_table: bool = False, pool_size: int = 8
+    database_url: str,
+    *,
+    identity_key: bytes | None = None,
+    create_table: bool = False,
+    pool_size: int = 8,
 ) -> dict[str, str]:
     """eventsourcing's PostgreSQL settings from a libpq URL.
 
@@ -16,7 +20,7 @@ def store_env(
     construct the application at once.
     """
     params = conninfo_to_dict(database_url)
-    return {
+    env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "localhost"),
@@ -29,6 +33,9 @@ def store_env(
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
     }
+    if identity_key is not None:
+        env["IDENTITY_KEY"] = identity_key.hex()
+    return env
 
 
 def open_pool(database_url: str, *, size: int = 8, name: str = "relief") -> ConnectionPool:

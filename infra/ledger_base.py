@@ -22,6 +22,14 @@ class LedgerBase(Application[UUID]):
     #: Business dates (terms, bans, periods) are Guangdong's calendar days.
     timezone = ZoneInfo("Asia/Shanghai")
 
+    @property
+    def identity_key(self) -> bytes:
+        """Key of the blind index (keyed hash) that turns resident ID numbers into person ids."""
+        key = self.env.get("IDENTITY_KEY")
+        if not key:
+            raise RuntimeError("IDENTITY_KEY (hex) is not configured for this application")
+        return bytes.fromhex(key)
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(self.timezone)
 

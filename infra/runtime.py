@@ -45,7 +45,13 @@ class Runtime:
         database_url = resolve_database_url(settings)
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
-        ledger = ReliefLedger(env=store_env(database_url, pool_size=settings.db_pool_size))
+        ledger = ReliefLedger(
+            env=store_env(
+                database_url,
+                identity_key=settings.identity_key(),
+                pool_size=settings.db_pool_size,
+            )
+        )
         pool = open_pool(database_url, size=settings.db_pool_size)
         runtime = cls(settings=settings, database_url=database_url, ledger=ledger, pool=pool)
         if kafka:

@@ -12,6 +12,7 @@
 | RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction during catch-up |
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
+| RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Settings:
     projection_batch: int = 1000
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
+    identity_key_hex: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -77,7 +79,29 @@ class Settings:
             projection_batch=get_int("PROJECTION_BATCH", defaults.projection_batch),
             ready_max_lag=get_int("READY_MAX_LAG", defaults.ready_max_lag),
             source=get("SOURCE") or defaults.source,
+            identity_key_hex=get("IDENTITY_KEY"),
         )
+
+    def identity_key(self) -> bytes:
+        """The blind-index key: configured, or kept in ``data_dir/identity.key`` (made once)."""
+        if self.identity_key_hex:
+            try:
+                key = bytes.fromhex(self.identity_key_hex)
+            except ValueError:
+                raise SettingsError(f"{PREFIX}IDENTITY_KEY must be hex") from None
+            if len(key) < 16:
+                raise SettingsError(f"{PREFIX}IDENTITY_KEY must be at least 16 bytes")
+            return key
+        path = self.data_dir / "identity.key"
+        if not path.exists():
+            import os
+            import secrets
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Caseload (在册案件): open relief cases counted by county and programme."""
+"""Caseload (在册案件): cases by village, programme and status, rolled up by division code;
+and the case index behind per-staff, per-contractor and waiting-application reads."""
 
 from __future__ import annotations
 
@@ -6,8 +7,21 @@ from typing import Any
 
 from psycopg import Cursor
 
-from domain.case import ReliefCase
+from domain.case import CaseStatus, ReliefCase
 from projections.base import Projection, RecordedEvent, handles
+
+#: The status each event moves a case to.
+STATUS_AFTER: dict[type, CaseStatus] = {
+    ReliefCase.Investigated: CaseStatus.INVESTIGATED,
+    ReliefCase.Recommended: CaseStatus.RECOMMENDED,
+    ReliefCase.Approved: CaseStatus.APPROVED,
+    ReliefCase.Rejected: CaseStatus.REJECTED,
+    ReliefCase.Suspended: CaseStatus.SUSPENDED,
+    ReliefCase.Resumed: CaseStatus.APPROVED,
+    ReliefCase.Closed: CaseStatus.CLOSED,
+}
+
+LEVELS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 
 
 class CaseloadProjection(Projection):
@@ -15,84 +29,172 @@ class CaseloadProjection(Projection):
     tables = (
         """CREATE TABLE case_index (
             case_id uuid PRIMARY KEY,
-            county text NOT NULL,
             programme text NOT NULL,
             status text NOT NULL,
-            opened_position bigint NOT NULL,
+            village text NOT NULL,
+            household_id uuid NOT NULL,
+            received_county text NOT NULL,
+            cross_region boolean NOT NULL,
+            staff_id uuid,
+            contractor_id uuid,
+            received_at timestamptz NOT NULL,
+            status_since timestamptz NOT NULL,
             last_position bigint NOT NULL
         )""",
+        "CREATE INDEX case_index_village ON case_index (village text_pattern_ops)",
+        "CREATE INDEX case_index_staff ON case_index (staff_id) WHERE staff_id IS NOT NULL",
+        "CREATE INDEX case_index_contractor ON case_index (contractor_id)"
+        " WHERE contractor_id IS NOT NULL",
         """CREATE TABLE caseload (
-            county text NOT NULL,
+            village text NOT NULL,
             programme text NOT NULL,
-            open_cases integer NOT NULL CHECK (open_cases >= 0),
-            PRIMARY KEY (county, programme)
+            status text NOT NULL,
+            cases integer NOT NULL CHECK (cases >= 0),
+            PRIMARY KEY (village, programme, status)
         )""",
     )
-    views = ("caseload",)
+    views = ("caseload", "case_index")
 
-    @handles(ReliefCase.Opened)
-    def opened(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        event = recorded.event
+    @staticmethod
+    def _count(cursor: Cursor[Any], village: str, programme: str, status: str, delta: int) -> None:
+        if delta < 0:
+            # An UPDATE, not an upsert: the CHECK (cases >= 0) would judge the upsert's
+            # proposed row (-1) before the conflict turns it into an update.
+            cursor.execute(
+                "UPDATE caseload SET cases = cases + %s"
+                " WHERE village = %s AND programme = %s AND status = %s",
+                (delta, village, programme, status),
+            )
+            if cursor.rowcount != 1:
+                raise LookupError(f"no {programme}/{status} count in {village} to decrement")
+            return
         cursor.execute(
-            "INSERT INTO case_index (case_id, county, programme, status, opened_position,"
-            " last_position) VALUES (%s, %s, %s, 'open', %s, %s)",
+            "INSERT INTO caseload (village, programme, status, cases) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (village, programme, status)"
+            " DO UPDATE SET cases = caseload.cases + excluded.cases",
+            (village, programme, status, delta),
+        )
+
+    @handles(ReliefCase.ApplicationReceived)
+    def received(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        e = recorded.event
+        cursor.execute(
+            "INSERT INTO case_index (case_id, programme, status, village, household_id,"
+            " received_county, cross_region, received_at, status_since, last_position)"
+            " VALUES (%s, %s, 'received', %s, %s, %s, %s, %s, %s, %s)",
             (
                 recorded.originator_id,
-                event.county,
-                event.programme,
-                recorded.position,
+                e.programme,
+                e.registered_division,
+                e.household_id,
+                e.received_county,
+                e.cross_region,
+                e.timestamp,
+                e.timestamp,
                 recorded.position,
             ),
         )
-        cursor.execute(
-            "INSERT INTO caseload (county, programme, open_cases) VALUES (%s, %s, 1)"
-            " ON CONFLICT (county, programme) DO UPDATE SET open_cases = caseload.open_cases + 1",
-            (event.county, event.programme),
-        )
+        self._count(cursor, e.registered_division, e.programme, "received", 1)
 
-    @handles(ReliefCase.Closed)
-    def closed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def _move(self, cursor: Cursor[Any], recorded: RecordedEvent, status: CaseStatus) -> None:
         cursor.execute(
-            "UPDATE case_index SET status = 'closed', last_position = %s"
-            " WHERE case_id = %s AND status = 'open' RETURNING county, programme",
-            (recorded.position, recorded.originator_id),
+            "UPDATE case_index c SET status = %s, status_since = %s, last_position = %s"
+            " FROM (SELECT case_id, status AS old_status FROM case_index WHERE case_id = %s"
+            " FOR UPDATE) old WHERE c.case_id = old.case_id"
+            " RETURNING c.village, c.programme, old.old_status",
+            (status.value, recorded.timestamp, recorded.position, recorded.originator_id),
         )
         row = cursor.fetchone()
         if row is None:
-            raise LookupError(f"closed case {recorded.originator_id} was never opened or is closed")
+            raise LookupError(f"case {recorded.originator_id} was never received")
+        village, programme, old_status = row
+        if old_status != status.value:
+            self._count(cursor, village, programme, old_status, -1)
+            self._count(cursor, village, programme, status.value, 1)
+
+    @handles(ReliefCase.Assigned)
+    def assigned(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        e = recorded.event
         cursor.execute(
-            "UPDATE caseload SET open_cases = open_cases - 1 WHERE county = %s AND programme = %s",
-            (row[0], row[1]),
+            "UPDATE case_index SET staff_id = %s, contractor_id = %s WHERE case_id = %s"
+            " RETURNING status",
+            (e.staff_id, e.contractor_id, recorded.originator_id),
         )
+        row = cursor.fetchone()
+        if row is None:
+            raise LookupError(f"case {recorded.originator_id} was never received")
+        if row[0] == CaseStatus.RECEIVED.value:
+            self._move(cursor, recorded, CaseStatus.UNDER_INVESTIGATION)
+
+    @handles(*STATUS_AFTER)
+    def status_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        self._move(cursor, recorded, STATUS_AFTER[type(recorded.event)])
 
 
 def query_caseload(
     cursor: Cursor[Any],
     *,
     division: str | None = None,
+    level: str = "county",
     programme: str | None = None,
+    status: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Open cases by county and programme, optionally within a division (code prefix)."""
-    where = ["open_cases > 0"]
+    """Cases by division (rolled up to ``level``), programme and status."""
+    width = LEVELS[level]
+    where = ["cases > 0"]
     params: list[Any] = []
     if division:
-        where.append("county LIKE %s")
-        params.append(division[:6] + "%")
+        where.append("village LIKE %s")
+        params.append(division + "%")
     if programme:
         where.append("programme = %s")
         params.append(programme)
+    if status:
+        where.append("status = %s")
+        params.append(status)
     clause = " AND ".join(where)
     cursor.execute(
-        f"SELECT county, programme, open_cases, count(*) OVER () FROM read_models.caseload"
-        f" WHERE {clause} ORDER BY county, programme LIMIT %s OFFSET %s",
+        f"SELECT left(village, {width}) AS division, programme, status, sum(cases)::int,"
+        f" count(*) OVER () FROM read_models.caseload WHERE {clause}"
+        f" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     rows = cursor.fetchall()
-    total = rows[0][3] if rows else 0
+    total = rows[0][4] if rows else 0
     if not rows and offset:
-        cursor.execute(f"SELECT count(*) FROM read_models.caseload WHERE {clause}", params)
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM read_models.caseload WHERE {clause}"
+            f" GROUP BY left(village, {width}), programme, status) groups",
+            params,
+        )
         total = cursor.fetchone()[0]  # type: ignore[index]
-    items = [{"county": r[0], "programme": r[1], "open_cases": r[2]} for r in rows]
+    items = [{"division": r[0], "programme": r[1], "status": r[2], "cases": r[3]} for r in rows]
     return items, total
+
+
+def query_caseload_by(
+    cursor: Cursor[Any],
+    *,
+    key: str,
+    division: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Cases per handling staff member (key staff_id) or per contractor (contractor_id)."""
+    assert key in ("staff_id", "contractor_id")
+    params: list[Any] = []
+    where = [f"{key} IS NOT NULL"]
+    if division:
+        where.append("village LIKE %s")
+        params.append(division + "%")
+    cursor.execute(
+        f"SELECT {key}, programme, status, count(*)::int, count(*) OVER ()"
+        f" FROM read_models.case_index WHERE {' AND '.join(where)}"
+        f" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT %s OFFSET %s",
+        [*params, limit, offset],
+    )
+    rows = cursor.fetchall()
+    items = [{key: str(r[0]), "programme": r[1], "status": r[2], "cases": r[3]} for r in rows]
+    return items, (rows[0][4] if rows else 0)

@@ -47,3 +47,16 @@ def credit_code(category: str = "52", division: str = "440103", org: str | None 
 
 def contractor_staff(code: str) -> Provenance:
     return Provenance(actor=Actor(id="worker-1", role=Role.CONTRACTOR_STAFF, organisation=code))
+
+
+def approver(county: str = "440103", who: str = "approver-1") -> Provenance:
+    return Provenance(
+        actor=Actor(id=who, role=Role.APPROVER, organisation=county), reason="county decision"
+    )
+
+
+def officer(county: str = "440103", who: str = "officer-1") -> Provenance:
+    return Provenance(actor=Actor(id=who, role=Role.HANDLING_STAFF, organisation=county))
+
+
+IDENTITY_KEY = bytes(range(32))

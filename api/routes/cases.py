@@ -1,69 +1,461 @@
-"""Relief cases over HTTP."""
+"""Households, people and relief cases over HTTP."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
-from domain.case import ClosureReason, Programme, ReliefCase
-from domain.identifiers import mask_resident_id
+from domain.case import HomeVisit, MeansTest, ReliefCase
+from domain.household import Household, MemberInput
 from infra.history import aggregate_history
 
-router = APIRouter(tags=["cases"])
+router = APIRouter()
 
-
-class OpenCase(StrictModel):
-    programme: Programme = Field(description="dibao, tekun or temporary")
-    applicant_id: str = Field(min_length=1, max_length=18, description="resident ID number")
-    registered_division: str = Field(
-        min_length=1, max_length=12, description="12-digit village code of the household's hukou"
-    )
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-class CloseCase(StrictModel):
-    reason_code: ClosureReason
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-class CaseView(BaseModel):
-    case_id: UUID
-    programme: str
-    status: str
-    applicant_id: str = Field(description="masked resident ID number")
-    registered_division: str
-    county: str
-    closure_reason: str | None
-    opened_at: str
-    closed_at: str | None
-    version: int
+Code = Annotated[str, Field(min_length=1, max_length=12)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Reason = Annotated[str | None, Field(default=None, max_length=2000)]
+ResidentNumber = Annotated[str, Field(min_length=1, max_length=18)]
 
 
 def case_view(case: ReliefCase, response: Response) -> dict[str, Any]:
     response.headers["ETag"] = f'"{case.version}"'
-    return {**case.summary(), "applicant_id": mask_resident_id(case.applicant_id)}
+    return case.summary()
 
 
-@router.post("/cases", status_code=201, response_model=CaseView)
-def open_case(body: OpenCase, response: Response, ledger: Ledger, by: By) -> dict[str, Any]:
-    case = ledger.open_case(
-        programme=body.programme.value,
-        applicant_id=body.applicant_id,
+def household_view(household: Household, response: Response) -> dict[str, Any]:
+    response.headers["ETag"] = f'"{household.version}"'
+    return household.summary()
+
+
+# Households and people -------------------------------------------------------------------------
+
+
+class MemberBody(StrictModel):
+    resident_id: ResidentNumber
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    relation: Annotated[str, Field(max_length=20)]
+
+    def to_input(self) -> MemberInput:
+        return MemberInput(self.resident_id, self.name, self.relation)
+
+
+class RegisterHousehold(StrictModel):
+    registered_division: Code
+    residence_division: Code
+    members: Annotated[list[MemberBody], Field(min_length=1, max_length=50)]
+    reason: Reason = None
+
+
+class AddMember(MemberBody):
+    by_birth: bool = False
+    reason: Reason = None
+
+
+class MoveOut(StrictModel):
+    resident_id: ResidentNumber
+    on: dt.date
+    reason: Reason = None
+
+
+class RecordDeath(StrictModel):
+    resident_id: ResidentNumber
+    date_of_death: dt.date
+    reason: Reason = None
+
+
+@router.post("/households", status_code=201, tags=["households"])
+def register_household(
+    body: RegisterHousehold, response: Response, ledger: Ledger, by: By
+) -> dict[str, Any]:
+    household = ledger.register_household(
         registered_division=body.registered_division,
+        residence_division=body.residence_division,
+        members=[m.to_input() for m in body.members],
+        provenance=with_reason(by, body.reason),
+    )
+    response.headers["Location"] = f"/households/{household.id}"
+    return household_view(household, response)
+
+
+@router.get("/households/{household_id}", tags=["households"])
+def get_household(household_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
+    return household_view(ledger.get_household(household_id), response)
+
+
+@router.post("/households/{household_id}/members", tags=["households"])
+def add_member(
+    household_id: UUID, body: AddMember, response: Response, ledger: Ledger, by: By
+) -> dict[str, Any]:
+    household = ledger.add_household_member(
+        household_id,
+        member=body.to_input(),
+        by_birth=body.by_birth,
+        provenance=with_reason(by, body.reason),
+    )
+    return household_view(household, response)
+
+
+@router.post("/households/{household_id}/move-outs", tags=["households"])
+def move_out(
+    household_id: UUID, body: MoveOut, response: Response, ledger: Ledger, by: By
+) -> dict[str, Any]:
+    household = ledger.move_out_member(
+        household_id,
+        resident_id=body.resident_id,
+        on=body.on,
+        provenance=with_reason(by, body.reason),
+    )
+    return household_view(household, response)
+
+
+@router.post("/deaths", tags=["households"])
+def record_death(body: RecordDeath, ledger: Ledger, by: By) -> dict[str, Any]:
+    """Record a person's death, once; every active case of theirs learns of it."""
+    person = ledger.record_death(
+        resident_id=body.resident_id, on=body.date_of_death, provenance=with_reason(by, body.reason)
+    )
+    return person.summary()
+
+
+# Cases -----------------------------------------------------------------------------------------
+
+
+class ReceiveApplication(StrictModel):
+    household_id: UUID
+    applicant_id: ResidentNumber
+    programme: Annotated[str, Field(max_length=20, description="dibao, tekun or temporary")]
+    window_division: Annotated[Code, Field(description="township or village of the window")]
+    reason: Reason = None
+
+
+class Assign(StrictModel):
+    staff_id: UUID
+    reason: Reason = None
+
+
+class IncomeItem(StrictModel):
+    source: Annotated[str, Field(min_length=1, max_length=100)]
+    monthly_amount: Decimal
+
+
+class Asset(StrictModel):
+    kind: Annotated[str, Field(min_length=1, max_length=100)]
+    value: Decimal
+
+
+class HomeVisitBody(StrictModel):
+    visited_at: dt.datetime
+    place: Code
+    visitor_id: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Investigation(StrictModel):
+    income_items: Annotated[list[IncomeItem], Field(max_length=100)]
+    assets: Annotated[list[Asset], Field(max_length=100)]
+    household_size: int = Field(ge=1, le=50)
+    home_visit: HomeVisitBody
+    contract_id: UUID | None = None
+    reason: Reason = None
+
+
+class RecommendationBody(StrictModel):
+    recommendation: Annotated[str, Field(max_length=20)]
+    reasons: Text
+    monthly_amount: Decimal | None = None
+    contract_id: UUID | None = None
+
+
+class Approval(StrictModel):
+    monthly_amount: Decimal
+    start_date: dt.date
+    reasons: Text
+
+
+class Rejection(StrictModel):
+    reasons: Text
+
+
+class Payment(StrictModel):
+    period: Annotated[str, Field(min_length=7, max_length=7, description="YYYY-MM")]
+    amount: Decimal
+    reason: Reason = None
+
+
+class Service(StrictModel):
+    work_item: Annotated[str, Field(max_length=60)]
+    contract_id: UUID | None = None
+    start: dt.datetime
+    end: dt.datetime
+    place: Code
+    reason: Reason = None
+
+
+class Review(StrictModel):
+    outcome: Annotated[str, Field(max_length=20)]
+    notes: Text
+    new_monthly_amount: Decimal | None = None
+    effective_from: dt.date | None = None
+
+
+class WithReason(StrictModel):
+    reason: Text
+
+
+class Closure(StrictModel):
+    reason_code: Annotated[
+        str,
+        Field(
+            max_length=40,
+            description=("income_above_line, death, moved_away, voluntary or fraud_found"),
+        ),
+    ]
+    reason: Reason = None
+
+
+class Correction(StrictModel):
+    corrects_version: int = Field(ge=1)
+    changes: dict[str, Any]
+    reason: Text
+
+
+@router.post("/cases", status_code=201, tags=["cases"])
+def receive_application(
+    body: ReceiveApplication, response: Response, ledger: Ledger, by: By
+) -> dict[str, Any]:
+    case = ledger.receive_application(
+        household_id=body.household_id,
+        applicant_id=body.applicant_id,
+        programme=body.programme,
+        window_division=body.window_division,
         provenance=with_reason(by, body.reason),
     )
     response.headers["Location"] = f"/cases/{case.id}"
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/close", response_model=CaseView)
-def close_case(
+@router.get("/cases/{case_id}", tags=["cases"])
+def get_case(case_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
+    return case_view(ledger.get_case(case_id), response)
+
+
+@router.get("/cases/{case_id}/history", tags=["cases"])
+def case_history(case_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
+    ledger.get_case(case_id)  # 404 unless it is a case
+    return {"items": aggregate_history(runtime.pool, ledger.mapper, case_id)}
+
+
+@router.post("/cases/{case_id}/assignment", tags=["cases"])
+def assign(
     case_id: UUID,
-    body: CloseCase,
+    body: Assign,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.assign_case(
+        case_id,
+        staff_id=body.staff_id,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/investigation", tags=["cases"])
+def investigate(
+    case_id: UUID,
+    body: Investigation,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    means_test = MeansTest(
+        income_items=[i.model_dump() for i in body.income_items],
+        assets=[a.model_dump() for a in body.assets],
+        household_size=body.household_size,
+        home_visit=HomeVisit(
+            body.home_visit.visited_at, body.home_visit.place, body.home_visit.visitor_id
+        ),
+    )
+    case = ledger.investigate_case(
+        case_id,
+        means_test=means_test,
+        contract_id=body.contract_id,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/recommendation", tags=["cases"])
+def recommend(
+    case_id: UUID,
+    body: RecommendationBody,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.recommend_case(
+        case_id,
+        recommendation=body.recommendation,
+        reasons=body.reasons,
+        monthly_amount=body.monthly_amount,
+        contract_id=body.contract_id,
+        provenance=with_reason(by, body.reasons),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/approval", tags=["cases"])
+def approve(
+    case_id: UUID,
+    body: Approval,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.approve_case(
+        case_id,
+        monthly_amount=body.monthly_amount,
+        start_date=body.start_date,
+        reasons=body.reasons,
+        provenance=with_reason(by, body.reasons),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/rejection", tags=["cases"])
+def reject(
+    case_id: UUID,
+    body: Rejection,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.reject_case(
+        case_id,
+        reasons=body.reasons,
+        provenance=with_reason(by, body.reasons),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/payments", tags=["cases"])
+def pay(
+    case_id: UUID,
+    body: Payment,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.record_payment(
+        case_id,
+        period=body.period,
+        amount=body.amount,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/services", tags=["cases"])
+def serve(
+    case_id: UUID,
+    body: Service,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.record_service(
+        case_id,
+        work_item=body.work_item,
+        contract_id=body.contract_id,
+        start=body.start,
+        end=body.end,
+        place=body.place,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/reviews", tags=["cases"])
+def review(
+    case_id: UUID,
+    body: Review,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.review_case(
+        case_id,
+        outcome=body.outcome,
+        notes=body.notes,
+        new_monthly_amount=body.new_monthly_amount,
+        effective_from=body.effective_from,
+        provenance=with_reason(by, body.notes),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/suspension", tags=["cases"])
+def suspend(
+    case_id: UUID,
+    body: WithReason,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.suspend_case(
+        case_id,
+        reason=body.reason,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/resumption", tags=["cases"])
+def resume(
+    case_id: UUID,
+    body: WithReason,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.resume_case(
+        case_id,
+        reason=body.reason,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)
+
+
+@router.post("/cases/{case_id}/closure", tags=["cases"])
+def close(
+    case_id: UUID,
+    body: Closure,
     response: Response,
     ledger: Ledger,
     by: By,
@@ -71,19 +463,28 @@ def close_case(
 ) -> dict[str, Any]:
     case = ledger.close_case(
         case_id,
-        reason_code=body.reason_code.value,
+        reason_code=body.reason_code,
         provenance=with_reason(by, body.reason),
         expected_version=parse_if_match(if_match),
     )
     return case_view(case, response)
 
 
-@router.get("/cases/{case_id}", response_model=CaseView)
-def get_case(case_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
-    return case_view(ledger.get_case(case_id), response)
-
-
-@router.get("/cases/{case_id}/history")
-def case_history(case_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
-    ledger.get_case(case_id)  # 404 unless it is a case
-    return {"items": aggregate_history(runtime.pool, ledger.mapper, case_id)}
+@router.post("/cases/{case_id}/corrections", tags=["cases"])
+def correct(
+    case_id: UUID,
+    body: Correction,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    case = ledger.correct_case_record(
+        case_id,
+        corrects_version=body.corrects_version,
+        changes=body.changes,
+        reason=body.reason,
+        provenance=with_reason(by, body.reason),
+        expected_version=parse_if_match(if_match),
+    )
+    return case_view(case, response)

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import RuntimeDep
-from domain.case import Programme
+from domain.case import CaseStatus, Programme
 from infra.projection_runner import projection_status
-from projections.caseload import query_caseload
+from projections.caseload import query_caseload, query_caseload_by
 from projections.registry import ALL_PROJECTIONS
 
 router = APIRouter()
 
 
 class CaseloadRow(BaseModel):
-    county: str
+    division: str
     programme: str
-    open_cases: int
+    status: str
+    cases: int
 
 
 class CaseloadPage(BaseModel):
@@ -30,24 +31,61 @@ class CaseloadPage(BaseModel):
     offset: int
 
 
+DivisionFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
+        description="division code prefix: province to village",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
 @router.get("/caseload", response_model=CaseloadPage, tags=["caseload"])
 def caseload(
     runtime: RuntimeDep,
-    division: Annotated[
-        str | None,
-        Query(pattern=r"^\d{2}(\d{2}(\d{2})?)?$", description="province, prefecture or county"),
-    ] = None,
+    division: DivisionFilter = None,
+    level: Annotated[
+        Literal["province", "prefecture", "county", "township", "village"],
+        Query(description="roll the counts up to this level"),
+    ] = "county",
     programme: Programme | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    status: CaseStatus | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         items, total = query_caseload(
             cursor,
             division=division,
+            level=level,
             programme=programme.value if programme else None,
+            status=status.value if status else None,
             limit=limit,
             offset=offset,
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/caseload/by-staff", tags=["caseload"])
+def caseload_by_staff(
+    runtime: RuntimeDep, division: DivisionFilter = None, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items, total = query_caseload_by(
+            cursor, key="staff_id", division=division, limit=limit, offset=offset
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/caseload/by-contractor", tags=["caseload"])
+def caseload_by_contractor(
+    runtime: RuntimeDep, division: DivisionFilter = None, limit: Limit = 100, offset: Offset = 0
+) -> dict[str, Any]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items, total = query_caseload_by(
+            cursor, key="contractor_id", division=division, limit=limit, offset=offset
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,16 +24,43 @@ HEADERS = {
 }
 
 
+def approver(county: str = "440103") -> dict[str, str]:
+    return {"X-Actor-Id": "approver-1", "X-Actor-Role": "approver", "X-Actor-Organisation": county}
+
+
 @pytest.fixture()
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
-def open_body(**overrides: str) -> dict[str, str]:
-    body = {"programme": "dibao", "applicant_id": resident_id(), "registered_division": village()}
-    body.update(overrides)
-    return body
+def household_body(head: str | None = None, division: str | None = None) -> dict[str, Any]:
+    code = division or village()
+    return {
+        "registered_division": code,
+        "residence_division": code,
+        "members": [{"resident_id": head or resident_id(), "name": "Chen Hua", "relation": "head"}],
+    }
+
+
+def application(
+    client: TestClient, county: str = "440103", programme: str = "dibao", head: str | None = None
+) -> dict[str, Any]:
+    number = head or resident_id()
+    home = client.post("/households", headers=HEADERS, json=household_body(number, village(county)))
+    assert home.status_code == 201, home.text
+    case = client.post(
+        "/cases",
+        headers=HEADERS,
+        json={
+            "household_id": home.json()["household_id"],
+            "applicant_id": number,
+            "programme": programme,
+            "window_division": f"{county}001",
+        },
+    )
+    assert case.status_code == 201, case.text
+    return case.json()
 
 
 def assert_problem(response, status: int, field: str | None = None) -> dict:  # type: ignore[no-untyped-def]
@@ -52,18 +80,24 @@ def event_count(runtime: Runtime) -> int:
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "fault"),
+    ("head", "division", "field", "fault"),
     [
-        (open_body(applicant_id="440103198503071235"), "applicant_id", "check-character"),
-        (open_body(applicant_id="4401031985"), "applicant_id", "length"),
-        (open_body(registered_division="440103001"), "registered_division", "level"),
-        (open_body(registered_division="990103001001"), "registered_division", "province"),
+        ("440103198503071235", None, "members[0].resident_id", "check-character"),
+        ("4401031985", None, "members[0].resident_id", "length"),
+        (None, "440103001", "registered_division", "level"),
+        (None, "990103001001", "registered_division", "province"),
     ],
 )
 def test_invalid_identifiers_are_refused_naming_field_and_fault(
-    client: TestClient, runtime: Runtime, body: dict, field: str, fault: str
+    client: TestClient,
+    runtime: Runtime,
+    head: str | None,
+    division: str | None,
+    field: str,
+    fault: str,
 ) -> None:
-    problem = assert_problem(client.post("/cases", json=body, headers=HEADERS), 422, field)
+    response = client.post("/households", json=household_body(head, division), headers=HEADERS)
+    problem = assert_problem(response, 422, field)
     assert problem["fault"] == fault
     assert event_count(runtime) == 0
 
@@ -71,16 +105,22 @@ def test_invalid_identifiers_are_refused_naming_field_and_fault(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({**open_body(), "programme": "pension"}, "programme"),
-        ({**open_body(), "unexpected": 1}, "unexpected"),
-        ({"programme": "dibao"}, "applicant_id"),
-        ({**open_body(), "applicant_id": 440103198503071234}, "applicant_id"),
+        ({**household_body(), "unexpected": 1}, "unexpected"),
+        ({"registered_division": "440103001001"}, "residence_division"),
+        (
+            {
+                **household_body(),
+                "members": [{"resident_id": 440103198503071234, "name": "A", "relation": "head"}],
+            },
+            "members.0.resident_id",
+        ),
+        ({**household_body(), "members": []}, "members"),
     ],
 )
 def test_schema_violations_are_refused_naming_the_field(
     client: TestClient, runtime: Runtime, body: dict, field: str
 ) -> None:
-    problem = assert_problem(client.post("/cases", json=body, headers=HEADERS), 422)
+    problem = assert_problem(client.post("/households", json=body, headers=HEADERS), 422)
     assert field in {e["field"] for e in problem["errors"]}
     assert event_count(runtime) == 0
 
@@ -96,9 +136,11 @@ def test_malformed_json_is_a_400(client: TestClient, runtime: Runtime) -> None:
 
 
 def test_a_command_without_an_actor_is_refused(client: TestClient, runtime: Runtime) -> None:
-    assert_problem(client.post("/cases", json=open_body()), 401, "X-Actor-Id")
+    assert_problem(client.post("/households", json=household_body()), 401, "X-Actor-Id")
     bad_role = {**HEADERS, "X-Actor-Role": "mayor"}
-    assert_problem(client.post("/cases", json=open_body(), headers=bad_role), 422, "X-Actor-Role")
+    assert_problem(
+        client.post("/households", json=household_body(), headers=bad_role), 422, "X-Actor-Role"
+    )
     assert event_count(runtime) == 0
 
 
@@ -107,32 +149,67 @@ def test_unknown_case_is_404_and_bad_id_is_422(client: TestClient) -> None:
     assert_problem(client.get("/cases/not-a-uuid"), 422, "case_id")
 
 
+def test_a_second_active_application_names_the_existing_case(
+    client: TestClient, runtime: Runtime
+) -> None:
+    number = resident_id()
+    first = application(client, head=number)
+    before = event_count(runtime)
+    again = client.post(
+        "/cases",
+        headers=HEADERS,
+        json={
+            "household_id": first["household_id"],
+            "applicant_id": number,
+            "programme": "dibao",
+            "window_division": "440305001",
+        },
+    )
+    problem = assert_problem(again, 409, "applicant_id")
+    assert problem["type"] == "/problems/duplicate-active-case"
+    assert problem["existing_case_id"] == first["case_id"]
+    assert first["case_id"] in problem["detail"]
+    assert event_count(runtime) == before
+    other_programme = client.post(
+        "/cases",
+        headers=HEADERS,
+        json={
+            "household_id": first["household_id"],
+            "applicant_id": number,
+            "programme": "temporary",
+            "window_division": "440103001",
+        },
+    )
+    assert other_programme.status_code == 201
+
+
 def test_get_case_returns_masked_id_and_etag(client: TestClient) -> None:
-    applicant = resident_id()
-    created = client.post("/cases", json=open_body(applicant_id=applicant), headers=HEADERS)
-    case_id = created.json()["case_id"]
+    number = resident_id()
+    case_id = application(client, head=number)["case_id"]
     fetched = client.get(f"/cases/{case_id}")
     assert fetched.status_code == 200
     assert fetched.headers["etag"] == '"1"'
-    assert applicant not in fetched.text
-    assert fetched.json()["applicant_id"].endswith(applicant[-4:])
+    assert number not in fetched.text
+    assert fetched.json()["applicant_id"].endswith(number[-4:])
+    history = client.get(f"/cases/{case_id}/history").json()["items"]
+    assert number not in str(history)
 
 
 def test_a_stale_if_match_is_412_and_changes_nothing(client: TestClient, runtime: Runtime) -> None:
-    case_id = client.post("/cases", json=open_body(), headers=HEADERS).json()["case_id"]
+    case_id = application(client)["case_id"]
     before = event_count(runtime)
     response = client.post(
-        f"/cases/{case_id}/close",
-        json={"reason_code": "death"},
-        headers={**HEADERS, "If-Match": '"5"'},
+        f"/cases/{case_id}/closure",
+        json={"reason_code": "voluntary"},
+        headers={**approver(), "If-Match": '"5"'},
     )
     assert_problem(response, 412, "If-Match")
     assert event_count(runtime) == before
 
 
-def test_racing_closes_one_wins_the_others_get_409(client: TestClient, runtime: Runtime) -> None:
+def test_racing_closures_one_wins_the_others_get_409(client: TestClient) -> None:
     for _ in range(5):
-        case_id = client.post("/cases", json=open_body(), headers=HEADERS).json()["case_id"]
+        case_id = application(client)["case_id"]
         barrier = threading.Barrier(4)
         statuses: list[int] = []
 
@@ -144,7 +221,9 @@ def test_racing_closes_one_wins_the_others_get_409(client: TestClient, runtime: 
             barrier.wait()
             statuses.append(
                 client.post(
-                    f"/cases/{case_id}/close", json={"reason_code": "voluntary"}, headers=HEADERS
+                    f"/cases/{case_id}/closure",
+                    json={"reason_code": "voluntary"},
+                    headers=approver(),
                 ).status_code
             )
 
@@ -157,7 +236,7 @@ def test_racing_closes_one_wins_the_others_get_409(client: TestClient, runtime: 
         assert client.get(f"/cases/{case_id}").json()["version"] == 2
 
 
-def test_caseload_is_filtered_and_paged(client: TestClient, runtime: Runtime) -> None:
+def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtime) -> None:
     for county, programme in [
         ("440103", "dibao"),
         ("440103", "tekun"),
@@ -165,43 +244,50 @@ def test_caseload_is_filtered_and_paged(client: TestClient, runtime: Runtime) ->
         ("440305", "dibao"),
         ("450102", "temporary"),
     ]:
-        response = client.post(
-            "/cases",
-            headers=HEADERS,
-            json=open_body(programme=programme, registered_division=village(county)),
-        )
-        assert response.status_code == 201
+        application(client, county, programme)
     PostgresFeedRunner(
         runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection
     ).catch_up()
     everything = client.get("/caseload").json()
     assert everything["total"] == 4
     guangdong = client.get("/caseload", params={"division": "44"}).json()
-    assert [(r["county"], r["programme"], r["open_cases"]) for r in guangdong["items"]] == [
-        ("440103", "dibao", 1),
-        ("440103", "tekun", 1),
-        ("440305", "dibao", 2),
+    assert [
+        (r["division"], r["programme"], r["status"], r["cases"]) for r in guangdong["items"]
+    ] == [
+        ("440103", "dibao", "received", 1),
+        ("440103", "tekun", "received", 1),
+        ("440305", "dibao", "received", 2),
     ]
+    by_province = client.get("/caseload", params={"level": "province"}).json()["items"]
+    assert {(r["division"], r["programme"]): r["cases"] for r in by_province} == {
+        ("44", "dibao"): 3,
+        ("44", "tekun"): 1,
+        ("45", "temporary"): 1,
+    }
+    villages = client.get("/caseload", params={"division": "440305", "level": "village"})
+    assert villages.json()["items"][0]["division"] == "440305001001"
     page = client.get("/caseload", params={"division": "44", "limit": 1, "offset": 1}).json()
     assert page["total"] == 3 and page["items"][0]["programme"] == "tekun"
     dibao = client.get("/caseload", params={"programme": "dibao"}).json()
-    assert {r["county"] for r in dibao["items"]} == {"440103", "440305"}
+    assert {r["division"] for r in dibao["items"]} == {"440103", "440305"}
+    assert client.get("/caseload", params={"status": "approved"}).json()["items"] == []
     assert_problem(client.get("/caseload", params={"division": "4401031"}), 422, "division")
     assert_problem(client.get("/caseload", params={"limit": 0}), 422, "limit")
+    assert_problem(client.get("/caseload", params={"level": "street"}), 422, "level")
 
 
 def test_health_and_readiness(client: TestClient, runtime: Runtime) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
-    client.post("/cases", json=open_body(), headers=HEADERS)
+    application(client)
     # the projection is behind but within the bound: still ready
     ready = client.get("/readyz").json()
     assert ready["ready"] is True
-    assert client.get("/projections").json()["items"][0]["lag"] == 1
+    lag = client.get("/projections").json()["items"][0]["lag"]
+    assert lag == runtime.head_position() > 0
     runtime.settings = runtime.settings.with_(ready_max_lag=1)
-    client.post("/cases", json=open_body(), headers=HEADERS)
     behind = client.get("/readyz")
     assert behind.status_code == 503
-    assert behind.json()["checks"]["projection:caseload"] == "lag 2"
+    assert behind.json()["checks"]["projection:caseload"] == f"lag {lag}"
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "relief-ledger"

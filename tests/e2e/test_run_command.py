@@ -85,13 +85,25 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
 ) -> None:
     base = running["base"]
     applicant = resident_id(address="440305")
+    division = village("440305", "002", "003")
+    home = httpx.post(
+        base + "/households",
+        headers=HEADERS,
+        json={
+            "registered_division": division,
+            "residence_division": division,
+            "members": [{"resident_id": applicant, "name": "Liang Mei", "relation": "head"}],
+        },
+    )
+    assert home.status_code == 201, home.text
     opened = httpx.post(
         base + "/cases",
         headers=HEADERS,
         json={
-            "programme": "dibao",
+            "household_id": home.json()["household_id"],
             "applicant_id": applicant,
-            "registered_division": village("440305", "002", "003"),
+            "programme": "dibao",
+            "window_division": "440305002",
             "reason": "application at the township window",
         },
     )
@@ -104,26 +116,35 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
     started = time.monotonic()
     while True:  # the caseload follows within a second
         rows = httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]
-        if rows == [{"county": "440305", "programme": "dibao", "open_cases": 1}]:
+        if rows == [{"division": "440305", "programme": "dibao", "status": "received", "cases": 1}]:
             break
         assert time.monotonic() - started < 1.0, rows
         time.sleep(0.02)
 
+    approver = {
+        "X-Actor-Id": "approver-3",
+        "X-Actor-Role": "approver",
+        "X-Actor-Organisation": "440305",
+    }
     closed = httpx.post(
-        base + f"/cases/{case['case_id']}/close",
-        headers={**HEADERS, "If-Match": '"1"'},
-        json={"reason_code": "income_above_line"},
+        base + f"/cases/{case['case_id']}/closure",
+        headers={**approver, "If-Match": '"1"'},
+        json={"reason_code": "voluntary", "reason": "withdrawn by the applicant"},
     )
     assert closed.status_code == 200, closed.text
     assert closed.json()["status"] == "closed"
     again = httpx.post(
-        base + f"/cases/{case['case_id']}/close", headers=HEADERS, json={"reason_code": "voluntary"}
+        base + f"/cases/{case['case_id']}/closure",
+        headers=approver,
+        json={"reason_code": "voluntary"},
     )
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
 
     deadline = time.monotonic() + 5
-    while httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]:
+    while httpx.get(base + "/caseload", params={"division": "440305", "status": "received"}).json()[
+        "items"
+    ]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -133,7 +154,7 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
             " ORDER BY originator_version",
             (case["case_id"],),
         ).fetchall()
-    assert [row[1].rsplit(".", 1)[1] for row in stored] == ["Opened", "Closed"]
+    assert [row[1].rsplit(".", 1)[1] for row in stored] == ["ApplicationReceived", "Closed"]
     opened_state = json.loads(bytes(stored[0][2]))
     assert opened_state["provenance"]["_data_"] == {
         "actor_id": "clerk-7",

@@ -15,61 +15,54 @@ from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
 from infra.schema import init_schema
 from projections.registry import ALL_PROJECTIONS
-from tests.factories import BY_CLERK, resident_id, village
+from tests.factories import approver
+from tests.scenario import application
 
 pytestmark = pytest.mark.integration
 
 
-def test_open_and_close_are_stored_in_one_ordered_log(runtime: Runtime) -> None:
+def test_cases_are_stored_in_one_ordered_log_with_provenance(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    first = ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village(),
-        provenance=BY_CLERK,
-    )
-    second = ledger.open_case(
-        programme="tekun",
-        applicant_id=resident_id(),
-        registered_division=village("440305"),
-        provenance=BY_CLERK,
-    )
-    ledger.close_case(first.id, reason_code="voluntary", provenance=BY_CLERK)
+    first = application(ledger, "440103")
+    second = application(ledger, "440305", "tekun")
+    ledger.close_case(first.id, reason_code="voluntary", provenance=approver("440103"))
 
-    notifications = ledger.recorder.select_notifications(start=None, limit=10)
-    assert [(n.originator_id, n.originator_version) for n in notifications] == [
-        (first.id, 1),
-        (second.id, 1),
-        (first.id, 2),
+    notifications = ledger.recorder.select_notifications(start=None, limit=100)
+    case_events = [
+        (n.originator_id, n.originator_version)
+        for n in notifications
+        if n.originator_id in (first.id, second.id)
     ]
+    assert case_events == [(first.id, 1), (second.id, 1), (first.id, 2)]
     assert [n.id for n in notifications] == sorted(n.id for n in notifications)
-    stored = json.loads(notifications[2].state)
-    assert stored["reason_code"] == "voluntary"
-    assert stored["provenance"]["_data_"] == {
-        "actor_id": "clerk-1",
-        "actor_role": "intake_clerk",
+    closed = json.loads(
+        next(
+            n.state
+            for n in notifications
+            if (n.originator_id, n.originator_version) == (first.id, 2)
+        )
+    )
+    assert closed["reason_code"] == "voluntary"
+    assert closed["provenance"]["_data_"] == {
+        "actor_id": "approver-1",
+        "actor_role": "approver",
         "actor_organisation": "440103",
-        "reason": "walk-in application",
-        "correlation_id": "corr-1",
+        "reason": "county decision",
+        "correlation_id": None,
     }
-    assert "timestamp" in stored
+    assert "timestamp" in closed
     reloaded = ledger.get_case(first.id)
     assert reloaded.status.value == "closed" and reloaded.version == 2
-    assert ledger.get_case(first.id, version=1).status.value == "open"
+    assert ledger.get_case(first.id, version=1).status.value == "received"
 
 
 def test_refusals_record_nothing(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    case = ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village(),
-        provenance=BY_CLERK,
-    )
-    ledger.close_case(case.id, reason_code="death", provenance=BY_CLERK)
+    case = application(ledger)
+    ledger.close_case(case.id, reason_code="death", provenance=approver())
     head = ledger.recorder.max_notification_id()
     with pytest.raises(CaseAlreadyClosed):
-        ledger.close_case(case.id, reason_code="death", provenance=BY_CLERK)
+        ledger.close_case(case.id, reason_code="death", provenance=approver())
     with pytest.raises(NotFound):
         ledger.get_case(uuid.uuid4())
     assert ledger.recorder.max_notification_id() == head
@@ -77,30 +70,22 @@ def test_refusals_record_nothing(runtime: Runtime) -> None:
 
 def test_a_stale_expected_version_is_refused(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    case = ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village(),
-        provenance=BY_CLERK,
-    )
+    case = application(ledger)
     with pytest.raises(VersionMismatch):
-        ledger.close_case(case.id, reason_code="death", provenance=BY_CLERK, expected_version=7)
+        ledger.close_case(case.id, reason_code="death", provenance=approver(), expected_version=7)
     assert ledger.get_case(case.id).version == 1
 
 
 def test_two_writers_of_the_same_version_one_wins(runtime: Runtime, database_url: str) -> None:
     """Optimistic concurrency: two ledgers load version 1 and both try to close."""
-    case = runtime.ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village(),
-        provenance=BY_CLERK,
+    case = application(runtime.ledger)
+    other = ReliefLedger(
+        env=store_env(database_url, identity_key=runtime.settings.identity_key(), pool_size=1)
     )
-    other = ReliefLedger(env=store_env(database_url, pool_size=1))
     try:
         mine, theirs = runtime.ledger.get_case(case.id), other.get_case(case.id)
-        mine.close(reason_code="death", provenance=BY_CLERK)
-        theirs.close(reason_code="voluntary", provenance=BY_CLERK)
+        mine.close(reason_code="death", provenance=approver())
+        theirs.close(reason_code="voluntary", provenance=approver())
         runtime.ledger.save(mine)
         with pytest.raises(RecordConflictError):
             other.save(theirs)
@@ -145,12 +130,7 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     def open_some() -> None:
         try:
             for _ in range(10):
-                runtime.ledger.open_case(
-                    programme="temporary",
-                    applicant_id=resident_id(),
-                    registered_division=village(),
-                    provenance=BY_CLERK,
-                )
+                application(runtime.ledger, programme="temporary")
         except BaseException as error:  # surfaced below
             errors.append(error)
 
@@ -160,5 +140,7 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     for thread in threads:
         thread.join()
     assert errors == []
-    ids = [n.id for n in runtime.ledger.recorder.select_notifications(start=None, limit=100)]
-    assert len(ids) == 40 and len(set(ids)) == 40 and ids == sorted(ids)
+    notifications = runtime.ledger.recorder.select_notifications(start=None, limit=1000)
+    ids = [n.id for n in notifications]
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    assert sum(n.topic.endswith("ApplicationReceived") for n in notifications) == 40

@@ -13,8 +13,9 @@ from infra.relay import KafkaRelay
 from infra.runtime import Runtime
 from infra.schema import create_generation
 from projections.caseload import CaseloadProjection
-from tests.factories import BY_CLERK, resident_id, village
+from tests.factories import approver
 from tests.integration.helpers import caseload_rows, expected_caseload, table_rows, write_history
+from tests.scenario import application
 
 pytestmark = pytest.mark.integration
 
@@ -166,13 +167,8 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
         consume_until(runner, runtime, schema)
         own_broker.restart()
         for _ in range(15):
-            case = runtime.ledger.open_case(
-                programme="tekun",
-                applicant_id=resident_id(),
-                registered_division=village(),
-                provenance=BY_CLERK,
-            )
-            runtime.ledger.close_case(case.id, reason_code="death", provenance=BY_CLERK)
+            case = application(runtime.ledger, programme="tekun")
+            runtime.ledger.close_case(case.id, reason_code="death", provenance=approver())
         deadline = time.monotonic() + 60
         while relay.load_state().position < runtime.head_position():
             try:

@@ -15,11 +15,11 @@ from infra.projection_runner import (
 )
 from infra.runtime import Runtime
 from infra.schema import create_generation
-from projections.base import Projection, RecordedEvent, handles
+from projections.base import RecordedEvent, handles
 from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
-from tests.factories import BY_CLERK, resident_id, village
 from tests.integration.helpers import caseload_rows, expected_caseload, table_rows, write_history
+from tests.scenario import application
 
 pytestmark = pytest.mark.integration
 
@@ -68,48 +68,26 @@ def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) 
     assert rows == expected_caseload(runtime.ledger, cases)
 
 
-class Fragile(Projection):
+class Fragile(CaseloadProjection):
     """Fails on cases of one county until ``broken`` is cleared."""
 
-    name = "caseload"
-    tables = CaseloadProjection.tables
-    views = CaseloadProjection.views
     broken = True
 
-    @handles(ReliefCase.Opened)
-    def opened(self, cursor, recorded: RecordedEvent) -> None:  # type: ignore[no-untyped-def]
-        if Fragile.broken and recorded.event.county == "440606":
+    @handles(ReliefCase.ApplicationReceived)
+    def received(self, cursor, recorded: RecordedEvent) -> None:  # type: ignore[no-untyped-def]
+        if Fragile.broken and recorded.event.jurisdiction_county == "440606":
             raise ValueError("cannot handle this county")
-        CaseloadProjection.opened(self, cursor, recorded)  # type: ignore[arg-type]
-
-    @handles(ReliefCase.Closed)
-    def closed(self, cursor, recorded: RecordedEvent) -> None:  # type: ignore[no-untyped-def]
-        CaseloadProjection.closed(self, cursor, recorded)  # type: ignore[arg-type]
+        super().received(cursor, recorded)
 
 
 def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village("440103"),
-        provenance=BY_CLERK,
-    )
-    bad = ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village("440606"),
-        provenance=BY_CLERK,
-    )
-    ledger.open_case(
-        programme="dibao",
-        applicant_id=resident_id(),
-        registered_division=village("440103"),
-        provenance=BY_CLERK,
-    )
+    application(ledger, "440103")
+    bad = application(ledger, "440606")
+    application(ledger, "440103")
     bad_position = next(
         n.id
-        for n in ledger.recorder.select_notifications(start=None, limit=10)
+        for n in ledger.recorder.select_notifications(start=None, limit=100)
         if n.originator_id == bad.id
     )
     fragile = PostgresFeedRunner(runtime.pool, ledger.recorder, ledger.mapper, Fragile)
@@ -127,7 +105,10 @@ def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runti
         fragile.catch_up()
     finally:
         Fragile.broken = True
-    assert caseload_rows(runtime.database_url) == [("440103", "dibao", 2), ("440606", "dibao", 1)]
+    assert caseload_rows(runtime.database_url) == [
+        ("440103001001", "dibao", "received", 2),
+        ("440606001001", "dibao", "received", 1),
+    ]
 
 
 def test_rebuild_equals_the_incremental_build_and_readers_never_see_a_gap(
@@ -179,14 +160,7 @@ def test_rebuild_while_events_keep_arriving_loses_nothing(runtime: Runtime) -> N
 
     def keep_writing() -> None:
         while not stop.is_set():
-            more.append(
-                runtime.ledger.open_case(
-                    programme="dibao",
-                    applicant_id=resident_id(),
-                    registered_division=village(),
-                    provenance=BY_CLERK,
-                ).id
-            )
+            more.append(application(runtime.ledger).id)
 
     def keep_projecting() -> None:
         while not stop.is_set():

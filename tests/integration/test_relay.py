@@ -12,9 +12,10 @@ import pytest
 from infra.embedded_kafka import EmbeddedKafka
 from infra.relay import KafkaRelay
 from infra.runtime import Runtime
-from tests.factories import BY_CLERK, resident_id, village
+from tests.factories import approver
 from tests.integration.helpers import write_history
 from tests.integration.kafka_tools import read_topic
+from tests.scenario import application
 
 pytestmark = pytest.mark.integration
 
@@ -66,8 +67,8 @@ def test_every_committed_event_is_published_as_a_cloudevent(
     publish_all(relay)
     records = assert_topic_holds_the_log(runtime, kafka_broker.bootstrap)
     assert len(records) == runtime.head_position()  # no broker trouble, so no duplicates
-    first = records[0][3]
-    assert first.topic.startswith("domain.case:ReliefCase.")
+    first = next(r[3] for r in records if r[3].topic.endswith("ApplicationReceived"))
+    assert first.topic == "domain.case:ReliefCase.ApplicationReceived"
     state = json.loads(first.state)
     assert state["provenance"]["_data_"]["actor_id"] == "clerk-1"
     assert relay.load_state().position == runtime.head_position()
@@ -89,13 +90,8 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-unty
 
 def _open_some(runtime: Runtime, n: int) -> None:
     for _ in range(n):
-        case = runtime.ledger.open_case(
-            programme="dibao",
-            applicant_id=resident_id(),
-            registered_division=village(),
-            provenance=BY_CLERK,
-        )
-        runtime.ledger.close_case(case.id, reason_code="voluntary", provenance=BY_CLERK)
+        case = application(runtime.ledger)
+        runtime.ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
 
 
 def test_broker_restarted_empty_mid_run_the_relay_republishes_everything(
