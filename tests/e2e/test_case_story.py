@@ -12,17 +12,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
+from tests.e2e.http import actor, ok, refused
 from tests.factories import credit_code, resident_id
 
 pytestmark = pytest.mark.e2e
 TZ = dt.timezone(dt.timedelta(hours=8))
-
-
-def actor(role: str, org: str, who: str, correlation: str | None = None) -> dict[str, str]:
-    headers = {"X-Actor-Id": who, "X-Actor-Role": role, "X-Actor-Organisation": org}
-    if correlation:
-        headers["X-Correlation-Id"] = correlation
-    return headers
 
 
 CLERK_ELSEWHERE = actor("intake_clerk", "440305", "clerk-shenzhen", "walk-in-778")
@@ -36,18 +30,6 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     runtime.ledger.now = lambda: now  # type: ignore[method-assign]
     with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-def ok(response: Any, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def refused(response: Any, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    problem = response.json()
-    assert problem["type"] == f"/problems/{rule}", problem
-    return problem
 
 
 def purchased_investigators(client: TestClient) -> tuple[dict[str, str], str, str]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
@@ -26,12 +24,6 @@ HEADERS = {
 
 def approver(county: str = "440103") -> dict[str, str]:
     return {"X-Actor-Id": "approver-1", "X-Actor-Role": "approver", "X-Actor-Organisation": county}
-
-
-@pytest.fixture()
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def household_body(head: str | None = None, division: str | None = None) -> dict[str, Any]:

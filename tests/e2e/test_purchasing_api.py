@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from infra.runtime import Runtime
+from tests.e2e.http import actor, ok, refused
 from tests.factories import credit_code
 
 pytestmark = pytest.mark.e2e
 
 TZ = dt.timezone(dt.timedelta(hours=8))
-
-
-def actor(role: str, org: str, who: str) -> dict[str, str]:
-    return {"X-Actor-Id": who, "X-Actor-Role": role, "X-Actor-Organisation": org}
 
 
 OFFICER = actor("handling_staff", "440103", "officer-9")
@@ -34,25 +28,6 @@ class Clock:
 
     def set(self, day: dt.date) -> None:
         self.now = dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=TZ)
-
-
-@pytest.fixture()
-def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-def ok(response: Any, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def refused(response: Any, status: int, rule: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["type"] == f"/problems/{rule}", problem
-    return problem
 
 
 AWARD = {

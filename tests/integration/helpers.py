@@ -9,6 +9,8 @@ import psycopg
 from psycopg import sql
 
 from infra.ledger import ReliefLedger
+from infra.relay import KafkaRelay
+from infra.runtime import Runtime
 from tests.scenario import write_history  # noqa: F401  (re-exported for the tests)
 
 
@@ -38,3 +40,17 @@ def expected_caseload(
             counts.setdefault((village_, programme, status), 0)
         counts[(village_, programme, case.status.value)] += 1
     return sorted((v, p, s, n) for (v, p, s), n in counts.items())
+
+
+def relay_for(runtime: Runtime, bootstrap: str, *, check_interval_s: float = 0.2) -> KafkaRelay:
+    """A relay of the test's runtime to its own topic, with small batches."""
+    return KafkaRelay(
+        runtime.pool,
+        runtime.ledger.recorder,
+        bootstrap=bootstrap,
+        topic=runtime.settings.kafka_topic,
+        partitions=3,
+        source="urn:test",
+        batch_size=40,
+        check_interval_s=check_interval_s,
+    )

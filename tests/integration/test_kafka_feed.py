@@ -9,12 +9,17 @@ import pytest
 from infra.embedded_kafka import EmbeddedKafka
 from infra.kafka_feed import KafkaFeedRunner
 from infra.projection_runner import PostgresFeedRunner
-from infra.relay import KafkaRelay
 from infra.runtime import Runtime
 from infra.schema import create_generation
 from projections.caseload import CaseloadProjection
 from tests.factories import approver
-from tests.integration.helpers import caseload_rows, expected_caseload, table_rows, write_history
+from tests.integration.helpers import (
+    caseload_rows,
+    expected_caseload,
+    relay_for,
+    table_rows,
+    write_history,
+)
 from tests.scenario import application
 
 pytestmark = pytest.mark.integration
@@ -24,18 +29,6 @@ def new_schema(runtime: Runtime, schema: str) -> str:
     with runtime.pool.connection() as conn, conn.transaction():
         create_generation(conn, CaseloadProjection, schema, replace=True)
     return schema
-
-
-def relay_for(runtime: Runtime, bootstrap: str) -> KafkaRelay:
-    return KafkaRelay(
-        runtime.pool,
-        runtime.ledger.recorder,
-        bootstrap=bootstrap,
-        topic=runtime.settings.kafka_topic,
-        partitions=3,
-        source="urn:test",
-        batch_size=40,
-    )
 
 
 def kafka_runner(runtime: Runtime, bootstrap: str, schema: str, **kwargs) -> KafkaFeedRunner:  # type: ignore[no-untyped-def]

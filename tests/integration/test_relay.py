@@ -13,24 +13,11 @@ from infra.embedded_kafka import EmbeddedKafka
 from infra.relay import KafkaRelay
 from infra.runtime import Runtime
 from tests.factories import approver
-from tests.integration.helpers import write_history
+from tests.integration.helpers import relay_for, write_history
 from tests.integration.kafka_tools import read_topic
 from tests.scenario import application
 
 pytestmark = pytest.mark.integration
-
-
-def relay_for(runtime: Runtime, bootstrap: str) -> KafkaRelay:
-    return KafkaRelay(
-        runtime.pool,
-        runtime.ledger.recorder,
-        bootstrap=bootstrap,
-        topic=runtime.settings.kafka_topic,
-        partitions=3,
-        source="urn:test",
-        batch_size=40,
-        check_interval_s=0.2,
-    )
 
 
 def publish_all(relay: KafkaRelay) -> None:

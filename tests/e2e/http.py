@@ -1,0 +1,27 @@
+"""What the in-process HTTP tests share: actors and assertions (the client is in conftest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def actor(role: str, org: str, who: str, correlation: str | None = None) -> dict[str, str]:
+    headers = {"X-Actor-Id": who, "X-Actor-Role": role, "X-Actor-Organisation": org}
+    if correlation:
+        headers["X-Correlation-Id"] = correlation
+    return headers
+
+
+def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def refused(response: Any, status: int, rule: str) -> dict[str, Any]:
+    """A problem+json refusal of the given rule."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert problem["type"] == f"/problems/{rule}", problem
+    return problem
