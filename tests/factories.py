@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 from domain.identifiers import resident_id_check_character
@@ -14,11 +15,13 @@ _sequence = itertools.count(1)
 
 
 def resident_id(
-    address: str = "440103", born: str = "19850307", sequence: int | None = None
+    address: str = "440103", born: str | None = None, sequence: int | None = None
 ) -> str:
-    """A valid resident ID; a new one each call unless ``sequence`` is given."""
-    seq = next(_sequence) % 1000 if sequence is None else sequence
-    body = f"{address}{born}{seq:03d}"
+    """A valid resident ID; a new one each call (a new birth date every 1,000 numbers)."""
+    n = next(_sequence) if sequence is None else sequence
+    if born is None:
+        born = (dt.date(1950, 1, 1) + dt.timedelta(days=n // 1000)).strftime("%Y%m%d")
+    body = f"{address}{born}{n % 1000:03d}"
     return body + resident_id_check_character(body)
 
 
