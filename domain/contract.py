@@ -179,7 +179,20 @@ class Contract(Aggregate):
         )
         return contract
 
-    @event("Awarded")
+    class Awarded(Aggregate.Created):
+        contractor_id: uuid.UUID
+        contractor_credit_code: str
+        purchaser: str
+        work_items: list[str]
+        service_area: list[str]
+        start: dt.date
+        end: dt.date
+        value: Decimal
+        funding_source: str
+        awarded_on: dt.date
+        provenance: Provenance
+
+    @event(Awarded)
     def __init__(
         self,
         contractor_id: uuid.UUID,

@@ -72,7 +72,15 @@ class StaffMember(Aggregate):
             provenance=provenance,
         )
 
-    @event("Hired")
+    class Hired(Aggregate.Created):
+        name: str
+        kind: str
+        government_unit: str | None
+        contractor_id: uuid.UUID | None
+        contract_id: uuid.UUID | None
+        provenance: Provenance
+
+    @event(Hired)
     def __init__(
         self,
         name: str,

@@ -34,6 +34,13 @@ CONTROL_DDL = (
         last_error_position bigint,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
+    f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.staffing_policies (
+        effective_from date PRIMARY KEY,
+        name text NOT NULL,
+        document jsonb NOT NULL,
+        loaded_by text NOT NULL,
+        loaded_at timestamptz NOT NULL DEFAULT now()
+    )""",
     f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.relay_state (
         name text PRIMARY KEY,
         position bigint NOT NULL DEFAULT 0,
@@ -107,6 +114,9 @@ def init_schema(
             ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)
+            from infra.policies import ensure_default_policy
+
+            ensure_default_policy(conn)
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

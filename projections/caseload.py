@@ -198,3 +198,44 @@ def query_caseload_by(
     rows = cursor.fetchall()
     items = [{key: str(r[0]), "programme": r[1], "status": r[2], "cases": r[3]} for r in rows]
     return items, (rows[0][4] if rows else 0)
+
+
+def query_waiting(cursor: Cursor[Any], *, division: str | None, now: Any) -> list[dict[str, Any]]:
+    """Applications waiting at each stage before a decision, per county, with their age."""
+    params: list[Any] = [now, now]
+    where = "status IN ('received', 'under_investigation', 'investigated', 'recommended')"
+    if division:
+        where += " AND village LIKE %s"
+        params.append(division + "%")
+    cursor.execute(
+        "SELECT left(village, 6), status, count(*)::int,"
+        " extract(epoch FROM %s - min(received_at)) / 86400,"
+        " extract(epoch FROM %s - min(status_since)) / 86400"
+        f" FROM read_models.case_index WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
+        params,
+    )
+    return [
+        {
+            "county": r[0],
+            "stage": r[1],
+            "applications": r[2],
+            "oldest_application_days": round(float(r[3]), 1),
+            "longest_at_stage_days": round(float(r[4]), 1),
+        }
+        for r in cursor.fetchall()
+    ]
+
+
+def query_cross_region(cursor: Cursor[Any], *, division: str | None) -> list[dict[str, Any]]:
+    """Cross-region applications per county: received here for elsewhere (out) and received
+    elsewhere for here (in)."""
+    prefix = (division or "") + "%"
+    cursor.execute(
+        "SELECT county, sum(outbound)::int, sum(inbound)::int FROM ("
+        "  SELECT received_county AS county, 1 AS outbound, 0 AS inbound"
+        "  FROM read_models.case_index WHERE cross_region"
+        "  UNION ALL SELECT left(village, 6), 0, 1 FROM read_models.case_index"
+        "  WHERE cross_region) flows WHERE county LIKE %s GROUP BY county ORDER BY county",
+        (prefix,),
+    )
+    return [{"county": r[0], "out": r[1], "in": r[2]} for r in cursor.fetchall()]

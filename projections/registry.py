@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from projections.base import Projection
 from projections.caseload import CaseloadProjection
+from projections.staffing import StaffingProjection
 
-ALL_PROJECTIONS: tuple[type[Projection], ...] = (CaseloadProjection,)
+ALL_PROJECTIONS: tuple[type[Projection], ...] = (CaseloadProjection, StaffingProjection)
 
 
 def projection_class(name: str) -> type[Projection]:

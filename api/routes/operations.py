@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from api.deps import RuntimeDep
+from api.deps import Ledger, RuntimeDep
 from domain.case import CaseStatus, Programme
 from infra.projection_runner import projection_status
-from projections.caseload import query_caseload, query_caseload_by
+from projections.caseload import (
+    query_caseload,
+    query_caseload_by,
+    query_cross_region,
+    query_waiting,
+)
 from projections.registry import ALL_PROJECTIONS
 
 router = APIRouter()
@@ -88,6 +93,41 @@ def caseload_by_contractor(
             cursor, key="contractor_id", division=division, limit=limit, offset=offset
         )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/caseload/waiting", tags=["caseload"])
+def caseload_waiting(
+    runtime: RuntimeDep, ledger: Ledger, division: DivisionFilter = None
+) -> dict[str, Any]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items = query_waiting(cursor, division=division, now=ledger.now())
+    return {"items": items}
+
+
+@router.get("/caseload/cross-region", tags=["caseload"])
+def caseload_cross_region(runtime: RuntimeDep, division: DivisionFilter = None) -> dict[str, Any]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items = query_cross_region(cursor, division=division)
+    return {"items": items}
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+def metrics(runtime: RuntimeDep) -> str:
+    """Prometheus text exposition: position, head, lag and halt of every projection."""
+    statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    lines = []
+    for metric, kind, help_text, value in (
+        ("relief_projection_position", "gauge", "last global position applied", "position"),
+        ("relief_projection_head", "gauge", "last global position in the log", "head"),
+        ("relief_projection_lag_events", "gauge", "events not yet applied", "lag"),
+        ("relief_projection_generation", "gauge", "build generation serving reads", "generation"),
+        ("relief_projection_halted", "gauge", "1 when stopped on a bad event", "halted"),
+    ):
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
+        for s in statuses:
+            number = int(s.last_error is not None) if value == "halted" else getattr(s, value)
+            lines.append(f'{metric}{{projection="{s.name}"}} {number}')
+    return "\n".join(lines) + "\n"
 
 
 @router.get("/projections", tags=["operations"])

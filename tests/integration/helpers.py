@@ -54,3 +54,23 @@ def relay_for(runtime: Runtime, bootstrap: str, *, check_interval_s: float = 0.2
         batch_size=40,
         check_interval_s=check_interval_s,
     )
+
+
+def projection_tables(runtime: Runtime, schema: str) -> dict[str, list[tuple]]:
+    """Every read-model table of a generation (not its tracking tables), row for row."""
+    with runtime.pool.connection() as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s"
+                " AND tablename NOT LIKE '\\_%%' ORDER BY tablename",
+                (schema,),
+            ).fetchall()
+        ]
+
+    def key(row: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+        return tuple((value is None, str(value)) for value in row)
+
+    return {
+        name: sorted(table_rows(runtime.database_url, schema, name, "1"), key=key) for name in names
+    }

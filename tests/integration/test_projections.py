@@ -41,7 +41,9 @@ def test_catch_up_commits_in_batches_and_matches_the_aggregates(runtime: Runtime
     assert sum(batches) == head
     assert len(batches) == -(-head // 50)  # one transaction per 50 events, not per event
     assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
-    [status] = projection_status(runtime.pool, ALL_PROJECTIONS, head)
+    status = next(
+        s for s in projection_status(runtime.pool, ALL_PROJECTIONS, head) if s.name == "caseload"
+    )
     assert status.position == head and status.lag == 0 and status.feed == "postgres"
 
 
@@ -96,7 +98,11 @@ def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runti
         fragile.run_forever(stop)
     assert halted.value.position == bad_position
     assert f"position {bad_position}" in str(halted.value)
-    [status] = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    status = next(
+        s
+        for s in projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+        if s.name == "caseload"
+    )
     assert status.last_error_position == bad_position and status.position == 0
     assert caseload_rows(runtime.database_url) == []  # the batch was rolled back, not skipped
 
@@ -206,3 +212,22 @@ def test_create_generation_is_isolated_per_schema(runtime: Runtime) -> None:
     runner(runtime, schema="rm_caseload_scratch").catch_up()
     assert caseload_rows(runtime.database_url, "rm_caseload_scratch")
     assert caseload_rows(runtime.database_url) == []  # the active generation was not touched
+
+
+@pytest.mark.parametrize("projection", ALL_PROJECTIONS, ids=lambda p: p.name)
+def test_every_projection_rebuilds_to_the_incrementally_built_tables(
+    runtime: Runtime, projection: type
+) -> None:
+    from tests.integration.helpers import projection_tables
+    from tests.scenario import write_rich_history
+
+    write_rich_history(runtime.ledger)
+    PostgresFeedRunner(
+        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, projection, batch_size=7
+    ).catch_up()
+    incremental = projection_tables(runtime, f"rm_{projection.name}_g1")
+    assert incremental and all(incremental.values())
+    rebuild(
+        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, projection, batch_size=500
+    )
+    assert projection_tables(runtime, f"rm_{projection.name}_g2") == incremental

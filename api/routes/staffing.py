@@ -1,0 +1,146 @@
+"""Staffing requirements over HTTP: where are we short, by how much, and since when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Path, Query
+
+from api.deps import By, Ledger, RuntimeDep
+from domain.errors import InvalidValue, NotPermitted
+from domain.provenance import Role
+from infra.policies import store_policy
+from projections.staffing_view import (
+    division_row,
+    load_policies,
+    month_ends,
+    short_since,
+    staffing_at,
+)
+
+router = APIRouter(tags=["staffing"])
+
+DivisionFilter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
+        description="division code prefix: province to village",
+    ),
+]
+At = Annotated[dt.datetime | None, Query(description="as it stood at this moment (default now)")]
+
+
+def _moment(at: dt.datetime | None, ledger: Any) -> dt.datetime:
+    moment = at or ledger.now()
+    if moment.tzinfo is None:
+        raise InvalidValue("at needs a time zone, e.g. 2026-05-31T23:59:59+08:00", field="at")
+    return moment
+
+
+@router.get("/staffing")
+def staffing(
+    runtime: RuntimeDep,
+    ledger: Ledger,
+    division: DivisionFilter = None,
+    level: Literal["county", "township"] | None = None,
+    short_only: bool = False,
+    at: At = None,
+) -> dict[str, Any]:
+    """Every county and township: relief households, minimum staff from the band table in
+    force, active staff (government and contractor apart) and the shortfall."""
+    moment = _moment(at, ledger)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        snapshot = staffing_at(cursor, moment, division=division)
+    rows = [
+        division_row(d)
+        for d in snapshot.divisions
+        if (level is None or d.level == level) and (d.shortfall or not short_only)
+    ]
+    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+
+
+@router.get("/staffing/villages")
+def villages(
+    runtime: RuntimeDep,
+    ledger: Ledger,
+    division: DivisionFilter = None,
+    status: Literal["ok", "under_staffed", "review"] | None = None,
+    at: At = None,
+) -> dict[str, Any]:
+    """Villages with their coordinators: none is under-staffed, more than two is for review."""
+    moment = _moment(at, ledger)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        snapshot = staffing_at(cursor, moment, division=division)
+    rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
+    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+
+
+@router.get("/staffing/summary")
+def summary(
+    runtime: RuntimeDep, ledger: Ledger, division: DivisionFilter = None, at: At = None
+) -> dict[str, Any]:
+    """How many counties and townships are short, and the total shortfall."""
+    moment = _moment(at, ledger)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        return staffing_at(cursor, moment, division=division).summary()
+
+
+@router.get("/staffing/divisions/{code}")
+def division_detail(
+    runtime: RuntimeDep,
+    ledger: Ledger,
+    code: Annotated[str, Path(pattern=r"^\d{6}(\d{3})?$", description="county or township")],
+    months: Annotated[int, Query(ge=0, le=60)] = 12,
+    at: At = None,
+) -> dict[str, Any]:
+    """One county or township now, since when it is short, and its position at the end of
+    each of the past ``months`` months."""
+    moment = _moment(at, ledger)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        policies = load_policies(cursor)
+
+        def position(when: dt.datetime) -> dict[str, Any]:
+            snapshot = staffing_at(cursor, when, division=code, policies=policies)
+            row = next(d for d in snapshot.divisions if d.division == code)
+            return {**division_row(row), "at": when.isoformat(), "policy": snapshot.policy}
+
+        current = position(moment)
+        since = short_since(cursor, code, moment, policies) if current["shortfall"] else None
+        history = [position(end) for end in month_ends(moment, months)]
+    return {**current, "short_since": since.isoformat() if since else None, "month_ends": history}
+
+
+@router.get("/staffing/policies")
+def policies(runtime: RuntimeDep) -> dict[str, Any]:
+    with runtime.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT effective_from, name, document, loaded_by, loaded_at"
+            " FROM relief.staffing_policies ORDER BY effective_from"
+        ).fetchall()
+    return {
+        "items": [
+            {
+                "effective_from": r[0].isoformat(),
+                "name": r[1],
+                "document": r[2],
+                "loaded_by": r[3],
+                "loaded_at": r[4].isoformat(),
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.post("/staffing/policies", status_code=201)
+def load_policy(
+    runtime: RuntimeDep, by: By, document: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Load a band table with its effective date; the view follows without any replay."""
+    if by.actor.role not in (Role.APPROVER, Role.SUPERVISOR):
+        raise NotPermitted(
+            "only an approving or supervising authority loads policy", field="actor.role"
+        )
+    with runtime.pool.connection() as conn:
+        policy = store_policy(conn, document, by.actor.id)
+    return {"effective_from": policy.effective_from.isoformat(), "name": policy.name}

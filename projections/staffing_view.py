@@ -1,0 +1,213 @@
+"""The staffing requirement view (issue: projections), computed at any moment from the
+staffing projection's history with the band table in force on that day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from psycopg import Cursor
+
+from domain.staffing import StaffingPolicy, policy_on
+from projections.staffing import LOCAL
+
+POLICY_TABLE = "relief.staffing_policies"
+
+
+@dataclass(frozen=True)
+class DivisionStaffing:
+    division: str
+    level: str  # county or township
+    households: int
+    minimum: int
+    government_staff: int
+    contractor_staff: int
+    shortfall: int
+
+    @property
+    def staff(self) -> int:
+        return self.government_staff + self.contractor_staff
+
+
+@dataclass(frozen=True)
+class VillageStaffing:
+    division: str
+    households: int
+    coordinators: int
+    status: str  # ok, under_staffed, review
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: dt.datetime
+    policy: str | None
+    divisions: list[DivisionStaffing]
+    villages: list[VillageStaffing]
+
+    def summary(self) -> dict[str, Any]:
+        counties = [d for d in self.divisions if d.level == "county"]
+        townships = [d for d in self.divisions if d.level == "township"]
+        return {
+            "at": self.at.isoformat(),
+            "policy": self.policy,
+            "counties": len(counties),
+            "counties_short": sum(1 for d in counties if d.shortfall),
+            "county_shortfall": sum(d.shortfall for d in counties),
+            "townships": len(townships),
+            "townships_short": sum(1 for d in townships if d.shortfall),
+            "township_shortfall": sum(d.shortfall for d in townships),
+            "total_shortfall": sum(d.shortfall for d in self.divisions),
+            "villages_without_coordinator": sum(
+                1 for v in self.villages if v.status == "under_staffed"
+            ),
+            "villages_for_review": sum(1 for v in self.villages if v.status == "review"),
+        }
+
+
+def load_policies(cursor: Cursor[Any]) -> list[StaffingPolicy]:
+    cursor.execute(f"SELECT document FROM {POLICY_TABLE} ORDER BY effective_from")
+    return [StaffingPolicy.parse(row[0]) for row in cursor.fetchall()]
+
+
+_HOUSEHOLDS = """
+    SELECT DISTINCT household_id, village FROM read_models.case_activity
+    WHERE active_from <= %(at)s AND (active_to IS NULL OR active_to > %(at)s)
+      AND village LIKE %(prefix)s
+"""
+
+_STAFF = """
+    SELECT a.division, m.kind, m.employer
+    FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+    WHERE a.assigned_from <= %(at)s AND (a.assigned_to IS NULL OR a.assigned_to > %(at)s)
+      AND a.division LIKE %(prefix)s
+      AND (m.employer = 'government' OR (
+        EXISTS (
+          SELECT 1 FROM (
+            SELECT t.term_start, t.term_end FROM read_models.contract_terms t
+            WHERE t.contract_id = m.contract_id AND t.recorded_at <= %(at)s
+              AND t.effective_from <= %(day)s
+            ORDER BY t.effective_from DESC, t.recorded_at DESC LIMIT 1
+          ) terms WHERE terms.term_start <= %(day)s AND terms.term_end >= %(day)s)
+        AND NOT EXISTS (
+          SELECT 1 FROM read_models.contract_termination x
+          WHERE x.contract_id = m.contract_id AND x.recorded_at <= %(at)s
+            AND x.effective_at <= %(at)s)))
+"""
+
+
+def staffing_at(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    policies: list[StaffingPolicy] | None = None,
+) -> Snapshot:
+    """Relief households, minimums, active staff and shortfall of every county and township
+    (and coordinators of every village) known within ``division``, as it stood at ``at``."""
+    policies = load_policies(cursor) if policies is None else policies
+    day = at.astimezone(LOCAL).date()
+    policy = policy_on(policies, day)
+    params = {"at": at, "day": day, "prefix": (division or "") + "%"}
+    households: dict[str, set[Any]] = defaultdict(set)
+    cursor.execute(_HOUSEHOLDS, params)
+    for household_id, village in cursor.fetchall():
+        for width in (6, 9, 12):
+            households[village[:width]].add(household_id)
+    staff: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    cursor.execute(_STAFF, params)
+    for assigned_to, kind, employer in cursor.fetchall():
+        key = "coordinator" if kind == "village_coordinator" else employer
+        staff[assigned_to][key] += 1
+    known = set(households) | set(staff)
+    if division and len(division) in (6, 9, 12):
+        known.add(division)  # asked about by name: shown even with nothing in it
+    for code in list(known):  # a village makes its township and county known too
+        known.update(code[:width] for width in (6, 9) if len(code) > width)
+    divisions, villages = [], []
+    for code in sorted(known):
+        count = len(households.get(code, ()))
+        if len(code) in (6, 9):
+            level = "county" if len(code) == 6 else "township"
+            table = (
+                None
+                if policy is None
+                else (policy.county if level == "county" else policy.township)
+            )
+            minimum = table.minimum_for(count) if table else 0
+            government = staff[code]["government"] if code in staff else 0
+            contractor = staff[code]["contractor"] if code in staff else 0
+            divisions.append(
+                DivisionStaffing(
+                    code,
+                    level,
+                    count,
+                    minimum,
+                    government,
+                    contractor,
+                    max(minimum - government - contractor, 0),
+                )
+            )
+        elif len(code) == 12:
+            coordinators = staff[code]["coordinator"] if code in staff else 0
+            status = "ok"
+            if policy is not None and coordinators < policy.village_minimum:
+                status = "under_staffed"
+            elif policy is not None and coordinators > policy.village_review_above:
+                status = "review"
+            villages.append(VillageStaffing(code, count, coordinators, status))
+    return Snapshot(at, policy.name if policy else None, divisions, villages)
+
+
+def division_row(row: DivisionStaffing) -> dict[str, Any]:
+    return {**asdict(row), "staff": row.staff}
+
+
+def change_points(
+    cursor: Cursor[Any], code: str, until: dt.datetime, limit: int = 1000
+) -> list[dt.datetime]:
+    """Moments at which the staffing of ``code`` may have changed, newest first."""
+    cursor.execute(
+        """SELECT t FROM (
+             SELECT active_from AS t FROM read_models.case_activity WHERE village LIKE %(p)s
+             UNION SELECT active_to FROM read_models.case_activity WHERE village LIKE %(p)s
+             UNION SELECT assigned_from FROM read_models.staff_assignment WHERE division = %(c)s
+             UNION SELECT assigned_to FROM read_models.staff_assignment WHERE division = %(c)s
+             UNION SELECT x.effective_at FROM read_models.contract_termination x
+             UNION SELECT t.recorded_at FROM read_models.contract_terms t
+           ) points WHERE t IS NOT NULL AND t <= %(until)s ORDER BY t DESC LIMIT %(n)s""",
+        {"p": code + "%", "c": code, "until": until, "n": limit},
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def short_since(
+    cursor: Cursor[Any], code: str, at: dt.datetime, policies: list[StaffingPolicy]
+) -> dt.datetime | None:
+    """When the current shortfall of ``code`` began (None when it is not short at ``at``)."""
+
+    def shortfall(moment: dt.datetime) -> int:
+        snapshot = staffing_at(cursor, moment, division=code, policies=policies)
+        return next((d.shortfall for d in snapshot.divisions if d.division == code), 0)
+
+    if not shortfall(at):
+        return None
+    since = None
+    for point in change_points(cursor, code, at):
+        if shortfall(point):
+            since = point
+        else:
+            break
+    return since
+
+
+def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
+    """The last moments of the ``months`` months before ``now``'s month, oldest first."""
+    local = now.astimezone(LOCAL)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ends = []
+    for _ in range(months):
+        ends.append(first - dt.timedelta(microseconds=1))
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return list(reversed(ends))

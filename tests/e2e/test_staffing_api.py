@@ -1,0 +1,125 @@
+"""A county officer asks: how short are we, where, and since when? Over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from infra.projection_runner import PostgresFeedRunner
+from infra.runtime import Runtime
+from projections.registry import ALL_PROJECTIONS
+from tests.e2e.http import actor, ok, refused
+from tests.factories import BY_OFFICER
+from tests.scenario import application, approve
+
+pytestmark = pytest.mark.e2e
+
+
+def catch_up(runtime: Runtime) -> None:
+    for projection in ALL_PROJECTIONS:
+        PostgresFeedRunner(
+            runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, projection
+        ).catch_up()
+
+
+def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    staff = ledger.hire_staff(
+        name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    )
+    ledger.assign_staff(staff.id, division="440103", provenance=BY_OFFICER)
+    second = ledger.hire_staff(
+        name="Ma", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    )
+    ledger.assign_staff(second.id, division="440103", provenance=BY_OFFICER)
+    approve(ledger, application(ledger, "440103"))
+    catch_up(runtime)
+    county = ok(client.get("/staffing", params={"division": "440103", "level": "county"}))
+    assert county["policy"].startswith("Guangdong 2019")
+    assert county["items"] == [
+        {
+            "division": "440103",
+            "level": "county",
+            "households": 1,
+            "minimum": 2,
+            "government_staff": 2,
+            "contractor_staff": 0,
+            "staff": 2,
+            "shortfall": 0,
+        }
+    ]
+    before_removal = ledger.now()
+
+    ledger.remove_staff(second.id, on=ledger.today(), reason="left", provenance=BY_OFFICER)
+    catch_up(runtime)
+    short = ok(client.get("/staffing", params={"short_only": True, "level": "county"}))
+    assert [(r["division"], r["shortfall"]) for r in short["items"]] == [("440103", 1)]
+    detail = ok(client.get("/staffing/divisions/440103", params={"months": 3}))
+    assert detail["shortfall"] == 1
+    assert detail["short_since"] is not None
+    assert dt.datetime.fromisoformat(detail["short_since"]) > before_removal
+    assert len(detail["month_ends"]) == 3
+    past = ok(
+        client.get(
+            "/staffing",
+            params={"division": "440103", "level": "county", "at": before_removal.isoformat()},
+        )
+    )
+    assert past["items"][0]["shortfall"] == 0
+
+    summary = ok(client.get("/staffing/summary", params={"division": "44"}))
+    assert summary["counties_short"] == 1 and summary["county_shortfall"] == 1
+    # the household's township is known too; with nobody assigned there it is short by 2
+    assert summary["townships_short"] == 1 and summary["township_shortfall"] == 2
+    villages = ok(client.get("/staffing/villages", params={"status": "under_staffed"}))
+    assert [v["division"] for v in villages["items"]] == ["440103001001"]
+
+    refused(client.get("/staffing", params={"at": "2026-01-01T00:00:00"}), 422, "invalid-value")
+    refused(client.get("/staffing/divisions/4401"), 422, "invalid-request")
+
+
+def test_a_band_table_is_loaded_as_data(client: TestClient) -> None:
+    table = ok(client.get("/staffing/policies"))["items"]
+    assert [t["effective_from"] for t in table] == ["2019-01-04"]
+    document = {
+        **table[0]["document"],
+        "name": "Stricter 2026",
+        "effective_from": "2026-01-01",
+        "county": [{"households_from": 0, "minimum": 3}],
+    }
+    clerk = actor("intake_clerk", "440103", "clerk-1")
+    refused(client.post("/staffing/policies", headers=clerk, json=document), 403, "not-permitted")
+    province = actor("approver", "44", "province-1")
+    refused(
+        client.post("/staffing/policies", headers=province, json={**document, "county": []}),
+        422,
+        "invalid-value",
+    )
+    ok(client.post("/staffing/policies", headers=province, json=document), 201)
+    assert len(ok(client.get("/staffing/policies"))["items"]) == 2
+    detail = ok(client.get("/staffing/divisions/440999", params={"months": 0}))
+    assert detail["minimum"] == 3 and detail["policy"] == "Stricter 2026"
+
+
+def test_waiting_cross_region_and_metrics(client: TestClient, runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    application(ledger, "440103", window="440305001")  # received in Shenzhen for Guangzhou
+    application(ledger, "440103")
+    catch_up(runtime)
+    waiting = ok(client.get("/caseload/waiting", params={"division": "4401"}))["items"]
+    assert waiting[0]["county"] == "440103" and waiting[0]["stage"] == "received"
+    assert waiting[0]["applications"] == 2 and waiting[0]["oldest_application_days"] >= 0
+    flows = ok(client.get("/caseload/cross-region"))["items"]
+    assert flows == [
+        {"county": "440103", "out": 0, "in": 1},
+        {"county": "440305", "out": 1, "in": 0},
+    ]
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    head = runtime.head_position()
+    assert 'relief_projection_lag_events{projection="caseload"} 0' in metrics.text
+    assert f'relief_projection_head{{projection="staffing"}} {head}' in metrics.text
+    assert 'relief_projection_halted{projection="caseload"} 0' in metrics.text

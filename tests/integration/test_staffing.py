@@ -1,0 +1,287 @@
+"""The staffing requirement view over the real store: band edges, changes, history, policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+from eventsourcing.utils import get_topic
+from psycopg import sql
+
+from domain.case import ReliefCase
+from infra.policies import DEFAULT_POLICY_FILE, store_policy
+from infra.projection_runner import BatchApplier, PostgresFeedRunner
+from infra.runtime import Runtime
+from infra.schema import generation_schema
+from projections.base import RecordedEvent
+from projections.staffing import StaffingProjection
+from projections.staffing_view import staffing_at
+from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code, officer
+from tests.scenario import application
+
+pytestmark = pytest.mark.integration
+
+_positions = itertools.count(1)
+
+
+def approved_households(village: str, count: int, at: dt.datetime) -> list[RecordedEvent]:
+    """``count`` households with one approved case each, as the events the domain records."""
+    events = []
+    for _ in range(count):
+        case_id = uuid.uuid4()
+        received = ReliefCase.ApplicationReceived(
+            originator_id=case_id,
+            originator_version=1,
+            timestamp=at,
+            originator_topic=get_topic(ReliefCase),
+            programme="dibao",
+            applicant_id="-",
+            household_id=uuid.uuid4(),
+            registered_division=village,
+            window_division=village[:9],
+            received_county=village[:6],
+            jurisdiction_county=village[:6],
+            cross_region=False,
+            provenance=BY_CLERK,
+        )
+        approved = ReliefCase.Approved(
+            originator_id=case_id,
+            originator_version=5,
+            timestamp=at,
+            programme="dibao",
+            monthly_amount=Decimal(900),
+            start_date=at.date(),
+            reasons="r",
+            provenance=approver(village[:6]),
+        )
+        for event in (received, approved):
+            events.append(
+                RecordedEvent(
+                    next(_positions),
+                    case_id,
+                    event.originator_version,
+                    get_topic(type(event)),
+                    event,
+                )
+            )
+    return events
+
+
+def catch_up(runtime: Runtime) -> None:
+    PostgresFeedRunner(
+        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, StaffingProjection
+    ).catch_up()
+
+
+def rows_by_code(
+    runtime: Runtime, at: dt.datetime | None = None, division: str | None = None
+) -> dict[str, tuple[int, int, int, int, int]]:
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        snapshot = staffing_at(cursor, at or runtime.ledger.now(), division=division)
+    return {
+        d.division: (d.households, d.minimum, d.government_staff, d.contractor_staff, d.shortfall)
+        for d in snapshot.divisions
+    }
+
+
+def test_the_band_table_at_every_edge_through_the_projection(runtime: Runtime) -> None:
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    counties = {
+        "441201": 2999,
+        "441202": 3000,
+        "441203": 3001,
+        "441204": 5000,
+        "441205": 8000,
+        "441206": 8001,
+    }
+    townships = {"441301001": 299, "441301002": 300, "441301003": 600, "441301004": 601}
+    events = []
+    for code, count in {**counties, **townships}.items():
+        village = code + "001001" if len(code) == 6 else code + "001"
+        events += approved_households(village, count, at)
+    schema = generation_schema("staffing", 1)
+    with runtime.pool.connection() as conn, conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        BatchApplier(StaffingProjection()).apply(conn, events)
+    rows = rows_by_code(runtime, division="441")
+    assert {code: rows[code][:2] for code in counties} == {
+        "441201": (2999, 2),
+        "441202": (3000, 4),
+        "441203": (3001, 4),
+        "441204": (5000, 6),
+        "441205": (8000, 10),
+        "441206": (8001, 10),
+    }
+    assert {code: rows[code][:2] for code in townships} == {
+        "441301001": (299, 2),
+        "441301002": (300, 4),
+        "441301003": (600, 6),
+        "441301004": (601, 6),
+    }
+    assert rows["441206"][4] == 10  # no staff: the whole minimum is short
+
+
+def test_the_view_follows_staff_moves_contract_ends_and_cases(runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    cases = [application(ledger, "440103") for _ in range(3)]
+    for case in cases[:2]:
+        ledger.investigate_case(
+            case.id, means_test=_means_test(), contract_id=None, provenance=officer()
+        )
+        ledger.recommend_case(
+            case.id,
+            recommendation="approve",
+            reasons="r",
+            monthly_amount="900",
+            contract_id=None,
+            provenance=officer(),
+        )
+        ledger.approve_case(
+            case.id,
+            monthly_amount="900",
+            start_date=ledger.today(),
+            reasons="r",
+            provenance=approver(),
+        )
+    clerk = ledger.hire_staff(
+        name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    )
+    ledger.assign_staff(clerk.id, division="440103001", provenance=BY_OFFICER)
+    contractor = ledger.register_contractor(
+        name="Care",
+        contractor_type="social_organisation",
+        credit_code=credit_code(),
+        institution_class=None,
+        provenance=BY_OFFICER,
+    )
+    today = ledger.today()
+    contract = ledger.award_contract(
+        contractor_id=contractor.id,
+        purchaser="440103",
+        work_items=["household_investigation"],
+        service_area=["440103"],
+        start=today - dt.timedelta(days=30),
+        end=today + dt.timedelta(days=300),
+        value="1000",
+        funding_source="relief_work_funds",
+        provenance=BY_OFFICER,
+    )
+    hired = ledger.hire_staff(
+        name="Wang", kind="handling_staff", contract_id=contract.id, provenance=BY_OFFICER
+    )
+    ledger.assign_staff(hired.id, division="440103001", provenance=BY_OFFICER)
+    coordinator = ledger.hire_staff(
+        name="Zhao", kind="village_coordinator", government_unit="440103001", provenance=BY_OFFICER
+    )
+    ledger.assign_staff(coordinator.id, division="440103001001", provenance=BY_OFFICER)
+    catch_up(runtime)
+    rows = rows_by_code(runtime)
+    assert rows["440103"] == (2, 2, 0, 0, 2)  # county: 2 households, nobody at county level
+    assert rows["440103001"] == (2, 2, 1, 1, 0)  # township: one of each, not short
+    before_moves = ledger.now()
+
+    ledger.assign_staff(clerk.id, division="440103002", provenance=BY_OFFICER)  # moves away
+    catch_up(runtime)
+    assert rows_by_code(runtime)["440103001"] == (2, 2, 0, 1, 1)
+    assert rows_by_code(runtime)["440103002"] == (0, 2, 1, 0, 1)
+
+    ledger.terminate_contract(
+        contract.id,
+        effective_at=ledger.now(),
+        basis="contract",
+        reason="ended early",
+        provenance=BY_OFFICER,
+    )
+    catch_up(runtime)
+    assert rows_by_code(runtime)["440103001"] == (2, 2, 0, 0, 2)  # contract staff stop counting
+
+    ledger.close_case(cases[0].id, reason_code="moved_away", provenance=approver())
+    catch_up(runtime)
+    assert rows_by_code(runtime)["440103001"][0] == 1
+    # The view as it stood earlier is answered from the history, unchanged by what followed.
+    assert rows_by_code(runtime, before_moves)["440103001"] == (2, 2, 1, 1, 0)
+
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        villages = {v.division: v for v in staffing_at(cursor, ledger.now()).villages}
+    assert villages["440103001001"].coordinators == 1
+    assert villages["440103001001"].status == "ok"
+
+
+def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    seen: list[tuple[dt.datetime, dict]] = []
+    for round_ in range(4):
+        case = application(ledger, "440104")
+        ledger.investigate_case(
+            case.id, means_test=_means_test(), contract_id=None, provenance=officer("440104")
+        )
+        ledger.recommend_case(
+            case.id,
+            recommendation="approve",
+            reasons="r",
+            monthly_amount="900",
+            contract_id=None,
+            provenance=officer("440104"),
+        )
+        ledger.approve_case(
+            case.id,
+            monthly_amount="900",
+            start_date=ledger.today(),
+            reasons="r",
+            provenance=approver("440104"),
+        )
+        staff = ledger.hire_staff(
+            name=f"S{round_}",
+            kind="handling_staff",
+            government_unit="440104",
+            provenance=BY_OFFICER,
+        )
+        ledger.assign_staff(staff.id, division="440104", provenance=BY_OFFICER)
+        if round_ == 2:
+            ledger.close_case(case.id, reason_code="voluntary", provenance=approver("440104"))
+        catch_up(runtime)
+        moment = ledger.now()
+        seen.append((moment, rows_by_code(runtime, moment)))
+        time.sleep(0.01)
+    for moment, live in seen:
+        assert rows_by_code(runtime, moment) == live
+
+
+def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    application(ledger, "440105")
+    staff = ledger.hire_staff(
+        name="S", kind="handling_staff", government_unit="440105", provenance=BY_OFFICER
+    )
+    ledger.assign_staff(staff.id, division="440105", provenance=BY_OFFICER)
+    catch_up(runtime)
+    assert rows_by_code(runtime)["440105"][1:] == (2, 1, 0, 1)
+    position = runtime.head_position()
+    stricter = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    stricter.update(
+        name="stricter",
+        effective_from=ledger.today().isoformat(),
+        county=[{"households_from": 0, "minimum": 5}],
+    )
+    with runtime.pool.connection() as conn:
+        store_policy(conn, stricter, "test")
+    assert rows_by_code(runtime)["440105"][1:] == (5, 1, 0, 4)
+    yesterday = ledger.now() - dt.timedelta(days=1)
+    assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # old table then
+    assert runtime.head_position() == position  # no event was written or replayed
+
+
+def _means_test():  # type: ignore[no-untyped-def]
+    from domain.case import HomeVisit, MeansTest
+
+    return MeansTest(
+        [{"source": "wages", "monthly_amount": "300"}],
+        [],
+        1,
+        HomeVisit(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "440103001001", "officer-1"),
+    )
