@@ -170,8 +170,33 @@ def query_caseload(
             params,
         )
         total = cursor.fetchone()[0]  # type: ignore[index]
-    items = [{"division": r[0], "programme": r[1], "status": r[2], "cases": r[3]} for r in rows]
+    households = _households(cursor, rows, width)
+    items = [
+        {
+            "division": r[0],
+            "programme": r[1],
+            "status": r[2],
+            "cases": r[3],
+            "households": households.get((r[0], r[1], r[2]), 0),
+        }
+        for r in rows
+    ]
     return items, total
+
+
+def _households(
+    cursor: Cursor[Any], rows: list[Any], width: int
+) -> dict[tuple[str, str, str], int]:
+    """Distinct households behind the counted cases, for the groups on this page only."""
+    if not rows:
+        return {}
+    cursor.execute(
+        f"SELECT left(village, {width}), programme, status, count(DISTINCT household_id)::int"
+        " FROM read_models.case_index WHERE (left(village, %s), programme, status) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])) GROUP BY 1, 2, 3",
+        (width, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
+    )
+    return {(r[0], r[1], r[2]): r[3] for r in cursor.fetchall()}
 
 
 def query_caseload_by(

@@ -27,6 +27,7 @@ class CaseloadRow(BaseModel):
     programme: str
     status: str
     cases: int
+    households: int
 
 
 class CaseloadPage(BaseModel):

@@ -250,6 +250,7 @@ def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtim
         ("440103", "tekun", "received", 1),
         ("440305", "dibao", "received", 2),
     ]
+    assert all(r["households"] == r["cases"] for r in guangdong["items"])  # one case each
     by_province = client.get("/caseload", params={"level": "province"}).json()["items"]
     assert {(r["division"], r["programme"]): r["cases"] for r in by_province} == {
         ("44", "dibao"): 3,

@@ -116,7 +116,15 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
     started = time.monotonic()
     while True:  # the caseload follows within a second
         rows = httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]
-        if rows == [{"division": "440305", "programme": "dibao", "status": "received", "cases": 1}]:
+        if rows == [
+            {
+                "division": "440305",
+                "programme": "dibao",
+                "status": "received",
+                "cases": 1,
+                "households": 1,
+            }
+        ]:
             break
         assert time.monotonic() - started < 1.0, rows
         time.sleep(0.02)
