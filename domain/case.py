@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from eventsourcing.domain import Aggregate, event
 
 from domain.catalogue import WorkItem, WorkKind, parse_work_item
+from domain.contract import Contract
 from domain.contractor import parse_enum
 from domain.errors import (
     BeneficiaryDeceased,
@@ -38,7 +39,7 @@ from domain.household import Household
 from domain.identifiers import DivisionCode, DivisionLevel, mask_resident_id, parse_division_code
 from domain.provenance import Provenance, Role
 from domain.staff import StaffKind, StaffMember
-from domain.values import parse_amount, period_end, period_start, require_text
+from domain.values import business_date, parse_amount, period_end, period_start, require_text
 
 
 class Programme(Enum):
@@ -170,7 +171,16 @@ def checked_household_size(size: object) -> int:
     return size
 
 
-def checked_incomes(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _records(items: object, field: str) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise InvalidValue(f"{field} must be a list of objects", field=field)
+    if len(items) > 100:
+        raise InvalidValue(f"{field} takes at most 100 entries", field=field)
+    return items
+
+
+def checked_incomes(items: object) -> list[dict[str, str]]:
+    items = _records(items, "income_items")
     return [
         {
             "source": require_text(
@@ -188,7 +198,8 @@ def checked_incomes(items: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def checked_assets(items: list[dict[str, Any]]) -> list[dict[str, str]]:
+def checked_assets(items: object) -> list[dict[str, str]]:
+    items = _records(items, "assets")
     return [
         {
             "kind": require_text(a.get("kind"), field=f"assets[{n}].kind", max_length=100),
@@ -301,6 +312,7 @@ class ReliefCase(Aggregate):
         self.services: dict[int, dict[str, Any]] = {}  # by event version
         self.reviews: list[dict[str, Any]] = []
         self.corrections: list[dict[str, Any]] = []
+        self.suspensions: list[tuple[dt.date, dt.date | None]] = []  # [from, to) local days
         self.died_on: dt.date | None = None
         self.closure_reason: ClosureReason | None = None
         self.closed_at: dt.datetime | None = None
@@ -376,15 +388,27 @@ class ReliefCase(Aggregate):
 
     # Handling ------------------------------------------------------------------------------
 
-    def assign(self, *, staff: StaffMember, today: dt.date, provenance: Provenance) -> None:
+    def assign(
+        self,
+        *,
+        staff: StaffMember,
+        contract: Contract | None,
+        today: dt.date,
+        provenance: Provenance,
+    ) -> None:
+        """Assign to active handling staff of the county (contract staff: while it runs)."""
         _check_government(provenance, "assign cases")
         self.check_status(BEFORE_DECISION - {CaseStatus.RECOMMENDED}, "assignment")
         if staff.kind is not StaffKind.HANDLING_STAFF:
             raise InvalidValue("cases are assigned to handling staff", field="staff_id")
-        if not staff.is_active_on(today) and not staff.is_contractor_staff:
-            raise InvalidState(f"staff member {staff.id} is not active", field="staff_id")
         if staff.removed_on is not None:
             raise InvalidState(f"staff member {staff.id} was removed", field="staff_id")
+        if not staff.is_active_on(today, contract):
+            raise InvalidState(
+                f"staff member {staff.id} is not active (unassigned, or the contract that "
+                "pays them is not running)",
+                field="staff_id",
+            )
         if staff.assignment is None or not (staff.assignment.startswith(self.county.code)):
             raise InvalidValue(
                 f"staff member {staff.id} is not assigned within county {self.county}",
@@ -423,9 +447,13 @@ class ReliefCase(Aggregate):
         """Record the household economic investigation with its home visit."""
         self.check_status(BEFORE_DECISION, "investigation")
         record = means_test.checked(now)
-        place = DivisionCode(record["home_visit"]["place"])
+        # The contract must cover the household's village, whatever place the visit names.
         contractor_id = self._check_investigation_work(
-            provenance, contract_id, check, place, means_test.home_visit.visited_at
+            provenance,
+            contract_id,
+            check,
+            self.registered_division,
+            means_test.home_visit.visited_at,
         )
         self.trigger_event(
             self.Investigated,
@@ -589,7 +617,12 @@ class ReliefCase(Aggregate):
                 in_force = amount
         return in_force
 
-    def record_payment(self, *, period: str, amount: object, provenance: Provenance) -> None:
+    def in_suspension(self, day: dt.date) -> bool:
+        return any(start <= day and (end is None or day < end) for start, end in self.suspensions)
+
+    def record_payment(
+        self, *, period: str, amount: object, today: dt.date, provenance: Provenance
+    ) -> None:
         """A benefit payment for one calendar month (government only)."""
         _check_government(provenance, "pay benefits")
         if provenance.actor.role not in (Role.HANDLING_STAFF, Role.APPROVER):
@@ -601,14 +634,20 @@ class ReliefCase(Aggregate):
         self.check_status({CaseStatus.APPROVED}, "payments")
         first, last = period_start(period), period_end(period)
         assert self.start_date is not None
-        if last < self.start_date:
-            raise InvalidValue(
-                f"period {period} lies before the approved start {self.start_date}",
-                field="period",
-            )
         if self.died_on is not None and first > self.died_on:
             raise BeneficiaryDeceased(
                 f"the beneficiary died on {self.died_on}; nothing is paid for {period}",
+                field="period",
+            )
+        if first > today:
+            raise InvalidValue(
+                f"period {period} has not begun; nothing is paid in advance", field="period"
+            )
+        if self.in_suspension(first):
+            raise InvalidState(f"the case was suspended when {period} began", field="period")
+        if last < self.start_date:
+            raise InvalidValue(
+                f"period {period} lies before the approved start {self.start_date}",
                 field="period",
             )
         live = [p for p in self.payments.values() if not p["void"]]
@@ -733,6 +772,9 @@ class ReliefCase(Aggregate):
         result = parse_enum(ReviewOutcome, outcome, "outcome")
         amount = None
         if result is ReviewOutcome.ADJUST:
+            # Changing the benefit is an eligibility decision: the county's approver, who did
+            # not investigate, as for approval.
+            self._check_approver(provenance, "adjust the monthly amount of")
             amount = parse_amount(new_monthly_amount, field="new_monthly_amount")
             if effective_from is None:
                 raise InvalidValue("an adjustment needs effective_from", field="effective_from")
@@ -782,6 +824,7 @@ class ReliefCase(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, ReliefCase)
             aggregate.status = CaseStatus.SUSPENDED
+            aggregate.suspensions.append((business_date(self.timestamp), None))
 
     def resume(self, *, reason: str, provenance: Provenance) -> None:
         self.check_status({CaseStatus.SUSPENDED}, "resumption")
@@ -797,6 +840,8 @@ class ReliefCase(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, ReliefCase)
             aggregate.status = CaseStatus.APPROVED
+            start, _ = aggregate.suspensions[-1]
+            aggregate.suspensions[-1] = (start, business_date(self.timestamp))
 
     def close(self, *, reason_code: str, provenance: Provenance) -> None:
         """Close the case (终止) with one of the closure reasons; an eligibility decision."""
@@ -848,7 +893,10 @@ class ReliefCase(Aggregate):
         _check_government(provenance, "correct records")
         reason = require_text(reason, field="reason")
         if corrects_version in self.payments:
-            kind, checked = "payment", self._checked_payment_change(changes)
+            kind, checked = (
+                "payment",
+                self._checked_payment_change(self.payments[corrects_version], changes),
+            )
         elif corrects_version in self.services:
             kind, checked = "service", self._checked_service_change(changes)
         elif corrects_version in self.investigations:
@@ -868,13 +916,25 @@ class ReliefCase(Aggregate):
             provenance=provenance,
         )
 
-    @staticmethod
-    def _checked_payment_change(changes: dict[str, Any]) -> dict[str, Any]:
+    def _checked_payment_change(
+        self, payment: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A payment's amount may be lowered, raised up to the amount in force, or voided (0).
+        A voided payment stays void: the month is paid again by a new payment."""
         if set(changes) != {"amount"}:
             raise InvalidValue("a payment correction changes its amount only", field="changes")
-        return {
-            "amount": str(parse_amount(changes["amount"], field="changes.amount", allow_zero=True))
-        }
+        if payment["void"]:
+            raise InvalidState(
+                "a voided payment cannot be corrected; record a new payment",
+                field="corrects_version",
+            )
+        amount = parse_amount(changes["amount"], field="changes.amount", allow_zero=True)
+        ceiling = self.amount_on(max(period_start(payment["period"]), self.amounts[0][0]))
+        if amount > ceiling:
+            raise InvalidValue(
+                f"{amount} is above the monthly amount in force {ceiling}", field="changes.amount"
+            )
+        return {"amount": str(amount)}
 
     @staticmethod
     def _checked_service_change(changes: dict[str, Any]) -> dict[str, Any]:
@@ -915,6 +975,8 @@ class ReliefCase(Aggregate):
                 aggregate.services[self.corrects_version]["void"] = True
             else:
                 aggregate.investigations[self.corrects_version].update(self.changes)
+                # Whoever changes the means test has investigated: they may not decide.
+                aggregate.investigators.add(self.provenance.actor.id)
             aggregate.corrections.append(
                 {
                     "version": self.originator_version,

@@ -268,6 +268,7 @@ class Contract(Aggregate):
         """Change value, term, scope or area from ``effective_from``, with a reason."""
         _check_government(provenance, "amend a contract")
         self.check_open(effective_from)
+        self.check_not_backdated(effective_from)
         reason = require_text(reason, field="reason")
         current = self.terms
         new = replace(
@@ -320,6 +321,7 @@ class Contract(Aggregate):
         """Extend the term (续签) with added value; refused while the contractor is banned."""
         _check_government(provenance, "renew a contract")
         self.check_open(effective_from)
+        self.check_not_backdated(effective_from)
         reason = require_text(reason, field="reason")
         current = self.terms
         if new_end <= current.end:
@@ -339,6 +341,16 @@ class Contract(Aggregate):
             terms=new.as_dict(),
             provenance=provenance,
         )
+
+    def check_not_backdated(self, effective_from: dt.date) -> None:
+        """A change cannot take effect before one already in the history: it would be built
+        on terms that were not in force then."""
+        latest = self.terms_history[-1][0]
+        if effective_from < latest:
+            raise InvalidValue(
+                f"a change cannot take effect before the last one ({latest})",
+                field="effective_from",
+            )
 
     @staticmethod
     def _adds_work(old: Terms, new: Terms) -> bool:

@@ -35,6 +35,14 @@ ASSIGNABLE_LEVELS = {
 }
 
 
+def check_staff_manager(provenance: Provenance) -> None:
+    """Staff are hired, assigned, trained, rated and removed by the government side."""
+    if provenance.actor.role in (Role.CONTRACTOR_STAFF, Role.AUDITOR, Role.INTEGRATION):
+        raise NotPermitted(
+            f"a {provenance.actor.role.value} does not manage relief staff", field="actor.role"
+        )
+
+
 class StaffMember(Aggregate):
     """A person doing relief handling work, employed by a government unit or a contractor."""
 
@@ -48,8 +56,7 @@ class StaffMember(Aggregate):
         government_unit: str | None = None,
         contract: Contract | None = None,
     ) -> StaffMember:
-        if provenance.actor.role in (Role.AUDITOR, Role.INTEGRATION):
-            raise NotPermitted("auditors and integrations record no staff", field="actor.role")
+        check_staff_manager(provenance)
         staff_kind = parse_enum(StaffKind, kind, "kind")
         if (government_unit is None) == (contract is None):
             raise InvalidValue(
@@ -112,6 +119,7 @@ class StaffMember(Aggregate):
         self, *, division: str, provenance: Provenance, contract: Contract | None = None
     ) -> None:
         """Assign to a county or township (handling staff) or a village (coordinator)."""
+        check_staff_manager(provenance)
         self.check_not_removed()
         code = parse_division_code(division, field="division")
         levels = ASSIGNABLE_LEVELS[self.kind]
@@ -148,6 +156,7 @@ class StaffMember(Aggregate):
     def record_training(
         self, *, course: str, completed_on: dt.date, hours: object, provenance: Provenance
     ) -> None:
+        check_staff_manager(provenance)
         self.check_not_removed()
         try:
             hours_value = float(str(hours))
@@ -180,6 +189,7 @@ class StaffMember(Aggregate):
             )
 
     def rate(self, *, period: str, rating: str, provenance: Provenance) -> None:
+        check_staff_manager(provenance)
         self.check_not_removed()
         if provenance.actor.id == str(self.id):
             raise NotPermitted("no one rates their own performance", field="actor.id")
@@ -202,6 +212,7 @@ class StaffMember(Aggregate):
 
     def remove(self, *, on: dt.date, reason: str, provenance: Provenance) -> None:
         """Remove from relief work (清退)."""
+        check_staff_manager(provenance)
         self.check_not_removed()
         self.trigger_event(
             self.Removed,

@@ -20,6 +20,8 @@ def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Deci
         ) from None
     if not amount.is_finite():
         raise InvalidValue(f"{field} must be a finite amount", field=field)
+    if abs(amount) > MAX_AMOUNT:
+        raise InvalidValue(f"{field} exceeds {MAX_AMOUNT} yuan", field=field)
     if amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidValue(f"{field} must be {'≥' if allow_zero else '>'} 0", field=field)
     if amount != amount.quantize(Decimal("0.01")):
@@ -29,8 +31,8 @@ def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Deci
     return amount.quantize(Decimal("0.01"))
 
 
-def require_text(value: str | None, *, field: str, max_length: int = 2000) -> str:
-    if value is None or not value.strip():
+def require_text(value: object, *, field: str, max_length: int = 2000) -> str:
+    if not isinstance(value, str) or not value.strip():
         raise InvalidValue(f"{field} is required", field=field)
     if len(value) > max_length:
         raise InvalidValue(f"{field} must be at most {max_length} characters", field=field)
@@ -50,6 +52,8 @@ def parse_period(value: str, *, field: str = "period") -> tuple[int, int]:
     try:
         year, month = (int(part) for part in value.split("-"))
         dt.date(year, month, 1)
+        if not 1900 <= year <= 2999:
+            raise ValueError
     except (ValueError, AttributeError):
         raise InvalidValue(
             f"{field} must be a month as YYYY-MM, got {value!r}", field=field
@@ -68,3 +72,11 @@ def period_end(period: str) -> dt.date:
     year, month = parse_period(period)
     following = dt.date(year + month // 12, month % 12 + 1, 1)
     return following - dt.timedelta(days=1)
+
+
+#: Business days are Guangdong's calendar days (UTC+8 all year).
+BUSINESS_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def business_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(BUSINESS_TZ).date()

@@ -137,21 +137,23 @@ class KafkaFeedRunner:
             relay_epoch = row[0] if row and row[0] is not None else None
             if relay_epoch is None:
                 return
+            # Only this consumer's partitions: another member of the group follows its own.
+            assigned = [tp.partition for tp in self.consumer.assignment()]
+            if not assigned:
+                return
             schema = self.target.schema(conn)
             stale = [
                 r[0]
                 for r in conn.execute(
                     sql.SQL(
                         "DELETE FROM {}._kafka_offsets WHERE topic = %s AND epoch < %s"
-                        " RETURNING partition"
+                        " AND partition = ANY(%s) RETURNING partition"
                     ).format(sql.Identifier(schema)),
-                    (self.topic, relay_epoch),
+                    (self.topic, relay_epoch, assigned),
                 ).fetchall()
             ]
-        assigned = {tp.partition for tp in self.consumer.assignment()}
         for partition in stale:
-            if partition in assigned:
-                self._rewind(partition, f"relay republished the log in epoch {relay_epoch}")
+            self._rewind(partition, f"relay republished the log in epoch {relay_epoch}")
 
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch and apply it in one transaction; return records consumed."""

@@ -47,6 +47,14 @@ def consumer(bootstrap: str, *, group_id: str | None, **extra: Any) -> KafkaCons
     return KafkaConsumer(**options)
 
 
+#: The topic is a copy of the whole log: keep every record (a consumer may start from 0).
+TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def new_topic(topic: str, partitions: int) -> NewTopic:
+    return NewTopic(topic, partitions, 1, topic_configs=TOPIC_CONFIG)
+
+
 def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
     """Create the topic if missing; True when it was created now."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
@@ -54,7 +62,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> bool:
         if topic in admin.list_topics():
             return False
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic(topic, partitions, 1)])
+            admin.create_topics([new_topic(topic, partitions)])
             log.info("created topic %s with %d partitions", topic, partitions)
             return True
         return False
@@ -77,6 +85,6 @@ def recreate_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float
             while topic in admin.list_topics() and time.monotonic() < deadline:
                 time.sleep(0.05)
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic(topic, partitions, 1)])
+            admin.create_topics([new_topic(topic, partitions)])
     finally:
         admin.close()

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
@@ -210,10 +211,15 @@ class KafkaRelay:
         return len(notifications)
 
     def run_forever(self, stop: threading.Event, *, idle_wait_s: float = 0.2) -> None:
-        """Run as the single active relay until ``stop`` is set."""
+        """Run as the single active relay until ``stop`` is set.
+
+        The advisory lock lives on a dedicated autocommit session (never idle in a
+        transaction, so no timeout ends it quietly); the loop checks that session before every
+        batch, and stops if it is gone, since the lock went with it.
+        """
         from infra.pg_listen import LogListener
 
-        with self.pool.connection() as lock_conn:
+        with psycopg.connect(str(self.pool.conninfo), autocommit=True) as lock_conn:
             while not stop.is_set():
                 row = lock_conn.execute(
                     "SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK_KEY,)
@@ -225,18 +231,26 @@ class KafkaRelay:
                 return
             try:
                 listener = LogListener(str(self.pool.conninfo), self._channel())
-                self._loop(stop, listener, idle_wait_s)
+                self._loop(stop, listener, idle_wait_s, lock_conn)
             finally:
-                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
+                if not lock_conn.closed:
+                    lock_conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
                 self._drop_producer()
 
     def _channel(self) -> str:
         return str(getattr(self.recorder, "channel_name", ""))
 
-    def _loop(self, stop: threading.Event, listener: Any, idle_wait_s: float) -> None:
+    def _loop(
+        self,
+        stop: threading.Event,
+        listener: Any,
+        idle_wait_s: float,
+        lock_conn: psycopg.Connection[Any],
+    ) -> None:
         backoff = 0.2
         with listener:
             while not stop.is_set():
+                lock_conn.execute("SELECT 1")  # raises if the session holding the lock is gone
                 try:
                     published = self.run_once()
                     backoff = 0.2

@@ -201,6 +201,7 @@ class CaseCommands(LedgerBase):
             expected_version,
             "assign",
             staff=staff,
+            contract=self.staff_contract(staff),  # type: ignore[attr-defined]
             today=self.today(),
             provenance=provenance,
         )
@@ -296,6 +297,7 @@ class CaseCommands(LedgerBase):
             "record_payment",
             period=period,
             amount=amount,
+            today=self.today(),
             provenance=provenance,
         )
 

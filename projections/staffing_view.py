@@ -127,6 +127,8 @@ def staffing_at(
         known.update(code[:width] for width in (6, 9) if len(code) > width)
     divisions, villages = [], []
     for code in sorted(known):
+        if division and not code.startswith(division):
+            continue  # an enclosing division, seen only through part of it
         count = len(households.get(code, ()))
         if len(code) in (6, 9):
             level = "county" if len(code) == 6 else "township"
@@ -175,7 +177,14 @@ def change_points(
              UNION SELECT assigned_from FROM read_models.staff_assignment WHERE division = %(c)s
              UNION SELECT assigned_to FROM read_models.staff_assignment WHERE division = %(c)s
              UNION SELECT x.effective_at FROM read_models.contract_termination x
+             UNION SELECT x.recorded_at FROM read_models.contract_termination x
              UNION SELECT t.recorded_at FROM read_models.contract_terms t
+             UNION SELECT (t.effective_from::timestamp AT TIME ZONE 'Asia/Shanghai')
+               FROM read_models.contract_terms t WHERE t.effective_from > '0001-01-01'
+             UNION SELECT ((t.term_end + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+               FROM read_models.contract_terms t
+             UNION SELECT (p.effective_from::timestamp AT TIME ZONE 'Asia/Shanghai')
+               FROM relief.staffing_policies p
            ) points WHERE t IS NOT NULL AND t <= %(until)s ORDER BY t DESC LIMIT %(n)s""",
         {"p": code + "%", "c": code, "until": until, "n": limit},
     )

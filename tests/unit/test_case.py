@@ -43,6 +43,7 @@ from tests.factories import (
 D = dt.date
 TZ = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=TZ)
+TODAY = NOW.date()
 VILLAGE = "440103001001"
 
 
@@ -349,14 +350,18 @@ class TestHandling:
 
     def test_assignment_to_active_handling_staff_of_the_county(self) -> None:
         case = receive()
-        case.assign(staff=self.staff(), today=D(2026, 6, 1), provenance=officer())
+        case.assign(contract=None, staff=self.staff(), today=D(2026, 6, 1), provenance=officer())
         assert case.status is CaseStatus.UNDER_INVESTIGATION
         with pytest.raises(InvalidValue):
             case.assign(
-                staff=self.staff(where="440305001"), today=D(2026, 6, 1), provenance=officer()
+                contract=None,
+                staff=self.staff(where="440305001"),
+                today=D(2026, 6, 1),
+                provenance=officer(),
             )
         with pytest.raises(InvalidValue):
             case.assign(
+                contract=None,
                 staff=self.staff("village_coordinator", VILLAGE),
                 today=D(2026, 6, 1),
                 provenance=officer(),
@@ -364,7 +369,7 @@ class TestHandling:
         removed = self.staff()
         removed.remove(on=D(2026, 5, 1), reason="left", provenance=BY_OFFICER)
         with pytest.raises(InvalidState):
-            case.assign(staff=removed, today=D(2026, 6, 1), provenance=officer())
+            case.assign(contract=None, staff=removed, today=D(2026, 6, 1), provenance=officer())
 
     def test_government_or_covered_contractor_staff_investigate(self) -> None:
         contracts = Contracts()
@@ -385,7 +390,6 @@ class TestHandling:
         ("kwargs", "error"),
         [
             ({"contract": False}, InvalidValue),  # contractor staff must name the contract
-            ({"place": "440103002001"}, OutsideContract),  # outside the service area
             ({"when": at(D(2025, 12, 20))}, OutsideContract),  # before the term
         ],
     )
@@ -577,52 +581,57 @@ class TestDecision:
         case.reject(reasons="assets above the line", provenance=approver())
         assert case.status is CaseStatus.REJECTED and not case.is_active
         with pytest.raises(CaseAlreadyClosed):
-            case.record_payment(period="2026-03", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
 
 
 class TestPayments:
     def test_paid_per_period_by_government_from_the_approved_start(self) -> None:
         case = approved(start=D(2026, 3, 15))
-        case.record_payment(period="2026-03", amount="900", provenance=officer())
-        case.record_payment(period="2026-04", amount="450.50", provenance=approver())
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-04", amount="450.50", provenance=approver())
         with pytest.raises(InvalidValue, match="before the approved start"):
-            case.record_payment(period="2026-02", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-02", amount="900", provenance=officer())
         with pytest.raises(Duplicate):
-            case.record_payment(period="2026-03", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
         with pytest.raises(InvalidValue, match="above the approved"):
-            case.record_payment(period="2026-05", amount="900.01", provenance=officer())
-        with pytest.raises(NotPermitted):
             case.record_payment(
-                period="2026-05", amount="900", provenance=contractor_staff(credit_code())
+                today=TODAY, period="2026-05", amount="900.01", provenance=officer()
             )
         with pytest.raises(NotPermitted):
-            case.record_payment(period="2026-05", amount="900", provenance=BY_CLERK)
+            case.record_payment(
+                today=TODAY,
+                period="2026-05",
+                amount="900",
+                provenance=contractor_staff(credit_code()),
+            )
+        with pytest.raises(NotPermitted):
+            case.record_payment(today=TODAY, period="2026-05", amount="900", provenance=BY_CLERK)
         with pytest.raises(InvalidValue):
-            case.record_payment(period="2026-13", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-13", amount="900", provenance=officer())
 
     def test_not_during_suspension_nor_after_closure(self) -> None:
         case = approved()
         case.suspend(reason="income check pending", provenance=approver())
         with pytest.raises(InvalidState, match="suspended"):
-            case.record_payment(period="2026-04", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-04", amount="900", provenance=officer())
         case.resume(reason="check done", provenance=approver())
-        case.record_payment(period="2026-04", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-04", amount="900", provenance=officer())
         case.close(reason_code="income_above_line", provenance=approver())
         with pytest.raises(CaseAlreadyClosed):
-            case.record_payment(period="2026-05", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-05", amount="900", provenance=officer())
 
     def test_not_for_a_period_after_the_beneficiarys_death(self) -> None:
         case = approved()
         case.note_beneficiary_death(on=D(2026, 5, 10), provenance=BY_CLERK)
-        case.record_payment(period="2026-05", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-05", amount="900", provenance=officer())
         with pytest.raises(BeneficiaryDeceased):
-            case.record_payment(period="2026-06", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-06", amount="900", provenance=officer())
 
     def test_temporary_assistance_is_paid_once(self) -> None:
         case = approved(receive(programme="temporary"))
-        case.record_payment(period="2026-03", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
         with pytest.raises(Duplicate, match="once"):
-            case.record_payment(period="2026-04", amount="900", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-04", amount="900", provenance=officer())
 
 
 class TestServices:
@@ -690,13 +699,18 @@ class TestReviewSuspensionClosure:
             notes="income fell",
             new_monthly_amount="1000",
             effective_from=D(2026, 5, 1),
-            provenance=officer(),
+            provenance=approver(who="approver-9"),
         )
-        case.record_payment(period="2026-05", amount="1000", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-05", amount="1000", provenance=officer())
         with pytest.raises(InvalidValue):
-            case.record_payment(period="2026-04", amount="1000", provenance=officer())
+            case.record_payment(today=TODAY, period="2026-04", amount="1000", provenance=officer())
         with pytest.raises(InvalidValue):
-            case.review(outcome="adjust", notes="n", new_monthly_amount="1", provenance=officer())
+            case.review(
+                outcome="adjust",
+                notes="n",
+                new_monthly_amount="1",
+                provenance=approver(who="approver-9"),
+            )
         with pytest.raises(InvalidValue):
             case.review(outcome="continue", notes="n", new_monthly_amount="1", provenance=officer())
         case.review(outcome="continue", notes="annual check", provenance=officer())
@@ -739,7 +753,7 @@ class TestReviewSuspensionClosure:
 class TestCorrections:
     def test_a_payment_correction_names_the_event_and_keeps_the_original(self) -> None:
         case = approved()
-        case.record_payment(period="2026-03", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
         paid_version = case.version
         case.correct(
             corrects_version=paid_version,
@@ -757,7 +771,7 @@ class TestCorrections:
             reason="void",
             provenance=officer(),
         )
-        case.record_payment(period="2026-03", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
 
     def test_service_and_investigation_corrections(self) -> None:
         case = approved()
@@ -782,7 +796,7 @@ class TestCorrections:
 
     def test_correction_refusals(self) -> None:
         case = approved()
-        case.record_payment(period="2026-03", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
         version = case.version
         for changes in ({"period": "2026-04"}, {"amount": "-1"}):
             with pytest.raises(InvalidValue):
@@ -808,9 +822,145 @@ class TestCorrections:
 
 def test_replaying_the_events_rebuilds_the_same_case() -> None:
     case = approved()
-    case.record_payment(period="2026-03", amount="900", provenance=officer())
+    case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
     case.close(reason_code="moved_away", provenance=approver())
     replayed = None
     for event in case.collect_events():
         replayed = event.mutate(replayed)
     assert replayed is not None and replayed.summary() == case.summary()
+
+
+class TestLoopholesClosed:
+    """Ways around the payment and decision rules that a review found, each refused."""
+
+    def test_no_payment_in_advance_nor_for_a_month_begun_in_suspension(self) -> None:
+        case = approved()
+        with pytest.raises(InvalidValue, match="not begun"):
+            case.record_payment(today=TODAY, period="2026-07", amount="900", provenance=officer())
+        case.suspensions.append((D(2026, 4, 1), D(2026, 5, 10)))  # as Suspended/Resumed do
+        with pytest.raises(InvalidState, match="suspended"):
+            case.record_payment(today=TODAY, period="2026-05", amount="900", provenance=officer())
+        case.record_payment(today=TODAY, period="2026-06", amount="900", provenance=officer())
+
+    def test_suspension_intervals_follow_the_events(self) -> None:
+        case = approved()
+        case.suspend(reason="check", provenance=approver())
+        case.resume(reason="done", provenance=approver())
+        [(start, end)] = case.suspensions
+        assert start == end  # suspended and resumed on the same day: no month begins inside
+
+    def test_a_payment_correction_stays_under_the_amount_and_void_is_final(self) -> None:
+        case = approved()
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
+        version = case.version
+        with pytest.raises(InvalidValue, match="above"):
+            case.correct(
+                corrects_version=version,
+                changes={"amount": "901"},
+                reason="r",
+                provenance=officer(),
+            )
+        case.correct(
+            corrects_version=version, changes={"amount": "0"}, reason="void", provenance=officer()
+        )
+        case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
+        with pytest.raises(InvalidState, match="voided"):
+            case.correct(
+                corrects_version=version,
+                changes={"amount": "500"},
+                reason="revive",
+                provenance=officer(),
+            )
+
+    def test_changing_the_amount_is_the_approvers_decision(self) -> None:
+        case = approved()
+        with pytest.raises(NotPermitted):
+            case.review(
+                outcome="adjust",
+                notes="n",
+                new_monthly_amount="5000",
+                effective_from=D(2026, 5, 1),
+                provenance=officer(),
+            )
+        case.review(
+            outcome="adjust",
+            notes="n",
+            new_monthly_amount="1000",
+            effective_from=D(2026, 5, 1),
+            provenance=approver(who="approver-9"),
+        )
+
+    def test_correcting_the_means_test_makes_one_an_investigator(self) -> None:
+        case = recommended()
+        version = next(iter(case.investigations))
+        case.correct(
+            corrects_version=version,
+            changes={"household_size": 3},
+            reason="r",
+            provenance=approver(who="approver-5"),
+        )
+        with pytest.raises(SeparationOfDuties):
+            case.approve(
+                monthly_amount="900",
+                start_date=MARCH_1,
+                reasons="r",
+                provenance=approver(who="approver-5"),
+            )
+
+    def test_the_contract_must_cover_the_household_not_just_the_visit(self) -> None:
+        contracts = Contracts()  # covers township 440103001 only
+        elsewhere = receive(household("440103002001"), window="440103002")
+        with pytest.raises(OutsideContract):
+            elsewhere.investigate(
+                means_test=means_test(visitor="worker-1", place=VILLAGE),
+                contract_id=contracts.contract.id,
+                check=contracts,
+                now=NOW,
+                provenance=contracts.staff,
+            )
+
+    def test_contract_staff_of_an_ended_contract_cannot_take_cases(self) -> None:
+        contracts = Contracts()
+        worker = StaffMember.hire(
+            name="W", kind="handling_staff", contract=contracts.contract, provenance=BY_OFFICER
+        )
+        worker.assign(division="440103001", contract=contracts.contract, provenance=BY_OFFICER)
+        receive().assign(
+            staff=worker, contract=contracts.contract, today=TODAY, provenance=officer()
+        )
+        contracts.contract.terminate(
+            effective_at=at(D(2026, 6, 1)), basis="law", reason="r", provenance=BY_OFFICER
+        )
+        with pytest.raises(InvalidState, match="not active"):
+            receive().assign(
+                staff=worker, contract=contracts.contract, today=TODAY, provenance=officer()
+            )
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"income_items": ["x"]},
+            {"assets": "many"},
+            {"household_size": "3"},
+            {"income_items": [{"source": 7, "monthly_amount": "1"}]},
+        ],
+    )
+    def test_malformed_corrections_are_refused_not_crashes(self, changes: dict) -> None:
+        case = recommended()
+        with pytest.raises(InvalidValue):
+            case.correct(
+                corrects_version=next(iter(case.investigations)),
+                changes=changes,
+                reason="r",
+                provenance=officer(),
+            )
+
+    @pytest.mark.parametrize(
+        ("period", "amount"),
+        [("9999-12", "1"), ("2026-03", "1e30"), ("2026-03", "NaN"), ("1899-12", "1")],
+    )
+    def test_extreme_values_are_refused_not_crashes(self, period: str, amount: str) -> None:
+        with pytest.raises(InvalidValue):
+            approved().record_payment(
+                today=TODAY, period=period, amount=amount, provenance=officer()
+            )

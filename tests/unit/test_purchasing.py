@@ -752,3 +752,45 @@ class TestStaff:
         assert not staff.is_active_on(D(2026, 7, 2))
         with pytest.raises(InvalidState):
             staff.assign(division="440103001", provenance=BY_OFFICER)
+
+
+def test_an_amendment_cannot_be_backdated_behind_a_later_one() -> None:
+    c = contractor()
+    contract = award(c)
+    contract.amend(
+        contractor=c,
+        today=D(2026, 6, 1),
+        effective_from=D(2026, 9, 1),
+        reason="from autumn",
+        value="120000",
+        provenance=BY_OFFICER,
+    )
+    with pytest.raises(InvalidValue) as refused:
+        contract.amend(
+            contractor=c,
+            today=D(2026, 6, 2),
+            effective_from=D(2026, 7, 1),
+            reason="earlier",
+            work_items=["household_investigation"],
+            provenance=BY_OFFICER,
+        )
+    assert refused.value.field == "effective_from"
+
+
+def test_contractor_staff_do_not_manage_relief_staff() -> None:
+    worker = contractor_staff(credit_code())
+    with pytest.raises(NotPermitted):
+        StaffMember.hire(
+            name="Li", kind="handling_staff", government_unit="440103", provenance=worker
+        )
+    staff = StaffMember.hire(
+        name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    )
+    for command, kwargs in (
+        ("assign", {"division": "440103"}),
+        ("record_training", {"course": "c", "completed_on": D(2026, 1, 1), "hours": 1}),
+        ("rate", {"period": "2026", "rating": "excellent"}),
+        ("remove", {"on": D(2026, 1, 1), "reason": "r"}),
+    ):
+        with pytest.raises(NotPermitted):
+            getattr(staff, command)(provenance=worker, **kwargs)
