@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
-from api.routes import cases, operations, purchasing, staffing
+from api.routes import audit, cases, operations, purchasing, staffing
 from infra.runtime import Runtime
 
 
@@ -17,6 +17,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    for router in (cases.router, purchasing.router, staffing.router, operations.router):
+    routers = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
+    for router in routers:
         app.include_router(router)
     return app

@@ -209,6 +209,49 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Recompute the hash chain over the whole log; exit 1 when it breaks."""
+    from infra.audit_chain import verify_chain
+
+    runtime = _runtime(args)
+    head = runtime.head_position()
+    started = time.monotonic()
+
+    def progress(done: int) -> None:
+        rate = done / max(time.monotonic() - started, 1e-6)
+        bar = "#" * int(30 * done / head) if head else ""
+        sys.stderr.write(f"\rverify [{bar:<30}] {done}/{head} events {rate:,.0f}/s")
+        sys.stderr.flush()
+
+    try:
+        report = verify_chain(runtime.pool, progress=progress)
+    finally:
+        runtime.close()
+    sys.stderr.write("\n")
+    if report.intact:
+        print(f"intact up to position {report.intact_up_to} ({report.checked} events)")
+        return 0
+    print(f"BROKEN at position {report.break_position}: {report.kind}: {report.detail}")
+    print(f"intact up to position {report.intact_up_to}")
+    return 1
+
+
+def cmd_audit_history(args: argparse.Namespace) -> int:
+    """Every event of one aggregate: position, type, time, actor, reason, payload (masked)."""
+    import json
+    from uuid import UUID
+
+    from infra.history import aggregate_history
+
+    runtime = _runtime(args)
+    try:
+        for item in aggregate_history(runtime.pool, runtime.ledger.mapper, UUID(args.id)):
+            print(json.dumps(item, ensure_ascii=False))
+    finally:
+        runtime.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relief",
@@ -248,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     projections.add_parser("status", help=cmd_projections_status.__doc__).set_defaults(
         func=cmd_projections_status
     )
+    audit = sub.add_parser("audit", help="for auditors").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit.add_parser("verify", help=cmd_audit_verify.__doc__).set_defaults(func=cmd_audit_verify)
+    history = audit.add_parser("history", help=cmd_audit_history.__doc__)
+    history.add_argument("id", help="aggregate id (case, contract, contractor, staff member)")
+    history.set_defaults(func=cmd_audit_history)
     return parser
 
 

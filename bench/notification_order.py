@@ -22,7 +22,9 @@ from psycopg.conninfo import make_conninfo
 
 from infra.database import store_env
 from infra.ledger import ReliefLedger
+from infra.schema import init_schema
 from infra.settings import Settings
+from projections.registry import ALL_PROJECTIONS
 from tests.scenario import application
 
 
@@ -31,7 +33,8 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_conninfo(server_url, dbname=name)
-    env = store_env(url, identity_key=bytes(32), create_table=True, pool_size=writers + 2)
+    init_schema(url, ALL_PROJECTIONS)  # the store as deployed: with the audit chain trigger
+    env = store_env(url, identity_key=bytes(32), pool_size=writers + 2)
     env["POSTGRES_ENABLE_DB_FUNCTIONS"] = "y" if enable_db_functions else "n"
     ledger = ReliefLedger(env=env)
     stop = threading.Event()

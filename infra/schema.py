@@ -112,6 +112,15 @@ def init_schema(
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         try:
             ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
+            from infra.audit_chain import AUDIT_DDL
+
+            with conn.transaction():
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = 'relief_events_chain'"
+                ).fetchone()
+                if not exists:
+                    for ddl in AUDIT_DDL:
+                        conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)
             from infra.policies import ensure_default_policy

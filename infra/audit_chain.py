@@ -1,0 +1,220 @@
+"""Tamper evidence: a hash chain over the global log, kept as events commit, and its check.
+
+Each stored event's link is SHA-256(previous link || position || aggregate id || version ||
+topic || 0x00 || stored state). A trigger on the events table writes the link in the same
+transaction as the event; inserts are serialised by the store's table lock, so the chain
+follows commit order. ``verify_chain`` recomputes the links from the stored events and names the
+first position where the record departs from the chain: changed bytes, a missing row, an
+inserted row, or rows moved to other positions.
+
+What this catches: edits made to the events table alone. An operator who rewrites the chain
+table too is caught only by signed checkpoints held outside the database (next step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+GENESIS = bytes(32)
+EVENTS_TABLE = "public.relief_events"
+
+AUDIT_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS audit",
+    """CREATE TABLE IF NOT EXISTS audit.chain (
+        position bigint PRIMARY KEY,
+        originator_id uuid NOT NULL,
+        originator_version bigint NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        hash bytea NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS chain_aggregate ON audit.chain (originator_id, originator_version)",
+    """CREATE OR REPLACE FUNCTION audit.chain_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        previous bytea;
+        stamp timestamptz;
+    BEGIN
+        SELECT hash INTO previous FROM audit.chain WHERE position < NEW.notification_id
+            ORDER BY position DESC LIMIT 1;
+        IF previous IS NULL THEN
+            previous := decode(repeat('00', 32), 'hex');
+        END IF;
+        BEGIN  -- the event's own time, for as-of reads; the commit clock if state is opaque
+            stamp := (convert_from(NEW.state, 'UTF8')::jsonb #>> '{timestamp,_data_}')
+                ::timestamptz;
+        EXCEPTION WHEN others THEN
+            stamp := NULL;
+        END;
+        INSERT INTO audit.chain (position, originator_id, originator_version, recorded_at, hash)
+        VALUES (NEW.notification_id, NEW.originator_id, NEW.originator_version,
+                coalesce(stamp, clock_timestamp()),
+                sha256(previous || int8send(NEW.notification_id) || uuid_send(NEW.originator_id)
+                       || int8send(NEW.originator_version) || convert_to(NEW.topic, 'UTF8')
+                       || '\\x00'::bytea || NEW.state));
+        RETURN NULL;
+    END $$""",
+    f"DROP TRIGGER IF EXISTS relief_events_chain ON {EVENTS_TABLE}",
+    f"CREATE TRIGGER relief_events_chain AFTER INSERT ON {EVENTS_TABLE}"
+    " FOR EACH ROW EXECUTE FUNCTION audit.chain_event()",
+)
+
+
+def link(
+    previous: bytes, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
+    """One link of the chain, exactly as the trigger computes it."""
+    return hashlib.sha256(
+        previous
+        + position.to_bytes(8, "big", signed=True)
+        + originator_id.bytes
+        + version.to_bytes(8, "big", signed=True)
+        + topic.encode("utf-8")
+        + b"\x00"
+        + state
+    ).digest()
+
+
+@dataclass(frozen=True)
+class Verification:
+    intact: bool
+    intact_up_to: int  # last position whose link verified (0: none)
+    checked: int
+    break_position: int | None = None
+    kind: str | None = None  # changed, missing, inserted, reordered
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "intact_up_to": self.intact_up_to,
+            "checked": self.checked,
+            "break_position": self.break_position,
+            "kind": self.kind,
+            "detail": self.detail,
+        }
+
+
+_WALK = f"""
+    SELECT coalesce(e.notification_id, c.position) AS position,
+           e.originator_id, e.originator_version, e.topic, e.state,
+           c.originator_id, c.originator_version, c.hash
+    FROM {EVENTS_TABLE} e FULL OUTER JOIN audit.chain c ON c.position = e.notification_id
+    ORDER BY 1
+"""
+
+
+def verify_chain(
+    pool: ConnectionPool, *, progress: Callable[[int], None] | None = None, batch: int = 5000
+) -> Verification:
+    """Recompute the chain from the stored events; report the first break, if any."""
+    previous, before_last, last_position, checked = GENESIS, GENESIS, 0, 0
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with conn.cursor(name="audit_walk") as cursor:
+            cursor.itersize = batch
+            cursor.execute(_WALK)
+            for row in cursor:
+                (
+                    position,
+                    event_id,
+                    event_version,
+                    topic,
+                    state,
+                    chain_id,
+                    chain_version,
+                    chain_hash,
+                ) = row
+                checked += 1
+                if progress is not None and checked % batch == 0:
+                    progress(checked)
+                if event_id is None:
+                    return _broken(
+                        last_position,
+                        checked,
+                        position,
+                        "missing",
+                        f"the event recorded at position {position} "
+                        f"({chain_id} v{chain_version}) is gone",
+                    )
+                if chain_hash is None:
+                    return _broken(
+                        last_position,
+                        checked,
+                        position,
+                        "inserted",
+                        f"position {position} ({event_id} v{event_version}) was "
+                        "never chained: inserted outside the store",
+                    )
+                computed = link(previous, position, event_id, event_version, topic, bytes(state))
+                if computed == bytes(chain_hash):
+                    before_last, previous, last_position = previous, computed, position
+                    continue
+                if link(
+                    before_last, position, event_id, event_version, topic, bytes(state)
+                ) == bytes(chain_hash):
+                    return _broken(
+                        last_position,
+                        checked,
+                        last_position,
+                        "inserted",
+                        f"position {last_position} was inserted after position "
+                        f"{position} had been chained",
+                    )
+                if (event_id, event_version) != (chain_id, chain_version):
+                    moved = _chained_position(conn, event_id, event_version)
+                    if moved is not None:
+                        return _broken(
+                            last_position,
+                            checked,
+                            position,
+                            "reordered",
+                            f"position {position} holds the event chained at "
+                            f"position {moved} ({event_id} v{event_version})",
+                        )
+                    return _broken(
+                        last_position,
+                        checked,
+                        position,
+                        "inserted",
+                        f"position {position} holds {event_id} v{event_version}, "
+                        "an event never chained",
+                    )
+                return _broken(
+                    last_position,
+                    checked,
+                    position,
+                    "changed",
+                    f"the stored bytes of position {position} ({event_id} "
+                    f"v{event_version}) differ from what was chained",
+                )
+    return Verification(True, last_position, checked)
+
+
+def _chained_position(conn: psycopg.Connection[Any], event_id: UUID, version: int) -> int | None:
+    row = conn.execute(
+        "SELECT position FROM audit.chain WHERE originator_id = %s AND originator_version = %s",
+        (event_id, version),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _broken(intact_up_to: int, checked: int, position: int, kind: str, detail: str) -> Verification:
+    return Verification(False, intact_up_to, checked, position, kind, detail)
+
+
+def version_at(pool: ConnectionPool, aggregate_id: UUID, moment: Any) -> int | None:
+    """The aggregate's version as it stood at ``moment`` (indexed; no history scan)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT max(originator_version) FROM audit.chain"
+            " WHERE originator_id = %s AND recorded_at <= %s",
+            (aggregate_id, moment),
+        ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None

@@ -1,0 +1,135 @@
+"""Tamper evidence on the real store: each kind of alteration is named at its position."""
+
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+
+from infra.audit_chain import verify_chain, version_at
+from infra.runtime import Runtime
+from tests.factories import approver
+from tests.scenario import application, approve, write_history
+
+pytestmark = pytest.mark.integration
+
+
+def sql(runtime: Runtime, statement: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        cursor = conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_an_untouched_log_verifies_to_its_head(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 20)
+    report = verify_chain(runtime.pool)
+    assert report.intact and report.intact_up_to == runtime.head_position()
+    assert report.checked == runtime.head_position()
+
+
+def test_changed_bytes_are_named_at_their_position(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 10)
+    target = runtime.head_position() // 2
+    sql(
+        runtime,
+        "UPDATE relief_events SET state = replace(state::text, 'dibao', 'tekun')::bytea"
+        " WHERE notification_id = %s",
+        (target,),
+    )
+    sql(
+        runtime,
+        "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = %s",
+        (target,),
+    )
+    report = verify_chain(runtime.pool)
+    assert (report.intact, report.break_position, report.kind) == (False, target, "changed")
+    assert report.intact_up_to == target - 1
+
+
+def test_a_deleted_row_is_named_missing(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 10)
+    target = runtime.head_position() - 3
+    sql(runtime, "DELETE FROM relief_events WHERE notification_id = %s", (target,))
+    report = verify_chain(runtime.pool)
+    assert (report.break_position, report.kind) == (target, "missing")
+
+
+def test_a_forged_row_is_named_inserted(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 5)
+    # A rolled-back insert leaves a gap in positions; a forger fills it in afterwards.
+    [(gap,)] = sql(
+        runtime, "SELECT nextval(pg_get_serial_sequence('relief_events', 'notification_id'))"
+    )
+    write_history(runtime.ledger, 5, seed=3)
+    [(oid, state)] = sql(
+        runtime, "SELECT originator_id, state FROM relief_events ORDER BY notification_id LIMIT 1"
+    )
+    sql(
+        runtime,
+        "INSERT INTO relief_events (originator_id, originator_version, topic, state,"
+        " notification_id) VALUES (%s, 99, 'domain.case:ReliefCase.Closed', %s, %s)",
+        (oid, state, gap),
+    )
+    report = verify_chain(runtime.pool)
+    assert (report.break_position, report.kind) == (gap, "inserted")
+
+
+def test_a_row_slipped_in_without_its_link_is_named_inserted(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 5)
+    [(oid, state)] = sql(runtime, "SELECT originator_id, state FROM relief_events LIMIT 1")
+    head = runtime.head_position()
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # triggers off
+        conn.execute(
+            "INSERT INTO relief_events (originator_id, originator_version, topic,"
+            " state, notification_id) VALUES (%s, 98, 't', %s, %s)",
+            (oid, state, head + 1),
+        )
+    report = verify_chain(runtime.pool)
+    assert (report.break_position, report.kind) == (head + 1, "inserted")
+
+
+def test_two_swapped_rows_are_named_reordered(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 10)
+    a, b = 4, 9
+    sql(runtime, "UPDATE relief_events SET notification_id = -1 WHERE notification_id = %s", (a,))
+    sql(runtime, "UPDATE relief_events SET notification_id = %s WHERE notification_id = %s", (a, b))
+    sql(runtime, "UPDATE relief_events SET notification_id = %s WHERE notification_id = -1", (b,))
+    report = verify_chain(runtime.pool)
+    assert (report.break_position, report.kind) == (a, "reordered")
+    assert f"position {b}" in (report.detail or "")
+
+
+def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> None:
+    ledger = runtime.ledger
+    case = application(ledger)
+    approve(ledger, case)
+    ledger.record_payment(
+        case.id,
+        period=ledger.today().strftime("%Y-%m"),
+        amount="900",
+        provenance=approver(who="payer"),
+    )
+    ledger.review_case(
+        case.id, outcome="continue", notes="annual", provenance=approver(who="reviewer")
+    )
+    ledger.suspend_case(case.id, reason="check", provenance=approver())
+    ledger.resume_case(case.id, reason="ok", provenance=approver())
+    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    events = list(ledger.events.get(case.id))
+    first, last = events[0].timestamp, events[-1].timestamp
+    rng = random.Random(5)
+    instants = [first + (last - first) * rng.random() for _ in range(40)]
+    instants += [e.timestamp for e in events] + [first.replace(year=first.year - 1)]
+    for instant in instants:
+        cut = [e for e in events if e.timestamp <= instant]
+        version = version_at(runtime.pool, case.id, instant)
+        if not cut:
+            assert version is None
+            continue
+        naive = None
+        for event in cut:
+            naive = event.mutate(naive)
+        assert version == len(cut)
+        assert ledger.get_case(case.id, version=version).summary() == naive.summary()
