@@ -223,8 +223,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         sys.stderr.write(f"\rverify [{bar:<30}] {done}/{head} events {rate:,.0f}/s")
         sys.stderr.flush()
 
+    trusted = bytes.fromhex(args.public_key) if args.public_key else None
     try:
-        report = verify_chain(runtime.pool, progress=progress)
+        report = verify_chain(runtime.pool, progress=progress, trusted_key=trusted)
     finally:
         runtime.close()
     sys.stderr.write("\n")
@@ -247,6 +248,74 @@ def cmd_audit_history(args: argparse.Namespace) -> int:
     try:
         for item in aggregate_history(runtime.pool, runtime.ledger.mapper, UUID(args.id)):
             print(json.dumps(item, ensure_ascii=False))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """Write one aggregate's history with proofs and the public key to a bundle file."""
+    from pathlib import Path
+    from uuid import UUID
+
+    from infra.checkpoints import load_or_create_key
+    from infra.evidence import build_bundle
+
+    runtime = _runtime(args)
+    try:
+        data = build_bundle(
+            runtime.pool, UUID(args.id), load_or_create_key(runtime.settings.audit_key_file)
+        )
+    finally:
+        runtime.close()
+    Path(args.out).write_bytes(data)
+    print(f"wrote {args.out} ({len(data)} bytes)")
+    return 0
+
+
+def cmd_audit_verify_bundle(args: argparse.Namespace) -> int:
+    """Check a bundle offline (no database); exit 1 when it does not verify."""
+    from pathlib import Path
+
+    from infra.evidence import verify_bundle
+
+    trusted = bytes.fromhex(args.public_key) if args.public_key else None
+    report = verify_bundle(Path(args.file).read_bytes(), trusted)
+    if report.ok:
+        print(
+            f"verified: {report.aggregate_id}, versions 1..{report.versions}, complete and "
+            f"unaltered through signed checkpoint {report.through_position}"
+        )
+        if trusted is None:
+            print(
+                "note: checked against the key in the bundle; pass --public-key with the "
+                "key obtained from the publisher to rule out a substituted key"
+            )
+        return 0
+    print("REJECTED:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 1
+
+
+def cmd_audit_as_of(args: argparse.Namespace) -> int:
+    """A case as it stood at a moment (ISO time with zone) or at a version."""
+    import datetime as dt
+    import json
+    from uuid import UUID
+
+    from infra.audit_chain import version_at
+
+    runtime = _runtime(args)
+    try:
+        version = args.version
+        if args.at:
+            version = version_at(runtime.pool, UUID(args.id), dt.datetime.fromisoformat(args.at))
+            if version is None:
+                print("the case did not exist then")
+                return 1
+        case = runtime.ledger.get_case(UUID(args.id), version=version)
+        print(json.dumps(case.summary(), ensure_ascii=False, indent=2))
     finally:
         runtime.close()
     return 0
@@ -294,10 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="for auditors").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
-    audit.add_parser("verify", help=cmd_audit_verify.__doc__).set_defaults(func=cmd_audit_verify)
+    verify = audit.add_parser("verify", help=cmd_audit_verify.__doc__)
+    verify.add_argument("--public-key", help="hex Ed25519 key the checkpoints must be signed by")
+    verify.set_defaults(func=cmd_audit_verify)
     history = audit.add_parser("history", help=cmd_audit_history.__doc__)
     history.add_argument("id", help="aggregate id (case, contract, contractor, staff member)")
     history.set_defaults(func=cmd_audit_history)
+    export = audit.add_parser("export", help=cmd_audit_export.__doc__)
+    export.add_argument("id")
+    export.add_argument("--out", required=True)
+    export.set_defaults(func=cmd_audit_export)
+    check = audit.add_parser("verify-bundle", help=cmd_audit_verify_bundle.__doc__)
+    check.add_argument("file")
+    check.add_argument("--public-key", help="hex Ed25519 key published by the ledger")
+    check.set_defaults(func=cmd_audit_verify_bundle)
+    as_of = audit.add_parser("as-of", help=cmd_audit_as_of.__doc__)
+    as_of.add_argument("id")
+    when = as_of.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at")
+    when.add_argument("--version", type=int)
+    as_of.set_defaults(func=cmd_audit_as_of)
     return parser
 
 

@@ -66,18 +66,26 @@ AUDIT_DDL = (
 )
 
 
-def link(
-    previous: bytes, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+def event_bytes(
+    position: int, originator_id: UUID, version: int, topic: str, state: bytes
 ) -> bytes:
-    """One link of the chain, exactly as the trigger computes it."""
-    return hashlib.sha256(
-        previous
-        + position.to_bytes(8, "big", signed=True)
+    """The canonical bytes of one stored event: what the chain and Merkle leaves cover."""
+    return (
+        position.to_bytes(8, "big", signed=True)
         + originator_id.bytes
         + version.to_bytes(8, "big", signed=True)
         + topic.encode("utf-8")
         + b"\x00"
         + state
+    )
+
+
+def link(
+    previous: bytes, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+) -> bytes:
+    """One link of the chain, exactly as the trigger computes it."""
+    return hashlib.sha256(
+        previous + event_bytes(position, originator_id, version, topic, state)
     ).digest()
 
 
@@ -111,10 +119,33 @@ _WALK = f"""
 
 
 def verify_chain(
-    pool: ConnectionPool, *, progress: Callable[[int], None] | None = None, batch: int = 5000
+    pool: ConnectionPool,
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 5000,
+    trusted_key: bytes | None = None,
 ) -> Verification:
-    """Recompute the chain from the stored events; report the first break, if any."""
+    """Recompute the chain from the stored events; report the first break, if any.
+
+    Every signed checkpoint must carry a valid signature (by ``trusted_key`` when given) and
+    match the recomputed link at its position: that catches a rewrite of events and chain
+    together, which the chain alone cannot.
+    """
+    from infra.checkpoints import checkpoints as load_checkpoints
+
+    signed = {c.position: c for c in load_checkpoints(pool, limit=10_000_000)}
+    for checkpoint in signed.values():
+        if not checkpoint.signature_valid(trusted_key):
+            return _broken(
+                0,
+                0,
+                checkpoint.position,
+                "forged-checkpoint",
+                f"the checkpoint at position {checkpoint.position} is not signed by "
+                "the trusted key",
+            )
     previous, before_last, last_position, checked = GENESIS, GENESIS, 0, 0
+    last_checkpoint = 0
     with pool.connection() as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         with conn.cursor(name="audit_walk") as cursor:
@@ -154,6 +185,19 @@ def verify_chain(
                     )
                 computed = link(previous, position, event_id, event_version, topic, bytes(state))
                 if computed == bytes(chain_hash):
+                    held = signed.get(position)
+                    if held is not None:
+                        if held.hash != computed:
+                            return _broken(
+                                last_checkpoint,
+                                checked,
+                                position,
+                                "rewritten",
+                                f"the record after position {last_checkpoint} up to {position} "
+                                "was altered together with its chain: the signed checkpoint "
+                                f"at {position} does not match",
+                            )
+                        last_checkpoint = position
                     before_last, previous, last_position = previous, computed, position
                     continue
                 if link(
@@ -194,6 +238,16 @@ def verify_chain(
                     f"the stored bytes of position {position} ({event_id} "
                     f"v{event_version}) differ from what was chained",
                 )
+    beyond = [p for p in signed if p > last_position]
+    if beyond:
+        return _broken(
+            last_position,
+            checked,
+            min(beyond),
+            "missing",
+            f"signed checkpoint {min(beyond)} lies beyond the last stored event "
+            f"{last_position}: events were removed from the end",
+        )
     return Verification(True, last_position, checked)
 
 

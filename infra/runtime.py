@@ -106,6 +106,17 @@ class Workers:
         if relay:
             relay_worker = runtime.relay()
             targets.append(("relay", lambda: relay_worker.run_forever(self.stop_event)))
+        from infra.checkpoints import Checkpointer, load_or_create_key
+
+        checkpointer = Checkpointer(
+            runtime.pool,
+            load_or_create_key(runtime.settings.audit_key_file),
+            every_events=runtime.settings.checkpoint_events,
+            every_seconds=runtime.settings.checkpoint_seconds,
+            kafka_bootstrap=runtime.kafka_bootstrap if relay else None,
+            kafka_topic=f"{runtime.settings.kafka_topic}.checkpoints",
+        )
+        targets.append(("checkpointer", lambda: checkpointer.run_forever(self.stop_event)))
         for projection in ALL_PROJECTIONS:
             runner = PostgresFeedRunner(
                 runtime.pool,

@@ -121,6 +121,14 @@ def init_schema(
                 if not exists:
                     for ddl in AUDIT_DDL:
                         conn.execute(ddl)
+                from infra.checkpoints import CHECKPOINT_DDL
+
+                for ddl in CHECKPOINT_DDL:
+                    conn.execute(ddl)
+                from infra.read_audit import READS_DDL
+
+                for ddl in READS_DDL:
+                    conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)
             from infra.policies import ensure_default_policy

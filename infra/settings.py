@@ -13,6 +13,8 @@
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
 | RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
+| RELIEF_AUDIT_KEY | data_dir/audit-ed25519.pem | Ed25519 key signing chain checkpoints |
+| RELIEF_CHECKPOINT_EVENTS / _SECONDS | 1000 / 60 | sign a checkpoint this often |
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Settings:
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
     identity_key_hex: str | None = None
+    audit_key_path: Path | None = None  # default: data_dir/audit-ed25519.pem
+    checkpoint_events: int = 1000
+    checkpoint_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,7 +85,15 @@ class Settings:
             ready_max_lag=get_int("READY_MAX_LAG", defaults.ready_max_lag),
             source=get("SOURCE") or defaults.source,
             identity_key_hex=get("IDENTITY_KEY"),
+            audit_key_path=Path(get("AUDIT_KEY") or "").expanduser() if get("AUDIT_KEY") else None,
+            checkpoint_events=get_int("CHECKPOINT_EVENTS", defaults.checkpoint_events),
+            checkpoint_seconds=get_int("CHECKPOINT_SECONDS", defaults.checkpoint_seconds),
         )
+
+    @property
+    def audit_key_file(self) -> Path:
+        """The Ed25519 key that signs checkpoints (made on first start when missing)."""
+        return self.audit_key_path or self.data_dir / "audit-ed25519.pem"
 
     def identity_key(self) -> bytes:
         """The blind-index key: configured, or kept in ``data_dir/identity.key`` (made once)."""

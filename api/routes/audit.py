@@ -6,11 +6,18 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ledger, RuntimeDep
-from domain.errors import InvalidValue, NotFound
+from api.identity import current_actor
+from api.read_audit import CaseReader
+from domain.case import ReliefCase
+from domain.errors import InvalidValue, NotFound, NotPermitted
+from domain.provenance import Actor, Role
 from infra.audit_chain import verify_chain, version_at
+from infra.checkpoints import checkpoints, load_or_create_key, raw_public_key
+from infra.evidence import build_bundle
+from infra.read_audit import reads_of
 
 router = APIRouter(tags=["audit"])
 
@@ -19,7 +26,8 @@ router = APIRouter(tags=["audit"])
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
     """Recompute the hash chain from the stored events: intact up to a position, or the first
     position where it breaks and how (changed, missing, inserted, reordered)."""
-    return verify_chain(runtime.pool).as_dict()
+    trusted = raw_public_key(load_or_create_key(runtime.settings.audit_key_file).public_key())
+    return verify_chain(runtime.pool, trusted_key=trusted).as_dict()
 
 
 @router.get("/cases/{case_id}/as-of")
@@ -27,6 +35,7 @@ def case_as_of(
     case_id: UUID,
     ledger: Ledger,
     runtime: RuntimeDep,
+    reader: CaseReader,
     at: Annotated[dt.datetime | None, Query(description="a moment, with time zone")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
@@ -47,3 +56,76 @@ def case_as_of(
         "as_of": at.isoformat() if at else None,
         **ledger.get_case(case_id, version=version).summary(),
     }
+
+
+@router.get("/audit/checkpoints")
+def list_checkpoints(
+    runtime: RuntimeDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> dict[str, Any]:
+    """Signed checkpoints, for outsiders to hold: position, link, time, key, signature."""
+    return {"items": [c.as_dict() for c in checkpoints(runtime.pool, after=after, limit=limit)]}
+
+
+@router.get("/audit/public-key")
+def public_key(runtime: RuntimeDep) -> dict[str, str]:
+    """The Ed25519 public key that signs checkpoints (raw, hex)."""
+    key = load_or_create_key(runtime.settings.audit_key_file)
+    return {"algorithm": "Ed25519", "public_key": raw_public_key(key.public_key()).hex()}
+
+
+@router.get("/audit/bundles/{aggregate_id}")
+def bundle(aggregate_id: UUID, runtime: RuntimeDep) -> Response:
+    """An evidence bundle: the history, its proofs and the public key, in one signed file
+    that ``relief audit verify-bundle`` checks offline."""
+    try:
+        data = build_bundle(
+            runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
+        )
+    except LookupError as error:
+        raise NotFound(str(error), field="aggregate_id") from None
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="evidence-{aggregate_id}.json"'},
+    )
+
+
+@router.get("/cases/{case_id}/decision-view")
+def decision_view(case_id: UUID, ledger: Ledger, reader: CaseReader) -> dict[str, Any]:
+    """What the decision-maker saw: the case as it stood just before each decision."""
+    case = ledger.get_case(case_id)
+    kinds = (
+        ReliefCase.Approved,
+        ReliefCase.Rejected,
+        ReliefCase.Suspended,
+        ReliefCase.Resumed,
+        ReliefCase.Closed,
+    )
+    decisions: list[Any] = [e for e in ledger.events.get(case_id) if isinstance(e, kinds)]
+    return {
+        "items": [
+            {
+                "decision": type(e).__name__,
+                "version": e.originator_version,
+                "decided_at": e.timestamp.isoformat(),
+                "by": e.provenance.actor.id,
+                "case_before": ledger.get_case(case_id, version=e.originator_version - 1).summary(),
+            }
+            for e in decisions
+        ],
+        "current_version": case.version,
+    }
+
+
+@router.get("/cases/{case_id}/reads")
+def case_reads(
+    case_id: UUID, runtime: RuntimeDep, actor: Annotated[Actor, Depends(current_actor)]
+) -> dict[str, Any]:
+    """Who read this case's personal data or history, when, and for what stated purpose."""
+    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
+        raise NotPermitted(
+            "only auditors and supervisors see who read a case", field="X-Actor-Role"
+        )
+    return {"items": reads_of(runtime.pool, case_id)}

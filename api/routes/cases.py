@@ -11,6 +11,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
+from api.read_audit import CaseReader
 from domain.case import HomeVisit, MeansTest, ReliefCase
 from domain.household import Household, MemberInput
 from infra.history import aggregate_history
@@ -240,12 +241,16 @@ def receive_application(
 
 
 @router.get("/cases/{case_id}", tags=["cases"])
-def get_case(case_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
+def get_case(
+    case_id: UUID, response: Response, ledger: Ledger, reader: CaseReader
+) -> dict[str, Any]:
     return case_view(ledger.get_case(case_id), response)
 
 
 @router.get("/cases/{case_id}/history", tags=["cases"])
-def case_history(case_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
+def case_history(
+    case_id: UUID, ledger: Ledger, runtime: RuntimeDep, reader: CaseReader
+) -> dict[str, Any]:
     ledger.get_case(case_id)  # 404 unless it is a case
     return {"items": aggregate_history(runtime.pool, ledger.mapper, case_id)}
 

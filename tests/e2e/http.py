@@ -25,3 +25,13 @@ def refused(response: Any, status: int, rule: str) -> dict[str, Any]:
     problem: dict[str, Any] = response.json()
     assert problem["type"] == f"/problems/{rule}", problem
     return problem
+
+
+def reader(
+    purpose: str = "case review",
+    role: str = "handling_staff",
+    org: str = "440103",
+    who: str = "reader-1",
+) -> dict[str, str]:
+    """Headers of someone reading a case's personal data, with the stated purpose."""
+    return {**actor(role, org, who), "X-Purpose": purpose}

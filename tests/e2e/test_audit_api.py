@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.cli import main
 from infra.runtime import Runtime
-from tests.e2e.http import ok, refused
+from tests.e2e.http import actor, ok, reader, refused
 from tests.factories import approver
 from tests.scenario import application, approve
 
@@ -21,17 +21,35 @@ def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> Non
     approve(ledger, case)
     approved_at = ledger.get_case(case.id).modified_on
     ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    from infra.checkpoints import load_or_create_key, sign_checkpoint
+
+    sign_checkpoint(runtime.pool, load_or_create_key(runtime.settings.audit_key_file))
+    key = ok(client.get("/audit/public-key"))
+    assert key["algorithm"] == "Ed25519" and len(key["public_key"]) == 64
+    [held] = ok(client.get("/audit/checkpoints"))["items"]
+    assert held["position"] == runtime.head_position()
+    assert held["public_key"] == key["public_key"] and len(held["signature"]) == 128
     report = ok(client.get("/audit/verify"))
     assert report["intact"] and report["intact_up_to"] == runtime.head_position()
-    then = ok(client.get(f"/cases/{case.id}/as-of", params={"at": approved_at.isoformat()}))
-    assert then["status"] == "approved" and then["as_of"] == approved_at.isoformat()
-    assert ok(client.get(f"/cases/{case.id}/as-of", params={"version": 1}))["status"] == (
-        "received"
+    then = ok(
+        client.get(
+            f"/cases/{case.id}/as-of", headers=reader(), params={"at": approved_at.isoformat()}
+        )
     )
-    refused(client.get(f"/cases/{case.id}/as-of"), 422, "invalid-value")
-    refused(client.get(f"/cases/{case.id}/as-of", params={"version": 99}), 404, "not-found")
+    assert then["status"] == "approved" and then["as_of"] == approved_at.isoformat()
+    assert ok(client.get(f"/cases/{case.id}/as-of", headers=reader(), params={"version": 1}))[
+        "status"
+    ] == ("received")
+    refused(client.get(f"/cases/{case.id}/as-of", headers=reader()), 422, "invalid-value")
     refused(
-        client.get(f"/cases/{case.id}/as-of", params={"at": "2000-01-01T00:00:00+08:00"}),
+        client.get(f"/cases/{case.id}/as-of", headers=reader(), params={"version": 99}),
+        404,
+        "not-found",
+    )
+    refused(
+        client.get(
+            f"/cases/{case.id}/as-of", headers=reader(), params={"at": "2000-01-01T00:00:00+08:00"}
+        ),
         404,
         "not-found",
     )
@@ -56,3 +74,53 @@ def test_the_cli_verifies_and_fails_on_a_broken_chain(
         conn.execute("DELETE FROM relief_events WHERE notification_id = 1")
     assert main(["audit", "verify"]) == 1
     assert "BROKEN at position 1: missing" in capsys.readouterr().out
+
+
+def test_reads_of_personal_data_are_recorded_and_queried(
+    client: TestClient, runtime: Runtime
+) -> None:
+    case = application(runtime.ledger)
+    refused(client.get(f"/cases/{case.id}"), 401, "unauthenticated")
+    no_purpose = {k: v for k, v in reader().items() if k != "X-Purpose"}
+    refused(client.get(f"/cases/{case.id}", headers=no_purpose), 422, "invalid-value")
+    ok(client.get(f"/cases/{case.id}", headers=reader("eligibility review", who="li")))
+    ok(client.get(f"/cases/{case.id}/history", headers=reader("complaint 2026-77", who="ma")))
+    auditor = actor("auditor", "44", "auditor-1")
+    refused(client.get(f"/cases/{case.id}/reads", headers=reader()), 403, "not-permitted")
+    reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
+    assert [(r["actor"]["id"], r["purpose"], r["endpoint"]) for r in reads] == [
+        ("li", "eligibility review", f"/cases/{case.id}"),
+        ("ma", "complaint 2026-77", f"/cases/{case.id}/history"),
+    ]
+
+
+def test_decision_view_and_bundles_over_http_and_cli(
+    client: TestClient,
+    runtime: Runtime,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ledger = runtime.ledger
+    case = application(ledger)
+    approve(ledger, case)
+    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    view = ok(client.get(f"/cases/{case.id}/decision-view", headers=reader()))["items"]
+    assert [v["decision"] for v in view] == ["Approved", "Closed"]
+    assert view[0]["case_before"]["status"] == "recommended"
+    assert view[1]["case_before"]["status"] == "approved"
+
+    response = client.get(f"/audit/bundles/{case.id}")
+    assert response.status_code == 200
+    bundle_file = tmp_path / "evidence.json"
+    bundle_file.write_bytes(response.content)
+    key = ok(client.get("/audit/public-key"))["public_key"]
+    monkeypatch.delenv("RELIEF_DATABASE_URL", raising=False)  # offline: no database at all
+    assert main(["audit", "verify-bundle", str(bundle_file), "--public-key", key]) == 0
+    assert "verified" in capsys.readouterr().out
+    data = bytearray(bundle_file.read_bytes())
+    data[len(data) // 2] ^= 1
+    bundle_file.write_bytes(bytes(data))
+    assert main(["audit", "verify-bundle", str(bundle_file), "--public-key", key]) == 1
+    assert "REJECTED" in capsys.readouterr().out
+    refused(client.get("/audit/bundles/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c"), 404, "not-found")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
-from tests.e2e.http import actor, ok, refused
+from tests.e2e.http import actor, ok, reader, refused
 from tests.factories import credit_code, resident_id
 
 pytestmark = pytest.mark.e2e
@@ -295,7 +295,7 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
     assert closed["status"] == "closed" and closed["died_on"] == "2026-06-13"
     assert [p["period"] for p in closed["payments"]] == ["2026-03", "2026-04", "2026-05"]
 
-    history = ok(client.get(f"/cases/{case_id}/history"))["items"]
+    history = ok(client.get(f"/cases/{case_id}/history", headers=reader()))["items"]
     steps = [(h["type"].split(".")[1], h["actor"]["id"]) for h in history]
     assert steps == [
         ("ApplicationReceived", "clerk-shenzhen"),
@@ -368,7 +368,7 @@ def test_a_correction_is_a_new_event_and_the_original_stays(client: TestClient) 
         )
     )
     assert corrected["payments"][0]["amount"] == "480.00"
-    history = ok(client.get(f"/cases/{case_id}/history"))["items"]
+    history = ok(client.get(f"/cases/{case_id}/history", headers=reader()))["items"]
     original = next(h for h in history if h["version"] == paid["version"])
     assert original["payload"]["amount"] == "960.00"  # still there, unaltered
     assert history[-1]["payload"]["corrects_version"] == paid["version"]
@@ -418,5 +418,5 @@ def test_two_approvals_racing_exactly_one_wins(client: TestClient) -> None:
         for thread in threads:
             thread.join()
         assert sorted(results) == [200, 409]
-        history = ok(client.get(f"/cases/{case_id}/history"))["items"]
+        history = ok(client.get(f"/cases/{case_id}/history", headers=reader()))["items"]
         assert sum(h["type"] == "ReliefCase.Approved" for h in history) == 1

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
+from tests.e2e.http import reader
 from tests.factories import resident_id, village
 
 pytestmark = pytest.mark.e2e
@@ -137,8 +138,8 @@ def test_a_command_without_an_actor_is_refused(client: TestClient, runtime: Runt
 
 
 def test_unknown_case_is_404_and_bad_id_is_422(client: TestClient) -> None:
-    assert_problem(client.get("/cases/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c"), 404)
-    assert_problem(client.get("/cases/not-a-uuid"), 422, "case_id")
+    assert_problem(client.get("/cases/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c", headers=reader()), 404)
+    assert_problem(client.get("/cases/not-a-uuid", headers=reader()), 422, "case_id")
 
 
 def test_a_second_active_application_names_the_existing_case(
@@ -178,12 +179,12 @@ def test_a_second_active_application_names_the_existing_case(
 def test_get_case_returns_masked_id_and_etag(client: TestClient) -> None:
     number = resident_id()
     case_id = application(client, head=number)["case_id"]
-    fetched = client.get(f"/cases/{case_id}")
+    fetched = client.get(f"/cases/{case_id}", headers=reader())
     assert fetched.status_code == 200
     assert fetched.headers["etag"] == '"1"'
     assert number not in fetched.text
     assert fetched.json()["applicant_id"].endswith(number[-4:])
-    history = client.get(f"/cases/{case_id}/history").json()["items"]
+    history = client.get(f"/cases/{case_id}/history", headers=reader()).json()["items"]
     assert number not in str(history)
 
 
@@ -225,7 +226,7 @@ def test_racing_closures_one_wins_the_others_get_409(client: TestClient) -> None
         for thread in threads:
             thread.join()
         assert sorted(statuses) == [200, 409, 409, 409]
-        assert client.get(f"/cases/{case_id}").json()["version"] == 2
+        assert client.get(f"/cases/{case_id}", headers=reader()).json()["version"] == 2
 
 
 def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtime) -> None:

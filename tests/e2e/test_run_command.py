@@ -19,7 +19,7 @@ import pytest
 
 from infra.embedded_kafka import free_loopback_port
 from tests.factories import resident_id, village
-from tests.integration.kafka_tools import read_topic
+from tests.integration.kafka_tools import read_raw, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,13 @@ HEADERS = {
 def running(tmp_path: Path) -> Iterator[dict[str, str]]:
     port = free_loopback_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELIEF_")}
-    env.update({"RELIEF_DATA_DIR": str(tmp_path / "data"), "RELIEF_HTTP_PORT": str(port)})
+    env.update(
+        {
+            "RELIEF_DATA_DIR": str(tmp_path / "data"),
+            "RELIEF_HTTP_PORT": str(port),
+            "RELIEF_CHECKPOINT_EVENTS": "1",
+        }
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "run"],
         env=env,
@@ -189,3 +195,21 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
 
     projections = httpx.get(base + "/projections").json()["items"]
     assert projections[0]["name"] == "caseload" and projections[0]["lag"] == 0
+
+    # The checkpointer signed the head and published it on the checkpoints topic.
+    deadline = time.monotonic() + 20
+    while True:
+        published = [
+            json.loads(v)
+            for v in read_raw(
+                running["kafka"], running["topic"] + ".checkpoints", quiet_s=0.5, timeout_s=5
+            )
+        ]
+        positions = [c["data"]["position"] for c in published]
+        if positions and max(positions) >= stored[-1][0]:
+            break
+        assert time.monotonic() < deadline, positions
+    assert published[0]["type"] == "relief.audit.checkpoint"
+    public_key = httpx.get(base + "/audit/public-key").json()["public_key"]
+    assert {c["data"]["public_key"] for c in published} == {public_key}
+    assert httpx.get(base + "/audit/verify").json()["intact"] is True

@@ -37,3 +37,24 @@ def read_topic(
         return records
     finally:
         consumer.close()
+
+
+def read_raw(
+    bootstrap: str, topic: str, *, quiet_s: float = 1.0, timeout_s: float = 30.0
+) -> list[bytes]:
+    """The values of every record of a topic (for topics that carry other documents)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        last_seen = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_seen < quiet_s:
+            for batch in consumer.poll(timeout_ms=200).values():
+                values += [record.value for record in batch]
+                last_seen = time.monotonic()
+        return values
+    finally:
+        consumer.close()

@@ -133,3 +133,61 @@ def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> No
             naive = event.mutate(naive)
         assert version == len(cut)
         assert ledger.get_case(case.id, version=version).summary() == naive.summary()
+
+
+def test_signed_checkpoints_catch_a_rewrite_of_events_and_chain(runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.audit_chain import GENESIS, link
+    from infra.checkpoints import raw_public_key, sign_checkpoint
+
+    key = Ed25519PrivateKey.generate()
+    trusted = raw_public_key(key.public_key())
+    write_history(runtime.ledger, 8)
+    checkpoint = sign_checkpoint(runtime.pool, key)
+    assert checkpoint is not None and checkpoint.position == runtime.head_position()
+    assert sign_checkpoint(runtime.pool, key) is None  # the head is signed already
+    assert verify_chain(runtime.pool, trusted_key=trusted).intact
+
+    # An operator alters one event and recomputes every later link of the chain table.
+    target = 5
+    sql(
+        runtime,
+        "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = %s",
+        (target,),
+    )
+    rows = sql(
+        runtime,
+        "SELECT notification_id, originator_id, originator_version, topic,"
+        " state FROM relief_events ORDER BY notification_id",
+    )
+    previous = GENESIS
+    for position, oid, version, topic, state in rows:
+        previous = link(previous, position, oid, version, topic, bytes(state))
+        sql(runtime, "UPDATE audit.chain SET hash = %s WHERE position = %s", (previous, position))
+    report = verify_chain(runtime.pool, trusted_key=trusted)
+    assert (report.kind, report.break_position) == ("rewritten", checkpoint.position)
+    assert report.intact_up_to == 0  # no earlier checkpoint vouches for anything before
+
+
+def test_a_forged_checkpoint_is_rejected(runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.checkpoints import raw_public_key, sign_checkpoint
+
+    key, impostor = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    write_history(runtime.ledger, 4)
+    checkpoint = sign_checkpoint(runtime.pool, key)
+    assert checkpoint is not None
+    sql(
+        runtime,
+        "UPDATE audit.checkpoints SET signature = %s WHERE position = %s",
+        (bytes(64), checkpoint.position),
+    )
+    report = verify_chain(runtime.pool)
+    assert (report.kind, report.break_position) == ("forged-checkpoint", checkpoint.position)
+    # A well-formed signature by another key is refused when the auditor names the key.
+    sql(runtime, "DELETE FROM audit.checkpoints")
+    sign_checkpoint(runtime.pool, impostor)
+    report = verify_chain(runtime.pool, trusted_key=raw_public_key(key.public_key()))
+    assert report.kind == "forged-checkpoint"
