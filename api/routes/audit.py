@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.deps import Ledger, RuntimeDep
 from api.identity import current_actor
@@ -17,7 +17,7 @@ from domain.provenance import Actor, Role
 from infra.audit_chain import verify_chain, version_at
 from infra.checkpoints import checkpoints, load_or_create_key, raw_public_key
 from infra.evidence import build_bundle
-from infra.read_audit import reads_of
+from infra.read_audit import reads_of, record_read
 
 router = APIRouter(tags=["audit"])
 
@@ -129,3 +129,55 @@ def case_reads(
             "only auditors and supervisors see who read a case", field="X-Actor-Role"
         )
     return {"items": reads_of(runtime.pool, case_id)}
+
+
+@router.get("/audit/aggregates/{aggregate_id}/as-of")
+def aggregate_as_of(
+    aggregate_id: UUID,
+    ledger: Ledger,
+    runtime: RuntimeDep,
+    actor: Annotated[Actor, Depends(current_actor)],
+    at: Annotated[dt.datetime | None, Query(description="a moment, with time zone")] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Any record (contract, contractor, staff member, household, case) as it stood; for
+    auditors and supervisors, with a stated purpose (reads of cases are recorded)."""
+    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
+        raise NotPermitted(
+            "as-of reads of any record are for auditors and supervisors", field="X-Actor-Role"
+        )
+    if not x_purpose or not x_purpose.strip():
+        raise InvalidValue("state the purpose in X-Purpose", field="X-Purpose")
+    if (at is None) == (version is None):
+        raise InvalidValue("give exactly one of at or version", field="at")
+    if at is not None:
+        if at.tzinfo is None:
+            raise InvalidValue("at needs a time zone", field="at")
+        version = version_at(runtime.pool, aggregate_id, at)
+        if version is None:
+            raise NotFound(f"{aggregate_id} did not exist at {at.isoformat()}", field="at")
+    try:
+        record: Any = ledger.repository.get(aggregate_id, version=version)
+    except Exception:
+        raise NotFound(f"no record {aggregate_id} at version {version}", field="version") from None
+    if isinstance(record, ReliefCase):
+        record_read(
+            runtime.pool,
+            aggregate_id,
+            actor,
+            x_purpose.strip(),
+            f"/audit/aggregates/{aggregate_id}/as-of",
+        )
+
+    day = (at or ledger.now()).astimezone(ledger.timezone).date()
+    try:
+        summary = record.summary(day)
+    except TypeError:
+        summary = record.summary()
+    return {
+        "kind": type(record).__name__,
+        "as_of": at.isoformat() if at else None,
+        "version": record.version,
+        "state": summary,
+    }

@@ -124,3 +124,51 @@ def test_decision_view_and_bundles_over_http_and_cli(
     assert main(["audit", "verify-bundle", str(bundle_file), "--public-key", key]) == 1
     assert "REJECTED" in capsys.readouterr().out
     refused(client.get("/audit/bundles/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c"), 404, "not-found")
+
+
+def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtime) -> None:
+    from tests.factories import BY_OFFICER, credit_code
+
+    ledger = runtime.ledger
+    contractor = ledger.register_contractor(
+        name="Care",
+        contractor_type="social_organisation",
+        credit_code=credit_code(),
+        institution_class=None,
+        provenance=BY_OFFICER,
+    )
+    registered_at = ledger.get_contractor(contractor.id).modified_on
+    ledger.ban_contractor(
+        contractor.id,
+        start=ledger.today(),
+        end=ledger.today(),
+        reason="r",
+        deciding_unit="440103",
+        provenance=approver(),
+    )
+    auditor = {**actor("auditor", "44", "auditor-1"), "X-Purpose": "annual audit"}
+    then = ok(
+        client.get(
+            f"/audit/aggregates/{contractor.id}/as-of",
+            params={"at": registered_at.isoformat()},
+            headers=auditor,
+        )
+    )
+    assert then["kind"] == "Contractor" and then["state"]["bans"] == []
+    now = ok(
+        client.get(
+            f"/audit/aggregates/{contractor.id}/as-of", params={"version": 2}, headers=auditor
+        )
+    )
+    assert now["state"]["status"] == "banned"
+    refused(
+        client.get(
+            f"/audit/aggregates/{contractor.id}/as-of", params={"version": 1}, headers=reader()
+        ),
+        403,
+        "not-permitted",
+    )
+    case = application(ledger)
+    ok(client.get(f"/audit/aggregates/{case.id}/as-of", params={"version": 1}, headers=auditor))
+    reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
+    assert [r["purpose"] for r in reads] == ["annual audit"]
