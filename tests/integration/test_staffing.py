@@ -21,8 +21,8 @@ from infra.schema import generation_schema
 from projections.base import RecordedEvent
 from projections.staffing import StaffingProjection
 from projections.staffing_view import staffing_at
-from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code, officer
-from tests.scenario import application
+from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code
+from tests.scenario import application, approve
 
 pytestmark = pytest.mark.integration
 
@@ -130,24 +130,7 @@ def test_the_view_follows_staff_moves_contract_ends_and_cases(runtime: Runtime) 
     ledger = runtime.ledger
     cases = [application(ledger, "440103") for _ in range(3)]
     for case in cases[:2]:
-        ledger.investigate_case(
-            case.id, means_test=_means_test(), contract_id=None, provenance=officer()
-        )
-        ledger.recommend_case(
-            case.id,
-            recommendation="approve",
-            reasons="r",
-            monthly_amount="900",
-            contract_id=None,
-            provenance=officer(),
-        )
-        ledger.approve_case(
-            case.id,
-            monthly_amount="900",
-            start_date=ledger.today(),
-            reasons="r",
-            provenance=approver(),
-        )
+        approve(ledger, case)
     clerk = ledger.hire_staff(
         name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
     )
@@ -217,24 +200,7 @@ def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> No
     seen: list[tuple[dt.datetime, dict]] = []
     for round_ in range(4):
         case = application(ledger, "440104")
-        ledger.investigate_case(
-            case.id, means_test=_means_test(), contract_id=None, provenance=officer("440104")
-        )
-        ledger.recommend_case(
-            case.id,
-            recommendation="approve",
-            reasons="r",
-            monthly_amount="900",
-            contract_id=None,
-            provenance=officer("440104"),
-        )
-        ledger.approve_case(
-            case.id,
-            monthly_amount="900",
-            start_date=ledger.today(),
-            reasons="r",
-            provenance=approver("440104"),
-        )
+        approve(ledger, case)
         staff = ledger.hire_staff(
             name=f"S{round_}",
             kind="handling_staff",
@@ -274,14 +240,3 @@ def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime)
     yesterday = ledger.now() - dt.timedelta(days=1)
     assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # old table then
     assert runtime.head_position() == position  # no event was written or replayed
-
-
-def _means_test():  # type: ignore[no-untyped-def]
-    from domain.case import HomeVisit, MeansTest
-
-    return MeansTest(
-        [{"source": "wages", "monthly_amount": "300"}],
-        [],
-        1,
-        HomeVisit(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), "440103001001", "officer-1"),
-    )
