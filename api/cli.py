@@ -223,9 +223,30 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         sys.stderr.write(f"\rverify [{bar:<30}] {done}/{head} events {rate:,.0f}/s")
         sys.stderr.flush()
 
-    trusted = bytes.fromhex(args.public_key) if args.public_key else None
+    from infra.checkpoints import Checkpoint, load_public_key
+
+    trusted = (
+        bytes.fromhex(args.public_key)
+        if args.public_key
+        else load_public_key(runtime.settings.audit_key_file)
+    )
+    if trusted is None:
+        print(
+            "warning: no trusted key given or held here: checkpoints are checked against "
+            "the one key they all carry; pass --public-key",
+            file=sys.stderr,
+        )
+    held = []
+    if args.checkpoints:
+        import json
+        from pathlib import Path
+
+        document = json.loads(Path(args.checkpoints).read_text())
+        held = [Checkpoint.from_dict(c) for c in document.get("items", document)]
     try:
-        report = verify_chain(runtime.pool, progress=progress, trusted_key=trusted)
+        report = verify_chain(
+            runtime.pool, progress=progress, trusted_key=trusted, held_elsewhere=held
+        )
     finally:
         runtime.close()
     sys.stderr.write("\n")
@@ -365,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify = audit.add_parser("verify", help=cmd_audit_verify.__doc__)
     verify.add_argument("--public-key", help="hex Ed25519 key the checkpoints must be signed by")
+    verify.add_argument(
+        "--checkpoints",
+        help="JSON of checkpoints held outside the database "
+        "(as GET /audit/checkpoints serves them); each must still be there",
+    )
     verify.set_defaults(func=cmd_audit_verify)
     history = audit.add_parser("history", help=cmd_audit_history.__doc__)
     history.add_argument("id", help="aggregate id (case, contract, contractor, staff member)")

@@ -13,14 +13,20 @@ table too is caught only by signed checkpoints held outside the database (next s
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
 from psycopg_pool import ConnectionPool
+
+from infra import merkle
+
+if TYPE_CHECKING:
+    from infra.checkpoints import Checkpoint
 
 GENESIS = bytes(32)
 EVENTS_TABLE = "public.relief_events"
@@ -112,10 +118,24 @@ class Verification:
 _WALK = f"""
     SELECT coalesce(e.notification_id, c.position) AS position,
            e.originator_id, e.originator_version, e.topic, e.state,
-           c.originator_id, c.originator_version, c.hash
+           c.originator_id, c.originator_version, c.hash, c.recorded_at
     FROM {EVENTS_TABLE} e FULL OUTER JOIN audit.chain c ON c.position = e.notification_id
     ORDER BY 1
 """
+
+
+def event_time(state: bytes) -> dt.datetime | None:
+    """The event's own timestamp from its stored JSON state (None when state is opaque)."""
+    marker = b'"timestamp":{"_type_":"datetime_iso","_data_":"'
+    at = state.find(marker)
+    if at < 0:
+        return None
+    start = at + len(marker)
+    stop = state.find(b'"', start)
+    try:
+        return dt.datetime.fromisoformat(state[start:stop].decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def verify_chain(
@@ -124,28 +144,25 @@ def verify_chain(
     progress: Callable[[int], None] | None = None,
     batch: int = 5000,
     trusted_key: bytes | None = None,
+    held_elsewhere: Sequence[Checkpoint] = (),
 ) -> Verification:
     """Recompute the chain from the stored events; report the first break, if any.
 
-    Every signed checkpoint must carry a valid signature (by ``trusted_key`` when given) and
-    match the recomputed link at its position: that catches a rewrite of events and chain
-    together, which the chain alone cannot.
+    Checkpoints: every one must be signed by ``trusted_key`` (or, without one, all by a single
+    key), ranges must follow each other, and each must match the recomputed link and Merkle
+    root at its position, which must still hold an event; checkpoints an auditor holds outside
+    the database (``held_elsewhere``) must still be there unchanged. The chain's ids and time
+    index must agree with the events they index.
     """
     from infra.checkpoints import checkpoints as load_checkpoints
 
-    signed = {c.position: c for c in load_checkpoints(pool, limit=10_000_000)}
-    for checkpoint in signed.values():
-        if not checkpoint.signature_valid(trusted_key):
-            return _broken(
-                0,
-                0,
-                checkpoint.position,
-                "forged-checkpoint",
-                f"the checkpoint at position {checkpoint.position} is not signed by "
-                "the trusted key",
-            )
-    previous, before_last, last_position, checked = GENESIS, GENESIS, 0, 0
-    last_checkpoint = 0
+    signed = {c.position: c for c in load_checkpoints(pool, limit=100_000_000)}
+    problem = _check_checkpoints(signed, trusted_key, held_elsewhere)
+    if problem is not None:
+        return problem
+    previous, before_last = GENESIS, GENESIS
+    last_position, position_before_last, checked = 0, 0, 0
+    last_checkpoint, leaves, matched = 0, [], set()
     with pool.connection() as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         with conn.cursor(name="audit_walk") as cursor:
@@ -161,6 +178,7 @@ def verify_chain(
                     chain_id,
                     chain_version,
                     chain_hash,
+                    chain_time,
                 ) = row
                 checked += 1
                 if progress is not None and checked % batch == 0:
@@ -183,11 +201,28 @@ def verify_chain(
                         f"position {position} ({event_id} v{event_version}) was "
                         "never chained: inserted outside the store",
                     )
-                computed = link(previous, position, event_id, event_version, topic, bytes(state))
-                if computed == bytes(chain_hash):
+                state = bytes(state)
+                computed = link(previous, position, event_id, event_version, topic, state)
+                same_ids = (event_id, event_version) == (chain_id, chain_version)
+                if computed == bytes(chain_hash) and same_ids:
+                    stamp = event_time(state)
+                    if stamp is not None and stamp != chain_time:
+                        return _broken(
+                            last_position,
+                            checked,
+                            position,
+                            "changed",
+                            f"the time index of position {position} was altered "
+                            f"({chain_time} instead of {stamp})",
+                        )
+                    leaves.append(
+                        merkle.leaf_hash(
+                            event_bytes(position, event_id, event_version, topic, state)
+                        )
+                    )
                     held = signed.get(position)
                     if held is not None:
-                        if held.hash != computed:
+                        if held.hash != computed or held.merkle_root != merkle.root(leaves):
                             return _broken(
                                 last_checkpoint,
                                 checked,
@@ -197,21 +232,23 @@ def verify_chain(
                                 "was altered together with its chain: the signed checkpoint "
                                 f"at {position} does not match",
                             )
-                        last_checkpoint = position
-                    before_last, previous, last_position = previous, computed, position
+                        last_checkpoint, leaves = position, []
+                        matched.add(position)
+                    before_last, previous = previous, computed
+                    position_before_last, last_position = last_position, position
                     continue
-                if link(
-                    before_last, position, event_id, event_version, topic, bytes(state)
-                ) == bytes(chain_hash):
+                if link(before_last, position, event_id, event_version, topic, state) == bytes(
+                    chain_hash
+                ):
                     return _broken(
-                        last_position,
+                        position_before_last,
                         checked,
                         last_position,
                         "inserted",
                         f"position {last_position} was inserted after position "
                         f"{position} had been chained",
                     )
-                if (event_id, event_version) != (chain_id, chain_version):
+                if not same_ids:
                     moved = _chained_position(conn, event_id, event_version)
                     if moved is not None:
                         return _broken(
@@ -236,19 +273,68 @@ def verify_chain(
                     position,
                     "changed",
                     f"the stored bytes of position {position} ({event_id} "
-                    f"v{event_version}) differ from what was chained",
+                    f"v{event_version}) differ from what was chained, or the row "
+                    "before it was removed with its link",
                 )
-    beyond = [p for p in signed if p > last_position]
-    if beyond:
+    unmatched = sorted(set(signed) - matched)
+    if unmatched:
         return _broken(
             last_position,
             checked,
-            min(beyond),
+            unmatched[0],
             "missing",
-            f"signed checkpoint {min(beyond)} lies beyond the last stored event "
-            f"{last_position}: events were removed from the end",
+            f"signed checkpoint {unmatched[0]} names a position that holds no event "
+            "any more: history was removed or renumbered",
         )
     return Verification(True, last_position, checked)
+
+
+def _check_checkpoints(
+    signed: dict[int, Checkpoint], trusted_key: bytes | None, held_elsewhere: Sequence[Checkpoint]
+) -> Verification | None:
+    for outside in held_elsewhere:
+        inside = signed.get(outside.position)
+        if inside != outside:
+            return _broken(
+                0,
+                0,
+                outside.position,
+                "missing" if inside is None else "rewritten",
+                f"the checkpoint at {outside.position} held outside the database "
+                f"is {'gone from' if inside is None else 'different in'} it",
+            )
+    keys = {c.public_key for c in signed.values()}
+    if trusted_key is None and len(keys) > 1:
+        first = min(signed)
+        return _broken(
+            0,
+            0,
+            first,
+            "forged-checkpoint",
+            "checkpoints are signed by several keys; name the trusted one",
+        )
+    expected_start = 1
+    for position in sorted(signed):
+        checkpoint = signed[position]
+        if not checkpoint.signature_valid(trusted_key):
+            return _broken(
+                0,
+                0,
+                position,
+                "forged-checkpoint",
+                f"the checkpoint at position {position} is not signed by the trusted key",
+            )
+        if checkpoint.range_start != expected_start:
+            return _broken(
+                0,
+                0,
+                position,
+                "missing",
+                f"checkpoint {position} starts at {checkpoint.range_start}, not "
+                f"{expected_start}: a checkpoint before it is gone",
+            )
+        expected_start = position + 1
+    return None
 
 
 def _chained_position(conn: psycopg.Connection[Any], event_id: UUID, version: int) -> int | None:

@@ -10,6 +10,7 @@ be proven against a checkpoint without the rest of the log (infra/evidence.py).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from psycopg_pool import ConnectionPool
 
 from infra import merkle
-from infra.audit_chain import event_bytes
+from infra.audit_chain import GENESIS, event_bytes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ def message(position: int, link: bytes, range_start: int, merkle_root: bytes) ->
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The signing key at ``path``; made (mode 0600) when missing."""
+    """The signing key at ``path``; made (mode 0600, written whole then renamed) if missing.
+
+    Only the processes that sign (the checkpointer, exports) call this; readers use
+    ``load_public_key`` and never create a key.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
@@ -64,14 +69,31 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(pem)
-        log.info("generated the audit signing key %s", path)
+        try:
+            os.link(temporary, path)  # fails if another process made one first: keep theirs
+            log.info("generated the audit signing key %s", path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink(missing_ok=True)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
     return loaded
+
+
+def load_public_key(path: Path) -> bytes | None:
+    """The raw public key of the signing key at ``path``, or None where this process has none."""
+    if not path.exists():
+        return None
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return raw_public_key(loaded.public_key())
 
 
 def raw_public_key(key: Ed25519PublicKey) -> bytes:
@@ -140,30 +162,56 @@ def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, 
     ]
 
 
+class ChainMismatch(Exception):
+    """The stored events do not relink to the chain's head: nothing is signed."""
+
+
 def sign_checkpoint(pool: ConnectionPool, key: Ed25519PrivateKey) -> Checkpoint | None:
-    """Sign the chain's current head, unless it is signed already."""
-    with pool.connection() as conn:
+    """Sign the chain's current head, unless it is signed already.
+
+    In one snapshot, the range since the previous checkpoint is relinked from the stored
+    events; the signature is given only if that reproduces the chain's head, so a checkpoint
+    never vouches for events that disagree with the chain.
+    """
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         head = conn.execute(
             "SELECT position, hash FROM audit.chain ORDER BY position DESC LIMIT 1"
         ).fetchone()
         if head is None:
             return None
-        position, link = int(head[0]), bytes(head[1])
-        last = conn.execute("SELECT max(position) FROM audit.checkpoints").fetchone()
-        previous = int(last[0]) if last and last[0] is not None else 0
-        if previous >= position:
+        position, head_link = int(head[0]), bytes(head[1])
+        last = conn.execute(
+            "SELECT position, hash FROM audit.checkpoints ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        previous_position, link = (int(last[0]), bytes(last[1])) if last else (0, GENESIS)
+        if previous_position >= position:
             return None
-    start = previous + 1
-    leaves = [leaf for _, leaf in range_leaves(pool, start, position)]
-    root = merkle.root(leaves)
+        rows = conn.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM public.relief_events WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id",
+            (previous_position, position),
+        ).fetchall()
+    leaves = []
+    for event_position, oid, version, topic, state in rows:
+        data = event_bytes(int(event_position), oid, int(version), topic, bytes(state))
+        link = hashlib.sha256(link + data).digest()
+        leaves.append(merkle.leaf_hash(data))
+    if link != head_link:
+        raise ChainMismatch(
+            f"events {previous_position + 1}..{position} do not relink to the chain head; "
+            "run relief audit verify"
+        )
+    start, root = previous_position + 1, merkle.root(leaves)
     checkpoint = Checkpoint(
         position,
         start,
-        link,
+        head_link,
         root,
         dt.datetime.now(dt.UTC),
         raw_public_key(key.public_key()),
-        key.sign(message(position, link, start, root)),
+        key.sign(message(position, head_link, start, root)),
     )
     with pool.connection() as conn:
         conn.execute(
@@ -231,7 +279,11 @@ class Checkpointer:
                 head > last_signed and time.monotonic() - last_time >= self.every_seconds
             )
             if due:
-                checkpoint = sign_checkpoint(self.pool, self.key)
+                try:
+                    checkpoint = sign_checkpoint(self.pool, self.key)
+                except ChainMismatch as mismatch:
+                    log.error("not signing: %s", mismatch)
+                    checkpoint = None
                 last_signed, last_time = head, time.monotonic()
                 if checkpoint is not None:
                     log.info("signed checkpoint at position %d", checkpoint.position)

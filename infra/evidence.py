@@ -107,9 +107,16 @@ def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> BundleReport
     except (UnicodeDecodeError, ValueError):
         report.problems.append("not a JSON document")
         return report
+    if (
+        not isinstance(bundle, dict)
+        or not isinstance(bundle.get("checkpoints"), dict)
+        or not (isinstance(bundle.get("events"), list) and isinstance(bundle.get("proofs"), list))
+    ):
+        report.problems.append("not an evidence bundle")
+        return report
     try:
         return _verify(bundle, data, trusted_key, report)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         report.problems.append(f"malformed bundle: {type(error).__name__}: {error}")
         report.ok = False
         return report

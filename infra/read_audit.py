@@ -36,10 +36,11 @@ def record_read(
 
 
 def reads_of(pool: ConnectionPool, case_id: UUID, limit: int = 1000) -> list[dict[str, Any]]:
+    """The newest ``limit`` reads of the case, newest first."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT read_at, actor_id, actor_role, actor_organisation, purpose, endpoint"
-            " FROM audit.reads WHERE case_id = %s ORDER BY read_at, id LIMIT %s",
+            " FROM audit.reads WHERE case_id = %s ORDER BY read_at DESC, id DESC LIMIT %s",
             (case_id, limit),
         ).fetchall()
     return [

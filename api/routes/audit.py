@@ -12,10 +12,10 @@ from api.deps import Ledger, RuntimeDep
 from api.identity import current_actor
 from api.read_audit import CaseReader
 from domain.case import ReliefCase
-from domain.errors import InvalidValue, NotFound, NotPermitted
+from domain.errors import InvalidState, InvalidValue, NotFound, NotPermitted
 from domain.provenance import Actor, Role
 from infra.audit_chain import verify_chain, version_at
-from infra.checkpoints import checkpoints, load_or_create_key, raw_public_key
+from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
 
@@ -26,8 +26,11 @@ router = APIRouter(tags=["audit"])
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
     """Recompute the hash chain from the stored events: intact up to a position, or the first
     position where it breaks and how (changed, missing, inserted, reordered)."""
-    trusted = raw_public_key(load_or_create_key(runtime.settings.audit_key_file).public_key())
-    return verify_chain(runtime.pool, trusted_key=trusted).as_dict()
+    trusted = load_public_key(runtime.settings.audit_key_file)
+    return {
+        **verify_chain(runtime.pool, trusted_key=trusted).as_dict(),
+        "trusted_key": trusted.hex() if trusted else None,
+    }
 
 
 @router.get("/cases/{case_id}/as-of")
@@ -71,20 +74,44 @@ def list_checkpoints(
 @router.get("/audit/public-key")
 def public_key(runtime: RuntimeDep) -> dict[str, str]:
     """The Ed25519 public key that signs checkpoints (raw, hex)."""
-    key = load_or_create_key(runtime.settings.audit_key_file)
-    return {"algorithm": "Ed25519", "public_key": raw_public_key(key.public_key()).hex()}
+    key = load_public_key(runtime.settings.audit_key_file)
+    if key is None:
+        raise NotFound("this process holds no audit key", field="RELIEF_AUDIT_KEY")
+    return {"algorithm": "Ed25519", "public_key": key.hex()}
 
 
 @router.get("/audit/bundles/{aggregate_id}")
-def bundle(aggregate_id: UUID, runtime: RuntimeDep) -> Response:
+def bundle(
+    aggregate_id: UUID,
+    runtime: RuntimeDep,
+    ledger: Ledger,
+    actor: Annotated[Actor, Depends(current_actor)],
+    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
     """An evidence bundle: the history, its proofs and the public key, in one signed file
-    that ``relief audit verify-bundle`` checks offline."""
-    try:
-        data = build_bundle(
-            runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
+    that ``relief audit verify-bundle`` checks offline. For auditors and supervisors, with a
+    stated purpose; bundles of cases hold personal data unmasked, so the read is recorded."""
+    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
+        raise NotPermitted(
+            "evidence bundles are for auditors and supervisors", field="X-Actor-Role"
         )
-    except LookupError as error:
-        raise NotFound(str(error), field="aggregate_id") from None
+    if not x_purpose or not x_purpose.strip():
+        raise InvalidValue("state the purpose in X-Purpose", field="X-Purpose")
+    if not runtime.settings.audit_key_file.exists():
+        raise InvalidState(
+            "this process holds no audit key to sign a bundle", field="RELIEF_AUDIT_KEY"
+        )
+    try:
+        record: Any = ledger.repository.get(aggregate_id)
+    except Exception:
+        raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
+    if isinstance(record, ReliefCase):
+        record_read(
+            runtime.pool, aggregate_id, actor, x_purpose.strip(), f"/audit/bundles/{aggregate_id}"
+        )
+    data = build_bundle(
+        runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
+    )
     return Response(
         data,
         media_type="application/json",
@@ -121,14 +148,17 @@ def decision_view(case_id: UUID, ledger: Ledger, reader: CaseReader) -> dict[str
 
 @router.get("/cases/{case_id}/reads")
 def case_reads(
-    case_id: UUID, runtime: RuntimeDep, actor: Annotated[Actor, Depends(current_actor)]
+    case_id: UUID,
+    runtime: RuntimeDep,
+    actor: Annotated[Actor, Depends(current_actor)],
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     """Who read this case's personal data or history, when, and for what stated purpose."""
     if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
         raise NotPermitted(
             "only auditors and supervisors see who read a case", field="X-Actor-Role"
         )
-    return {"items": reads_of(runtime.pool, case_id)}
+    return {"items": reads_of(runtime.pool, case_id, limit)}
 
 
 @router.get("/audit/aggregates/{aggregate_id}/as-of")

@@ -89,9 +89,9 @@ def test_reads_of_personal_data_are_recorded_and_queried(
     refused(client.get(f"/cases/{case.id}/reads", headers=reader()), 403, "not-permitted")
     reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
     assert [(r["actor"]["id"], r["purpose"], r["endpoint"]) for r in reads] == [
-        ("li", "eligibility review", f"/cases/{case.id}"),
         ("ma", "complaint 2026-77", f"/cases/{case.id}/history"),
-    ]
+        ("li", "eligibility review", f"/cases/{case.id}"),
+    ]  # newest first
 
 
 def test_decision_view_and_bundles_over_http_and_cli(
@@ -110,7 +110,13 @@ def test_decision_view_and_bundles_over_http_and_cli(
     assert view[0]["case_before"]["status"] == "recommended"
     assert view[1]["case_before"]["status"] == "approved"
 
-    response = client.get(f"/audit/bundles/{case.id}")
+    auditor = {**actor("auditor", "44", "auditor-1"), "X-Purpose": "complaint review"}
+    refused(client.get(f"/audit/bundles/{case.id}", headers=auditor), 409, "invalid-state")
+    from infra.checkpoints import load_or_create_key
+
+    load_or_create_key(runtime.settings.audit_key_file)  # as the checkpointer does on start
+    refused(client.get(f"/audit/bundles/{case.id}", headers=reader()), 403, "not-permitted")
+    response = client.get(f"/audit/bundles/{case.id}", headers=auditor)
     assert response.status_code == 200
     bundle_file = tmp_path / "evidence.json"
     bundle_file.write_bytes(response.content)
@@ -123,7 +129,13 @@ def test_decision_view_and_bundles_over_http_and_cli(
     bundle_file.write_bytes(bytes(data))
     assert main(["audit", "verify-bundle", str(bundle_file), "--public-key", key]) == 1
     assert "REJECTED" in capsys.readouterr().out
-    refused(client.get("/audit/bundles/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c"), 404, "not-found")
+    refused(
+        client.get("/audit/bundles/0b5d3b0e-6d55-4a4f-9d7b-6f8f8f0c0c0c", headers=auditor),
+        404,
+        "not-found",
+    )
+    reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
+    assert reads[0]["endpoint"] == f"/audit/bundles/{case.id}"  # the export was recorded
 
 
 def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtime) -> None:

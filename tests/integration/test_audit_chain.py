@@ -191,3 +191,78 @@ def test_a_forged_checkpoint_is_rejected(runtime: Runtime) -> None:
     sign_checkpoint(runtime.pool, impostor)
     report = verify_chain(runtime.pool, trusted_key=raw_public_key(key.public_key()))
     assert report.kind == "forged-checkpoint"
+
+
+def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.audit_chain import GENESIS, event_time, link
+    from infra.checkpoints import raw_public_key, sign_checkpoint
+
+    key = Ed25519PrivateKey.generate()
+    write_history(runtime.ledger, 6)
+    checkpoint = sign_checkpoint(runtime.pool, key)
+    assert checkpoint is not None
+    sql(runtime, "UPDATE relief_events SET notification_id = notification_id + 1000000000")
+    sql(runtime, "DELETE FROM audit.chain")
+    previous = GENESIS
+    for position, oid, version, topic, state in sql(
+        runtime,
+        "SELECT notification_id, originator_id, originator_version, topic, state"
+        " FROM relief_events ORDER BY notification_id",
+    ):
+        previous = link(previous, position, oid, version, topic, bytes(state))
+        sql(
+            runtime,
+            "INSERT INTO audit.chain VALUES (%s, %s, %s, %s, %s)",
+            (position, oid, version, event_time(bytes(state)), previous),
+        )
+    report = verify_chain(runtime.pool, trusted_key=raw_public_key(key.public_key()))
+    assert (report.kind, report.break_position) == ("missing", checkpoint.position)
+
+
+def test_no_checkpoint_vouches_for_events_that_disagree_with_the_chain(runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.checkpoints import ChainMismatch, sign_checkpoint
+
+    write_history(runtime.ledger, 4)
+    sql(
+        runtime,
+        "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = 3",
+    )
+    with pytest.raises(ChainMismatch):
+        sign_checkpoint(runtime.pool, Ed25519PrivateKey.generate())
+    assert sql(runtime, "SELECT count(*) FROM audit.checkpoints") == [(0,)]
+
+
+def test_checkpoints_held_elsewhere_and_a_single_key(runtime: Runtime) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.checkpoints import checkpoints, sign_checkpoint
+
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    write_history(runtime.ledger, 3)
+    sign_checkpoint(runtime.pool, key)
+    write_history(runtime.ledger, 3, seed=4)
+    sign_checkpoint(runtime.pool, key)
+    held = checkpoints(runtime.pool)
+    assert verify_chain(runtime.pool, held_elsewhere=held).intact
+    sql(runtime, "DELETE FROM audit.checkpoints WHERE position = %s", (held[-1].position,))
+    report = verify_chain(runtime.pool, held_elsewhere=held)
+    assert (report.kind, report.break_position) == ("missing", held[-1].position)
+    write_history(runtime.ledger, 2, seed=5)
+    sign_checkpoint(runtime.pool, other)  # a second key appears in the database
+    report = verify_chain(runtime.pool)
+    assert report.kind == "forged-checkpoint" and "several keys" in (report.detail or "")
+
+
+def test_an_altered_time_index_is_named(runtime: Runtime) -> None:
+    write_history(runtime.ledger, 4)
+    sql(
+        runtime,
+        "UPDATE audit.chain SET recorded_at = recorded_at - interval '1 day' WHERE position = 2",
+    )
+    report = verify_chain(runtime.pool)
+    assert (report.kind, report.break_position) == ("changed", 2)
+    assert "time index" in (report.detail or "")

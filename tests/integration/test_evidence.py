@@ -91,3 +91,19 @@ def test_a_bundle_exported_from_a_tampered_store_does_not_verify(
     report = verify_bundle(build_bundle(runtime.pool, case.id, key))
     assert not report.ok
     assert any("version 1" in p for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[]",
+        b'"x"',
+        b"1",
+        b"{}",
+        b'{"format": "relief-ledger evidence bundle v1",'
+        b' "checkpoints": [], "events": [], "proofs": []}',
+        b"\xff",
+    ],
+)
+def test_anything_that_is_not_a_bundle_is_rejected_not_a_crash(data: bytes) -> None:
+    assert not verify_bundle(data).ok
