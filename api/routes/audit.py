@@ -6,14 +6,14 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Ledger, RuntimeDep
 from api.identity import current_actor
-from api.read_audit import CaseReader
+from api.read_audit import AuditorRead, CaseReader, require_auditor
 from domain.case import ReliefCase
-from domain.errors import InvalidState, InvalidValue, NotFound, NotPermitted
-from domain.provenance import Actor, Role
+from domain.errors import InvalidState, InvalidValue, NotFound
+from domain.provenance import Actor
 from infra.audit_chain import verify_chain, version_at
 from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
 from infra.evidence import build_bundle
@@ -33,6 +33,23 @@ def verify(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
+def _version_as_of(
+    runtime: Any, aggregate_id: UUID, at: dt.datetime | None, version: int | None
+) -> int:
+    """The version asked for, or the one in force at ``at`` (exactly one of the two)."""
+    if (at is None) == (version is None):
+        raise InvalidValue("give exactly one of at or version", field="at")
+    if version is not None:
+        return version
+    assert at is not None
+    if at.tzinfo is None:
+        raise InvalidValue("at needs a time zone", field="at")
+    found = version_at(runtime.pool, aggregate_id, at)
+    if found is None:
+        raise NotFound(f"{aggregate_id} did not exist at {at.isoformat()}", field="at")
+    return found
+
+
 @router.get("/cases/{case_id}/as-of")
 def case_as_of(
     case_id: UUID,
@@ -43,15 +60,7 @@ def case_as_of(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """The case as it stood at a moment or at a version."""
-    if (at is None) == (version is None):
-        raise InvalidValue("give exactly one of at or version", field="at")
-    if at is not None:
-        if at.tzinfo is None:
-            raise InvalidValue("at needs a time zone", field="at")
-        version = version_at(runtime.pool, case_id, at)
-        if version is None:
-            raise NotFound(f"case {case_id} did not exist at {at.isoformat()}", field="at")
-    assert version is not None
+    version = _version_as_of(runtime, case_id, at, version)
     current = ledger.get_case(case_id)
     if version > current.version:
         raise NotFound(f"case {case_id} has no version {version}", field="version")
@@ -85,18 +94,11 @@ def bundle(
     aggregate_id: UUID,
     runtime: RuntimeDep,
     ledger: Ledger,
-    actor: Annotated[Actor, Depends(current_actor)],
-    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
+    read: AuditorRead,
 ) -> Response:
     """An evidence bundle: the history, its proofs and the public key, in one signed file
     that ``relief audit verify-bundle`` checks offline. For auditors and supervisors, with a
     stated purpose; bundles of cases hold personal data unmasked, so the read is recorded."""
-    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
-        raise NotPermitted(
-            "evidence bundles are for auditors and supervisors", field="X-Actor-Role"
-        )
-    if not x_purpose or not x_purpose.strip():
-        raise InvalidValue("state the purpose in X-Purpose", field="X-Purpose")
     if not runtime.settings.audit_key_file.exists():
         raise InvalidState(
             "this process holds no audit key to sign a bundle", field="RELIEF_AUDIT_KEY"
@@ -107,7 +109,7 @@ def bundle(
         raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
     if isinstance(record, ReliefCase):
         record_read(
-            runtime.pool, aggregate_id, actor, x_purpose.strip(), f"/audit/bundles/{aggregate_id}"
+            runtime.pool, aggregate_id, read.actor, read.purpose, f"/audit/bundles/{aggregate_id}"
         )
     data = build_bundle(
         runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
@@ -154,10 +156,7 @@ def case_reads(
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     """Who read this case's personal data or history, when, and for what stated purpose."""
-    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
-        raise NotPermitted(
-            "only auditors and supervisors see who read a case", field="X-Actor-Role"
-        )
+    require_auditor(actor, "the reads of a case")
     return {"items": reads_of(runtime.pool, case_id, limit)}
 
 
@@ -166,27 +165,13 @@ def aggregate_as_of(
     aggregate_id: UUID,
     ledger: Ledger,
     runtime: RuntimeDep,
-    actor: Annotated[Actor, Depends(current_actor)],
+    read: AuditorRead,
     at: Annotated[dt.datetime | None, Query(description="a moment, with time zone")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
-    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Any record (contract, contractor, staff member, household, case) as it stood; for
     auditors and supervisors, with a stated purpose (reads of cases are recorded)."""
-    if actor.role not in (Role.AUDITOR, Role.SUPERVISOR):
-        raise NotPermitted(
-            "as-of reads of any record are for auditors and supervisors", field="X-Actor-Role"
-        )
-    if not x_purpose or not x_purpose.strip():
-        raise InvalidValue("state the purpose in X-Purpose", field="X-Purpose")
-    if (at is None) == (version is None):
-        raise InvalidValue("give exactly one of at or version", field="at")
-    if at is not None:
-        if at.tzinfo is None:
-            raise InvalidValue("at needs a time zone", field="at")
-        version = version_at(runtime.pool, aggregate_id, at)
-        if version is None:
-            raise NotFound(f"{aggregate_id} did not exist at {at.isoformat()}", field="at")
+    version = _version_as_of(runtime, aggregate_id, at, version)
     try:
         record: Any = ledger.repository.get(aggregate_id, version=version)
     except Exception:
@@ -195,8 +180,8 @@ def aggregate_as_of(
         record_read(
             runtime.pool,
             aggregate_id,
-            actor,
-            x_purpose.strip(),
+            read.actor,
+            read.purpose,
             f"/audit/aggregates/{aggregate_id}/as-of",
         )
 

@@ -142,6 +142,27 @@ def investigate(client: TestClient, case_id: str, worker: dict[str, str], contra
     )
 
 
+def investigated_case(client: TestClient, worker: dict[str, str], contract_id: str) -> str:
+    """A local dibao application, investigated and recommended by the contractor's worker."""
+    head = resident_id()
+    home = household(client, head)
+    case_id: str = ok(
+        client.post(
+            "/cases",
+            headers=OFFICER,
+            json={
+                "household_id": home["household_id"],
+                "applicant_id": head,
+                "programme": "dibao",
+                "window_division": "440103001",
+            },
+        ),
+        201,
+    )["case_id"]
+    investigate(client, case_id, worker, contract_id)
+    return case_id
+
+
 def test_cross_region_application_to_closure_after_death(client: TestClient) -> None:
     worker, contract_id, staff_id = purchased_investigators(client)
     head = resident_id()
@@ -326,22 +347,7 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
 
 def test_a_correction_is_a_new_event_and_the_original_stays(client: TestClient) -> None:
     worker, contract_id, _staff = purchased_investigators(client)
-    head = resident_id()
-    home = household(client, head)
-    case_id = ok(
-        client.post(
-            "/cases",
-            headers=OFFICER,
-            json={
-                "household_id": home["household_id"],
-                "applicant_id": head,
-                "programme": "dibao",
-                "window_division": "440103001",
-            },
-        ),
-        201,
-    )["case_id"]
-    investigate(client, case_id, worker, contract_id)
+    case_id = investigated_case(client, worker, contract_id)
     ok(
         client.post(
             f"/cases/{case_id}/approval",
@@ -378,22 +384,7 @@ def test_a_correction_is_a_new_event_and_the_original_stays(client: TestClient) 
 def test_two_approvals_racing_exactly_one_wins(client: TestClient) -> None:
     worker, contract_id, _ = purchased_investigators(client)
     for _ in range(4):
-        head = resident_id()
-        home = household(client, head)
-        case_id = ok(
-            client.post(
-                "/cases",
-                headers=OFFICER,
-                json={
-                    "household_id": home["household_id"],
-                    "applicant_id": head,
-                    "programme": "dibao",
-                    "window_division": "440103001",
-                },
-            ),
-            201,
-        )["case_id"]
-        investigate(client, case_id, worker, contract_id)
+        case_id = investigated_case(client, worker, contract_id)
         barrier = threading.Barrier(2)
         results: list[int] = []
 
