@@ -1,8 +1,10 @@
 """Tamper evidence: a hash chain over the global log, kept as events commit, and its check.
 
 Each stored event's link is SHA-256(previous link || position || aggregate id || version ||
-topic || 0x00 || stored state). A trigger on the events table writes the link in the same
-transaction as the event; inserts are serialised by the store's table lock, so the chain
+recording time (microseconds since the Unix epoch) || topic || 0x00 || stored state). The
+recording time is the as-of index; it is chained because the event's own timestamp is sealed
+inside the encrypted state, out of reach of SQL. A trigger on the events table writes the link
+in the same transaction as the event; inserts are serialised by the store's table lock, so the chain
 follows commit order. ``verify_chain`` recomputes the links from the stored events and names the
 first position where the record departs from the chain: changed bytes, a missing row, an
 inserted row, or rows moved to other positions.
@@ -52,17 +54,15 @@ AUDIT_DDL = (
         IF previous IS NULL THEN
             previous := decode(repeat('00', 32), 'hex');
         END IF;
-        BEGIN  -- the event's own time, for as-of reads; the commit clock if state is opaque
-            stamp := (convert_from(NEW.state, 'UTF8')::jsonb #>> '{timestamp,_data_}')
-                ::timestamptz;
-        EXCEPTION WHEN others THEN
-            stamp := NULL;
-        END;
+        -- Truncated to what timestamptz keeps, so the hash covers exactly the stored value.
+        stamp := date_trunc('microseconds', clock_timestamp());
         INSERT INTO audit.chain (position, originator_id, originator_version, recorded_at, hash)
         VALUES (NEW.notification_id, NEW.originator_id, NEW.originator_version,
-                coalesce(stamp, clock_timestamp()),
+                stamp,
                 sha256(previous || int8send(NEW.notification_id) || uuid_send(NEW.originator_id)
-                       || int8send(NEW.originator_version) || convert_to(NEW.topic, 'UTF8')
+                       || int8send(NEW.originator_version)
+                       || int8send((extract(epoch FROM stamp) * 1000000)::bigint)
+                       || convert_to(NEW.topic, 'UTF8')
                        || '\\x00'::bytea || NEW.state));
         RETURN NULL;
     END $$""",
@@ -72,14 +72,27 @@ AUDIT_DDL = (
 )
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def microseconds(moment: dt.datetime) -> int:
+    return (moment - EPOCH) // dt.timedelta(microseconds=1)
+
+
 def event_bytes(
-    position: int, originator_id: UUID, version: int, topic: str, state: bytes
+    position: int,
+    originator_id: UUID,
+    version: int,
+    recorded_at: dt.datetime,
+    topic: str,
+    state: bytes,
 ) -> bytes:
     """The canonical bytes of one stored event: what the chain and Merkle leaves cover."""
     return (
         position.to_bytes(8, "big", signed=True)
         + originator_id.bytes
         + version.to_bytes(8, "big", signed=True)
+        + microseconds(recorded_at).to_bytes(8, "big", signed=True)
         + topic.encode("utf-8")
         + b"\x00"
         + state
@@ -87,11 +100,17 @@ def event_bytes(
 
 
 def link(
-    previous: bytes, position: int, originator_id: UUID, version: int, topic: str, state: bytes
+    previous: bytes,
+    position: int,
+    originator_id: UUID,
+    version: int,
+    recorded_at: dt.datetime,
+    topic: str,
+    state: bytes,
 ) -> bytes:
     """One link of the chain, exactly as the trigger computes it."""
     return hashlib.sha256(
-        previous + event_bytes(position, originator_id, version, topic, state)
+        previous + event_bytes(position, originator_id, version, recorded_at, topic, state)
     ).digest()
 
 
@@ -122,20 +141,6 @@ _WALK = f"""
     FROM {EVENTS_TABLE} e FULL OUTER JOIN audit.chain c ON c.position = e.notification_id
     ORDER BY 1
 """
-
-
-def event_time(state: bytes) -> dt.datetime | None:
-    """The event's own timestamp from its stored JSON state (None when state is opaque)."""
-    marker = b'"timestamp":{"_type_":"datetime_iso","_data_":"'
-    at = state.find(marker)
-    if at < 0:
-        return None
-    start = at + len(marker)
-    stop = state.find(b'"', start)
-    try:
-        return dt.datetime.fromisoformat(state[start:stop].decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
-        return None
 
 
 def verify_chain(
@@ -202,22 +207,14 @@ def verify_chain(
                         "never chained: inserted outside the store",
                     )
                 state = bytes(state)
-                computed = link(previous, position, event_id, event_version, topic, state)
+                computed = link(
+                    previous, position, event_id, event_version, chain_time, topic, state
+                )
                 same_ids = (event_id, event_version) == (chain_id, chain_version)
                 if computed == bytes(chain_hash) and same_ids:
-                    stamp = event_time(state)
-                    if stamp is not None and stamp != chain_time:
-                        return _broken(
-                            last_position,
-                            checked,
-                            position,
-                            "changed",
-                            f"the time index of position {position} was altered "
-                            f"({chain_time} instead of {stamp})",
-                        )
                     leaves.append(
                         merkle.leaf_hash(
-                            event_bytes(position, event_id, event_version, topic, state)
+                            event_bytes(position, event_id, event_version, chain_time, topic, state)
                         )
                     )
                     held = signed.get(position)
@@ -237,9 +234,10 @@ def verify_chain(
                     before_last, previous = previous, computed
                     position_before_last, last_position = last_position, position
                     continue
-                if link(before_last, position, event_id, event_version, topic, state) == bytes(
-                    chain_hash
-                ):
+                relinked = link(
+                    before_last, position, event_id, event_version, chain_time, topic, state
+                )
+                if relinked == bytes(chain_hash):
                     return _broken(
                         position_before_last,
                         checked,
@@ -272,9 +270,9 @@ def verify_chain(
                     checked,
                     position,
                     "changed",
-                    f"the stored bytes of position {position} ({event_id} "
-                    f"v{event_version}) differ from what was chained, or the row "
-                    "before it was removed with its link",
+                    f"the stored bytes or the recording time (time index) of position "
+                    f"{position} ({event_id} v{event_version}) differ from what was "
+                    "chained, or the row before it was removed with its link",
                 )
     unmatched = sorted(set(signed) - matched)
     if unmatched:

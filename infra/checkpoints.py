@@ -151,13 +151,17 @@ def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, 
     """(position, leaf hash) of every stored event in [start, end], in order."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM public.relief_events WHERE notification_id BETWEEN %s AND %s"
-            " ORDER BY notification_id",
+            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
+            " e.topic, e.state FROM public.relief_events e"
+            " JOIN audit.chain c ON c.position = e.notification_id"
+            " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
             (start, end),
         ).fetchall()
     return [
-        (int(r[0]), merkle.leaf_hash(event_bytes(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4]))))
+        (
+            int(r[0]),
+            merkle.leaf_hash(event_bytes(int(r[0]), r[1], int(r[2]), r[3], r[4], bytes(r[5]))),
+        )
         for r in rows
     ]
 
@@ -188,14 +192,16 @@ def sign_checkpoint(pool: ConnectionPool, key: Ed25519PrivateKey) -> Checkpoint 
         if previous_position >= position:
             return None
         rows = conn.execute(
-            "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM public.relief_events WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id",
+            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
+            " e.topic, e.state FROM public.relief_events e"
+            " JOIN audit.chain c ON c.position = e.notification_id"
+            " WHERE e.notification_id > %s AND e.notification_id <= %s"
+            " ORDER BY e.notification_id",
             (previous_position, position),
         ).fetchall()
     leaves = []
-    for event_position, oid, version, topic, state in rows:
-        data = event_bytes(int(event_position), oid, int(version), topic, bytes(state))
+    for event_position, oid, version, recorded_at, topic, state in rows:
+        data = event_bytes(int(event_position), oid, int(version), recorded_at, topic, bytes(state))
         link = hashlib.sha256(link + data).digest()
         leaves.append(merkle.leaf_hash(data))
     if link != head_link:

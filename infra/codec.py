@@ -9,7 +9,6 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
     JSONTranscoder,
-    Mapper,
     Transcoding,
     UUIDAsHex,
 )
@@ -48,10 +47,3 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         ProvenanceAsDict(),
     ):
         transcoder.register(transcoding)
-
-
-def build_mapper() -> Mapper[Any]:
-    """A mapper equal to the application's, for consumers that read events off Kafka."""
-    transcoder = JSONTranscoder()
-    register_transcodings(transcoder)
-    return Mapper(transcoder=transcoder)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+#: The library's AES-GCM cipher on the ``cryptography`` package (no second crypto library).
+CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+
 
 def store_env(
     database_url: str,
     *,
     identity_key: bytes | None = None,
+    cipher_key: str | None = None,
     create_table: bool = False,
     pool_size: int = 8,
 ) -> dict[str, str]:
@@ -35,6 +39,11 @@ def store_env(
     }
     if identity_key is not None:
         env["IDENTITY_KEY"] = identity_key.hex()
+    if cipher_key is not None:
+        # Stored event state is AES-GCM encrypted: ID numbers, names and incomes never sit
+        # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes).
+        env["CIPHER_TOPIC"] = CIPHER_TOPIC
+        env["CIPHER_KEY"] = cipher_key
     return env
 
 

@@ -38,8 +38,9 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
     """Export the aggregate's history; signs a checkpoint first if its last event has none."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT notification_id, originator_version, topic, state FROM public.relief_events"
-            " WHERE originator_id = %s ORDER BY originator_version",
+            "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state"
+            " FROM public.relief_events e JOIN audit.chain c ON c.position = e.notification_id"
+            " WHERE e.originator_id = %s ORDER BY e.originator_version",
             (aggregate_id,),
         ).fetchall()
     if not rows:
@@ -47,7 +48,7 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
     if covering(pool, int(rows[-1][0])) is None:
         sign_checkpoint(pool, key)
     events, proofs, held, ranges = [], [], {}, {}
-    for position, version, topic, state in rows:
+    for position, version, recorded_at, topic, state in rows:
         checkpoint = covering(pool, int(position))
         if checkpoint is None:
             raise LookupError(f"position {position} is not under a signed checkpoint")
@@ -63,6 +64,7 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
             {
                 "position": int(position),
                 "version": int(version),
+                "recorded_at": recorded_at.isoformat(),
                 "topic": topic,
                 "state": base64.b64encode(bytes(state)).decode("ascii"),
             }
@@ -167,6 +169,7 @@ def _verify(
                 position,
                 aggregate,
                 version,
+                dt.datetime.fromisoformat(event["recorded_at"]),
                 event["topic"],
                 base64.b64decode(event["state"], validate=True),
             )

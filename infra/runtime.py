@@ -49,6 +49,7 @@ class Runtime:
             env=store_env(
                 database_url,
                 identity_key=settings.identity_key(),
+                cipher_key=settings.cipher_key(),
                 pool_size=settings.db_pool_size,
             )
         )

@@ -15,12 +15,20 @@
 | RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
 | RELIEF_AUDIT_KEY | data_dir/audit-ed25519.pem | Ed25519 key signing chain checkpoints |
 | RELIEF_CHECKPOINT_EVENTS / _SECONDS | 1000 / 60 | sign a checkpoint this often |
+| RELIEF_CIPHER_KEY | (unset: data_dir/cipher.key) | base64 AES-256 key encrypting stored events |
+| RELIEF_JWT_ISSUER | relief-ledger-dev | required ``iss`` of bearer tokens |
+| RELIEF_JWT_AUDIENCE | relief-ledger | required ``aud`` of bearer tokens |
+| RELIEF_JWT_JWKS_URL | (unset) | the identity provider's JWKS; tokens are checked against it |
+| RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
+| RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 """
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,6 +57,12 @@ class Settings:
     audit_key_path: Path | None = None  # default: data_dir/audit-ed25519.pem
     checkpoint_events: int = 1000
     checkpoint_seconds: int = 60
+    cipher_key_b64: str | None = None
+    jwt_issuer: str = "relief-ledger-dev"
+    jwt_audience: str = "relief-ledger"
+    jwt_jwks_url: str | None = None
+    jwt_public_key_path: Path | None = None
+    max_body_bytes: int = 262_144
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,12 +102,57 @@ class Settings:
             audit_key_path=Path(get("AUDIT_KEY") or "").expanduser() if get("AUDIT_KEY") else None,
             checkpoint_events=get_int("CHECKPOINT_EVENTS", defaults.checkpoint_events),
             checkpoint_seconds=get_int("CHECKPOINT_SECONDS", defaults.checkpoint_seconds),
+            cipher_key_b64=get("CIPHER_KEY"),
+            jwt_issuer=get("JWT_ISSUER") or defaults.jwt_issuer,
+            jwt_audience=get("JWT_AUDIENCE") or defaults.jwt_audience,
+            jwt_jwks_url=get("JWT_JWKS_URL"),
+            jwt_public_key_path=(
+                Path(get("JWT_PUBLIC_KEY") or "").expanduser() if get("JWT_PUBLIC_KEY") else None
+            ),
+            max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
         )
 
     @property
     def audit_key_file(self) -> Path:
         """The Ed25519 key that signs checkpoints (made on first start when missing)."""
         return self.audit_key_path or self.data_dir / "audit-ed25519.pem"
+
+    @property
+    def jwt_dev_key_file(self) -> Path:
+        """The development token-signing key (``relief auth token``), made on first use."""
+        return self.data_dir / "jwt-ed25519.pem"
+
+    def cipher_key(self) -> str:
+        """The base64 AES-256 key of stored events: configured, or kept in data_dir (made once).
+
+        Losing it makes the log unreadable: production configures it from a key vault.
+        """
+        if self.cipher_key_b64:
+            import binascii
+
+            try:
+                raw = base64.b64decode(self.cipher_key_b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise SettingsError(f"{PREFIX}CIPHER_KEY must be base64") from None
+            if len(raw) not in (16, 24, 32):
+                raise SettingsError(f"{PREFIX}CIPHER_KEY must be a 16, 24 or 32 byte AES key")
+            return self.cipher_key_b64
+        return self._key_file(
+            "cipher.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        )
+
+    def _key_file(self, name: str, make: Callable[[], str]) -> str:
+        """A secret kept in ``data_dir/name``, written once with owner-only permissions."""
+        path = self.data_dir / name
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first
+                return path.read_text().strip()
+            with os.fdopen(fd, "w") as file:
+                file.write(make())
+        return path.read_text().strip()
 
     def identity_key(self) -> bytes:
         """The blind-index key: configured, or kept in ``data_dir/identity.key`` (made once)."""
@@ -105,16 +164,7 @@ class Settings:
             if len(key) < 16:
                 raise SettingsError(f"{PREFIX}IDENTITY_KEY must be at least 16 bytes")
             return key
-        path = self.data_dir / "identity.key"
-        if not path.exists():
-            import os
-            import secrets
-
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_hex(32))
-        return bytes.fromhex(path.read_text().strip())
+        return bytes.fromhex(self._key_file("identity.key", lambda: secrets.token_hex(32)))
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> Non
     ledger = runtime.ledger
     case = application(ledger)
     approve(ledger, case)
-    approved_at = ledger.get_case(case.id).modified_on
+    approved_at = ledger.now()  # after the approval was recorded, before the closure
     ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
     from infra.checkpoints import load_or_create_key, sign_checkpoint
 
@@ -149,7 +149,7 @@ def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtim
         institution_class=None,
         provenance=BY_OFFICER,
     )
-    registered_at = ledger.get_contractor(contractor.id).modified_on
+    registered_at = ledger.now()  # recorded by now; the ban comes after
     ledger.ban_contractor(
         contractor.id,
         start=ledger.today(),

@@ -169,14 +169,18 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
             (case["case_id"],),
         ).fetchall()
     assert [row[1].rsplit(".", 1)[1] for row in stored] == ["ApplicationReceived", "Closed"]
-    opened_state = json.loads(bytes(stored[0][2]))
-    assert opened_state["provenance"]["_data_"] == {
-        "actor_id": "clerk-7",
-        "actor_role": "intake_clerk",
-        "actor_organisation": "440103",
-        "reason": "application at the township window",
-        "correlation_id": "walk-in-2026-0001",
-    }
+    assert b"clerk-7" not in bytes(stored[0][2])  # sealed at rest
+    history = httpx.get(
+        base + f"/cases/{case['case_id']}/history",
+        headers={**approver, "X-Purpose": "check the walk-through"},
+    )
+    assert history.status_code == 200, history.text
+    opened = history.json()["items"][0]
+    assert (opened["actor"], opened["reason"], opened["correlation_id"]) == (
+        {"id": "clerk-7", "role": "intake_clerk", "organisation": "440103"},
+        "application at the township window",
+        "walk-in-2026-0001",
+    )
 
     deadline = time.monotonic() + 20
     while True:

@@ -102,6 +102,8 @@ def test_two_swapped_rows_are_named_reordered(runtime: Runtime) -> None:
 
 
 def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> None:
+    """As of an instant: the events the ledger had recorded by then (their recording time;
+    the event's own timestamp is sealed inside the encrypted state)."""
     ledger = runtime.ledger
     case = application(ledger)
     approve(ledger, case)
@@ -118,12 +120,23 @@ def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> No
     ledger.resume_case(case.id, reason="ok", provenance=approver())
     ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
     events = list(ledger.events.get(case.id))
-    first, last = events[0].timestamp, events[-1].timestamp
+    with runtime.pool.connection() as conn:
+        recorded = [
+            row[0]
+            for row in conn.execute(
+                "SELECT recorded_at FROM audit.chain WHERE originator_id = %s"
+                " ORDER BY originator_version",
+                (case.id,),
+            )
+        ]
+    assert len(recorded) == len(events)
+    assert all(e.timestamp <= at for e, at in zip(events, recorded, strict=True))
+    first, last = recorded[0], recorded[-1]
     rng = random.Random(5)
     instants = [first + (last - first) * rng.random() for _ in range(40)]
-    instants += [e.timestamp for e in events] + [first.replace(year=first.year - 1)]
+    instants += [*recorded, first.replace(year=first.year - 1)]
     for instant in instants:
-        cut = [e for e in events if e.timestamp <= instant]
+        cut = [e for e, at in zip(events, recorded, strict=True) if at <= instant]
         version = version_at(runtime.pool, case.id, instant)
         if not cut:
             assert version is None
@@ -158,12 +171,13 @@ def test_signed_checkpoints_catch_a_rewrite_of_events_and_chain(runtime: Runtime
     )
     rows = sql(
         runtime,
-        "SELECT notification_id, originator_id, originator_version, topic,"
-        " state FROM relief_events ORDER BY notification_id",
+        "SELECT notification_id, e.originator_id, e.originator_version, recorded_at, topic,"
+        " state FROM relief_events e JOIN audit.chain c ON c.position = e.notification_id"
+        " ORDER BY notification_id",
     )
     previous = GENESIS
-    for position, oid, version, topic, state in rows:
-        previous = link(previous, position, oid, version, topic, bytes(state))
+    for position, oid, version, at, topic, state in rows:
+        previous = link(previous, position, oid, version, at, topic, bytes(state))
         sql(runtime, "UPDATE audit.chain SET hash = %s WHERE position = %s", (previous, position))
     report = verify_chain(runtime.pool, trusted_key=trusted)
     assert (report.kind, report.break_position) == ("rewritten", checkpoint.position)
@@ -196,7 +210,7 @@ def test_a_forged_checkpoint_is_rejected(runtime: Runtime) -> None:
 def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(runtime: Runtime) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from infra.audit_chain import GENESIS, event_time, link
+    from infra.audit_chain import GENESIS, link
     from infra.checkpoints import raw_public_key, sign_checkpoint
 
     key = Ed25519PrivateKey.generate()
@@ -204,6 +218,12 @@ def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(runtime: Run
     checkpoint = sign_checkpoint(runtime.pool, key)
     assert checkpoint is not None
     sql(runtime, "UPDATE relief_events SET notification_id = notification_id + 1000000000")
+    recorded = dict(
+        sql(
+            runtime,
+            "SELECT originator_id || ':' || originator_version, recorded_at FROM audit.chain",
+        )
+    )
     sql(runtime, "DELETE FROM audit.chain")
     previous = GENESIS
     for position, oid, version, topic, state in sql(
@@ -211,11 +231,12 @@ def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(runtime: Run
         "SELECT notification_id, originator_id, originator_version, topic, state"
         " FROM relief_events ORDER BY notification_id",
     ):
-        previous = link(previous, position, oid, version, topic, bytes(state))
+        at = recorded[f"{oid}:{version}"]
+        previous = link(previous, position, oid, version, at, topic, bytes(state))
         sql(
             runtime,
             "INSERT INTO audit.chain VALUES (%s, %s, %s, %s, %s)",
-            (position, oid, version, event_time(bytes(state)), previous),
+            (position, oid, version, at, previous),
         )
     report = verify_chain(runtime.pool, trusted_key=raw_public_key(key.public_key()))
     assert (report.kind, report.break_position) == ("missing", checkpoint.position)
@@ -265,4 +286,4 @@ def test_an_altered_time_index_is_named(runtime: Runtime) -> None:
     )
     report = verify_chain(runtime.pool)
     assert (report.kind, report.break_position) == ("changed", 2)
-    assert "time index" in (report.detail or "")
+    assert "recording time" in (report.detail or "")
