@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import problems
+from api.auth import TokenVerifier
 from api.routes import audit, cases, operations, purchasing, staffing
 from infra.runtime import Runtime
 
@@ -16,6 +17,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="Event-sourced case management for social assistance and purchased services.",
     )
     app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(runtime.settings)
     problems.install(app)
     routers = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
     for router in routers:

@@ -10,9 +10,13 @@ import threading
 import time
 from collections.abc import Sequence
 
+from api import logs
+from domain.provenance import Role
 from infra.settings import Settings, SettingsError
 
 log = logging.getLogger("relief")
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
+TOKEN_ROLES = [r for r in Role if r is not Role.SYSTEM]
 
 
 def _runtime(args: argparse.Namespace, *, kafka: bool = False):  # type: ignore[no-untyped-def]
@@ -40,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: None)
     try:
         config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        logs.install(*UVICORN_LOGGERS)  # after uvicorn configured its handlers
         server = uvicorn.Server(config)
         print(
             f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
@@ -72,11 +77,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     runtime = _runtime(args)
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(runtime),
             host=args.host or settings.http_host,
             port=args.port if args.port is not None else settings.http_port,
         )
+        logs.install(*UVICORN_LOGGERS)
+        uvicorn.Server(config).run()
     finally:
         runtime.close()
     return 0
@@ -342,6 +349,33 @@ def cmd_audit_as_of(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_auth_token(args: argparse.Namespace) -> int:
+    """Mint a development bearer token signed with the embedded key (never in production)."""
+    import datetime as dt
+
+    from api.auth import mint_token
+
+    settings = Settings.from_env()
+    if settings.jwt_jwks_url or settings.jwt_public_key_path:
+        print(
+            "tokens come from the configured identity provider "
+            "(RELIEF_JWT_JWKS_URL / RELIEF_JWT_PUBLIC_KEY); the development key is not trusted",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        mint_token(
+            settings,
+            subject=args.sub,
+            role=args.role,
+            organisation=args.org,
+            scope=args.scope,
+            lifetime=dt.timedelta(hours=args.hours),
+        )
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relief",
@@ -409,6 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--at")
     when.add_argument("--version", type=int)
     as_of.set_defaults(func=cmd_audit_as_of)
+    auth = sub.add_parser("auth", help="development identity").add_subparsers(
+        dest="auth_command", required=True, metavar="ACTION"
+    )
+    mint = auth.add_parser("token", help=cmd_auth_token.__doc__)
+    mint.add_argument("--sub", required=True, help="who acts (recorded on every event)")
+    mint.add_argument("--role", required=True, choices=[r.value for r in TOKEN_ROLES])
+    mint.add_argument(
+        "--org", required=True, help="county code (government) or credit code (contractor)"
+    )
+    mint.add_argument("--scope", required=True, help="division-code prefix, e.g. 44 or 440103")
+    mint.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    mint.set_defaults(func=cmd_auth_token)
     return parser
 
 
@@ -421,6 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("kafka", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.install()
     try:
         return int(args.func(args))
     except SettingsError as error:

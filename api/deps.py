@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ConfigDict
 
-from api.identity import current_actor
+from api.auth import current_actor
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
 from infra.ledger import ReliefLedger

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.identity import Unauthenticated
+from api.auth import Unauthenticated
 from domain.errors import (
     CaseAlreadyClosed,
     ContractClosed,
@@ -80,7 +80,7 @@ def install(app: FastAPI) -> None:
             value = getattr(error, attribute, None)
             if value:
                 extra[attribute] = value
-        return problem(
+        response = problem(
             status,
             (type(error).__doc__ or error.rule).strip().splitlines()[0],
             rule=error.rule,
@@ -89,6 +89,9 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
             **extra,
         )
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="relief-ledger"'
+        return response
 
     @app.exception_handler(RecordConflictError)
     async def conflict(request: Request, error: RecordConflictError) -> JSONResponse:

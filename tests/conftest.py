@@ -62,7 +62,12 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedKafka]:
 
 @pytest.fixture()
 def settings(database_url: str, tmp_path: Path) -> Settings:
+    from tests.factories import TOKEN_PUBLIC_PEM
+
+    trusted = tmp_path / "idp-public.pem"
+    trusted.write_bytes(TOKEN_PUBLIC_PEM)
     return Settings(
+        jwt_public_key_path=trusted,
         database_url=database_url,
         data_dir=tmp_path / "data",
         kafka_topic=f"relief.events.{uuid.uuid4().hex[:8]}",

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from domain.identifiers import resident_id_check_character
 from domain.provenance import Actor, Provenance, Role
+from infra.settings import Settings
 
 CLERK = Actor(id="clerk-1", role=Role.INTAKE_CLERK, organisation="440103")
 BY_CLERK = Provenance(actor=CLERK, reason="walk-in application", correlation_id="corr-1")
@@ -63,3 +68,29 @@ def officer(county: str = "440103", who: str = "officer-1") -> Provenance:
 
 
 IDENTITY_KEY = bytes(range(32))
+
+
+# Bearer tokens ----------------------------------------------------------------------------------
+
+#: The identity provider of the test suite: one Ed25519 key; the settings fixture trusts it.
+TOKEN_KEY = Ed25519PrivateKey.generate()
+TOKEN_PUBLIC_PEM = TOKEN_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+
+
+def token(role: str, org: str, who: str, scope: str = "44", **claims: object) -> str:
+    """A token as the province's identity provider would issue it (defaults of Settings)."""
+    now = dt.datetime.now(dt.UTC)
+    payload = {
+        "iss": Settings.jwt_issuer,
+        "aud": Settings.jwt_audience,
+        "sub": who,
+        "role": role,
+        "org": org,
+        "scope": scope,
+        "iat": now,
+        "exp": now + dt.timedelta(hours=1),
+        **claims,
+    }
+    return jwt.encode(payload, TOKEN_KEY, algorithm="EdDSA")

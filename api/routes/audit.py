@@ -6,14 +6,15 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, Query, Response
 
+from api.access import allow, check_record
+from api.auth import Principal
 from api.deps import Ledger, RuntimeDep
-from api.identity import current_actor
-from api.read_audit import AuditorRead, CaseReader, require_auditor
+from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.errors import InvalidState, InvalidValue, NotFound
-from domain.provenance import Actor
 from infra.audit_chain import verify_chain, version_at
 from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
 from infra.evidence import build_bundle
@@ -22,7 +23,10 @@ from infra.read_audit import reads_of, record_read
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit/verify")
+@router.get(
+    "/audit/verify",
+    dependencies=[allow("audit.read")],
+)
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
     """Recompute the hash chain from the stored events: intact up to a position, or the first
     position where it breaks and how (changed, missing, inserted, reordered)."""
@@ -31,6 +35,16 @@ def verify(runtime: RuntimeDep) -> dict[str, Any]:
         **verify_chain(runtime.pool, trusted_key=trusted).as_dict(),
         "trusted_key": trusted.hex() if trusted else None,
     }
+
+
+def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
+    """The record as it is now, if the caller's scope reaches it (else: not found)."""
+    try:
+        record: Any = ledger.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
+    check_record(ledger, principal, record)
+    return record
 
 
 def _version_as_of(
@@ -50,7 +64,10 @@ def _version_as_of(
     return found
 
 
-@router.get("/cases/{case_id}/as-of")
+@router.get(
+    "/cases/{case_id}/as-of",
+    dependencies=[allow("case.read")],
+)
 def case_as_of(
     case_id: UUID,
     ledger: Ledger,
@@ -70,7 +87,10 @@ def case_as_of(
     }
 
 
-@router.get("/audit/checkpoints")
+@router.get(
+    "/audit/checkpoints",
+    dependencies=[allow("audit.read")],
+)
 def list_checkpoints(
     runtime: RuntimeDep,
     after: Annotated[int, Query(ge=0)] = 0,
@@ -80,7 +100,10 @@ def list_checkpoints(
     return {"items": [c.as_dict() for c in checkpoints(runtime.pool, after=after, limit=limit)]}
 
 
-@router.get("/audit/public-key")
+@router.get(
+    "/audit/public-key",
+    dependencies=[allow("audit.read")],
+)
 def public_key(runtime: RuntimeDep) -> dict[str, str]:
     """The Ed25519 public key that signs checkpoints (raw, hex)."""
     key = load_public_key(runtime.settings.audit_key_file)
@@ -89,7 +112,10 @@ def public_key(runtime: RuntimeDep) -> dict[str, str]:
     return {"algorithm": "Ed25519", "public_key": key.hex()}
 
 
-@router.get("/audit/bundles/{aggregate_id}")
+@router.get(
+    "/audit/bundles/{aggregate_id}",
+    dependencies=[allow("audit.read")],
+)
 def bundle(
     aggregate_id: UUID,
     runtime: RuntimeDep,
@@ -103,10 +129,7 @@ def bundle(
         raise InvalidState(
             "this process holds no audit key to sign a bundle", field="RELIEF_AUDIT_KEY"
         )
-    try:
-        record: Any = ledger.repository.get(aggregate_id)
-    except Exception:
-        raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
+    record = _record_in_scope(ledger, read.principal, aggregate_id)
     if isinstance(record, ReliefCase):
         record_read(
             runtime.pool, aggregate_id, read.actor, read.purpose, f"/audit/bundles/{aggregate_id}"
@@ -121,7 +144,10 @@ def bundle(
     )
 
 
-@router.get("/cases/{case_id}/decision-view")
+@router.get(
+    "/cases/{case_id}/decision-view",
+    dependencies=[allow("case.read")],
+)
 def decision_view(case_id: UUID, ledger: Ledger, reader: CaseReader) -> dict[str, Any]:
     """What the decision-maker saw: the case as it stood just before each decision."""
     case = ledger.get_case(case_id)
@@ -148,19 +174,23 @@ def decision_view(case_id: UUID, ledger: Ledger, reader: CaseReader) -> dict[str
     }
 
 
-@router.get("/cases/{case_id}/reads")
+@router.get(
+    "/cases/{case_id}/reads",
+    dependencies=[allow("audit.read")],
+)
 def case_reads(
     case_id: UUID,
     runtime: RuntimeDep,
-    actor: Annotated[Actor, Depends(current_actor)],
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     """Who read this case's personal data or history, when, and for what stated purpose."""
-    require_auditor(actor, "the reads of a case")
     return {"items": reads_of(runtime.pool, case_id, limit)}
 
 
-@router.get("/audit/aggregates/{aggregate_id}/as-of")
+@router.get(
+    "/audit/aggregates/{aggregate_id}/as-of",
+    dependencies=[allow("audit.read")],
+)
 def aggregate_as_of(
     aggregate_id: UUID,
     ledger: Ledger,
@@ -172,9 +202,10 @@ def aggregate_as_of(
     """Any record (contract, contractor, staff member, household, case) as it stood; for
     auditors and supervisors, with a stated purpose (reads of cases are recorded)."""
     version = _version_as_of(runtime, aggregate_id, at, version)
+    _record_in_scope(ledger, read.principal, aggregate_id)
     try:
         record: Any = ledger.repository.get(aggregate_id, version=version)
-    except Exception:
+    except AggregateNotFoundError:
         raise NotFound(f"no record {aggregate_id} at version {version}", field="version") from None
     if isinstance(record, ReliefCase):
         record_read(

@@ -10,9 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from pydantic import Field
 
+from api.access import allow, check_division, check_record
+from api.auth import CurrentPrincipal
 from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
 from api.read_audit import CaseReader
 from domain.case import HomeVisit, MeansTest, ReliefCase
+from domain.errors import NotFound
 from domain.household import Household, MemberInput
 from infra.history import aggregate_history
 
@@ -70,10 +73,17 @@ class RecordDeath(StrictModel):
     reason: Reason = None
 
 
-@router.post("/households", status_code=201, tags=["households"])
+@router.post(
+    "/households", dependencies=[allow("household.register")], status_code=201, tags=["households"]
+)
 def register_household(
-    body: RegisterHousehold, response: Response, ledger: Ledger, by: By
+    body: RegisterHousehold,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
+    check_division(principal, body.registered_division, field="registered_division")
     household = ledger.register_household(
         registered_division=body.registered_division,
         residence_division=body.residence_division,
@@ -84,12 +94,18 @@ def register_household(
     return household_view(household, response)
 
 
-@router.get("/households/{household_id}", tags=["households"])
+@router.get(
+    "/households/{household_id}", dependencies=[allow("household.read")], tags=["households"]
+)
 def get_household(household_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
     return household_view(ledger.get_household(household_id), response)
 
 
-@router.post("/households/{household_id}/members", tags=["households"])
+@router.post(
+    "/households/{household_id}/members",
+    dependencies=[allow("household.change")],
+    tags=["households"],
+)
 def add_member(
     household_id: UUID, body: AddMember, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -102,7 +118,11 @@ def add_member(
     return household_view(household, response)
 
 
-@router.post("/households/{household_id}/move-outs", tags=["households"])
+@router.post(
+    "/households/{household_id}/move-outs",
+    dependencies=[allow("household.change")],
+    tags=["households"],
+)
 def move_out(
     household_id: UUID, body: MoveOut, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -115,9 +135,15 @@ def move_out(
     return household_view(household, response)
 
 
-@router.post("/deaths", tags=["households"])
-def record_death(body: RecordDeath, ledger: Ledger, by: By) -> dict[str, Any]:
+@router.post("/deaths", dependencies=[allow("death.record")], tags=["households"])
+def record_death(
+    body: RecordDeath, ledger: Ledger, by: By, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """Record a person's death, once; every active case of theirs learns of it."""
+    person = ledger.find_person(body.resident_id)
+    if person is None or person.household_id is None:
+        raise NotFound("no person with that resident ID number is known", field="resident_id")
+    check_record(ledger, principal, ledger.get_household(person.household_id))
     person = ledger.record_death(
         resident_id=body.resident_id, on=body.date_of_death, provenance=with_reason(by, body.reason)
     )
@@ -225,10 +251,17 @@ class Correction(StrictModel):
     reason: Text
 
 
-@router.post("/cases", status_code=201, tags=["cases"])
+@router.post("/cases", dependencies=[allow("case.receive")], status_code=201, tags=["cases"])
 def receive_application(
-    body: ReceiveApplication, response: Response, ledger: Ledger, by: By
+    body: ReceiveApplication,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
+    # The one-door window takes applications from anywhere (cross-region); the window itself
+    # must be the clerk's.
+    check_division(principal, body.window_division, field="window_division")
     case = ledger.receive_application(
         household_id=body.household_id,
         applicant_id=body.applicant_id,
@@ -240,14 +273,14 @@ def receive_application(
     return case_view(case, response)
 
 
-@router.get("/cases/{case_id}", tags=["cases"])
+@router.get("/cases/{case_id}", dependencies=[allow("case.read")], tags=["cases"])
 def get_case(
     case_id: UUID, response: Response, ledger: Ledger, reader: CaseReader
 ) -> dict[str, Any]:
     return case_view(ledger.get_case(case_id), response)
 
 
-@router.get("/cases/{case_id}/history", tags=["cases"])
+@router.get("/cases/{case_id}/history", dependencies=[allow("case.read")], tags=["cases"])
 def case_history(
     case_id: UUID, ledger: Ledger, runtime: RuntimeDep, reader: CaseReader
 ) -> dict[str, Any]:
@@ -255,7 +288,7 @@ def case_history(
     return {"items": aggregate_history(runtime.pool, ledger.mapper, case_id)}
 
 
-@router.post("/cases/{case_id}/assignment", tags=["cases"])
+@router.post("/cases/{case_id}/assignment", dependencies=[allow("case.assign")], tags=["cases"])
 def assign(
     case_id: UUID,
     body: Assign,
@@ -273,7 +306,9 @@ def assign(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/investigation", tags=["cases"])
+@router.post(
+    "/cases/{case_id}/investigation", dependencies=[allow("case.investigate")], tags=["cases"]
+)
 def investigate(
     case_id: UUID,
     body: Investigation,
@@ -300,7 +335,9 @@ def investigate(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/recommendation", tags=["cases"])
+@router.post(
+    "/cases/{case_id}/recommendation", dependencies=[allow("case.investigate")], tags=["cases"]
+)
 def recommend(
     case_id: UUID,
     body: RecommendationBody,
@@ -321,7 +358,7 @@ def recommend(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/approval", tags=["cases"])
+@router.post("/cases/{case_id}/approval", dependencies=[allow("case.decide")], tags=["cases"])
 def approve(
     case_id: UUID,
     body: Approval,
@@ -341,7 +378,7 @@ def approve(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/rejection", tags=["cases"])
+@router.post("/cases/{case_id}/rejection", dependencies=[allow("case.decide")], tags=["cases"])
 def reject(
     case_id: UUID,
     body: Rejection,
@@ -359,7 +396,7 @@ def reject(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/payments", tags=["cases"])
+@router.post("/cases/{case_id}/payments", dependencies=[allow("case.pay")], tags=["cases"])
 def pay(
     case_id: UUID,
     body: Payment,
@@ -378,7 +415,7 @@ def pay(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/services", tags=["cases"])
+@router.post("/cases/{case_id}/services", dependencies=[allow("case.serve")], tags=["cases"])
 def serve(
     case_id: UUID,
     body: Service,
@@ -400,7 +437,7 @@ def serve(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/reviews", tags=["cases"])
+@router.post("/cases/{case_id}/reviews", dependencies=[allow("case.manage")], tags=["cases"])
 def review(
     case_id: UUID,
     body: Review,
@@ -421,7 +458,7 @@ def review(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/suspension", tags=["cases"])
+@router.post("/cases/{case_id}/suspension", dependencies=[allow("case.manage")], tags=["cases"])
 def suspend(
     case_id: UUID,
     body: WithReason,
@@ -439,7 +476,7 @@ def suspend(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/resumption", tags=["cases"])
+@router.post("/cases/{case_id}/resumption", dependencies=[allow("case.manage")], tags=["cases"])
 def resume(
     case_id: UUID,
     body: WithReason,
@@ -457,7 +494,7 @@ def resume(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/closure", tags=["cases"])
+@router.post("/cases/{case_id}/closure", dependencies=[allow("case.manage")], tags=["cases"])
 def close(
     case_id: UUID,
     body: Closure,
@@ -475,7 +512,7 @@ def close(
     return case_view(case, response)
 
 
-@router.post("/cases/{case_id}/corrections", tags=["cases"])
+@router.post("/cases/{case_id}/corrections", dependencies=[allow("case.manage")], tags=["cases"])
 def correct(
     case_id: UUID,
     body: Correction,

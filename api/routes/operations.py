@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
+from api.access import ScopedDivision, allow
 from api.deps import Ledger, RuntimeDep
 from domain.case import CaseStatus, Programme
 from infra.projection_runner import projection_status
@@ -37,21 +38,19 @@ class CaseloadPage(BaseModel):
     offset: int
 
 
-DivisionFilter = Annotated[
-    str | None,
-    Query(
-        pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
-        description="division code prefix: province to village",
-    ),
-]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]
 
 
-@router.get("/caseload", response_model=CaseloadPage, tags=["caseload"])
+@router.get(
+    "/caseload",
+    dependencies=[allow("caseload.read")],
+    response_model=CaseloadPage,
+    tags=["caseload"],
+)
 def caseload(
     runtime: RuntimeDep,
-    division: DivisionFilter = None,
+    division: ScopedDivision,
     level: Annotated[
         Literal["province", "prefecture", "county", "township", "village"],
         Query(description="roll the counts up to this level"),
@@ -74,9 +73,9 @@ def caseload(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/caseload/by-staff", tags=["caseload"])
+@router.get("/caseload/by-staff", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_staff(
-    runtime: RuntimeDep, division: DivisionFilter = None, limit: Limit = 100, offset: Offset = 0
+    runtime: RuntimeDep, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         items, total = query_caseload_by(
@@ -85,9 +84,9 @@ def caseload_by_staff(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/caseload/by-contractor", tags=["caseload"])
+@router.get("/caseload/by-contractor", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_contractor(
-    runtime: RuntimeDep, division: DivisionFilter = None, limit: Limit = 100, offset: Offset = 0
+    runtime: RuntimeDep, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         items, total = query_caseload_by(
@@ -96,23 +95,28 @@ def caseload_by_contractor(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/caseload/waiting", tags=["caseload"])
+@router.get("/caseload/waiting", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_waiting(
-    runtime: RuntimeDep, ledger: Ledger, division: DivisionFilter = None
+    runtime: RuntimeDep, ledger: Ledger, division: ScopedDivision
 ) -> dict[str, Any]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         items = query_waiting(cursor, division=division, now=ledger.now())
     return {"items": items}
 
 
-@router.get("/caseload/cross-region", tags=["caseload"])
-def caseload_cross_region(runtime: RuntimeDep, division: DivisionFilter = None) -> dict[str, Any]:
+@router.get("/caseload/cross-region", dependencies=[allow("caseload.read")], tags=["caseload"])
+def caseload_cross_region(runtime: RuntimeDep, division: ScopedDivision) -> dict[str, Any]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         items = query_cross_region(cursor, division=division)
     return {"items": items}
 
 
-@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    dependencies=[allow("operations.read")],
+    tags=["operations"],
+    response_class=PlainTextResponse,
+)
 def metrics(runtime: RuntimeDep) -> str:
     """Prometheus text exposition: position, head, lag and halt of every projection."""
     statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
@@ -131,7 +135,7 @@ def metrics(runtime: RuntimeDep) -> str:
     return "\n".join(lines) + "\n"
 
 
-@router.get("/projections", tags=["operations"])
+@router.get("/projections", dependencies=[allow("operations.read")], tags=["operations"])
 def projections(runtime: RuntimeDep) -> dict[str, Any]:
     statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
     return {

@@ -10,6 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
+from api.access import allow, check_division, check_record
+from api.auth import CurrentPrincipal
 from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
 from domain.catalogue import parse_work_item
 from domain.contract import Contract
@@ -75,7 +77,12 @@ class BanContractor(StrictModel):
     deciding_unit: Code
 
 
-@router.post("/contractors", status_code=201, tags=["contractors"])
+@router.post(
+    "/contractors",
+    dependencies=[allow("contractor.register")],
+    status_code=201,
+    tags=["contractors"],
+)
 def register_contractor(
     body: RegisterContractor, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -90,12 +97,18 @@ def register_contractor(
     return contractor_view(ledger, contractor, response)
 
 
-@router.get("/contractors/{contractor_id}", tags=["contractors"])
+@router.get(
+    "/contractors/{contractor_id}", dependencies=[allow("contractor.read")], tags=["contractors"]
+)
 def get_contractor(contractor_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
     return contractor_view(ledger, ledger.get_contractor(contractor_id), response)
 
 
-@router.post("/contractors/{contractor_id}/bans", tags=["contractors"])
+@router.post(
+    "/contractors/{contractor_id}/bans",
+    dependencies=[allow("contractor.ban")],
+    tags=["contractors"],
+)
 def ban_contractor(
     contractor_id: UUID, body: BanContractor, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -110,7 +123,11 @@ def ban_contractor(
     return contractor_view(ledger, contractor, response)
 
 
-@router.get("/contractors/{contractor_id}/history", tags=["contractors"])
+@router.get(
+    "/contractors/{contractor_id}/history",
+    dependencies=[allow("contractor.read")],
+    tags=["contractors"],
+)
 def contractor_history(contractor_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
     ledger.get_contractor(contractor_id)
     return {"items": aggregate_history(runtime.pool, ledger.mapper, contractor_id)}
@@ -196,10 +213,17 @@ class Termination(StrictModel):
     reason: Text
 
 
-@router.post("/contracts", status_code=201, tags=["contracts"])
+@router.post(
+    "/contracts", dependencies=[allow("contract.manage")], status_code=201, tags=["contracts"]
+)
 def award_contract(
-    body: AwardContract, response: Response, ledger: Ledger, by: By
+    body: AwardContract,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
+    check_division(principal, body.purchaser, field="purchaser")
     contract = ledger.award_contract(
         contractor_id=body.contractor_id,
         purchaser=body.purchaser,
@@ -216,18 +240,24 @@ def award_contract(
     return contract_view(ledger, contract, response)
 
 
-@router.get("/contracts/{contract_id}", tags=["contracts"])
+@router.get("/contracts/{contract_id}", dependencies=[allow("contract.read")], tags=["contracts"])
 def get_contract(contract_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
     return contract_view(ledger, ledger.get_contract(contract_id), response)
 
 
-@router.get("/contracts/{contract_id}/history", tags=["contracts"])
+@router.get(
+    "/contracts/{contract_id}/history", dependencies=[allow("contract.read")], tags=["contracts"]
+)
 def contract_history(contract_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
     ledger.get_contract(contract_id)
     return {"items": aggregate_history(runtime.pool, ledger.mapper, contract_id)}
 
 
-@router.post("/contracts/{contract_id}/amendments", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/amendments",
+    dependencies=[allow("contract.manage")],
+    tags=["contracts"],
+)
 def amend_contract(
     contract_id: UUID,
     body: AmendContract,
@@ -248,7 +278,9 @@ def amend_contract(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/renewals", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/renewals", dependencies=[allow("contract.manage")], tags=["contracts"]
+)
 def renew_contract(
     contract_id: UUID, body: RenewContract, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -263,7 +295,9 @@ def renew_contract(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/expiry", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/expiry", dependencies=[allow("contract.manage")], tags=["contracts"]
+)
 def record_expiry(
     contract_id: UUID, body: RecordExpiry, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -271,7 +305,9 @@ def record_expiry(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/invoices", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/invoices", dependencies=[allow("contract.manage")], tags=["contracts"]
+)
 def invoice(
     contract_id: UUID, body: Invoice, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -286,7 +322,11 @@ def invoice(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/evaluations", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/evaluations",
+    dependencies=[allow("contract.evaluate")],
+    tags=["contracts"],
+)
 def evaluate(
     contract_id: UUID, body: Evaluation, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -300,7 +340,11 @@ def evaluate(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/violations", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/violations",
+    dependencies=[allow("contract.sanction")],
+    tags=["contracts"],
+)
 def record_violation(
     contract_id: UUID, body: Violation, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -315,7 +359,11 @@ def record_violation(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/penalties", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/penalties",
+    dependencies=[allow("contract.sanction")],
+    tags=["contracts"],
+)
 def impose_penalty(
     contract_id: UUID, body: Penalty, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -330,7 +378,11 @@ def impose_penalty(
     return contract_view(ledger, contract, response)
 
 
-@router.post("/contracts/{contract_id}/termination", tags=["contracts"])
+@router.post(
+    "/contracts/{contract_id}/termination",
+    dependencies=[allow("contract.terminate")],
+    tags=["contracts"],
+)
 def terminate(
     contract_id: UUID, body: Termination, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -344,7 +396,9 @@ def terminate(
     return contract_view(ledger, contract, response)
 
 
-@router.get("/contracts/{contract_id}/coverage", tags=["contracts"])
+@router.get(
+    "/contracts/{contract_id}/coverage", dependencies=[allow("contract.read")], tags=["contracts"]
+)
 def coverage(
     contract_id: UUID,
     ledger: Ledger,
@@ -403,8 +457,14 @@ class Removal(StrictModel):
     reason: Text
 
 
-@router.post("/staff", status_code=201, tags=["staff"])
-def hire_staff(body: HireStaff, response: Response, ledger: Ledger, by: By) -> dict[str, Any]:
+@router.post("/staff", dependencies=[allow("staff.manage")], status_code=201, tags=["staff"])
+def hire_staff(
+    body: HireStaff, response: Response, ledger: Ledger, by: By, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    if body.government_unit is not None:
+        check_division(principal, body.government_unit, field="government_unit")
+    if body.contract_id is not None:
+        check_record(ledger, principal, ledger.get_contract(body.contract_id))
     staff = ledger.hire_staff(
         name=body.name,
         kind=body.kind,
@@ -416,28 +476,34 @@ def hire_staff(body: HireStaff, response: Response, ledger: Ledger, by: By) -> d
     return staff_view(ledger, staff, response)
 
 
-@router.get("/staff/{staff_id}", tags=["staff"])
+@router.get("/staff/{staff_id}", dependencies=[allow("staff.read")], tags=["staff"])
 def get_staff(staff_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
     return staff_view(ledger, ledger.get_staff(staff_id), response)
 
 
-@router.get("/staff/{staff_id}/history", tags=["staff"])
+@router.get("/staff/{staff_id}/history", dependencies=[allow("staff.read")], tags=["staff"])
 def staff_history(staff_id: UUID, ledger: Ledger, runtime: RuntimeDep) -> dict[str, Any]:
     ledger.get_staff(staff_id)
     return {"items": aggregate_history(runtime.pool, ledger.mapper, staff_id)}
 
 
-@router.post("/staff/{staff_id}/assignments", tags=["staff"])
+@router.post("/staff/{staff_id}/assignments", dependencies=[allow("staff.manage")], tags=["staff"])
 def assign_staff(
-    staff_id: UUID, body: AssignStaff, response: Response, ledger: Ledger, by: By
+    staff_id: UUID,
+    body: AssignStaff,
+    response: Response,
+    ledger: Ledger,
+    by: By,
+    principal: CurrentPrincipal,
 ) -> dict[str, Any]:
+    check_division(principal, body.division, field="division")
     staff = ledger.assign_staff(
         staff_id, division=body.division, provenance=with_reason(by, body.reason)
     )
     return staff_view(ledger, staff, response)
 
 
-@router.post("/staff/{staff_id}/trainings", tags=["staff"])
+@router.post("/staff/{staff_id}/trainings", dependencies=[allow("staff.manage")], tags=["staff"])
 def train_staff(
     staff_id: UUID, body: Training, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -451,7 +517,7 @@ def train_staff(
     return staff_view(ledger, staff, response)
 
 
-@router.post("/staff/{staff_id}/ratings", tags=["staff"])
+@router.post("/staff/{staff_id}/ratings", dependencies=[allow("staff.manage")], tags=["staff"])
 def rate_staff(
     staff_id: UUID, body: StaffRating, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:
@@ -461,7 +527,7 @@ def rate_staff(
     return staff_view(ledger, staff, response)
 
 
-@router.post("/staff/{staff_id}/removal", tags=["staff"])
+@router.post("/staff/{staff_id}/removal", dependencies=[allow("staff.manage")], tags=["staff"])
 def remove_staff(
     staff_id: UUID, body: Removal, response: Response, ledger: Ledger, by: By
 ) -> dict[str, Any]:

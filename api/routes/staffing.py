@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 
+from api.access import ScopedDivision, allow
 from api.deps import By, Ledger, RuntimeDep
 from domain.errors import InvalidValue, NotPermitted
 from domain.provenance import Role
@@ -21,13 +22,6 @@ from projections.staffing_view import (
 
 router = APIRouter(tags=["staffing"])
 
-DivisionFilter = Annotated[
-    str | None,
-    Query(
-        pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
-        description="division code prefix: province to village",
-    ),
-]
 At = Annotated[dt.datetime | None, Query(description="as it stood at this moment (default now)")]
 
 
@@ -38,11 +32,14 @@ def _moment(at: dt.datetime | None, ledger: Any) -> dt.datetime:
     return moment
 
 
-@router.get("/staffing")
+@router.get(
+    "/staffing",
+    dependencies=[allow("staffing.read")],
+)
 def staffing(
     runtime: RuntimeDep,
     ledger: Ledger,
-    division: DivisionFilter = None,
+    division: ScopedDivision,
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
@@ -60,11 +57,14 @@ def staffing(
     return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
 
 
-@router.get("/staffing/villages")
+@router.get(
+    "/staffing/villages",
+    dependencies=[allow("staffing.read")],
+)
 def villages(
     runtime: RuntimeDep,
     ledger: Ledger,
-    division: DivisionFilter = None,
+    division: ScopedDivision,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
 ) -> dict[str, Any]:
@@ -76,9 +76,12 @@ def villages(
     return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
 
 
-@router.get("/staffing/summary")
+@router.get(
+    "/staffing/summary",
+    dependencies=[allow("staffing.read")],
+)
 def summary(
-    runtime: RuntimeDep, ledger: Ledger, division: DivisionFilter = None, at: At = None
+    runtime: RuntimeDep, ledger: Ledger, division: ScopedDivision, at: At = None
 ) -> dict[str, Any]:
     """How many counties and townships are short, and the total shortfall."""
     moment = _moment(at, ledger)
@@ -86,7 +89,10 @@ def summary(
         return staffing_at(cursor, moment, division=division).summary()
 
 
-@router.get("/staffing/divisions/{code}")
+@router.get(
+    "/staffing/divisions/{code}",
+    dependencies=[allow("staffing.read")],
+)
 def division_detail(
     runtime: RuntimeDep,
     ledger: Ledger,
@@ -111,7 +117,10 @@ def division_detail(
     return {**current, "short_since": since.isoformat() if since else None, "month_ends": history}
 
 
-@router.get("/staffing/policies")
+@router.get(
+    "/staffing/policies",
+    dependencies=[allow("staffing.read")],
+)
 def policies(runtime: RuntimeDep) -> dict[str, Any]:
     with runtime.pool.connection() as conn:
         rows = conn.execute(
@@ -132,7 +141,7 @@ def policies(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/staffing/policies", status_code=201)
+@router.post("/staffing/policies", dependencies=[allow("staffing.policy")], status_code=201)
 def load_policy(
     runtime: RuntimeDep, by: By, document: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:

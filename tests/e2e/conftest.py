@@ -9,9 +9,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
+from tests.factories import token
 
 
 @pytest.fixture()
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
+    # Requests that name no caller read as a province-wide auditor (read-only); every command
+    # and every access-control test sends its own token.
+    default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
+    with TestClient(
+        create_app(runtime), raise_server_exceptions=False, headers=default
+    ) as test_client:
         yield test_client

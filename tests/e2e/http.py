@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import jwt
 
-def actor(role: str, org: str, who: str, correlation: str | None = None) -> dict[str, str]:
-    headers = {"X-Actor-Id": who, "X-Actor-Role": role, "X-Actor-Organisation": org}
+from tests.factories import token
+
+
+def actor(
+    role: str, org: str, who: str, correlation: str | None = None, scope: str = "44"
+) -> dict[str, str]:
+    """Headers of a caller with a bearer token (province-wide scope unless given)."""
+    headers = {"Authorization": f"Bearer {token(role, org, who, scope)}"}
     if correlation:
         headers["X-Correlation-Id"] = correlation
     return headers
+
+
+def subject(headers: dict[str, str]) -> str:
+    """Who the caller's token says it is."""
+    claims = jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})
+    return str(claims["sub"])
 
 
 def ok(response: Any, status: int = 200) -> dict[str, Any]:

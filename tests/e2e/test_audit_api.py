@@ -80,7 +80,7 @@ def test_reads_of_personal_data_are_recorded_and_queried(
     client: TestClient, runtime: Runtime
 ) -> None:
     case = application(runtime.ledger)
-    refused(client.get(f"/cases/{case.id}"), 401, "unauthenticated")
+    refused(client.get(f"/cases/{case.id}", headers={"Authorization": ""}), 401, "unauthenticated")
     no_purpose = {k: v for k, v in reader().items() if k != "X-Purpose"}
     refused(client.get(f"/cases/{case.id}", headers=no_purpose), 422, "invalid-value")
     ok(client.get(f"/cases/{case.id}", headers=reader("eligibility review", who="li")))

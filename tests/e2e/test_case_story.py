@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
-from tests.e2e.http import actor, ok, reader, refused
-from tests.factories import credit_code, resident_id
+from tests.e2e.http import actor, ok, reader, refused, subject
+from tests.factories import credit_code, resident_id, token
 
 pytestmark = pytest.mark.e2e
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -28,7 +28,10 @@ APPROVER = actor("approver", "440103", "approver-wang")
 def client(runtime: Runtime) -> Iterator[TestClient]:
     now = dt.datetime(2026, 6, 15, 9, 0, tzinfo=TZ)
     runtime.ledger.now = lambda: now  # type: ignore[method-assign]
-    with TestClient(create_app(runtime), raise_server_exceptions=False) as test_client:
+    default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
+    with TestClient(
+        create_app(runtime), raise_server_exceptions=False, headers=default
+    ) as test_client:
         yield test_client
 
 
@@ -121,7 +124,7 @@ def investigate(client: TestClient, case_id: str, worker: dict[str, str], contra
                 "home_visit": {
                     "visited_at": "2026-06-10T10:00:00+08:00",
                     "place": "440103001001",
-                    "visitor_id": worker["X-Actor-Id"],
+                    "visitor_id": subject(worker),
                 },
                 "contract_id": contract_id,
                 "reason": "home visit with the village coordinator",
@@ -212,7 +215,7 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
         403,
         "not-permitted",
     )
-    approver_who_visited = actor("approver", "440103", worker["X-Actor-Id"])
+    approver_who_visited = actor("approver", "440103", subject(worker))
     refused(
         client.post(
             f"/cases/{case_id}/approval",
@@ -322,13 +325,13 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
         ("ApplicationReceived", "clerk-shenzhen"),
         ("Transferred", "clerk-shenzhen"),
         ("Assigned", "officer-li"),
-        ("Investigated", worker["X-Actor-Id"]),
-        ("Recommended", worker["X-Actor-Id"]),
+        ("Investigated", subject(worker)),
+        ("Recommended", subject(worker)),
         ("Approved", "approver-wang"),
         ("PaymentRecorded", "officer-li"),
         ("PaymentRecorded", "officer-li"),
         ("PaymentRecorded", "officer-li"),
-        ("ServiceRecorded", worker["X-Actor-Id"]),
+        ("ServiceRecorded", subject(worker)),
         ("BeneficiaryDied", "officer-li"),
         ("Closed", "approver-wang"),
     ]

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
-from tests.e2e.http import reader
-from tests.factories import resident_id, village
+from tests.e2e.http import actor, reader
+from tests.factories import resident_id, token, village
 
 pytestmark = pytest.mark.e2e
 
-HEADERS = {
-    "X-Actor-Id": "clerk-1",
-    "X-Actor-Role": "intake_clerk",
-    "X-Actor-Organisation": "440103",
-}
+HEADERS = actor("intake_clerk", "440103", "clerk-1")
 
 
 def approver(county: str = "440103") -> dict[str, str]:
-    return {"X-Actor-Id": "approver-1", "X-Actor-Role": "approver", "X-Actor-Organisation": county}
+    return actor("approver", county, "approver-1")
 
 
 def household_body(head: str | None = None, division: str | None = None) -> dict[str, Any]:
@@ -40,11 +39,12 @@ def application(
     client: TestClient, county: str = "440103", programme: str = "dibao", head: str | None = None
 ) -> dict[str, Any]:
     number = head or resident_id()
-    home = client.post("/households", headers=HEADERS, json=household_body(number, village(county)))
+    clerk = actor("intake_clerk", county, "clerk-1", scope=county[:2])
+    home = client.post("/households", headers=clerk, json=household_body(number, village(county)))
     assert home.status_code == 201, home.text
     case = client.post(
         "/cases",
-        headers=HEADERS,
+        headers=clerk,
         json={
             "household_id": home.json()["household_id"],
             "applicant_id": number,
@@ -128,12 +128,42 @@ def test_malformed_json_is_a_400(client: TestClient, runtime: Runtime) -> None:
     assert event_count(runtime) == 0
 
 
-def test_a_command_without_an_actor_is_refused(client: TestClient, runtime: Runtime) -> None:
-    assert_problem(client.post("/households", json=household_body()), 401, "X-Actor-Id")
-    bad_role = {**HEADERS, "X-Actor-Role": "mayor"}
-    assert_problem(
-        client.post("/households", json=household_body(), headers=bad_role), 422, "X-Actor-Role"
-    )
+def test_a_command_without_a_valid_token_is_refused(client: TestClient, runtime: Runtime) -> None:
+    response = client.post("/households", json=household_body(), headers={"Authorization": ""})
+    assert_problem(response, 401, "Authorization")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    now = dt.datetime.now(dt.UTC)
+    for bad in (
+        "not-a-jwt",
+        token("mayor", "440103", "x"),  # no such role
+        token("system", "440103", "x"),  # never issued to callers
+        token("intake_clerk", "440103", "x", scope="4"),  # scope is no division prefix
+        token("intake_clerk", "440103", "x", exp=now - dt.timedelta(hours=1)),
+        token("intake_clerk", "440103", "x", aud="another-system"),
+        token("intake_clerk", "440103", "x", iss="someone-else"),
+        # signed by a key the ledger does not trust
+        jwt.encode(
+            {
+                "sub": "x",
+                "role": "approver",
+                "org": "440103",
+                "scope": "44",
+                "iss": "relief-ledger-dev",
+                "aud": "relief-ledger",
+                "iat": now,
+                "exp": now + dt.timedelta(hours=1),
+            },
+            Ed25519PrivateKey.generate(),
+            algorithm="EdDSA",
+        ),
+        # an HMAC token "signed" with the public key: algorithm confusion
+        jwt.encode({"sub": "x"}, "secret", algorithm="HS256"),
+    ):
+        response = client.post(
+            "/households", json=household_body(), headers={"Authorization": f"Bearer {bad}"}
+        )
+        assert_problem(response, 401, "Authorization")
+        assert "Traceback" not in response.text
     assert event_count(runtime) == 0
 
 
@@ -241,8 +271,8 @@ def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtim
     PostgresFeedRunner(
         runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection
     ).catch_up()
-    everything = client.get("/caseload").json()
-    assert everything["total"] == 4
+    everything = client.get("/caseload").json()  # a Guangdong auditor: Guangdong only
+    assert everything["total"] == 3
     guangdong = client.get("/caseload", params={"division": "44"}).json()
     assert [
         (r["division"], r["programme"], r["status"], r["cases"]) for r in guangdong["items"]
@@ -256,8 +286,15 @@ def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtim
     assert {(r["division"], r["programme"]): r["cases"] for r in by_province} == {
         ("44", "dibao"): 3,
         ("44", "tekun"): 1,
-        ("45", "temporary"): 1,
     }
+    guangxi = actor("auditor", "45", "auditor-gx", scope="45")
+    by_province = client.get("/caseload", params={"level": "province"}, headers=guangxi).json()
+    assert [(r["division"], r["cases"]) for r in by_province["items"]] == [("45", 1)]
+    assert_problem(client.get("/caseload", params={"division": "45"}), 403, "division")
+    guangzhou = actor("auditor", "4401", "auditor-gz", scope="4401")
+    assert_problem(client.get("/caseload", params={"division": "44"}, headers=guangzhou), 403)
+    gz = client.get("/caseload", headers=guangzhou).json()["items"]
+    assert {r["division"] for r in gz} == {"440103"}
     villages = client.get("/caseload", params={"division": "440305", "level": "village"})
     assert villages.json()["items"][0]["division"] == "440305001001"
     page = client.get("/caseload", params={"division": "44", "limit": 1, "offset": 1}).json()

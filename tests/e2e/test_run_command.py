@@ -23,34 +23,50 @@ from tests.integration.kafka_tools import read_raw, read_topic
 
 pytestmark = pytest.mark.e2e
 
-HEADERS = {
-    "X-Actor-Id": "clerk-7",
-    "X-Actor-Role": "intake_clerk",
-    "X-Actor-Organisation": "440103",
-    "X-Correlation-Id": "walk-in-2026-0001",
-}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def relief_env(data_dir: Path, port: int = 8000) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELIEF_")}
+    env.update(
+        {
+            "RELIEF_DATA_DIR": str(data_dir),
+            "RELIEF_HTTP_PORT": str(port),
+            "RELIEF_CHECKPOINT_EVENTS": "1",
+        }
+    )
+    return env
+
+
+def minted(running: dict[str, str], sub: str, role: str, org: str, scope: str) -> dict[str, str]:
+    """Headers with a token from ``relief auth token``, as the README tells a developer."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "api.cli", "auth", "token"),
+            *("--sub", sub, "--role", role, "--org", org, "--scope", scope),
+        ],
+        env=relief_env(Path(running["data_dir"])),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return {"Authorization": f"Bearer {result.stdout.strip()}"}
 
 
 @pytest.fixture()
 def running(tmp_path: Path) -> Iterator[dict[str, str]]:
     port = free_loopback_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELIEF_")}
-    env.update(
-        {
-            "RELIEF_DATA_DIR": str(tmp_path / "data"),
-            "RELIEF_HTTP_PORT": str(port),
-            "RELIEF_CHECKPOINT_EVENTS": "1",
-        }
-    )
+    env = relief_env(tmp_path / "data", port)
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "run"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
     )
-    info: dict[str, str] = {"base": f"http://127.0.0.1:{port}"}
+    info: dict[str, str] = {"base": f"http://127.0.0.1:{port}", "data_dir": str(tmp_path / "data")}
     lines: list[str] = []
     deadline = time.monotonic() + 60
     assert process.stdout is not None
@@ -90,6 +106,11 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
     running: dict[str, str],
 ) -> None:
     base = running["base"]
+    clerk = minted(running, "clerk-7", "intake_clerk", "440103", "44")
+    HEADERS = {**clerk, "X-Correlation-Id": "walk-in-2026-0001"}
+    reader = minted(running, "dashboard", "integration", "dashboards", "4403")
+    auditor = minted(running, "auditor-1", "auditor", "44", "44")
+    assert httpx.get(base + "/caseload").status_code == 401
     applicant = resident_id(address="440305")
     division = village("440305", "002", "003")
     home = httpx.post(
@@ -121,7 +142,9 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
 
     started = time.monotonic()
     while True:  # the caseload follows within a second
-        rows = httpx.get(base + "/caseload", params={"division": "440305"}).json()["items"]
+        rows = httpx.get(base + "/caseload", headers=reader, params={"division": "440305"}).json()[
+            "items"
+        ]
         if rows == [
             {
                 "division": "440305",
@@ -135,11 +158,7 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
         assert time.monotonic() - started < 1.0, rows
         time.sleep(0.02)
 
-    approver = {
-        "X-Actor-Id": "approver-3",
-        "X-Actor-Role": "approver",
-        "X-Actor-Organisation": "440305",
-    }
+    approver = minted(running, "approver-3", "approver", "440305", "440305")
     closed = httpx.post(
         base + f"/cases/{case['case_id']}/closure",
         headers={**approver, "If-Match": '"1"'},
@@ -156,9 +175,9 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
     assert again.headers["content-type"].startswith("application/problem+json")
 
     deadline = time.monotonic() + 5
-    while httpx.get(base + "/caseload", params={"division": "440305", "status": "received"}).json()[
-        "items"
-    ]:
+    while httpx.get(
+        base + "/caseload", headers=reader, params={"division": "440305", "status": "received"}
+    ).json()["items"]:
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -197,7 +216,7 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
         (2, stored[1][0]),
     ]
 
-    projections = httpx.get(base + "/projections").json()["items"]
+    projections = httpx.get(base + "/projections", headers=reader).json()["items"]
     assert projections[0]["name"] == "caseload" and projections[0]["lag"] == 0
 
     # The checkpointer signed the head and published it on the checkpoints topic.
@@ -214,6 +233,6 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
             break
         assert time.monotonic() < deadline, positions
     assert published[0]["type"] == "relief.audit.checkpoint"
-    public_key = httpx.get(base + "/audit/public-key").json()["public_key"]
+    public_key = httpx.get(base + "/audit/public-key", headers=auditor).json()["public_key"]
     assert {c["data"]["public_key"] for c in published} == {public_key}
-    assert httpx.get(base + "/audit/verify").json()["intact"] is True
+    assert httpx.get(base + "/audit/verify", headers=auditor).json()["intact"] is True

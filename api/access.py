@@ -1,0 +1,268 @@
+"""Who may do and see what: every role rule of the HTTP API, in one place.
+
+Two questions are asked of every request, in this order:
+
+1. May this role take this action at all? (``RULES``; a refusal is 403, before anything is
+   loaded, so a refused caller learns nothing about the record.)
+2. Is the record inside the caller's scope? Each token carries a division-code prefix; a record
+   outside it answers 404, as if it did not exist (a Guangzhou officer cannot even learn that a
+   Shenzhen case exists). Contractor staff are further bound to their own contractor, its
+   contracts, and the service areas of its contracts in force.
+
+The domain keeps its own finer checks (the approver must belong to the case's county, an
+investigator may not approve, …); these rules come first and are coarser.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, params
+
+from api.auth import CurrentPrincipal, Principal
+from domain.case import ReliefCase
+from domain.contract import Contract
+from domain.contractor import Contractor, contractor_id_for
+from domain.errors import NotFound, NotPermitted
+from domain.household import Household
+from domain.identifiers import parse_division_code
+from domain.provenance import Role
+from domain.staff import StaffMember
+
+CLERK, HANDLER, CONTRACTOR = Role.INTAKE_CLERK, Role.HANDLING_STAFF, Role.CONTRACTOR_STAFF
+APPROVER, SUPERVISOR, AUDITOR, INTEGRATION = (
+    Role.APPROVER,
+    Role.SUPERVISOR,
+    Role.AUDITOR,
+    Role.INTEGRATION,
+)
+GOVERNMENT_READERS = frozenset({CLERK, HANDLER, APPROVER, SUPERVISOR, AUDITOR})
+DASHBOARDS = GOVERNMENT_READERS | {INTEGRATION}
+
+#: action → roles allowed to take it. Contractor staff never decide eligibility or pay.
+RULES: dict[str, frozenset[Role]] = {
+    # households and people (the one-door window and the handling office)
+    "household.register": frozenset({CLERK, HANDLER}),
+    "household.change": frozenset({CLERK, HANDLER}),
+    "household.read": GOVERNMENT_READERS | {CONTRACTOR},
+    "death.record": frozenset({CLERK, HANDLER}),
+    # relief cases
+    "case.receive": frozenset({CLERK, HANDLER}),
+    "case.read": GOVERNMENT_READERS | {CONTRACTOR},
+    "case.assign": frozenset({HANDLER}),
+    "case.investigate": frozenset({CLERK, HANDLER, CONTRACTOR}),
+    "case.decide": frozenset({APPROVER}),
+    "case.pay": frozenset({HANDLER, APPROVER}),
+    "case.serve": frozenset({HANDLER, CONTRACTOR}),
+    "case.manage": frozenset({HANDLER, APPROVER}),  # reviews, suspension, closure, corrections
+    # purchasing
+    "contractor.register": frozenset({HANDLER}),
+    "contractor.read": GOVERNMENT_READERS | {CONTRACTOR},
+    "contractor.ban": frozenset({APPROVER, SUPERVISOR}),
+    "contract.manage": frozenset({HANDLER, APPROVER}),  # award, amend, renew, expiry, invoices
+    "contract.read": GOVERNMENT_READERS | {CONTRACTOR},
+    "contract.evaluate": frozenset({HANDLER, APPROVER, SUPERVISOR}),
+    "contract.sanction": frozenset({APPROVER, SUPERVISOR}),  # violations, penalties
+    "contract.terminate": frozenset({HANDLER, APPROVER, SUPERVISOR}),
+    "staff.manage": frozenset({HANDLER, APPROVER}),
+    "staff.read": GOVERNMENT_READERS | {CONTRACTOR},
+    # read models and operations
+    "caseload.read": DASHBOARDS,
+    "staffing.read": DASHBOARDS,
+    "staffing.policy": frozenset({HANDLER, APPROVER}),
+    "operations.read": frozenset({HANDLER, SUPERVISOR, AUDITOR, INTEGRATION}),
+    # audit
+    "audit.read": frozenset({SUPERVISOR, AUDITOR}),
+}
+
+#: Roles that see resident ID numbers in full when they ask for them (the read is recorded).
+SEES_FULL_IDS = frozenset({CLERK, HANDLER, APPROVER})
+
+
+def check_action(principal: Principal, action: str) -> None:
+    allowed = RULES[action]
+    if principal.role not in allowed:
+        raise NotPermitted(
+            f"a {principal.role.value} may not {action.replace('.', ': ')}", field="role"
+        )
+
+
+def check_division(principal: Principal, division: str, *, field: str = "division") -> None:
+    """A division named in a request body must be valid and lie inside the caller's scope."""
+    division = parse_division_code(division, field=field).code  # invalid: 422, not 403
+    check_prefix(principal, division, field=field)
+
+
+def check_prefix(principal: Principal, division: str, *, field: str = "division") -> None:
+    if not principal.covers(division):
+        raise NotPermitted(f"{division} is outside your scope ({principal.scope})", field=field)
+
+
+def scoped_division(
+    principal: CurrentPrincipal,
+    division: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
+            description="division code prefix, province to village (default: your scope)",
+        ),
+    ] = None,
+) -> str:
+    """A read filter: the caller's scope when none is given, refused when wider or elsewhere."""
+    if division is None:
+        return principal.scope
+    check_prefix(principal, division)
+    return division
+
+
+ScopedDivision = Annotated[str, Depends(scoped_division)]
+
+
+# Scope of records -------------------------------------------------------------------------------
+
+
+def _hidden(kind: str, record_id: object) -> NotFound:
+    return NotFound(f"no {kind} with id {record_id}")
+
+
+def contractor_areas(ledger: Any, credit_code: str) -> list[str]:
+    """Service areas of the contracts in force of the contractor a contractor staff works for."""
+    contractor_id = contractor_id_for(credit_code)
+    if contractor_id not in ledger.repository:
+        return []
+    contractor: Contractor = ledger.get_contractor(contractor_id)
+    today = ledger.today()
+    areas: list[str] = []
+    for contract_id in contractor.contracts:
+        contract: Contract = ledger.get_contract(contract_id)
+        if contract.status(today) == "in_force":
+            areas.extend(contract.terms.service_area)
+    return areas
+
+
+def _within_contracts(ledger: Any, principal: Principal, divisions: Iterable[str]) -> bool:
+    areas = contractor_areas(ledger, principal.actor.organisation)
+    return any(d.startswith(a) and principal.covers(d) for d in divisions for a in areas)
+
+
+def check_case(ledger: Any, principal: Principal, case: ReliefCase) -> None:
+    village = case.registered_division.code
+    if principal.role is CONTRACTOR:
+        if not _within_contracts(ledger, principal, [village]):
+            raise _hidden("ReliefCase", case.id)
+    elif not (principal.covers(village) or principal.covers(case.received_county)):
+        raise _hidden("ReliefCase", case.id)
+
+
+def check_household(ledger: Any, principal: Principal, household: Household) -> None:
+    divisions = [household.registered_division.code]
+    if principal.role is CONTRACTOR:
+        if not _within_contracts(ledger, principal, divisions):
+            raise _hidden("Household", household.id)
+    elif not principal.covers(divisions[0]):
+        raise _hidden("Household", household.id)
+
+
+def check_contract(ledger: Any, principal: Principal, contract: Contract) -> None:
+    if principal.role is CONTRACTOR:
+        if contract.contractor_credit_code != principal.actor.organisation:
+            raise _hidden("Contract", contract.id)
+        return
+    # A county officer sees a contract bought for their whole prefecture, and vice versa.
+    places = [contract.purchaser, *contract.terms.service_area]
+    if not any(p.startswith(principal.scope) or principal.scope.startswith(p) for p in places):
+        raise _hidden("Contract", contract.id)
+
+
+def check_contractor(ledger: Any, principal: Principal, contractor: Contractor) -> None:
+    """The contractor register is province-wide; contractor staff see their own entry only."""
+    if principal.role is CONTRACTOR and contractor.credit_code != principal.actor.organisation:
+        raise _hidden("Contractor", contractor.id)
+
+
+def check_staff(ledger: Any, principal: Principal, staff: StaffMember) -> None:
+    if staff.contract_id is not None:
+        if principal.role is CONTRACTOR:
+            if staff.contractor_id != contractor_id_for(principal.actor.organisation):
+                raise _hidden("StaffMember", staff.id)
+            return
+        check_contract(ledger, principal, ledger.get_contract(staff.contract_id))
+        return
+    if principal.role is CONTRACTOR:
+        raise _hidden("StaffMember", staff.id)
+    places = [p for p in (staff.government_unit, staff.assignment) if p]
+    if not any(principal.covers(p) for p in places):
+        raise _hidden("StaffMember", staff.id)
+
+
+#: Record kind → (how to load it, how to check it). Used for path ids and audit reads.
+CHECKS: dict[type, Callable[[Any, Principal, Any], None]] = {
+    ReliefCase: check_case,
+    Household: check_household,
+    Contract: check_contract,
+    Contractor: check_contractor,
+    StaffMember: check_staff,
+}
+
+#: Path parameter → the record kind it names.
+PATH_KINDS: dict[str, type] = {
+    "case_id": ReliefCase,
+    "household_id": Household,
+    "contract_id": Contract,
+    "contractor_id": Contractor,
+    "staff_id": StaffMember,
+}
+
+
+def check_record(ledger: Any, principal: Principal, record: Any) -> None:
+    """Any aggregate: refused (as not found) when outside the caller's scope."""
+    check = CHECKS.get(type(record))
+    if check is not None:
+        check(ledger, principal, record)
+    elif principal.scope != "44" and principal.role is not AUDITOR:
+        # People and other records without a division of their own: province-wide readers only.
+        raise _hidden(type(record).__name__, getattr(record, "id", "?"))
+
+
+def _scope_path_record(request: Request, principal: Principal) -> None:
+    ledger = request.app.state.runtime.ledger
+    for name, kind in PATH_KINDS.items():
+        raw = request.path_params.get(name)
+        if raw is None:
+            continue
+        try:
+            record_id = uuid.UUID(str(raw))
+        except ValueError:
+            return  # the route's own validation answers 422
+        record = ledger._get(kind, record_id)
+        CHECKS[kind](ledger, principal, record)
+    code = request.path_params.get("code")
+    if code is not None:
+        check_prefix(principal, str(code), field="code")
+
+
+def allow(action: str) -> params.Depends:
+    """Route dependency: the role may take ``action`` and the path's record is in scope."""
+    if action not in RULES:
+        raise KeyError(f"no access rule for {action!r}")
+
+    def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+        check_action(principal, action)
+        _scope_path_record(request, principal)
+        return principal
+
+    dependency.__name__ = f"allow_{action.replace('.', '_')}"
+    setattr(dependency, "action", action)  # noqa: B010  # read by action_of(route)
+    marker: params.Depends = Depends(dependency)
+    return marker
+
+
+def action_of(route: Any) -> str | None:
+    """The access rule a route declares (None: a public route)."""
+    for dependency in getattr(route, "dependencies", ()):
+        action = getattr(dependency.dependency, "action", None)
+        if action is not None:
+            return str(action)
+    return None

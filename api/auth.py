@@ -1,0 +1,181 @@
+"""Who is calling: bearer tokens (JWT) checked against the configured issuer, audience and keys.
+
+A province plugs in its identity provider by configuring its issuer, the audience it issues
+for, and its keys (a JWKS URL, or a PEM public key). Without either, the embedded setup checks
+tokens against a development key kept in the data directory, which ``relief auth token`` uses
+to mint tokens. Claims we read besides the registered ones:
+
+| claim | meaning |
+|---|---|
+| ``sub`` | the person or system acting (recorded on every event) |
+| ``role`` | one of the roles in domain/provenance.py, except ``system`` |
+| ``org`` | the organisation acted for: a county division code for government staff, the
+  contractor's unified social credit code for contractor staff |
+| ``scope`` | division-code prefix the caller works in: ``44`` province, ``4401`` Guangzhou … |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from domain.errors import DomainError, InvalidValue
+from domain.provenance import Actor, Role
+from infra.settings import Settings
+
+#: Asymmetric algorithms only: a shared HMAC secret would let every verifier mint tokens.
+ALGORITHMS = ["EdDSA", "ES256", "RS256", "PS256"]
+SCOPE_LENGTHS = (2, 4, 6, 9, 12)
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+
+
+class Unauthenticated(DomainError):
+    """The request carries no valid bearer token."""
+
+    rule = "unauthenticated"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the actor recorded on events and the divisions it may touch."""
+
+    actor: Actor
+    scope: str  # division-code prefix
+
+    @property
+    def role(self) -> Role:
+        return self.actor.role
+
+    def covers(self, division: str) -> bool:
+        return division.startswith(self.scope)
+
+
+def parse_scope(value: object, *, field: str = "scope") -> str:
+    if not isinstance(value, str) or not value.isdigit() or len(value) not in SCOPE_LENGTHS:
+        raise InvalidValue(
+            "scope must be a division-code prefix of 2, 4, 6, 9 or 12 digits", field=field
+        )
+    return value
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    try:
+        role = Role(claims.get("role"))
+    except ValueError:
+        raise Unauthenticated("the token names no known role", field="Authorization") from None
+    if role is Role.SYSTEM:
+        raise Unauthenticated("system identity is not issued to callers", field="Authorization")
+    sub, org = claims.get("sub"), claims.get("org")
+    if not isinstance(sub, str) or not isinstance(org, str) or not sub.strip() or not org.strip():
+        raise Unauthenticated("the token needs sub and org claims", field="Authorization")
+    try:
+        scope = parse_scope(claims.get("scope"))
+        actor = Actor(id=sub[:200], role=role, organisation=org[:200])
+    except InvalidValue as error:
+        raise Unauthenticated(f"invalid token: {error.message}", field="Authorization") from None
+    return Principal(actor=actor, scope=scope)
+
+
+# Keys -------------------------------------------------------------------------------------------
+
+
+def load_or_create_dev_key(path: Path) -> Ed25519PrivateKey:
+    """The development signing key; made once, owner-only."""
+    from infra.checkpoints import load_or_create_key
+
+    return load_or_create_key(path)
+
+
+class TokenVerifier:
+    """Checks signature, issuer, audience, expiry and our claims; answers a Principal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self._jwks: jwt.PyJWKClient | None = None
+        self._key: Any = None
+        if settings.jwt_jwks_url:
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
+        elif settings.jwt_public_key_path:
+            self._key = serialization.load_pem_public_key(settings.jwt_public_key_path.read_bytes())
+        else:
+            self._key = load_or_create_dev_key(settings.jwt_dev_key_file).public_key()
+
+    def verify(self, token: str) -> Principal:
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token).key if self._jwks else self._key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=30,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as error:
+            # The library's message names the failed check, never the token's content.
+            raise Unauthenticated(f"invalid token: {error}", field="Authorization") from None
+        return principal_from_claims(claims)
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    subject: str,
+    role: str,
+    organisation: str,
+    scope: str,
+    lifetime: dt.timedelta = dt.timedelta(hours=8),
+    key: Ed25519PrivateKey | None = None,
+) -> str:
+    """A development token signed with the embedded key (``relief auth token``)."""
+    principal_from_claims(
+        {"sub": subject, "role": role, "org": organisation, "scope": scope}
+    )  # refuse what the API would refuse
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": subject,
+        "role": role,
+        "org": organisation,
+        "scope": scope,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": uuid.uuid4().hex,
+    }
+    signing = key or load_or_create_dev_key(settings.jwt_dev_key_file)
+    return jwt.encode(claims, signing, algorithm="EdDSA")
+
+
+# The FastAPI dependency -------------------------------------------------------------------------
+
+bearer = HTTPBearer(auto_error=False, description="A JWT from the configured identity provider")
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("send Authorization: Bearer <token>", field="Authorization")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(credentials.credentials)
+
+
+def current_actor(principal: Annotated[Principal, Depends(current_principal)]) -> Actor:
+    return principal.actor
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
