@@ -71,7 +71,7 @@ RULES: dict[str, frozenset[Role]] = {
     # read models and operations
     "caseload.read": DASHBOARDS,
     "staffing.read": DASHBOARDS,
-    "staffing.policy": frozenset({HANDLER, APPROVER}),
+    "staffing.policy": frozenset({APPROVER, SUPERVISOR}),
     "operations.read": frozenset({HANDLER, SUPERVISOR, AUDITOR, INTEGRATION}),
     # audit
     "audit.read": frozenset({SUPERVISOR, AUDITOR}),

@@ -9,6 +9,8 @@ from api.auth import TokenVerifier
 from api.routes import audit, cases, operations, purchasing, staffing
 from infra.runtime import Runtime
 
+ROUTERS = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
+
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
@@ -19,7 +21,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
     problems.install(app)
-    routers = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
-    for router in routers:
+    for router in ROUTERS:
         app.include_router(router)
     return app
