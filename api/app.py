@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from api import problems
 from api.auth import TokenVerifier
 from api.routes import audit, cases, operations, purchasing, staffing
+from api.safe_writes import IdempotencyStore, SafeWrites
 from infra.runtime import Runtime
 
 ROUTERS = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
@@ -18,9 +21,43 @@ def create_app(runtime: Runtime) -> FastAPI:
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
     )
+    verifier = TokenVerifier(runtime.settings)
     app.state.runtime = runtime
-    app.state.token_verifier = TokenVerifier(runtime.settings)
+    app.state.token_verifier = verifier
     problems.install(app)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=problems.documented_errors())
+    app.add_middleware(
+        SafeWrites,
+        max_body_bytes=runtime.settings.max_body_bytes,
+        verifier=verifier,
+        store=IdempotencyStore(runtime.pool, getattr(runtime.ledger.mapper, "cipher", None)),
+    )
+    document_idempotency_key(app)
     return app
+
+
+def document_idempotency_key(app: FastAPI) -> None:
+    """Every command accepts an Idempotency-Key (handled by SafeWrites, before the route)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                command = operations.get("post")
+                if command is not None:
+                    command.setdefault("parameters", []).append(
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "a new random key per command (e.g. a UUID); a "
+                            "retry with the same key gets the first answer and records nothing",
+                            "schema": {"type": "string", "minLength": 8, "maxLength": 200},
+                        }
+                    )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -147,3 +147,38 @@ def install(app: FastAPI) -> None:
             detail="the request failed; it has been logged",
             instance=request.url.path,
         )
+
+
+#: The problem document, for the OpenAPI description of every error response.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": ["string", "null"]},
+        "instance": {"type": "string"},
+    },
+}
+ERROR_STATUSES = {
+    400: "Malformed request (e.g. JSON that does not parse)",
+    401: "No valid bearer token",
+    403: "The caller's role or scope may not do this",
+    404: "No such record (or none within the caller's scope)",
+    409: "Conflicts with the record's state, or the same request is in progress",
+    412: "If-Match names another version of the record",
+    413: "Request body too large",
+    422: "Invalid input: the problem names the field at fault",
+}
+
+
+def documented_errors() -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status, description in ERROR_STATUSES.items()
+    }

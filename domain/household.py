@@ -19,6 +19,7 @@ from domain.identifiers import (
     parse_resident_id,
 )
 from domain.provenance import Provenance
+from domain.values import require_person_name
 
 
 class Relation(Enum):
@@ -65,9 +66,7 @@ def _member(data: MemberInput, today: dt.date, index: int) -> dict[str, str]:
     number = parse_resident_id(
         data.resident_id, field=f"members[{index}].resident_id", today=today
     ).number
-    name = data.name.strip()
-    if not name or len(name) > 100:
-        raise InvalidValue("name must have 1 to 100 characters", field=f"members[{index}].name")
+    name = require_person_name(data.name, field=f"members[{index}].name")
     relation = parse_enum(Relation, data.relation, f"members[{index}].relation")
     return {"resident_id": number, "name": name, "relation": relation.value}
 

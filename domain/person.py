@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import DuplicateActiveCase, InvalidState, InvalidValue
 from domain.identifiers import mask_resident_id, parse_resident_id
 from domain.provenance import Provenance
+from domain.values import require_person_name
 
 
 def person_id_for(resident_id: str, key: bytes) -> uuid.UUID:
@@ -41,8 +42,7 @@ class Person(Aggregate):
         provenance: Provenance,
     ) -> Person:
         number = parse_resident_id(resident_id, field="resident_id").number
-        if not name.strip() or len(name) > 100:
-            raise InvalidValue("name must have 1 to 100 characters", field="name")
+        name = require_person_name(name, field="name")
         return cls(
             id=person_id_for(number, key),
             resident_id=number,

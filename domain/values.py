@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue
@@ -32,11 +33,32 @@ def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Deci
 
 
 def require_text(value: object, *, field: str, max_length: int = 2000) -> str:
+    """Free text (reasons, notes): any printable text, kept verbatim and never interpreted."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue(f"{field} is required", field=field)
     if len(value) > max_length:
         raise InvalidValue(f"{field} must be at most {max_length} characters", field=field)
+    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in value):
+        raise InvalidValue(f"{field} holds control characters", field=field)
     return value.strip()
+
+
+def require_person_name(value: object, *, field: str) -> str:
+    """A person's name (姓名) as the household register writes it: letters of any script,
+    with the separators names use (space, middle dot ·, hyphen, apostrophe, full stop).
+    Markup, quotes, brackets, digits and semicolons are no part of a name."""
+    name = require_text(value, field=field, max_length=100)
+    for character in name:
+        category = unicodedata.category(character)
+        if not (category[0] in "LM" or character in NAME_SEPARATORS):
+            raise InvalidValue(
+                f"{field} may hold letters and the separators of names only, not {character!r}",
+                field=field,
+            )
+    return name
+
+
+NAME_SEPARATORS = frozenset(" ·•・-'’.")
 
 
 def check_term(start: dt.date, end: dt.date, *, field: str = "term") -> None:

@@ -41,6 +41,18 @@ CONTROL_DDL = (
         loaded_by text NOT NULL,
         loaded_at timestamptz NOT NULL DEFAULT now()
     )""",
+    # Idempotency-Key: one row per caller and key; the response is kept sealed (it may hold
+    # names) so a retried command answers the same without recording anything again.
+    f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.idempotency_keys (
+        caller text NOT NULL,
+        key text NOT NULL,
+        request_hash bytea NOT NULL,
+        status integer,
+        response bytea,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        completed_at timestamptz,
+        PRIMARY KEY (caller, key)
+    )""",
     f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.relay_state (
         name text PRIMARY KEY,
         position bigint NOT NULL DEFAULT 0,

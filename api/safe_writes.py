@@ -1,0 +1,292 @@
+"""Safe writes at the HTTP edge: bounded request bodies and Idempotency-Key on commands.
+
+A client that retries a command (a timeout, a dropped connection) sends the same
+``Idempotency-Key``; the first answer is kept, and every retry gets that answer back instead
+of recording the events again. Keys belong to the caller (the token's subject), live for a day,
+and may not be reused for a different request. The kept answer is sealed with the event
+cipher: responses can carry names.
+
+Both are plain ASGI middleware: the body must be read (and counted) before any route sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from anyio import to_thread
+from psycopg_pool import ConnectionPool
+
+from api.auth import TokenVerifier, Unauthenticated
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # visible ASCII, e.g. a UUID
+KEY_LIFETIME = "24 hours"
+COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def problem_message(status: int, rule: str, title: str, detail: str, field: str | None) -> bytes:
+    body: dict[str, Any] = {"type": f"/problems/{rule}", "title": title, "status": status}
+    body["detail"] = detail
+    if field:
+        body["field"] = field
+    return json.dumps(body).encode()
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    rule: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = problem_message(status, rule, title, detail, field)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class IdempotencyStore:
+    """The kept answers, in PostgreSQL (so every API process sees every key)."""
+
+    def __init__(self, pool: ConnectionPool, cipher: Any) -> None:
+        self.pool, self.cipher = pool, cipher
+
+    def claim(self, caller: str, key: str, request_hash: bytes) -> tuple[str, Any]:
+        """Take the key, or say what holds it: ``new``, ``done`` (with the kept answer),
+        ``pending`` (another request holds it) or ``mismatch`` (it named another request)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO relief.idempotency_keys AS k (caller, key, request_hash)"
+                " VALUES (%s, %s, %s) ON CONFLICT (caller, key) DO UPDATE"
+                " SET request_hash = excluded.request_hash, status = NULL, response = NULL,"
+                " created_at = now(), completed_at = NULL"
+                f" WHERE k.created_at < now() - interval '{KEY_LIFETIME}'"
+                " RETURNING true",
+                (caller, key, request_hash),
+            ).fetchone()
+            if row is not None:
+                return "new", None
+            held = conn.execute(
+                "SELECT request_hash, status, response FROM relief.idempotency_keys"
+                " WHERE caller = %s AND key = %s",
+                (caller, key),
+            ).fetchone()
+        if held is None:  # expired and taken by a concurrent request in between
+            return "pending", None
+        if bytes(held[0]) != request_hash:
+            return "mismatch", None
+        if held[1] is None:
+            return "pending", None
+        kept = json.loads(self.cipher.decrypt(bytes(held[2])) if self.cipher else bytes(held[2]))
+        return "done", (int(held[1]), kept["headers"], kept["body"].encode("utf-8"))
+
+    def complete(
+        self, caller: str, key: str, status: int, headers: list[list[str]], body: bytes
+    ) -> None:
+        kept = json.dumps({"headers": headers, "body": body.decode("utf-8")}).encode()
+        sealed = self.cipher.encrypt(kept) if self.cipher else kept
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE relief.idempotency_keys SET status = %s, response = %s,"
+                " completed_at = now() WHERE caller = %s AND key = %s",
+                (status, sealed, caller, key),
+            )
+
+    def release(self, caller: str, key: str) -> None:
+        """Forget a key whose request failed on our side (5xx): the client may retry it."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM relief.idempotency_keys WHERE caller = %s AND key = %s",
+                (caller, key),
+            )
+
+
+#: Response headers worth replaying (not dates, not lengths computed again).
+KEPT_HEADERS = {"content-type", "location", "etag"}
+
+
+class SafeWrites:
+    """ASGI middleware: 413 above the size limit; Idempotency-Key replay for commands."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        verifier: TokenVerifier,
+        store: IdempotencyStore,
+    ) -> None:
+        self.app, self.limit = app, max_body_bytes
+        self.verifier, self.store = verifier, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in COMMAND_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        try:
+            body = await read_body(receive, self.limit)
+        except BodyTooLarge:
+            await self._too_large(send)
+            return
+        key = headers.get("idempotency-key")
+        caller = self._caller(headers.get("authorization"))
+        if key is None or caller is None:  # no key, or no valid token: the route answers
+            await self.app(scope, _replay(body), send)
+            return
+        if not KEY_PATTERN.match(key):
+            await send_problem(
+                send,
+                422,
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                "use 8 to 200 visible ASCII characters, e.g. a UUID",
+                "Idempotency-Key",
+            )
+            return
+        request_hash = hashlib.sha256(
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        ).digest()
+        outcome, kept = await to_thread.run_sync(self.store.claim, caller, key, request_hash)
+        if outcome == "mismatch":
+            await send_problem(
+                send,
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "this key was used for a different request; use a new key for a new command",
+                "Idempotency-Key",
+            )
+            return
+        if outcome == "pending":
+            await send_problem(
+                send,
+                409,
+                "request-in-progress",
+                "Request in progress",
+                "a request with this key is still being processed; retry shortly",
+                "Idempotency-Key",
+                headers=[(b"retry-after", b"1")],
+            )
+            return
+        if outcome == "done":
+            status, kept_headers, kept_body = kept
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        *((k.encode(), v.encode()) for k, v in kept_headers),
+                        (b"content-length", str(len(kept_body)).encode()),
+                        (b"idempotent-replayed", b"true"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": kept_body})
+            return
+        await self._first_time(scope, body, send, caller, key)
+
+    async def _first_time(
+        self, scope: Scope, body: bytes, send: Send, caller: str, key: str
+    ) -> None:
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, _replay(body), capture)
+        except BaseException:
+            await to_thread.run_sync(self.store.release, caller, key)
+            raise
+        status = int(start.get("status", 500))
+        if status >= 500:
+            await to_thread.run_sync(self.store.release, caller, key)
+            return
+        kept = [
+            [k.decode("latin-1"), v.decode("latin-1")]
+            for k, v in start.get("headers", [])
+            if k.decode("latin-1").lower() in KEPT_HEADERS
+        ]
+        await to_thread.run_sync(self.store.complete, caller, key, status, kept, b"".join(chunks))
+
+    def _caller(self, authorization: str | None) -> str | None:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return None
+        try:
+            principal = self.verifier.verify(authorization[7:].strip())
+        except Unauthenticated:
+            return None
+        return f"{principal.actor.role.value}:{principal.actor.id}"
+
+    async def _too_large(self, send: Send) -> None:
+        await send_problem(
+            send,
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"request bodies are limited to {self.limit} bytes",
+            None,
+        )
