@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from domain.errors import InvalidValue
+from domain.values import check_printable
 
 
 class Role(Enum):
@@ -49,8 +50,10 @@ class Provenance:
     correlation_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.reason is not None and len(self.reason) > 2000:
-            raise InvalidValue("reason must be at most 2000 characters", field="reason")
+        if self.reason is not None:
+            if len(self.reason) > 2000:
+                raise InvalidValue("reason must be at most 2000 characters", field="reason")
+            check_printable(self.reason, field="reason")
         if self.correlation_id is not None and not (0 < len(self.correlation_id) <= 200):
             raise InvalidValue(
                 "correlation id must have 1 to 200 characters", field="correlation_id"

@@ -38,9 +38,14 @@ def require_text(value: object, *, field: str, max_length: int = 2000) -> str:
         raise InvalidValue(f"{field} is required", field=field)
     if len(value) > max_length:
         raise InvalidValue(f"{field} must be at most {max_length} characters", field=field)
+    check_printable(value, field=field)
+    return value.strip()
+
+
+def check_printable(value: str, *, field: str) -> None:
+    """No control characters (NUL and the like) other than newline and tab."""
     if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\t" for c in value):
         raise InvalidValue(f"{field} holds control characters", field=field)
-    return value.strip()
 
 
 def require_person_name(value: object, *, field: str) -> str:

@@ -54,7 +54,8 @@ def at(day: dt.date, hour: int = 10) -> dt.datetime:
 def household(registered: str = VILLAGE, extra: int = 0) -> Household:
     members = [MemberInput(resident_id(), "Chen Hua", "head")]
     members += [
-        MemberInput(resident_id(born="20150101"), f"Child {chr(ord('A') + n)}", "child") for n in range(extra)
+        MemberInput(resident_id(born="20150101"), f"Child {chr(ord('A') + n)}", "child")
+        for n in range(extra)
     ]
     return Household.register(
         registered_division=registered,
