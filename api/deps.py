@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
 
 from api.auth import current_actor
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
 from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
+
+
+def _iso_text(value: object) -> object:
+    """Dates and times travel as ISO 8601 text; a bare number is not an instant."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE_START.match(value)):
+        return value
+    raise ValueError("expected ISO 8601 text, e.g. 2026-07-01 or 2026-07-01T09:00:00+08:00")
+
+
+ISO_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+#: Request dates and instants: ISO 8601 text only (pydantic would read 0.5 as 1970-01-01).
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
+#: JSON integers and booleans as such: "5" and 1 are not accepted for them.
+JsonInt = Annotated[int, Strict()]
+JsonBool = Annotated[bool, Strict()]
 
 
 class StrictModel(BaseModel):

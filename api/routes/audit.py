@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.access import allow, check_record
 from api.auth import Principal
-from api.deps import Ledger, RuntimeDep
+from api.deps import IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.errors import InvalidState, InvalidValue, NotFound
@@ -73,7 +73,7 @@ def case_as_of(
     ledger: Ledger,
     runtime: RuntimeDep,
     reader: CaseReader,
-    at: Annotated[dt.datetime | None, Query(description="a moment, with time zone")] = None,
+    at: Annotated[IsoDateTime | None, Query(description="a moment, with time zone")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """The case as it stood at a moment or at a version."""
@@ -196,7 +196,7 @@ def aggregate_as_of(
     ledger: Ledger,
     runtime: RuntimeDep,
     read: AuditorRead,
-    at: Annotated[dt.datetime | None, Query(description="a moment, with time zone")] = None,
+    at: Annotated[IsoDateTime | None, Query(description="a moment, with time zone")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """Any record (contract, contractor, staff member, household, case) as it stood; for

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,7 +11,19 @@ from pydantic import Field
 
 from api.access import allow, check_division, check_record
 from api.auth import CurrentPrincipal
-from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
+from api.deps import (
+    By,
+    IfMatch,
+    IsoDate,
+    IsoDateTime,
+    JsonBool,
+    JsonInt,
+    Ledger,
+    RuntimeDep,
+    StrictModel,
+    parse_if_match,
+    with_reason,
+)
 from api.read_audit import CaseReader
 from domain.case import HomeVisit, MeansTest, ReliefCase
 from domain.errors import NotFound
@@ -57,19 +68,19 @@ class RegisterHousehold(StrictModel):
 
 
 class AddMember(MemberBody):
-    by_birth: bool = False
+    by_birth: JsonBool = False
     reason: Reason = None
 
 
 class MoveOut(StrictModel):
     resident_id: ResidentNumber
-    on: dt.date
+    on: IsoDate
     reason: Reason = None
 
 
 class RecordDeath(StrictModel):
     resident_id: ResidentNumber
-    date_of_death: dt.date
+    date_of_death: IsoDate
     reason: Reason = None
 
 
@@ -177,7 +188,7 @@ class Asset(StrictModel):
 
 
 class HomeVisitBody(StrictModel):
-    visited_at: dt.datetime
+    visited_at: IsoDateTime
     place: Code
     visitor_id: Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -185,7 +196,7 @@ class HomeVisitBody(StrictModel):
 class Investigation(StrictModel):
     income_items: Annotated[list[IncomeItem], Field(max_length=100)]
     assets: Annotated[list[Asset], Field(max_length=100)]
-    household_size: int = Field(ge=1, le=50)
+    household_size: JsonInt = Field(ge=1, le=50)
     home_visit: HomeVisitBody
     contract_id: UUID | None = None
     reason: Reason = None
@@ -200,7 +211,7 @@ class RecommendationBody(StrictModel):
 
 class Approval(StrictModel):
     monthly_amount: Decimal
-    start_date: dt.date
+    start_date: IsoDate
     reasons: Text
 
 
@@ -217,8 +228,8 @@ class Payment(StrictModel):
 class Service(StrictModel):
     work_item: Annotated[str, Field(max_length=60)]
     contract_id: UUID | None = None
-    start: dt.datetime
-    end: dt.datetime
+    start: IsoDateTime
+    end: IsoDateTime
     place: Code
     reason: Reason = None
 
@@ -227,7 +238,7 @@ class Review(StrictModel):
     outcome: Annotated[str, Field(max_length=20)]
     notes: Text
     new_monthly_amount: Decimal | None = None
-    effective_from: dt.date | None = None
+    effective_from: IsoDate | None = None
 
 
 class WithReason(StrictModel):
@@ -246,7 +257,7 @@ class Closure(StrictModel):
 
 
 class Correction(StrictModel):
-    corrects_version: int = Field(ge=1)
+    corrects_version: JsonInt = Field(ge=1)
     changes: dict[str, Any]
     reason: Text
 

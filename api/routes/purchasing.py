@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,7 +11,18 @@ from pydantic import Field
 
 from api.access import allow, check_division, check_record
 from api.auth import CurrentPrincipal
-from api.deps import By, IfMatch, Ledger, RuntimeDep, StrictModel, parse_if_match, with_reason
+from api.deps import (
+    By,
+    IfMatch,
+    IsoDate,
+    IsoDateTime,
+    JsonInt,
+    Ledger,
+    RuntimeDep,
+    StrictModel,
+    parse_if_match,
+    with_reason,
+)
 from domain.catalogue import parse_work_item
 from domain.contract import Contract
 from domain.contractor import Contractor
@@ -71,8 +81,8 @@ class RegisterContractor(StrictModel):
 
 
 class BanContractor(StrictModel):
-    start: dt.date
-    end: dt.date
+    start: IsoDate
+    end: IsoDate
     reason: Text
     deciding_unit: Code
 
@@ -141,20 +151,20 @@ class AwardContract(StrictModel):
     purchaser: Code
     work_items: Annotated[list[Annotated[str, Field(max_length=60)]], Field(max_length=20)]
     service_area: Annotated[list[Code], Field(max_length=200)]
-    start: dt.date
-    end: dt.date
+    start: IsoDate
+    end: IsoDate
     value: Decimal
     funding_source: Annotated[str, Field(max_length=40)]
-    awarded_on: dt.date | None = None
+    awarded_on: IsoDate | None = None
     reason: Reason = None
 
 
 class AmendContract(StrictModel):
     reason: Text
-    effective_from: dt.date | None = None
+    effective_from: IsoDate | None = None
     value: Decimal | None = None
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     work_items: Annotated[
         list[Annotated[str, Field(max_length=60)]] | None, Field(max_length=20)
     ] = None
@@ -162,10 +172,10 @@ class AmendContract(StrictModel):
 
 
 class RenewContract(StrictModel):
-    new_end: dt.date
+    new_end: IsoDate
     added_value: Decimal
     reason: Text
-    effective_from: dt.date | None = None
+    effective_from: IsoDate | None = None
 
 
 class RecordExpiry(StrictModel):
@@ -174,23 +184,23 @@ class RecordExpiry(StrictModel):
 
 class Invoice(StrictModel):
     invoice_number: Annotated[str, Field(min_length=1, max_length=64)]
-    period_start: dt.date
-    period_end: dt.date
+    period_start: IsoDate
+    period_end: IsoDate
     amount: Decimal
     reason: Reason = None
 
 
 class Evaluation(StrictModel):
-    period_start: dt.date
-    period_end: dt.date
+    period_start: IsoDate
+    period_end: IsoDate
     score: Decimal
     reason: Reason = None
 
 
 class EvidenceRef(StrictModel):
-    position: int | None = Field(default=None, ge=1)
+    position: JsonInt | None = Field(default=None, ge=1)
     aggregate_id: UUID | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: JsonInt | None = Field(default=None, ge=1)
 
 
 class Violation(StrictModel):
@@ -201,14 +211,14 @@ class Violation(StrictModel):
 
 
 class Penalty(StrictModel):
-    violation: int = Field(ge=1)
+    violation: JsonInt = Field(ge=1)
     kind: Annotated[str, Field(max_length=40)]
     basis: Text
     amount: Decimal | None = None
 
 
 class Termination(StrictModel):
-    effective_at: dt.datetime
+    effective_at: IsoDateTime
     basis: Annotated[str, Field(max_length=40)]
     reason: Text
 
@@ -404,7 +414,7 @@ def coverage(
     ledger: Ledger,
     work_item: Annotated[str, Query(max_length=60)],
     division: Annotated[str, Query(max_length=12)],
-    at: dt.datetime | None = None,
+    at: IsoDateTime | None = None,
 ) -> dict[str, Any]:
     """May this contract's contractor do ``work_item`` in ``division`` at ``at`` (default now)?"""
     when = at or ledger.now()
@@ -442,7 +452,7 @@ class AssignStaff(StrictModel):
 
 class Training(StrictModel):
     course: Annotated[str, Field(min_length=1, max_length=200)]
-    completed_on: dt.date
+    completed_on: IsoDate
     hours: Decimal
 
 
@@ -453,7 +463,7 @@ class StaffRating(StrictModel):
 
 
 class Removal(StrictModel):
-    on: dt.date
+    on: IsoDate
     reason: Text
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 
 from api.access import ScopedDivision, allow
-from api.deps import By, Ledger, RuntimeDep
+from api.deps import By, IsoDateTime, Ledger, RuntimeDep
 from domain.errors import InvalidValue, NotPermitted
 from domain.provenance import Role
 from infra.policies import store_policy
@@ -22,7 +22,7 @@ from projections.staffing_view import (
 
 router = APIRouter(tags=["staffing"])
 
-At = Annotated[dt.datetime | None, Query(description="as it stood at this moment (default now)")]
+At = Annotated[IsoDateTime | None, Query(description="as it stood at this moment (default now)")]
 
 
 def _moment(at: dt.datetime | None, ledger: Any) -> dt.datetime:
