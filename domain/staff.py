@@ -12,7 +12,8 @@ from eventsourcing.domain import Aggregate, event
 from domain.contract import Contract
 from domain.contractor import parse_enum
 from domain.errors import InvalidState, InvalidValue, NotPermitted
-from domain.identifiers import DivisionLevel, parse_division_code
+from domain.identifiers import DivisionLevel, parse_division_code, parse_resident_id
+from domain.person import person_id_for
 from domain.provenance import Provenance, Role
 from domain.values import require_text
 
@@ -27,6 +28,23 @@ class Rating(Enum):
     GOOD = "good"
     FAIR = "fair"
     POOR = "poor"  # 后进: candidate for removal
+
+
+class Kinship(Enum):
+    """How a declared relative (亲属) is related to the staff member."""
+
+    SPOUSE = "spouse"
+    PARENT = "parent"
+    CHILD = "child"
+    SIBLING = "sibling"
+    GRANDPARENT = "grandparent"
+    GRANDCHILD = "grandchild"
+    IN_LAW = "in_law"
+    OTHER = "other"
+
+
+#: At most this many relatives in one declaration.
+MAX_DECLARED_RELATIVES = 50
 
 
 ASSIGNABLE_LEVELS = {
@@ -106,6 +124,8 @@ class StaffMember(Aggregate):
         self.trainings: list[dict[str, Any]] = []
         self.ratings: list[dict[str, Any]] = []
         self.removed_on: dt.date | None = None
+        self.person_id: uuid.UUID | None = None  # declared: own blind-index person id
+        self.relatives: dict[uuid.UUID, Kinship] = {}  # declared relatives by person id
 
     @property
     def is_contractor_staff(self) -> bool:
@@ -229,6 +249,66 @@ class StaffMember(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, StaffMember)
             aggregate.removed_on = self.on
+
+    # Declared interests (利益冲突申报) ----------------------------------------------------
+
+    def declare_interests(
+        self,
+        *,
+        resident_id: str,
+        relatives: list[tuple[str, str]],
+        key: bytes,
+        provenance: Provenance,
+    ) -> None:
+        """Declare the staff member's own resident ID and their relatives' (resident ID,
+        kinship): what a conflict-of-interest check compares with applicants and households.
+
+        Each declaration replaces the previous one. The numbers never enter the event: each is
+        turned into its person id, the blind index (keyed hash) of domain/person.py, so the
+        event can be matched with cases and households without revealing who anyone is. The
+        staff member declares for themself, or the government side records it for them.
+        """
+        if provenance.actor.id != str(self.id):
+            check_staff_manager(provenance)
+        self.check_not_removed()
+        own = parse_resident_id(resident_id, field="resident_id").number
+        if not isinstance(relatives, list) or len(relatives) > MAX_DECLARED_RELATIVES:
+            raise InvalidValue(
+                f"relatives is a list of at most {MAX_DECLARED_RELATIVES} entries",
+                field="relatives",
+            )
+        seen = {own}
+        declared: list[dict[str, str]] = []
+        for n, (number, kinship) in enumerate(relatives):
+            relative = parse_resident_id(number, field=f"relatives[{n}].resident_id").number
+            if relative in seen:
+                raise InvalidValue(
+                    "a person is declared twice, or as their own relative",
+                    field=f"relatives[{n}].resident_id",
+                )
+            seen.add(relative)
+            kin = parse_enum(Kinship, kinship, f"relatives[{n}].kinship")
+            declared.append({"person_id": str(person_id_for(relative, key)), "kinship": kin.value})
+        self.trigger_event(
+            self.InterestsDeclared,
+            person_id=person_id_for(own, key),
+            relatives=declared,
+            provenance=provenance,
+        )
+
+    class InterestsDeclared(Aggregate.Event):
+        """The staff member's own person id and their relatives' (blind indexes only)."""
+
+        person_id: uuid.UUID
+        relatives: list[dict[str, str]]  # {"person_id": str(UUID), "kinship": Kinship value}
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.person_id = self.person_id
+            aggregate.relatives = {
+                uuid.UUID(r["person_id"]): Kinship(r["kinship"]) for r in self.relatives
+            }
 
     def is_active_on(self, day: dt.date, contract: Contract | None = None) -> bool:
         """Counts toward staffing: not removed, assigned, and its paying contract still running."""

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from projections.base import Projection
 from projections.caseload import CaseloadProjection
+from projections.red_flags.projection import RedFlagsProjection
 from projections.staffing import StaffingProjection
 
-ALL_PROJECTIONS: tuple[type[Projection], ...] = (CaseloadProjection, StaffingProjection)
+ALL_PROJECTIONS: tuple[type[Projection], ...] = (
+    CaseloadProjection,
+    StaffingProjection,
+    RedFlagsProjection,
+)
 
 
 def projection_class(name: str) -> type[Projection]:

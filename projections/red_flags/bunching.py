@@ -1,0 +1,126 @@
+"""Declared income bunched just under the eligibility line, in one village or by one
+investigator.
+
+Where incomes are declared honestly, the households just under the local standard (低保标准)
+and those just above it are about as many: nothing in an honest income makes it land on one
+side of an administrative line. Incomes nudged down to qualify pile up just under the line
+and thin out just above it.
+
+Each case's means test in force (its latest investigation, corrections applied) gives an income
+per head (total monthly income ÷ household size), placed against the line of its programme
+and county on the visit's day (configuration ``lines``; cases with no configured line are left
+out). With w = ``bunching_band`` × line, the test counts the means tests under the line in
+[line − w, line) and above it in [line, line + w); with n the two together, under ~
+Binomial(n, ½) if declarations are honest. One-sided exact binomial test: the alert is raised
+when n ≥ ``bunching_min_sample`` and P(X ≥ under) ≤ ``bunching_alpha``. Re-evaluated for the
+village and for every investigator concerned whenever a means test is recorded or corrected.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from psycopg import Cursor
+
+from domain.case import ReliefCase
+from projections.base import RecordedEvent
+from projections.red_flags.engine import Finding, Rule, key_part, majority, triggered_by, unkey_part
+from projections.red_flags.statistics import binomial_upper_tail
+
+_COUNTS = (
+    "SELECT count(*) FILTER (WHERE band = 'under'), count(*) FROM rf_means"
+    " WHERE {column} = %s AND band IS NOT NULL"
+)
+_UNDER = """
+SELECT m.position, m.corrected_position, c.county, r.contractor_id
+FROM rf_means m JOIN rf_case c USING (case_id) JOIN rf_record r ON r.position = m.position
+WHERE m.{column} = %s AND m.band = 'under'
+ORDER BY m.position LIMIT %s
+"""
+
+
+class _Bunching(Rule):
+    column: str  # rf_means column grouping the means tests
+    group: str  # how the reason names the group
+
+    @triggered_by(ReliefCase.Investigated, ReliefCase.RecordCorrected)
+    def means_test(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
+        return self.groups_of(cursor, recorded.originator_id)
+
+    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
+        raise NotImplementedError
+
+    def group_value(self, scope: str) -> str:
+        return scope
+
+    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
+        value = self.group_value(scope)
+        cursor.execute(_COUNTS.format(column=self.column), (value,))
+        under, n = cursor.fetchone()  # type: ignore[misc]
+        config = self.config
+        if n < config.bunching_min_sample:
+            return []
+        p = binomial_upper_tail(under, n)
+        if p > Fraction(config.bunching_alpha):
+            return []
+        cursor.execute(_UNDER.format(column=self.column), (value, config.max_evidence))
+        cited = cursor.fetchall()
+        which = "those" if len(cited) == under else f"the first {len(cited)} of those"
+        return [
+            self.finding(
+                scope,
+                value,
+                f"{self.group} {value}: {under} of the {n} means tests within "
+                f"{config.bunching_band:.0%} of the eligibility line declare an income per head "
+                f"just under the line, {n - under} just above it. If declarations were honest "
+                f"the two would be about equal: one-sided exact binomial p = {float(p):.2g} "
+                f"(alpha {config.bunching_alpha}, minimum {config.bunching_min_sample}). "
+                f"Evidence: the investigations of {which} just under the line.",
+                [position for row in cited for position in (row[0], row[1])],
+                contractor_id=majority([row[3] for row in cited]),
+                county=majority([row[2] for row in cited]),
+            )
+        ]
+
+
+class IncomeBunchingVillage(_Bunching):
+    name = "income_bunching_village"
+    severity = "medium"
+    subject_kind = "division"
+    description = (
+        "In one village, declared incomes per head bunch just under the eligibility line "
+        "compared with just above it (one-sided exact binomial test)."
+    )
+    column = "village"
+    group = "Village"
+
+    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
+        cursor.execute("SELECT village FROM rf_means WHERE case_id = %s", (case_id,))
+        return [row[0] for row in cursor.fetchall()]
+
+
+class IncomeBunchingInvestigator(_Bunching):
+    name = "income_bunching_investigator"
+    severity = "medium"
+    subject_kind = "staff"
+    description = (
+        "Among the means tests one investigator recorded, declared incomes per head bunch just "
+        "under the eligibility line compared with just above it (one-sided exact binomial test)."
+    )
+    column = "investigator"
+    group = "Investigator"
+
+    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
+        # Everyone who ever investigated the case: a re-investigation moves it between them.
+        cursor.execute(
+            "SELECT DISTINCT actor FROM rf_record WHERE case_id = %s AND kind = 'investigation'",
+            (case_id,),
+        )
+        return [key_part(row[0]) for row in cursor.fetchall()]
+
+    def group_value(self, scope: str) -> str:
+        return unkey_part(scope)
+
+
+RULES = (IncomeBunchingVillage, IncomeBunchingInvestigator)

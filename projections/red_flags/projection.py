@@ -1,0 +1,109 @@
+"""The red-flags projection (疑点提示): one projection, every rule, one alerts table.
+
+A flag is a lead for a supervisor to review, never a sanction: the engine raises and clears
+alerts, people decide. See engine.py for how rules run, facts.py for the state they keep,
+config.py for the thresholds (changing them takes a rebuild), and each rule module for what it
+looks for and the test it applies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.types.json import Jsonb
+
+from projections.base import Projection, RecordedEvent, handles
+from projections.red_flags import (
+    approval_rate,
+    bunching,
+    conflict,
+    contract_scope,
+    eligibility,
+    money,
+    people,
+    place,
+    workload,
+)
+from projections.red_flags.config import DEFAULT_CONFIG_FILE, RedFlagsConfig, load_config
+from projections.red_flags.engine import ALERTS_DDL, Engine, Rule, collect_handlers
+from projections.red_flags.facts import FACT_TABLES, FactStore
+
+#: Every rule, in the order the engine runs them (fixed: part of determinism).
+ALL_RULES: tuple[type[Rule], ...] = (
+    *people.RULES,
+    *eligibility.RULES,
+    *contract_scope.RULES,
+    *workload.RULES,
+    *place.RULES,
+    *approval_rate.RULES,
+    *bunching.RULES,
+    *conflict.RULES,
+    *money.RULES,
+)
+
+
+def rule_catalogue() -> list[dict[str, str]]:
+    """Every rule with its severity, subject and documented reason (for readers of alerts)."""
+    return [
+        {
+            "rule": rule.name,
+            "severity": rule.severity,
+            "subject_kind": rule.subject_kind,
+            "description": rule.description,
+        }
+        for rule in ALL_RULES
+    ]
+
+
+def handled_events() -> list[type]:
+    events = set(collect_handlers(FactStore))
+    for rule in ALL_RULES:
+        events |= rule.events()
+    return sorted(events, key=get_topic)
+
+
+class ConfigurationChanged(RuntimeError):
+    """The projection runs with other thresholds than its generation was built with."""
+
+
+class RedFlagsProjection(Projection):
+    name = "red_flags"
+    tables = (*FACT_TABLES, *ALERTS_DDL)
+    views = ("alerts",)
+
+    #: Where the thresholds are read from at construction.
+    config_file: ClassVar[Path] = DEFAULT_CONFIG_FILE
+    #: A configuration to use instead of the file (tests; a subclass sets it).
+    preset_config: ClassVar[RedFlagsConfig | None] = None
+
+    def __init__(self) -> None:
+        self.config = self.preset_config or load_config(self.config_file)
+        self.engine = Engine(FactStore(self.config), [rule(self.config) for rule in ALL_RULES])
+        self._checked: Cursor[Any] | None = None
+
+    def _check_configuration(self, cursor: Cursor[Any]) -> None:
+        """Once per batch (the runner opens one cursor per batch): the generation's
+        configuration must be this one; a new generation records it."""
+        if cursor is self._checked:
+            return
+        cursor.execute("SELECT fingerprint FROM rf_config")
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                "INSERT INTO rf_config (fingerprint, document) VALUES (%s, %s)",
+                (self.config.fingerprint, Jsonb(self.config.as_document())),
+            )
+        elif row[0] != self.config.fingerprint:
+            raise ConfigurationChanged(
+                "the red-flag thresholds differ from those this generation was built with; "
+                "rebuild it (relief projections rebuild red_flags) to apply them"
+            )
+        self._checked = cursor
+
+    @handles(*handled_events())
+    def on_event(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        self._check_configuration(cursor)
+        self.engine.apply(cursor, recorded)
