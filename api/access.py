@@ -81,6 +81,11 @@ RULES: dict[str, frozenset[Role]] = {
 SEES_FULL_IDS = frozenset({CLERK, HANDLER, APPROVER})
 
 
+def check_sees_full_ids(principal: Principal) -> None:
+    if principal.role not in SEES_FULL_IDS:
+        raise NotPermitted(f"a {principal.role.value} sees ID numbers masked only", field="reveal")
+
+
 def check_action(principal: Principal, action: str) -> None:
     allowed = RULES[action]
     if principal.role not in allowed:

@@ -201,13 +201,13 @@ class Household(Aggregate):
             assert isinstance(aggregate, Household)
             aggregate.members[self.resident_id].status = MemberStatus.DECEASED
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, *, masked: bool = True) -> dict[str, Any]:
         return {
             "household_id": str(self.id),
             "registered_division": self.registered_division.code,
             "residence_division": self.residence_division.code,
             "county": self.county.code,
             "size": self.size,
-            "members": [m.as_dict() for m in self.members.values()],
+            "members": [m.as_dict(masked=masked) for m in self.members.values()],
             "version": self.version,
         }

@@ -6,10 +6,10 @@ from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import Field
 
-from api.access import allow, check_division, check_record
+from api.access import allow, check_division, check_record, check_sees_full_ids
 from api.auth import CurrentPrincipal
 from api.deps import (
     By,
@@ -24,11 +24,12 @@ from api.deps import (
     parse_if_match,
     with_reason,
 )
-from api.read_audit import CaseReader
+from api.read_audit import CaseReader, stated_purpose
 from domain.case import HomeVisit, MeansTest, ReliefCase
 from domain.errors import NotFound
 from domain.household import Household, MemberInput
 from infra.history import aggregate_history
+from infra.read_audit import record_read
 
 router = APIRouter()
 
@@ -108,8 +109,30 @@ def register_household(
 @router.get(
     "/households/{household_id}", dependencies=[allow("household.read")], tags=["households"]
 )
-def get_household(household_id: UUID, response: Response, ledger: Ledger) -> dict[str, Any]:
-    return household_view(ledger.get_household(household_id), response)
+def get_household(
+    household_id: UUID,
+    request: Request,
+    response: Response,
+    ledger: Ledger,
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    reveal: Annotated[
+        bool, Query(description="full ID numbers, for roles whose work needs them")
+    ] = False,
+    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
+) -> dict[str, Any]:
+    """The household with its members; ID numbers masked unless ``reveal`` is asked for by a
+    role whose work needs them, with a stated purpose, and the read is recorded."""
+    household = ledger.get_household(household_id)
+    if not reveal:
+        return household_view(household, response)
+    check_sees_full_ids(principal)
+    record_read(
+        runtime.pool, household_id, principal.actor, stated_purpose(x_purpose), request.url.path
+    )
+    response.headers["ETag"] = f'"{household.version}"'
+    response.headers["Cache-Control"] = "no-store"
+    return household.summary(masked=False)
 
 
 @router.post(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -335,3 +336,33 @@ def test_contractor_staff_see_only_their_contracts_areas_and_never_decide_or_pay
     refused(client.get("/caseload", headers=worker), 403, "not-permitted")
     approve(ledger, inside)
     assert ledger.get_case(inside.id).payments == {}
+
+
+def test_full_id_numbers_only_for_roles_that_need_them_with_a_recorded_purpose(
+    client: TestClient, runtime: Runtime
+) -> None:
+    case = application(runtime.ledger, "440103")
+    number = runtime.ledger.get_case(case.id).applicant_id
+    path = f"/households/{case.household_id}"
+    masked = ok(client.get(path, headers=actor(C, "440103", "clerk-9")))
+    assert number not in str(masked) and masked["members"][0]["resident_id"].startswith("4401**")
+    refused(
+        client.get(path, params={"reveal": "true"}, headers=actor(C, "440103", "clerk-9")),
+        422,
+        "invalid-value",
+    )  # no stated purpose
+    revealed = ok(
+        client.get(path, params={"reveal": "true"}, headers=purpose(actor(C, "440103", "clerk-9")))
+    )
+    assert revealed["members"][0]["resident_id"] == number
+    for role in (K, S, U, I):
+        response = client.get(
+            path, params={"reveal": "true"}, headers=purpose(actor(role, "440103", "x"))
+        )
+        assert response.status_code in (403, 404), (role, response.text)
+        assert number not in response.text
+    with psycopg.connect(runtime.database_url) as conn:
+        reads = conn.execute(
+            "SELECT actor_id, purpose FROM audit.reads WHERE case_id = %s", (case.household_id,)
+        ).fetchall()
+    assert reads == [("clerk-9", "scope test")]
