@@ -28,6 +28,7 @@ from domain.contractor import Contractor, contractor_id_for
 from domain.errors import NotFound, NotPermitted
 from domain.household import Household
 from domain.identifiers import parse_division_code
+from domain.investigation import Investigation, SubjectKind
 from domain.provenance import Role
 from domain.staff import StaffMember
 
@@ -75,7 +76,23 @@ RULES: dict[str, frozenset[Role]] = {
     "operations.read": frozenset({HANDLER, SUPERVISOR, AUDITOR, INTEGRATION}),
     # audit
     "audit.read": frozenset({SUPERVISOR, AUDITOR}),
+    # supervision: red flags, investigations, the contractor dossier
+    "alert.read": frozenset({SUPERVISOR, AUDITOR}),
+    "investigation.manage": frozenset({SUPERVISOR}),  # open, notes, findings, closure
+    "investigation.read": frozenset({SUPERVISOR, AUDITOR}),
+    "contractor.dossier": frozenset({SUPERVISOR, AUDITOR}),
+    # declared interests: the staff office, or the staff member themself (SELF_ONLY)
+    "staff.interests": frozenset({HANDLER, APPROVER, CLERK, CONTRACTOR}),
 }
+
+#: action → (path parameter, roles that may take the action on their own record only): the
+#: token's subject must be the id in that path parameter.
+SELF_ONLY: dict[str, tuple[str, frozenset[Role]]] = {
+    "staff.interests": ("staff_id", frozenset({CLERK, CONTRACTOR})),
+}
+
+#: The scope that reads records without a division of their own (the province).
+PROVINCE_WIDE = "44"
 
 #: Roles that see resident ID numbers in full when they ask for them (the read is recorded).
 SEES_FULL_IDS = frozenset({CLERK, HANDLER, APPROVER})
@@ -202,6 +219,74 @@ def check_staff(ledger: Any, principal: Principal, staff: StaffMember) -> None:
         raise _hidden("StaffMember", staff.id)
 
 
+# Supervision ------------------------------------------------------------------------------------
+
+
+def check_contractor_supervised(ledger: Any, principal: Principal, contractor: Contractor) -> None:
+    """What supervision knows of a contractor (dossier, investigations) is seen where it works:
+    a contract of it bought or served inside the caller's scope (as ``check_contract``), or
+    the registering authority of its credit code (positions 3-8) inside the scope; the
+    province sees every contractor. Contractor staff: their own only."""
+    if principal.role is CONTRACTOR:
+        check_contractor(ledger, principal, contractor)
+        return
+    if principal.scope == PROVINCE_WIDE or principal.covers(contractor.credit_code[2:8]):
+        return
+    for contract_id in contractor.contracts:
+        try:
+            check_contract(ledger, principal, ledger.get_contract(contract_id))
+        except NotFound:
+            continue
+        return
+    raise _hidden("Contractor", contractor.id)
+
+
+def check_investigation(ledger: Any, principal: Principal, investigation: Investigation) -> None:
+    """An investigation is seen by whoever sees its subject (as supervision sees it)."""
+    try:
+        if investigation.subject_kind is SubjectKind.CONTRACTOR:
+            check_contractor_supervised(
+                ledger, principal, ledger.get_contractor(investigation.subject_id)
+            )
+        else:
+            check_staff(ledger, principal, ledger.get_staff(investigation.subject_id))
+    except NotFound:
+        raise _hidden("Investigation", investigation.id) from None
+
+
+def alert_scope(principal: Principal) -> tuple[str, bool]:
+    """Which alerts a reader sees: those of counties under their scope, and (province only)
+    those without a county (contracts bought above county level, records without a place)."""
+    return principal.scope, principal.scope == PROVINCE_WIDE
+
+
+def check_alert(principal: Principal, alert: dict[str, Any]) -> None:
+    """One alert (a row of the alerts read model): hidden (404) outside the reader's scope."""
+    county = alert.get("county")
+    scope, unplaced = alert_scope(principal)
+    if (county is None and not unplaced) or (county is not None and not county.startswith(scope)):
+        raise NotFound(f"no alert with id {alert.get('alert_id')}")
+
+
+def scoped_county(
+    principal: CurrentPrincipal,
+    county: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{2}(\d{2}(\d{2})?)?$",
+            description="county code or its prefix (province, prefecture); inside your scope",
+        ),
+    ] = None,
+) -> str | None:
+    """A county filter of alerts: refused when wider than or beside the caller's scope."""
+    if county is not None:
+        check_prefix(principal, county, field="county")
+    return county
+
+
+ScopedCounty = Annotated[str | None, Depends(scoped_county)]
+
+
 #: Record kind → (how to load it, how to check it). Used for path ids and audit reads.
 CHECKS: dict[type, Callable[[Any, Principal, Any], None]] = {
     ReliefCase: check_case,
@@ -209,6 +294,13 @@ CHECKS: dict[type, Callable[[Any, Principal, Any], None]] = {
     Contract: check_contract,
     Contractor: check_contractor,
     StaffMember: check_staff,
+    Investigation: check_investigation,
+}
+
+#: Stricter checks of a path's record for some actions: the contractor register is
+#: province-wide, what supervision holds on a contractor is not.
+ACTION_CHECKS: dict[str, dict[type, Callable[[Any, Principal, Any], None]]] = {
+    "contractor.dossier": {Contractor: check_contractor_supervised},
 }
 
 #: Path parameter → the record kind it names.
@@ -218,6 +310,7 @@ PATH_KINDS: dict[str, type] = {
     "contract_id": Contract,
     "contractor_id": Contractor,
     "staff_id": StaffMember,
+    "investigation_id": Investigation,
 }
 
 
@@ -226,13 +319,22 @@ def check_record(ledger: Any, principal: Principal, record: Any) -> None:
     check = CHECKS.get(type(record))
     if check is not None:
         check(ledger, principal, record)
-    elif principal.scope != "44" and principal.role is not AUDITOR:
+    elif principal.scope != PROVINCE_WIDE and principal.role is not AUDITOR:
         # People and other records without a division of their own: province-wide readers only.
         raise _hidden(type(record).__name__, getattr(record, "id", "?"))
 
 
-def _scope_path_record(request: Request, principal: Principal) -> None:
+def check_supervised(ledger: Any, principal: Principal, record: Any) -> None:
+    """A record as supervision sees it (a contractor: where it works; else check_record)."""
+    if isinstance(record, Contractor):
+        check_contractor_supervised(ledger, principal, record)
+    else:
+        check_record(ledger, principal, record)
+
+
+def _scope_path_record(request: Request, principal: Principal, action: str) -> None:
     ledger = request.app.state.runtime.ledger
+    overrides = ACTION_CHECKS.get(action, {})
     for name, kind in PATH_KINDS.items():
         raw = request.path_params.get(name)
         if raw is None:
@@ -242,10 +344,31 @@ def _scope_path_record(request: Request, principal: Principal) -> None:
         except ValueError:
             return  # the route's own validation answers 422
         record = ledger._get(kind, record_id)
-        CHECKS[kind](ledger, principal, record)
+        overrides.get(kind, CHECKS[kind])(ledger, principal, record)
     code = request.path_params.get("code")
     if code is not None:
         check_prefix(principal, str(code), field="code")
+
+
+def _check_self_only(request: Request, principal: Principal, action: str) -> None:
+    """Roles that may take ``action`` on their own record only (after the record is found and
+    in scope, so an unknown id is 404 for them as for anyone)."""
+    rule = SELF_ONLY.get(action)
+    if rule is None:
+        return
+    parameter, roles = rule
+    if principal.role not in roles:
+        return
+    raw = str(request.path_params.get(parameter))
+    try:
+        own = str(uuid.UUID(raw)) == principal.actor.id
+    except ValueError:
+        return  # the route's own validation answers 422
+    if not own:
+        raise NotPermitted(
+            f"a {principal.role.value} may {action.replace('.', ': ')} for themself only",
+            field="role",
+        )
 
 
 def allow(action: str) -> params.Depends:
@@ -255,7 +378,8 @@ def allow(action: str) -> params.Depends:
 
     def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
         check_action(principal, action)
-        _scope_path_record(request, principal)
+        _scope_path_record(request, principal, action)
+        _check_self_only(request, principal, action)
         return principal
 
     dependency.__name__ = f"allow_{action.replace('.', '_')}"

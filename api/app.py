@@ -8,11 +8,18 @@ from fastapi import FastAPI
 
 from api import problems
 from api.auth import TokenVerifier
-from api.routes import audit, cases, operations, purchasing, staffing
+from api.routes import audit, cases, operations, purchasing, staffing, supervision
 from api.safe_writes import IdempotencyStore, SafeWrites
 from infra.runtime import Runtime
 
-ROUTERS = (cases.router, purchasing.router, staffing.router, audit.router, operations.router)
+ROUTERS = (
+    cases.router,
+    purchasing.router,
+    staffing.router,
+    audit.router,
+    operations.router,
+    supervision.router,
+)
 
 
 def create_app(runtime: Runtime) -> FastAPI:

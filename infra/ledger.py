@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from infra.purchasing import PurchasingCommands
 from infra.relief_cases import CaseCommands
+from infra.supervision import SupervisionCommands
 
 
-class ReliefLedger(CaseCommands, PurchasingCommands):
+class ReliefLedger(CaseCommands, PurchasingCommands, SupervisionCommands):
     name = "relief"  # the library derives the table name from it; every subclass restates it

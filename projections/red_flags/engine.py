@@ -19,8 +19,8 @@ Alert ids are uuid5(rule name + finding key), so a replay or a rebuild gives the
 ``first_seen``/``last_seen`` are the timestamps of the earliest and the latest event the alert
 cites as evidence (recorded times from the log, never the wall clock), so they too follow from
 the facts and not from the order of arrival. ``status`` is the engine's own: ``open`` or
-``cleared``; a reviewer's verdict (under review, confirmed, dismissed) belongs to another
-component keyed by ``alert_id``, which stays stable across rebuilds.
+``cleared``; a reviewer's verdict (under review, confirmed, dismissed) is kept apart, in the
+``alert_reviews`` table keyed by ``alert_id`` (reviews.py), which stays stable across rebuilds.
 
 Order of arrival: the PostgreSQL feed applies the log in position order, so a replay or a
 rebuild gives identical tables. The Kafka feed keeps each aggregate's order but interleaves
@@ -43,6 +43,7 @@ from psycopg import Cursor
 from domain.values import BUSINESS_TZ
 from projections.base import RecordedEvent
 from projections.red_flags.config import RedFlagsConfig
+from projections.red_flags.reviews import REVIEWS_DDL
 
 #: Namespace of alert ids: uuid5(ALERT_NAMESPACE, "<rule>|<key>").
 ALERT_NAMESPACE = uuid.UUID("6a1f3c2e-0b7d-5e44-9c1a-7f2d3b8e4a10")
@@ -88,6 +89,8 @@ ALERTS_DDL = (
     "CREATE INDEX alerts_subject ON alerts (subject_kind, subject_id)",
     # When each event the projection read was recorded: first_seen/last_seen of evidence.
     "CREATE TABLE rf_event_time (position bigint PRIMARY KEY, at timestamptz NOT NULL)",
+    # The reviewer's status of each alert (reviews.py).
+    *REVIEWS_DDL,
 )
 
 
@@ -236,7 +239,10 @@ class AlertWriter:
         if not finding.evidence:
             raise ValueError(f"{rule.name}: finding {finding.key!r} cites no event")
         cursor.execute(
-            "INSERT INTO alerts (alert_id, rule, key, severity, subject_kind, subject_id,"
+            # The alert's review row (unreviewed until an investigation cites it) is added
+            # with the alert; reviews.py keeps it.
+            "WITH raised AS (INSERT INTO alerts (alert_id, rule, key, severity, subject_kind,"
+            " subject_id,"
             " contractor_id, county, reason, evidence, first_seen, last_seen, status)"
             " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], min(at), max(at), 'open'"
             " FROM rf_event_time WHERE position = ANY(%s::bigint[])"
@@ -249,7 +255,9 @@ class AlertWriter:
             " alerts.contractor_id, alerts.county, alerts.reason, alerts.evidence, alerts.status)"
             " IS DISTINCT FROM (excluded.severity, excluded.subject_kind, excluded.subject_id,"
             " excluded.contractor_id, excluded.county, excluded.reason, excluded.evidence,"
-            " 'open')",
+            " 'open') RETURNING alert_id)"
+            " INSERT INTO alert_reviews (alert_id) SELECT alert_id FROM raised"
+            " ON CONFLICT (alert_id) DO NOTHING",
             (
                 alert_id(rule.name, finding.key),
                 rule.name,

@@ -1,9 +1,10 @@
 """The red-flags projection (疑点提示): one projection, every rule, one alerts table.
 
 A flag is a lead for a supervisor to review, never a sanction: the engine raises and clears
-alerts, people decide. See engine.py for how rules run, facts.py for the state they keep,
-config.py for the thresholds (changing them takes a rebuild), and each rule module for what it
-looks for and the test it applies.
+alerts, people decide (the investigations' verdicts land in ``alert_reviews``, reviews.py).
+See engine.py for how rules run, facts.py for the state they keep, config.py for the
+thresholds (changing them takes a rebuild), and each rule module for what it looks for and the
+test it applies.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from projections.red_flags import (
 from projections.red_flags.config import DEFAULT_CONFIG_FILE, RedFlagsConfig, load_config
 from projections.red_flags.engine import ALERTS_DDL, Engine, Rule, collect_handlers
 from projections.red_flags.facts import FACT_TABLES, FactStore
+from projections.red_flags.reviews import REVIEW_EVENTS, apply_review
 
 #: Every rule, in the order the engine runs them (fixed: part of determinism).
 ALL_RULES: tuple[type[Rule], ...] = (
@@ -72,7 +74,9 @@ class ConfigurationChanged(RuntimeError):
 class RedFlagsProjection(Projection):
     name = "red_flags"
     tables = (*FACT_TABLES, *ALERTS_DDL)
-    views = ("alerts",)
+    #: alerts and their reviews for readers; the service records and event times of the facts
+    #: for the contractor dossier (api/routes/supervision.py).
+    views = ("alerts", "alert_reviews", "rf_record", "rf_event_time")
 
     #: Where the thresholds are read from at construction.
     config_file: ClassVar[Path] = DEFAULT_CONFIG_FILE
@@ -107,3 +111,8 @@ class RedFlagsProjection(Projection):
     def on_event(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         self._check_configuration(cursor)
         self.engine.apply(cursor, recorded)
+
+    @handles(*REVIEW_EVENTS)
+    def on_review(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        """Investigations citing and judging alerts: the reviewer's status (reviews.py)."""
+        apply_review(cursor, recorded)

@@ -92,6 +92,18 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/audit/public-key"): {S, U},
     ("GET", "/audit/bundles/{aggregate_id}"): {S, U},
     ("GET", "/audit/aggregates/{aggregate_id}/as-of"): {S, U},
+    ("GET", "/alerts"): {S, U},
+    ("GET", "/alerts/rules"): {S, U},
+    ("GET", "/alerts/{alert_id}"): {S, U},
+    ("POST", "/investigations"): {S},
+    ("GET", "/investigations/{investigation_id}"): {S, U},
+    ("GET", "/investigations/{investigation_id}/history"): {S, U},
+    ("POST", "/investigations/{investigation_id}/notes"): {S},
+    ("POST", "/investigations/{investigation_id}/findings"): {S},
+    ("POST", "/investigations/{investigation_id}/closure"): {S},
+    ("GET", "/contractors/{contractor_id}/dossier"): {S, U},
+    # the staff office, or (clerk, contractor staff) the staff member themself only
+    ("POST", "/staff/{staff_id}/interests"): {C, H, K, A},
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
@@ -114,6 +126,8 @@ def concrete(path: str) -> str:
         contractor_id=uuid.uuid4(),
         staff_id=uuid.uuid4(),
         aggregate_id=uuid.uuid4(),
+        alert_id=uuid.uuid4(),
+        investigation_id=uuid.uuid4(),
         code="440103",
     )
 
