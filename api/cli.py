@@ -25,6 +25,33 @@ def _runtime(args: argparse.Namespace, *, kafka: bool = False):  # type: ignore[
     return Runtime.open(Settings.from_env(), kafka=kafka)
 
 
+class ProgressBar:
+    """A one-line progress bar on stderr: done/total, rate and time left."""
+
+    def __init__(self, label: str, total: int, unit: str = "events") -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, done: int, note: str = "") -> None:
+        now = time.monotonic()
+        if done < self.total and now - self.shown < 0.25:
+            return  # a few updates a second, not one per record
+        self.shown = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (self.total - done) / rate if rate and self.total else 0.0
+        bar = "#" * int(30 * done / self.total) if self.total else ""
+        sys.stderr.write(
+            f"\r{self.label} [{bar:<30}] {done}/{self.total} {self.unit} {rate:,.0f}/s "
+            f"ETA {eta:,.0f}s {note}"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Store, broker, relay, projection runners and API in one process."""
     import uvicorn
@@ -376,6 +403,76 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Write a deterministic synthetic province through the ledger's commands (bulk path)."""
+    from infra.bulk import BulkLedger
+    from infra.synthetic.province import SimulatedClock, seed_province
+
+    runtime = _runtime(args)
+    started = time.monotonic()
+    try:
+        clock = SimulatedClock(runtime.ledger.today())
+        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
+        bar = ProgressBar("seed", args.households, "households")
+        seed_province(
+            ledger,
+            clock,
+            households=args.households,
+            seed=args.seed,
+            progress=lambda done, events: bar(done, f"({events:,} events)"),
+        )
+        bar.close()
+        elapsed = time.monotonic() - started
+        print(
+            f"seeded {args.households:,} households (seed {args.seed}): "
+            f"{ledger.events_written:,} events in {elapsed:,.1f}s "
+            f"({ledger.events_written / max(elapsed, 1e-6):,.0f} events/s); "
+            "projections catch up when the runners next run (relief run)"
+        )
+        ledger.close()
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a legacy system's cases (JSON lines), line by line; rejects are reported."""
+    import json
+    from pathlib import Path
+
+    from infra.bulk import BulkLedger
+    from infra.legacy_import import LegacyImporter, import_lines
+
+    source = Path(args.file)
+    total = sum(1 for line in source.open(encoding="utf-8") if line.strip())
+    runtime = _runtime(args)
+    started = time.monotonic()
+    moment = {"now": runtime.ledger.now()}
+    try:
+        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=lambda: moment["now"])
+        importer = LegacyImporter(ledger, lambda at: moment.__setitem__("now", at))
+        bar = ProgressBar("import", total, "lines")
+        with source.open(encoding="utf-8") as lines:
+            report = import_lines(
+                importer, lines, progress=lambda done, rejected: bar(done, f"({rejected} rejected)")
+            )
+        bar.close()
+        ledger.close()
+    finally:
+        runtime.close()
+    elapsed = time.monotonic() - started
+    rejects_file = Path(args.rejects or f"{source}.rejects.jsonl")
+    with rejects_file.open("w", encoding="utf-8") as out:
+        for reject in report.rejects:
+            out.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
+    print(
+        f"imported {report.imported:,} of {report.read:,} lines: {report.events:,} events in "
+        f"{elapsed:,.1f}s ({report.events / max(elapsed, 1e-6):,.0f} events/s); "
+        f"{len(report.rejects):,} rejected, listed in {rejects_file}"
+    )
+    return 0 if not report.rejects else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relief",
@@ -443,6 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--at")
     when.add_argument("--version", type=int)
     as_of.set_defaults(func=cmd_audit_as_of)
+    seed = sub.add_parser("seed", help=cmd_seed.__doc__)
+    seed.add_argument("--households", type=int, required=True)
+    seed.add_argument("--seed", type=int, default=1, help="same seed, same province")
+    seed.set_defaults(func=cmd_seed)
+
+    legacy = sub.add_parser("import", help=cmd_import.__doc__)
+    legacy.add_argument("file", help="JSON lines, one legacy case per line (format: README)")
+    legacy.add_argument(
+        "--rejects", help="where to list rejected lines (default FILE.rejects.jsonl)"
+    )
+    legacy.set_defaults(func=cmd_import)
+
     auth = sub.add_parser("auth", help="development identity").add_subparsers(
         dest="auth_command", required=True, metavar="ACTION"
     )

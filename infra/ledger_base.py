@@ -49,6 +49,9 @@ class LedgerBase(Application[UUID]):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
         return aggregate
 
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
     @staticmethod
     def _check_expected_version(aggregate: Any, expected: int | None) -> None:
         if expected is not None and expected != aggregate.version:

@@ -38,7 +38,7 @@ class PurchasingCommands(LedgerBase):
     ) -> Contractor:
         code = parse_credit_code(credit_code, field="credit_code").code
         existing = contractor_id_for(code)
-        if existing in self.repository:
+        if self._exists(existing):
             raise Duplicate(
                 f"credit code {code} is registered already as contractor {existing}",
                 field="credit_code",

@@ -32,7 +32,7 @@ class CaseCommands(LedgerBase):
     def find_person(self, resident_id: str) -> Person | None:
         number = parse_resident_id(resident_id, field="resident_id").number
         person_id = self.person_id(number)
-        return self._get(Person, person_id) if person_id in self.repository else None
+        return self._get(Person, person_id) if self._exists(person_id) else None
 
     def _person_for(
         self, member: MemberInput, household_id: UUID, provenance: Provenance

@@ -1,0 +1,166 @@
+"""The bulk path: the ledger's own commands, saved in large transactions.
+
+Seeding a province or importing a legacy system's records runs every record through the same
+command methods as the HTTP API (so every rule of the domain holds and the events are exactly
+the ones those commands record), but a ``BulkLedger`` keeps the aggregates it changes in memory
+and writes their events in one transaction per few thousand events instead of one per command.
+
+Each record is one *unit*: the aggregates it reads are copied into the unit and the unit's
+changes are kept only if the whole record succeeds. A record refused half-way leaves nothing
+behind, not even in memory; the records before it are unaffected.
+
+Transactions hold about ``flush_events`` events (whole units only, so a unit is never split
+between two transactions). Not more: the library inserts a transaction's events as one
+statement in psycopg's pipeline mode, and statements of a few megabytes hang there (client in
+Pipeline.sync, server in ClientRead; psycopg issue #685) — seen here from ~1,000 events.
+
+It assumes it is the only writer of the aggregates it touches while it runs (a seed or an
+import into a quiet ledger); a concurrent writer makes the next flush fail with the library's
+conflict error, which stops the run rather than overwrite anything.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from uuid import UUID
+
+from domain.errors import NotFound
+from infra.ledger import ReliefLedger
+
+A = TypeVar("A")
+
+
+class BulkLedger(ReliefLedger):
+    name = "relief"
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        flush_events: int = 500,
+        cache_size: int = 50_000,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self.flush_events = flush_events
+        self.cache_size = cache_size
+        self.clock = clock
+        self._dirty: dict[UUID, Any] = {}  # aggregates with unsaved events
+        self._clean: OrderedDict[UUID, Any] = OrderedDict()  # saved, kept for reuse (LRU)
+        self._unit: dict[UUID, Any] | None = None  # copies read or changed by the current unit
+        self._pending = 0
+        self.events_written = 0
+
+    @property
+    def kept_events(self) -> int:
+        """Events kept in memory, not yet written."""
+        return self._pending
+
+    # The clock of a simulated history --------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return self.clock() if self.clock is not None else super().now()
+
+    # Reads see unsaved work ------------------------------------------------------------------
+
+    def _lookup(self, aggregate_id: UUID) -> Any:
+        if self._unit is not None and aggregate_id in self._unit:
+            return self._unit[aggregate_id]
+        found = self._dirty.get(aggregate_id)
+        if found is None:
+            found = self._clean.get(aggregate_id)
+            if found is not None:
+                self._clean.move_to_end(aggregate_id)
+        return found
+
+    def _get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
+        if version is not None:
+            return super()._get(kind, aggregate_id, version=version)
+        found = self._lookup(aggregate_id)
+        if found is None:
+            found = super()._get(kind, aggregate_id)
+            self._remember(found)
+        if not isinstance(found, kind):
+            raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
+        if self._unit is not None and aggregate_id not in self._unit:
+            found = copy.deepcopy(found)  # the unit works on its own copy until it succeeds
+            self._unit[aggregate_id] = found
+        return found
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return self._lookup(aggregate_id) is not None or super()._exists(aggregate_id)
+
+    def _remember(self, aggregate: Any) -> None:
+        self._clean[aggregate.id] = aggregate
+        self._clean.move_to_end(aggregate.id)
+        while len(self._clean) > self.cache_size:
+            self._clean.popitem(last=False)
+
+    # Writes are kept, then flushed together --------------------------------------------------
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        for aggregate in objs:
+            if aggregate is None:
+                continue
+            if self._unit is not None:
+                self._unit[aggregate.id] = aggregate
+            else:
+                self._keep(aggregate)
+        if self._unit is None:
+            self._maybe_flush()
+        return []
+
+    def _keep(self, aggregate: Any) -> None:
+        new = len(aggregate.pending_events)
+        if not new:
+            return
+        previous = self._dirty.get(aggregate.id)
+        if previous is not None and previous is not aggregate:
+            raise RuntimeError(f"two copies of {aggregate.id} with unsaved events")
+        self._clean.pop(aggregate.id, None)
+        self._dirty[aggregate.id] = aggregate
+        self._pending += new
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """One record: all its changes are kept, or none (the exception propagates)."""
+        if self._unit is not None:
+            raise RuntimeError("units do not nest")
+        self._unit = {}
+        try:
+            yield
+        except BaseException:
+            self._unit = None
+            raise
+        changed, self._unit = self._unit, None
+        for aggregate_id, aggregate in changed.items():
+            if aggregate.pending_events:
+                # The copy carries the original's unsaved events too: it replaces it.
+                replaced = self._dirty.pop(aggregate_id, None)
+                if replaced is not None:
+                    self._pending -= len(replaced.pending_events)
+                self._keep(aggregate)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self._pending >= self.flush_events:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every kept event in one transaction; the aggregates stay cached."""
+        if not self._dirty:
+            return 0
+        aggregates = list(self._dirty.values())
+        written = sum(len(a.pending_events) for a in aggregates)
+        super().save(*aggregates)
+        self._dirty.clear()
+        self._pending = 0
+        for aggregate in aggregates:
+            self._remember(aggregate)
+        self.events_written += written
+        return written

@@ -1,0 +1,352 @@
+"""A deterministic synthetic province (Guangdong-shaped), written through the ledger's commands.
+
+Shape: counties under the province's prefectures (real-format codes 44PPCC), townships
+(9 digits) and villages (12 digits) scaled to the number of households; in each county its
+government handling staff and village coordinators, an approver, and a contractor with a
+contract for household investigations and care. Each household lives one story from 2022 to
+the present: an application in one programme, stopped at any stage or carried through approval
+into years of monthly payments, care services, annual reviews, suspensions, closures and
+deaths. The same seed gives the same province, event for event.
+
+Everything goes through ``BulkLedger`` (infra/bulk.py): the commands of the HTTP API, saved in
+large transactions. A story the domain refuses is a bug of this generator and stops the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import UUID
+
+from domain.case import HomeVisit, MeansTest
+from domain.household import MemberInput
+from domain.provenance import Actor, Provenance, Role
+from infra.bulk import BulkLedger
+from infra.synthetic.identities import credit_code, person_name, resident_id
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+HISTORY_START = dt.date(2022, 1, 3)
+#: Guangdong's prefecture-level cities (the PP of 44PPCC).
+PREFECTURES = [f"{n:02d}" for n in range(1, 21)] + ["51", "52", "53"]
+#: Monthly dibao standard per head used for amounts (a plausible Guangdong figure).
+LINE = Decimal("1000")
+
+
+@dataclass(frozen=True)
+class Shape:
+    counties: list[str]
+    townships: dict[str, list[str]]  # county → township codes
+    villages: dict[str, list[str]]  # township → village codes
+
+    @classmethod
+    def for_households(cls, households: int) -> Shape:
+        """About 120 counties, 13 townships each and 16 villages each at full size (≈ 25,000
+        villages), fewer for small runs so that every village holds a few households."""
+        counties = max(1, min(120, households // 250))
+        townships = max(1, min(13, households // (counties * 20)))
+        villages = max(1, min(16, households // (counties * townships * 6)))
+        county_codes = [
+            f"44{PREFECTURES[i % len(PREFECTURES)]}{3 + i // len(PREFECTURES):02d}"
+            for i in range(counties)
+        ]
+        town = {c: [f"{c}{t + 1:03d}" for t in range(townships)] for c in county_codes}
+        vill = {t: [f"{t}{v + 1:03d}" for v in range(villages)] for ts in town.values() for t in ts}
+        return cls(county_codes, town, vill)
+
+
+@dataclass
+class County:
+    code: str
+    clerk: Provenance
+    officer: Provenance
+    approver: Provenance
+    officer_staff: UUID
+    contract_id: UUID
+    worker: Provenance
+    worker_staff: UUID
+
+
+@dataclass
+class Province:
+    shape: Shape
+    counties: dict[str, County] = field(default_factory=dict)
+
+
+class SimulatedClock:
+    """The ledger's clock while a story is written: each step happens on its own date."""
+
+    def __init__(self, today: dt.date) -> None:
+        self.today = today
+        self.moment = dt.datetime.combine(HISTORY_START, dt.time(9), TZ)
+
+    def __call__(self) -> dt.datetime:
+        return self.moment
+
+    def at(self, day: dt.date, hour: int = 10) -> dt.datetime:
+        self.moment = dt.datetime.combine(day, dt.time(hour), TZ)
+        return self.moment
+
+
+def _by(actor_id: str, role: Role, organisation: str, reason: str | None = None) -> Provenance:
+    return Provenance(Actor(actor_id, role, organisation), reason=reason)
+
+
+def build_counties(ledger: BulkLedger, clock: SimulatedClock, shape: Shape) -> Province:
+    """Staff, village coordinators, a contractor and its contract in every county."""
+    province = Province(shape)
+    clock.at(HISTORY_START)
+    for n, county in enumerate(shape.counties):
+        with ledger.unit():
+            officer = _by(f"officer-{county}", Role.HANDLING_STAFF, county, "staffing")
+            staff = ledger.hire_staff(
+                name=f"经办{n}", kind="handling_staff", government_unit=county, provenance=officer
+            )
+            ledger.assign_staff(staff.id, division=county, provenance=officer)
+            for township in shape.townships[county]:
+                for village in shape.villages[township]:
+                    coordinator = ledger.hire_staff(
+                        name="协理员",
+                        kind="village_coordinator",
+                        government_unit=county,
+                        provenance=officer,
+                    )
+                    ledger.assign_staff(coordinator.id, division=village, provenance=officer)
+            code = credit_code("52", county, n + 1)
+            contractor = ledger.register_contractor(
+                name=f"{county}社会工作服务中心",
+                contractor_type="social_organisation",
+                credit_code=code,
+                institution_class=None,
+                provenance=officer,
+            )
+            contract = ledger.award_contract(
+                contractor_id=contractor.id,
+                purchaser=county,
+                work_items=["household_investigation", "care_and_nursing"],
+                service_area=[county],
+                start=HISTORY_START,
+                end=dt.date(2030, 12, 31),
+                value="5000000",
+                funding_source="relief_work_funds",
+                awarded_on=HISTORY_START,
+                provenance=officer,
+            )
+            worker = ledger.hire_staff(
+                name="社工", kind="handling_staff", contract_id=contract.id, provenance=officer
+            )
+            ledger.assign_staff(worker.id, division=county, provenance=officer)
+        officer_actor = _by(str(staff.id), Role.HANDLING_STAFF, county)
+        province.counties[county] = County(
+            code=county,
+            clerk=_by(f"clerk-{county}", Role.INTAKE_CLERK, county, "window application"),
+            officer=officer_actor,
+            approver=_by(f"approver-{county}", Role.APPROVER, county, "county decision"),
+            officer_staff=staff.id,
+            contract_id=contract.id,
+            worker=_by(str(worker.id), Role.CONTRACTOR_STAFF, code, "contracted investigation"),
+            worker_staff=worker.id,
+        )
+    return province
+
+
+def months(first: dt.date, last: dt.date) -> Iterator[dt.date]:
+    day = first.replace(day=1)
+    while day <= last:
+        yield day
+        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+class Storyteller:
+    """One household's story, step by step, each on its simulated date."""
+
+    def __init__(
+        self, ledger: BulkLedger, clock: SimulatedClock, province: Province, seed: int
+    ) -> None:
+        self.ledger, self.clock, self.province = ledger, clock, province
+        self.rng = random.Random(seed)
+        self.people = 0
+
+    def new_person(self, county: str, born: dt.date) -> str:
+        self.people += 1
+        # Unique by construction: a sequence per (county, birth date) block of 1,000.
+        shifted = born + dt.timedelta(days=self.people // 1000)
+        return resident_id(county, shifted, self.people)
+
+    def tell(self) -> None:
+        rng, clock, ledger = self.rng, self.clock, self.ledger
+        shape = self.province.shape
+        county = rng.choice(shape.counties)
+        township = rng.choice(shape.townships[county])
+        village = rng.choice(shape.villages[township])
+        c = self.province.counties[county]
+        span = (clock.today - HISTORY_START).days - 40
+        received = HISTORY_START + dt.timedelta(days=10 + rng.randrange(max(1, span)))
+        programme = rng.choices(("dibao", "tekun", "temporary"), (60, 15, 25))[0]
+        size = 1 if programme == "tekun" else rng.choices((1, 2, 3, 4, 5), (30, 25, 20, 15, 10))[0]
+        head_born = dt.date(1945 + rng.randrange(50), 1 + rng.randrange(12), 1 + rng.randrange(28))
+        members = [MemberInput(self.new_person(county, head_born), person_name(rng), "head")]
+        for k in range(size - 1):
+            born = dt.date(2005 + rng.randrange(15), 1 + rng.randrange(12), 1 + rng.randrange(28))
+            relation = "spouse" if k == 0 and size > 2 else "child"
+            members.append(MemberInput(self.new_person(county, born), person_name(rng), relation))
+        clock.at(received, 9)
+        home = ledger.register_household(
+            registered_division=village,
+            residence_division=village,
+            members=members,
+            provenance=c.clerk,
+        )
+        case = ledger.receive_application(
+            household_id=home.id,
+            applicant_id=members[0].resident_id,
+            programme=programme,
+            window_division=township,
+            provenance=c.clerk,
+        )
+        stage = rng.choices(
+            ("received", "assigned", "investigated", "rejected", "approved"), (4, 4, 4, 10, 78)
+        )[0]
+        if stage == "received":
+            return
+        by_contractor = rng.random() < 0.5
+        investigator = c.worker if by_contractor else c.officer
+        contract_id = c.contract_id if by_contractor else None
+        clock.at(received + dt.timedelta(days=2))
+        ledger.assign_case(
+            case.id,
+            staff_id=c.worker_staff if by_contractor else c.officer_staff,
+            provenance=c.officer,
+        )
+        if stage == "assigned":
+            return
+        visited = clock.at(received + dt.timedelta(days=8), 10)
+        income = (LINE * size * Decimal(rng.choice((30, 50, 70, 90, 120)) / 100)).quantize(
+            Decimal("1")
+        )
+        ledger.investigate_case(
+            case.id,
+            means_test=MeansTest(
+                [{"source": "wages", "monthly_amount": str(income)}],
+                [],
+                size,
+                HomeVisit(visited - dt.timedelta(hours=1), village, investigator.actor.id),
+            ),
+            contract_id=contract_id,
+            provenance=investigator,
+        )
+        if stage == "investigated":
+            return
+        clock.at(received + dt.timedelta(days=10))
+        eligible = stage == "approved"
+        amount = max(Decimal("100"), LINE * size - income) if eligible else None
+        ledger.recommend_case(
+            case.id,
+            recommendation="approve" if eligible else "reject",
+            reasons="per-head income below the line" if eligible else "income above the line",
+            monthly_amount=str(amount) if amount else None,
+            contract_id=contract_id,
+            provenance=investigator,
+        )
+        decided = received + dt.timedelta(days=20)
+        clock.at(decided)
+        if not eligible:
+            ledger.reject_case(case.id, reasons="income above the line", provenance=c.approver)
+            return
+        start = (decided.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        ledger.approve_case(
+            case.id,
+            monthly_amount=str(amount),
+            start_date=start,
+            reasons="means test below the line",
+            provenance=c.approver,
+        )
+        self._benefit_years(case.id, programme, start, str(amount), village, members, c)
+
+    def _benefit_years(
+        self,
+        case_id: UUID,
+        programme: str,
+        start: dt.date,
+        amount: str,
+        village: str,
+        members: list[MemberInput],
+        c: County,
+    ) -> None:
+        rng, clock, ledger = self.rng, self.clock, self.ledger
+        last_month = clock.today.replace(day=1) - dt.timedelta(days=1)
+        ending = rng.random()
+        end: dt.date | None = None
+        if ending < 0.15 or ending < 0.18:  # closed (income rose, moved away)
+            end = start + dt.timedelta(days=rng.randrange(60, 900))
+        suspend_from = None
+        if programme != "temporary" and rng.random() < 0.05:
+            suspend_from = start + dt.timedelta(days=rng.randrange(40, 400))
+        for n, month in enumerate(months(start, last_month)):
+            if end is not None and month > end:
+                break
+            if suspend_from is not None and month.replace(day=1) == suspend_from.replace(day=1):
+                clock.at(suspend_from)
+                ledger.suspend_case(case_id, reason="annual check pending", provenance=c.approver)
+                clock.at(suspend_from + dt.timedelta(days=20))
+                ledger.resume_case(case_id, reason="check passed", provenance=c.approver)
+                suspend_from = None
+                continue
+            clock.at(month.replace(day=5))
+            ledger.record_payment(
+                case_id, period=f"{month:%Y-%m}", amount=amount, provenance=c.officer
+            )
+            if programme == "temporary":
+                break
+            if programme == "tekun":
+                day = month.replace(day=12)
+                begin = dt.datetime.combine(day, dt.time(9), TZ)
+                clock.at(day, 18)
+                ledger.record_service(
+                    case_id,
+                    work_item="care_and_nursing",
+                    contract_id=c.contract_id,
+                    start=begin,
+                    end=begin + dt.timedelta(hours=3),
+                    place=village,
+                    provenance=c.worker,
+                )
+            if n and n % 12 == 0:
+                clock.at(month.replace(day=20))
+                ledger.review_case(
+                    case_id, outcome="continue", notes="annual review", provenance=c.officer
+                )
+        if programme == "temporary":
+            clock.at(min(start + dt.timedelta(days=40), clock.today))
+            ledger.close_case(case_id, reason_code="voluntary", provenance=c.approver)
+        elif end is not None and end <= last_month:
+            clock.at(end)
+            if ending < 0.15:
+                ledger.close_case(case_id, reason_code="income_above_line", provenance=c.approver)
+            else:
+                ledger.record_death(
+                    resident_id=members[0].resident_id, on=end, provenance=c.officer
+                )
+
+
+def seed_province(
+    ledger: BulkLedger,
+    clock: SimulatedClock,
+    *,
+    households: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Province:
+    """Write the province: counties first, then one story per household; flushes at the end."""
+    shape = Shape.for_households(households)
+    province = build_counties(ledger, clock, shape)
+    teller = Storyteller(ledger, clock, province, seed)
+    for n in range(households):
+        with ledger.unit():
+            teller.tell()
+        if progress is not None:
+            progress(n + 1, ledger.events_written + ledger.kept_events)
+    ledger.flush()
+    return province
