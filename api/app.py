@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
 from api.auth import TokenVerifier
+from api.deps import refuse_unknown_query
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
 from api.safe_writes import IdempotencyStore, SafeWrites
 from infra.runtime import Runtime
@@ -27,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="relief-ledger",
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
+        dependencies=[Depends(refuse_unknown_query)],
     )
     verifier = TokenVerifier(runtime.settings)
     app.state.runtime = runtime

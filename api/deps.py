@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
@@ -32,6 +32,37 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 #: JSON integers and booleans as such: "5" and 1 are not accepted for them.
 JsonInt = Annotated[int, Strict()]
 JsonBool = Annotated[bool, Strict()]
+
+
+#: Largest position or version a request may name (PostgreSQL bigint holds more; no log will).
+MAX_SEQUENCE = 2**53
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """Query parameters the operation does not declare are refused, not ignored: a misspelt
+    filter (``?divison=4401``) must not silently widen a read to everything."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _declared_query(route)
+    for name in request.query_params:
+        if name not in known:
+            raise InvalidValue(f"unknown query parameter {name!r}", field=name)
+
+
+def _declared_query(route: Any) -> frozenset[str]:
+    cached: frozenset[str] | None = getattr(route, "_declared_query", None)
+    if cached is None:
+        names: set[str] = set()
+        pending = [route.dependant]
+        while pending:  # the operation's parameters and its dependencies', all the way down
+            dependant = pending.pop()
+            names.update(p.alias for p in dependant.query_params)
+            pending.extend(dependant.dependencies)
+        cached = frozenset(names)
+        route._declared_query = cached
+    return cached
 
 
 class StrictModel(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.access import allow, check_record
 from api.auth import Principal
-from api.deps import IsoDateTime, Ledger, RuntimeDep
+from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.errors import InvalidState, InvalidValue, NotFound
@@ -74,7 +74,7 @@ def case_as_of(
     runtime: RuntimeDep,
     reader: CaseReader,
     at: Annotated[IsoDateTime | None, Query(description="a moment, with time zone")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
 ) -> dict[str, Any]:
     """The case as it stood at a moment or at a version."""
     version = _version_as_of(runtime, case_id, at, version)
@@ -93,7 +93,7 @@ def case_as_of(
 )
 def list_checkpoints(
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
     """Signed checkpoints, for outsiders to hold: position, link, time, key, signature."""
@@ -197,7 +197,7 @@ def aggregate_as_of(
     runtime: RuntimeDep,
     read: AuditorRead,
     at: Annotated[IsoDateTime | None, Query(description="a moment, with time zone")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
 ) -> dict[str, Any]:
     """Any record (contract, contractor, staff member, household, case) as it stood; for
     auditors and supervisors, with a stated purpose (reads of cases are recorded)."""

@@ -39,7 +39,7 @@ class CaseloadPage(BaseModel):
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
 @router.get(

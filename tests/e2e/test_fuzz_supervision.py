@@ -1,9 +1,7 @@
 """Hostile input against the supervision operations, as a supervisor (the main fuzz test calls
 every operation as a handling officer, who is refused these with 403 before any input is read).
 
-``negative_data_rejection`` is left out here: FastAPI ignores query parameters it does not
-know, which schemathesis counts as accepting schema-violating input on every GET of the API
-alike (test_fuzz_openapi.py meets it only by chance of generation)."""
+Same checks as the main run, including that schema-invalid requests are refused."""
 
 from __future__ import annotations
 
@@ -15,6 +13,7 @@ import pytest
 import schemathesis
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -34,6 +33,7 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,
 ]
 
 

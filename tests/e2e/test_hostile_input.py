@@ -179,3 +179,12 @@ def test_sql_and_script_in_free_text_are_inert_and_kept_verbatim(
     assert history["kind"] == "Household"
     assert events(runtime) == 2  # the table is still there, with the household and its person
     assert runtime.ledger.get_household(uuid.UUID(home["household_id"])).version == 1
+
+
+def test_unknown_or_absurd_query_parameters_are_refused(client: TestClient) -> None:
+    reader = actor("auditor", "44", "auditor-1")
+    refused(
+        client.get("/caseload", params={"divison": "4401"}, headers=reader), 422, "invalid-value"
+    )
+    response = client.get("/caseload", params={"offset": str(2**63)}, headers=reader)
+    assert response.status_code == 422 and response.json()["field"] == "offset"
