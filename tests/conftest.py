@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from infra.embedded_kafka import EmbeddedKafka
 from infra.settings import Settings
@@ -31,13 +31,20 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return start_embedded_postgres(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
 
 
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on the server of ``server_url`` (dropped with the test server)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return make_conninfo(server_url, dbname=name)
+
+
 @pytest.fixture()
 def database_url(pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield make_conninfo(pg_server_url, dbname=name)
+    url = fresh_database(pg_server_url)
+    name = conninfo_to_dict(url)["dbname"]
+    yield url
     with (
         psycopg.connect(pg_server_url, autocommit=True) as conn,
         contextlib.suppress(psycopg.Error),
