@@ -75,7 +75,7 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
             file.write(pem)
         try:
             os.link(temporary, path)  # fails if another process made one first: keep theirs
-            log.info("generated the audit signing key %s", path)
+            log.info("generated the Ed25519 signing key %s", path)
         except FileExistsError:
             pass
         finally:
