@@ -187,7 +187,8 @@ class SafeWrites:
             await self._too_large(send)
             return
         key = headers.get("idempotency-key")
-        caller = self._caller(headers.get("authorization"))
+        # Off the event loop: with a JWKS provider the first check may fetch its keys.
+        caller = await to_thread.run_sync(self._caller, headers.get("authorization"))
         if key is None or caller is None:  # no key, or no valid token: the route answers
             await self.app(scope, _replay(body), send)
             return
