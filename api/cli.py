@@ -473,6 +473,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if not report.rejects else 3
 
 
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Honest province plus injected misconduct; red flags' precision and recall per rule."""
+    from infra.bulk import BulkLedger
+    from infra.synthetic.misconduct import build_scenario, project_scenario, scenario_report, score
+    from infra.synthetic.province import SimulatedClock
+
+    runtime = _runtime(args)
+    try:
+        if runtime.head_position():
+            print(
+                "the scenario needs an empty ledger (its red flags run with the scenario's "
+                "thresholds): point RELIEF_DATA_DIR or RELIEF_DATABASE_URL at a new one",
+                file=sys.stderr,
+            )
+            return 2
+        clock = SimulatedClock(runtime.ledger.today())
+        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
+        injected = build_scenario(ledger, clock, households=args.households, seed=args.seed)
+        ledger.close()
+        project_scenario(runtime.pool, runtime.ledger)
+        with runtime.pool.connection() as conn, conn.cursor() as cursor:
+            print(scenario_report(score(cursor, injected), injected))
+    finally:
+        runtime.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relief",
@@ -544,6 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--households", type=int, required=True)
     seed.add_argument("--seed", type=int, default=1, help="same seed, same province")
     seed.set_defaults(func=cmd_seed)
+
+    scenario = sub.add_parser("scenario", help=cmd_scenario.__doc__)
+    scenario.add_argument("--households", type=int, default=300)
+    scenario.add_argument("--seed", type=int, default=7)
+    scenario.set_defaults(func=cmd_scenario)
 
     legacy = sub.add_parser("import", help=cmd_import.__doc__)
     legacy.add_argument("file", help="JSON lines, one legacy case per line (format: README)")

@@ -33,6 +33,10 @@ HISTORY_START = dt.date(2022, 1, 3)
 PREFECTURES = [f"{n:02d}" for n in range(1, 21)] + ["51", "52", "53"]
 #: Monthly dibao standard per head used for amounts (a plausible Guangdong figure).
 LINE = Decimal("1000")
+#: Care workers of each county's contract; each tekun case gets a fixed monthly slot (a day
+#: and a two-hour window) with one of them, so no carer is booked twice at once.
+CARERS_PER_COUNTY = 3
+CARE_SLOTS = [(day, hour) for day in range(3, 27) for hour in (8, 10, 13, 15)]
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,10 @@ class County:
     approver: Provenance
     officer_staff: UUID
     contract_id: UUID
-    worker: Provenance
+    worker: Provenance  # the contract's investigator
     worker_staff: UUID
+    carers: list[Provenance]  # the contract's care workers
+    care_slots: int = 0  # tekun cases given a care slot so far
 
 
 @dataclass
@@ -138,6 +144,16 @@ def build_counties(ledger: BulkLedger, clock: SimulatedClock, shape: Shape) -> P
                 name="社工", kind="handling_staff", contract_id=contract.id, provenance=officer
             )
             ledger.assign_staff(worker.id, division=county, provenance=officer)
+            carers = []
+            for _ in range(CARERS_PER_COUNTY):
+                carer = ledger.hire_staff(
+                    name="护理员",
+                    kind="handling_staff",
+                    contract_id=contract.id,
+                    provenance=officer,
+                )
+                ledger.assign_staff(carer.id, division=county, provenance=officer)
+                carers.append(_by(str(carer.id), Role.CONTRACTOR_STAFF, code, "care visit"))
         officer_actor = _by(str(staff.id), Role.HANDLING_STAFF, county)
         province.counties[county] = County(
             code=county,
@@ -148,6 +164,7 @@ def build_counties(ledger: BulkLedger, clock: SimulatedClock, shape: Shape) -> P
             contract_id=contract.id,
             worker=_by(str(worker.id), Role.CONTRACTOR_STAFF, code, "contracted investigation"),
             worker_staff=worker.id,
+            carers=carers,
         )
     return province
 
@@ -206,9 +223,7 @@ class Storyteller:
             window_division=township,
             provenance=c.clerk,
         )
-        stage = rng.choices(
-            ("received", "assigned", "investigated", "rejected", "approved"), (4, 4, 4, 10, 78)
-        )[0]
+        stage = rng.choices(("received", "assigned", "investigated", "decided"), (4, 4, 4, 88))[0]
         if stage == "received":
             return
         by_contractor = rng.random() < 0.5
@@ -223,9 +238,10 @@ class Storyteller:
         if stage == "assigned":
             return
         visited = clock.at(received + dt.timedelta(days=8), 10)
-        income = (LINE * size * Decimal(rng.choice((30, 50, 70, 90, 120)) / 100)).quantize(
-            Decimal("1")
-        )
+        # Per-head income spread evenly across the line: honest incomes do not bunch under it
+        # (what the income-bunching rules look for); below the line is eligible.
+        ratio = Decimal(rng.randrange(100, 1500)) / 1000
+        income = (LINE * size * ratio).quantize(Decimal("1"))
         ledger.investigate_case(
             case.id,
             means_test=MeansTest(
@@ -240,7 +256,7 @@ class Storyteller:
         if stage == "investigated":
             return
         clock.at(received + dt.timedelta(days=10))
-        eligible = stage == "approved"
+        eligible = income < LINE * size
         amount = max(Decimal("100"), LINE * size - income) if eligible else None
         ledger.recommend_case(
             case.id,
@@ -281,6 +297,12 @@ class Storyteller:
         end: dt.date | None = None
         if ending < 0.15 or ending < 0.18:  # closed (income rose, moved away)
             end = start + dt.timedelta(days=rng.randrange(60, 900))
+        carer, slot = c.carers[0], CARE_SLOTS[0]
+        if programme == "tekun":
+            # A fixed monthly slot with one carer, none booked twice (wraps past 288 cases).
+            n_slot, c.care_slots = c.care_slots, c.care_slots + 1
+            carer = c.carers[n_slot % len(c.carers)]
+            slot = CARE_SLOTS[(n_slot // len(c.carers)) % len(CARE_SLOTS)]
         suspend_from = None
         if programme != "temporary" and rng.random() < 0.05:
             suspend_from = start + dt.timedelta(days=rng.randrange(40, 400))
@@ -300,18 +322,19 @@ class Storyteller:
             )
             if programme == "temporary":
                 break
-            if programme == "tekun":
-                day = month.replace(day=12)
-                begin = dt.datetime.combine(day, dt.time(9), TZ)
+            day_of_month, hour = slot
+            if programme == "tekun" and (end is None or month.replace(day=day_of_month) < end):
+                day = month.replace(day=day_of_month)
+                begin = dt.datetime.combine(day, dt.time(hour), TZ)
                 clock.at(day, 18)
                 ledger.record_service(
                     case_id,
                     work_item="care_and_nursing",
                     contract_id=c.contract_id,
                     start=begin,
-                    end=begin + dt.timedelta(hours=3),
+                    end=begin + dt.timedelta(hours=2),
                     place=village,
-                    provenance=c.worker,
+                    provenance=carer,
                 )
             if n and n % 12 == 0:
                 clock.at(month.replace(day=20))
