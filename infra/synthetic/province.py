@@ -185,12 +185,18 @@ class Storyteller:
         self.ledger, self.clock, self.province = ledger, clock, province
         self.rng = random.Random(seed)
         self.people = 0
+        self.sequences: dict[tuple[str, dt.date], int] = {}
 
     def new_person(self, county: str, born: dt.date) -> str:
+        """A resident ID no one else holds: the next sequence number of (county, birth date),
+        moving to the next day once a day's 1,000 numbers are used."""
         self.people += 1
-        # Unique by construction: a sequence per (county, birth date) block of 1,000.
-        shifted = born + dt.timedelta(days=self.people // 1000)
-        return resident_id(county, shifted, self.people)
+        while True:
+            used = self.sequences.get((county, born), 0)
+            if used < 1000:
+                self.sequences[(county, born)] = used + 1
+                return resident_id(county, born, used)
+            born += dt.timedelta(days=1)
 
     def tell(self) -> None:
         rng, clock, ledger = self.rng, self.clock, self.ledger
