@@ -48,3 +48,44 @@ def reader(
 ) -> dict[str, str]:
     """Headers of someone reading a case's personal data, with the stated purpose."""
     return {**actor(role, org, who), "X-Purpose": purpose}
+
+
+def contracted(
+    client: Any,
+    officer: dict[str, str],
+    *,
+    name: str,
+    work_items: list[str],
+    service_area: list[str],
+    start: str,
+    end: str,
+    value: str = "100000.00",
+    awarded_on: str | None = None,
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A newly registered social organisation and the contract the county awards it:
+    (credit code, contractor, contract) as the API answered them."""
+    from tests.factories import credit_code
+
+    code = credit_code("52")
+    contractor = ok(
+        client.post(
+            "/contractors",
+            headers=officer,
+            json={"name": name, "contractor_type": "social_organisation", "credit_code": code},
+        ),
+        201,
+    )
+    award: dict[str, Any] = {
+        "contractor_id": contractor["contractor_id"],
+        "purchaser": "440103",
+        "work_items": work_items,
+        "service_area": service_area,
+        "start": start,
+        "end": end,
+        "value": value,
+        "funding_source": "special_relief_funds",
+    }
+    if awarded_on is not None:
+        award["awarded_on"] = awarded_on
+    contract = ok(client.post("/contracts", headers=officer, json=award), 201)
+    return code, contractor, contract

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from api.access import action_of
 from api.app import ROUTERS
 from infra.runtime import Runtime
-from tests.e2e.http import actor, ok, refused
-from tests.factories import BY_CLERK, credit_code, resident_id
+from tests.e2e.http import actor, contracted, ok, refused
+from tests.factories import BY_CLERK, resident_id
 from tests.scenario import application, approve, household
 
 pytestmark = pytest.mark.e2e
@@ -280,37 +280,15 @@ def test_a_county_approver_cannot_decide_next_door(client: TestClient, runtime: 
 
 
 def contractor_with_contract(client: TestClient, area: str) -> tuple[str, str, str]:
-    officer = actor(H, "440103", "officer-1")
-    code = credit_code("52")
-    contractor = ok(
-        client.post(
-            "/contractors",
-            headers=officer,
-            json={
-                "name": "Sunshine",
-                "contractor_type": "social_organisation",
-                "credit_code": code,
-            },
-        ),
-        201,
-    )
-    contract = ok(
-        client.post(
-            "/contracts",
-            headers=officer,
-            json={
-                "contractor_id": contractor["contractor_id"],
-                "purchaser": "440103",
-                "work_items": ["household_investigation", "care_and_nursing"],
-                "service_area": [area],
-                "start": "2020-01-01",
-                "end": "2099-12-31",
-                "value": "100000.00",
-                "funding_source": "special_relief_funds",
-                "awarded_on": "2020-01-01",
-            },
-        ),
-        201,
+    code, contractor, contract = contracted(
+        client,
+        actor(H, "440103", "officer-1"),
+        name="Sunshine",
+        work_items=["household_investigation", "care_and_nursing"],
+        service_area=[area],
+        start="2020-01-01",
+        end="2099-12-31",
+        awarded_on="2020-01-01",
     )
     return code, contractor["contractor_id"], contract["contract_id"]
 

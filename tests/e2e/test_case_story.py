@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
-from tests.e2e.http import actor, ok, reader, refused, subject
-from tests.factories import credit_code, resident_id, token
+from tests.e2e.http import actor, contracted, ok, reader, refused, subject
+from tests.factories import resident_id, token
 
 pytestmark = pytest.mark.e2e
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -37,35 +37,15 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 def purchased_investigators(client: TestClient) -> tuple[dict[str, str], str, str]:
     """A contractor with a contract for investigation and counselling in township 440103001."""
-    code = credit_code("52")
-    contractor = ok(
-        client.post(
-            "/contractors",
-            headers=OFFICER,
-            json={
-                "name": "Harmony Social Work",
-                "contractor_type": "social_organisation",
-                "credit_code": code,
-            },
-        ),
-        201,
-    )
-    contract = ok(
-        client.post(
-            "/contracts",
-            headers=OFFICER,
-            json={
-                "contractor_id": contractor["contractor_id"],
-                "purchaser": "440103",
-                "work_items": ["household_investigation", "psychological_counselling"],
-                "service_area": ["440103001"],
-                "start": "2026-01-01",
-                "end": "2026-12-31",
-                "value": "200000",
-                "funding_source": "special_relief_funds",
-            },
-        ),
-        201,
+    code, _, contract = contracted(
+        client,
+        OFFICER,
+        name="Harmony Social Work",
+        work_items=["household_investigation", "psychological_counselling"],
+        service_area=["440103001"],
+        start="2026-01-01",
+        end="2026-12-31",
+        value="200000",
     )
     staff = ok(
         client.post(

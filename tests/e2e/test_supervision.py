@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.red_flags.projection import RedFlagsProjection
-from tests.e2e.http import actor, ok, refused
+from tests.e2e.http import actor, contracted, ok, refused
 from tests.factories import credit_code, resident_id
 from tests.scenario import application, approve
 
@@ -37,36 +37,16 @@ def misconduct(client: TestClient, runtime: Runtime) -> dict[str, Any]:
     recorded care under it, and whose value was raised after a failing evaluation."""
     ledger = runtime.ledger
     today = ledger.today()
-    code = credit_code("52")
-    contractor = ok(
-        client.post(
-            "/contractors",
-            headers=OFFICER,
-            json={
-                "name": "Harmony Care Centre",
-                "contractor_type": "social_organisation",
-                "credit_code": code,
-            },
-        ),
-        201,
-    )
-    contract = ok(
-        client.post(
-            "/contracts",
-            headers=OFFICER,
-            json={
-                "contractor_id": contractor["contractor_id"],
-                "purchaser": "440103",
-                "work_items": ["care_and_nursing", "psychological_counselling"],
-                "service_area": ["440103"],
-                "start": (today - dt.timedelta(days=60)).isoformat(),
-                "end": (today + dt.timedelta(days=300)).isoformat(),
-                "value": "100000.00",
-                "funding_source": "special_relief_funds",
-                "awarded_on": (today - dt.timedelta(days=60)).isoformat(),
-            },
-        ),
-        201,
+    began = (today - dt.timedelta(days=60)).isoformat()
+    code, contractor, contract = contracted(
+        client,
+        OFFICER,
+        name="Harmony Care Centre",
+        work_items=["care_and_nursing", "psychological_counselling"],
+        service_area=["440103"],
+        start=began,
+        end=(today + dt.timedelta(days=300)).isoformat(),
+        awarded_on=began,
     )
     kid = contract["contract_id"]
     case = application(ledger, "440103")
