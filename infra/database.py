@@ -14,6 +14,7 @@ def store_env(
     *,
     identity_key: bytes | None = None,
     cipher_key: str | None = None,
+    aggregate_cache: int = 0,
     create_table: bool = False,
     pool_size: int = 8,
 ) -> dict[str, str]:
@@ -39,6 +40,11 @@ def store_env(
     }
     if identity_key is not None:
         env["IDENTITY_KEY"] = identity_key.hex()
+    if aggregate_cache:
+        # Recently used aggregates stay in memory; each load still reads the events recorded
+        # since (fast-forward), so other processes' writes are seen, and hands out a copy.
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
+        env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
     if cipher_key is not None:
         # Stored event state is AES-GCM encrypted: ID numbers, names and incomes never sit
         # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -14,6 +15,15 @@ from domain.errors import NotFound, VersionMismatch
 from infra.codec import register_transcodings
 
 A = TypeVar("A")
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector without its per-event ``isinstance`` check against a runtime
+    Protocol, which took a third of the time of loading an aggregate on Python 3.11; every
+    event of this log is an aggregate event with ``mutate``."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class LedgerBase(Application[UUID]):
@@ -42,7 +52,9 @@ class LedgerBase(Application[UUID]):
     def _get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
         """Load an aggregate of ``kind``; NotFound when there is none of that kind."""
         try:
-            aggregate: Any = self.repository.get(aggregate_id, version=version)
+            aggregate: Any = self.repository.get(
+                aggregate_id, version=version, projector_func=replay
+            )
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}") from None
         if not isinstance(aggregate, kind):

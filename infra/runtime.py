@@ -50,6 +50,7 @@ class Runtime:
                 database_url,
                 identity_key=settings.identity_key(),
                 cipher_key=settings.cipher_key(),
+                aggregate_cache=settings.aggregate_cache,
                 pool_size=settings.db_pool_size,
             )
         )

@@ -21,6 +21,7 @@
 | RELIEF_JWT_JWKS_URL | (unset) | the identity provider's JWKS; tokens are checked against it |
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
+| RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Settings:
     jwt_jwks_url: str | None = None
     jwt_public_key_path: Path | None = None
     max_body_bytes: int = 262_144
+    aggregate_cache: int = 2000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,7 +74,7 @@ class Settings:
             value = env.get(PREFIX + name)
             return value if value not in (None, "") else None
 
-        def get_int(name: str, default: int) -> int:
+        def get_int(name: str, default: int, minimum: int = 1) -> int:
             raw = get(name)
             if raw is None:
                 return default
@@ -80,8 +82,8 @@ class Settings:
                 value = int(raw)
             except ValueError:
                 raise SettingsError(f"{PREFIX}{name} must be an integer, got {raw!r}") from None
-            if value <= 0 and name != "HTTP_PORT":
-                raise SettingsError(f"{PREFIX}{name} must be positive, got {value}")
+            if value < minimum and name != "HTTP_PORT":
+                raise SettingsError(f"{PREFIX}{name} must be at least {minimum}, got {value}")
             return value
 
         defaults = cls()
@@ -110,6 +112,7 @@ class Settings:
                 Path(get("JWT_PUBLIC_KEY") or "").expanduser() if get("JWT_PUBLIC_KEY") else None
             ),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
+            aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
         )
 
     @property
