@@ -50,30 +50,67 @@ class CaseloadProjection(Projection):
             programme text NOT NULL,
             status text NOT NULL,
             cases integer NOT NULL CHECK (cases >= 0),
+            households integer NOT NULL DEFAULT 0 CHECK (households >= 0),
             PRIMARY KEY (village, programme, status)
+        )""",
+        # How many of a group's cases each household has: its households count changes when
+        # a household's first case enters the group or its last one leaves.
+        """CREATE TABLE case_households (
+            village text NOT NULL,
+            programme text NOT NULL,
+            status text NOT NULL,
+            household_id uuid NOT NULL,
+            cases integer NOT NULL CHECK (cases > 0),
+            PRIMARY KEY (village, programme, status, household_id)
         )""",
     )
     views = ("caseload", "case_index")
 
     @staticmethod
-    def _count(cursor: Cursor[Any], village: str, programme: str, status: str, delta: int) -> None:
-        if delta < 0:
-            # An UPDATE, not an upsert: the CHECK (cases >= 0) would judge the upsert's
-            # proposed row (-1) before the conflict turns it into an update.
+    def _count(
+        cursor: Cursor[Any],
+        village: str,
+        programme: str,
+        status: str,
+        household_id: Any,
+        delta: int,
+    ) -> None:
+        """One case enters (+1) or leaves (-1) a group; one statement either way."""
+        group = (village, programme, status)
+        if delta > 0:
             cursor.execute(
-                "UPDATE caseload SET cases = cases + %s"
-                " WHERE village = %s AND programme = %s AND status = %s",
-                (delta, village, programme, status),
+                "WITH h AS ("
+                "  INSERT INTO case_households (village, programme, status, household_id, cases)"
+                "  VALUES (%s, %s, %s, %s, 1)"
+                "  ON CONFLICT (village, programme, status, household_id)"
+                "  DO UPDATE SET cases = case_households.cases + 1 RETURNING cases)"
+                " INSERT INTO caseload (village, programme, status, cases, households)"
+                " SELECT %s, %s, %s, 1, (h.cases = 1)::int FROM h"
+                " ON CONFLICT (village, programme, status) DO UPDATE"
+                " SET cases = caseload.cases + 1,"
+                " households = caseload.households + excluded.households",
+                (*group, household_id, *group),
             )
-            if cursor.rowcount != 1:
-                raise LookupError(f"no {programme}/{status} count in {village} to decrement")
             return
+        # An UPDATE, not an upsert: the CHECK (cases >= 0) would judge the upsert's proposed
+        # row (-1) before the conflict turns it into an update. Of the two household CTEs only
+        # one acts (same snapshot, exclusive conditions).
         cursor.execute(
-            "INSERT INTO caseload (village, programme, status, cases) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (village, programme, status)"
-            " DO UPDATE SET cases = caseload.cases + excluded.cases",
-            (village, programme, status, delta),
+            "WITH gone AS ("
+            "  DELETE FROM case_households WHERE village = %s AND programme = %s AND status = %s"
+            "  AND household_id = %s AND cases = 1 RETURNING 1),"
+            " kept AS ("
+            "  UPDATE case_households SET cases = cases - 1 WHERE village = %s AND programme = %s"
+            "  AND status = %s AND household_id = %s AND cases > 1 RETURNING 1)"
+            " UPDATE caseload SET cases = cases - 1,"
+            " households = households - (SELECT count(*) FROM gone)"
+            " WHERE village = %s AND programme = %s AND status = %s"
+            " RETURNING (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)",
+            (*group, household_id, *group, household_id, *group),
         )
+        row = cursor.fetchone()
+        if row is None or row[0] != 1:
+            raise LookupError(f"no {programme}/{status} case of {household_id} in {village}")
 
     @handles(ReliefCase.ApplicationReceived)
     def received(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
@@ -94,23 +131,23 @@ class CaseloadProjection(Projection):
                 recorded.position,
             ),
         )
-        self._count(cursor, e.registered_division, e.programme, "received", 1)
+        self._count(cursor, e.registered_division, e.programme, "received", e.household_id, 1)
 
     def _move(self, cursor: Cursor[Any], recorded: RecordedEvent, status: CaseStatus) -> None:
         cursor.execute(
             "UPDATE case_index c SET status = %s, status_since = %s, last_position = %s"
             " FROM (SELECT case_id, status AS old_status FROM case_index WHERE case_id = %s"
             " FOR UPDATE) old WHERE c.case_id = old.case_id"
-            " RETURNING c.village, c.programme, old.old_status",
+            " RETURNING c.village, c.programme, old.old_status, c.household_id",
             (status.value, recorded.timestamp, recorded.position, recorded.originator_id),
         )
         row = cursor.fetchone()
         if row is None:
             raise LookupError(f"case {recorded.originator_id} was never received")
-        village, programme, old_status = row
+        village, programme, old_status, household_id = row
         if old_status != status.value:
-            self._count(cursor, village, programme, old_status, -1)
-            self._count(cursor, village, programme, status.value, 1)
+            self._count(cursor, village, programme, old_status, household_id, -1)
+            self._count(cursor, village, programme, status.value, household_id, 1)
 
     @handles(ReliefCase.Assigned)
     def assigned(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
@@ -157,7 +194,7 @@ def query_caseload(
     clause = " AND ".join(where)
     cursor.execute(
         f"SELECT left(village, {width}) AS division, programme, status, sum(cases)::int,"
-        f" count(*) OVER () FROM read_models.caseload WHERE {clause}"
+        f" count(*) OVER (), sum(households)::int FROM read_models.caseload WHERE {clause}"
         f" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
@@ -170,33 +207,18 @@ def query_caseload(
             params,
         )
         total = cursor.fetchone()[0]  # type: ignore[index]
-    households = _households(cursor, rows, width)
     items = [
         {
             "division": r[0],
             "programme": r[1],
             "status": r[2],
             "cases": r[3],
-            "households": households.get((r[0], r[1], r[2]), 0),
+            # A household is counted once per village (a household lives in one village).
+            "households": r[5],
         }
         for r in rows
     ]
     return items, total
-
-
-def _households(
-    cursor: Cursor[Any], rows: list[Any], width: int
-) -> dict[tuple[str, str, str], int]:
-    """Distinct households behind the counted cases, for the groups on this page only."""
-    if not rows:
-        return {}
-    cursor.execute(
-        f"SELECT left(village, {width}), programme, status, count(DISTINCT household_id)::int"
-        " FROM read_models.case_index WHERE (left(village, %s), programme, status) IN"
-        " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])) GROUP BY 1, 2, 3",
-        (width, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
-    )
-    return {(r[0], r[1], r[2]): r[3] for r in cursor.fetchall()}
 
 
 def query_caseload_by(

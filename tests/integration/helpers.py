@@ -29,17 +29,22 @@ def caseload_rows(database_url: str, schema: str = "read_models") -> list[tuple[
 
 def expected_caseload(
     ledger: ReliefLedger, case_ids: list[UUID]
-) -> list[tuple[str, str, str, int]]:
+) -> list[tuple[str, str, str, int, int]]:
     """Caseload rows computed from the aggregates themselves, independent of any projection:
-    (village, programme, status, cases) for every status a case has ever been in."""
-    counts: dict[tuple[str, str, str], int] = {}
+    (village, programme, status, cases, households) for every status a case has ever been
+    in."""
+    cases: dict[tuple[str, str, str], int] = {}
+    households: dict[tuple[str, str, str], set[UUID]] = {}
     for case_id in case_ids:
         case = ledger.get_case(case_id)
         village_, programme = case.registered_division.code, case.programme.value
         for status in ("received", case.status.value):
-            counts.setdefault((village_, programme, status), 0)
-        counts[(village_, programme, case.status.value)] += 1
-    return sorted((v, p, s, n) for (v, p, s), n in counts.items())
+            cases.setdefault((village_, programme, status), 0)
+            households.setdefault((village_, programme, status), set())
+        group = (village_, programme, case.status.value)
+        cases[group] += 1
+        households[group].add(case.household_id)
+    return sorted((v, p, s, n, len(households[(v, p, s)])) for (v, p, s), n in cases.items())
 
 
 def relay_for(runtime: Runtime, bootstrap: str, *, check_interval_s: float = 0.2) -> KafkaRelay:

@@ -112,8 +112,8 @@ def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runti
     finally:
         Fragile.broken = True
     assert caseload_rows(runtime.database_url) == [
-        ("440103001001", "dibao", "received", 2),
-        ("440606001001", "dibao", "received", 1),
+        ("440103001001", "dibao", "received", 2, 2),
+        ("440606001001", "dibao", "received", 1, 1),
     ]
 
 
