@@ -187,8 +187,10 @@ class SafeWrites:
             await self._too_large(send)
             return
         key = headers.get("idempotency-key")
-        # Off the event loop: with a JWKS provider the first check may fetch its keys.
-        caller = await to_thread.run_sync(self._caller, headers.get("authorization"))
+        caller = None
+        if key is not None:
+            # Off the event loop: with a JWKS provider the first check may fetch its keys.
+            caller = await to_thread.run_sync(self._caller, headers.get("authorization"))
         if key is None or caller is None:  # no key, or no valid token: the route answers
             await self.app(scope, _replay(body), send)
             return
