@@ -22,6 +22,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Benchmarks of issue 9 (~10 min at the default ~100k events); BENCH_ARGS="--events 1000000"
+# for the big size. Writes bench/results.md and bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
