@@ -1201,8 +1201,14 @@ def code_state() -> dict[str, Any]:
     outside = ["--", ".", ":(exclude)bench", ":(exclude)tests/test_bench_scripts.py"]
     diff = git("diff", "HEAD", *outside)
     modified = [line[3:] for line in git("status", "--porcelain", *outside).splitlines()]
+    tree = "".join(  # commits of bench results alone keep it
+        line + "\n"
+        for line in git("ls-tree", "-r", "HEAD").splitlines()
+        if not line.split("\t", 1)[-1].startswith(("bench/", "tests/test_bench_scripts.py"))
+    )
     return {
         "commit": git("rev-parse", "--short", "HEAD").strip(),
+        "tree": hashlib.sha1(tree.encode()).hexdigest()[:10],
         "modified": modified,
         "diff_sha1": hashlib.sha1(diff.encode()).hexdigest()[:10] if diff else None,
     }
@@ -1326,18 +1332,19 @@ def render_markdown(document: dict[str, Any]) -> str:
         events = max((r["events"] for r in rows), default=0)
         codes = sorted(
             {
-                f"{r.get('code', {}).get('commit', '?')}"
+                f"source tree {r.get('code', {}).get('tree', '?')}"
                 + (f" + working-tree diff {d}" if (d := r.get("code", {}).get("diff_sha1")) else "")
                 for r in rows
             }
         )
+        commits = sorted({r.get("code", {}).get("commit", "?") for r in rows})
         when = sorted(r["measured_at"] for r in rows)
         lines += [
             f"## {size} events (log head {events:,})",
             "",
-            f"Measured {when[0]} to {when[-1]} (UTC) on code {'; '.join(codes)}"
+            f"Measured {when[0]} to {when[-1]} (UTC) on {'; '.join(codes)}"
             + (" (**mixed code: rows not comparable**)" if len(codes) > 1 else "")
-            + ".",
+            + f" (commits {', '.join(commits)}; the tree hash leaves out bench/).",
             "",
             "| figure | ours | baseline | ratio | target | met? |",
             "|---|---|---|---|---|---|",
