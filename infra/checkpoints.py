@@ -147,15 +147,21 @@ class Checkpoint:
         )
 
 
+#: The stored events in (after, upto] with their recording time: what links and leaves cover.
+CHAINED_EVENTS = (
+    "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
+    " e.topic, e.state FROM public.relief_events e"
+    " JOIN audit.chain c ON c.position = e.notification_id"
+    " WHERE e.notification_id > %s AND e.notification_id <= %s ORDER BY e.notification_id"
+)
+
+
 def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, bytes]]:
     """(position, leaf hash) of every stored event in [start, end], in order."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-            " e.topic, e.state FROM public.relief_events e"
-            " JOIN audit.chain c ON c.position = e.notification_id"
-            " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
-            (start, end),
+            CHAINED_EVENTS,
+            (start - 1, end),
         ).fetchall()
     return [
         (
@@ -192,11 +198,7 @@ def sign_checkpoint(pool: ConnectionPool, key: Ed25519PrivateKey) -> Checkpoint 
         if previous_position >= position:
             return None
         rows = conn.execute(
-            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-            " e.topic, e.state FROM public.relief_events e"
-            " JOIN audit.chain c ON c.position = e.notification_id"
-            " WHERE e.notification_id > %s AND e.notification_id <= %s"
-            " ORDER BY e.notification_id",
+            CHAINED_EVENTS,
             (previous_position, position),
         ).fetchall()
     leaves = []
