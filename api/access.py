@@ -23,6 +23,7 @@ from fastapi import Depends, Query, Request, params
 
 from api.auth import CurrentPrincipal, Principal
 from domain.case import ReliefCase
+from domain.clock import Clock
 from domain.contract import Contract
 from domain.contractor import Contractor, contractor_id_for
 from domain.errors import NotFound, NotPermitted
@@ -155,7 +156,7 @@ def contractor_areas(ledger: Any, credit_code: str) -> list[str]:
     if contractor_id not in ledger.repository:
         return []
     contractor: Contractor = ledger.get_contractor(contractor_id)
-    today = ledger.today()
+    today = Clock().today()  # the API answers as of now
     areas: list[str] = []
     for contract_id in contractor.contracts:
         contract: Contract = ledger.get_contract(contract_id)
@@ -343,7 +344,7 @@ def _scope_path_record(request: Request, principal: Principal, action: str) -> N
             record_id = uuid.UUID(str(raw))
         except ValueError:
             return  # the route's own validation answers 422
-        record = ledger._get(kind, record_id)
+        record = ledger.get(kind, record_id)
         overrides.get(kind, CHECKS[kind])(ledger, principal, record)
     code = request.path_params.get("code")
     if code is not None:

@@ -9,17 +9,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from api import logs
 from domain.provenance import Role
 from infra.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from infra.runtime import Runtime
 
 log = logging.getLogger("relief")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
 TOKEN_ROLES = [r for r in Role if r is not Role.SYSTEM]
 
 
-def _runtime(args: argparse.Namespace, *, kafka: bool = False):  # type: ignore[no-untyped-def]
+def _runtime(args: argparse.Namespace, *, kafka: bool = False) -> Runtime:
     from infra.runtime import Runtime
 
     return Runtime.open(Settings.from_env(), kafka=kafka)
@@ -157,24 +161,11 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
     try:
         for name in names:
             projection = projection_class(name)
-            runner: PostgresFeedRunner | KafkaFeedRunner
-            if args.feed == "kafka":
-                runner = KafkaFeedRunner(
-                    runtime.pool,
-                    runtime.ledger.mapper,
-                    projection,
-                    bootstrap=runtime.connect_kafka(),
-                    topic=runtime.settings.kafka_topic,
-                    batch_size=runtime.settings.projection_batch,
-                )
-            else:
-                runner = PostgresFeedRunner(
-                    runtime.pool,
-                    runtime.ledger.recorder,
-                    runtime.ledger.mapper,
-                    projection,
-                    batch_size=runtime.settings.projection_batch,
-                )
+            runner: PostgresFeedRunner | KafkaFeedRunner = (
+                runtime.kafka_projection_runner(projection)
+                if args.feed == "kafka"
+                else runtime.projection_runner(projection)
+            )
             thread = threading.Thread(target=runner.run_forever, args=(stop,), name=name)
             thread.start()
             threads.append(thread)
@@ -313,14 +304,11 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from pathlib import Path
     from uuid import UUID
 
-    from infra.checkpoints import load_or_create_key
     from infra.evidence import build_bundle
 
     runtime = _runtime(args)
     try:
-        data = build_bundle(
-            runtime.pool, UUID(args.id), load_or_create_key(runtime.settings.audit_key_file)
-        )
+        data = build_bundle(runtime.pool, UUID(args.id), runtime.audit_key())
     finally:
         runtime.close()
     Path(args.out).write_bytes(data)
@@ -405,17 +393,17 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Write a deterministic synthetic province through the ledger's commands (bulk path)."""
-    from infra.bulk import BulkLedger
     from infra.synthetic.province import SimulatedClock, seed_province
 
     runtime = _runtime(args)
     started = time.monotonic()
     try:
-        clock = SimulatedClock(runtime.ledger.today())
-        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
+        clock = SimulatedClock(runtime.services.clock.today())
+        bulk = runtime.bulk(clock)
+        ledger = bulk.store
         bar = ProgressBar("seed", args.households, "households")
         seed_province(
-            ledger,
+            bulk,
             clock,
             households=args.households,
             seed=args.seed,
@@ -440,24 +428,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from infra.bulk import BulkLedger
-    from infra.legacy_import import LegacyImporter, import_lines
+    from domain.clock import SetClock
+    from infra.legacy_import import import_lines
 
     source = Path(args.file)
     total = sum(1 for line in source.open(encoding="utf-8") if line.strip())
     runtime = _runtime(args)
     started = time.monotonic()
-    moment = {"now": runtime.ledger.now()}
     try:
-        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=lambda: moment["now"])
-        importer = LegacyImporter(ledger, lambda at: moment.__setitem__("now", at))
+        bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
         bar = ProgressBar("import", total, "lines")
         with source.open(encoding="utf-8") as lines:
             report = import_lines(
-                importer, lines, progress=lambda done, rejected: bar(done, f"({rejected} rejected)")
+                bulk, lines, progress=lambda done, rejected: bar(done, f"({rejected} rejected)")
             )
         bar.close()
-        ledger.close()
+        bulk.close()
     finally:
         runtime.close()
     elapsed = time.monotonic() - started
@@ -475,7 +461,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Honest province plus injected misconduct; red flags' precision and recall per rule."""
-    from infra.bulk import BulkLedger
     from infra.synthetic.misconduct import build_scenario, project_scenario, scenario_report, score
     from infra.synthetic.province import SimulatedClock
 
@@ -488,11 +473,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        clock = SimulatedClock(runtime.ledger.today())
-        ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
-        injected = build_scenario(ledger, clock, households=args.households, seed=args.seed)
-        ledger.close()
-        project_scenario(runtime.pool, runtime.ledger)
+        clock = SimulatedClock(runtime.services.clock.today())
+        bulk = runtime.bulk(clock)
+        injected = build_scenario(bulk, clock, households=args.households, seed=args.seed)
+        bulk.close()
+        project_scenario(runtime)
         with runtime.pool.connection() as conn, conn.cursor() as cursor:
             print(scenario_report(score(cursor, injected), injected))
     finally:

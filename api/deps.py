@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from psycopg import Cursor
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
 
 from api.auth import current_actor
@@ -14,6 +16,7 @@ from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
 from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
+from services import Services
 
 
 def _iso_text(value: object) -> object:
@@ -77,7 +80,19 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def get_ledger(request: Request) -> ReliefLedger:
+    """The event store, for reading records (commands go through the services)."""
     return get_runtime(request).ledger
+
+
+def get_services(request: Request) -> Services:
+    """The application services: every command is handled by one of their methods."""
+    return get_runtime(request).services
+
+
+def read_cursor(request: Request) -> Iterator[Cursor[Any]]:
+    """A cursor on the read models for the request, its connection back in the pool after."""
+    with get_runtime(request).pool.connection() as conn, conn.cursor() as cursor:
+        yield cursor
 
 
 def command_provenance(
@@ -92,7 +107,8 @@ def with_reason(by: Provenance, reason: str | None) -> Provenance:
     return Provenance(actor=by.actor, reason=reason, correlation_id=by.correlation_id)
 
 
-def parse_if_match(if_match: str | None) -> int | None:
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """The record version a command expects (the ETag in If-Match), or None: no check."""
     if if_match is None:
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
@@ -102,6 +118,8 @@ def parse_if_match(if_match: str | None) -> int | None:
 
 
 Ledger = Annotated[ReliefLedger, Depends(get_ledger)]
+AppServices = Annotated[Services, Depends(get_services)]
+ReadCursor = Annotated[Cursor[Any], Depends(read_cursor)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 By = Annotated[Provenance, Depends(command_provenance)]
-IfMatch = Annotated[str | None, Header()]
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]

@@ -1,7 +1,7 @@
 """Bulk import events/s (``relief import``'s code path) beside a raw COPY of the same rows.
 
 Ours: a legacy export (infra/synthetic/legacy.py, ``--lines`` cases) imported line by line
-through the ledger's commands in a ``BulkLedger``, exactly as ``relief import FILE`` does
+through the application services over a ``BulkLedger``, exactly as ``relief import FILE`` does
 (parse, validate, one unit per line, ~500 events per transaction), into a fresh copy of the
 dataset. Events/s = events written / wall time of the import.
 
@@ -56,8 +56,8 @@ def main() -> None:
     p = common.parser(__doc__)
     p.add_argument("--lines", type=int, default=2000, help="legacy cases to import")
     args = p.parse_args()
-    from infra.bulk import BulkLedger
-    from infra.legacy_import import LegacyImporter, import_lines
+    from domain.clock import SetClock
+    from infra.legacy_import import import_lines
     from infra.synthetic.legacy import legacy_lines
 
     with common.fresh_store(args, "bulk_import") as store:
@@ -68,16 +68,14 @@ def main() -> None:
             for line in legacy_lines(args.lines, seed=1000 + args.seed):
                 out.write(line + "\n")
         head0 = runtime.head_position()
-        moment = {"now": runtime.ledger.now()}
         common.log(f"importing {args.lines:,} legacy cases")
         started = time.perf_counter()
         with common.maybe_profile(args, os.getpid(), "bulk_import"):
-            ledger = BulkLedger(env=dict(runtime.ledger.env), clock=lambda: moment["now"])
-            importer = LegacyImporter(ledger, lambda at: moment.__setitem__("now", at))
+            bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
             with source.open(encoding="utf-8") as lines:
-                imported = import_lines(importer, lines)
+                imported = import_lines(bulk, lines)
         elapsed = time.perf_counter() - started
-        ledger.close()
+        bulk.close()
         ours = imported.events / elapsed
         with runtime.pool.connection() as conn:
             rows = conn.execute(

@@ -320,7 +320,6 @@ def build_dataset(home: Path, events: int, seed: int) -> None:
 
 def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, int, Any, list]:
     """A fresh server in ``data``: the 200-event cases, then the seeded province."""
-    from infra.bulk import BulkLedger
     from infra.checkpoints import load_or_create_key, sign_checkpoint
     from infra.embedded_postgres import start_embedded_postgres
     from infra.runtime import Runtime
@@ -338,11 +337,12 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     case200 = []
     for n in range(special):
         county = shape.counties[n % len(shape.counties)]
-        case200.append([str(make_long_case(runtime.ledger, county, n)), county])
+        case200.append([str(make_long_case(runtime, county, n)), county])
     sign_checkpoint(runtime.pool, key)
     log(f"{special} cases of {CASE_EVENTS} events written")
-    clock = SimulatedClock(runtime.ledger.today())
-    ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
+    clock = SimulatedClock(runtime.services.clock.today())
+    bulk = runtime.bulk(clock)
+    ledger = bulk.store
     signed = {"at": 0}
 
     def progress(done: int, _events: int) -> None:
@@ -352,7 +352,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
         if done % 5000 == 0:
             log(f"seeded {done:,}/{households:,} households, {ledger.events_written:,} events")
 
-    seed_province(ledger, clock, households=households, seed=seed, progress=progress)
+    seed_province(bulk, clock, households=households, seed=seed, progress=progress)
     ledger.close()
     sign_checkpoint(runtime.pool, key)
     head = runtime.head_position()
@@ -360,11 +360,21 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     return runtime, head, shape, case200
 
 
-def make_long_case(ledger: Any, county: str, n: int) -> uuid.UUID:
+def make_long_case(runtime: Any, county: str, n: int) -> uuid.UUID:
     """A dibao case carried to approval through the ledger, then reviewed until it holds
     ``CASE_EVENTS`` events (each command its own transaction, as over HTTP)."""
-    from domain.case import HomeVisit, MeansTest
-    from domain.household import MemberInput
+    from decimal import Decimal
+
+    from domain.case import HomeVisit, IncomeItem, MeansTest
+    from domain.commands.cases import (
+        ApproveCase,
+        InvestigateCase,
+        ReceiveApplication,
+        RecommendCase,
+        RegisterHousehold,
+        ReviewCase,
+    )
+    from domain.household import HouseholdMember
     from domain.provenance import Actor, Provenance, Role
     from infra.synthetic.identities import resident_id
 
@@ -374,51 +384,63 @@ def make_long_case(ledger: Any, county: str, n: int) -> uuid.UUID:
     approver = Provenance(Actor(f"bench-approver-{county}", Role.APPROVER, county))
     # Born in 1930: outside the seeded birth years, so no seeded person shares the number.
     person = resident_id(county, dt.date(1930, 1, 1) + dt.timedelta(days=n), 900 + n)
-    home = ledger.register_household(
-        registered_division=village,
-        residence_division=village,
-        members=[MemberInput(person, "陈长案", "head")],
-        provenance=clerk,
+    home = runtime.services.cases.register_household(
+        RegisterHousehold(
+            registered_division=village,
+            residence_division=village,
+            members=(HouseholdMember(person, "陈长案", "head"),),
+            provenance=clerk,
+        )
     )
-    case = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=person,
-        programme="dibao",
-        window_division=village[:9],
-        provenance=clerk,
+    case = runtime.services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=person,
+            programme="dibao",
+            window_division=village[:9],
+            provenance=clerk,
+        )
     )
     visited = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    ledger.investigate_case(
-        case.id,
-        means_test=MeansTest(
-            [{"source": "wages", "monthly_amount": "300"}],
-            [],
-            1,
-            HomeVisit(visited, village, officer.actor.id),
-        ),
-        contract_id=None,
-        provenance=officer,
+    runtime.services.cases.investigate_case(
+        InvestigateCase(
+            case_id=case.id,
+            means_test=MeansTest(
+                (IncomeItem("wages", Decimal("300")),),
+                (),
+                1,
+                HomeVisit(visited, village, officer.actor.id),
+            ),
+            contract_id=None,
+            provenance=officer,
+        )
     )
-    ledger.recommend_case(
-        case.id,
-        recommendation="approve",
-        reasons="below the line",
-        monthly_amount="700",
-        contract_id=None,
-        provenance=officer,
+    runtime.services.cases.recommend_case(
+        RecommendCase(
+            case_id=case.id,
+            recommendation="approve",
+            reasons="below the line",
+            monthly_amount=Decimal("700"),
+            contract_id=None,
+            provenance=officer,
+        )
     )
-    case = ledger.approve_case(
-        case.id,
-        monthly_amount="700",
-        start_date=ledger.today(),
-        reasons="means test below the line",
-        provenance=approver,
+    case = runtime.services.cases.approve_case(
+        ApproveCase(
+            case_id=case.id,
+            monthly_amount=Decimal("700"),
+            start_date=runtime.services.clock.today(),
+            reasons="means test below the line",
+            provenance=approver,
+        )
     )
     k = 0
     while case.version < CASE_EVENTS:
         k += 1
-        case = ledger.review_case(
-            case.id, outcome="continue", notes=f"monthly check {k}", provenance=officer
+        case = runtime.services.cases.review_case(
+            ReviewCase(
+                case_id=case.id, outcome="continue", notes=f"monthly check {k}", provenance=officer
+            )
         )
     assert case.version == CASE_EVENTS, case.version
     return case.id

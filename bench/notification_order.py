@@ -34,7 +34,7 @@ def run_mode(server_url: str, enable_db_functions: bool, seconds: float, writers
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_conninfo(server_url, dbname=name)
     init_schema(url, ALL_PROJECTIONS)  # the store as deployed: with the audit chain trigger
-    env = store_env(url, identity_key=bytes(32), pool_size=writers + 2)
+    env = store_env(url, pool_size=writers + 2)
     env["POSTGRES_ENABLE_DB_FUNCTIONS"] = "y" if enable_db_functions else "n"
     ledger = ReliefLedger(env=env)
     stop = threading.Event()

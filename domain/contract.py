@@ -9,28 +9,40 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import upcasting
+from domain.authority import check_government_work
 from domain.catalogue import WorkItem, parse_work_item
-from domain.contractor import Contractor, parse_enum
+from domain.clock import business_date
+from domain.contractor import Contractor
 from domain.errors import (
     BillingAboveValue,
+    ContractAlreadyEnded,
+    ContractChange,
     ContractClosed,
-    Duplicate,
+    ContractScope,
+    EvidenceCitesEvents,
     InvalidPurchaser,
-    InvalidState,
     InvalidValue,
-    NotPermitted,
+    InvoiceRecordedAlready,
+    NoSelfAssessment,
     OutsideContract,
+    PenaltyTerms,
+    SanctioningAuthorityOnly,
+    SupervisionOnly,
 )
 from domain.identifiers import DivisionCode, DivisionLevel, parse_division_code
 from domain.provenance import Provenance, Role
-from domain.values import check_term, parse_amount, require_text
+from domain.upcasting import StoredState
+from domain.values import check_term, parse_amount, parse_enum, require_text
+
+JsonDict = dict[str, object]
 
 
 class FundingSource(Enum):
@@ -74,7 +86,7 @@ class Terms:
     def covers_area(self, division: DivisionCode) -> bool:
         return any(division.code.startswith(area) for area in self.service_area)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return {
             "work_items": list(self.work_items),
             "service_area": list(self.service_area),
@@ -84,42 +96,143 @@ class Terms:
         }
 
 
-def _parse_items(values: list[str]) -> tuple[str, ...]:
+def _parse_items(values: Sequence[str]) -> tuple[str, ...]:
     if not values:
-        raise InvalidValue("at least one work item is required", field="work_items")
+        raise ContractScope("at least one work item is required", field="work_items")
     items = [parse_work_item(v) for v in values]
     if len(set(items)) != len(items):
-        raise InvalidValue("a work item is listed twice", field="work_items")
+        raise ContractScope("a work item is listed twice", field="work_items")
     return tuple(sorted(item.value for item in items))
 
 
-def _parse_area(values: list[str], purchaser: DivisionCode) -> tuple[str, ...]:
+def _parse_area(values: Sequence[str], purchaser: DivisionCode) -> tuple[str, ...]:
     if not values:
-        raise InvalidValue(
+        raise ContractScope(
             "the service area needs at least one county or township", field="service_area"
         )
     codes = []
     for value in values:
         code = parse_division_code(value, field="service_area")
         if code.level not in (DivisionLevel.COUNTY, DivisionLevel.TOWNSHIP):
-            raise InvalidValue(
+            raise ContractScope(
                 f"service area {value} must be a county (6 digits) or township (9 digits)",
                 field="service_area",
             )
         if not purchaser.contains(code):
-            raise InvalidValue(
+            raise ContractScope(
                 f"service area {value} lies outside the purchaser's jurisdiction {purchaser}",
                 field="service_area",
             )
         codes.append(code.code)
     if len(set(codes)) != len(codes):
-        raise InvalidValue("an area is listed twice", field="service_area")
+        raise ContractScope("an area is listed twice", field="service_area")
     return tuple(sorted(codes))
 
 
-def _check_government(provenance: Provenance, doing: str) -> None:
-    if provenance.actor.role in (Role.CONTRACTOR_STAFF, Role.INTEGRATION, Role.AUDITOR):
-        raise NotPermitted(f"only the purchasing government may {doing}", field="actor.role")
+# What a violation cites as evidence: events, by log position or by aggregate version.
+
+
+@dataclass(frozen=True)
+class EventAtPosition:
+    """The event at a position of the global log."""
+
+    position: int
+
+    def as_dict(self) -> JsonDict:
+        return {"position": self.position}
+
+
+@dataclass(frozen=True)
+class EventOfAggregate:
+    """The event of an aggregate at a version (e.g. the findings of an investigation)."""
+
+    aggregate_id: uuid.UUID
+    version: int
+
+    def as_dict(self) -> JsonDict:
+        return {"aggregate_id": str(self.aggregate_id), "version": self.version}
+
+
+EvidenceRef = EventAtPosition | EventOfAggregate
+
+
+def evidence_ref(
+    *,
+    position: int | None = None,
+    aggregate_id: uuid.UUID | None = None,
+    version: int | None = None,
+) -> EvidenceRef:
+    """An event cited as evidence: a log position, or an aggregate's version."""
+    if position is not None:
+        return EventAtPosition(position)
+    if aggregate_id is not None and version is not None:
+        return EventOfAggregate(aggregate_id, version)
+    raise EvidenceCitesEvents(
+        "evidence must reference events: {'position': N} or {'aggregate_id': UUID, 'version': N}",
+        field="evidence",
+    )
+
+
+def _checked_evidence(refs: Sequence[EvidenceRef]) -> tuple[EvidenceRef, ...]:
+    if not refs:
+        raise EvidenceCitesEvents("a violation needs evidence", field="evidence")
+    for ref in refs:
+        number = ref.position if isinstance(ref, EventAtPosition) else ref.version
+        if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+            raise EvidenceCitesEvents(
+                "evidence positions and versions are whole numbers above 0", field="evidence"
+            )
+    return tuple(refs)
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    period_start: dt.date
+    period_end: dt.date
+    score: Decimal
+    evaluator: str
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "score": str(self.score),
+            "evaluator": self.evaluator,
+        }
+
+
+@dataclass(frozen=True)
+class ViolationRecord:
+    number: int
+    kind: str
+    severity: str
+    description: str
+    evidence: tuple[EvidenceRef, ...]
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "severity": self.severity,
+            "description": self.description,
+            "evidence": [ref.as_dict() for ref in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class PenaltyRecord:
+    violation: int
+    kind: str
+    basis: str
+    amount: Decimal | None
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "violation": self.violation,
+            "kind": self.kind,
+            "basis": self.basis,
+            "amount": str(self.amount) if self.amount is not None else None,
+        }
 
 
 class Contract(Aggregate):
@@ -129,20 +242,20 @@ class Contract(Aggregate):
         *,
         contractor: Contractor,
         purchaser: str,
-        work_items: list[str],
-        service_area: list[str],
+        work_items: Sequence[str],
+        service_area: Sequence[str],
         start: dt.date,
         end: dt.date,
-        value: object,
+        value: Decimal,
         funding_source: str,
         awarded_on: dt.date,
         today: dt.date,
         provenance: Provenance,
     ) -> Contract:
         """Award a contract; also records the new work on the contractor (same save)."""
-        _check_government(provenance, "award a contract")
+        check_government_work(provenance, "award a contract")
         if awarded_on > today:
-            raise InvalidValue(
+            raise ContractChange(
                 f"an award cannot be dated in the future ({awarded_on})", field="awarded_on"
             )
         contractor.check_not_banned(today, doing="awarded a contract")
@@ -156,17 +269,13 @@ class Contract(Aggregate):
         items = _parse_items(work_items)
         area = _parse_area(service_area, buyer)
         check_term(start, end, field="end")
-        amount = parse_amount(value, field="value")
+        terms = Terms(items, area, start, end, parse_amount(value, field="value"))
         source = parse_enum(FundingSource, funding_source, "funding_source")
         contract = cls(
             contractor_id=contractor.id,
             contractor_credit_code=contractor.credit_code,
             purchaser=buyer.code,
-            work_items=list(items),
-            service_area=list(area),
-            start=start,
-            end=end,
-            value=amount,
+            terms=terms,
             funding_source=source.value,
             awarded_on=awarded_on,
             provenance=provenance,
@@ -183,14 +292,23 @@ class Contract(Aggregate):
         contractor_id: uuid.UUID
         contractor_credit_code: str
         purchaser: str
-        work_items: list[str]
-        service_area: list[str]
-        start: dt.date
-        end: dt.date
-        value: Decimal
+        terms: Terms
         funding_source: str
         awarded_on: dt.date
         provenance: Provenance
+
+        #: 2: the terms are one typed value (were five fields, the lists plain lists).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["terms"] = Terms(
+                work_items=upcasting.texts(state.pop("work_items")),
+                service_area=upcasting.texts(state.pop("service_area")),
+                start=upcasting.day(state.pop("start")),
+                end=upcasting.day(state.pop("end")),
+                value=upcasting.amount(state.pop("value")),
+            )
 
     @event(Awarded)
     def __init__(
@@ -198,11 +316,7 @@ class Contract(Aggregate):
         contractor_id: uuid.UUID,
         contractor_credit_code: str,
         purchaser: str,
-        work_items: list[str],
-        service_area: list[str],
-        start: dt.date,
-        end: dt.date,
-        value: Decimal,
+        terms: Terms,
         funding_source: str,
         awarded_on: dt.date,
         provenance: Provenance,
@@ -212,14 +326,13 @@ class Contract(Aggregate):
         self.purchaser = purchaser
         self.funding_source = FundingSource(funding_source)
         self.awarded_on = awarded_on
-        terms = Terms(tuple(work_items), tuple(service_area), start, end, value)
         # (effective from, terms): the contract's history of what it covers
         self.terms_history: list[tuple[dt.date, Terms]] = [(dt.date.min, terms)]
         self.billed = Decimal("0.00")
         self.invoice_numbers: set[str] = set()
-        self.evaluations: list[dict[str, Any]] = []
-        self.violations: dict[int, dict[str, Any]] = {}
-        self.penalties: list[dict[str, Any]] = []
+        self.evaluations: list[EvaluationRecord] = []
+        self.violations: dict[int, ViolationRecord] = {}
+        self.penalties: list[PenaltyRecord] = []
         self.terminated_at: dt.datetime | None = None
         self.expired_on: dt.date | None = None
 
@@ -259,14 +372,14 @@ class Contract(Aggregate):
         today: dt.date,
         reason: str,
         provenance: Provenance,
-        value: object | None = None,
+        value: Decimal | None = None,
         start: dt.date | None = None,
         end: dt.date | None = None,
-        work_items: list[str] | None = None,
-        service_area: list[str] | None = None,
+        work_items: Sequence[str] | None = None,
+        service_area: Sequence[str] | None = None,
     ) -> None:
         """Change value, term, scope or area from ``effective_from``, with a reason."""
-        _check_government(provenance, "amend a contract")
+        check_government_work(provenance, "amend a contract")
         self.check_open(effective_from)
         self.check_not_backdated(effective_from)
         reason = require_text(reason, field="reason")
@@ -284,7 +397,7 @@ class Contract(Aggregate):
             ),
         )
         if new == current:
-            raise InvalidValue("the amendment changes nothing", field="value")
+            raise ContractChange("the amendment changes nothing", field="value")
         check_term(new.start, new.end, field="end")
         if new.value < self.billed:
             raise BillingAboveValue(
@@ -303,7 +416,7 @@ class Contract(Aggregate):
             self.Amended,
             effective_from=effective_from,
             reason=reason,
-            terms=new.as_dict(),
+            terms=new,
             provenance=provenance,
         )
 
@@ -312,20 +425,20 @@ class Contract(Aggregate):
         *,
         contractor: Contractor,
         new_end: dt.date,
-        added_value: object,
+        added_value: Decimal,
         reason: str,
         effective_from: dt.date,
         today: dt.date,
         provenance: Provenance,
     ) -> None:
         """Extend the term (续签) with added value; refused while the contractor is banned."""
-        _check_government(provenance, "renew a contract")
+        check_government_work(provenance, "renew a contract")
         self.check_open(effective_from)
         self.check_not_backdated(effective_from)
         reason = require_text(reason, field="reason")
         current = self.terms
         if new_end <= current.end:
-            raise InvalidValue(
+            raise ContractChange(
                 f"a renewal must end after the current end {current.end}", field="new_end"
             )
         added = parse_amount(added_value, field="added_value", allow_zero=True)
@@ -333,12 +446,11 @@ class Contract(Aggregate):
         contractor.take_on_work(
             contract_id=self.id, on=effective_from, what="renewed", provenance=provenance
         )
-        new = replace(current, end=new_end, value=current.value + added)
         self.trigger_event(
             self.Renewed,
             effective_from=effective_from,
             reason=reason,
-            terms=new.as_dict(),
+            terms=replace(current, end=new_end, value=current.value + added),
             provenance=provenance,
         )
 
@@ -347,7 +459,7 @@ class Contract(Aggregate):
         on terms that were not in force then."""
         latest = self.terms_history[-1][0]
         if effective_from < latest:
-            raise InvalidValue(
+            raise ContractChange(
                 f"a change cannot take effect before the last one ({latest})",
                 field="effective_from",
             )
@@ -365,20 +477,26 @@ class Contract(Aggregate):
     class TermsChanged(Aggregate.Event):
         effective_from: dt.date
         reason: str
-        terms: dict[str, Any]
+        terms: Terms
         provenance: Provenance
+
+        #: 2: the terms are a typed value (were a dict of text).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            terms = upcasting.record(state["terms"])
+            state["terms"] = Terms(
+                work_items=upcasting.texts(terms["work_items"]),
+                service_area=upcasting.texts(terms["service_area"]),
+                start=upcasting.day(terms["start"]),
+                end=upcasting.day(terms["end"]),
+                value=upcasting.amount(terms["value"]),
+            )
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contract)
-            t = self.terms
-            terms = Terms(
-                tuple(t["work_items"]),
-                tuple(t["service_area"]),
-                dt.date.fromisoformat(t["start"]),
-                dt.date.fromisoformat(t["end"]),
-                Decimal(t["value"]),
-            )
-            aggregate.terms_history.append((self.effective_from, terms))
+            aggregate.terms_history.append((self.effective_from, self.terms))
             aggregate.terms_history.sort(key=lambda entry: entry[0])
 
     class Amended(TermsChanged):
@@ -389,9 +507,9 @@ class Contract(Aggregate):
 
     def record_expiry(self, *, today: dt.date, provenance: Provenance) -> None:
         if self.terminated_at is not None or self.expired_on is not None:
-            raise InvalidState("the contract has already ended", field="today")
+            raise ContractAlreadyEnded("the contract has already ended", field="today")
         if today <= self.terms.end:
-            raise InvalidState(
+            raise ContractAlreadyEnded(
                 f"the contract runs until {self.terms.end}; it cannot expire on {today}",
                 field="today",
             )
@@ -413,12 +531,14 @@ class Contract(Aggregate):
         invoice_number: str,
         period_start: dt.date,
         period_end: dt.date,
-        amount: object,
+        amount: Decimal,
         provenance: Provenance,
     ) -> None:
         number = require_text(invoice_number, field="invoice_number", max_length=64)
         if number in self.invoice_numbers:
-            raise Duplicate(f"invoice {number} is recorded already", field="invoice_number")
+            raise InvoiceRecordedAlready(
+                f"invoice {number} is recorded already", field="invoice_number"
+            )
         check_term(period_start, period_end, field="period_end")
         value = parse_amount(amount, field="amount")
         terms = self.terms
@@ -428,9 +548,10 @@ class Contract(Aggregate):
                 f"{terms.start}..{terms.end}",
                 field="period_start",
             )
-        if self.terminated_at is not None and period_start > self.terminated_at.date():
+        if self.terminated_at is not None and period_start > business_date(self.terminated_at):
             raise ContractClosed(
-                f"no work can be invoiced for after the termination on {self.terminated_at.date()}",
+                "no work can be invoiced for after the termination on "
+                f"{business_date(self.terminated_at)}",
                 field="period_start",
             )
         if self.billed + value > terms.value:
@@ -467,13 +588,13 @@ class Contract(Aggregate):
         *,
         period_start: dt.date,
         period_end: dt.date,
-        score: object,
+        score: Decimal,
         provenance: Provenance,
     ) -> None:
         """A performance evaluation (绩效评价) by anyone but the contractor itself."""
         actor = provenance.actor
         if actor.role is Role.CONTRACTOR_STAFF or actor.organisation == self.contractor_credit_code:
-            raise NotPermitted(
+            raise NoSelfAssessment(
                 "a contractor cannot evaluate its own performance", field="actor.organisation"
             )
         check_term(period_start, period_end, field="period_end")
@@ -500,12 +621,9 @@ class Contract(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contract)
             aggregate.evaluations.append(
-                {
-                    "period_start": self.period_start.isoformat(),
-                    "period_end": self.period_end.isoformat(),
-                    "score": str(self.score),
-                    "evaluator": self.provenance.actor.id,
-                }
+                EvaluationRecord(
+                    self.period_start, self.period_end, self.score, self.provenance.actor.id
+                )
             )
 
     def record_violation(
@@ -514,18 +632,16 @@ class Contract(Aggregate):
         kind: str,
         severity: str,
         description: str,
-        evidence: list[dict[str, Any]],
+        evidence: Sequence[EvidenceRef],
         provenance: Provenance,
     ) -> int:
         """A breach or falsification found by supervision; evidence points at events."""
         if provenance.actor.role is not Role.SUPERVISOR:
-            raise NotPermitted("only supervision records violations", field="actor.role")
+            raise SupervisionOnly("only supervision records violations", field="actor.role")
         violation_kind = parse_enum(ViolationKind, kind, "kind")
         level = parse_enum(Severity, severity, "severity")
         text = require_text(description, field="description")
-        refs = [self._evidence_ref(ref) for ref in evidence]
-        if not refs:
-            raise InvalidValue("a violation needs evidence", field="evidence")
+        refs = _checked_evidence(evidence)
         number = len(self.violations) + 1
         self.trigger_event(
             self.ViolationRecorded,
@@ -538,42 +654,33 @@ class Contract(Aggregate):
         )
         return number
 
-    @staticmethod
-    def _evidence_ref(ref: dict[str, Any]) -> dict[str, Any]:
-        try:
-            if "position" in ref:
-                position = int(ref["position"])
-                if position <= 0:
-                    raise ValueError
-                return {"position": position}
-            return {
-                "aggregate_id": str(uuid.UUID(str(ref["aggregate_id"]))),
-                "version": int(ref["version"]),
-            }
-        except (KeyError, ValueError, TypeError):
-            raise InvalidValue(
-                "evidence must reference events: {'position': N} or "
-                "{'aggregate_id': UUID, 'version': N}",
-                field="evidence",
-            ) from None
-
     class ViolationRecorded(Aggregate.Event):
         number: int
         kind: str
         severity: str
         description: str
-        evidence: list[dict[str, Any]]
+        evidence: Sequence[EvidenceRef]
         provenance: Provenance
+
+        #: 2: evidence items are typed references (were dicts).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["evidence"] = tuple(
+                EventAtPosition(upcasting.whole(ref["position"]))
+                if "position" in ref
+                else EventOfAggregate(
+                    uuid.UUID(upcasting.text(ref["aggregate_id"])), upcasting.whole(ref["version"])
+                )
+                for ref in upcasting.records(state["evidence"])
+            )
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contract)
-            aggregate.violations[self.number] = {
-                "number": self.number,
-                "kind": self.kind,
-                "severity": self.severity,
-                "description": self.description,
-                "evidence": self.evidence,
-            }
+            aggregate.violations[self.number] = ViolationRecord(
+                self.number, self.kind, self.severity, self.description, tuple(self.evidence)
+            )
 
     def impose_penalty(
         self,
@@ -582,12 +689,12 @@ class Contract(Aggregate):
         kind: str,
         basis: str,
         provenance: Provenance,
-        amount: object | None = None,
+        amount: Decimal | None = None,
     ) -> None:
         if provenance.actor.role not in (Role.SUPERVISOR, Role.APPROVER):
-            raise NotPermitted("only supervision imposes penalties", field="actor.role")
+            raise SanctioningAuthorityOnly("only supervision imposes penalties", field="actor.role")
         if violation not in self.violations:
-            raise InvalidValue(
+            raise PenaltyTerms(
                 f"there is no violation {violation} on this contract", field="violation"
             )
         penalty = parse_enum(PenaltyKind, kind, "kind")
@@ -595,7 +702,7 @@ class Contract(Aggregate):
         if penalty in (PenaltyKind.FINE, PenaltyKind.PAYMENT_DEDUCTION):
             money = parse_amount(amount, field="amount")
         elif amount is not None:
-            raise InvalidValue(f"a {penalty.value} carries no amount", field="amount")
+            raise PenaltyTerms(f"a {penalty.value} carries no amount", field="amount")
         self.trigger_event(
             self.PenaltyImposed,
             violation=violation,
@@ -615,21 +722,16 @@ class Contract(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contract)
             aggregate.penalties.append(
-                {
-                    "violation": self.violation,
-                    "kind": self.kind,
-                    "basis": self.basis,
-                    "amount": str(self.amount) if self.amount is not None else None,
-                }
+                PenaltyRecord(self.violation, self.kind, self.basis, self.amount)
             )
 
     def terminate(
         self, *, effective_at: dt.datetime, basis: str, reason: str, provenance: Provenance
     ) -> None:
         """End the contract (终止合同执行) as the law or the contract provides."""
-        _check_government(provenance, "terminate a contract")
+        check_government_work(provenance, "terminate a contract")
         if self.terminated_at is not None:
-            raise InvalidState(f"the contract was terminated at {self.terminated_at}")
+            raise ContractAlreadyEnded(f"the contract was terminated at {self.terminated_at}")
         if effective_at.tzinfo is None:
             raise InvalidValue("effective_at needs a time zone", field="effective_at")
         self.trigger_event(
@@ -660,8 +762,9 @@ class Contract(Aggregate):
         division: DivisionCode,
         at: dt.datetime,
     ) -> None:
-        """Raise OutsideContract saying why, unless the contract covers this work at ``at``."""
-        day = at.date()
+        """Raise OutsideContract saying why, unless the contract covers this work at ``at``
+        (terms, bans and the term's days judged on the business day of ``at``)."""
+        day = business_date(at)
         if contractor.id != self.contractor_id:
             raise OutsideContract(
                 f"contract {self.id} belongs to another contractor", field="contract_id"
@@ -696,7 +799,7 @@ class Contract(Aggregate):
                 field="division",
             )
 
-    def summary(self, today: dt.date) -> dict[str, Any]:
+    def summary(self, today: dt.date) -> JsonDict:
         return {
             "contract_id": str(self.id),
             "contractor_id": str(self.contractor_id),
@@ -710,9 +813,9 @@ class Contract(Aggregate):
                 for eff, t in self.terms_history
             ],
             "billed": str(self.billed),
-            "evaluations": self.evaluations,
-            "violations": list(self.violations.values()),
-            "penalties": self.penalties,
+            "evaluations": [e.as_dict() for e in self.evaluations],
+            "violations": [v.as_dict() for v in self.violations.values()],
+            "penalties": [p.as_dict() for p in self.penalties],
             "terminated_at": self.terminated_at.isoformat() if self.terminated_at else None,
             "expired_on": self.expired_on.isoformat() if self.expired_on else None,
             "version": self.version,

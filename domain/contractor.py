@@ -6,15 +6,22 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.credit_code import parse_credit_code
-from domain.errors import ContractorBanned, InvalidValue, NotEligible, NotPermitted
+from domain.errors import (
+    BanTerms,
+    ContractorBanned,
+    ContractorTypeMismatch,
+    NotEligible,
+    SanctioningAuthorityOnly,
+)
 from domain.identifiers import DivisionLevel, parse_division_code
 from domain.provenance import Provenance, Role
-from domain.values import check_term, require_text
+from domain.values import check_term, parse_enum, require_text
+
+JsonDict = dict[str, object]
 
 #: Contractors are identified by their credit code: one register entry per organisation.
 CONTRACTOR_NAMESPACE = uuid.UUID("5d0c8f4e-8a4b-4b8e-9a57-2f1c3c6f1a01")
@@ -53,16 +60,6 @@ CATEGORIES_BY_TYPE: dict[ContractorType, frozenset[str]] = {
 }
 
 
-def parse_enum(kind: type[Any], value: str, field: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidValue(
-            f"unknown {field} {value!r}; expected one of {allowed}", field=field
-        ) from None
-
-
 @dataclass(frozen=True)
 class Ban:
     """A ban from government purchase of relief services (禁止参与), both days included."""
@@ -97,7 +94,7 @@ class Contractor(Aggregate):
             )
         allowed = CATEGORIES_BY_TYPE[kind]
         if code.category not in allowed:
-            raise InvalidValue(
+            raise ContractorTypeMismatch(
                 f"credit code category {code.category} does not agree with the declared type "
                 f"{kind.value} (expected {', '.join(sorted(allowed))})",
                 field="credit_code",
@@ -105,7 +102,7 @@ class Contractor(Aggregate):
         klass: InstitutionClass | None = None
         if kind is ContractorType.PUBLIC_INSTITUTION:
             if not institution_class:
-                raise InvalidValue(
+                raise ContractorTypeMismatch(
                     "a public institution must state its class", field="institution_class"
                 )
             klass = parse_enum(InstitutionClass, institution_class, "institution_class")
@@ -116,7 +113,7 @@ class Contractor(Aggregate):
                     field="institution_class",
                 )
         elif institution_class:
-            raise InvalidValue(
+            raise ContractorTypeMismatch(
                 "only a public institution has an institution class", field="institution_class"
             )
         return cls(
@@ -128,10 +125,17 @@ class Contractor(Aggregate):
         )
 
     @staticmethod
-    def create_id(credit_code: str, **_: Any) -> uuid.UUID:
+    def create_id(credit_code: str, **_: object) -> uuid.UUID:
         return contractor_id_for(credit_code)
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        name: str
+        contractor_type: str
+        credit_code: str
+        institution_class: str | None
+        provenance: Provenance
+
+    @event(Registered)
     def __init__(
         self,
         name: str,
@@ -162,11 +166,11 @@ class Contractor(Aggregate):
         reason = require_text(reason, field="reason")
         unit = parse_division_code(deciding_unit, field="deciding_unit")
         if unit.level.value > DivisionLevel.COUNTY.value:
-            raise InvalidValue(
+            raise BanTerms(
                 "a ban is decided by a unit at county level or above", field="deciding_unit"
             )
         if provenance.actor.role not in (Role.SUPERVISOR, Role.APPROVER):
-            raise NotPermitted(
+            raise SanctioningAuthorityOnly(
                 "only supervision or an approving authority may ban a contractor",
                 field="actor.role",
             )
@@ -228,7 +232,7 @@ class Contractor(Aggregate):
             if self.contract_id not in aggregate.contracts:
                 aggregate.contracts.append(self.contract_id)
 
-    def summary(self, today: dt.date) -> dict[str, Any]:
+    def summary(self, today: dt.date) -> JsonDict:
         ban = self.ban_on(today)
         return {
             "contractor_id": str(self.id),

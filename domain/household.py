@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.contractor import parse_enum
-from domain.errors import InvalidState, InvalidValue
+from domain import upcasting
+from domain.errors import HouseholdComposition, InvalidValue, MembershipForbids
 from domain.identifiers import (
     DivisionCode,
     DivisionLevel,
@@ -19,7 +19,10 @@ from domain.identifiers import (
     parse_resident_id,
 )
 from domain.provenance import Provenance
-from domain.values import require_person_name
+from domain.upcasting import StoredState
+from domain.values import parse_enum, require_person_name
+
+JsonDict = dict[str, object]
 
 
 class Relation(Enum):
@@ -40,7 +43,9 @@ class MemberStatus(Enum):
 
 
 @dataclass(frozen=True)
-class MemberInput:
+class HouseholdMember:
+    """A member as the household register gives them: ID number, name, relation to the head."""
+
     resident_id: str
     name: str
     relation: str
@@ -53,7 +58,7 @@ class Member:
     relation: Relation
     status: MemberStatus = MemberStatus.PRESENT
 
-    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
+    def as_dict(self, *, masked: bool = True) -> JsonDict:
         return {
             "resident_id": mask_resident_id(self.resident_id) if masked else self.resident_id,
             "name": self.name,
@@ -62,13 +67,14 @@ class Member:
         }
 
 
-def _member(data: MemberInput, today: dt.date, index: int) -> dict[str, str]:
+def _member(data: HouseholdMember, today: dt.date, index: int) -> HouseholdMember:
+    """Validated and normalised, as stored."""
     number = parse_resident_id(
         data.resident_id, field=f"members[{index}].resident_id", today=today
     ).number
     name = require_person_name(data.name, field=f"members[{index}].name")
     relation = parse_enum(Relation, data.relation, f"members[{index}].relation")
-    return {"resident_id": number, "name": name, "relation": relation.value}
+    return HouseholdMember(number, name, relation.value)
 
 
 class Household(Aggregate):
@@ -78,7 +84,7 @@ class Household(Aggregate):
         *,
         registered_division: str,
         residence_division: str,
-        members: list[MemberInput],
+        members: Sequence[HouseholdMember],
         today: dt.date,
         provenance: Provenance,
     ) -> Household:
@@ -90,13 +96,13 @@ class Household(Aggregate):
             residence_division, level=DivisionLevel.VILLAGE, field="residence_division"
         )
         if not members:
-            raise InvalidValue("a household has at least one member", field="members")
-        parsed = [_member(m, today, i) for i, m in enumerate(members)]
-        numbers = [m["resident_id"] for m in parsed]
+            raise HouseholdComposition("a household has at least one member", field="members")
+        parsed = tuple(_member(m, today, i) for i, m in enumerate(members))
+        numbers = [m.resident_id for m in parsed]
         if len(set(numbers)) != len(numbers):
-            raise InvalidValue("a person is listed twice", field="members")
-        if sum(1 for m in parsed if m["relation"] == Relation.HEAD.value) != 1:
-            raise InvalidValue("exactly one member must be the head", field="members")
+            raise HouseholdComposition("a person is listed twice", field="members")
+        if sum(1 for m in parsed if m.relation == Relation.HEAD.value) != 1:
+            raise HouseholdComposition("exactly one member must be the head", field="members")
         return cls(
             registered_division=registered.code,
             residence_division=residence.code,
@@ -104,19 +110,38 @@ class Household(Aggregate):
             provenance=provenance,
         )
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        registered_division: str
+        residence_division: str
+        members: Sequence[HouseholdMember]
+        provenance: Provenance
+
+        #: 2: members are typed values (were dicts).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["members"] = tuple(
+                HouseholdMember(
+                    upcasting.text(m["resident_id"]),
+                    upcasting.text(m["name"]),
+                    upcasting.text(m["relation"]),
+                )
+                for m in upcasting.records(state["members"])
+            )
+
+    @event(Registered)
     def __init__(
         self,
         registered_division: str,
         residence_division: str,
-        members: list[dict[str, str]],
+        members: Sequence[HouseholdMember],
         provenance: Provenance,
     ) -> None:
         self.registered_division = DivisionCode(registered_division)
         self.residence_division = DivisionCode(residence_division)
         self.members: dict[str, Member] = {
-            m["resident_id"]: Member(m["resident_id"], m["name"], Relation(m["relation"]))
-            for m in members
+            m.resident_id: Member(m.resident_id, m.name, Relation(m.relation)) for m in members
         }
 
     @property
@@ -132,7 +157,7 @@ class Household(Aggregate):
                 field=field,
             )
         if member.status is not MemberStatus.PRESENT:
-            raise InvalidState(
+            raise MembershipForbids(
                 f"{mask_resident_id(resident_id)} has {member.status.value.replace('_', ' ')}",
                 field=field,
             )
@@ -145,16 +170,22 @@ class Household(Aggregate):
     # Member changes ------------------------------------------------------------------------
 
     def add_member(
-        self, *, member: MemberInput, by_birth: bool, today: dt.date, provenance: Provenance
+        self, *, member: HouseholdMember, by_birth: bool, today: dt.date, provenance: Provenance
     ) -> None:
         data = _member(member, today, 0)
-        if data["relation"] == Relation.HEAD.value:
-            raise InvalidValue("the household has a head already", field="relation")
-        if data["resident_id"] in self.members and (
-            self.members[data["resident_id"]].status is MemberStatus.PRESENT
-        ):
-            raise InvalidState("this person is a member already", field="resident_id")
-        self.trigger_event(self.MemberAdded, by_birth=by_birth, provenance=provenance, **data)
+        if data.relation == Relation.HEAD.value:
+            raise HouseholdComposition("the household has a head already", field="relation")
+        present = self.members.get(data.resident_id)
+        if present is not None and present.status is MemberStatus.PRESENT:
+            raise MembershipForbids("this person is a member already", field="resident_id")
+        self.trigger_event(
+            self.MemberAdded,
+            resident_id=data.resident_id,
+            name=data.name,
+            relation=data.relation,
+            by_birth=by_birth,
+            provenance=provenance,
+        )
 
     class MemberAdded(Aggregate.Event):
         resident_id: str
@@ -172,7 +203,9 @@ class Household(Aggregate):
     def move_out(self, *, resident_id: str, on: dt.date, provenance: Provenance) -> None:
         member = self.present_member(resident_id)
         if member.relation is Relation.HEAD and self.size > 1:
-            raise InvalidState("name a new head before the head moves out", field="resident_id")
+            raise MembershipForbids(
+                "name a new head before the head moves out", field="resident_id"
+            )
         self.trigger_event(
             self.MemberMovedOut, resident_id=member.resident_id, on=on, provenance=provenance
         )
@@ -201,7 +234,7 @@ class Household(Aggregate):
             assert isinstance(aggregate, Household)
             aggregate.members[self.resident_id].status = MemberStatus.DECEASED
 
-    def summary(self, *, masked: bool = True) -> dict[str, Any]:
+    def summary(self, *, masked: bool = True) -> JsonDict:
         return {
             "household_id": str(self.id),
             "registered_division": self.registered_division.code,

@@ -25,14 +25,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.contractor import parse_enum
-from domain.errors import InvalidState, InvalidValue, NotPermitted
+from domain import upcasting
+from domain.contract import EventAtPosition, EventOfAggregate, EvidenceRef
+from domain.errors import (
+    ClosureNeedsVerdicts,
+    InvalidValue,
+    InvestigationCitations,
+    InvestigationClosed,
+    SupervisionOnly,
+    ViolationOnSubjectsContract,
+)
 from domain.provenance import Provenance, Role
-from domain.values import require_text
+from domain.upcasting import StoredState
+from domain.values import parse_enum, require_text
+
+JsonDict = dict[str, object]
 
 #: Namespace of investigation ids: uuid5(INVESTIGATION_NAMESPACE, "<kind>|<subject id>|<n>").
 INVESTIGATION_NAMESPACE = uuid.UUID("3f6e2b0a-7c1d-5a9e-8b4f-1d2c3e4f5a60")
@@ -71,8 +81,7 @@ def investigation_id_for(
 
 
 def parse_subject_kind(value: str, *, field: str = "subject_kind") -> SubjectKind:
-    kind: SubjectKind = parse_enum(SubjectKind, value, field)
-    return kind
+    return parse_enum(SubjectKind, value, field)
 
 
 @dataclass(frozen=True)
@@ -83,17 +92,21 @@ class CitedAlert:
     rule: str
     evidence: tuple[int, ...]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return {"alert_id": str(self.alert_id), "rule": self.rule, "evidence": list(self.evidence)}
 
 
 @dataclass(frozen=True)
 class VerdictInput:
-    """One verdict of a set of findings, as a command gives it."""
+    """One verdict of a set of findings, as a command gives it (and as it is recorded, once
+    checked)."""
 
     alert_id: uuid.UUID
-    verdict: str
+    verdict: str  # a Verdict value
     reason: str | None = None
+
+    def as_dict(self) -> JsonDict:
+        return {"alert_id": str(self.alert_id), "verdict": self.verdict, "reason": self.reason}
 
 
 # What a closure with a violation orders (the ledger turns these into contract and contractor
@@ -135,6 +148,66 @@ class ViolationOrder:
     ban: BanOrder | None = None
 
 
+# What a closure records of the sanctions that followed a violation.
+
+
+@dataclass(frozen=True)
+class ViolationSanction:
+    contract_id: uuid.UUID
+    number: int
+
+    def as_dict(self) -> JsonDict:
+        return {"kind": "violation", "contract_id": str(self.contract_id), "number": self.number}
+
+
+@dataclass(frozen=True)
+class PenaltySanction:
+    contract_id: uuid.UUID
+    violation: int
+    penalty: str  # a PenaltyKind value
+    amount: Decimal | None
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "kind": "penalty",
+            "contract_id": str(self.contract_id),
+            "violation": self.violation,
+            "penalty": self.penalty,
+            "amount": None if self.amount is None else str(self.amount),
+        }
+
+
+@dataclass(frozen=True)
+class TerminationSanction:
+    contract_id: uuid.UUID
+    effective_at: dt.datetime
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "kind": "termination",
+            "contract_id": str(self.contract_id),
+            "effective_at": self.effective_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class BanSanction:
+    contractor_id: uuid.UUID
+    start: dt.date
+    end: dt.date
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "kind": "ban",
+            "contractor_id": str(self.contractor_id),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+Sanction = ViolationSanction | PenaltySanction | TerminationSanction | BanSanction
+
+
 @dataclass(frozen=True)
 class RecordedViolation:
     """What a closure with a violation records about it: where it went and what followed."""
@@ -142,20 +215,91 @@ class RecordedViolation:
     contract_id: uuid.UUID
     contractor_id: uuid.UUID
     number: int
-    sanctions: tuple[dict[str, Any], ...] = ()
+    sanctions: tuple[Sanction, ...] = ()
+
+
+# What the investigation keeps of its history.
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    """The latest verdict on a cited alert, and the findings (version) that gave it."""
+
+    verdict: str
+    reason: str | None
+    version: int
+    by: str
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    version: int
+    text: str
+    by: str
+    at: dt.datetime
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "version": self.version,
+            "text": self.text,
+            "by": self.by,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class FindingsRecord:
+    version: int
+    summary: str
+    verdicts: tuple[VerdictInput, ...]
+    by: str
+    at: dt.datetime
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "version": self.version,
+            "summary": self.summary,
+            "verdicts": [v.as_dict() for v in self.verdicts],
+            "by": self.by,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ClosureRecord:
+    version: int
+    outcome: str
+    summary: str
+    contract_id: uuid.UUID | None
+    violation_number: int | None
+    sanctions: tuple[Sanction, ...]
+    by: str
+    at: dt.datetime
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "version": self.version,
+            "outcome": self.outcome,
+            "summary": self.summary,
+            "contract_id": str(self.contract_id) if self.contract_id else None,
+            "violation_number": self.violation_number,
+            "sanctions": [s.as_dict() for s in self.sanctions],
+            "by": self.by,
+            "at": self.at.isoformat(),
+        }
 
 
 def check_supervisor(provenance: Provenance, doing: str) -> None:
     """Investigations are supervision's work (监督): no other role opens or conducts one."""
     if provenance.actor.role is not Role.SUPERVISOR:
-        raise NotPermitted(f"only supervision may {doing}", field="actor.role")
+        raise SupervisionOnly(f"only supervision may {doing}", field="actor.role")
 
 
-def _cited(alerts: Sequence[CitedAlert]) -> list[dict[str, Any]]:
+def _cited(alerts: Sequence[CitedAlert]) -> tuple[CitedAlert, ...]:
     if not alerts:
-        raise InvalidValue("an investigation cites at least one alert", field="alert_ids")
+        raise InvestigationCitations("an investigation cites at least one alert", field="alert_ids")
     if len(alerts) > MAX_CITED_ALERTS:
-        raise InvalidValue(
+        raise InvestigationCitations(
             f"an investigation cites at most {MAX_CITED_ALERTS} alerts", field="alert_ids"
         )
     seen: set[uuid.UUID] = set()
@@ -163,18 +307,20 @@ def _cited(alerts: Sequence[CitedAlert]) -> list[dict[str, Any]]:
     for n, alert in enumerate(alerts):
         where = f"alert_ids[{n}]"
         if alert.alert_id in seen:
-            raise InvalidValue("an alert is cited twice", field=where)
+            raise InvestigationCitations("an alert is cited twice", field=where)
         seen.add(alert.alert_id)
         rule = require_text(alert.rule, field=where, max_length=100)
         if not alert.evidence or len(alert.evidence) > MAX_EVIDENCE_PER_ALERT:
-            raise InvalidValue(
+            raise InvestigationCitations(
                 f"a cited alert carries 1 to {MAX_EVIDENCE_PER_ALERT} event positions",
                 field=where,
             )
         if any(isinstance(p, bool) or not isinstance(p, int) or p <= 0 for p in alert.evidence):
-            raise InvalidValue("evidence positions are whole numbers above 0", field=where)
-        cited.append(CitedAlert(alert.alert_id, rule, tuple(sorted(set(alert.evidence)))).as_dict())
-    return cited
+            raise InvestigationCitations(
+                "evidence positions are whole numbers above 0", field=where
+            )
+        cited.append(CitedAlert(alert.alert_id, rule, tuple(sorted(set(alert.evidence)))))
+    return tuple(cited)
 
 
 class Investigation(Aggregate):
@@ -222,9 +368,23 @@ class Investigation(Aggregate):
         subject_id: uuid.UUID
         contractor_id: uuid.UUID | None
         number: int
-        alerts: list[dict[str, Any]]  # CitedAlert.as_dict()
+        alerts: Sequence[CitedAlert]
         grounds: str
         provenance: Provenance
+
+        #: 2: cited alerts are typed values (were dicts).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["alerts"] = tuple(
+                CitedAlert(
+                    uuid.UUID(upcasting.text(a["alert_id"])),
+                    upcasting.text(a["rule"]),
+                    upcasting.wholes(a["evidence"]),
+                )
+                for a in upcasting.records(state["alerts"])
+            )
 
     @event(Opened)
     def __init__(
@@ -235,7 +395,7 @@ class Investigation(Aggregate):
         subject_id: uuid.UUID,
         contractor_id: uuid.UUID | None,
         number: int,
-        alerts: list[dict[str, Any]],
+        alerts: Sequence[CitedAlert],
         grounds: str,
         provenance: Provenance,
     ) -> None:
@@ -245,16 +405,13 @@ class Investigation(Aggregate):
         self.number = number
         self.grounds = grounds
         self.opened_by = provenance.actor.id
-        self.alerts: dict[str, CitedAlert] = {
-            a["alert_id"]: CitedAlert(uuid.UUID(a["alert_id"]), a["rule"], tuple(a["evidence"]))
-            for a in alerts
-        }
-        # alert id → {"verdict", "reason", "version", "by"}: the latest verdict on each alert
-        self.verdicts: dict[str, dict[str, Any]] = {}
-        self.notes: list[dict[str, Any]] = []
-        self.findings: list[dict[str, Any]] = []
+        self.alerts: dict[uuid.UUID, CitedAlert] = {a.alert_id: a for a in alerts}
+        # The latest verdict on each cited alert.
+        self.verdicts: dict[uuid.UUID, VerdictRecord] = {}
+        self.notes: list[NoteRecord] = []
+        self.findings: list[FindingsRecord] = []
         self.outcome: Outcome | None = None
-        self.closure: dict[str, Any] | None = None
+        self.closure: ClosureRecord | None = None
 
     # State ---------------------------------------------------------------------------------
 
@@ -265,7 +422,7 @@ class Investigation(Aggregate):
     def check_open(self) -> None:
         """A closed investigation takes no more changes (reopening is a new investigation)."""
         if self.outcome is not None:
-            raise InvalidState(
+            raise InvestigationClosed(
                 f"investigation {self.id} was closed ({self.outcome.value}); "
                 "it takes no more changes",
             )
@@ -273,8 +430,9 @@ class Investigation(Aggregate):
     def confirmed_alerts(self) -> list[CitedAlert]:
         return [
             alert
-            for key, alert in self.alerts.items()
-            if self.verdicts.get(key, {}).get("verdict") == Verdict.CONFIRMED.value
+            for alert_id, alert in self.alerts.items()
+            if (verdict := self.verdicts.get(alert_id)) is not None
+            and verdict.verdict == Verdict.CONFIRMED.value
         ]
 
     # Notes and findings --------------------------------------------------------------------
@@ -294,12 +452,9 @@ class Investigation(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Investigation)
             aggregate.notes.append(
-                {
-                    "version": self.originator_version,
-                    "text": self.text,
-                    "by": self.provenance.actor.id,
-                    "at": self.timestamp.isoformat(),
-                }
+                NoteRecord(
+                    self.originator_version, self.text, self.provenance.actor.id, self.timestamp
+                )
             )
 
     def record_findings(
@@ -314,92 +469,105 @@ class Investigation(Aggregate):
         text = require_text(summary, field="summary")
         if len(verdicts) > MAX_VERDICTS:
             raise InvalidValue(f"at most {MAX_VERDICTS} verdicts at once", field="verdicts")
-        seen: set[str] = set()
+        seen: set[uuid.UUID] = set()
         recorded = []
         for n, given in enumerate(verdicts):
-            key = str(given.alert_id)
-            if key not in self.alerts:
-                raise InvalidValue(
-                    f"alert {key} is not cited by this investigation",
+            if given.alert_id not in self.alerts:
+                raise InvestigationCitations(
+                    f"alert {given.alert_id} is not cited by this investigation",
                     field=f"verdicts[{n}].alert_id",
                 )
-            if key in seen:
-                raise InvalidValue("an alert is judged twice", field=f"verdicts[{n}].alert_id")
-            seen.add(key)
+            if given.alert_id in seen:
+                raise InvestigationCitations(
+                    "an alert is judged twice", field=f"verdicts[{n}].alert_id"
+                )
+            seen.add(given.alert_id)
             verdict = parse_enum(Verdict, given.verdict, f"verdicts[{n}].verdict")
             reason = None
             if given.reason is not None and given.reason.strip():
                 reason = require_text(given.reason, field=f"verdicts[{n}].reason")
             if verdict is Verdict.DISMISSED and reason is None:
-                raise InvalidValue(
+                raise InvestigationCitations(
                     "a dismissed alert needs the reason it was dismissed",
                     field=f"verdicts[{n}].reason",
                 )
-            recorded.append({"alert_id": key, "verdict": verdict.value, "reason": reason})
+            recorded.append(VerdictInput(given.alert_id, verdict.value, reason))
         self.trigger_event(
-            self.FindingsRecorded, summary=text, verdicts=recorded, provenance=provenance
+            self.FindingsRecorded, summary=text, verdicts=tuple(recorded), provenance=provenance
         )
 
     class FindingsRecorded(Aggregate.Event):
         summary: str
-        verdicts: list[dict[str, Any]]  # {"alert_id": str, "verdict": Verdict, "reason": str?}
+        verdicts: Sequence[VerdictInput]
         provenance: Provenance
+
+        #: 2: verdicts are typed values (were dicts).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["verdicts"] = tuple(
+                VerdictInput(
+                    uuid.UUID(upcasting.text(v["alert_id"])),
+                    upcasting.text(v["verdict"]),
+                    upcasting.optional_text(v["reason"]),
+                )
+                for v in upcasting.records(state["verdicts"])
+            )
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Investigation)
+            by = self.provenance.actor.id
             aggregate.findings.append(
-                {
-                    "version": self.originator_version,
-                    "summary": self.summary,
-                    "verdicts": self.verdicts,
-                    "by": self.provenance.actor.id,
-                    "at": self.timestamp.isoformat(),
-                }
+                FindingsRecord(
+                    self.originator_version, self.summary, tuple(self.verdicts), by, self.timestamp
+                )
             )
             for given in self.verdicts:
-                aggregate.verdicts[given["alert_id"]] = {
-                    "verdict": given["verdict"],
-                    "reason": given["reason"],
-                    "version": self.originator_version,
-                    "by": self.provenance.actor.id,
-                }
+                aggregate.verdicts[given.alert_id] = VerdictRecord(
+                    given.verdict, given.reason, self.originator_version, by
+                )
 
     # Closure -------------------------------------------------------------------------------
 
-    def check_can_close(self, outcome: str) -> Outcome:
-        """Every cited alert judged; a violation needs a confirmed alert, no case to answer
-        needs every alert dismissed. Raises before any sanction is attempted."""
+    def check_can_close(self, outcome: str, *, with_violation: bool) -> Outcome:
+        """Every cited alert judged; a violation needs a confirmed alert and names the
+        violation, no case to answer needs every alert dismissed and names none. Raises before
+        any sanction is attempted."""
         self.check_open()
-        result: Outcome = parse_enum(Outcome, outcome, "outcome")
-        unjudged = [key for key in self.alerts if key not in self.verdicts]
+        result = parse_enum(Outcome, outcome, "outcome")
+        if result is Outcome.NO_CASE_TO_ANSWER and with_violation:
+            raise InvalidValue("no case to answer records no violation", field="violation")
+        if result is Outcome.VIOLATION and not with_violation:
+            raise InvalidValue("a violation outcome names the violation", field="violation")
+        unjudged = [str(alert_id) for alert_id in self.alerts if alert_id not in self.verdicts]
         if unjudged:
-            raise InvalidState(
+            raise ClosureNeedsVerdicts(
                 f"{len(unjudged)} cited alert(s) have no verdict yet ({', '.join(unjudged)}); "
                 "record findings on every cited alert before closing",
                 field="outcome",
             )
         confirmed = self.confirmed_alerts()
         if result is Outcome.VIOLATION and not confirmed:
-            raise InvalidState(
+            raise ClosureNeedsVerdicts(
                 "a violation needs at least one confirmed alert as its evidence", field="outcome"
             )
         if result is Outcome.NO_CASE_TO_ANSWER and confirmed:
-            raise InvalidState(
+            raise ClosureNeedsVerdicts(
                 f"{len(confirmed)} alert(s) are confirmed: that is not 'no case to answer'; "
                 "dismiss them with a reason or close with a violation",
                 field="outcome",
             )
         return result
 
-    def violation_evidence(self) -> list[dict[str, Any]]:
+    def violation_evidence(self) -> list[EvidenceRef]:
         """What a violation recorded from this investigation cites: the events behind the
         confirmed alerts (global positions) and the findings that confirmed them."""
-        positions = sorted({p for alert in self.confirmed_alerts() for p in alert.evidence})
-        versions = sorted(
-            {self.verdicts[str(alert.alert_id)]["version"] for alert in self.confirmed_alerts()}
-        )
-        return [{"position": p} for p in positions] + [
-            {"aggregate_id": str(self.id), "version": v} for v in versions
+        confirmed = self.confirmed_alerts()
+        positions = sorted({p for alert in confirmed for p in alert.evidence})
+        versions = sorted({self.verdicts[alert.alert_id].version for alert in confirmed})
+        return [EventAtPosition(p) for p in positions] + [
+            EventOfAggregate(self.id, v) for v in versions
         ]
 
     def close(
@@ -413,30 +581,26 @@ class Investigation(Aggregate):
         """Close once (结案). With a violation, the violation was recorded on a contract of the
         subject's contractor in the same save, and ``violation`` says which and what followed."""
         check_supervisor(provenance, "close an investigation")
-        result = self.check_can_close(outcome)
+        result = self.check_can_close(outcome, with_violation=violation is not None)
         text = require_text(summary, field="summary")
-        if result is Outcome.NO_CASE_TO_ANSWER:
-            if violation is not None:
-                raise InvalidValue("no case to answer records no violation", field="violation")
+        if violation is None:
             self.trigger_event(
                 self.Closed,
                 outcome=result.value,
                 summary=text,
                 contract_id=None,
                 violation_number=None,
-                sanctions=[],
+                sanctions=(),
                 provenance=provenance,
             )
             return
-        if violation is None:
-            raise InvalidValue("a violation outcome names the violation", field="violation")
         if self.contractor_id is None:
-            raise InvalidValue(
+            raise ViolationOnSubjectsContract(
                 "a violation is recorded on a contract; this staff member works under none",
                 field="violation.contract_id",
             )
         if violation.contractor_id != self.contractor_id:
-            raise InvalidValue(
+            raise ViolationOnSubjectsContract(
                 f"contract {violation.contract_id} is not a contract of the subject's "
                 f"contractor {self.contractor_id}",
                 field="violation.contract_id",
@@ -449,7 +613,7 @@ class Investigation(Aggregate):
             summary=text,
             contract_id=violation.contract_id,
             violation_number=violation.number,
-            sanctions=list(violation.sanctions),
+            sanctions=violation.sanctions,
             provenance=provenance,
         )
 
@@ -458,26 +622,35 @@ class Investigation(Aggregate):
         summary: str
         contract_id: uuid.UUID | None
         violation_number: int | None
-        sanctions: list[dict[str, Any]]
+        sanctions: Sequence[Sanction]
         provenance: Provenance
+
+        #: 2: sanctions are typed values (were dicts).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["sanctions"] = tuple(
+                sanction_v1(s) for s in upcasting.records(state["sanctions"])
+            )
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Investigation)
             aggregate.outcome = Outcome(self.outcome)
-            aggregate.closure = {
-                "version": self.originator_version,
-                "outcome": self.outcome,
-                "summary": self.summary,
-                "contract_id": str(self.contract_id) if self.contract_id else None,
-                "violation_number": self.violation_number,
-                "sanctions": self.sanctions,
-                "by": self.provenance.actor.id,
-                "at": self.timestamp.isoformat(),
-            }
+            aggregate.closure = ClosureRecord(
+                self.originator_version,
+                self.outcome,
+                self.summary,
+                self.contract_id,
+                self.violation_number,
+                tuple(self.sanctions),
+                self.provenance.actor.id,
+                self.timestamp,
+            )
 
     # View ----------------------------------------------------------------------------------
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JsonDict:
         return {
             "investigation_id": str(self.id),
             "number": self.number,
@@ -487,17 +660,47 @@ class Investigation(Aggregate):
             "grounds": self.grounds,
             "opened_by": self.opened_by,
             "opened_at": self.created_on.isoformat(),
-            "alerts": [
-                {
-                    **alert.as_dict(),
-                    "verdict": self.verdicts.get(key, {}).get("verdict"),
-                    "verdict_reason": self.verdicts.get(key, {}).get("reason"),
-                }
-                for key, alert in self.alerts.items()
-            ],
-            "notes": self.notes,
-            "findings": self.findings,
+            "alerts": [self._alert_view(alert) for alert in self.alerts.values()],
+            "notes": [n.as_dict() for n in self.notes],
+            "findings": [f.as_dict() for f in self.findings],
             "outcome": self.outcome.value if self.outcome else None,
-            "closure": self.closure,
+            "closure": self.closure.as_dict() if self.closure else None,
             "version": self.version,
         }
+
+    def _alert_view(self, alert: CitedAlert) -> JsonDict:
+        verdict = self.verdicts.get(alert.alert_id)
+        return {
+            **alert.as_dict(),
+            "verdict": verdict.verdict if verdict else None,
+            "verdict_reason": verdict.reason if verdict else None,
+        }
+
+
+def sanction_v1(stored: dict[str, object]) -> Sanction:
+    """A sanction as version 1 stored it: a dict named by its ``kind``."""
+    kind = upcasting.text(stored["kind"])
+    if kind == "violation":
+        return ViolationSanction(
+            uuid.UUID(upcasting.text(stored["contract_id"])), upcasting.whole(stored["number"])
+        )
+    if kind == "penalty":
+        amount = stored["amount"]
+        return PenaltySanction(
+            uuid.UUID(upcasting.text(stored["contract_id"])),
+            upcasting.whole(stored["violation"]),
+            upcasting.text(stored["penalty"]),
+            None if amount is None else upcasting.amount(amount),
+        )
+    if kind == "termination":
+        return TerminationSanction(
+            uuid.UUID(upcasting.text(stored["contract_id"])),
+            upcasting.moment(stored["effective_at"]),
+        )
+    if kind == "ban":
+        return BanSanction(
+            uuid.UUID(upcasting.text(stored["contractor_id"])),
+            upcasting.day(stored["start"]),
+            upcasting.day(stored["end"]),
+        )
+    raise upcasting.UnknownStoredShape(f"a sanction of kind {kind!r}")

@@ -14,11 +14,10 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DuplicateActiveCase, InvalidState, InvalidValue
+from domain.errors import DateOfDeath, DeathRecordedOnce, DuplicateActiveCase, MembershipForbids
 from domain.identifiers import mask_resident_id, parse_resident_id
 from domain.provenance import Provenance
 from domain.values import require_person_name
@@ -82,7 +81,7 @@ class Person(Aggregate):
 
     def join_household(self, household_id: uuid.UUID, provenance: Provenance) -> None:
         if self.household_id is not None and self.household_id != household_id:
-            raise InvalidState(
+            raise MembershipForbids(
                 f"person {self.masked_id} belongs to household {self.household_id}; "
                 "record the move out first",
                 field="resident_id",
@@ -106,14 +105,14 @@ class Person(Aggregate):
 
     def record_death(self, *, on: dt.date, today: dt.date, provenance: Provenance) -> None:
         if self.died_on is not None:
-            raise InvalidState(
+            raise DeathRecordedOnce(
                 f"the death of {self.masked_id} was recorded already (on {self.died_on})",
                 field="resident_id",
             )
         if on > today:
-            raise InvalidValue("a date of death cannot lie in the future", field="date_of_death")
+            raise DateOfDeath("a date of death cannot lie in the future", field="date_of_death")
         if on < parse_resident_id(self.resident_id).birth_date:
-            raise InvalidValue("a date of death cannot precede the birth", field="date_of_death")
+            raise DateOfDeath("a date of death cannot precede the birth", field="date_of_death")
         self.trigger_event(self.Died, on=on, provenance=provenance)
 
     class Died(Aggregate.Event):
@@ -126,7 +125,9 @@ class Person(Aggregate):
 
     def check_alive(self) -> None:
         if self.died_on is not None:
-            raise InvalidState(f"{self.masked_id} died on {self.died_on}", field="applicant_id")
+            raise DeathRecordedOnce(
+                f"{self.masked_id} died on {self.died_on}", field="applicant_id"
+            )
 
     # The active-case guard -----------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class Person(Aggregate):
             assert isinstance(aggregate, Person)
             aggregate.active_cases.pop(self.programme, None)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, object]:
         return {
             "person_id": str(self.id),
             "resident_id": self.masked_id,

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
-from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain import upcasting
+from domain.authority import check_government_work
+from domain.clock import business_date
 from domain.contract import Contract
-from domain.contractor import parse_enum
-from domain.errors import InvalidState, InvalidValue, NotPermitted
+from domain.errors import (
+    DeclaredInterests,
+    EmployedOnce,
+    InvalidValue,
+    NoSelfAssessment,
+    StaffAssignment,
+    StaffRemoved,
+)
 from domain.identifiers import DivisionLevel, parse_division_code, parse_resident_id
 from domain.person import person_id_for
-from domain.provenance import Provenance, Role
-from domain.values import require_text
+from domain.provenance import Provenance
+from domain.upcasting import StoredState
+from domain.values import parse_enum, require_text
+
+JsonDict = dict[str, object]
 
 
 class StaffKind(Enum):
@@ -55,10 +69,38 @@ ASSIGNABLE_LEVELS = {
 
 def check_staff_manager(provenance: Provenance) -> None:
     """Staff are hired, assigned, trained, rated and removed by the government side."""
-    if provenance.actor.role in (Role.CONTRACTOR_STAFF, Role.AUDITOR, Role.INTEGRATION):
-        raise NotPermitted(
-            f"a {provenance.actor.role.value} does not manage relief staff", field="actor.role"
-        )
+    check_government_work(provenance, "manage relief staff")
+
+
+@dataclass(frozen=True)
+class DeclaredRelative:
+    """A declared relative, by blind-index person id only (never the ID number)."""
+
+    person_id: uuid.UUID
+    kinship: str  # a Kinship value
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    course: str
+    completed_on: dt.date
+    hours: float
+
+    def as_dict(self) -> JsonDict:
+        return {
+            "course": self.course,
+            "completed_on": self.completed_on.isoformat(),
+            "hours": self.hours,
+        }
+
+
+@dataclass(frozen=True)
+class RatingRecord:
+    period: str
+    rating: str
+
+    def as_dict(self) -> JsonDict:
+        return {"period": self.period, "rating": self.rating}
 
 
 class StaffMember(Aggregate):
@@ -77,7 +119,7 @@ class StaffMember(Aggregate):
         check_staff_manager(provenance)
         staff_kind = parse_enum(StaffKind, kind, "kind")
         if (government_unit is None) == (contract is None):
-            raise InvalidValue(
+            raise EmployedOnce(
                 "a staff member is employed either by a government unit or under a contract",
                 field="government_unit",
             )
@@ -85,7 +127,7 @@ class StaffMember(Aggregate):
         if government_unit is not None:
             unit = parse_division_code(government_unit, field="government_unit").code
         if contract is not None and contract.terminated_at is not None:
-            raise InvalidState(
+            raise StaffRemoved(
                 "no one can be hired under a terminated contract", field="contract_id"
             )
         return cls(
@@ -121,8 +163,8 @@ class StaffMember(Aggregate):
         self.contractor_id = contractor_id
         self.contract_id = contract_id
         self.assignment: str | None = None
-        self.trainings: list[dict[str, Any]] = []
-        self.ratings: list[dict[str, Any]] = []
+        self.trainings: list[TrainingRecord] = []
+        self.ratings: list[RatingRecord] = []
         self.removed_on: dt.date | None = None
         self.person_id: uuid.UUID | None = None  # declared: own blind-index person id
         self.relatives: dict[uuid.UUID, Kinship] = {}  # declared relatives by person id
@@ -133,7 +175,7 @@ class StaffMember(Aggregate):
 
     def check_not_removed(self) -> None:
         if self.removed_on is not None:
-            raise InvalidState(f"staff member {self.name} was removed on {self.removed_on}")
+            raise StaffRemoved(f"staff member {self.name} was removed on {self.removed_on}")
 
     def assign(
         self, *, division: str, provenance: Provenance, contract: Contract | None = None
@@ -145,24 +187,24 @@ class StaffMember(Aggregate):
         levels = ASSIGNABLE_LEVELS[self.kind]
         if code.level not in levels:
             names = " or ".join(level.name.lower() for level in levels)
-            raise InvalidValue(
+            raise StaffAssignment(
                 f"{self.kind.value} is assigned to a {names}, not a {code.level.name.lower()}",
                 field="division",
             )
         if self.contract_id is not None:
             if contract is None or contract.id != self.contract_id:
-                raise InvalidValue(
+                raise StaffAssignment(
                     "the paying contract is needed to check the area", field="division"
                 )
             if not contract.terms.covers_area(code.at(DivisionLevel.COUNTY)) and not (
                 contract.terms.covers_area(code)
             ):
-                raise InvalidValue(
+                raise StaffAssignment(
                     f"{code} is outside the service area of the contract that pays this person",
                     field="division",
                 )
         if code.code == self.assignment:
-            raise InvalidValue(f"already assigned to {code}", field="division")
+            raise StaffAssignment(f"already assigned to {code}", field="division")
         self.trigger_event(self.Assigned, division=code.code, provenance=provenance)
 
     class Assigned(Aggregate.Event):
@@ -174,7 +216,7 @@ class StaffMember(Aggregate):
             aggregate.assignment = self.division
 
     def record_training(
-        self, *, course: str, completed_on: dt.date, hours: object, provenance: Provenance
+        self, *, course: str, completed_on: dt.date, hours: Decimal, provenance: Provenance
     ) -> None:
         check_staff_manager(provenance)
         self.check_not_removed()
@@ -200,19 +242,13 @@ class StaffMember(Aggregate):
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, StaffMember)
-            aggregate.trainings.append(
-                {
-                    "course": self.course,
-                    "completed_on": self.completed_on.isoformat(),
-                    "hours": self.hours,
-                }
-            )
+            aggregate.trainings.append(TrainingRecord(self.course, self.completed_on, self.hours))
 
     def rate(self, *, period: str, rating: str, provenance: Provenance) -> None:
         check_staff_manager(provenance)
         self.check_not_removed()
         if provenance.actor.id == str(self.id):
-            raise NotPermitted("no one rates their own performance", field="actor.id")
+            raise NoSelfAssessment("no one rates their own performance", field="actor.id")
         level = parse_enum(Rating, rating, "rating")
         self.trigger_event(
             self.Rated,
@@ -228,7 +264,7 @@ class StaffMember(Aggregate):
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, StaffMember)
-            aggregate.ratings.append({"period": self.period, "rating": self.rating})
+            aggregate.ratings.append(RatingRecord(self.period, self.rating))
 
     def remove(self, *, on: dt.date, reason: str, provenance: Provenance) -> None:
         """Remove from relief work (清退)."""
@@ -256,7 +292,7 @@ class StaffMember(Aggregate):
         self,
         *,
         resident_id: str,
-        relatives: list[tuple[str, str]],
+        relatives: Sequence[tuple[str, str]],
         key: bytes,
         provenance: Provenance,
     ) -> None:
@@ -272,27 +308,27 @@ class StaffMember(Aggregate):
             check_staff_manager(provenance)
         self.check_not_removed()
         own = parse_resident_id(resident_id, field="resident_id").number
-        if not isinstance(relatives, list) or len(relatives) > MAX_DECLARED_RELATIVES:
+        if len(relatives) > MAX_DECLARED_RELATIVES:
             raise InvalidValue(
                 f"relatives is a list of at most {MAX_DECLARED_RELATIVES} entries",
                 field="relatives",
             )
         seen = {own}
-        declared: list[dict[str, str]] = []
+        declared: list[DeclaredRelative] = []
         for n, (number, kinship) in enumerate(relatives):
             relative = parse_resident_id(number, field=f"relatives[{n}].resident_id").number
             if relative in seen:
-                raise InvalidValue(
+                raise DeclaredInterests(
                     "a person is declared twice, or as their own relative",
                     field=f"relatives[{n}].resident_id",
                 )
             seen.add(relative)
             kin = parse_enum(Kinship, kinship, f"relatives[{n}].kinship")
-            declared.append({"person_id": str(person_id_for(relative, key)), "kinship": kin.value})
+            declared.append(DeclaredRelative(person_id_for(relative, key), kin.value))
         self.trigger_event(
             self.InterestsDeclared,
             person_id=person_id_for(own, key),
-            relatives=declared,
+            relatives=tuple(declared),
             provenance=provenance,
         )
 
@@ -300,15 +336,25 @@ class StaffMember(Aggregate):
         """The staff member's own person id and their relatives' (blind indexes only)."""
 
         person_id: uuid.UUID
-        relatives: list[dict[str, str]]  # {"person_id": str(UUID), "kinship": Kinship value}
+        relatives: Sequence[DeclaredRelative]
         provenance: Provenance
+
+        #: 2: relatives are typed values (were dicts of text).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["relatives"] = tuple(
+                DeclaredRelative(
+                    uuid.UUID(upcasting.text(r["person_id"])), upcasting.text(r["kinship"])
+                )
+                for r in upcasting.records(state["relatives"])
+            )
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, StaffMember)
             aggregate.person_id = self.person_id
-            aggregate.relatives = {
-                uuid.UUID(r["person_id"]): Kinship(r["kinship"]) for r in self.relatives
-            }
+            aggregate.relatives = {r.person_id: Kinship(r.kinship) for r in self.relatives}
 
     def is_active_on(self, day: dt.date, contract: Contract | None = None) -> bool:
         """Counts toward staffing: not removed, assigned, and its paying contract still running."""
@@ -320,12 +366,12 @@ class StaffMember(Aggregate):
             return True
         if contract is None:
             return False
-        if contract.terminated_at is not None and contract.terminated_at.date() <= day:
+        if contract.terminated_at is not None and business_date(contract.terminated_at) <= day:
             return False
         terms = contract.terms_on(day)
         return terms.start <= day <= terms.end
 
-    def summary(self, today: dt.date, contract: Contract | None = None) -> dict[str, Any]:
+    def summary(self, today: dt.date, contract: Contract | None = None) -> JsonDict:
         return {
             "staff_id": str(self.id),
             "name": self.name,
@@ -335,8 +381,8 @@ class StaffMember(Aggregate):
             "contract_id": str(self.contract_id) if self.contract_id else None,
             "assignment": self.assignment,
             "active": self.is_active_on(today, contract),
-            "trainings": self.trainings,
-            "ratings": self.ratings,
+            "trainings": [t.as_dict() for t in self.trainings],
+            "ratings": [r.as_dict() for r in self.ratings],
             "removed_on": self.removed_on.isoformat() if self.removed_on else None,
             "version": self.version,
         }

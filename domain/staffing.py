@@ -13,7 +13,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from domain.errors import InvalidValue
+from domain.errors import InvalidValue, PolicyAuthorityOnly
+from domain.provenance import Provenance, Role
 
 
 @dataclass(frozen=True)
@@ -101,3 +102,11 @@ def policy_on(policies: list[StaffingPolicy], day: dt.date) -> StaffingPolicy | 
     """The policy in force on ``day``: the latest whose effective date is not after it."""
     in_force = [p for p in policies if p.effective_from <= day]
     return max(in_force, key=lambda p: p.effective_from) if in_force else None
+
+
+def check_policy_author(provenance: Provenance) -> None:
+    """Band tables are policy: an approving or supervising authority loads them."""
+    if provenance.actor.role not in (Role.APPROVER, Role.SUPERVISOR):
+        raise PolicyAuthorityOnly(
+            "only an approving or supervising authority loads policy", field="actor.role"
+        )

@@ -1,10 +1,12 @@
-"""Small value rules shared by aggregates: money, periods, text."""
+"""Small value rules shared by aggregates: money, periods, text, enumerations."""
 
 from __future__ import annotations
 
 import datetime as dt
 import unicodedata
 from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import TypeVar
 
 from domain.errors import InvalidValue
 
@@ -101,9 +103,15 @@ def period_end(period: str) -> dt.date:
     return following - dt.timedelta(days=1)
 
 
-#: Business days are Guangdong's calendar days (UTC+8 all year).
-BUSINESS_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+E = TypeVar("E", bound=Enum)
 
 
-def business_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(BUSINESS_TZ).date()
+def parse_enum(kind: type[E], value: str, field: str) -> E:
+    """One of an enumeration's values, or a refusal listing the values it has."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise InvalidValue(
+            f"unknown {field} {value!r}; expected one of {allowed}", field=field
+        ) from None

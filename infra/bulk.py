@@ -1,9 +1,10 @@
 """The bulk path: the ledger's own commands, saved in large transactions.
 
 Seeding a province or importing a legacy system's records runs every record through the same
-command methods as the HTTP API (so every rule of the domain holds and the events are exactly
-the ones those commands record), but a ``BulkLedger`` keeps the aggregates it changes in memory
-and writes their events in one transaction per few thousand events instead of one per command.
+application services as the HTTP API (so every rule of the domain holds and the events are
+exactly the ones those commands record), but over a ``BulkLedger``: a store that keeps the
+aggregates they change in memory and writes their events in one transaction per few hundred
+events instead of one per command.
 
 Each record is one *unit*: the aggregates it reads are copied into the unit and the unit's
 changes are kept only if the whole record succeeds. A record refused half-way leaves nothing
@@ -22,17 +23,14 @@ conflict error, which stops the run rather than overwrite anything.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from domain.errors import NotFound
-from infra.ledger import ReliefLedger
-
-A = TypeVar("A")
+from infra.ledger import A, ReliefLedger
 
 
 class BulkLedger(ReliefLedger):
@@ -44,12 +42,10 @@ class BulkLedger(ReliefLedger):
         *,
         flush_events: int = 500,
         cache_size: int = 50_000,
-        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         super().__init__(env=env)
         self.flush_events = flush_events
         self.cache_size = cache_size
-        self.clock = clock
         self._dirty: dict[UUID, Any] = {}  # aggregates with unsaved events
         self._clean: OrderedDict[UUID, Any] = OrderedDict()  # saved, kept for reuse (LRU)
         self._unit: dict[UUID, Any] | None = None  # copies read or changed by the current unit
@@ -60,11 +56,6 @@ class BulkLedger(ReliefLedger):
     def kept_events(self) -> int:
         """Events kept in memory, not yet written."""
         return self._pending
-
-    # The clock of a simulated history --------------------------------------------------------
-
-    def now(self) -> dt.datetime:
-        return self.clock() if self.clock is not None else super().now()
 
     # Reads see unsaved work ------------------------------------------------------------------
 
@@ -78,12 +69,12 @@ class BulkLedger(ReliefLedger):
                 self._clean.move_to_end(aggregate_id)
         return found
 
-    def _get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
+    def get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
         if version is not None:
-            return super()._get(kind, aggregate_id, version=version)
+            return super().get(kind, aggregate_id, version=version)
         found = self._lookup(aggregate_id)
         if found is None:
-            found = super()._get(kind, aggregate_id)
+            found = super().get(kind, aggregate_id)
             self._remember(found)
         if not isinstance(found, kind):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
@@ -92,8 +83,8 @@ class BulkLedger(ReliefLedger):
             self._unit[aggregate_id] = found
         return found
 
-    def _exists(self, aggregate_id: UUID) -> bool:
-        return self._lookup(aggregate_id) is not None or super()._exists(aggregate_id)
+    def exists(self, aggregate_id: UUID) -> bool:
+        return self._lookup(aggregate_id) is not None or super().exists(aggregate_id)
 
     def _remember(self, aggregate: Any) -> None:
         self._clean[aggregate.id] = aggregate

@@ -1,8 +1,16 @@
-"""How domain values are written into stored events (JSON) and read back."""
+"""How domain values are written into stored events (JSON) and read back.
+
+Every payload value is typed: the library's transcodings for ids, decimals and times, ours for
+dates, provenance and the domain's frozen value types. A value type is stored as
+``{"_type_": NAME, "_data_": {field: value, ...}}``: the NAMEs below are part of the stored
+format and never change (a new shape gets a new name, or an upcaster on its event).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 from typing import Any
 
 from eventsourcing.persistence import (
@@ -13,10 +21,78 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from domain.provenance import Provenance
+from domain.case import (
+    Asset,
+    HomeVisit,
+    IncomeItem,
+    MeansTest,
+    MeansTestCorrection,
+    PaymentCorrection,
+    ServiceVoided,
+)
+from domain.contract import EventAtPosition, EventOfAggregate, Terms
+from domain.household import HouseholdMember
+from domain.investigation import (
+    BanSanction,
+    CitedAlert,
+    PenaltySanction,
+    TerminationSanction,
+    VerdictInput,
+    ViolationSanction,
+)
+from domain.provenance import Actor, Provenance, Role
+from domain.staff import DeclaredRelative
+
+#: Stored name → domain value type. Names are forever; see the module docstring.
+VALUE_TYPES: dict[str, type] = {
+    "income_item": IncomeItem,
+    "asset": Asset,
+    "home_visit": HomeVisit,
+    "means_test": MeansTest,
+    "payment_correction": PaymentCorrection,
+    "service_voided": ServiceVoided,
+    "means_test_correction": MeansTestCorrection,
+    "terms": Terms,
+    "event_at_position": EventAtPosition,
+    "event_of_aggregate": EventOfAggregate,
+    "household_member": HouseholdMember,
+    "declared_relative": DeclaredRelative,
+    "cited_alert": CitedAlert,
+    "verdict": VerdictInput,
+    "violation_sanction": ViolationSanction,
+    "penalty_sanction": PenaltySanction,
+    "termination_sanction": TerminationSanction,
+    "ban_sanction": BanSanction,
+}
+
+
+class ValueAsDict(Transcoding):
+    """A frozen dataclass of the domain as the dict of its fields.
+
+    JSON has no tuples: sequences come back as lists and are made tuples again, as the value
+    types declare them. No validation on the way back: a stored value was validated when its
+    event was recorded, and reading must stay cheap (aggregate loads are a hot path)."""
+
+    def __init__(self, name: str, kind: type) -> None:
+        self.name, self.type = name, kind
+        self._fields = tuple(field.name for field in dataclasses.fields(kind))
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {field: getattr(obj, field) for field in self._fields}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        for field, value in data.items():
+            if type(value) is list:
+                data[field] = tuple(value)
+        return self.type(**data)
 
 
 class ProvenanceAsDict(Transcoding):
+    """Every event carries one. Reading one back is a cache lookup: a case's events share a
+    few actors, reasons and correlation ids, and building and checking a Provenance (its text
+    rules run on construction) was a sixth of an aggregate load. Provenance is immutable, so
+    events may share one."""
+
     type = Provenance
     name = "provenance"
 
@@ -24,7 +100,20 @@ class ProvenanceAsDict(Transcoding):
         return obj.to_dict()
 
     def decode(self, data: dict[str, Any]) -> Provenance:
-        return Provenance.from_dict(data)
+        return _provenance(
+            data["actor_id"],
+            data["actor_role"],
+            data["actor_organisation"],
+            data.get("reason"),
+            data.get("correlation_id"),
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _provenance(
+    actor_id: str, role: str, organisation: str, reason: str | None, correlation_id: str | None
+) -> Provenance:
+    return Provenance(Actor(actor_id, Role(role), organisation), reason, correlation_id)
 
 
 class DateAsISO(Transcoding):
@@ -45,5 +134,6 @@ def register_transcodings(transcoder: JSONTranscoder) -> None:
         DatetimeAsISO(),
         DateAsISO(),
         ProvenanceAsDict(),
+        *(ValueAsDict(name, kind) for name, kind in VALUE_TYPES.items()),
     ):
         transcoder.register(transcoding)

@@ -22,14 +22,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.case import HomeVisit, MeansTest
+from domain.case import HomeVisit, IncomeItem, MeansTest
+from domain.clock import SetClock
+from domain.commands.cases import (
+    ApproveCase,
+    CloseCase,
+    InvestigateCase,
+    ReceiveApplication,
+    RecommendCase,
+    RecordPayment,
+    RegisterHousehold,
+    RejectCase,
+)
 from domain.errors import DomainError
-from domain.household import MemberInput
+from domain.household import HouseholdMember
 from domain.identifiers import parse_division_code
 from domain.provenance import Actor, Provenance, Role
-from infra.bulk import BulkLedger
+from infra.runtime import Bulk
+from services import Services
 
-TZ = dt.timezone(dt.timedelta(hours=8))
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -117,17 +128,17 @@ class ImportReport:
     rejects: list[Reject] = field(default_factory=list)
 
 
-def _at(day: dt.date, hour: int = 10) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), TZ)
-
-
 class LegacyImporter:
-    def __init__(self, ledger: BulkLedger, clock: Callable[[dt.datetime], None]) -> None:
-        self.ledger, self.set_clock = ledger, clock
+    """Writes legacy cases through the application services of a bulk store, each step on
+    the clock set to the day the line gives for it."""
+
+    def __init__(self, services: Services, clock: SetClock) -> None:
+        self.services, self.clock = services, clock
 
     def import_case(self, row: LegacyCase) -> None:
-        """Write one legacy case through the ledger's commands (inside the caller's unit)."""
-        ledger = self.ledger
+        """Write one legacy case through the application's commands (inside the caller's
+        unit)."""
+        cases, clock = self.services.cases, self.clock
         county = parse_division_code(row.household.registered_division, field="household").county
         reason = f"legacy import {row.ref}"
 
@@ -135,19 +146,26 @@ class LegacyImporter:
             return Provenance(Actor(actor_id, role, county.code), reason=reason)
 
         clerk = by(row.clerk, Role.INTAKE_CLERK)
-        self.set_clock(_at(row.received_on, 9))
-        home = ledger.register_household(
-            registered_division=row.household.registered_division,
-            residence_division=row.household.residence_division,
-            members=[MemberInput(m.resident_id, m.name, m.relation) for m in row.household.members],
-            provenance=clerk,
+        clock.at(row.received_on, 9)
+        home = cases.register_household(
+            RegisterHousehold(
+                registered_division=row.household.registered_division,
+                residence_division=row.household.residence_division,
+                members=tuple(
+                    HouseholdMember(m.resident_id, m.name, m.relation)
+                    for m in row.household.members
+                ),
+                provenance=clerk,
+            )
         )
-        case = ledger.receive_application(
-            household_id=home.id,
-            applicant_id=row.household.members[0].resident_id,
-            programme=row.programme,
-            window_division=row.window_division,
-            provenance=clerk,
+        case = cases.receive_application(
+            ReceiveApplication(
+                household_id=home.id,
+                applicant_id=row.household.members[0].resident_id,
+                programme=row.programme,
+                window_division=row.window_division,
+                provenance=clerk,
+            )
         )
         if row.means_test is None:
             if row.decision is not None:
@@ -155,68 +173,74 @@ class LegacyImporter:
             return
         test = row.means_test
         investigator = by(test.investigator, Role.HANDLING_STAFF)
-        visited = self._clock(_at(test.investigated_on, 11))
-        ledger.investigate_case(
-            case.id,
-            means_test=MeansTest(
-                [{"source": "declared income", "monthly_amount": str(test.monthly_income)}],
-                [],
-                test.household_size,
-                HomeVisit(
-                    visited - dt.timedelta(hours=1),
-                    home.registered_division.code,
-                    test.investigator,
+        visited = clock.at(test.investigated_on, 11)
+        cases.investigate_case(
+            InvestigateCase(
+                case_id=case.id,
+                means_test=MeansTest(
+                    income_items=(IncomeItem("declared income", test.monthly_income),),
+                    assets=(),
+                    household_size=test.household_size,
+                    home_visit=HomeVisit(
+                        visited - dt.timedelta(hours=1),
+                        home.registered_division.code,
+                        test.investigator,
+                    ),
                 ),
-            ),
-            contract_id=None,
-            provenance=investigator,
+                provenance=investigator,
+            )
         )
         decision = row.decision
         if decision is None:
             return
         approve = decision.outcome == "approved"
-        self._clock(_at(decision.decided_on, 9))
-        ledger.recommend_case(
-            case.id,
-            recommendation="approve" if approve else "reject",
-            reasons=decision.reasons,
-            monthly_amount=str(decision.monthly_amount) if approve else None,
-            contract_id=None,
-            provenance=investigator,
+        clock.at(decision.decided_on, 9)
+        cases.recommend_case(
+            RecommendCase(
+                case_id=case.id,
+                recommendation="approve" if approve else "reject",
+                reasons=decision.reasons,
+                monthly_amount=decision.monthly_amount if approve else None,
+                provenance=investigator,
+            )
         )
-        self._clock(_at(decision.decided_on, 15))
+        clock.at(decision.decided_on, 15)
         approver = by(decision.approver, Role.APPROVER)
         if not approve:
-            ledger.reject_case(case.id, reasons=decision.reasons, provenance=approver)
+            cases.reject_case(
+                RejectCase(case_id=case.id, reasons=decision.reasons, provenance=approver)
+            )
             return
         if decision.start_date is None or decision.monthly_amount is None:
             raise _Refused("decision", "an approval needs monthly_amount and start_date")
-        ledger.approve_case(
-            case.id,
-            monthly_amount=str(decision.monthly_amount),
-            start_date=decision.start_date,
-            reasons=decision.reasons,
-            provenance=approver,
+        cases.approve_case(
+            ApproveCase(
+                case_id=case.id,
+                monthly_amount=decision.monthly_amount,
+                start_date=decision.start_date,
+                reasons=decision.reasons,
+                provenance=approver,
+            )
         )
         for n, payment in enumerate(row.payments):
-            self._clock(_at(payment.paid_on, 10))
+            clock.at(payment.paid_on, 10)
             try:
-                ledger.record_payment(
-                    case.id,
-                    period=payment.period,
-                    amount=str(payment.amount),
-                    provenance=by(decision.approver, Role.APPROVER),
+                cases.record_payment(
+                    RecordPayment(
+                        case_id=case.id,
+                        period=payment.period,
+                        amount=payment.amount,
+                        provenance=approver,
+                    )
                 )
             except DomainError as error:
                 error.field = f"payments[{n}].{error.field or 'period'}"
                 raise
         if row.closure is not None:
-            self._clock(_at(row.closure.closed_on, 16))
-            ledger.close_case(case.id, reason_code=row.closure.reason_code, provenance=approver)
-
-    def _clock(self, moment: dt.datetime) -> dt.datetime:
-        self.set_clock(moment)
-        return moment
+            clock.at(row.closure.closed_on, 16)
+            cases.close_case(
+                CloseCase(case_id=case.id, reason_code=row.closure.reason_code, provenance=approver)
+            )
 
 
 class _Refused(DomainError):
@@ -248,13 +272,15 @@ def read_lines(lines: Iterable[str]) -> Iterator[tuple[int, LegacyCase | Reject]
 
 
 def import_lines(
-    importer: LegacyImporter,
+    bulk: Bulk,
     lines: Iterable[str],
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
+    """Import every line, each whole or not at all, on a clock set by each line's dates."""
     report = ImportReport()
-    ledger = importer.ledger
+    ledger = bulk.store
+    importer = LegacyImporter(bulk.services, bulk.clock)
     before = ledger.events_written + ledger.kept_events
     for number, parsed in read_lines(lines):
         report.read += 1

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from domain.staffing import StaffingPolicy
 
@@ -16,8 +18,19 @@ DEFAULT_POLICY_FILE = (
 )
 
 
+class StaffingPolicies:
+    """The band tables of a database (services/policy.py ``PolicyStore``)."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def store(self, document: Mapping[str, object], loaded_by: str) -> StaffingPolicy:
+        with self.pool.connection() as conn:
+            return store_policy(conn, document, loaded_by)
+
+
 def store_policy(
-    conn: psycopg.Connection[Any], document: dict[str, Any], loaded_by: str
+    conn: psycopg.Connection[Any], document: Mapping[str, object], loaded_by: str
 ) -> StaffingPolicy:
     """Validate and store a band table; one per effective date (a newer load replaces it)."""
     policy = StaffingPolicy.parse(document)
@@ -26,7 +39,7 @@ def store_policy(
         " VALUES (%s, %s, %s, %s) ON CONFLICT (effective_from) DO UPDATE SET"
         " name = excluded.name, document = excluded.document, loaded_by = excluded.loaded_by,"
         " loaded_at = now()",
-        (policy.effective_from, policy.name, Jsonb(document), loaded_by),
+        (policy.effective_from, policy.name, Jsonb(dict(document)), loaded_by),
     )
     return policy
 

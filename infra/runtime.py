@@ -1,4 +1,6 @@
-"""The composition root: settings in, a wired store, pool, broker and background workers out."""
+"""The composition root: settings in; the store, pools, keys, services, runners and workers
+out. Every process (API, relay, projection runners, CLI, seed and import, bench, tests) builds
+what it needs here and nowhere else."""
 
 from __future__ import annotations
 
@@ -8,17 +10,25 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg_pool import ConnectionPool
 
+from domain.clock import Clock, SetClock
+from infra.bulk import BulkLedger
+from infra.checkpoints import Checkpointer, load_or_create_key
 from infra.database import open_pool, store_env
 from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
+from infra.kafka_feed import KafkaFeedRunner
 from infra.ledger import ReliefLedger
+from infra.policies import StaffingPolicies
 from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
 from infra.relay import KafkaRelay
 from infra.schema import init_schema
 from infra.settings import Settings
+from projections.base import Projection
 from projections.registry import ALL_PROJECTIONS
+from services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,34 +41,81 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 @dataclass
+class Bulk:
+    """The bulk path (infra/bulk.py): the application services over a store that writes
+    large transactions. Close it when done; ``store.flush()`` writes what it still keeps."""
+
+    store: BulkLedger
+    services: Services
+    clock: SetClock
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@dataclass
 class Runtime:
     settings: Settings
     database_url: str
     ledger: ReliefLedger
     pool: ConnectionPool
+    services: Services
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: Settings, *, kafka: bool = False, init: bool = True) -> Runtime:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        kafka: bool = False,
+        init: bool = True,
+        clock: Clock | None = None,
+    ) -> Runtime:
         database_url = resolve_database_url(settings)
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
-        ledger = ReliefLedger(
-            env=store_env(
-                database_url,
-                identity_key=settings.identity_key(),
-                cipher_key=settings.cipher_key(),
-                aggregate_cache=settings.aggregate_cache,
-                pool_size=settings.db_pool_size,
-            )
-        )
+        ledger = ReliefLedger(env=cls._store_env(settings, database_url))
         pool = open_pool(database_url, size=settings.db_pool_size)
-        runtime = cls(settings=settings, database_url=database_url, ledger=ledger, pool=pool)
+        runtime = cls(
+            settings=settings,
+            database_url=database_url,
+            ledger=ledger,
+            pool=pool,
+            services=cls._services(settings, ledger, pool, clock or Clock()),
+        )
         if kafka:
             runtime.connect_kafka()
         return runtime
+
+    @staticmethod
+    def _store_env(settings: Settings, database_url: str) -> dict[str, str]:
+        return store_env(
+            database_url,
+            cipher_key=settings.cipher_key(),
+            aggregate_cache=settings.aggregate_cache,
+            pool_size=settings.db_pool_size,
+        )
+
+    @staticmethod
+    def _services(
+        settings: Settings, store: ReliefLedger, pool: ConnectionPool, clock: Clock
+    ) -> Services:
+        return Services.over(
+            store,
+            clock=clock,
+            identity_key=settings.identity_key(),
+            policies=StaffingPolicies(pool),
+        )
+
+    def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:
+        """The application services over a bulk store of this database, on ``clock`` (the
+        simulated or imported history's own)."""
+        store = BulkLedger(
+            env=self._store_env(self.settings, self.database_url), flush_events=flush_events
+        )
+        return Bulk(store, self._services(self.settings, store, self.pool, clock), clock)
 
     def connect_kafka(self) -> str:
         if self.kafka_bootstrap is None:
@@ -77,6 +134,42 @@ class Runtime:
             topic=self.settings.kafka_topic,
             partitions=self.settings.kafka_partitions,
             source=self.settings.source,
+        )
+
+    def kafka_projection_runner(self, projection: type[Projection]) -> KafkaFeedRunner:
+        """A runner keeping ``projection`` up to date from the Kafka topic."""
+        return KafkaFeedRunner(
+            self.pool,
+            self.ledger.mapper,
+            projection,
+            bootstrap=self.connect_kafka(),
+            topic=self.settings.kafka_topic,
+            batch_size=self.settings.projection_batch,
+        )
+
+    def projection_runner(self, projection: type[Projection]) -> PostgresFeedRunner:
+        """A runner keeping ``projection`` up to date from the PostgreSQL log."""
+        return PostgresFeedRunner(
+            self.pool,
+            self.ledger.recorder,
+            self.ledger.mapper,
+            projection,
+            batch_size=self.settings.projection_batch,
+        )
+
+    def audit_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key signing checkpoints and bundles (made on first use)."""
+        return load_or_create_key(self.settings.audit_key_file)
+
+    def checkpointer(self, *, publish: bool) -> Checkpointer:
+        """Signs checkpoints of the chain; ``publish`` also sends them to Kafka."""
+        return Checkpointer(
+            self.pool,
+            self.audit_key(),
+            every_events=self.settings.checkpoint_events,
+            every_seconds=self.settings.checkpoint_seconds,
+            kafka_bootstrap=self.kafka_bootstrap if publish else None,
+            kafka_topic=f"{self.settings.kafka_topic}.checkpoints",
         )
 
     def head_position(self) -> int:
@@ -108,25 +201,10 @@ class Workers:
         if relay:
             relay_worker = runtime.relay()
             targets.append(("relay", lambda: relay_worker.run_forever(self.stop_event)))
-        from infra.checkpoints import Checkpointer, load_or_create_key
-
-        checkpointer = Checkpointer(
-            runtime.pool,
-            load_or_create_key(runtime.settings.audit_key_file),
-            every_events=runtime.settings.checkpoint_events,
-            every_seconds=runtime.settings.checkpoint_seconds,
-            kafka_bootstrap=runtime.kafka_bootstrap if relay else None,
-            kafka_topic=f"{runtime.settings.kafka_topic}.checkpoints",
-        )
+        checkpointer = runtime.checkpointer(publish=relay)
         targets.append(("checkpointer", lambda: checkpointer.run_forever(self.stop_event)))
         for projection in ALL_PROJECTIONS:
-            runner = PostgresFeedRunner(
-                runtime.pool,
-                runtime.ledger.recorder,
-                runtime.ledger.mapper,
-                projection,
-                batch_size=runtime.settings.projection_batch,
-            )
+            runner = runtime.projection_runner(projection)
             targets.append(
                 (f"projection:{projection.name}", lambda r=runner: r.run_forever(self.stop_event))  # type: ignore[misc]
             )

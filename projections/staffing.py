@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from psycopg import Cursor
 
 from domain.case import ReliefCase
+from domain.clock import BUSINESS_TZ
 from domain.contract import Contract
 from domain.staff import StaffMember
 from projections.base import Projection, RecordedEvent, handles
-
-LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 class StaffingProjection(Projection):
@@ -131,7 +129,7 @@ class StaffingProjection(Projection):
     @handles(StaffMember.Removed)
     def removed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         # Removed as of its date, but never before it was recorded: the view as it stood.
-        on = dt.datetime.combine(recorded.event.on, dt.time.min, LOCAL)
+        on = dt.datetime.combine(recorded.event.on, dt.time.min, BUSINESS_TZ)
         self._end_assignment(cursor, recorded.originator_id, max(on, recorded.timestamp))
 
     # Contracts -----------------------------------------------------------------------------
@@ -139,7 +137,7 @@ class StaffingProjection(Projection):
     @handles(Contract.Awarded)
     def awarded(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         e = recorded.event
-        self._terms(cursor, recorded, dt.date.min, e.start, e.end)
+        self._terms(cursor, recorded, dt.date.min, e.terms.start, e.terms.end)
 
     @handles(Contract.Amended, Contract.Renewed)
     def terms_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
@@ -148,8 +146,8 @@ class StaffingProjection(Projection):
             cursor,
             recorded,
             recorded.event.effective_from,
-            dt.date.fromisoformat(t["start"]),
-            dt.date.fromisoformat(t["end"]),
+            t.start,
+            t.end,
         )
 
     @staticmethod

@@ -10,8 +10,8 @@ from typing import Any
 
 from psycopg import Cursor
 
+from domain.clock import BUSINESS_TZ, business_date
 from domain.staffing import StaffingPolicy, policy_on
-from projections.staffing import LOCAL
 
 POLICY_TABLE = "relief.staffing_policies"
 
@@ -107,7 +107,7 @@ def staffing_at(
     """Relief households, minimums, active staff and shortfall of every county and township
     (and coordinators of every village) known within ``division``, as it stood at ``at``."""
     policies = load_policies(cursor) if policies is None else policies
-    day = at.astimezone(LOCAL).date()
+    day = business_date(at)
     policy = policy_on(policies, day)
     params = {"at": at, "day": day, "prefix": (division or "") + "%"}
     households: dict[str, set[Any]] = defaultdict(set)
@@ -213,7 +213,7 @@ def short_since(
 
 def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
     """The last moments of the ``months`` months before ``now``'s month, oldest first."""
-    local = now.astimezone(LOCAL)
+    local = now.astimezone(BUSINESS_TZ)
     first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     ends = []
     for _ in range(months):

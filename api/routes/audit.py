@@ -14,9 +14,10 @@ from api.auth import Principal
 from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
+from domain.clock import business_date
 from domain.errors import InvalidState, InvalidValue, NotFound
 from infra.audit_chain import verify_chain, version_at
-from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
+from infra.checkpoints import checkpoints, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
 
@@ -134,9 +135,7 @@ def bundle(
         record_read(
             runtime.pool, aggregate_id, read.actor, read.purpose, f"/audit/bundles/{aggregate_id}"
         )
-    data = build_bundle(
-        runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
-    )
+    data = build_bundle(runtime.pool, aggregate_id, runtime.audit_key())
     return Response(
         data,
         media_type="application/json",
@@ -216,7 +215,7 @@ def aggregate_as_of(
             f"/audit/aggregates/{aggregate_id}/as-of",
         )
 
-    day = (at or ledger.now()).astimezone(ledger.timezone).date()
+    day = business_date(at) if at else runtime.services.clock.today()
     try:
         summary = record.summary(day)
     except TypeError:

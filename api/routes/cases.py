@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import Field
 
 from api.access import allow, check_division, check_record, check_sees_full_ids
 from api.auth import CurrentPrincipal
-from api.deps import (
-    By,
-    IfMatch,
-    IsoDate,
-    IsoDateTime,
-    JsonBool,
-    JsonInt,
-    Ledger,
-    RuntimeDep,
-    StrictModel,
-    parse_if_match,
-    with_reason,
-)
+from api.deps import AppServices, By, ExpectedVersion, Ledger, RuntimeDep
 from api.read_audit import CaseReader, stated_purpose
-from domain.case import HomeVisit, MeansTest, ReliefCase
+from api.requests.cases import (
+    AddMember,
+    Approval,
+    Assign,
+    Closure,
+    Correction,
+    Investigation,
+    MoveOut,
+    Payment,
+    ReceiveApplication,
+    RecommendationBody,
+    RecordDeath,
+    RegisterHousehold,
+    Rejection,
+    Review,
+    Service,
+    WithReason,
+)
+from domain.case import ReliefCase
 from domain.errors import NotFound
-from domain.household import Household, MemberInput
+from domain.household import Household
 from infra.history import aggregate_history
 from infra.read_audit import record_read
 
 router = APIRouter()
-
-Code = Annotated[str, Field(min_length=1, max_length=12)]
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
-Reason = Annotated[str | None, Field(default=None, max_length=2000)]
-ResidentNumber = Annotated[str, Field(min_length=1, max_length=18)]
 
 
 def case_view(case: ReliefCase, response: Response) -> dict[str, Any]:
@@ -52,56 +51,18 @@ def household_view(household: Household, response: Response) -> dict[str, Any]:
 # Households and people -------------------------------------------------------------------------
 
 
-class MemberBody(StrictModel):
-    resident_id: ResidentNumber
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    relation: Annotated[str, Field(max_length=20)]
-
-    def to_input(self) -> MemberInput:
-        return MemberInput(self.resident_id, self.name, self.relation)
-
-
-class RegisterHousehold(StrictModel):
-    registered_division: Code
-    residence_division: Code
-    members: Annotated[list[MemberBody], Field(min_length=1, max_length=50)]
-    reason: Reason = None
-
-
-class AddMember(MemberBody):
-    by_birth: JsonBool = False
-    reason: Reason = None
-
-
-class MoveOut(StrictModel):
-    resident_id: ResidentNumber
-    on: IsoDate
-    reason: Reason = None
-
-
-class RecordDeath(StrictModel):
-    resident_id: ResidentNumber
-    date_of_death: IsoDate
-    reason: Reason = None
-
-
 @router.post(
     "/households", dependencies=[allow("household.register")], status_code=201, tags=["households"]
 )
 def register_household(
     body: RegisterHousehold,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     check_division(principal, body.registered_division, field="registered_division")
-    household = ledger.register_household(
-        registered_division=body.registered_division,
-        residence_division=body.residence_division,
-        members=[m.to_input() for m in body.members],
-        provenance=with_reason(by, body.reason),
-    )
+    household = services.cases.register_household(body.command(by))
     response.headers["Location"] = f"/households/{household.id}"
     return household_view(household, response)
 
@@ -141,14 +102,9 @@ def get_household(
     tags=["households"],
 )
 def add_member(
-    household_id: UUID, body: AddMember, response: Response, ledger: Ledger, by: By
+    household_id: UUID, body: AddMember, response: Response, services: AppServices, by: By
 ) -> dict[str, Any]:
-    household = ledger.add_household_member(
-        household_id,
-        member=body.to_input(),
-        by_birth=body.by_birth,
-        provenance=with_reason(by, body.reason),
-    )
+    household = services.cases.add_household_member(body.command(household_id, by))
     return household_view(household, response)
 
 
@@ -158,151 +114,39 @@ def add_member(
     tags=["households"],
 )
 def move_out(
-    household_id: UUID, body: MoveOut, response: Response, ledger: Ledger, by: By
+    household_id: UUID, body: MoveOut, response: Response, services: AppServices, by: By
 ) -> dict[str, Any]:
-    household = ledger.move_out_member(
-        household_id,
-        resident_id=body.resident_id,
-        on=body.on,
-        provenance=with_reason(by, body.reason),
-    )
+    household = services.cases.move_out_member(body.command(household_id, by))
     return household_view(household, response)
 
 
 @router.post("/deaths", dependencies=[allow("death.record")], tags=["households"])
 def record_death(
-    body: RecordDeath, ledger: Ledger, by: By, principal: CurrentPrincipal
+    body: RecordDeath, ledger: Ledger, services: AppServices, by: By, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Record a person's death, once; every active case of theirs learns of it."""
-    person = ledger.find_person(body.resident_id)
+    person = services.cases.find_person(body.resident_id)
     if person is None or person.household_id is None:
         raise NotFound("no person with that resident ID number is known", field="resident_id")
     check_record(ledger, principal, ledger.get_household(person.household_id))
-    person = ledger.record_death(
-        resident_id=body.resident_id, on=body.date_of_death, provenance=with_reason(by, body.reason)
-    )
-    return person.summary()
+    return services.cases.record_death(body.command(by)).summary()
 
 
 # Cases -----------------------------------------------------------------------------------------
-
-
-class ReceiveApplication(StrictModel):
-    household_id: UUID
-    applicant_id: ResidentNumber
-    programme: Annotated[str, Field(max_length=20, description="dibao, tekun or temporary")]
-    window_division: Annotated[Code, Field(description="township or village of the window")]
-    reason: Reason = None
-
-
-class Assign(StrictModel):
-    staff_id: UUID
-    reason: Reason = None
-
-
-class IncomeItem(StrictModel):
-    source: Annotated[str, Field(min_length=1, max_length=100)]
-    monthly_amount: Decimal
-
-
-class Asset(StrictModel):
-    kind: Annotated[str, Field(min_length=1, max_length=100)]
-    value: Decimal
-
-
-class HomeVisitBody(StrictModel):
-    visited_at: IsoDateTime
-    place: Code
-    visitor_id: Annotated[str, Field(min_length=1, max_length=100)]
-
-
-class Investigation(StrictModel):
-    income_items: Annotated[list[IncomeItem], Field(max_length=100)]
-    assets: Annotated[list[Asset], Field(max_length=100)]
-    household_size: JsonInt = Field(ge=1, le=50)
-    home_visit: HomeVisitBody
-    contract_id: UUID | None = None
-    reason: Reason = None
-
-
-class RecommendationBody(StrictModel):
-    recommendation: Annotated[str, Field(max_length=20)]
-    reasons: Text
-    monthly_amount: Decimal | None = None
-    contract_id: UUID | None = None
-
-
-class Approval(StrictModel):
-    monthly_amount: Decimal
-    start_date: IsoDate
-    reasons: Text
-
-
-class Rejection(StrictModel):
-    reasons: Text
-
-
-class Payment(StrictModel):
-    period: Annotated[str, Field(min_length=7, max_length=7, description="YYYY-MM")]
-    amount: Decimal
-    reason: Reason = None
-
-
-class Service(StrictModel):
-    work_item: Annotated[str, Field(max_length=60)]
-    contract_id: UUID | None = None
-    start: IsoDateTime
-    end: IsoDateTime
-    place: Code
-    reason: Reason = None
-
-
-class Review(StrictModel):
-    outcome: Annotated[str, Field(max_length=20)]
-    notes: Text
-    new_monthly_amount: Decimal | None = None
-    effective_from: IsoDate | None = None
-
-
-class WithReason(StrictModel):
-    reason: Text
-
-
-class Closure(StrictModel):
-    reason_code: Annotated[
-        str,
-        Field(
-            max_length=40,
-            description=("income_above_line, death, moved_away, voluntary or fraud_found"),
-        ),
-    ]
-    reason: Reason = None
-
-
-class Correction(StrictModel):
-    corrects_version: JsonInt = Field(ge=1)
-    changes: dict[str, Any]
-    reason: Text
 
 
 @router.post("/cases", dependencies=[allow("case.receive")], status_code=201, tags=["cases"])
 def receive_application(
     body: ReceiveApplication,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     # The one-door window takes applications from anywhere (cross-region); the window itself
     # must be the clerk's.
     check_division(principal, body.window_division, field="window_division")
-    case = ledger.receive_application(
-        household_id=body.household_id,
-        applicant_id=body.applicant_id,
-        programme=body.programme,
-        window_division=body.window_division,
-        provenance=with_reason(by, body.reason),
-    )
+    case = services.cases.receive_application(body.command(by))
     response.headers["Location"] = f"/cases/{case.id}"
     return case_view(case, response)
 
@@ -327,17 +171,11 @@ def assign(
     case_id: UUID,
     body: Assign,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.assign_case(
-        case_id,
-        staff_id=body.staff_id,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.assign_case(body.command(case_id, by, version)), response)
 
 
 @router.post(
@@ -347,25 +185,11 @@ def investigate(
     case_id: UUID,
     body: Investigation,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    means_test = MeansTest(
-        income_items=[i.model_dump() for i in body.income_items],
-        assets=[a.model_dump() for a in body.assets],
-        household_size=body.household_size,
-        home_visit=HomeVisit(
-            body.home_visit.visited_at, body.home_visit.place, body.home_visit.visitor_id
-        ),
-    )
-    case = ledger.investigate_case(
-        case_id,
-        means_test=means_test,
-        contract_id=body.contract_id,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
+    case = services.cases.investigate_case(body.command(case_id, by, version))
     return case_view(case, response)
 
 
@@ -376,19 +200,11 @@ def recommend(
     case_id: UUID,
     body: RecommendationBody,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.recommend_case(
-        case_id,
-        recommendation=body.recommendation,
-        reasons=body.reasons,
-        monthly_amount=body.monthly_amount,
-        contract_id=body.contract_id,
-        provenance=with_reason(by, body.reasons),
-        expected_version=parse_if_match(if_match),
-    )
+    case = services.cases.recommend_case(body.command(case_id, by, version))
     return case_view(case, response)
 
 
@@ -397,19 +213,11 @@ def approve(
     case_id: UUID,
     body: Approval,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.approve_case(
-        case_id,
-        monthly_amount=body.monthly_amount,
-        start_date=body.start_date,
-        reasons=body.reasons,
-        provenance=with_reason(by, body.reasons),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.approve_case(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/rejection", dependencies=[allow("case.decide")], tags=["cases"])
@@ -417,17 +225,11 @@ def reject(
     case_id: UUID,
     body: Rejection,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.reject_case(
-        case_id,
-        reasons=body.reasons,
-        provenance=with_reason(by, body.reasons),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.reject_case(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/payments", dependencies=[allow("case.pay")], tags=["cases"])
@@ -435,18 +237,11 @@ def pay(
     case_id: UUID,
     body: Payment,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.record_payment(
-        case_id,
-        period=body.period,
-        amount=body.amount,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.record_payment(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/services", dependencies=[allow("case.serve")], tags=["cases"])
@@ -454,21 +249,11 @@ def serve(
     case_id: UUID,
     body: Service,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.record_service(
-        case_id,
-        work_item=body.work_item,
-        contract_id=body.contract_id,
-        start=body.start,
-        end=body.end,
-        place=body.place,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.record_service(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/reviews", dependencies=[allow("case.manage")], tags=["cases"])
@@ -476,20 +261,11 @@ def review(
     case_id: UUID,
     body: Review,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.review_case(
-        case_id,
-        outcome=body.outcome,
-        notes=body.notes,
-        new_monthly_amount=body.new_monthly_amount,
-        effective_from=body.effective_from,
-        provenance=with_reason(by, body.notes),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.review_case(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/suspension", dependencies=[allow("case.manage")], tags=["cases"])
@@ -497,16 +273,11 @@ def suspend(
     case_id: UUID,
     body: WithReason,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.suspend_case(
-        case_id,
-        reason=body.reason,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
+    case = services.cases.suspend_case(body.suspension(case_id, by, version))
     return case_view(case, response)
 
 
@@ -515,16 +286,11 @@ def resume(
     case_id: UUID,
     body: WithReason,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.resume_case(
-        case_id,
-        reason=body.reason,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
+    case = services.cases.resume_case(body.resumption(case_id, by, version))
     return case_view(case, response)
 
 
@@ -533,17 +299,11 @@ def close(
     case_id: UUID,
     body: Closure,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.close_case(
-        case_id,
-        reason_code=body.reason_code,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
-    return case_view(case, response)
+    return case_view(services.cases.close_case(body.command(case_id, by, version)), response)
 
 
 @router.post("/cases/{case_id}/corrections", dependencies=[allow("case.manage")], tags=["cases"])
@@ -551,16 +311,9 @@ def correct(
     case_id: UUID,
     body: Correction,
     response: Response,
-    ledger: Ledger,
+    services: AppServices,
     by: By,
-    if_match: IfMatch = None,
+    version: ExpectedVersion,
 ) -> dict[str, Any]:
-    case = ledger.correct_case_record(
-        case_id,
-        corrects_version=body.corrects_version,
-        changes=body.changes,
-        reason=body.reason,
-        provenance=with_reason(by, body.reason),
-        expected_version=parse_if_match(if_match),
-    )
+    case = services.cases.correct_case_record(body.command(case_id, by, version))
     return case_view(case, response)

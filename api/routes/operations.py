@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from api.access import ScopedDivision, allow
-from api.deps import Ledger, RuntimeDep
+from api.deps import AppServices, ReadCursor, RuntimeDep
 from domain.case import CaseStatus, Programme
 from infra.projection_runner import projection_status
 from projections.caseload import (
@@ -49,7 +49,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
     tags=["caseload"],
 )
 def caseload(
-    runtime: RuntimeDep,
+    cursor: ReadCursor,
     division: ScopedDivision,
     level: Annotated[
         Literal["province", "prefecture", "county", "township", "village"],
@@ -60,54 +60,49 @@ def caseload(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        items, total = query_caseload(
-            cursor,
-            division=division,
-            level=level,
-            programme=programme.value if programme else None,
-            status=status.value if status else None,
-            limit=limit,
-            offset=offset,
-        )
+    items, total = query_caseload(
+        cursor,
+        division=division,
+        level=level,
+        programme=programme.value if programme else None,
+        status=status.value if status else None,
+        limit=limit,
+        offset=offset,
+    )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/caseload/by-staff", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_staff(
-    runtime: RuntimeDep, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
+    cursor: ReadCursor, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        items, total = query_caseload_by(
-            cursor, key="staff_id", division=division, limit=limit, offset=offset
-        )
+    items, total = query_caseload_by(
+        cursor, key="staff_id", division=division, limit=limit, offset=offset
+    )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/caseload/by-contractor", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_contractor(
-    runtime: RuntimeDep, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
+    cursor: ReadCursor, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
 ) -> dict[str, Any]:
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        items, total = query_caseload_by(
-            cursor, key="contractor_id", division=division, limit=limit, offset=offset
-        )
+    items, total = query_caseload_by(
+        cursor, key="contractor_id", division=division, limit=limit, offset=offset
+    )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/caseload/waiting", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_waiting(
-    runtime: RuntimeDep, ledger: Ledger, division: ScopedDivision
+    cursor: ReadCursor, services: AppServices, division: ScopedDivision
 ) -> dict[str, Any]:
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        items = query_waiting(cursor, division=division, now=ledger.now())
+    items = query_waiting(cursor, division=division, now=services.clock.now())
     return {"items": items}
 
 
 @router.get("/caseload/cross-region", dependencies=[allow("caseload.read")], tags=["caseload"])
-def caseload_cross_region(runtime: RuntimeDep, division: ScopedDivision) -> dict[str, Any]:
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        items = query_cross_region(cursor, division=division)
+def caseload_cross_region(cursor: ReadCursor, division: ScopedDivision) -> dict[str, Any]:
+    items = query_cross_region(cursor, division=division)
     return {"items": items}
 
 

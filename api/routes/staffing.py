@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 
 from api.access import ScopedDivision, allow
-from api.deps import By, IsoDateTime, Ledger, RuntimeDep
-from domain.errors import InvalidValue, NotPermitted
-from domain.provenance import Role
-from infra.policies import store_policy
+from api.deps import AppServices, By, IsoDateTime, ReadCursor
+from domain.clock import Clock
+from domain.commands.policy import LoadStaffingPolicy
+from domain.errors import InvalidValue
 from projections.staffing_view import (
     division_row,
     load_policies,
@@ -25,8 +25,8 @@ router = APIRouter(tags=["staffing"])
 At = Annotated[IsoDateTime | None, Query(description="as it stood at this moment (default now)")]
 
 
-def _moment(at: dt.datetime | None, ledger: Any) -> dt.datetime:
-    moment = at or ledger.now()
+def _moment(at: dt.datetime | None, clock: Clock) -> dt.datetime:
+    moment = at or clock.now()
     if moment.tzinfo is None:
         raise InvalidValue("at needs a time zone, e.g. 2026-05-31T23:59:59+08:00", field="at")
     return moment
@@ -37,8 +37,8 @@ def _moment(at: dt.datetime | None, ledger: Any) -> dt.datetime:
     dependencies=[allow("staffing.read")],
 )
 def staffing(
-    runtime: RuntimeDep,
-    ledger: Ledger,
+    cursor: ReadCursor,
+    services: AppServices,
     division: ScopedDivision,
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
@@ -46,9 +46,8 @@ def staffing(
 ) -> dict[str, Any]:
     """Every county and township: relief households, minimum staff from the band table in
     force, active staff (government and contractor apart) and the shortfall."""
-    moment = _moment(at, ledger)
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        snapshot = staffing_at(cursor, moment, division=division)
+    moment = _moment(at, services.clock)
+    snapshot = staffing_at(cursor, moment, division=division)
     rows = [
         division_row(d)
         for d in snapshot.divisions
@@ -62,16 +61,15 @@ def staffing(
     dependencies=[allow("staffing.read")],
 )
 def villages(
-    runtime: RuntimeDep,
-    ledger: Ledger,
+    cursor: ReadCursor,
+    services: AppServices,
     division: ScopedDivision,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
 ) -> dict[str, Any]:
     """Villages with their coordinators: none is under-staffed, more than two is for review."""
-    moment = _moment(at, ledger)
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        snapshot = staffing_at(cursor, moment, division=division)
+    moment = _moment(at, services.clock)
+    snapshot = staffing_at(cursor, moment, division=division)
     rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
     return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
 
@@ -81,12 +79,11 @@ def villages(
     dependencies=[allow("staffing.read")],
 )
 def summary(
-    runtime: RuntimeDep, ledger: Ledger, division: ScopedDivision, at: At = None
+    cursor: ReadCursor, services: AppServices, division: ScopedDivision, at: At = None
 ) -> dict[str, Any]:
     """How many counties and townships are short, and the total shortfall."""
-    moment = _moment(at, ledger)
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        return staffing_at(cursor, moment, division=division).summary()
+    moment = _moment(at, services.clock)
+    return staffing_at(cursor, moment, division=division).summary()
 
 
 @router.get(
@@ -94,26 +91,25 @@ def summary(
     dependencies=[allow("staffing.read")],
 )
 def division_detail(
-    runtime: RuntimeDep,
-    ledger: Ledger,
+    cursor: ReadCursor,
+    services: AppServices,
     code: Annotated[str, Path(pattern=r"^\d{6}(\d{3})?$", description="county or township")],
     months: Annotated[int, Query(ge=0, le=60)] = 12,
     at: At = None,
 ) -> dict[str, Any]:
     """One county or township now, since when it is short, and its position at the end of
     each of the past ``months`` months."""
-    moment = _moment(at, ledger)
-    with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        policies = load_policies(cursor)
+    moment = _moment(at, services.clock)
+    policies = load_policies(cursor)
 
-        def position(when: dt.datetime) -> dict[str, Any]:
-            snapshot = staffing_at(cursor, when, division=code, policies=policies)
-            row = next(d for d in snapshot.divisions if d.division == code)
-            return {**division_row(row), "at": when.isoformat(), "policy": snapshot.policy}
+    def position(when: dt.datetime) -> dict[str, Any]:
+        snapshot = staffing_at(cursor, when, division=code, policies=policies)
+        row = next(d for d in snapshot.divisions if d.division == code)
+        return {**division_row(row), "at": when.isoformat(), "policy": snapshot.policy}
 
-        current = position(moment)
-        since = short_since(cursor, code, moment, policies) if current["shortfall"] else None
-        history = [position(end) for end in month_ends(moment, months)]
+    current = position(moment)
+    since = short_since(cursor, code, moment, policies) if current["shortfall"] else None
+    history = [position(end) for end in month_ends(moment, months)]
     return {**current, "short_since": since.isoformat() if since else None, "month_ends": history}
 
 
@@ -121,12 +117,11 @@ def division_detail(
     "/staffing/policies",
     dependencies=[allow("staffing.read")],
 )
-def policies(runtime: RuntimeDep) -> dict[str, Any]:
-    with runtime.pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT effective_from, name, document, loaded_by, loaded_at"
-            " FROM relief.staffing_policies ORDER BY effective_from"
-        ).fetchall()
+def policies(cursor: ReadCursor) -> dict[str, Any]:
+    rows = cursor.execute(
+        "SELECT effective_from, name, document, loaded_by, loaded_at"
+        " FROM relief.staffing_policies ORDER BY effective_from"
+    ).fetchall()
     return {
         "items": [
             {
@@ -143,13 +138,9 @@ def policies(runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/staffing/policies", dependencies=[allow("staffing.policy")], status_code=201)
 def load_policy(
-    runtime: RuntimeDep, by: By, document: Annotated[dict[str, Any], Body()]
+    services: AppServices, by: By, document: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Load a band table with its effective date; the view follows without any replay."""
-    if by.actor.role not in (Role.APPROVER, Role.SUPERVISOR):
-        raise NotPermitted(
-            "only an approving or supervising authority loads policy", field="actor.role"
-        )
-    with runtime.pool.connection() as conn:
-        policy = store_policy(conn, document, by.actor.id)
+    command = LoadStaffingPolicy(document=document, provenance=by)
+    policy = services.policy.load_staffing_policy(command)
     return {"effective_from": policy.effective_from.isoformat(), "name": policy.name}

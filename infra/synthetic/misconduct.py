@@ -53,24 +53,49 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from psycopg import Cursor
-from psycopg_pool import ConnectionPool
 
-from domain.case import HomeVisit, MeansTest
-from domain.household import MemberInput
+from domain.case import HomeVisit, IncomeItem, MeansTest
+from domain.clock import BUSINESS_TZ, Clock
+from domain.commands.cases import (
+    ApproveCase,
+    CloseCase,
+    InvestigateCase,
+    MoveOutMember,
+    ReceiveApplication,
+    RecommendCase,
+    RecordDeath,
+    RecordPayment,
+    RecordService,
+    RegisterHousehold,
+    RejectCase,
+    ResumeCase,
+    SuspendCase,
+)
+from domain.commands.purchasing import (
+    AmendContract,
+    AssignStaff,
+    AwardContract,
+    BanContractor,
+    EvaluateContract,
+    HireStaff,
+    InvoiceContract,
+    RegisterContractor,
+    TerminateContract,
+)
+from domain.commands.supervision import DeclareInterests
+from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
-from infra.bulk import BulkLedger
-from infra.ledger import ReliefLedger
-from infra.projection_runner import PostgresFeedRunner
+from infra.runtime import Bulk, Runtime
 from infra.synthetic.identities import credit_code, person_name, resident_id
 from infra.synthetic.province import (
     HISTORY_START,
     LINE,
     PREFECTURES,
-    TZ,
     County,
     Province,
     Shape,
@@ -174,7 +199,7 @@ def _next_month(day: dt.date) -> dt.date:
 
 
 def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour, minute), TZ)
+    return dt.datetime.combine(day, dt.time(hour, minute), BUSINESS_TZ)
 
 
 @dataclass(frozen=True)
@@ -184,18 +209,17 @@ class _Case:
     applicant: str  # resident ID number
     village: str
     start: dt.date | None = None  # approved start
-    amount: str | None = None
+    amount: Decimal | None = None
 
 
 class _Injector:
     """Writes the approval county, the honest contract administration and the injections."""
 
-    def __init__(
-        self, ledger: BulkLedger, clock: SimulatedClock, province: Province, seed: int
-    ) -> None:
-        self.ledger, self.clock, self.province = ledger, clock, province
+    def __init__(self, bulk: Bulk, clock: SimulatedClock, province: Province, seed: int) -> None:
+        self.bulk, self.clock, self.province = bulk, clock, province
+        self.services, self.store = bulk.services, bulk.store
         self.rng = random.Random(seed * 1_000_003 + 17)
-        self.today = clock.today
+        self.today = clock.until
         self.people = 0
         self.contractors = 0
         self.day = self.today - dt.timedelta(days=430)  # the next free investigation day
@@ -227,19 +251,21 @@ class _Injector:
         shifted = born + dt.timedelta(days=self.people // 1000)
         return resident_id(f"{county[:4]}81", shifted, self.people)
 
-    def adult(self, county: str) -> MemberInput:
+    def adult(self, county: str) -> HouseholdMember:
         born = dt.date(1940 + self.rng.randrange(45), 1 + self.rng.randrange(12), 1)
-        return MemberInput(self.person(county, born), person_name(self.rng), "head")
+        return HouseholdMember(self.person(county, born), person_name(self.rng), "head")
 
     def contractor(self, county: str, name: str, c: County) -> tuple[UUID, str]:
         self.contractors += 1
         code = credit_code("52", county, 600 + self.contractors)
-        contractor = self.ledger.register_contractor(
-            name=name,
-            contractor_type="social_organisation",
-            credit_code=code,
-            institution_class=None,
-            provenance=c.officer,
+        contractor = self.services.purchasing.register_contractor(
+            RegisterContractor(
+                name=name,
+                contractor_type="social_organisation",
+                credit_code=code,
+                institution_class=None,
+                provenance=c.officer,
+            )
         )
         return contractor.id, code
 
@@ -251,37 +277,47 @@ class _Injector:
         *,
         items: list[str],
         awarded: dt.date,
-        value: str = "300000",
+        value: Decimal = Decimal("300000"),
         area: list[str] | None = None,
         end: dt.date | None = None,
     ) -> UUID:
         self.clock.at(awarded, 9)
-        contract = self.ledger.award_contract(
-            contractor_id=contractor_id,
-            purchaser=county,
-            work_items=items,
-            service_area=area or [county],
-            start=awarded,
-            end=end or awarded + dt.timedelta(days=730),
-            value=value,
-            funding_source="relief_work_funds",
-            awarded_on=awarded,
-            provenance=c.officer,
+        contract = self.services.purchasing.award_contract(
+            AwardContract(
+                contractor_id=contractor_id,
+                purchaser=county,
+                work_items=tuple(items),
+                service_area=tuple(area or [county]),
+                start=awarded,
+                end=end or awarded + dt.timedelta(days=730),
+                value=value,
+                funding_source="relief_work_funds",
+                awarded_on=awarded,
+                provenance=c.officer,
+            )
         )
         return contract.id
 
     def worker(self, contract_id: UUID, county: str, code: str, c: County) -> Provenance:
-        staff = self.ledger.hire_staff(
-            name="护理员", kind="handling_staff", contract_id=contract_id, provenance=c.officer
+        staff = self.services.purchasing.hire_staff(
+            HireStaff(
+                name="护理员", kind="handling_staff", contract_id=contract_id, provenance=c.officer
+            )
         )
-        self.ledger.assign_staff(staff.id, division=county, provenance=c.officer)
+        self.services.purchasing.assign_staff(
+            AssignStaff(staff_id=staff.id, division=county, provenance=c.officer)
+        )
         return _actor(staff.id, Role.CONTRACTOR_STAFF, code, "contracted work")
 
     def government_staff(self, county: str, division: str, c: County, name: str) -> UUID:
-        staff = self.ledger.hire_staff(
-            name=name, kind="handling_staff", government_unit=county, provenance=c.officer
+        staff = self.services.purchasing.hire_staff(
+            HireStaff(
+                name=name, kind="handling_staff", government_unit=county, provenance=c.officer
+            )
         )
-        self.ledger.assign_staff(staff.id, division=division, provenance=c.officer)
+        self.services.purchasing.assign_staff(
+            AssignStaff(staff_id=staff.id, division=division, provenance=c.officer)
+        )
         return staff.id
 
     def application(
@@ -291,22 +327,26 @@ class _Injector:
         received: dt.date,
         *,
         programme: str = "dibao",
-        members: list[MemberInput] | None = None,
+        members: list[HouseholdMember] | None = None,
     ) -> _Case:
         members = members or [self.adult(c.code)]
         self.clock.at(received, 9)
-        home = self.ledger.register_household(
-            registered_division=village,
-            residence_division=village,
-            members=members,
-            provenance=c.clerk,
+        home = self.services.cases.register_household(
+            RegisterHousehold(
+                registered_division=village,
+                residence_division=village,
+                members=tuple(members),
+                provenance=c.clerk,
+            )
         )
-        case = self.ledger.receive_application(
-            household_id=home.id,
-            applicant_id=members[0].resident_id,
-            programme=programme,
-            window_division=village[:9],
-            provenance=c.clerk,
+        case = self.services.cases.receive_application(
+            ReceiveApplication(
+                household_id=home.id,
+                applicant_id=members[0].resident_id,
+                programme=programme,
+                window_division=village[:9],
+                provenance=c.clerk,
+            )
         )
         return _Case(case.id, home.id, members[0].resident_id, village)
 
@@ -323,16 +363,18 @@ class _Injector:
         hour: int = 10,
     ) -> None:
         self.clock.at(day, 18)
-        self.ledger.investigate_case(
-            case.case_id,
-            means_test=MeansTest(
-                [{"source": "wages", "monthly_amount": str(per_head * size)}],
-                [],
-                size,
-                HomeVisit(_at(day, hour), place or case.village, by.actor.id),
-            ),
-            contract_id=contract_id,
-            provenance=by,
+        self.services.cases.investigate_case(
+            InvestigateCase(
+                case_id=case.case_id,
+                means_test=MeansTest(
+                    (IncomeItem("wages", Decimal(per_head * size)),),
+                    (),
+                    size,
+                    HomeVisit(_at(day, hour), place or case.village, by.actor.id),
+                ),
+                contract_id=contract_id,
+                provenance=by,
+            )
         )
 
     def decide(
@@ -350,30 +392,36 @@ class _Injector:
         """Recommendation (by the investigator) two days after the visit, decision ten days
         later; an approval starts on the first of the next month."""
         self.clock.at(day + dt.timedelta(days=2), 15)
-        self.ledger.recommend_case(
-            case.case_id,
-            recommendation="approve" if approve else "reject",
-            reasons="per-head income below the line" if approve else "income above the line",
-            monthly_amount=str(amount) if approve else None,
-            contract_id=contract_id,
-            provenance=by,
+        self.services.cases.recommend_case(
+            RecommendCase(
+                case_id=case.case_id,
+                recommendation="approve" if approve else "reject",
+                reasons="per-head income below the line" if approve else "income above the line",
+                monthly_amount=Decimal(amount) if approve else None,
+                contract_id=contract_id,
+                provenance=by,
+            )
         )
         decided = day + dt.timedelta(days=12)
         self.clock.at(decided, 10)
         if not approve:
-            self.ledger.reject_case(
-                case.case_id, reasons="income above the line", provenance=c.approver
+            self.services.cases.reject_case(
+                RejectCase(
+                    case_id=case.case_id, reasons="income above the line", provenance=c.approver
+                )
             )
             return case
         start = _next_month(decided)
-        self.ledger.approve_case(
-            case.case_id,
-            monthly_amount=str(amount),
-            start_date=start,
-            reasons="means test below the line",
-            provenance=approver or c.approver,
+        self.services.cases.approve_case(
+            ApproveCase(
+                case_id=case.case_id,
+                monthly_amount=Decimal(amount),
+                start_date=start,
+                reasons="means test below the line",
+                provenance=approver or c.approver,
+            )
         )
-        return dataclasses.replace(case, start=start, amount=str(amount))
+        return dataclasses.replace(case, start=start, amount=Decimal(amount))
 
     def beneficiary(
         self,
@@ -381,7 +429,7 @@ class _Injector:
         village: str,
         *,
         programme: str = "dibao",
-        members: list[MemberInput] | None = None,
+        members: list[HouseholdMember] | None = None,
         place: str | None = None,
         approver: Provenance | None = None,
     ) -> _Case:
@@ -403,8 +451,13 @@ class _Injector:
         assert case.amount is not None
         for month in months(first, last):
             self.clock.at(month.replace(day=5), 10)
-            self.ledger.record_payment(
-                case.case_id, period=f"{month:%Y-%m}", amount=case.amount, provenance=c.officer
+            self.services.cases.record_payment(
+                RecordPayment(
+                    case_id=case.case_id,
+                    period=f"{month:%Y-%m}",
+                    amount=case.amount,
+                    provenance=c.officer,
+                )
             )
 
     def serve(
@@ -418,15 +471,17 @@ class _Injector:
         item: str = "care_and_nursing",
         place: str | None = None,
     ) -> None:
-        self.clock.moment = end + dt.timedelta(hours=1)  # recorded once delivered
-        self.ledger.record_service(
-            case.case_id,
-            work_item=item,
-            contract_id=contract_id,
-            start=start,
-            end=end,
-            place=place or case.village,
-            provenance=by,
+        self.clock.set(end + dt.timedelta(hours=1))  # recorded once delivered
+        self.services.cases.record_service(
+            RecordService(
+                case_id=case.case_id,
+                work_item=item,
+                contract_id=contract_id,
+                start=start,
+                end=end,
+                place=place or case.village,
+                provenance=by,
+            )
         )
 
     def supervisor(self, county: str) -> Provenance:
@@ -440,9 +495,9 @@ class _Injector:
         self.injected.honest_households = households + APPROVAL_BACKGROUND
         self.injected.counties = (*self.province.shape.counties, approval[0].code)
         for code in self.province.shape.counties:
-            with self.ledger.unit():
+            with self.store.unit():
                 self.honest_contract_administration(self.province.counties[code])
-        with self.ledger.unit():
+        with self.store.unit():
             self.honest_contract_administration(approval[0])
         steps: tuple[Callable[[], None], ...] = (
             lambda: self.cross_county(approval[0], approval[1]),
@@ -466,9 +521,9 @@ class _Injector:
             self.splitting,
         )
         for step in steps:
-            with self.ledger.unit():
+            with self.store.unit():
                 step()
-        self.ledger.flush()
+        self.store.flush()
         return self.injected
 
     def approval_county(self) -> tuple[County, Shape]:
@@ -479,11 +534,11 @@ class _Injector:
         code = f"44{PREFECTURES[index % len(PREFECTURES)]}{3 + index // len(PREFECTURES):02d}"
         towns = [f"{code}001", f"{code}002"]
         shape = Shape([code], {code: towns}, {t: [f"{t}{v:03d}" for v in (1, 2, 3)] for t in towns})
-        c = build_counties(self.ledger, self.clock, shape).counties[code]
+        c = build_counties(self.bulk, self.clock, shape).counties[code]
         villages = self.villages(code, shape)
         approved = set(self.rng.sample(range(APPROVAL_BACKGROUND), APPROVAL_BACKGROUND_APPROVED))
         for n in range(APPROVAL_BACKGROUND):
-            with self.ledger.unit():
+            with self.store.unit():
                 day = self.next_day()
                 case = self.application(c, self.rng.choice(villages), day - dt.timedelta(days=6))
                 by_contractor = n % 2 == 1
@@ -515,31 +570,37 @@ class _Injector:
             if invoiced > self.today:
                 break
             self.clock.at(invoiced, 10)
-            self.ledger.invoice_contract(
-                c.contract_id,
-                invoice_number=f"{c.code}-{year}",
-                period_start=max(dt.date(year, 1, 1), HISTORY_START),
-                period_end=dt.date(year, 12, 31),
-                amount="480000",
-                provenance=c.officer,
+            self.services.purchasing.invoice_contract(
+                InvoiceContract(
+                    contract_id=c.contract_id,
+                    invoice_number=f"{c.code}-{year}",
+                    period_start=max(dt.date(year, 1, 1), HISTORY_START),
+                    period_end=dt.date(year, 12, 31),
+                    amount=Decimal("480000"),
+                    provenance=c.officer,
+                )
             )
             self.clock.at(invoiced + dt.timedelta(days=10), 10)
-            self.ledger.evaluate_contract(
-                c.contract_id,
-                period_start=max(dt.date(year, 1, 1), HISTORY_START),
-                period_end=dt.date(year, 12, 31),
-                score=str(self.rng.randrange(70, 96)),
-                provenance=self.supervisor(c.code),
+            self.services.purchasing.evaluate_contract(
+                EvaluateContract(
+                    contract_id=c.contract_id,
+                    period_start=max(dt.date(year, 1, 1), HISTORY_START),
+                    period_end=dt.date(year, 12, 31),
+                    score=Decimal(self.rng.randrange(70, 96)),
+                    provenance=self.supervisor(c.code),
+                )
             )
         raised = dt.date(self.today.year, 2, 1)
         if raised <= self.today and self.today.year > HISTORY_START.year:
             self.clock.at(raised, 10)
-            self.ledger.amend_contract(
-                c.contract_id,
-                reason="more households after a good evaluation",
-                effective_from=raised,
-                value="5600000",
-                provenance=c.officer,
+            self.services.purchasing.amend_contract(
+                AmendContract(
+                    contract_id=c.contract_id,
+                    reason="more households after a good evaluation",
+                    effective_from=raised,
+                    value=Decimal("5600000"),
+                    provenance=c.officer,
+                )
             )
 
     # People ------------------------------------------------------------------------------------
@@ -553,11 +614,16 @@ class _Injector:
         moved = self.today - dt.timedelta(days=120)
         self.pay(c, case, case.start, moved)
         self.clock.at(moved, 11)
-        self.ledger.move_out_member(
-            case.household_id, resident_id=case.applicant, on=moved, provenance=c.clerk
+        self.services.cases.move_out_member(
+            MoveOutMember(
+                household_id=case.household_id,
+                resident_id=case.applicant,
+                on=moved,
+                provenance=c.clerk,
+            )
         )
         there = self.rng.choice(self.villages(other.code, other_shape))
-        member = MemberInput(case.applicant, person_name(self.rng), "head")
+        member = HouseholdMember(case.applicant, person_name(self.rng), "head")
         temporary = self.application(
             other, there, moved + dt.timedelta(days=3), programme="temporary", members=[member]
         )
@@ -569,7 +635,7 @@ class _Injector:
         self.pay(c, case, _next_month(moved), self.today - dt.timedelta(days=35))
         self.injected.add(
             "cross_county_cases",
-            self.ledger.person_id(case.applicant),
+            self.services.cases.person_id(case.applicant),
             f"dibao in {c.code} kept paid after a move; temporary assistance in {other.code}",
         )
 
@@ -580,19 +646,21 @@ class _Injector:
         case = self.beneficiary(c, self.rng.choice(self.villages(c.code)))
         tekun_day = self.today - dt.timedelta(days=150)
         self.clock.at(tekun_day - dt.timedelta(days=6), 9)
-        second = self.ledger.receive_application(
-            household_id=case.household_id,
-            applicant_id=case.applicant,
-            programme="tekun",
-            window_division=case.village[:9],
-            provenance=c.clerk,
+        second = self.services.cases.receive_application(
+            ReceiveApplication(
+                household_id=case.household_id,
+                applicant_id=case.applicant,
+                programme="tekun",
+                window_division=case.village[:9],
+                provenance=c.clerk,
+            )
         )
         tekun = dataclasses.replace(case, case_id=second.id)
         self.investigate(tekun, tekun_day, 350, by=c.officer)
         self.decide(c, tekun, tekun_day, approve=True, amount=1400, by=c.officer)
         self.injected.add(
             "concurrent_recurring_programmes",
-            self.ledger.person_id(case.applicant),
+            self.services.cases.person_id(case.applicant),
             f"dibao and tekun at once in {c.code}",
         )
 
@@ -607,7 +675,9 @@ class _Injector:
         self.pay(c, case, case.start, last)
         died = _next_month(case.start) + dt.timedelta(days=9)
         self.clock.at(self.today, 11)
-        self.ledger.record_death(resident_id=case.applicant, on=died, provenance=c.officer)
+        self.services.cases.record_death(
+            RecordDeath(resident_id=case.applicant, on=died, provenance=c.officer)
+        )
         self.injected.add(
             "record_after_death", case.case_id, "dibao paid 4 months past a death recorded late"
         )
@@ -617,20 +687,24 @@ class _Injector:
         the case is then closed by a process with the right clock."""
         c = self.home
         case = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
-        wall = dt.datetime.now(TZ)
+        wall = Clock().now()
         tomorrow = (wall + dt.timedelta(days=1)).date()
-        self.clock.moment = wall + dt.timedelta(days=2)
-        self.ledger.record_service(
-            case.case_id,
-            work_item="care_and_nursing",
-            contract_id=None,
-            start=_at(tomorrow, 9),
-            end=_at(tomorrow, 11),
-            place=case.village,
-            provenance=c.officer,
+        self.clock.set(wall + dt.timedelta(days=2))
+        self.services.cases.record_service(
+            RecordService(
+                case_id=case.case_id,
+                work_item="care_and_nursing",
+                contract_id=None,
+                start=_at(tomorrow, 9),
+                end=_at(tomorrow, 11),
+                place=case.village,
+                provenance=c.officer,
+            )
         )
-        self.clock.moment = dt.datetime.now(TZ)
-        self.ledger.close_case(case.case_id, reason_code="voluntary", provenance=c.approver)
+        self.clock.set(Clock().now())
+        self.services.cases.close_case(
+            CloseCase(case_id=case.case_id, reason_code="voluntary", provenance=c.approver)
+        )
         self.injected.add(
             "record_after_closure",
             case.case_id,
@@ -645,23 +719,25 @@ class _Injector:
         lasts a moment of real time and the service is dated inside that moment."""
         c = self.home
         case = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
-        self.clock.moment = dt.datetime.now(TZ)
-        suspended = self.ledger.suspend_case(
-            case.case_id, reason="annual check pending", provenance=c.approver
+        self.clock.set(Clock().now())
+        suspended = self.services.cases.suspend_case(
+            SuspendCase(case_id=case.case_id, reason="annual check pending", provenance=c.approver)
         ).pending_events[-1]
         time.sleep(0.002)  # the suspension lasts a moment of real time
-        resumed = self.ledger.resume_case(
-            case.case_id, reason="check passed", provenance=c.approver
+        resumed = self.services.cases.resume_case(
+            ResumeCase(case_id=case.case_id, reason="check passed", provenance=c.approver)
         ).pending_events[-1]
-        self.clock.moment = dt.datetime.now(TZ)
-        self.ledger.record_service(
-            case.case_id,
-            work_item="care_and_nursing",
-            contract_id=None,
-            start=suspended.timestamp + (resumed.timestamp - suspended.timestamp) / 2,
-            end=resumed.timestamp,
-            place=case.village,
-            provenance=c.officer,
+        self.clock.set(Clock().now())
+        self.services.cases.record_service(
+            RecordService(
+                case_id=case.case_id,
+                work_item="care_and_nursing",
+                contract_id=None,
+                start=suspended.timestamp + (resumed.timestamp - suspended.timestamp) / 2,
+                end=resumed.timestamp,
+                place=case.village,
+                provenance=c.officer,
+            )
         )
         self.injected.add("record_in_suspension", case.case_id, "service dated inside a suspension")
 
@@ -702,12 +778,14 @@ class _Injector:
         )
         self.visits(recipient, contract_id, by, (40, 33, 26))
         self.clock.at(self.today - dt.timedelta(days=10), 10)
-        self.ledger.amend_contract(
-            contract_id,
-            reason="counselling bought elsewhere from the 45th day back",
-            effective_from=self.today - dt.timedelta(days=45),
-            work_items=["care_and_nursing"],
-            provenance=self.home.officer,
+        self.services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract_id,
+                reason="counselling bought elsewhere from the 45th day back",
+                effective_from=self.today - dt.timedelta(days=45),
+                work_items=("care_and_nursing",),
+                provenance=self.home.officer,
+            )
         )
         self.injected.add(
             "work_outside_scope", contract_id, "counselling recorded after it left the scope"
@@ -724,12 +802,14 @@ class _Injector:
         elsewhere = next((t for t in towns if not recipient.village.startswith(t)), None)
         self.visits(recipient, contract_id, by, (38, 31))
         self.clock.at(self.today - dt.timedelta(days=9), 10)
-        self.ledger.amend_contract(
-            contract_id,
-            reason="area split between providers",
-            effective_from=self.today - dt.timedelta(days=45),
-            service_area=[elsewhere or f"{c.code}099"],
-            provenance=c.officer,
+        self.services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract_id,
+                reason="area split between providers",
+                effective_from=self.today - dt.timedelta(days=45),
+                service_area=(elsewhere or f"{c.code}099",),
+                provenance=c.officer,
+            )
         )
         self.injected.add(
             "work_outside_area", contract_id, "care recorded outside the narrowed service area"
@@ -744,12 +824,14 @@ class _Injector:
         )
         self.visits(recipient, contract_id, by, (30, 20))
         self.clock.at(self.today - dt.timedelta(days=8), 10)
-        self.ledger.amend_contract(
-            contract_id,
-            reason="term cut short",
-            effective_from=self.today - dt.timedelta(days=40),
-            end=self.today - dt.timedelta(days=25),
-            provenance=c.officer,
+        self.services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract_id,
+                reason="term cut short",
+                effective_from=self.today - dt.timedelta(days=40),
+                end=self.today - dt.timedelta(days=25),
+                provenance=c.officer,
+            )
         )
         self.injected.add(
             "work_outside_term", contract_id, "care recorded after the shortened term ended"
@@ -764,12 +846,14 @@ class _Injector:
         )
         self.visits(recipient, contract_id, by, (20, 12))
         self.clock.at(self.today - dt.timedelta(days=5), 10)
-        self.ledger.terminate_contract(
-            contract_id,
-            effective_at=_at(self.today - dt.timedelta(days=15), 0),
-            basis="contract",
-            reason="falsified records (弄虚作假)",
-            provenance=c.officer,
+        self.services.purchasing.terminate_contract(
+            TerminateContract(
+                contract_id=contract_id,
+                effective_at=_at(self.today - dt.timedelta(days=15), 0),
+                basis="contract",
+                reason="falsified records (弄虚作假)",
+                provenance=c.officer,
+            )
         )
         self.injected.add(
             "work_after_termination", contract_id, "care recorded after the termination"
@@ -784,13 +868,15 @@ class _Injector:
         )
         self.visits(recipient, contract_id, by, (20, 12))
         self.clock.at(self.today - dt.timedelta(days=5), 10)
-        self.ledger.ban_contractor(
-            contractor_id,
-            start=self.today - dt.timedelta(days=15),
-            end=self.today + dt.timedelta(days=730),
-            reason="falsified records in another county (弄虚作假)",
-            deciding_unit=c.code,
-            provenance=self.supervisor(c.code),
+        self.services.purchasing.ban_contractor(
+            BanContractor(
+                contractor_id=contractor_id,
+                start=self.today - dt.timedelta(days=15),
+                end=self.today + dt.timedelta(days=730),
+                reason="falsified records in another county (弄虚作假)",
+                deciding_unit=c.code,
+                provenance=self.supervisor(c.code),
+            )
         )
         self.injected.add("work_by_banned_contractor", contract_id, "care recorded while banned")
 
@@ -879,26 +965,34 @@ class _Injector:
             self.investigate(case, day, per_head, by=by, contract_id=contract_id)
             amount = max(100, int(LINE) - per_head)
             self.clock.at(day + dt.timedelta(days=2), 15)
-            self.ledger.recommend_case(
-                case.case_id,
-                recommendation="approve",
-                reasons="per-head income below the line",
-                monthly_amount=str(amount),
-                contract_id=contract_id,
-                provenance=by,
+            self.services.cases.recommend_case(
+                RecommendCase(
+                    case_id=case.case_id,
+                    recommendation="approve",
+                    reasons="per-head income below the line",
+                    monthly_amount=Decimal(amount),
+                    contract_id=contract_id,
+                    provenance=by,
+                )
             )
             self.clock.at(day + dt.timedelta(days=12), 10)
             if n == APPROVAL_COLLUDING // 2:
-                self.ledger.reject_case(
-                    case.case_id, reasons="property found on file", provenance=c.approver
+                self.services.cases.reject_case(
+                    RejectCase(
+                        case_id=case.case_id,
+                        reasons="property found on file",
+                        provenance=c.approver,
+                    )
                 )
             else:
-                self.ledger.approve_case(
-                    case.case_id,
-                    monthly_amount=str(amount),
-                    start_date=_next_month(day + dt.timedelta(days=12)),
-                    reasons="as recommended",
-                    provenance=c.approver,
+                self.services.cases.approve_case(
+                    ApproveCase(
+                        case_id=case.case_id,
+                        monthly_amount=Decimal(amount),
+                        start_date=_next_month(day + dt.timedelta(days=12)),
+                        reasons="as recommended",
+                        provenance=c.approver,
+                    )
                 )
         self.injected.add(
             "approval_rate_outlier",
@@ -921,7 +1015,7 @@ class _Injector:
             day = self.next_day(step=2)
             size = self.rng.choice((1, 1, 2, 3))
             members = [self.adult(c.code)] + [
-                MemberInput(
+                HouseholdMember(
                     self.person(c.code, dt.date(1990, 6, 1)), person_name(self.rng), "child"
                 )
                 for _ in range(size - 1)
@@ -953,11 +1047,13 @@ class _Injector:
         c = self.home
         approver_staff = self.government_staff(c.code, c.code, c, "审批员")
         sister = self.adult(c.code)
-        self.ledger.declare_staff_interests(
-            approver_staff,
-            resident_id=self.person(c.code, dt.date(1972, 3, 1)),
-            relatives=[(sister.resident_id, "sibling")],
-            provenance=c.officer,
+        self.services.supervision.declare_interests(
+            DeclareInterests(
+                staff_id=approver_staff,
+                resident_id=self.person(c.code, dt.date(1972, 3, 1)),
+                relatives=((sister.resident_id, "sibling"),),
+                provenance=c.officer,
+            )
         )
         approver = _actor(approver_staff, Role.APPROVER, c.code, "county decision")
         self.beneficiary(
@@ -968,9 +1064,16 @@ class _Injector:
         )
 
         officer_staff = self.government_staff(c.code, c.code, c, "经办员")
-        own = MemberInput(self.person(c.code, dt.date(1985, 8, 1)), person_name(self.rng), "child")
-        self.ledger.declare_staff_interests(
-            officer_staff, resident_id=own.resident_id, relatives=[], provenance=c.officer
+        own = HouseholdMember(
+            self.person(c.code, dt.date(1985, 8, 1)), person_name(self.rng), "child"
+        )
+        self.services.supervision.declare_interests(
+            DeclareInterests(
+                staff_id=officer_staff,
+                resident_id=own.resident_id,
+                relatives=(),
+                provenance=c.officer,
+            )
         )
         officer = _actor(officer_staff, Role.HANDLING_STAFF, c.code, "household investigation")
         day = self.next_day()
@@ -1000,20 +1103,24 @@ class _Injector:
             awarded=self.today - dt.timedelta(days=200),
         )
         self.clock.at(self.today - dt.timedelta(days=40), 10)
-        self.ledger.evaluate_contract(
-            contract_id,
-            period_start=self.today - dt.timedelta(days=200),
-            period_end=self.today - dt.timedelta(days=45),
-            score="48",
-            provenance=self.supervisor(c.code),
+        self.services.purchasing.evaluate_contract(
+            EvaluateContract(
+                contract_id=contract_id,
+                period_start=self.today - dt.timedelta(days=200),
+                period_end=self.today - dt.timedelta(days=45),
+                score=Decimal("48"),
+                provenance=self.supervisor(c.code),
+            )
         )
         self.clock.at(self.today - dt.timedelta(days=20), 10)
-        self.ledger.amend_contract(
-            contract_id,
-            reason="expanded caseload",
-            effective_from=self.today - dt.timedelta(days=20),
-            value="420000",
-            provenance=c.officer,
+        self.services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract_id,
+                reason="expanded caseload",
+                effective_from=self.today - dt.timedelta(days=20),
+                value=Decimal("420000"),
+                provenance=c.officer,
+            )
         )
         self.injected.add(
             "value_raised_after_poor_evaluation", contract_id, "value raised after a score of 48"
@@ -1030,36 +1137,26 @@ class _Injector:
                 c,
                 items=["care_and_nursing"],
                 awarded=self.today - dt.timedelta(days=ago),
-                value=value,
+                value=Decimal(value),
                 end=self.today + dt.timedelta(days=365),
             )
         self.injected.add("contract_splitting", contractor_id, "three awards just under 1,000,000")
 
 
-def build_scenario(
-    ledger: BulkLedger, clock: SimulatedClock, *, households: int, seed: int
-) -> Injected:
+def build_scenario(bulk: Bulk, clock: SimulatedClock, *, households: int, seed: int) -> Injected:
     """Write the honest province (``seed_province``), the approval county, honest contract
     administration and the injected misconduct; return what was injected. The same seed and
     size give the same scenario (ids aside: ``Injected.labels`` is equal)."""
-    province = seed_province(ledger, clock, households=households, seed=seed)
-    return _Injector(ledger, clock, province, seed).run(households)
+    province = seed_province(bulk, clock, households=households, seed=seed)
+    return _Injector(bulk, clock, province, seed).run(households)
 
 
 # Scoring -------------------------------------------------------------------------------------
 
 
-def project_scenario(
-    pool: ConnectionPool,
-    ledger: ReliefLedger,
-    *,
-    config: RedFlagsConfig | None = None,
-    batch_size: int = 1000,
-) -> None:
+def project_scenario(runtime: Runtime, *, config: RedFlagsConfig | None = None) -> None:
     """Run the red-flags projection (``scenario_projection(config)``) to the head of the log."""
-    PostgresFeedRunner(
-        pool, ledger.recorder, ledger.mapper, scenario_projection(config), batch_size=batch_size
-    ).catch_up()
+    runtime.projection_runner(scenario_projection(config)).catch_up()
 
 
 def open_alerts(cursor: Cursor[Any]) -> list[tuple[str, str, str]]:

@@ -8,8 +8,9 @@ the present: an application in one programme, stopped at any stage or carried th
 into years of monthly payments, care services, annual reviews, suspensions, closures and
 deaths. The same seed gives the same province, event for event.
 
-Everything goes through ``BulkLedger`` (infra/bulk.py): the commands of the HTTP API, saved in
-large transactions. A story the domain refuses is a bug of this generator and stops the run.
+Everything goes through the application services over a bulk store (infra/bulk.py): the
+commands of the HTTP API, saved in large transactions. A story the domain refuses is a bug of
+this generator and stops the run.
 """
 
 from __future__ import annotations
@@ -21,13 +22,30 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from domain.case import HomeVisit, MeansTest
-from domain.household import MemberInput
+from domain.case import HomeVisit, IncomeItem, MeansTest
+from domain.clock import BUSINESS_TZ, SetClock
+from domain.commands.cases import (
+    ApproveCase,
+    AssignCase,
+    CloseCase,
+    InvestigateCase,
+    ReceiveApplication,
+    RecommendCase,
+    RecordDeath,
+    RecordPayment,
+    RecordService,
+    RegisterHousehold,
+    RejectCase,
+    ResumeCase,
+    ReviewCase,
+    SuspendCase,
+)
+from domain.commands.purchasing import AssignStaff, AwardContract, HireStaff, RegisterContractor
+from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
-from infra.bulk import BulkLedger
+from infra.runtime import Bulk
 from infra.synthetic.identities import credit_code, person_name, resident_id
 
-TZ = dt.timezone(dt.timedelta(hours=8))
 HISTORY_START = dt.date(2022, 1, 3)
 #: Guangdong's prefecture-level cities (the PP of 44PPCC).
 PREFECTURES = [f"{n:02d}" for n in range(1, 21)] + ["51", "52", "53"]
@@ -81,89 +99,105 @@ class Province:
     counties: dict[str, County] = field(default_factory=dict)
 
 
-class SimulatedClock:
-    """The ledger's clock while a story is written: each step happens on its own date."""
+class SimulatedClock(SetClock):
+    """The ledger's clock while a story is written: each step happens on its own date, from
+    HISTORY_START up to ``until`` (the real today)."""
 
-    def __init__(self, today: dt.date) -> None:
-        self.today = today
-        self.moment = dt.datetime.combine(HISTORY_START, dt.time(9), TZ)
-
-    def __call__(self) -> dt.datetime:
-        return self.moment
-
-    def at(self, day: dt.date, hour: int = 10) -> dt.datetime:
-        self.moment = dt.datetime.combine(day, dt.time(hour), TZ)
-        return self.moment
+    def __init__(self, until: dt.date) -> None:
+        super().__init__(dt.datetime.combine(HISTORY_START, dt.time(9), BUSINESS_TZ))
+        self.until = until
 
 
 def _by(actor_id: str, role: Role, organisation: str, reason: str | None = None) -> Provenance:
     return Provenance(Actor(actor_id, role, organisation), reason=reason)
 
 
-def build_counties(ledger: BulkLedger, clock: SimulatedClock, shape: Shape) -> Province:
+def hire(
+    bulk: Bulk,
+    name: str,
+    kind: str,
+    division: str,
+    by: Provenance,
+    *,
+    government_unit: str | None = None,
+    contract_id: UUID | None = None,
+) -> UUID:
+    """A staff member hired and assigned to ``division``."""
+    purchasing = bulk.services.purchasing
+    staff = purchasing.hire_staff(
+        HireStaff(
+            name=name,
+            kind=kind,
+            government_unit=government_unit,
+            contract_id=contract_id,
+            provenance=by,
+        )
+    )
+    purchasing.assign_staff(AssignStaff(staff_id=staff.id, division=division, provenance=by))
+    return staff.id
+
+
+def build_counties(bulk: Bulk, clock: SimulatedClock, shape: Shape) -> Province:
     """Staff, village coordinators, a contractor and its contract in every county."""
     province = Province(shape)
+    purchasing = bulk.services.purchasing
     clock.at(HISTORY_START)
     for n, county in enumerate(shape.counties):
-        with ledger.unit():
+        with bulk.store.unit():
             officer = _by(f"officer-{county}", Role.HANDLING_STAFF, county, "staffing")
-            staff = ledger.hire_staff(
-                name=f"经办{n}", kind="handling_staff", government_unit=county, provenance=officer
+            staff = hire(
+                bulk, f"经办{n}", "handling_staff", county, officer, government_unit=county
             )
-            ledger.assign_staff(staff.id, division=county, provenance=officer)
             for township in shape.townships[county]:
                 for village in shape.villages[township]:
-                    coordinator = ledger.hire_staff(
-                        name="协理员",
-                        kind="village_coordinator",
+                    hire(
+                        bulk,
+                        "协理员",
+                        "village_coordinator",
+                        village,
+                        officer,
                         government_unit=county,
-                        provenance=officer,
                     )
-                    ledger.assign_staff(coordinator.id, division=village, provenance=officer)
             code = credit_code("52", county, n + 1)
-            contractor = ledger.register_contractor(
-                name=f"{county}社会工作服务中心",
-                contractor_type="social_organisation",
-                credit_code=code,
-                institution_class=None,
-                provenance=officer,
-            )
-            contract = ledger.award_contract(
-                contractor_id=contractor.id,
-                purchaser=county,
-                work_items=["household_investigation", "care_and_nursing"],
-                service_area=[county],
-                start=HISTORY_START,
-                end=dt.date(2030, 12, 31),
-                value="5000000",
-                funding_source="relief_work_funds",
-                awarded_on=HISTORY_START,
-                provenance=officer,
-            )
-            worker = ledger.hire_staff(
-                name="社工", kind="handling_staff", contract_id=contract.id, provenance=officer
-            )
-            ledger.assign_staff(worker.id, division=county, provenance=officer)
-            carers = []
-            for _ in range(CARERS_PER_COUNTY):
-                carer = ledger.hire_staff(
-                    name="护理员",
-                    kind="handling_staff",
-                    contract_id=contract.id,
+            contractor = purchasing.register_contractor(
+                RegisterContractor(
+                    name=f"{county}社会工作服务中心",
+                    contractor_type="social_organisation",
+                    credit_code=code,
                     provenance=officer,
                 )
-                ledger.assign_staff(carer.id, division=county, provenance=officer)
-                carers.append(_by(str(carer.id), Role.CONTRACTOR_STAFF, code, "care visit"))
-        officer_actor = _by(str(staff.id), Role.HANDLING_STAFF, county)
+            )
+            contract = purchasing.award_contract(
+                AwardContract(
+                    contractor_id=contractor.id,
+                    purchaser=county,
+                    work_items=("household_investigation", "care_and_nursing"),
+                    service_area=(county,),
+                    start=HISTORY_START,
+                    end=dt.date(2030, 12, 31),
+                    value=Decimal("5000000"),
+                    funding_source="relief_work_funds",
+                    awarded_on=HISTORY_START,
+                    provenance=officer,
+                )
+            )
+            worker = hire(bulk, "社工", "handling_staff", county, officer, contract_id=contract.id)
+            carers = []
+            for _ in range(CARERS_PER_COUNTY):
+                carer = hire(
+                    bulk, "护理员", "handling_staff", county, officer, contract_id=contract.id
+                )
+                carers.append(_by(str(carer), Role.CONTRACTOR_STAFF, code, "care visit"))
+        officer_actor = _by(str(staff), Role.HANDLING_STAFF, county)
         province.counties[county] = County(
             code=county,
             clerk=_by(f"clerk-{county}", Role.INTAKE_CLERK, county, "window application"),
             officer=officer_actor,
             approver=_by(f"approver-{county}", Role.APPROVER, county, "county decision"),
-            officer_staff=staff.id,
+            officer_staff=staff,
             contract_id=contract.id,
-            worker=_by(str(worker.id), Role.CONTRACTOR_STAFF, code, "contracted investigation"),
-            worker_staff=worker.id,
+            worker=_by(str(worker), Role.CONTRACTOR_STAFF, code, "contracted investigation"),
+            worker_staff=worker,
             carers=carers,
         )
     return province
@@ -179,10 +213,8 @@ def months(first: dt.date, last: dt.date) -> Iterator[dt.date]:
 class Storyteller:
     """One household's story, step by step, each on its simulated date."""
 
-    def __init__(
-        self, ledger: BulkLedger, clock: SimulatedClock, province: Province, seed: int
-    ) -> None:
-        self.ledger, self.clock, self.province = ledger, clock, province
+    def __init__(self, bulk: Bulk, clock: SimulatedClock, province: Province, seed: int) -> None:
+        self.cases, self.clock, self.province = bulk.services.cases, clock, province
         self.rng = random.Random(seed)
         self.people = 0
         self.sequences: dict[tuple[str, dt.date], int] = {}
@@ -199,35 +231,41 @@ class Storyteller:
             born += dt.timedelta(days=1)
 
     def tell(self) -> None:
-        rng, clock, ledger = self.rng, self.clock, self.ledger
+        rng, clock, cases = self.rng, self.clock, self.cases
         shape = self.province.shape
         county = rng.choice(shape.counties)
         township = rng.choice(shape.townships[county])
         village = rng.choice(shape.villages[township])
         c = self.province.counties[county]
-        span = (clock.today - HISTORY_START).days - 40
+        span = (clock.until - HISTORY_START).days - 40
         received = HISTORY_START + dt.timedelta(days=10 + rng.randrange(max(1, span)))
         programme = rng.choices(("dibao", "tekun", "temporary"), (60, 15, 25))[0]
         size = 1 if programme == "tekun" else rng.choices((1, 2, 3, 4, 5), (30, 25, 20, 15, 10))[0]
         head_born = dt.date(1945 + rng.randrange(50), 1 + rng.randrange(12), 1 + rng.randrange(28))
-        members = [MemberInput(self.new_person(county, head_born), person_name(rng), "head")]
+        members = [HouseholdMember(self.new_person(county, head_born), person_name(rng), "head")]
         for k in range(size - 1):
             born = dt.date(2005 + rng.randrange(15), 1 + rng.randrange(12), 1 + rng.randrange(28))
             relation = "spouse" if k == 0 and size > 2 else "child"
-            members.append(MemberInput(self.new_person(county, born), person_name(rng), relation))
+            members.append(
+                HouseholdMember(self.new_person(county, born), person_name(rng), relation)
+            )
         clock.at(received, 9)
-        home = ledger.register_household(
-            registered_division=village,
-            residence_division=village,
-            members=members,
-            provenance=c.clerk,
+        home = cases.register_household(
+            RegisterHousehold(
+                registered_division=village,
+                residence_division=village,
+                members=tuple(members),
+                provenance=c.clerk,
+            )
         )
-        case = ledger.receive_application(
-            household_id=home.id,
-            applicant_id=members[0].resident_id,
-            programme=programme,
-            window_division=township,
-            provenance=c.clerk,
+        case = cases.receive_application(
+            ReceiveApplication(
+                household_id=home.id,
+                applicant_id=members[0].resident_id,
+                programme=programme,
+                window_division=township,
+                provenance=c.clerk,
+            )
         )
         stage = rng.choices(("received", "assigned", "investigated", "decided"), (4, 4, 4, 88))[0]
         if stage == "received":
@@ -236,10 +274,12 @@ class Storyteller:
         investigator = c.worker if by_contractor else c.officer
         contract_id = c.contract_id if by_contractor else None
         clock.at(received + dt.timedelta(days=2))
-        ledger.assign_case(
-            case.id,
-            staff_id=c.worker_staff if by_contractor else c.officer_staff,
-            provenance=c.officer,
+        cases.assign_case(
+            AssignCase(
+                case_id=case.id,
+                staff_id=c.worker_staff if by_contractor else c.officer_staff,
+                provenance=c.officer,
+            )
         )
         if stage == "assigned":
             return
@@ -248,57 +288,65 @@ class Storyteller:
         # (what the income-bunching rules look for); below the line is eligible.
         ratio = Decimal(rng.randrange(100, 1500)) / 1000
         income = (LINE * size * ratio).quantize(Decimal("1"))
-        ledger.investigate_case(
-            case.id,
-            means_test=MeansTest(
-                [{"source": "wages", "monthly_amount": str(income)}],
-                [],
-                size,
-                HomeVisit(visited - dt.timedelta(hours=1), village, investigator.actor.id),
-            ),
-            contract_id=contract_id,
-            provenance=investigator,
+        cases.investigate_case(
+            InvestigateCase(
+                case_id=case.id,
+                means_test=MeansTest(
+                    (IncomeItem("wages", income),),
+                    (),
+                    size,
+                    HomeVisit(visited - dt.timedelta(hours=1), village, investigator.actor.id),
+                ),
+                contract_id=contract_id,
+                provenance=investigator,
+            )
         )
         if stage == "investigated":
             return
         clock.at(received + dt.timedelta(days=10))
         eligible = income < LINE * size
         amount = max(Decimal("100"), LINE * size - income) if eligible else None
-        ledger.recommend_case(
-            case.id,
-            recommendation="approve" if eligible else "reject",
-            reasons="per-head income below the line" if eligible else "income above the line",
-            monthly_amount=str(amount) if amount else None,
-            contract_id=contract_id,
-            provenance=investigator,
+        cases.recommend_case(
+            RecommendCase(
+                case_id=case.id,
+                recommendation="approve" if eligible else "reject",
+                reasons="per-head income below the line" if eligible else "income above the line",
+                monthly_amount=amount,
+                contract_id=contract_id,
+                provenance=investigator,
+            )
         )
         decided = received + dt.timedelta(days=20)
         clock.at(decided)
-        if not eligible:
-            ledger.reject_case(case.id, reasons="income above the line", provenance=c.approver)
+        if amount is None:
+            cases.reject_case(
+                RejectCase(case_id=case.id, reasons="income above the line", provenance=c.approver)
+            )
             return
         start = (decided.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        ledger.approve_case(
-            case.id,
-            monthly_amount=str(amount),
-            start_date=start,
-            reasons="means test below the line",
-            provenance=c.approver,
+        cases.approve_case(
+            ApproveCase(
+                case_id=case.id,
+                monthly_amount=amount,
+                start_date=start,
+                reasons="means test below the line",
+                provenance=c.approver,
+            )
         )
-        self._benefit_years(case.id, programme, start, str(amount), village, members, c)
+        self._benefit_years(case.id, programme, start, amount, village, members, c)
 
     def _benefit_years(
         self,
         case_id: UUID,
         programme: str,
         start: dt.date,
-        amount: str,
+        amount: Decimal,
         village: str,
-        members: list[MemberInput],
+        members: list[HouseholdMember],
         c: County,
     ) -> None:
-        rng, clock, ledger = self.rng, self.clock, self.ledger
-        last_month = clock.today.replace(day=1) - dt.timedelta(days=1)
+        rng, clock, cases = self.rng, self.clock, self.cases
+        last_month = clock.until.replace(day=1) - dt.timedelta(days=1)
         ending = rng.random()
         end: dt.date | None = None
         if ending < 0.15 or ending < 0.18:  # closed (income rose, moved away)
@@ -317,65 +365,88 @@ class Storyteller:
                 break
             if suspend_from is not None and month.replace(day=1) == suspend_from.replace(day=1):
                 clock.at(suspend_from)
-                ledger.suspend_case(case_id, reason="annual check pending", provenance=c.approver)
+                cases.suspend_case(
+                    SuspendCase(
+                        case_id=case_id, reason="annual check pending", provenance=c.approver
+                    )
+                )
                 clock.at(suspend_from + dt.timedelta(days=20))
-                ledger.resume_case(case_id, reason="check passed", provenance=c.approver)
+                cases.resume_case(
+                    ResumeCase(case_id=case_id, reason="check passed", provenance=c.approver)
+                )
                 suspend_from = None
                 continue
             clock.at(month.replace(day=5))
-            ledger.record_payment(
-                case_id, period=f"{month:%Y-%m}", amount=amount, provenance=c.officer
+            cases.record_payment(
+                RecordPayment(
+                    case_id=case_id, period=f"{month:%Y-%m}", amount=amount, provenance=c.officer
+                )
             )
             if programme == "temporary":
                 break
             day_of_month, hour = slot
             if programme == "tekun" and (end is None or month.replace(day=day_of_month) < end):
                 day = month.replace(day=day_of_month)
-                begin = dt.datetime.combine(day, dt.time(hour), TZ)
+                begin = dt.datetime.combine(day, dt.time(hour), BUSINESS_TZ)
                 clock.at(day, 18)
-                ledger.record_service(
-                    case_id,
-                    work_item="care_and_nursing",
-                    contract_id=c.contract_id,
-                    start=begin,
-                    end=begin + dt.timedelta(hours=2),
-                    place=village,
-                    provenance=carer,
+                cases.record_service(
+                    RecordService(
+                        case_id=case_id,
+                        work_item="care_and_nursing",
+                        contract_id=c.contract_id,
+                        start=begin,
+                        end=begin + dt.timedelta(hours=2),
+                        place=village,
+                        provenance=carer,
+                    )
                 )
             if n and n % 12 == 0:
                 clock.at(month.replace(day=20))
-                ledger.review_case(
-                    case_id, outcome="continue", notes="annual review", provenance=c.officer
+                cases.review_case(
+                    ReviewCase(
+                        case_id=case_id,
+                        outcome="continue",
+                        notes="annual review",
+                        provenance=c.officer,
+                    )
                 )
         if programme == "temporary":
-            clock.at(min(start + dt.timedelta(days=40), clock.today))
-            ledger.close_case(case_id, reason_code="voluntary", provenance=c.approver)
+            clock.at(min(start + dt.timedelta(days=40), clock.until))
+            cases.close_case(
+                CloseCase(case_id=case_id, reason_code="voluntary", provenance=c.approver)
+            )
         elif end is not None and end <= last_month:
             clock.at(end)
             if ending < 0.15:
-                ledger.close_case(case_id, reason_code="income_above_line", provenance=c.approver)
+                cases.close_case(
+                    CloseCase(
+                        case_id=case_id, reason_code="income_above_line", provenance=c.approver
+                    )
+                )
             else:
-                ledger.record_death(
-                    resident_id=members[0].resident_id, on=end, provenance=c.officer
+                cases.record_death(
+                    RecordDeath(resident_id=members[0].resident_id, on=end, provenance=c.officer)
                 )
 
 
 def seed_province(
-    ledger: BulkLedger,
+    bulk: Bulk,
     clock: SimulatedClock,
     *,
     households: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> Province:
-    """Write the province: counties first, then one story per household; flushes at the end."""
+    """Write the province: counties first, then one story per household; flushes at the end.
+    ``bulk`` runs on ``clock``."""
     shape = Shape.for_households(households)
-    province = build_counties(ledger, clock, shape)
-    teller = Storyteller(ledger, clock, province, seed)
+    province = build_counties(bulk, clock, shape)
+    teller = Storyteller(bulk, clock, province, seed)
+    store = bulk.store
     for n in range(households):
-        with ledger.unit():
+        with store.unit():
             teller.tell()
         if progress is not None:
-            progress(n + 1, ledger.events_written + ledger.kept_events)
-    ledger.flush()
+            progress(n + 1, store.events_written + store.kept_events)
+    store.flush()
     return province

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, TypeVar
 
 from psycopg import Cursor
 
-from domain.values import BUSINESS_TZ
+from domain.clock import BUSINESS_TZ
 from projections.base import RecordedEvent
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.reviews import REVIEWS_DDL

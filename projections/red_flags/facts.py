@@ -21,19 +21,19 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 
 from domain.case import ReliefCase
-from domain.contract import Contract
+from domain.clock import business_date
+from domain.contract import Contract, Terms
 from domain.contractor import Contractor
 from domain.household import Household
 from domain.person import Person
 from domain.staff import StaffMember
-from domain.values import business_date, period_start
+from domain.values import period_start
 from projections.base import RecordedEvent, handles
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.engine import collect_handlers
 
-#: Creation events the library makes from ``@event("Registered")`` (invisible to mypy).
-HouseholdRegistered: type = Household.Registered  # type: ignore[attr-defined]
-ContractorRegistered: type = Contractor.Registered  # type: ignore[attr-defined]
+HouseholdRegistered = Household.Registered
+ContractorRegistered = Contractor.Registered
 
 FACT_TABLES = (
     # The configuration this generation is built with (see config.py).
@@ -245,10 +245,6 @@ def band_of(per_head: Decimal, line: Decimal | None, band: Decimal) -> str | Non
     return None
 
 
-def monthly_income(items: list[dict[str, Any]]) -> Decimal:
-    return sum((Decimal(str(item["monthly_amount"])) for item in items), Decimal(0))
-
-
 class FactStore:
     """Writes the facts of one event. Handlers are ``(self, cursor, recorded)``."""
 
@@ -311,23 +307,23 @@ class FactStore:
     @handles(ReliefCase.Investigated)
     def investigated(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         e = recorded.event
-        visit = e.home_visit
-        visited_at = dt.datetime.fromisoformat(visit["visited_at"])
+        visit = e.means_test.home_visit
+        visited_at = visit.visited_at
         self._record(
             cursor,
             recorded,
             kind="investigation",
-            visitor=visit["visitor_id"],
+            visitor=visit.visitor_id,
             contractor_id=e.contractor_id,
             contract_id=e.contract_id,
             work_item="household_investigation",
             starts=visited_at,
             day=business_date(visited_at),
-            contract_day=visited_at.date(),  # the day the domain's contract check judged
-            place=visit["place"],
+            contract_day=business_date(visited_at),  # the day the contract check judges
+            place=visit.place,
         )
         self._act(cursor, recorded, e.provenance.actor.id, "investigator")
-        self._act(cursor, recorded, visit["visitor_id"], "investigator")
+        self._act(cursor, recorded, visit.visitor_id, "investigator")
         cursor.execute(
             "UPDATE rf_case SET investigating_contractor = %s WHERE case_id = %s"
             " RETURNING village, programme",
@@ -337,8 +333,8 @@ class FactStore:
         if row is None:
             raise LookupError(f"case {recorded.originator_id} was never received")
         village, programme = row
-        income = monthly_income(e.income_items)
-        per_head = income / e.household_size
+        income = e.means_test.monthly_income
+        per_head = income / e.means_test.household_size
         line = self.config.line_for(programme, village, business_date(visited_at))
         amount = line.monthly_per_head if line else None
         cursor.execute(
@@ -361,7 +357,7 @@ class FactStore:
                 programme,
                 business_date(visited_at),
                 income,
-                e.household_size,
+                e.means_test.household_size,
                 per_head,
                 amount,
                 band_of(per_head, amount, self.config.bunching_band),
@@ -486,7 +482,7 @@ class FactStore:
             starts=e.start,
             ends=e.end,
             day=business_date(e.start),
-            contract_day=e.start.date(),  # the day the domain's contract check judged
+            contract_day=business_date(e.start),  # the day the contract check judges
             place=e.place,
         )
 
@@ -495,7 +491,7 @@ class FactStore:
         e = recorded.event
         case_id = recorded.originator_id
         if e.corrects == "payment":
-            amount = Decimal(e.changes["amount"])
+            amount = e.correction.amount
             cursor.execute(
                 "UPDATE rf_record SET amount = %s,"
                 " void_position = CASE WHEN %s = 0 THEN %s ELSE void_position END"
@@ -524,10 +520,10 @@ class FactStore:
         if row is None:
             return  # a superseded investigation: the means test in force is a later one
         income, size, line = row
-        if "income_items" in e.changes:
-            income = monthly_income(e.changes["income_items"])
-        if "household_size" in e.changes:
-            size = e.changes["household_size"]
+        if e.correction.income_items is not None:
+            income = sum((i.monthly_amount for i in e.correction.income_items), Decimal(0))
+        if e.correction.household_size is not None:
+            size = e.correction.household_size
         per_head = Decimal(income) / size
         cursor.execute(
             "UPDATE rf_means SET monthly_income = %s, household_size = %s, per_head = %s,"
@@ -619,7 +615,7 @@ class FactStore:
     @handles(StaffMember.InterestsDeclared)
     def interests_declared(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         e = recorded.event
-        relatives = {r["person_id"]: r["kinship"] for r in e.relatives}
+        relatives = {str(r.person_id): r.kinship for r in e.relatives}
         cursor.execute(
             "UPDATE rf_staff SET person_id = %s, relatives = %s, declared_position = %s"
             " WHERE staff_id = %s AND (declared_position IS NULL OR declared_position < %s)",
@@ -662,37 +658,17 @@ class FactStore:
                 e.contractor_id,
                 e.purchaser,
                 e.awarded_on,
-                e.value,
+                e.terms.value,
                 recorded.position,
             ),
         )
-        self._terms(
-            cursor,
-            recorded,
-            "awarded",
-            dt.date.min,
-            e.work_items,
-            e.service_area,
-            e.start,
-            e.end,
-            e.value,
-        )
+        self._terms(cursor, recorded, "awarded", dt.date.min, e.terms)
 
     @handles(Contract.Amended, Contract.Renewed)
     def terms_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         e = recorded.event
-        t = e.terms
-        self._terms(
-            cursor,
-            recorded,
-            "amended" if isinstance(e, Contract.Amended) else "renewed",
-            e.effective_from,
-            t["work_items"],
-            t["service_area"],
-            dt.date.fromisoformat(t["start"]),
-            dt.date.fromisoformat(t["end"]),
-            Decimal(t["value"]),
-        )
+        kind = "amended" if isinstance(e, Contract.Amended) else "renewed"
+        self._terms(cursor, recorded, kind, e.effective_from, e.terms)
 
     @staticmethod
     def _terms(
@@ -700,11 +676,7 @@ class FactStore:
         recorded: RecordedEvent,
         kind: str,
         effective_from: dt.date,
-        work_items: list[str],
-        service_area: list[str],
-        start: dt.date,
-        end: dt.date,
-        value: Decimal,
+        terms: Terms,
     ) -> None:
         cursor.execute(
             "INSERT INTO rf_contract_terms (position, contract_id, kind, effective_from,"
@@ -715,11 +687,11 @@ class FactStore:
                 recorded.originator_id,
                 kind,
                 effective_from,
-                list(work_items),
-                list(service_area),
-                start,
-                end,
-                value,
+                list(terms.work_items),
+                list(terms.service_area),
+                terms.start,
+                terms.end,
+                terms.value,
                 recorded.timestamp,
             ),
         )

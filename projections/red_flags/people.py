@@ -20,8 +20,8 @@ from typing import Any
 from psycopg import Cursor
 
 from domain.case import ReliefCase
+from domain.clock import business_date
 from domain.person import Person
-from domain.values import business_date
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, triggered_by
 

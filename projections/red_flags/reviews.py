@@ -93,7 +93,7 @@ def apply_review(cursor: Cursor[Any], recorded: RecordedEvent) -> None:
     event = recorded.event
     if isinstance(event, Investigation.Opened):
         for alert in event.alerts:
-            _review(cursor, recorded, alert["alert_id"], "under_review", None)
+            _review(cursor, recorded, str(alert.alert_id), "under_review", None)
     elif isinstance(event, Investigation.FindingsRecorded):
         for verdict in event.verdicts:
-            _review(cursor, recorded, verdict["alert_id"], verdict["verdict"], verdict["reason"])
+            _review(cursor, recorded, str(verdict.alert_id), verdict.verdict, verdict.reason)

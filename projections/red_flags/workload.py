@@ -23,7 +23,7 @@ from uuid import UUID
 from psycopg import Cursor
 
 from domain.case import ReliefCase
-from domain.values import BUSINESS_TZ, business_date
+from domain.clock import BUSINESS_TZ, business_date
 from projections.base import RecordedEvent
 from projections.red_flags.engine import (
     Finding,
@@ -68,9 +68,8 @@ class _StaffDay(Rule):
 
     @triggered_by(ReliefCase.Investigated)
     def visit(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        visit = recorded.event.home_visit
-        day = business_date(dt.datetime.fromisoformat(visit["visited_at"]))
-        return [_scope(visit["visitor_id"], day)]
+        visit = recorded.event.means_test.home_visit
+        return [_scope(visit.visitor_id, business_date(visit.visited_at))]
 
     @triggered_by(ReliefCase.RecordCorrected)
     def voided(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:

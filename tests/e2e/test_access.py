@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.access import action_of
 from api.app import ROUTERS
+from domain.commands.cases import ReceiveApplication
 from infra.runtime import Runtime
 from tests.e2e.http import actor, contracted, ok, refused
 from tests.factories import BY_CLERK, resident_id
@@ -185,8 +186,8 @@ def purpose(headers: dict[str, str]) -> dict[str, str]:
 
 def test_a_guangzhou_officer_sees_nothing_of_shenzhen(client: TestClient, runtime: Runtime) -> None:
     ledger = runtime.ledger
-    shenzhen = application(ledger, "440305")
-    guangzhou = application(ledger, "440103")
+    shenzhen = application(runtime, "440305")
+    guangzhou = application(runtime, "440103")
     for case, visible in ((guangzhou, True), (shenzhen, False)):
         response = client.get(f"/cases/{case.id}", headers=purpose(GUANGZHOU_OFFICER))
         assert response.status_code == (200 if visible else 404), response.text
@@ -247,7 +248,7 @@ def test_a_guangzhou_officer_sees_nothing_of_shenzhen(client: TestClient, runtim
         403,
         "not-permitted",
     )
-    assert ledger.find_person(head) is None
+    assert runtime.services.cases.find_person(head) is None
     # An auditor of Guangzhou cannot read Shenzhen's records as they stood either.
     gz_auditor = purpose(actor(U, "4401", "gz-auditor", scope="4401"))
     refused(
@@ -266,7 +267,7 @@ def test_a_guangzhou_officer_sees_nothing_of_shenzhen(client: TestClient, runtim
 
 def test_a_county_approver_cannot_decide_next_door(client: TestClient, runtime: Runtime) -> None:
     ledger = runtime.ledger
-    other_county = application(ledger, "440104")
+    other_county = application(runtime, "440104")
     refused(
         client.post(
             f"/cases/{other_county.id}/approval",
@@ -297,17 +298,20 @@ def test_contractor_staff_see_only_their_contracts_areas_and_never_decide_or_pay
     client: TestClient, runtime: Runtime
 ) -> None:
     ledger = runtime.ledger
+    services = runtime.services
     code, contractor_id, contract_id = contractor_with_contract(client, "440103001")
     _, other_contractor, other_contract = contractor_with_contract(client, "440103002")
     worker = actor(K, code, "worker-1", scope="440103")
-    inside = application(ledger, "440103")  # township 440103001
-    home = household(ledger, "440103", township="002")  # the other contractor's township
-    elsewhere = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=next(iter(home.members.values())).resident_id,
-        programme="dibao",
-        window_division="440103002",
-        provenance=BY_CLERK,
+    inside = application(runtime, "440103")  # township 440103001
+    home = household(runtime, "440103", township="002")  # the other contractor's township
+    elsewhere = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=next(iter(home.members.values())).resident_id,
+            programme="dibao",
+            window_division="440103002",
+            provenance=BY_CLERK,
+        )
     )
     ok(client.get(f"/cases/{inside.id}", headers=purpose(worker)))
     refused(client.get(f"/cases/{elsewhere.id}", headers=purpose(worker)), 404, "not-found")
@@ -326,14 +330,14 @@ def test_contractor_staff_see_only_their_contracts_areas_and_never_decide_or_pay
             "not-permitted",
         )
     refused(client.get("/caseload", headers=worker), 403, "not-permitted")
-    approve(ledger, inside)
+    approve(runtime, inside)
     assert ledger.get_case(inside.id).payments == {}
 
 
 def test_full_id_numbers_only_for_roles_that_need_them_with_a_recorded_purpose(
     client: TestClient, runtime: Runtime
 ) -> None:
-    case = application(runtime.ledger, "440103")
+    case = application(runtime, "440103")
     number = runtime.ledger.get_case(case.id).applicant_id
     path = f"/households/{case.household_id}"
     masked = ok(client.get(path, headers=actor(C, "440103", "clerk-9")))

@@ -7,6 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.cli import main
+from domain.commands.cases import CloseCase
+from domain.commands.purchasing import BanContractor, RegisterContractor
 from infra.runtime import Runtime
 from tests.e2e.http import actor, ok, reader, refused
 from tests.factories import approver
@@ -16,11 +18,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    case = application(ledger)
-    approve(ledger, case)
-    approved_at = ledger.now()  # after the approval was recorded, before the closure
-    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    services = runtime.services
+    case = application(runtime)
+    approve(runtime, case)
+    approved_at = (
+        runtime.services.clock.now()
+    )  # after the approval was recorded, before the closure
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
+    )
     from infra.checkpoints import load_or_create_key, sign_checkpoint
 
     sign_checkpoint(runtime.pool, load_or_create_key(runtime.settings.audit_key_file))
@@ -65,7 +71,7 @@ def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> Non
 def test_the_cli_verifies_and_fails_on_a_broken_chain(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    application(runtime.ledger)
+    application(runtime)
     monkeypatch.setenv("RELIEF_DATABASE_URL", runtime.database_url)
     monkeypatch.setenv("RELIEF_DATA_DIR", str(runtime.settings.data_dir))
     assert main(["audit", "verify"]) == 0
@@ -79,7 +85,7 @@ def test_the_cli_verifies_and_fails_on_a_broken_chain(
 def test_reads_of_personal_data_are_recorded_and_queried(
     client: TestClient, runtime: Runtime
 ) -> None:
-    case = application(runtime.ledger)
+    case = application(runtime)
     refused(client.get(f"/cases/{case.id}", headers={"Authorization": ""}), 401, "unauthenticated")
     no_purpose = {k: v for k, v in reader().items() if k != "X-Purpose"}
     refused(client.get(f"/cases/{case.id}", headers=no_purpose), 422, "invalid-value")
@@ -101,10 +107,12 @@ def test_decision_view_and_bundles_over_http_and_cli(
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ledger = runtime.ledger
-    case = application(ledger)
-    approve(ledger, case)
-    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    services = runtime.services
+    case = application(runtime)
+    approve(runtime, case)
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
+    )
     view = ok(client.get(f"/cases/{case.id}/decision-view", headers=reader()))["items"]
     assert [v["decision"] for v in view] == ["Approved", "Closed"]
     assert view[0]["case_before"]["status"] == "recommended"
@@ -141,22 +149,26 @@ def test_decision_view_and_bundles_over_http_and_cli(
 def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtime) -> None:
     from tests.factories import BY_OFFICER, credit_code
 
-    ledger = runtime.ledger
-    contractor = ledger.register_contractor(
-        name="Care",
-        contractor_type="social_organisation",
-        credit_code=credit_code(),
-        institution_class=None,
-        provenance=BY_OFFICER,
+    services = runtime.services
+    contractor = services.purchasing.register_contractor(
+        RegisterContractor(
+            name="Care",
+            contractor_type="social_organisation",
+            credit_code=credit_code(),
+            institution_class=None,
+            provenance=BY_OFFICER,
+        )
     )
-    registered_at = ledger.now()  # recorded by now; the ban comes after
-    ledger.ban_contractor(
-        contractor.id,
-        start=ledger.today(),
-        end=ledger.today(),
-        reason="r",
-        deciding_unit="440103",
-        provenance=approver(),
+    registered_at = runtime.services.clock.now()  # recorded by now; the ban comes after
+    services.purchasing.ban_contractor(
+        BanContractor(
+            contractor_id=contractor.id,
+            start=runtime.services.clock.today(),
+            end=runtime.services.clock.today(),
+            reason="r",
+            deciding_unit="440103",
+            provenance=approver(),
+        )
     )
     auditor = {**actor("auditor", "44", "auditor-1"), "X-Purpose": "annual audit"}
     then = ok(
@@ -180,7 +192,7 @@ def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtim
         403,
         "not-permitted",
     )
-    case = application(ledger)
+    case = application(runtime)
     ok(client.get(f"/audit/aggregates/{case.id}/as-of", params={"version": 1}, headers=auditor))
     reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
     assert [r["purpose"] for r in reads] == ["annual audit"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.clock import SetClock
 from infra.runtime import Runtime
+from infra.settings import Settings
 from tests.e2e.http import actor, ok, refused
 from tests.factories import credit_code
 
@@ -21,13 +24,18 @@ OFFICER = actor("handling_staff", "440103", "officer-9")
 SUPERVISOR = actor("supervisor", "4401", "supervisor-2")
 
 
-class Clock:
-    def __init__(self, runtime: Runtime) -> None:
-        self.now = dt.datetime(2026, 1, 10, 9, 0, tzinfo=TZ)
-        runtime.ledger.now = lambda: self.now  # type: ignore[method-assign]
+@pytest.fixture()
+def clock() -> SetClock:
+    """The business clock of these stories, set to each step's day."""
+    return SetClock(dt.datetime(2026, 1, 10, 9, 0, tzinfo=TZ))
 
-    def set(self, day: dt.date) -> None:
-        self.now = dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=TZ)
+
+@pytest.fixture()
+def runtime(settings: Settings, clock: SetClock) -> Iterator[Runtime]:
+    """The runtime (and so the client) on the stories' clock."""
+    opened = Runtime.open(settings, clock=clock)
+    yield opened
+    opened.close()
 
 
 AWARD = {
@@ -42,9 +50,8 @@ AWARD = {
 
 
 def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
-    client: TestClient, runtime: Runtime
+    client: TestClient, runtime: Runtime, clock: SetClock
 ) -> None:
-    clock = Clock(runtime)
     code = credit_code("52")
     contractor = ok(
         client.post(
@@ -218,7 +225,7 @@ def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
             json={"violation": 1, "kind": "fine", "basis": "contract art. 12", "amount": "5000"},
         )
     )
-    clock.set(dt.date(2026, 4, 1))
+    clock.at(dt.date(2026, 4, 1), 9)
     terminated = ok(
         client.post(
             f"/contracts/{kid}/termination",
@@ -256,7 +263,7 @@ def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
         )
     )
     assert banned["status"] == "banned"
-    clock.set(dt.date(2026, 4, 10))
+    clock.at(dt.date(2026, 4, 10), 9)
     refused(
         client.post(
             "/contracts",
@@ -266,7 +273,7 @@ def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
         409,
         "contractor-banned",
     )
-    clock.set(dt.date(2027, 3, 31))
+    clock.at(dt.date(2027, 3, 31), 9)
     refused(
         client.post(
             "/contracts",
@@ -276,7 +283,7 @@ def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
         409,
         "contractor-banned",
     )
-    clock.set(dt.date(2027, 4, 1))
+    clock.at(dt.date(2027, 4, 1), 9)
     ok(
         client.post(
             "/contracts",
@@ -315,8 +322,9 @@ def test_register_award_amend_bill_evaluate_sanction_ban_and_after(
     ]
 
 
-def test_staff_of_a_terminated_contract_stop_counting(client: TestClient, runtime: Runtime) -> None:
-    clock = Clock(runtime)
+def test_staff_of_a_terminated_contract_stop_counting(
+    client: TestClient, runtime: Runtime, clock: SetClock
+) -> None:
     code = credit_code("91")
     cid = ok(
         client.post(
@@ -369,7 +377,7 @@ def test_staff_of_a_terminated_contract_stop_counting(client: TestClient, runtim
         )
     )
     assert ok(client.get(f"/staff/{sid}"))["active"] is False
-    clock.set(dt.date(2026, 1, 11))
+    clock.at(dt.date(2026, 1, 11), 9)
     refused(
         client.post(
             "/staff",

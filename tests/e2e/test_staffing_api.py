@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
+from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.registry import ALL_PROJECTIONS
@@ -25,16 +26,20 @@ def catch_up(runtime: Runtime) -> None:
 
 
 def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    staff = ledger.hire_staff(
-        name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    services = runtime.services
+    staff = services.purchasing.hire_staff(
+        HireStaff(name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
     )
-    ledger.assign_staff(staff.id, division="440103", provenance=BY_OFFICER)
-    second = ledger.hire_staff(
-        name="Ma", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
     )
-    ledger.assign_staff(second.id, division="440103", provenance=BY_OFFICER)
-    approve(ledger, application(ledger, "440103"))
+    second = services.purchasing.hire_staff(
+        HireStaff(name="Ma", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
+    )
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=second.id, division="440103", provenance=BY_OFFICER)
+    )
+    approve(runtime, application(runtime, "440103"))
     catch_up(runtime)
     county = ok(client.get("/staffing", params={"division": "440103", "level": "county"}))
     assert county["policy"].startswith("Guangdong 2019")
@@ -50,9 +55,16 @@ def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) ->
             "shortfall": 0,
         }
     ]
-    before_removal = ledger.now()
+    before_removal = runtime.services.clock.now()
 
-    ledger.remove_staff(second.id, on=ledger.today(), reason="left", provenance=BY_OFFICER)
+    services.purchasing.remove_staff(
+        RemoveStaff(
+            staff_id=second.id,
+            on=runtime.services.clock.today(),
+            reason="left",
+            provenance=BY_OFFICER,
+        )
+    )
     catch_up(runtime)
     short = ok(client.get("/staffing", params={"short_only": True, "level": "county"}))
     assert [(r["division"], r["shortfall"]) for r in short["items"]] == [("440103", 1)]
@@ -104,9 +116,8 @@ def test_a_band_table_is_loaded_as_data(client: TestClient) -> None:
 
 
 def test_waiting_cross_region_and_metrics(client: TestClient, runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    application(ledger, "440103", window="440305001")  # received in Shenzhen for Guangzhou
-    application(ledger, "440103")
+    application(runtime, "440103", window="440305001")  # received in Shenzhen for Guangzhou
+    application(runtime, "440103")
     catch_up(runtime)
     waiting = ok(client.get("/caseload/waiting", params={"division": "4401"}))["items"]
     assert waiting[0]["county"] == "440103" and waiting[0]["stage"] == "received"

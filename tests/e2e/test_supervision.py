@@ -35,8 +35,7 @@ def catch_up(runtime: Runtime) -> None:
 def misconduct(client: TestClient, runtime: Runtime) -> dict[str, Any]:
     """A contractor with a contract whose scope was narrowed back in time after its staff
     recorded care under it, and whose value was raised after a failing evaluation."""
-    ledger = runtime.ledger
-    today = ledger.today()
+    today = runtime.services.clock.today()
     began = (today - dt.timedelta(days=60)).isoformat()
     code, contractor, contract = contracted(
         client,
@@ -49,8 +48,8 @@ def misconduct(client: TestClient, runtime: Runtime) -> dict[str, Any]:
         awarded_on=began,
     )
     kid = contract["contract_id"]
-    case = application(ledger, "440103")
-    approve(ledger, case)
+    case = application(runtime, "440103")
+    approve(runtime, case)
     yesterday = today - dt.timedelta(days=1)
     care = dt.datetime(yesterday.year, yesterday.month, yesterday.day, 10, tzinfo=UTC8)
     worker = actor("contractor_staff", code, "worker-7", scope="440103")
@@ -125,7 +124,7 @@ def test_from_red_flags_to_a_closed_investigation_and_sanctions(
 ) -> None:
     story = misconduct(client, runtime)
     cid, kid, worker = story["cid"], story["kid"], story["worker"]
-    today = runtime.ledger.today()
+    today = runtime.services.clock.today()
 
     # 1. "Show me this contractor's red flags."
     rules = ok(client.get("/alerts/rules", headers=SUPERVISOR))["items"]
@@ -243,7 +242,7 @@ def test_from_red_flags_to_a_closed_investigation_and_sanctions(
     assert [a["verdict"] for a in found["alerts"]] == ["confirmed", "confirmed"]
 
     # 4. Close with a violation, a fine, the contract's termination and a ban.
-    terminated_at = runtime.ledger.now().isoformat()
+    terminated_at = runtime.services.clock.now().isoformat()
     ban_end = (today + dt.timedelta(days=3 * 365)).isoformat()
     closed = ok(
         client.post(

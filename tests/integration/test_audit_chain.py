@@ -7,6 +7,7 @@ import random
 import psycopg
 import pytest
 
+from domain.commands.cases import CloseCase, RecordPayment, ResumeCase, ReviewCase, SuspendCase
 from infra.audit_chain import verify_chain, version_at
 from infra.runtime import Runtime
 from tests.factories import approver
@@ -22,14 +23,14 @@ def sql(runtime: Runtime, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def test_an_untouched_log_verifies_to_its_head(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 20)
+    write_history(runtime, 20)
     report = verify_chain(runtime.pool)
     assert report.intact and report.intact_up_to == runtime.head_position()
     assert report.checked == runtime.head_position()
 
 
 def test_changed_bytes_are_named_at_their_position(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 10)
+    write_history(runtime, 10)
     target = runtime.head_position() // 2
     sql(
         runtime,
@@ -48,7 +49,7 @@ def test_changed_bytes_are_named_at_their_position(runtime: Runtime) -> None:
 
 
 def test_a_deleted_row_is_named_missing(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 10)
+    write_history(runtime, 10)
     target = runtime.head_position() - 3
     sql(runtime, "DELETE FROM relief_events WHERE notification_id = %s", (target,))
     report = verify_chain(runtime.pool)
@@ -56,12 +57,12 @@ def test_a_deleted_row_is_named_missing(runtime: Runtime) -> None:
 
 
 def test_a_forged_row_is_named_inserted(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 5)
+    write_history(runtime, 5)
     # A rolled-back insert leaves a gap in positions; a forger fills it in afterwards.
     [(gap,)] = sql(
         runtime, "SELECT nextval(pg_get_serial_sequence('relief_events', 'notification_id'))"
     )
-    write_history(runtime.ledger, 5, seed=3)
+    write_history(runtime, 5, seed=3)
     [(oid, state)] = sql(
         runtime, "SELECT originator_id, state FROM relief_events ORDER BY notification_id LIMIT 1"
     )
@@ -76,7 +77,7 @@ def test_a_forged_row_is_named_inserted(runtime: Runtime) -> None:
 
 
 def test_a_row_slipped_in_without_its_link_is_named_inserted(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 5)
+    write_history(runtime, 5)
     [(oid, state)] = sql(runtime, "SELECT originator_id, state FROM relief_events LIMIT 1")
     head = runtime.head_position()
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
@@ -91,7 +92,7 @@ def test_a_row_slipped_in_without_its_link_is_named_inserted(runtime: Runtime) -
 
 
 def test_two_swapped_rows_are_named_reordered(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 10)
+    write_history(runtime, 10)
     a, b = 4, 9
     sql(runtime, "UPDATE relief_events SET notification_id = -1 WHERE notification_id = %s", (a,))
     sql(runtime, "UPDATE relief_events SET notification_id = %s WHERE notification_id = %s", (a, b))
@@ -105,20 +106,27 @@ def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> No
     """As of an instant: the events the ledger had recorded by then (their recording time;
     the event's own timestamp is sealed inside the encrypted state)."""
     ledger = runtime.ledger
-    case = application(ledger)
-    approve(ledger, case)
-    ledger.record_payment(
-        case.id,
-        period=ledger.today().strftime("%Y-%m"),
-        amount="900",
-        provenance=approver(who="payer"),
+    services = runtime.services
+    case = application(runtime)
+    approve(runtime, case)
+    services.cases.record_payment(
+        RecordPayment(
+            case_id=case.id,
+            period=runtime.services.clock.today().strftime("%Y-%m"),
+            amount="900",
+            provenance=approver(who="payer"),
+        )
     )
-    ledger.review_case(
-        case.id, outcome="continue", notes="annual", provenance=approver(who="reviewer")
+    services.cases.review_case(
+        ReviewCase(
+            case_id=case.id, outcome="continue", notes="annual", provenance=approver(who="reviewer")
+        )
     )
-    ledger.suspend_case(case.id, reason="check", provenance=approver())
-    ledger.resume_case(case.id, reason="ok", provenance=approver())
-    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    services.cases.suspend_case(SuspendCase(case_id=case.id, reason="check", provenance=approver()))
+    services.cases.resume_case(ResumeCase(case_id=case.id, reason="ok", provenance=approver()))
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
+    )
     events = list(ledger.events.get(case.id))
     with runtime.pool.connection() as conn:
         recorded = [
@@ -156,7 +164,7 @@ def test_signed_checkpoints_catch_a_rewrite_of_events_and_chain(runtime: Runtime
 
     key = Ed25519PrivateKey.generate()
     trusted = raw_public_key(key.public_key())
-    write_history(runtime.ledger, 8)
+    write_history(runtime, 8)
     checkpoint = sign_checkpoint(runtime.pool, key)
     assert checkpoint is not None and checkpoint.position == runtime.head_position()
     assert sign_checkpoint(runtime.pool, key) is None  # the head is signed already
@@ -190,7 +198,7 @@ def test_a_forged_checkpoint_is_rejected(runtime: Runtime) -> None:
     from infra.checkpoints import raw_public_key, sign_checkpoint
 
     key, impostor = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    write_history(runtime.ledger, 4)
+    write_history(runtime, 4)
     checkpoint = sign_checkpoint(runtime.pool, key)
     assert checkpoint is not None
     sql(
@@ -214,7 +222,7 @@ def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(runtime: Run
     from infra.checkpoints import raw_public_key, sign_checkpoint
 
     key = Ed25519PrivateKey.generate()
-    write_history(runtime.ledger, 6)
+    write_history(runtime, 6)
     checkpoint = sign_checkpoint(runtime.pool, key)
     assert checkpoint is not None
     sql(runtime, "UPDATE relief_events SET notification_id = notification_id + 1000000000")
@@ -247,7 +255,7 @@ def test_no_checkpoint_vouches_for_events_that_disagree_with_the_chain(runtime: 
 
     from infra.checkpoints import ChainMismatch, sign_checkpoint
 
-    write_history(runtime.ledger, 4)
+    write_history(runtime, 4)
     sql(
         runtime,
         "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = 3",
@@ -263,23 +271,23 @@ def test_checkpoints_held_elsewhere_and_a_single_key(runtime: Runtime) -> None:
     from infra.checkpoints import checkpoints, sign_checkpoint
 
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    write_history(runtime.ledger, 3)
+    write_history(runtime, 3)
     sign_checkpoint(runtime.pool, key)
-    write_history(runtime.ledger, 3, seed=4)
+    write_history(runtime, 3, seed=4)
     sign_checkpoint(runtime.pool, key)
     held = checkpoints(runtime.pool)
     assert verify_chain(runtime.pool, held_elsewhere=held).intact
     sql(runtime, "DELETE FROM audit.checkpoints WHERE position = %s", (held[-1].position,))
     report = verify_chain(runtime.pool, held_elsewhere=held)
     assert (report.kind, report.break_position) == ("missing", held[-1].position)
-    write_history(runtime.ledger, 2, seed=5)
+    write_history(runtime, 2, seed=5)
     sign_checkpoint(runtime.pool, other)  # a second key appears in the database
     report = verify_chain(runtime.pool)
     assert report.kind == "forged-checkpoint" and "several keys" in (report.detail or "")
 
 
 def test_an_altered_time_index_is_named(runtime: Runtime) -> None:
-    write_history(runtime.ledger, 4)
+    write_history(runtime, 4)
     sql(
         runtime,
         "UPDATE audit.chain SET recorded_at = recorded_at - interval '1 day' WHERE position = 2",

@@ -11,21 +11,18 @@ from typing import Any
 import psycopg
 import pytest
 
+from domain.clock import SetClock
+from domain.commands.cases import ReceiveApplication, RegisterHousehold
 from domain.errors import DomainError
-from domain.household import MemberInput
-from infra.bulk import BulkLedger
-from infra.legacy_import import LegacyImporter, import_lines
-from infra.runtime import Runtime
+from domain.household import HouseholdMember
+from infra.legacy_import import import_lines
+from infra.runtime import Bulk, Runtime
 from infra.synthetic.legacy import legacy_lines
 from infra.synthetic.province import SimulatedClock, seed_province
 from tests.factories import BY_CLERK, resident_id, village
 from tests.integration.helpers import caseload_rows
 
 pytestmark = pytest.mark.integration
-
-
-def bulk(runtime: Runtime, **kwargs: Any) -> BulkLedger:
-    return BulkLedger(env=dict(runtime.ledger.env), **kwargs)
 
 
 def stored_topics(runtime: Runtime) -> collections.Counter[str]:
@@ -35,41 +32,49 @@ def stored_topics(runtime: Runtime) -> collections.Counter[str]:
 
 
 def test_a_refused_unit_leaves_nothing_and_the_others_are_kept(runtime: Runtime) -> None:
-    ledger = bulk(runtime)
+    bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
+    ledger, services = bulk.store, bulk.services
     kept, lost = resident_id(), resident_id()
     with ledger.unit():
-        ledger.register_household(
-            registered_division=village(),
-            residence_division=village(),
-            members=[MemberInput(kept, "Chen Hua", "head")],
-            provenance=BY_CLERK,
+        services.cases.register_household(
+            RegisterHousehold(
+                registered_division=village(),
+                residence_division=village(),
+                members=(HouseholdMember(kept, "Chen Hua", "head"),),
+                provenance=BY_CLERK,
+            )
         )
     with pytest.raises(DomainError), ledger.unit():
-        home = ledger.register_household(
-            registered_division=village(),
-            residence_division=village(),
-            members=[MemberInput(lost, "Li Ming", "head")],
-            provenance=BY_CLERK,
+        home = services.cases.register_household(
+            RegisterHousehold(
+                registered_division=village(),
+                residence_division=village(),
+                members=(HouseholdMember(lost, "Li Ming", "head"),),
+                provenance=BY_CLERK,
+            )
         )
-        ledger.receive_application(
-            household_id=home.id,
-            applicant_id=lost,
-            programme="lottery",  # refused after the household was registered in memory
-            window_division="440103001",
-            provenance=BY_CLERK,
+        services.cases.receive_application(
+            ReceiveApplication(
+                household_id=home.id,
+                applicant_id=lost,
+                programme="lottery",
+                window_division="440103001",
+                provenance=BY_CLERK,
+            )
         )
-    assert ledger.find_person(lost) is None  # not even in memory
+    assert services.cases.find_person(lost) is None  # not even in memory
     assert ledger.kept_events == 2  # the first unit: household and person
     ledger.flush()
-    assert runtime.ledger.find_person(kept) is not None
-    assert runtime.ledger.find_person(lost) is None
+    assert runtime.services.cases.find_person(kept) is not None
+    assert runtime.services.cases.find_person(lost) is None
     assert sum(stored_topics(runtime).values()) == 2
 
 
 def test_seeding_stores_exactly_the_events_the_commands_produced(runtime: Runtime) -> None:
     clock = SimulatedClock(dt.date(2026, 11, 27))
-    ledger = bulk(runtime, clock=clock, flush_events=200)
-    seed_province(ledger, clock, households=60, seed=3)
+    bulk = runtime.bulk(clock, flush_events=200)
+    ledger = bulk.store
+    seed_province(bulk, clock, households=60, seed=3)
     assert ledger.events_written == sum(stored_topics(runtime).values()) > 60 * 5
     # Every aggregate the bulk ledger holds in memory equals the same aggregate replayed from
     # the store: what was written is what the domain produced.
@@ -91,13 +96,10 @@ def test_the_same_seed_gives_the_same_province(settings: Any, tmp_path: Any) -> 
         runtime = Runtime.open(settings.with_(database_url=url, data_dir=tmp_path / "d"))
         try:
             clock = SimulatedClock(dt.date(2026, 11, 27))
-            seed_province(bulk(runtime, clock=clock), clock, households=80, seed=11)
-            from infra.projection_runner import PostgresFeedRunner
+            seed_province(runtime.bulk(clock), clock, households=80, seed=11)
             from projections.caseload import CaseloadProjection
 
-            PostgresFeedRunner(
-                runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection
-            ).catch_up()
+            runtime.projection_runner(CaseloadProjection).catch_up()
             shapes.append((stored_topics(runtime), caseload_rows(runtime.database_url)))
         finally:
             runtime.close()
@@ -108,11 +110,9 @@ def test_the_same_seed_gives_the_same_province(settings: Any, tmp_path: Any) -> 
 
 
 def test_a_legacy_import_keeps_good_lines_and_reports_the_rest(runtime: Runtime) -> None:
-    moment = {"now": runtime.ledger.now()}
-    ledger = bulk(runtime, clock=lambda: moment["now"])
-    importer = LegacyImporter(ledger, lambda at: moment.__setitem__("now", at))
+    bulk: Bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
     lines = list(legacy_lines(50, seed=2, bad_every=10, today=dt.date(2026, 11, 27)))
-    report = import_lines(importer, lines)
+    report = import_lines(bulk, lines)
     assert (report.read, report.imported, len(report.rejects)) == (50, 45, 5)
     by_line = {r.line: r for r in report.rejects}
     assert sorted(by_line) == [10, 20, 30, 40, 50]
@@ -128,10 +128,12 @@ def test_a_legacy_import_keeps_good_lines_and_reports_the_rest(runtime: Runtime)
         if number in by_line:
             if by_line[number].rule in ("invalid-format", "invalid-value"):
                 applicant = json.loads(line)["household"]["members"][0]["resident_id"]
-                assert runtime.ledger.find_person(applicant) is None, number  # nothing half-written
+                assert runtime.services.cases.find_person(applicant) is None, (
+                    number
+                )  # nothing half-written
             continue
         applicant = json.loads(line)["household"]["members"][0]["resident_id"]
-        person = runtime.ledger.find_person(applicant)
+        person = runtime.services.cases.find_person(applicant)
         assert person is not None and len(person.cases) == 1
         imported_cases.extend(person.cases)
     statuses = {runtime.ledger.get_case(case_id).status.value for case_id in imported_cases}

@@ -10,6 +10,7 @@ aggregates rebuild to the records that code showed, and every projection reads t
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from infra.audit_chain import verify_chain
 from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from infra.settings import Settings
+from projections.base import RecordedEvent
+from projections.history import history_item
 from projections.registry import ALL_PROJECTIONS
 
 pytestmark = pytest.mark.integration
@@ -93,14 +96,61 @@ def stored(row: dict[str, Any]) -> StoredEvent:
     )
 
 
-def test_every_stored_event_reads_as_an_event_of_today(
+def untyped(value: object, where: str) -> list[str]:
+    """Where a value holds a plain dict (an untyped payload), at any depth."""
+    if isinstance(value, dict):
+        return [where]
+    if isinstance(value, (list, tuple)):
+        return [p for n, item in enumerate(value) for p in untyped(item, f"{where}[{n}]")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            p
+            for f in dataclasses.fields(value)
+            for p in untyped(getattr(value, f.name), f"{where}.{f.name}")
+        ]
+    return []
+
+
+def test_every_stored_event_reads_as_a_typed_event_of_today(
     old_ledger: Runtime, log_v1: dict[str, Any]
 ) -> None:
     mapper = old_ledger.ledger.mapper
+    upcast = set()
     for row in log_v1["events"]:
         event = mapper.to_domain_event(stored(row))
         assert type(event) is resolve_topic(row["topic"])
         assert event.originator_version == row["originator_version"]
+        name = type(event).__qualname__
+        assert [p for k, v in vars(event).items() for p in untyped(v, f"{name}.{k}")] == []
+        if getattr(type(event), "class_version", 1) > 1:
+            upcast.add(name)
+    # Every event class whose shape changed is in the fixture, written in its old shape.
+    assert upcast == {
+        "ReliefCase.Investigated",
+        "ReliefCase.RecordCorrected",
+        "Household.Registered",
+        "Contract.Awarded",
+        "Contract.Amended",
+        "Contract.Renewed",
+        "Contract.ViolationRecorded",
+        "StaffMember.InterestsDeclared",
+        "Investigation.Opened",
+        "Investigation.FindingsRecorded",
+        "Investigation.Closed",
+    }
+
+
+def test_an_upcast_event_is_stored_again_in_todays_shape_unchanged(
+    old_ledger: Runtime, log_v1: dict[str, Any]
+) -> None:
+    """Read old, write new, read again: the same event (the typed shape keeps everything)."""
+    mapper = old_ledger.ledger.mapper
+    for row in log_v1["events"]:
+        event = mapper.to_domain_event(stored(row))
+        again = mapper.to_domain_event(mapper.to_stored_event(event))
+        assert history_item(RecordedEvent(1, again.originator_id, 1, row["topic"], again)) == (
+            history_item(RecordedEvent(1, event.originator_id, 1, row["topic"], event))
+        )
 
 
 def test_the_chain_over_the_old_rows_verifies(old_ledger: Runtime, log_v1: dict[str, Any]) -> None:

@@ -8,9 +8,8 @@ import psycopg
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
+from domain.commands.cases import CloseCase
 from domain.errors import CaseAlreadyClosed, NotFound, VersionMismatch
-from infra.database import store_env
-from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
 from infra.schema import init_schema
 from projections.registry import ALL_PROJECTIONS
@@ -22,9 +21,12 @@ pytestmark = pytest.mark.integration
 
 def test_cases_are_stored_in_one_ordered_log_with_provenance(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    first = application(ledger, "440103")
-    second = application(ledger, "440305", "tekun")
-    ledger.close_case(first.id, reason_code="voluntary", provenance=approver("440103"))
+    services = runtime.services
+    first = application(runtime, "440103")
+    second = application(runtime, "440305", "tekun")
+    services.cases.close_case(
+        CloseCase(case_id=first.id, reason_code="voluntary", provenance=approver("440103"))
+    )
 
     notifications = ledger.recorder.select_notifications(start=None, limit=100)
     case_events = [
@@ -55,7 +57,7 @@ def test_cases_are_stored_in_one_ordered_log_with_provenance(runtime: Runtime) -
 def test_personal_data_is_encrypted_at_rest(runtime: Runtime, database_url: str) -> None:
     """The raw stored bytes (as a backup or a DBA sees them) hold no ID number or name."""
     ledger = runtime.ledger
-    case = application(ledger, "440103")
+    case = application(runtime, "440103")
     household = ledger.get_household(case.household_id)
     secrets = set()
     for member in household.members.values():
@@ -73,11 +75,16 @@ def test_personal_data_is_encrypted_at_rest(runtime: Runtime, database_url: str)
 
 def test_refusals_record_nothing(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    case = application(ledger)
-    ledger.close_case(case.id, reason_code="death", provenance=approver())
+    services = runtime.services
+    case = application(runtime)
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="death", provenance=approver())
+    )
     head = ledger.recorder.max_notification_id()
     with pytest.raises(CaseAlreadyClosed):
-        ledger.close_case(case.id, reason_code="death", provenance=approver())
+        services.cases.close_case(
+            CloseCase(case_id=case.id, reason_code="death", provenance=approver())
+        )
     with pytest.raises(NotFound):
         ledger.get_case(uuid.uuid4())
     assert ledger.recorder.max_notification_id() == head
@@ -85,30 +92,28 @@ def test_refusals_record_nothing(runtime: Runtime) -> None:
 
 def test_a_stale_expected_version_is_refused(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    case = application(ledger)
+    services = runtime.services
+    case = application(runtime)
     with pytest.raises(VersionMismatch):
-        ledger.close_case(case.id, reason_code="death", provenance=approver(), expected_version=7)
+        services.cases.close_case(
+            CloseCase(
+                case_id=case.id, reason_code="death", provenance=approver(), expected_version=7
+            )
+        )
     assert ledger.get_case(case.id).version == 1
 
 
 def test_two_writers_of_the_same_version_one_wins(runtime: Runtime, database_url: str) -> None:
     """Optimistic concurrency: two ledgers load version 1 and both try to close."""
-    case = application(runtime.ledger)
-    other = ReliefLedger(
-        env=store_env(
-            database_url,
-            identity_key=runtime.settings.identity_key(),
-            cipher_key=runtime.settings.cipher_key(),
-            pool_size=1,
-        )
-    )
+    case = application(runtime)
+    other = Runtime.open(runtime.settings, init=False)  # another process of the deployment
     try:
-        mine, theirs = runtime.ledger.get_case(case.id), other.get_case(case.id)
+        mine, theirs = runtime.ledger.get_case(case.id), other.ledger.get_case(case.id)
         mine.close(reason_code="death", provenance=approver())
         theirs.close(reason_code="voluntary", provenance=approver())
         runtime.ledger.save(mine)
         with pytest.raises(RecordConflictError):
-            other.save(theirs)
+            other.ledger.save(theirs)
     finally:
         other.close()
     assert runtime.ledger.get_case(case.id).closure_reason.value == "death"
@@ -150,7 +155,7 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     def open_some() -> None:
         try:
             for _ in range(10):
-                application(runtime.ledger, programme="temporary")
+                application(runtime, programme="temporary")
         except BaseException as error:  # surfaced below
             errors.append(error)
 

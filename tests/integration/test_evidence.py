@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from domain.commands.cases import CloseCase
 from infra.checkpoints import raw_public_key, sign_checkpoint
 from infra.evidence import build_bundle, verify_bundle
 from infra.runtime import Runtime
@@ -24,14 +25,16 @@ def key() -> Ed25519PrivateKey:
 
 
 def a_case_across_checkpoints(runtime: Runtime, key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
-    ledger = runtime.ledger
-    case = application(ledger)
-    write_history(ledger, 6)  # other events between this case's events
+    services = runtime.services
+    case = application(runtime)
+    write_history(runtime, 6)  # other events between this case's events
     sign_checkpoint(runtime.pool, key)
-    approve(ledger, case)
-    write_history(ledger, 4, seed=2)
+    approve(runtime, case)
+    write_history(runtime, 4, seed=2)
     sign_checkpoint(runtime.pool, key)
-    ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
+    )
     return case  # its last event is after the last checkpoint: export signs one
 
 

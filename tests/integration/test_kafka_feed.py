@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from domain.commands.cases import CloseCase
 from infra.embedded_kafka import EmbeddedKafka
 from infra.kafka_feed import KafkaFeedRunner
 from infra.projection_runner import PostgresFeedRunner
@@ -86,7 +87,7 @@ def consume_until(
 def test_both_feeds_build_the_same_tables_row_for_row(
     runtime: Runtime, kafka_broker: EmbeddedKafka
 ) -> None:
-    write_rich_history(runtime.ledger)
+    write_rich_history(runtime)
     relay = relay_for(runtime, kafka_broker.bootstrap)
     while relay.run_once():
         pass
@@ -114,7 +115,7 @@ def test_both_feeds_build_the_same_tables_row_for_row(
 def test_caseload_from_either_feed_matches_the_aggregates(
     runtime: Runtime, kafka_broker: EmbeddedKafka
 ) -> None:
-    cases = write_history(runtime.ledger, 60)
+    cases = write_history(runtime, 60)
     relay = relay_for(runtime, kafka_broker.bootstrap)
     while relay.run_once():
         pass
@@ -130,7 +131,7 @@ def test_caseload_from_either_feed_matches_the_aggregates(
 def test_duplicates_and_a_crash_before_commit_are_applied_once(
     runtime: Runtime, kafka_broker: EmbeddedKafka
 ) -> None:
-    cases = write_history(runtime.ledger, 60)
+    cases = write_history(runtime, 60)
     relay = relay_for(runtime, kafka_broker.bootstrap)
     while relay.run_once():
         pass
@@ -171,7 +172,7 @@ def test_duplicates_and_a_crash_before_commit_are_applied_once(
 def test_a_broker_that_lost_everything_is_followed_through_the_republish(
     runtime: Runtime, own_broker: EmbeddedKafka
 ) -> None:
-    write_history(runtime.ledger, 40)
+    write_history(runtime, 40)
     relay = relay_for(runtime, own_broker.bootstrap)
     while relay.run_once():
         pass
@@ -181,8 +182,10 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
         consume_until(runner, runtime, schema)
         own_broker.restart()
         for _ in range(15):
-            case = application(runtime.ledger, programme="tekun")
-            runtime.ledger.close_case(case.id, reason_code="death", provenance=approver())
+            case = application(runtime, programme="tekun")
+            runtime.services.cases.close_case(
+                CloseCase(case_id=case.id, reason_code="death", provenance=approver())
+            )
         deadline = time.monotonic() + 60
         while relay.load_state().position < runtime.head_position():
             try:

@@ -32,7 +32,7 @@ def runner(runtime: Runtime, **kwargs) -> PostgresFeedRunner:  # type: ignore[no
 
 
 def test_catch_up_commits_in_batches_and_matches_the_aggregates(runtime: Runtime) -> None:
-    cases = write_history(runtime.ledger, 120)
+    cases = write_history(runtime, 120)
     head = runtime.head_position()
     r = runner(runtime)
     batches = []
@@ -48,7 +48,7 @@ def test_catch_up_commits_in_batches_and_matches_the_aggregates(runtime: Runtime
 
 
 def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) -> None:
-    cases = write_history(runtime.ledger, 60)
+    cases = write_history(runtime, 60)
 
     class Crash(Exception):
         pass
@@ -84,9 +84,9 @@ class Fragile(CaseloadProjection):
 
 def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    application(ledger, "440103")
-    bad = application(ledger, "440606")
-    application(ledger, "440103")
+    application(runtime, "440103")
+    bad = application(runtime, "440606")
+    application(runtime, "440103")
     bad_position = next(
         n.id
         for n in ledger.recorder.select_notifications(start=None, limit=100)
@@ -120,7 +120,7 @@ def test_a_bad_event_halts_at_its_position_and_resumes_once_fixed(runtime: Runti
 def test_rebuild_equals_the_incremental_build_and_readers_never_see_a_gap(
     runtime: Runtime,
 ) -> None:
-    write_history(runtime.ledger, 150)
+    write_history(runtime, 150)
     runner(runtime).catch_up()
     incremental = caseload_rows(runtime.database_url)
     incremental_index = table_rows(runtime.database_url, "rm_caseload_g1", "case_index", "case_id")
@@ -158,7 +158,7 @@ def test_rebuild_equals_the_incremental_build_and_readers_never_see_a_gap(
 
 
 def test_rebuild_while_events_keep_arriving_loses_nothing(runtime: Runtime) -> None:
-    cases = write_history(runtime.ledger, 80)
+    cases = write_history(runtime, 80)
     live = runner(runtime)
     live.catch_up()
     stop = threading.Event()
@@ -166,7 +166,7 @@ def test_rebuild_while_events_keep_arriving_loses_nothing(runtime: Runtime) -> N
 
     def keep_writing() -> None:
         while not stop.is_set():
-            more.append(application(runtime.ledger).id)
+            more.append(application(runtime).id)
 
     def keep_projecting() -> None:
         while not stop.is_set():
@@ -197,7 +197,7 @@ def test_rebuild_while_events_keep_arriving_loses_nothing(runtime: Runtime) -> N
 def test_a_generation_built_from_one_feed_refuses_the_other(runtime: Runtime) -> None:
     from infra.projection_runner import FeedMismatch
 
-    write_history(runtime.ledger, 5)
+    write_history(runtime, 5)
     runner(runtime).catch_up()
     with runtime.pool.connection() as conn:
         conn.execute("UPDATE rm_caseload_g1._tracking SET feed = 'kafka'")
@@ -208,7 +208,7 @@ def test_a_generation_built_from_one_feed_refuses_the_other(runtime: Runtime) ->
 def test_create_generation_is_isolated_per_schema(runtime: Runtime) -> None:
     with runtime.pool.connection() as conn, conn.transaction():
         create_generation(conn, CaseloadProjection, "rm_caseload_scratch")
-    write_history(runtime.ledger, 10)
+    write_history(runtime, 10)
     runner(runtime, schema="rm_caseload_scratch").catch_up()
     assert caseload_rows(runtime.database_url, "rm_caseload_scratch")
     assert caseload_rows(runtime.database_url) == []  # the active generation was not touched
@@ -221,7 +221,7 @@ def test_every_projection_rebuilds_to_the_incrementally_built_tables(
     from tests.integration.helpers import projection_tables
     from tests.scenario import write_rich_history
 
-    write_rich_history(runtime.ledger)
+    write_rich_history(runtime)
     PostgresFeedRunner(
         runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, projection, batch_size=7
     ).catch_up()

@@ -8,6 +8,7 @@ import threading
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
+from domain.commands.purchasing import AwardContract, BanContractor, RegisterContractor
 from domain.contractor import Contractor
 from domain.errors import ContractorBanned, Duplicate
 from infra.runtime import Runtime
@@ -28,34 +29,41 @@ AWARD = {
 
 def test_a_credit_code_registers_once(runtime: Runtime) -> None:
     code = credit_code()
-    runtime.ledger.register_contractor(
-        name="A",
-        contractor_type="social_organisation",
-        credit_code=code,
-        institution_class=None,
-        provenance=BY_OFFICER,
-    )
-    with pytest.raises(Duplicate):
-        runtime.ledger.register_contractor(
-            name="B",
+    runtime.services.purchasing.register_contractor(
+        RegisterContractor(
+            name="A",
             contractor_type="social_organisation",
             credit_code=code,
             institution_class=None,
             provenance=BY_OFFICER,
         )
+    )
+    with pytest.raises(Duplicate):
+        runtime.services.purchasing.register_contractor(
+            RegisterContractor(
+                name="B",
+                contractor_type="social_organisation",
+                credit_code=code,
+                institution_class=None,
+                provenance=BY_OFFICER,
+            )
+        )
 
 
 def test_an_award_and_a_ban_at_the_same_moment_never_both_succeed(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
+    services = runtime.services
+    today = runtime.services.clock.today()
     conflicts = 0
     for round_ in range(25):
-        contractor = ledger.register_contractor(
-            name=f"Race {round_}",
-            contractor_type="social_organisation",
-            credit_code=credit_code(),
-            institution_class=None,
-            provenance=BY_OFFICER,
+        contractor = services.purchasing.register_contractor(
+            RegisterContractor(
+                name=f"Race {round_}",
+                contractor_type="social_organisation",
+                credit_code=credit_code(),
+                institution_class=None,
+                provenance=BY_OFFICER,
+            )
         )
         barrier = threading.Barrier(2)
         outcome: dict[str, str] = {}
@@ -63,7 +71,9 @@ def test_an_award_and_a_ban_at_the_same_moment_never_both_succeed(runtime: Runti
         def award(contractor_id=contractor.id, barrier=barrier, outcome=outcome) -> None:  # type: ignore[no-untyped-def]
             barrier.wait()
             try:
-                ledger.award_contract(contractor_id=contractor_id, provenance=BY_OFFICER, **AWARD)  # type: ignore[arg-type]
+                services.purchasing.award_contract(
+                    AwardContract(contractor_id=contractor_id, provenance=BY_OFFICER, **AWARD)
+                )  # type: ignore[arg-type]
                 outcome["award"] = "ok"
             except (RecordConflictError, ContractorBanned) as error:
                 outcome["award"] = type(error).__name__
@@ -71,13 +81,15 @@ def test_an_award_and_a_ban_at_the_same_moment_never_both_succeed(runtime: Runti
         def ban(contractor_id=contractor.id, barrier=barrier, outcome=outcome) -> None:  # type: ignore[no-untyped-def]
             barrier.wait()
             try:
-                ledger.ban_contractor(
-                    contractor_id,
-                    start=today,
-                    end=today + dt.timedelta(days=365),
-                    reason="fraud",
-                    deciding_unit="440103",
-                    provenance=BY_SUPERVISOR,
+                services.purchasing.ban_contractor(
+                    BanContractor(
+                        contractor_id=contractor_id,
+                        start=today,
+                        end=today + dt.timedelta(days=365),
+                        reason="fraud",
+                        deciding_unit="440103",
+                        provenance=BY_SUPERVISOR,
+                    )
                 )
                 outcome["ban"] = "ok"
             except RecordConflictError as error:

@@ -21,9 +21,37 @@ import pytest
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from domain.case import HomeVisit, MeansTest, ReliefCase
-from domain.contract import Contract
-from domain.household import MemberInput
+from domain.case import HomeVisit, IncomeItem, MeansTest, ReliefCase, parse_correction
+from domain.commands.cases import (
+    ApproveCase,
+    CloseCase,
+    CorrectCaseRecord,
+    InvestigateCase,
+    MoveOutMember,
+    ReceiveApplication,
+    RecommendCase,
+    RecordDeath,
+    RecordPayment,
+    RecordService,
+    RegisterHousehold,
+    RejectCase,
+    ResumeCase,
+    ReviewCase,
+    SuspendCase,
+)
+from domain.commands.purchasing import (
+    AmendContract,
+    AwardContract,
+    BanContractor,
+    EvaluateContract,
+    HireStaff,
+    InvoiceContract,
+    RegisterContractor,
+    RenewContract,
+    TerminateContract,
+)
+from domain.contract import Contract, Terms
+from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.ledger import ReliefLedger
 from infra.projection_runner import BatchApplier, PostgresFeedRunner, ProjectionHalted, rebuild
@@ -135,7 +163,7 @@ def staff_actor(who: str, role: Role = Role.HANDLING_STAFF, org: str = "440103")
 
 
 def decide(
-    ledger: ReliefLedger,
+    runtime: Runtime,
     case: ReliefCase,
     *,
     approve: bool = True,
@@ -147,42 +175,50 @@ def decide(
 ) -> None:
     county = case.county.code
     investigator = investigator or officer(county)
-    ledger.investigate_case(
-        case.id,
-        means_test=visit or means_test(case.registered_division.code),
-        contract_id=contract_id,
-        provenance=investigator,
+    runtime.services.cases.investigate_case(
+        InvestigateCase(
+            case_id=case.id,
+            means_test=visit or means_test(case.registered_division.code),
+            contract_id=contract_id,
+            provenance=investigator,
+        )
     )
-    ledger.recommend_case(
-        case.id,
-        recommendation="approve" if approve else "reject",
-        reasons="as investigated",
-        monthly_amount="900" if approve else None,
-        contract_id=contract_id,
-        provenance=investigator,
+    runtime.services.cases.recommend_case(
+        RecommendCase(
+            case_id=case.id,
+            recommendation="approve" if approve else "reject",
+            reasons="as investigated",
+            monthly_amount="900" if approve else None,
+            contract_id=contract_id,
+            provenance=investigator,
+        )
     )
     if approve:
-        ledger.approve_case(
-            case.id,
-            monthly_amount="900",
-            start_date=start_date or ledger.today(),
-            reasons="below the line",
-            provenance=decider or approver(county),
+        runtime.services.cases.approve_case(
+            ApproveCase(
+                case_id=case.id,
+                monthly_amount="900",
+                start_date=start_date or runtime.services.clock.today(),
+                reasons="below the line",
+                provenance=decider or approver(county),
+            )
         )
     else:
-        ledger.reject_case(
-            case.id, reasons="above the line", provenance=decider or approver(county)
+        runtime.services.cases.reject_case(
+            RejectCase(
+                case_id=case.id, reasons="above the line", provenance=decider or approver(county)
+            )
         )
 
 
-def approved_case(ledger: ReliefLedger, county: str = "440103", **kwargs: Any) -> ReliefCase:
-    case = application(ledger, county)
-    decide(ledger, case, **kwargs)
-    return ledger.get_case(case.id)
+def approved_case(runtime: Runtime, county: str = "440103", **kwargs: Any) -> ReliefCase:
+    case = application(runtime, county)
+    decide(runtime, case, **kwargs)
+    return runtime.ledger.get_case(case.id)
 
 
 def contract_for(
-    ledger: ReliefLedger,
+    runtime: Runtime,
     *,
     items: list[str],
     area: list[str] | None = None,
@@ -193,27 +229,31 @@ def contract_for(
 ) -> tuple[Contract, str]:
     """A contract (and, unless given, a new contractor); returns it with the credit code."""
     if contractor_id is None:
-        contractor = ledger.register_contractor(
-            name="Sunshine Social Work Centre",
-            contractor_type="social_organisation",
-            credit_code=credit_code(),
-            institution_class=None,
-            provenance=BY_OFFICER,
+        contractor = runtime.services.purchasing.register_contractor(
+            RegisterContractor(
+                name="Sunshine Social Work Centre",
+                contractor_type="social_organisation",
+                credit_code=credit_code(),
+                institution_class=None,
+                provenance=BY_OFFICER,
+            )
         )
     else:
-        contractor = ledger.get_contractor(contractor_id)
-    today = ledger.today()
-    contract = ledger.award_contract(
-        contractor_id=contractor.id,
-        purchaser=purchaser,
-        work_items=items,
-        service_area=area or [purchaser],
-        start=today - dt.timedelta(days=30),
-        end=today + dt.timedelta(days=100),
-        value=value,
-        funding_source="relief_work_funds",
-        awarded_on=awarded_on or today - dt.timedelta(days=30),
-        provenance=BY_OFFICER,
+        contractor = runtime.ledger.get_contractor(contractor_id)
+    today = runtime.services.clock.today()
+    contract = runtime.services.purchasing.award_contract(
+        AwardContract(
+            contractor_id=contractor.id,
+            purchaser=purchaser,
+            work_items=items,
+            service_area=area or [purchaser],
+            start=today - dt.timedelta(days=30),
+            end=today + dt.timedelta(days=100),
+            value=value,
+            funding_source="relief_work_funds",
+            awarded_on=awarded_on or today - dt.timedelta(days=30),
+            provenance=BY_OFFICER,
+        )
     )
     return contract, contractor.credit_code
 
@@ -223,7 +263,7 @@ def worker(code: str, who: str = "worker-1") -> Provenance:
 
 
 def serve(
-    ledger: ReliefLedger,
+    runtime: Runtime,
     case: ReliefCase,
     start: dt.datetime,
     end: dt.datetime,
@@ -234,14 +274,16 @@ def serve(
     place: str | None = None,
 ) -> int:
     """Record a service; returns its version on the case."""
-    updated = ledger.record_service(
-        case.id,
-        work_item=item,
-        contract_id=contract_id,
-        start=start,
-        end=end,
-        place=place or case.registered_division.code,
-        provenance=by or officer(case.county.code),
+    updated = runtime.services.cases.record_service(
+        RecordService(
+            case_id=case.id,
+            work_item=item,
+            contract_id=contract_id,
+            start=start,
+            end=end,
+            place=place or case.registered_division.code,
+            provenance=by or officer(case.county.code),
+        )
     )
     return int(updated.version)
 
@@ -251,39 +293,51 @@ def serve(
 
 def test_one_person_in_two_counties_and_two_recurring_programmes(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    first = approved_case(ledger, "440103")  # dibao in 440103
+    services = runtime.services
+    first = approved_case(runtime, "440103")  # dibao in 440103
     person = first.applicant_id
     # The person moves to a household in 440104 and is approved for tekun there too, while
     # the dibao case in 440103 stays open.
-    ledger.move_out_member(
-        first.household_id, resident_id=person, on=ledger.today(), provenance=BY_CLERK
+    services.cases.move_out_member(
+        MoveOutMember(
+            household_id=first.household_id,
+            resident_id=person,
+            on=runtime.services.clock.today(),
+            provenance=BY_CLERK,
+        )
     )
-    home = ledger.register_household(
-        registered_division="440104001001",
-        residence_division="440104001001",
-        members=[MemberInput(person, "Applicant", "head")],
-        provenance=BY_CLERK,
+    home = services.cases.register_household(
+        RegisterHousehold(
+            registered_division="440104001001",
+            residence_division="440104001001",
+            members=(HouseholdMember(person, "Applicant", "head"),),
+            provenance=BY_CLERK,
+        )
     )
-    second = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=person,
-        programme="tekun",
-        window_division="440104001",
-        provenance=BY_CLERK,
+    second = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=person,
+            programme="tekun",
+            window_division="440104001",
+            provenance=BY_CLERK,
+        )
     )
-    decide(ledger, second)
+    decide(runtime, second)
     # Near miss: another person with dibao and temporary assistance in one county.
-    third = approved_case(ledger, "440103")
-    temporary = ledger.receive_application(
-        household_id=third.household_id,
-        applicant_id=third.applicant_id,
-        programme="temporary",
-        window_division="440103001",
-        provenance=BY_CLERK,
+    third = approved_case(runtime, "440103")
+    temporary = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=third.household_id,
+            applicant_id=third.applicant_id,
+            programme="temporary",
+            window_division="440103001",
+            provenance=BY_CLERK,
+        )
     )
-    decide(ledger, temporary)
+    decide(runtime, temporary)
 
-    person_id = str(ledger.person_id(person))
+    person_id = str(runtime.services.cases.person_id(person))
     cross = alerts(runtime, "cross_county_cases")
     assert [(a["subject_kind"], a["subject_id"], a["status"]) for a in cross] == [
         ("person", person_id, "open")
@@ -298,33 +352,46 @@ def test_one_person_in_two_counties_and_two_recurring_programmes(runtime: Runtim
     assert [(a["subject_id"], a["severity"]) for a in recurring] == [(person_id, "high")]
 
     # Closing the dibao case soon after (within the grace) clears both: a move, not a double.
-    ledger.close_case(first.id, reason_code="moved_away", provenance=approver("440103"))
+    services.cases.close_case(
+        CloseCase(case_id=first.id, reason_code="moved_away", provenance=approver("440103"))
+    )
     assert [a["status"] for a in alerts(runtime, "cross_county_cases")] == ["cleared"]
     assert [a["status"] for a in alerts(runtime, "concurrent_recurring_programmes")] == ["cleared"]
 
 
 def test_cases_that_never_overlap_raise_nothing(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    first = approved_case(ledger, "440103")
+    services = runtime.services
+    first = approved_case(runtime, "440103")
     person = first.applicant_id
-    ledger.close_case(first.id, reason_code="moved_away", provenance=approver("440103"))
-    ledger.move_out_member(
-        first.household_id, resident_id=person, on=ledger.today(), provenance=BY_CLERK
+    services.cases.close_case(
+        CloseCase(case_id=first.id, reason_code="moved_away", provenance=approver("440103"))
     )
-    home = ledger.register_household(
-        registered_division="440104001001",
-        residence_division="440104001001",
-        members=[MemberInput(person, "Applicant", "head")],
-        provenance=BY_CLERK,
+    services.cases.move_out_member(
+        MoveOutMember(
+            household_id=first.household_id,
+            resident_id=person,
+            on=runtime.services.clock.today(),
+            provenance=BY_CLERK,
+        )
     )
-    second = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=person,
-        programme="tekun",
-        window_division="440104001",
-        provenance=BY_CLERK,
+    home = services.cases.register_household(
+        RegisterHousehold(
+            registered_division="440104001001",
+            residence_division="440104001001",
+            members=(HouseholdMember(person, "Applicant", "head"),),
+            provenance=BY_CLERK,
+        )
     )
-    decide(ledger, second)
+    second = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=person,
+            programme="tekun",
+            window_division="440104001",
+            provenance=BY_CLERK,
+        )
+    )
+    decide(runtime, second)
     assert alerts(runtime, "cross_county_cases") == []
     assert alerts(runtime, "concurrent_recurring_programmes") == []
 
@@ -334,21 +401,26 @@ def test_cases_that_never_overlap_raise_nothing(runtime: Runtime) -> None:
 
 def test_payments_and_services_after_a_death_recorded_late(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
+    services = runtime.services
+    today = runtime.services.clock.today()
     yesterday = today - dt.timedelta(days=1)
-    case = approved_case(ledger, start_date=month_start(today, -3))
+    case = approved_case(runtime, start_date=month_start(today, -3))
     for offset in (-3, -2, -1, 0):
-        ledger.record_payment(
-            case.id, period=month(today, offset), amount="900", provenance=officer()
+        services.cases.record_payment(
+            RecordPayment(
+                case_id=case.id, period=month(today, offset), amount="900", provenance=officer()
+            )
         )
-    service_version = serve(ledger, case, at(yesterday, 10), at(yesterday, 11))
+    service_version = serve(runtime, case, at(yesterday, 10), at(yesterday, 11))
     # The death, on the last day of the month three months ago, is recorded only now.
     died_on = month_start(today, -2) - dt.timedelta(days=1)
-    ledger.record_death(resident_id=case.applicant_id, on=died_on, provenance=BY_CLERK)
+    services.cases.record_death(
+        RecordDeath(resident_id=case.applicant_id, on=died_on, provenance=BY_CLERK)
+    )
 
     found = alerts(runtime, "record_after_death")
     case_positions = positions(ledger, case.id)
-    payments = {p["period"]: v for v, p in ledger.get_case(case.id).payments.items()}
+    payments = {p.period: v for v, p in ledger.get_case(case.id).payments.items()}
     records = [case_positions[v] for v in (*payments.values(), service_version)]
     flagged = cited(found, records)
     assert flagged == sorted(
@@ -366,12 +438,14 @@ def test_payments_and_services_after_a_death_recorded_late(runtime: Runtime) -> 
     assert all(died_on.isoformat() in a["reason"] for a in found)
 
     # A correction voiding the last payment clears its alert (and only that one).
-    ledger.correct_case_record(
-        case.id,
-        corrects_version=payments[month(today, 0)],
-        changes={"amount": "0"},
-        reason="paid after death",
-        provenance=officer(),
+    services.cases.correct_case_record(
+        CorrectCaseRecord(
+            case_id=case.id,
+            corrects_version=payments[month(today, 0)],
+            correction=parse_correction({"amount": "0"}),
+            reason="paid after death",
+            provenance=officer(),
+        )
     )
     statuses = {cited([a], records)[0]: a["status"] for a in alerts(runtime, "record_after_death")}
     assert statuses[case_positions[payments[month(today, 0)]]] == "cleared"
@@ -380,18 +454,25 @@ def test_payments_and_services_after_a_death_recorded_late(runtime: Runtime) -> 
 
 def test_a_death_recorded_after_closure_still_reaches_the_closed_case(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    case = approved_case(ledger, start_date=month_start(today, -3))
+    services = runtime.services
+    today = runtime.services.clock.today()
+    case = approved_case(runtime, start_date=month_start(today, -3))
     for offset in (-3, -2, -1):
-        ledger.record_payment(
-            case.id, period=month(today, offset), amount="900", provenance=officer()
+        services.cases.record_payment(
+            RecordPayment(
+                case_id=case.id, period=month(today, offset), amount="900", provenance=officer()
+            )
         )
-    ledger.close_case(case.id, reason_code="moved_away", provenance=approver())
+    services.cases.close_case(
+        CloseCase(case_id=case.id, reason_code="moved_away", provenance=approver())
+    )
     # The case is closed: the death reaches the person only (no BeneficiaryDied on the case).
-    ledger.record_death(
-        resident_id=case.applicant_id,
-        on=month_start(today, -2) - dt.timedelta(days=1),
-        provenance=BY_CLERK,
+    services.cases.record_death(
+        RecordDeath(
+            resident_id=case.applicant_id,
+            on=month_start(today, -2) - dt.timedelta(days=1),
+            provenance=BY_CLERK,
+        )
     )
     assert not any(isinstance(e, ReliefCase.BeneficiaryDied) for e in ledger.events.get(case.id))
     found = alerts(runtime, "record_after_death")
@@ -401,16 +482,19 @@ def test_a_death_recorded_after_closure_still_reaches_the_closed_case(runtime: R
 
 def test_a_service_dated_inside_a_past_suspension(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    yesterday = ledger.today() - dt.timedelta(days=1)
-    case = approved_case(ledger)
-    near_miss = serve(ledger, case, at(yesterday, 9), at(yesterday, 10))
-    ledger.suspend_case(case.id, reason="income check", provenance=approver())
-    ledger.resume_case(case.id, reason="checked", provenance=approver())
+    services = runtime.services
+    yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
+    case = approved_case(runtime)
+    near_miss = serve(runtime, case, at(yesterday, 9), at(yesterday, 10))
+    services.cases.suspend_case(
+        SuspendCase(case_id=case.id, reason="income check", provenance=approver())
+    )
+    services.cases.resume_case(ResumeCase(case_id=case.id, reason="checked", provenance=approver()))
     events = list(ledger.events.get(case.id))
     suspended = next(e for e in events if isinstance(e, ReliefCase.Suspended)).timestamp
     resumed = next(e for e in events if isinstance(e, ReliefCase.Resumed)).timestamp
     # Recorded after the resumption, dated inside the suspension.
-    inside = serve(ledger, case, suspended + (resumed - suspended) / 2, resumed)
+    inside = serve(runtime, case, suspended + (resumed - suspended) / 2, resumed)
 
     found = alerts(runtime, "record_in_suspension")
     case_positions = positions(ledger, case.id)
@@ -488,11 +572,13 @@ def test_records_the_domain_refuses_are_still_caught(runtime: Runtime) -> None:
                 contractor_id=contractor,
                 contractor_credit_code=credit_code(),
                 purchaser="440103",
-                work_items=["care_and_nursing"],
-                service_area=["440103"],
-                start=dt.date(2025, 1, 1),
-                end=dt.date(2025, 12, 31),
-                value=Decimal(50000),
+                terms=Terms(
+                    ("care_and_nursing",),
+                    ("440103",),
+                    dt.date(2025, 1, 1),
+                    dt.date(2025, 12, 31),
+                    Decimal(50000),
+                ),
                 funding_source="relief_work_funds",
                 awarded_on=dt.date(2025, 1, 1),
                 provenance=BY_OFFICER,
@@ -549,15 +635,16 @@ def test_records_the_domain_refuses_are_still_caught(runtime: Runtime) -> None:
 
 def test_work_outside_the_term_and_scope_after_a_backdated_amendment(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    case = approved_case(ledger)
-    contract, code = contract_for(ledger, items=["psychological_counselling", "care_and_nursing"])
+    services = runtime.services
+    today = runtime.services.clock.today()
+    case = approved_case(runtime)
+    contract, code = contract_for(runtime, items=["psychological_counselling", "care_and_nursing"])
     week_ago, three_days_ago = today - dt.timedelta(days=7), today - dt.timedelta(days=3)
     early = serve(
-        ledger, case, at(week_ago, 9), at(week_ago, 10), by=worker(code), contract_id=contract.id
+        runtime, case, at(week_ago, 9), at(week_ago, 10), by=worker(code), contract_id=contract.id
     )
     early_care = serve(
-        ledger,
+        runtime,
         case,
         at(week_ago, 14),
         at(week_ago, 15),
@@ -566,7 +653,7 @@ def test_work_outside_the_term_and_scope_after_a_backdated_amendment(runtime: Ru
         item="care_and_nursing",
     )
     later = serve(
-        ledger,
+        runtime,
         case,
         at(three_days_ago, 9),
         at(three_days_ago, 10),
@@ -577,13 +664,15 @@ def test_work_outside_the_term_and_scope_after_a_backdated_amendment(runtime: Ru
     assert alerts(runtime, "work_outside_term") == []
     # Recorded today, in force from ten days ago: the term now starts five days ago and
     # counselling is no longer bought.
-    ledger.amend_contract(
-        contract.id,
-        reason="re-scoped after review",
-        effective_from=today - dt.timedelta(days=10),
-        start=today - dt.timedelta(days=5),
-        work_items=["care_and_nursing"],
-        provenance=BY_OFFICER,
+    services.purchasing.amend_contract(
+        AmendContract(
+            contract_id=contract.id,
+            reason="re-scoped after review",
+            effective_from=today - dt.timedelta(days=10),
+            start=today - dt.timedelta(days=5),
+            work_items=("care_and_nursing",),
+            provenance=BY_OFFICER,
+        )
     )
     case_positions = positions(ledger, case.id)
     term = alerts(runtime, "work_outside_term")
@@ -602,12 +691,13 @@ def test_work_outside_the_term_and_scope_after_a_backdated_amendment(runtime: Ru
 
 def test_work_outside_the_area_after_a_backdated_amendment(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    case = approved_case(ledger)
-    contract, code = contract_for(ledger, items=["care_and_nursing"])
+    services = runtime.services
+    today = runtime.services.clock.today()
+    case = approved_case(runtime)
+    contract, code = contract_for(runtime, items=["care_and_nursing"])
     day = today - dt.timedelta(days=4)
     there = serve(
-        ledger,
+        runtime,
         case,
         at(day, 9),
         at(day, 10),
@@ -616,7 +706,7 @@ def test_work_outside_the_area_after_a_backdated_amendment(runtime: Runtime) -> 
         item="care_and_nursing",
     )
     elsewhere = serve(
-        ledger,
+        runtime,
         case,
         at(day, 11),
         at(day, 12),
@@ -625,12 +715,14 @@ def test_work_outside_the_area_after_a_backdated_amendment(runtime: Runtime) -> 
         item="care_and_nursing",
         place="440103002001",
     )
-    ledger.amend_contract(
-        contract.id,
-        reason="area split between providers",
-        effective_from=today - dt.timedelta(days=10),
-        service_area=["440103002"],
-        provenance=BY_OFFICER,
+    services.purchasing.amend_contract(
+        AmendContract(
+            contract_id=contract.id,
+            reason="area split between providers",
+            effective_from=today - dt.timedelta(days=10),
+            service_area=("440103002",),
+            provenance=BY_OFFICER,
+        )
     )
     found = alerts(runtime, "work_outside_area")
     case_positions = positions(ledger, case.id)
@@ -643,12 +735,13 @@ def test_work_outside_the_area_after_a_backdated_amendment(runtime: Runtime) -> 
 
 def test_work_after_a_termination_recorded_later(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    case = approved_case(ledger)
-    contract, code = contract_for(ledger, items=["care_and_nursing"])
+    services = runtime.services
+    today = runtime.services.clock.today()
+    case = approved_case(runtime)
+    contract, code = contract_for(runtime, items=["care_and_nursing"])
     before_day, after_day = today - dt.timedelta(days=5), today - dt.timedelta(days=2)
     before = serve(
-        ledger,
+        runtime,
         case,
         at(before_day, 9),
         at(before_day, 10),
@@ -657,7 +750,7 @@ def test_work_after_a_termination_recorded_later(runtime: Runtime) -> None:
         item="care_and_nursing",
     )
     after = serve(
-        ledger,
+        runtime,
         case,
         at(after_day, 9),
         at(after_day, 10),
@@ -665,12 +758,14 @@ def test_work_after_a_termination_recorded_later(runtime: Runtime) -> None:
         contract_id=contract.id,
         item="care_and_nursing",
     )
-    ledger.terminate_contract(
-        contract.id,
-        effective_at=at(today - dt.timedelta(days=3), 0),
-        basis="contract",
-        reason="falsified records",
-        provenance=BY_OFFICER,
+    services.purchasing.terminate_contract(
+        TerminateContract(
+            contract_id=contract.id,
+            effective_at=at(today - dt.timedelta(days=3), 0),
+            basis="contract",
+            reason="falsified records",
+            provenance=BY_OFFICER,
+        )
     )
     found = alerts(runtime, "work_after_termination")
     case_positions = positions(ledger, case.id)
@@ -682,12 +777,13 @@ def test_work_after_a_termination_recorded_later(runtime: Runtime) -> None:
 
 def test_work_by_a_contractor_banned_later_with_an_earlier_start(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    case = approved_case(ledger)
-    contract, code = contract_for(ledger, items=["care_and_nursing"])
+    services = runtime.services
+    today = runtime.services.clock.today()
+    case = approved_case(runtime)
+    contract, code = contract_for(runtime, items=["care_and_nursing"])
     before_day, during_day = today - dt.timedelta(days=6), today - dt.timedelta(days=2)
     before = serve(
-        ledger,
+        runtime,
         case,
         at(before_day, 9),
         at(before_day, 10),
@@ -696,7 +792,7 @@ def test_work_by_a_contractor_banned_later_with_an_earlier_start(runtime: Runtim
         item="care_and_nursing",
     )
     during = serve(
-        ledger,
+        runtime,
         case,
         at(during_day, 9),
         at(during_day, 10),
@@ -704,13 +800,15 @@ def test_work_by_a_contractor_banned_later_with_an_earlier_start(runtime: Runtim
         contract_id=contract.id,
         item="care_and_nursing",
     )
-    ledger.ban_contractor(
-        contract.contractor_id,
-        start=today - dt.timedelta(days=4),
-        end=today + dt.timedelta(days=365),
-        reason="falsification (弄虚作假)",
-        deciding_unit="440103",
-        provenance=BY_SUPERVISOR,
+    services.purchasing.ban_contractor(
+        BanContractor(
+            contractor_id=contract.contractor_id,
+            start=today - dt.timedelta(days=4),
+            end=today + dt.timedelta(days=365),
+            reason="falsification (弄虚作假)",
+            deciding_unit="440103",
+            provenance=BY_SUPERVISOR,
+        )
     )
     found = alerts(runtime, "work_by_banned_contractor", contractor_id=contract.contractor_id)
     case_positions = positions(ledger, case.id)
@@ -727,28 +825,31 @@ def test_work_by_a_contractor_banned_later_with_an_earlier_start(runtime: Runtim
 
 def test_overlapping_services_of_one_staff_member(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    yesterday = ledger.today() - dt.timedelta(days=1)
-    case, other = approved_case(ledger), approved_case(ledger)
-    a = serve(ledger, case, at(yesterday, 9), at(yesterday, 11), by=officer(who="carer-1"))
-    b = serve(ledger, other, at(yesterday, 10), at(yesterday, 12), by=officer(who="carer-1"))
+    services = runtime.services
+    yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
+    case, other = approved_case(runtime), approved_case(runtime)
+    a = serve(runtime, case, at(yesterday, 9), at(yesterday, 11), by=officer(who="carer-1"))
+    b = serve(runtime, other, at(yesterday, 10), at(yesterday, 12), by=officer(who="carer-1"))
     # Near miss: back to back.
-    serve(ledger, case, at(yesterday, 9), at(yesterday, 10), by=officer(who="carer-2"))
-    serve(ledger, other, at(yesterday, 10), at(yesterday, 11), by=officer(who="carer-2"))
+    serve(runtime, case, at(yesterday, 9), at(yesterday, 10), by=officer(who="carer-2"))
+    serve(runtime, other, at(yesterday, 10), at(yesterday, 11), by=officer(who="carer-2"))
 
     # A home visit made during one's own service.
-    visited = application(ledger, "440103")
-    ledger.investigate_case(
-        visited.id,
-        means_test=MeansTest(
-            [{"source": "wages", "monthly_amount": "300"}],
-            [],
-            1,
-            HomeVisit(at(yesterday, 10, 30), visited.registered_division.code, "carer-5"),
-        ),
-        contract_id=None,
-        provenance=officer(),
+    visited = application(runtime, "440103")
+    services.cases.investigate_case(
+        InvestigateCase(
+            case_id=visited.id,
+            means_test=MeansTest(
+                (IncomeItem("wages", Decimal("300")),),
+                (),
+                1,
+                HomeVisit(at(yesterday, 10, 30), visited.registered_division.code, "carer-5"),
+            ),
+            contract_id=None,
+            provenance=officer(),
+        )
     )
-    serve(ledger, case, at(yesterday, 10), at(yesterday, 11), by=officer(who="carer-5"))
+    serve(runtime, case, at(yesterday, 10), at(yesterday, 11), by=officer(who="carer-5"))
 
     found = alerts(runtime, "overlapping_records")
     assert [(x["subject_kind"], x["subject_id"]) for x in found] == [
@@ -763,24 +864,25 @@ def test_overlapping_services_of_one_staff_member(runtime: Runtime) -> None:
     assert yesterday.isoformat() in found[0]["reason"]
 
     # Voiding one of the two clears it.
-    ledger.correct_case_record(
-        other.id,
-        corrects_version=b,
-        changes={"void": True},
-        reason="entered twice",
-        provenance=officer(),
+    services.cases.correct_case_record(
+        CorrectCaseRecord(
+            case_id=other.id,
+            corrects_version=b,
+            correction=parse_correction({"void": True}),
+            reason="entered twice",
+            provenance=officer(),
+        )
     )
     assert [x["status"] for x in alerts(runtime, "overlapping_records")] == ["cleared", "open"]
 
 
 def test_more_service_hours_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    yesterday = ledger.today() - dt.timedelta(days=1)
-    case = approved_case(ledger)
-    serve(ledger, case, at(yesterday, 8), at(yesterday, 12), by=officer(who="carer-3"))
-    serve(ledger, case, at(yesterday, 12), at(yesterday, 17), by=officer(who="carer-3"))
-    serve(ledger, case, at(yesterday, 8), at(yesterday, 12), by=officer(who="carer-4"))
-    serve(ledger, case, at(yesterday, 12), at(yesterday, 16), by=officer(who="carer-4"))
+    yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
+    case = approved_case(runtime)
+    serve(runtime, case, at(yesterday, 8), at(yesterday, 12), by=officer(who="carer-3"))
+    serve(runtime, case, at(yesterday, 12), at(yesterday, 17), by=officer(who="carer-3"))
+    serve(runtime, case, at(yesterday, 8), at(yesterday, 12), by=officer(who="carer-4"))
+    serve(runtime, case, at(yesterday, 12), at(yesterday, 16), by=officer(who="carer-4"))
     found = alerts(runtime, "service_hours_over_day")
     assert [x["subject_id"] for x in found] == ["carer-3"]  # 9 h > 8; carer-4's 8 h is not
     assert "9.0 hours" in found[0]["reason"]
@@ -788,21 +890,23 @@ def test_more_service_hours_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
 
 
 def test_more_home_visits_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    yesterday = ledger.today() - dt.timedelta(days=1)
+    services = runtime.services
+    yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
 
     def visit(visitor: str, hour: int) -> None:
-        case = application(ledger, "440103")
-        ledger.investigate_case(
-            case.id,
-            means_test=MeansTest(
-                [{"source": "wages", "monthly_amount": "300"}],
-                [],
-                1,
-                HomeVisit(at(yesterday, hour), case.registered_division.code, visitor),
-            ),
-            contract_id=None,
-            provenance=officer(),
+        case = application(runtime, "440103")
+        services.cases.investigate_case(
+            InvestigateCase(
+                case_id=case.id,
+                means_test=MeansTest(
+                    (IncomeItem("wages", Decimal("300")),),
+                    (),
+                    1,
+                    HomeVisit(at(yesterday, hour), case.registered_division.code, visitor),
+                ),
+                contract_id=None,
+                provenance=officer(),
+            )
         )
 
     for hour in (9, 10, 11, 12):
@@ -819,25 +923,40 @@ def test_more_home_visits_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
 
 def test_a_home_visit_in_another_village(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    home = ledger.register_household(
-        registered_division="440103001001",
-        residence_division="440103001003",
-        members=[MemberInput(resident_id(), "Applicant", "head")],
-        provenance=BY_CLERK,
+    services = runtime.services
+    home = services.cases.register_household(
+        RegisterHousehold(
+            registered_division="440103001001",
+            residence_division="440103001003",
+            members=(HouseholdMember(resident_id(), "Applicant", "head"),),
+            provenance=BY_CLERK,
+        )
     )
-    case = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=next(iter(home.members)),
-        programme="dibao",
-        window_division="440103001",
-        provenance=BY_CLERK,
+    case = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=next(iter(home.members)),
+            programme="dibao",
+            window_division="440103001",
+            provenance=BY_CLERK,
+        )
     )
-    ledger.investigate_case(
-        case.id, means_test=means_test("440103001003"), contract_id=None, provenance=officer()
+    services.cases.investigate_case(
+        InvestigateCase(
+            case_id=case.id,
+            means_test=means_test("440103001003"),
+            contract_id=None,
+            provenance=officer(),
+        )
     )  # where the household lives: fine
     assert alerts(runtime, "home_visit_elsewhere") == []
-    ledger.investigate_case(
-        case.id, means_test=means_test("440103002001"), contract_id=None, provenance=officer()
+    services.cases.investigate_case(
+        InvestigateCase(
+            case_id=case.id,
+            means_test=means_test("440103002001"),
+            contract_id=None,
+            provenance=officer(),
+        )
     )
     found = alerts(runtime, "home_visit_elsewhere")
     assert [(x["subject_kind"], x["subject_id"]) for x in found] == [("case", str(case.id))]
@@ -849,17 +968,16 @@ def test_a_home_visit_in_another_village(runtime: Runtime) -> None:
 
 
 def test_a_contractor_whose_investigations_are_approved_far_more_often(runtime: Runtime) -> None:
-    ledger = runtime.ledger
     county = "440305"
     outlier, outlier_code = contract_for(
-        ledger, items=["household_investigation"], purchaser=county
+        runtime, items=["household_investigation"], purchaser=county
     )
-    small, small_code = contract_for(ledger, items=["household_investigation"], purchaser=county)
+    small, small_code = contract_for(runtime, items=["household_investigation"], purchaser=county)
 
     def by_contractor(contract: Contract, code: str, approve: bool) -> None:
-        case = application(ledger, county)
+        case = application(runtime, county)
         decide(
-            ledger,
+            runtime,
             case,
             approve=approve,
             investigator=worker(code, "worker-9"),
@@ -872,7 +990,7 @@ def test_a_contractor_whose_investigations_are_approved_far_more_often(runtime: 
     for _ in range(3):
         by_contractor(small, small_code, True)  # 3 of 3: too few to test (minimum 4)
     for n in range(6):
-        decide(ledger, application(ledger, county), approve=n == 0)  # county staff: 1 of 6
+        decide(runtime, application(runtime, county), approve=n == 0)  # county staff: 1 of 6
     found = alerts(runtime, "approval_rate_outlier", county="4403")
     assert [(x["subject_kind"], x["subject_id"]) for x in found] == [
         ("contractor", str(outlier.contractor_id))
@@ -887,7 +1005,7 @@ def test_a_contractor_whose_investigations_are_approved_far_more_often(runtime: 
     )
     # More approvals by county staff bring the rest of the county closer: the alert clears.
     for _ in range(3):
-        decide(ledger, application(ledger, county))
+        decide(runtime, application(runtime, county))
     assert [x["status"] for x in alerts(runtime, "approval_rate_outlier")] == ["cleared"]
 
 
@@ -896,24 +1014,27 @@ def test_a_contractor_whose_investigations_are_approved_far_more_often(runtime: 
 
 def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
     ledger = runtime.ledger
+    services = runtime.services
     visits: dict[str, list[uuid.UUID]] = {"inv-a": [], "inv-b": []}
 
     def investigate(village: str, investigator: str, income: int) -> None:
-        case = application(ledger, "440606", village_=village)
-        ledger.investigate_case(
-            case.id,
-            means_test=MeansTest(
-                [{"source": "wages", "monthly_amount": str(income)}],
-                [],
-                1,
-                HomeVisit(
-                    ledger.now() - dt.timedelta(hours=2),
-                    case.registered_division.code,
-                    investigator,
+        case = application(runtime, "440606", village_=village)
+        services.cases.investigate_case(
+            InvestigateCase(
+                case_id=case.id,
+                means_test=MeansTest(
+                    (IncomeItem("wages", Decimal(str(income))),),
+                    (),
+                    1,
+                    HomeVisit(
+                        runtime.services.clock.now() - dt.timedelta(hours=2),
+                        case.registered_division.code,
+                        investigator,
+                    ),
                 ),
-            ),
-            contract_id=None,
-            provenance=officer("440606", who=investigator),
+                contract_id=None,
+                provenance=officer("440606", who=investigator),
+            )
         )
         visits[investigator].append(case.id)
 
@@ -932,12 +1053,16 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
 
     # A correction moving one income well above the line leaves 7: below the minimum sample.
     case = ledger.get_case(visits["inv-a"][0])
-    ledger.correct_case_record(
-        case.id,
-        corrects_version=next(iter(case.investigations)),
-        changes={"income_items": [{"source": "wages", "monthly_amount": "1800"}]},
-        reason="pay slip found",
-        provenance=officer("440606", who="inv-c"),
+    services.cases.correct_case_record(
+        CorrectCaseRecord(
+            case_id=case.id,
+            corrects_version=next(iter(case.investigations)),
+            correction=parse_correction(
+                {"income_items": [{"source": "wages", "monthly_amount": "1800"}]}
+            ),
+            reason="pay slip found",
+            provenance=officer("440606", who="inv-c"),
+        )
     )
     assert [x["status"] for x in alerts(runtime, "income_bunching_village")] == ["cleared"]
     assert [x["status"] for x in alerts(runtime, "income_bunching_investigator")] == ["cleared"]
@@ -948,11 +1073,14 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
 
 def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    key = ledger.identity_key
+    services = runtime.services
+    key = runtime.settings.identity_key()
 
     def hire(name: str) -> uuid.UUID:
-        staff = ledger.hire_staff(
-            name=name, kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+        staff = services.purchasing.hire_staff(
+            HireStaff(
+                name=name, kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+            )
         )
         return staff.id
 
@@ -965,9 +1093,9 @@ def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtim
 
     # 1. An approver approves their sister's case, and declares her only afterwards.
     wang = hire("Wang")
-    sister_case = application(ledger, "440103")
+    sister_case = application(runtime, "440103")
     decide(
-        ledger,
+        runtime,
         sister_case,
         decider=staff_actor(str(wang), Role.APPROVER),
     )
@@ -976,32 +1104,41 @@ def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtim
     # 2. An investigator who lives in the applicant's household (declared beforehand).
     li, li_number = hire("Li"), resident_id(born="19900101")
     head = resident_id()
-    home = ledger.register_household(
-        registered_division="440103001001",
-        residence_division="440103001001",
-        members=[MemberInput(head, "Head", "head"), MemberInput(li_number, "Li", "sibling")],
-        provenance=BY_CLERK,
+    home = services.cases.register_household(
+        RegisterHousehold(
+            registered_division="440103001001",
+            residence_division="440103001001",
+            members=(
+                HouseholdMember(head, "Head", "head"),
+                HouseholdMember(li_number, "Li", "sibling"),
+            ),
+            provenance=BY_CLERK,
+        )
     )
     declare(li, li_number, [])
-    shared = ledger.receive_application(
-        household_id=home.id,
-        applicant_id=head,
-        programme="dibao",
-        window_division="440103001",
-        provenance=BY_CLERK,
+    shared = services.cases.receive_application(
+        ReceiveApplication(
+            household_id=home.id,
+            applicant_id=head,
+            programme="dibao",
+            window_division="440103001",
+            provenance=BY_CLERK,
+        )
     )
-    ledger.investigate_case(
-        shared.id,
-        means_test=means_test("440103001001", visitor=str(li)),
-        contract_id=None,
-        provenance=staff_actor(str(li)),
+    services.cases.investigate_case(
+        InvestigateCase(
+            case_id=shared.id,
+            means_test=means_test("440103001001", visitor=str(li)),
+            contract_id=None,
+            provenance=staff_actor(str(li)),
+        )
     )
 
     # 3. Near miss: declared relatives, none of them the applicant or in the household.
     zhao = hire("Zhao")
     declare(zhao, resident_id(), [(resident_id(), "spouse")])
-    unrelated = application(ledger, "440103")
-    decide(ledger, unrelated, investigator=staff_actor(str(zhao)))
+    unrelated = application(runtime, "440103")
+    decide(runtime, unrelated, investigator=staff_actor(str(zhao)))
 
     found = by_subject(alerts(runtime, "conflict_of_interest"))
     assert set(found) == {str(wang), str(li)}
@@ -1023,19 +1160,27 @@ def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtim
 
 def test_value_raised_after_a_poor_evaluation(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    today = ledger.today()
-    poor, _ = contract_for(ledger, items=["care_and_nursing"])
-    good, _ = contract_for(ledger, items=["care_and_nursing"])
+    services = runtime.services
+    today = runtime.services.clock.today()
+    poor, _ = contract_for(runtime, items=["care_and_nursing"])
+    good, _ = contract_for(runtime, items=["care_and_nursing"])
     for contract, score in ((poor, "42"), (good, "85")):
-        ledger.evaluate_contract(
-            contract.id,
-            period_start=today - dt.timedelta(days=30),
-            period_end=today - dt.timedelta(days=1),
-            score=score,
-            provenance=BY_SUPERVISOR,
+        services.purchasing.evaluate_contract(
+            EvaluateContract(
+                contract_id=contract.id,
+                period_start=today - dt.timedelta(days=30),
+                period_end=today - dt.timedelta(days=1),
+                score=score,
+                provenance=BY_SUPERVISOR,
+            )
         )
-        ledger.amend_contract(
-            contract.id, reason="more households", value="80000", provenance=BY_OFFICER
+        services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract.id,
+                reason="more households",
+                value="80000",
+                provenance=BY_OFFICER,
+            )
         )
     found = alerts(runtime, "value_raised_after_poor_evaluation")
     assert [(x["subject_kind"], x["subject_id"]) for x in found] == [("contract", str(poor.id))]
@@ -1045,14 +1190,13 @@ def test_value_raised_after_a_poor_evaluation(runtime: Runtime) -> None:
 
 
 def test_contracts_split_just_under_the_threshold(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    today = ledger.today()
+    today = runtime.services.clock.today()
     first, _ = contract_for(
-        ledger, items=["care_and_nursing"], value="95000", awarded_on=today - dt.timedelta(days=25)
+        runtime, items=["care_and_nursing"], value="95000", awarded_on=today - dt.timedelta(days=25)
     )
     for days, value in ((12, "98000"), (2, "91000")):
         contract_for(
-            ledger,
+            runtime,
             items=["care_and_nursing"],
             value=value,
             awarded_on=today - dt.timedelta(days=days),
@@ -1061,22 +1205,25 @@ def test_contracts_split_just_under_the_threshold(runtime: Runtime) -> None:
     # Near misses: the same three values spread over 100 days, and three close together of
     # which one is not "just under".
     spread, _ = contract_for(
-        ledger, items=["care_and_nursing"], value="95000", awarded_on=today - dt.timedelta(days=100)
+        runtime,
+        items=["care_and_nursing"],
+        value="95000",
+        awarded_on=today - dt.timedelta(days=100),
     )
     for days in (50, 0):
         contract_for(
-            ledger,
+            runtime,
             items=["care_and_nursing"],
             value="95000",
             awarded_on=today - dt.timedelta(days=days),
             contractor_id=spread.contractor_id,
         )
     mixed, _ = contract_for(
-        ledger, items=["care_and_nursing"], value="95000", awarded_on=today - dt.timedelta(days=5)
+        runtime, items=["care_and_nursing"], value="95000", awarded_on=today - dt.timedelta(days=5)
     )
     for value in ("96000", "60000"):
         contract_for(
-            ledger,
+            runtime,
             items=["care_and_nursing"],
             value=value,
             awarded_on=today - dt.timedelta(days=3),
@@ -1092,19 +1239,21 @@ def test_contracts_split_just_under_the_threshold(runtime: Runtime) -> None:
 # Determinism, configuration, queries -------------------------------------------------------
 
 
-def write_story(ledger: ReliefLedger) -> None:
+def write_story(runtime: Runtime) -> None:
     """A history in which many rules fire, clear, and stay silent."""
-    today = ledger.today()
+    today = runtime.services.clock.today()
     yesterday = today - dt.timedelta(days=1)
-    case = approved_case(ledger, start_date=month_start(today, -2))
+    case = approved_case(runtime, start_date=month_start(today, -2))
     for offset in (-2, -1, 0):
-        ledger.record_payment(
-            case.id, period=month(today, offset), amount="900", provenance=officer()
+        runtime.services.cases.record_payment(
+            RecordPayment(
+                case_id=case.id, period=month(today, offset), amount="900", provenance=officer()
+            )
         )
-    contract, code = contract_for(ledger, items=["care_and_nursing", "psychological_counselling"])
+    contract, code = contract_for(runtime, items=["care_and_nursing", "psychological_counselling"])
     for hour in (9, 10):
         serve(
-            ledger,
+            runtime,
             case,
             at(yesterday, hour),
             at(yesterday, hour + 2),
@@ -1112,87 +1261,107 @@ def write_story(ledger: ReliefLedger) -> None:
             contract_id=contract.id,
             item="care_and_nursing",
         )
-    ledger.terminate_contract(
-        contract.id,
-        effective_at=at(yesterday, 0),
-        basis="law",
-        reason="fraud",
-        provenance=BY_OFFICER,
+    runtime.services.purchasing.terminate_contract(
+        TerminateContract(
+            contract_id=contract.id,
+            effective_at=at(yesterday, 0),
+            basis="law",
+            reason="fraud",
+            provenance=BY_OFFICER,
+        )
     )
-    ledger.record_death(
-        resident_id=case.applicant_id,
-        on=month_start(today, -1) - dt.timedelta(days=1),
-        provenance=BY_CLERK,
+    runtime.services.cases.record_death(
+        RecordDeath(
+            resident_id=case.applicant_id,
+            on=month_start(today, -1) - dt.timedelta(days=1),
+            provenance=BY_CLERK,
+        )
     )
     for _ in range(4):
-        approved_case(ledger, "440104")  # four home visits by officer-1 in one day
-    other = approved_case(ledger)
-    voided = serve(ledger, other, at(yesterday, 13), at(yesterday, 15), by=officer(who="c"))
-    serve(ledger, other, at(yesterday, 14), at(yesterday, 16), by=officer(who="c"))
-    ledger.correct_case_record(
-        other.id,
-        corrects_version=voided,
-        changes={"void": True},
-        reason="dup",
-        provenance=officer(),
+        approved_case(runtime, "440104")  # four home visits by officer-1 in one day
+    other = approved_case(runtime)
+    voided = serve(runtime, other, at(yesterday, 13), at(yesterday, 15), by=officer(who="c"))
+    serve(runtime, other, at(yesterday, 14), at(yesterday, 16), by=officer(who="c"))
+    runtime.services.cases.correct_case_record(
+        CorrectCaseRecord(
+            case_id=other.id,
+            corrects_version=voided,
+            correction=parse_correction({"void": True}),
+            reason="dup",
+            provenance=officer(),
+        )
     )
     # The remaining kinds of event the projection reads, so that replay covers them all.
-    ledger.review_case(
-        other.id,
-        outcome="adjust",
-        notes="new pension",
-        new_monthly_amount="800",
-        effective_from=today,
-        provenance=approver(),
+    runtime.services.cases.review_case(
+        ReviewCase(
+            case_id=other.id,
+            outcome="adjust",
+            notes="new pension",
+            new_monthly_amount="800",
+            effective_from=today,
+            provenance=approver(),
+        )
     )
-    ledger.review_case(other.id, outcome="continue", notes="unchanged", provenance=approver())
-    ledger.correct_case_record(
-        other.id,
-        corrects_version=next(iter(ledger.get_case(other.id).investigations)),
-        changes={"household_size": 2},
-        reason="a child was left out",
-        provenance=officer(who="officer-2"),
+    runtime.services.cases.review_case(
+        ReviewCase(case_id=other.id, outcome="continue", notes="unchanged", provenance=approver())
     )
-    rejected = application(ledger, "440103")
-    decide(ledger, rejected, approve=False)
-    running, _ = contract_for(ledger, items=["care_and_nursing"])
-    ledger.invoice_contract(
-        running.id,
-        invoice_number="2026-001",
-        period_start=today - dt.timedelta(days=30),
-        period_end=today - dt.timedelta(days=1),
-        amount="20000",
-        provenance=BY_OFFICER,
+    runtime.services.cases.correct_case_record(
+        CorrectCaseRecord(
+            case_id=other.id,
+            corrects_version=next(iter(runtime.ledger.get_case(other.id).investigations)),
+            correction=parse_correction({"household_size": 2}),
+            reason="a child was left out",
+            provenance=officer(who="officer-2"),
+        )
     )
-    ledger.evaluate_contract(
-        running.id,
-        period_start=today - dt.timedelta(days=30),
-        period_end=today - dt.timedelta(days=1),
-        score="55",
-        provenance=BY_SUPERVISOR,
+    rejected = application(runtime, "440103")
+    decide(runtime, rejected, approve=False)
+    running, _ = contract_for(runtime, items=["care_and_nursing"])
+    runtime.services.purchasing.invoice_contract(
+        InvoiceContract(
+            contract_id=running.id,
+            invoice_number="2026-001",
+            period_start=today - dt.timedelta(days=30),
+            period_end=today - dt.timedelta(days=1),
+            amount="20000",
+            provenance=BY_OFFICER,
+        )
     )
-    ledger.renew_contract(
-        running.id,
-        new_end=today + dt.timedelta(days=400),
-        added_value="30000",
-        reason="second year",
-        provenance=BY_OFFICER,
+    runtime.services.purchasing.evaluate_contract(
+        EvaluateContract(
+            contract_id=running.id,
+            period_start=today - dt.timedelta(days=30),
+            period_end=today - dt.timedelta(days=1),
+            score="55",
+            provenance=BY_SUPERVISOR,
+        )
     )
-    staff = ledger.hire_staff(
-        name="Zhou", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    runtime.services.purchasing.renew_contract(
+        RenewContract(
+            contract_id=running.id,
+            new_end=today + dt.timedelta(days=400),
+            added_value="30000",
+            reason="second year",
+            provenance=BY_OFFICER,
+        )
     )
-    declared = ledger.get_staff(staff.id)
+    staff = runtime.services.purchasing.hire_staff(
+        HireStaff(
+            name="Zhou", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+        )
+    )
+    declared = runtime.ledger.get_staff(staff.id)
     declared.declare_interests(
         resident_id=resident_id(),
         relatives=[(rejected.applicant_id, "child")],
-        key=ledger.identity_key,
+        key=runtime.settings.identity_key(),
         provenance=BY_OFFICER,
     )
-    ledger.save(declared)
+    runtime.ledger.save(declared)
 
 
 def test_a_rebuild_gives_the_same_alerts_as_the_incremental_run(runtime: Runtime) -> None:
-    write_story(runtime.ledger)
+    write_story(runtime)
     run(runtime, batch=7)
     incremental = projection_tables(runtime, "rm_red_flags_g1")
     rules = {row[1] for row in incremental["alerts"]}
@@ -1229,13 +1398,13 @@ def test_a_rebuild_gives_the_same_alerts_as_the_incremental_run(runtime: Runtime
 
 
 def test_other_thresholds_need_a_rebuild(runtime: Runtime) -> None:
-    write_story(runtime.ledger)
+    write_story(runtime)
     run(runtime)
 
     class Stricter(RedFlagsProjection):
         preset_config = dataclasses.replace(CONFIG, max_home_visits_per_day=10)
 
-    approved_case(runtime.ledger)
+    approved_case(runtime)
     with pytest.raises(ProjectionHalted) as halted:
         run(runtime, Stricter)
     assert isinstance(halted.value.cause, ConfigurationChanged)
@@ -1249,7 +1418,7 @@ def test_other_thresholds_need_a_rebuild(runtime: Runtime) -> None:
 
 
 def test_query_alerts_filters_and_pages_by_key(runtime: Runtime) -> None:
-    write_story(runtime.ledger)
+    write_story(runtime)
     everything = alerts(runtime)
     assert len(everything) >= 4
     with runtime.pool.connection() as conn, conn.cursor() as cursor:

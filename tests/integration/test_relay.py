@@ -9,6 +9,7 @@ from collections import defaultdict
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from domain.commands.cases import CloseCase
 from infra.embedded_kafka import EmbeddedKafka
 from infra.relay import KafkaRelay
 from infra.runtime import Runtime
@@ -49,7 +50,7 @@ def assert_topic_holds_the_log(runtime: Runtime, bootstrap: str) -> list:
 def test_every_committed_event_is_published_as_a_cloudevent(
     runtime: Runtime, kafka_broker: EmbeddedKafka
 ) -> None:
-    write_history(runtime.ledger, 40)
+    write_history(runtime, 40)
     relay = relay_for(runtime, kafka_broker.bootstrap)
     publish_all(relay)
     records = assert_topic_holds_the_log(runtime, kafka_broker.bootstrap)
@@ -80,8 +81,10 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-unty
 
 def _open_some(runtime: Runtime, n: int) -> None:
     for _ in range(n):
-        case = application(runtime.ledger)
-        runtime.ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
+        case = application(runtime)
+        runtime.services.cases.close_case(
+            CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
+        )
 
 
 def test_broker_restarted_empty_mid_run_the_relay_republishes_everything(

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from infra.bulk import BulkLedger
 from infra.runtime import Runtime
 from infra.settings import Settings
 from infra.synthetic.misconduct import (
@@ -42,13 +41,13 @@ FALSE_POSITIVE_BOUND = 0.01
 
 def scenario(runtime: Runtime, households: int, seed: int) -> Injected:
     """Build the scenario and project it to the end with the scenario's configuration."""
-    clock = SimulatedClock(runtime.ledger.today())
-    ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
+    clock = SimulatedClock(runtime.services.clock.today())
+    bulk = runtime.bulk(clock)
     try:
-        injected = build_scenario(ledger, clock, households=households, seed=seed)
+        injected = build_scenario(bulk, clock, households=households, seed=seed)
     finally:
-        ledger.close()
-    project_scenario(runtime.pool, runtime.ledger)
+        bulk.close()
+    project_scenario(runtime)
     return injected
 
 

@@ -14,6 +14,14 @@ from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from domain.case import ReliefCase
+from domain.commands.cases import CloseCase
+from domain.commands.purchasing import (
+    AssignStaff,
+    AwardContract,
+    HireStaff,
+    RegisterContractor,
+    TerminateContract,
+)
 from infra.policies import DEFAULT_POLICY_FILE, store_policy
 from infra.projection_runner import BatchApplier, PostgresFeedRunner
 from infra.runtime import Runtime
@@ -82,7 +90,7 @@ def rows_by_code(
     runtime: Runtime, at: dt.datetime | None = None, division: str | None = None
 ) -> dict[str, tuple[int, int, int, int, int]]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        snapshot = staffing_at(cursor, at or runtime.ledger.now(), division=division)
+        snapshot = staffing_at(cursor, at or runtime.services.clock.now(), division=division)
     return {
         d.division: (d.households, d.minimum, d.government_staff, d.contractor_staff, d.shortfall)
         for d in snapshot.divisions
@@ -127,91 +135,122 @@ def test_the_band_table_at_every_edge_through_the_projection(runtime: Runtime) -
 
 
 def test_the_view_follows_staff_moves_contract_ends_and_cases(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    cases = [application(ledger, "440103") for _ in range(3)]
+    services = runtime.services
+    cases = [application(runtime, "440103") for _ in range(3)]
     for case in cases[:2]:
-        approve(ledger, case)
-    clerk = ledger.hire_staff(
-        name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+        approve(runtime, case)
+    clerk = services.purchasing.hire_staff(
+        HireStaff(name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
     )
-    ledger.assign_staff(clerk.id, division="440103001", provenance=BY_OFFICER)
-    contractor = ledger.register_contractor(
-        name="Care",
-        contractor_type="social_organisation",
-        credit_code=credit_code(),
-        institution_class=None,
-        provenance=BY_OFFICER,
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=clerk.id, division="440103001", provenance=BY_OFFICER)
     )
-    today = ledger.today()
-    contract = ledger.award_contract(
-        contractor_id=contractor.id,
-        purchaser="440103",
-        work_items=["household_investigation"],
-        service_area=["440103"],
-        start=today - dt.timedelta(days=30),
-        end=today + dt.timedelta(days=300),
-        value="1000",
-        funding_source="relief_work_funds",
-        provenance=BY_OFFICER,
+    contractor = services.purchasing.register_contractor(
+        RegisterContractor(
+            name="Care",
+            contractor_type="social_organisation",
+            credit_code=credit_code(),
+            institution_class=None,
+            provenance=BY_OFFICER,
+        )
     )
-    hired = ledger.hire_staff(
-        name="Wang", kind="handling_staff", contract_id=contract.id, provenance=BY_OFFICER
+    today = runtime.services.clock.today()
+    contract = services.purchasing.award_contract(
+        AwardContract(
+            contractor_id=contractor.id,
+            purchaser="440103",
+            work_items=("household_investigation",),
+            service_area=("440103",),
+            start=today - dt.timedelta(days=30),
+            end=today + dt.timedelta(days=300),
+            value="1000",
+            funding_source="relief_work_funds",
+            provenance=BY_OFFICER,
+        )
     )
-    ledger.assign_staff(hired.id, division="440103001", provenance=BY_OFFICER)
-    coordinator = ledger.hire_staff(
-        name="Zhao", kind="village_coordinator", government_unit="440103001", provenance=BY_OFFICER
+    hired = services.purchasing.hire_staff(
+        HireStaff(
+            name="Wang", kind="handling_staff", contract_id=contract.id, provenance=BY_OFFICER
+        )
     )
-    ledger.assign_staff(coordinator.id, division="440103001001", provenance=BY_OFFICER)
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=hired.id, division="440103001", provenance=BY_OFFICER)
+    )
+    coordinator = services.purchasing.hire_staff(
+        HireStaff(
+            name="Zhao",
+            kind="village_coordinator",
+            government_unit="440103001",
+            provenance=BY_OFFICER,
+        )
+    )
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=coordinator.id, division="440103001001", provenance=BY_OFFICER)
+    )
     catch_up(runtime)
     rows = rows_by_code(runtime)
     assert rows["440103"] == (2, 2, 0, 0, 2)  # county: 2 households, nobody at county level
     assert rows["440103001"] == (2, 2, 1, 1, 0)  # township: one of each, not short
-    before_moves = ledger.now()
+    before_moves = runtime.services.clock.now()
 
-    ledger.assign_staff(clerk.id, division="440103002", provenance=BY_OFFICER)  # moves away
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=clerk.id, division="440103002", provenance=BY_OFFICER)
+    )  # moves away
     catch_up(runtime)
     assert rows_by_code(runtime)["440103001"] == (2, 2, 0, 1, 1)
     assert rows_by_code(runtime)["440103002"] == (0, 2, 1, 0, 1)
 
-    ledger.terminate_contract(
-        contract.id,
-        effective_at=ledger.now(),
-        basis="contract",
-        reason="ended early",
-        provenance=BY_OFFICER,
+    services.purchasing.terminate_contract(
+        TerminateContract(
+            contract_id=contract.id,
+            effective_at=runtime.services.clock.now(),
+            basis="contract",
+            reason="ended early",
+            provenance=BY_OFFICER,
+        )
     )
     catch_up(runtime)
     assert rows_by_code(runtime)["440103001"] == (2, 2, 0, 0, 2)  # contract staff stop counting
 
-    ledger.close_case(cases[0].id, reason_code="moved_away", provenance=approver())
+    services.cases.close_case(
+        CloseCase(case_id=cases[0].id, reason_code="moved_away", provenance=approver())
+    )
     catch_up(runtime)
     assert rows_by_code(runtime)["440103001"][0] == 1
     # The view as it stood earlier is answered from the history, unchanged by what followed.
     assert rows_by_code(runtime, before_moves)["440103001"] == (2, 2, 1, 1, 0)
 
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        villages = {v.division: v for v in staffing_at(cursor, ledger.now()).villages}
+        villages = {
+            v.division: v for v in staffing_at(cursor, runtime.services.clock.now()).villages
+        }
     assert villages["440103001001"].coordinators == 1
     assert villages["440103001001"].status == "ok"
 
 
 def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> None:
-    ledger = runtime.ledger
+    services = runtime.services
     seen: list[tuple[dt.datetime, dict]] = []
     for round_ in range(4):
-        case = application(ledger, "440104")
-        approve(ledger, case)
-        staff = ledger.hire_staff(
-            name=f"S{round_}",
-            kind="handling_staff",
-            government_unit="440104",
-            provenance=BY_OFFICER,
+        case = application(runtime, "440104")
+        approve(runtime, case)
+        staff = services.purchasing.hire_staff(
+            HireStaff(
+                name=f"S{round_}",
+                kind="handling_staff",
+                government_unit="440104",
+                provenance=BY_OFFICER,
+            )
         )
-        ledger.assign_staff(staff.id, division="440104", provenance=BY_OFFICER)
+        services.purchasing.assign_staff(
+            AssignStaff(staff_id=staff.id, division="440104", provenance=BY_OFFICER)
+        )
         if round_ == 2:
-            ledger.close_case(case.id, reason_code="voluntary", provenance=approver("440104"))
+            services.cases.close_case(
+                CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver("440104"))
+            )
         catch_up(runtime)
-        moment = ledger.now()
+        moment = runtime.services.clock.now()
         seen.append((moment, rows_by_code(runtime, moment)))
         time.sleep(0.01)
     for moment, live in seen:
@@ -219,24 +258,26 @@ def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> No
 
 
 def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime) -> None:
-    ledger = runtime.ledger
-    application(ledger, "440105")
-    staff = ledger.hire_staff(
-        name="S", kind="handling_staff", government_unit="440105", provenance=BY_OFFICER
+    services = runtime.services
+    application(runtime, "440105")
+    staff = services.purchasing.hire_staff(
+        HireStaff(name="S", kind="handling_staff", government_unit="440105", provenance=BY_OFFICER)
     )
-    ledger.assign_staff(staff.id, division="440105", provenance=BY_OFFICER)
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440105", provenance=BY_OFFICER)
+    )
     catch_up(runtime)
     assert rows_by_code(runtime)["440105"][1:] == (2, 1, 0, 1)
     position = runtime.head_position()
     stricter = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
     stricter.update(
         name="stricter",
-        effective_from=ledger.today().isoformat(),
+        effective_from=runtime.services.clock.today().isoformat(),
         county=[{"households_from": 0, "minimum": 5}],
     )
     with runtime.pool.connection() as conn:
         store_policy(conn, stricter, "test")
     assert rows_by_code(runtime)["440105"][1:] == (5, 1, 0, 4)
-    yesterday = ledger.now() - dt.timedelta(days=1)
+    yesterday = runtime.services.clock.now() - dt.timedelta(days=1)
     assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # old table then
     assert runtime.head_position() == position  # no event was written or replayed

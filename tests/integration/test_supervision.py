@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from domain.contract import Contract
+from domain.commands.purchasing import AmendContract, EvaluateContract, HireStaff, RenewContract
+from domain.commands.supervision import (
+    AddInvestigationNote,
+    CloseInvestigation,
+    DeclareInterests,
+    OpenInvestigation,
+    RecordFindings,
+)
+from domain.contract import Contract, EventAtPosition, EventOfAggregate, PenaltyRecord
 from domain.errors import (
     ContractorBanned,
     InvalidIdentifier,
@@ -55,19 +64,27 @@ def raised_after_poor_evaluation(runtime: Runtime) -> tuple[Contract, list[dict[
     """Two contracts of one contractor, each raised in value after a poor evaluation: two
     alerts about the contractor."""
     ledger = runtime.ledger
-    today = ledger.today()
-    first, _ = contract_for(ledger, items=["care_and_nursing"])
-    second, _ = contract_for(ledger, items=["care_and_nursing"], contractor_id=first.contractor_id)
+    services = runtime.services
+    today = runtime.services.clock.today()
+    first, _ = contract_for(runtime, items=["care_and_nursing"])
+    second, _ = contract_for(runtime, items=["care_and_nursing"], contractor_id=first.contractor_id)
     for contract in (first, second):
-        ledger.evaluate_contract(
-            contract.id,
-            period_start=today - dt.timedelta(days=30),
-            period_end=today - dt.timedelta(days=1),
-            score="41",
-            provenance=BY_SUPERVISOR,
+        services.purchasing.evaluate_contract(
+            EvaluateContract(
+                contract_id=contract.id,
+                period_start=today - dt.timedelta(days=30),
+                period_end=today - dt.timedelta(days=1),
+                score="41",
+                provenance=BY_SUPERVISOR,
+            )
         )
-        ledger.amend_contract(
-            contract.id, reason="more households", value="90000", provenance=BY_OFFICER
+        services.purchasing.amend_contract(
+            AmendContract(
+                contract_id=contract.id,
+                reason="more households",
+                value="90000",
+                provenance=BY_OFFICER,
+            )
         )
     found = alerts(runtime, "value_raised_after_poor_evaluation", contractor_id=first.contractor_id)
     assert len(found) == 2
@@ -89,33 +106,42 @@ def test_an_investigation_closed_with_a_violation_records_every_sanction_in_one_
     runtime: Runtime,
 ) -> None:
     ledger = runtime.ledger
+    services = runtime.services
     contract, found = raised_after_poor_evaluation(runtime)
     contractor_id = contract.contractor_id
     assert {r["review_status"] for r in reviews(runtime).values()} == {"unreviewed"}
 
-    investigation = ledger.open_investigation(
-        subject_kind="contractor",
-        subject_id=contractor_id,
-        alerts=cite(found),
-        grounds="values raised right after failing evaluations",
-        provenance=BY_SUPERVISOR,
+    investigation = services.supervision.open_investigation(
+        OpenInvestigation(
+            subject_kind="contractor",
+            subject_id=contractor_id,
+            alerts=cite(found),
+            grounds="values raised right after failing evaluations",
+            provenance=BY_SUPERVISOR,
+        )
     )
     assert investigation.number == 1
     statuses = reviews(runtime)
     assert {statuses[a["alert_id"]]["review_status"] for a in found} == {"under_review"}
     assert statuses[found[0]["alert_id"]]["investigation_ids"] == [investigation.id]
 
-    ledger.add_investigation_note(
-        investigation.id, text="asked the purchaser for the raise memo", provenance=BY_SUPERVISOR
+    services.supervision.add_investigation_note(
+        AddInvestigationNote(
+            investigation_id=investigation.id,
+            text="asked the purchaser for the raise memo",
+            provenance=BY_SUPERVISOR,
+        )
     )
-    ledger.record_investigation_findings(
-        investigation.id,
-        summary="the first raise paid for work never done; the second was justified",
-        verdicts=[
-            VerdictInput(found[0]["alert_id"], "confirmed"),
-            VerdictInput(found[1]["alert_id"], "dismissed", "new households were added"),
-        ],
-        provenance=BY_SUPERVISOR,
+    services.supervision.record_findings(
+        RecordFindings(
+            investigation_id=investigation.id,
+            summary="the first raise paid for work never done; the second was justified",
+            verdicts=(
+                VerdictInput(found[0]["alert_id"], "confirmed"),
+                VerdictInput(found[1]["alert_id"], "dismissed", "new households were added"),
+            ),
+            provenance=BY_SUPERVISOR,
+        )
     )
     statuses = reviews(runtime)
     assert statuses[found[0]["alert_id"]]["review_status"] == "confirmed"
@@ -124,77 +150,85 @@ def test_an_investigation_closed_with_a_violation_records_every_sanction_in_one_
     assert statuses[found[1]["alert_id"]]["new_evidence_since_review"] is False
 
     # The contract named must be the subject's: another contractor's is refused, nothing saved.
-    other, _ = contract_for(runtime.ledger, items=["care_and_nursing"])
+    other, _ = contract_for(runtime, items=["care_and_nursing"])
     head = runtime.head_position()
     with pytest.raises(InvalidValue) as foreign:
-        ledger.close_investigation(
-            investigation.id,
-            outcome="violation",
-            summary="s",
-            provenance=BY_SUPERVISOR,
-            violation=ViolationOrder(other.id, "falsification", "grave", "d"),
+        services.supervision.close_investigation(
+            CloseInvestigation(
+                investigation_id=investigation.id,
+                outcome="violation",
+                summary="s",
+                provenance=BY_SUPERVISOR,
+                violation=ViolationOrder(other.id, "falsification", "grave", "d"),
+            )
         )
     assert foreign.value.field == "violation.contract_id"
     # A sanction the domain refuses (a ban decided by a township) refuses the whole closure.
     confirmed_contract = uuid.UUID(found[0]["subject_id"])
     with pytest.raises(InvalidValue) as township:
-        ledger.close_investigation(
-            investigation.id,
+        services.supervision.close_investigation(
+            CloseInvestigation(
+                investigation_id=investigation.id,
+                outcome="violation",
+                summary="s",
+                provenance=BY_SUPERVISOR,
+                violation=ViolationOrder(
+                    confirmed_contract,
+                    "falsification",
+                    "grave",
+                    "invoiced work never done",
+                    ban=BanOrder(dt.date(2026, 1, 1), dt.date(2028, 12, 31), "fraud", "440103001"),
+                ),
+            )
+        )
+    assert township.value.field == "violation.ban.deciding_unit"
+    assert runtime.head_position() == head
+
+    today = runtime.services.clock.today()
+    now = runtime.services.clock.now()
+    closed = services.supervision.close_investigation(
+        CloseInvestigation(
+            investigation_id=investigation.id,
             outcome="violation",
-            summary="s",
+            summary="falsified the basis of a value raise",
             provenance=BY_SUPERVISOR,
             violation=ViolationOrder(
                 confirmed_contract,
                 "falsification",
                 "grave",
                 "invoiced work never done",
-                ban=BanOrder(dt.date(2026, 1, 1), dt.date(2028, 12, 31), "fraud", "440103001"),
+                penalty=PenaltyOrder("fine", "contract art. 12", Decimal("20000")),
+                termination=TerminationOrder(now, "contract", "falsified records"),
+                ban=BanOrder(today, today + dt.timedelta(days=3 * 365), "falsification", "440103"),
             ),
         )
-    assert township.value.field == "violation.ban.deciding_unit"
-    assert runtime.head_position() == head
-
-    today = ledger.today()
-    now = ledger.now()
-    closed = ledger.close_investigation(
-        investigation.id,
-        outcome="violation",
-        summary="falsified the basis of a value raise",
-        provenance=BY_SUPERVISOR,
-        violation=ViolationOrder(
-            confirmed_contract,
-            "falsification",
-            "grave",
-            "invoiced work never done",
-            penalty=PenaltyOrder("fine", "contract art. 12", "20000"),
-            termination=TerminationOrder(now, "contract", "falsified records"),
-            ban=BanOrder(today, today + dt.timedelta(days=3 * 365), "falsification", "440103"),
-        ),
     )
-    assert closed.closure is not None and closed.closure["violation_number"] == 1
-    assert [s["kind"] for s in closed.closure["sanctions"]] == [
-        "violation",
-        "penalty",
-        "termination",
-        "ban",
+    assert closed.closure is not None and closed.closure.violation_number == 1
+    assert [type(s).__name__ for s in closed.closure.sanctions] == [
+        "ViolationSanction",
+        "PenaltySanction",
+        "TerminationSanction",
+        "BanSanction",
     ]
     sanctioned = ledger.get_contract(confirmed_contract)
     assert sanctioned.terminated_at == now
     assert sanctioned.penalties == [
-        {"violation": 1, "kind": "fine", "basis": "contract art. 12", "amount": "20000.00"}
+        PenaltyRecord(violation=1, kind="fine", basis="contract art. 12", amount=Decimal("20000"))
     ]
-    evidence = sanctioned.violations[1]["evidence"]
-    assert [{"position": p} for p in found[0]["evidence"]] == evidence[:-1]
-    assert evidence[-1] == {"aggregate_id": str(investigation.id), "version": 3}
+    evidence = sanctioned.violations[1].evidence
+    assert tuple(EventAtPosition(p) for p in found[0]["evidence"]) == evidence[:-1]
+    assert evidence[-1] == EventOfAggregate(investigation.id, 3)
     contractor = ledger.get_contractor(contractor_id)
     assert contractor.ban_on(today) is not None
     with pytest.raises(ContractorBanned):
-        ledger.renew_contract(
-            uuid.UUID(found[1]["subject_id"]),
-            new_end=today + dt.timedelta(days=400),
-            added_value="1",
-            reason="more",
-            provenance=BY_OFFICER,
+        services.purchasing.renew_contract(
+            RenewContract(
+                contract_id=uuid.UUID(found[1]["subject_id"]),
+                new_end=today + dt.timedelta(days=400),
+                added_value="1",
+                reason="more",
+                provenance=BY_OFFICER,
+            )
         )
 
     # One save: the closure and the sanctions are consecutive positions with one correlation.
@@ -210,9 +244,18 @@ def test_an_investigation_closed_with_a_violation_records_every_sanction_in_one_
 
     # Closed once, then nothing more.
     for refused in (
-        lambda: ledger.add_investigation_note(investigation.id, text="x", provenance=BY_SUPERVISOR),
-        lambda: ledger.close_investigation(
-            investigation.id, outcome="no_case_to_answer", summary="x", provenance=BY_SUPERVISOR
+        lambda: services.supervision.add_investigation_note(
+            AddInvestigationNote(
+                investigation_id=investigation.id, text="x", provenance=BY_SUPERVISOR
+            )
+        ),
+        lambda: services.supervision.close_investigation(
+            CloseInvestigation(
+                investigation_id=investigation.id,
+                outcome="no_case_to_answer",
+                summary="x",
+                provenance=BY_SUPERVISOR,
+            )
         ),
     ):
         with pytest.raises(InvalidState):
@@ -224,21 +267,24 @@ def test_investigations_are_numbered_per_subject_and_found_without_a_read_model(
     runtime: Runtime,
 ) -> None:
     ledger = runtime.ledger
+    services = runtime.services
     contract, found = raised_after_poor_evaluation(runtime)
     opened = [
-        ledger.open_investigation(
-            subject_kind="contractor",
-            subject_id=contract.contractor_id,
-            alerts=cite(found[:1]),
-            grounds=f"look {n}",
-            provenance=BY_SUPERVISOR,
+        services.supervision.open_investigation(
+            OpenInvestigation(
+                subject_kind="contractor",
+                subject_id=contract.contractor_id,
+                alerts=cite(found[:1]),
+                grounds=f"look {n}",
+                provenance=BY_SUPERVISOR,
+            )
         )
         for n in range(3)
     ]
     assert [i.number for i in opened] == [1, 2, 3]
-    mine = ledger.investigations_of("contractor", contract.contractor_id)
+    mine = runtime.services.supervision.investigations_of("contractor", contract.contractor_id)
     assert [i.id for i in mine] == [i.id for i in opened]
-    assert ledger.investigations_of("staff", contract.contractor_id) == []
+    assert runtime.services.supervision.investigations_of("staff", contract.contractor_id) == []
     # Two supervisors opening the next one at once: the same id, one of them is refused.
     racing = Investigation.open(
         subject_kind="contractor",
@@ -249,12 +295,14 @@ def test_investigations_are_numbered_per_subject_and_found_without_a_read_model(
         grounds="race",
         provenance=BY_SUPERVISOR,
     )
-    ledger.open_investigation(
-        subject_kind="contractor",
-        subject_id=contract.contractor_id,
-        alerts=cite(found[:1]),
-        grounds="first",
-        provenance=BY_SUPERVISOR,
+    services.supervision.open_investigation(
+        OpenInvestigation(
+            subject_kind="contractor",
+            subject_id=contract.contractor_id,
+            alerts=cite(found[:1]),
+            grounds="first",
+            provenance=BY_SUPERVISOR,
+        )
     )
     with pytest.raises(RecordConflictError):
         ledger.save(racing)
@@ -264,79 +312,100 @@ def test_investigations_are_numbered_per_subject_and_found_without_a_read_model(
     assert alert["review_status"] == "under_review"
     assert (
         alert["investigation_id"]
-        == ledger.investigations_of("contractor", contract.contractor_id)[-1].id
+        == runtime.services.supervision.investigations_of("contractor", contract.contractor_id)[
+            -1
+        ].id
     )
     assert len(alert["investigation_ids"]) == 4
     assert alert["investigation_ids"] == sorted(alert["investigation_ids"])
     with pytest.raises(NotFound) as missing:
-        ledger.open_investigation(
-            subject_kind="contractor",
-            subject_id=uuid.uuid4(),
-            alerts=cite(found[:1]),
-            grounds="g",
-            provenance=BY_SUPERVISOR,
+        services.supervision.open_investigation(
+            OpenInvestigation(
+                subject_kind="contractor",
+                subject_id=uuid.uuid4(),
+                alerts=cite(found[:1]),
+                grounds="g",
+                provenance=BY_SUPERVISOR,
+            )
         )
     assert missing.value.field == "subject_id"
 
 
 def test_no_case_to_answer_and_staff_subjects(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    staff = ledger.hire_staff(
-        name="Zhou", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    services = runtime.services
+    staff = services.purchasing.hire_staff(
+        HireStaff(
+            name="Zhou", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+        )
     )
     # Zhou approves a case, then declares the applicant as a relative: a conflict of interest.
-    case = application(ledger, "440103")
-    decide(ledger, case, decider=staff_actor(str(staff.id), Role.APPROVER))
-    declared = ledger.declare_staff_interests(
-        staff.id,
-        resident_id=resident_id(),
-        relatives=[(case.applicant_id, "spouse")],
-        provenance=Provenance(actor=staff_actor(str(staff.id)).actor),
+    case = application(runtime, "440103")
+    decide(runtime, case, decider=staff_actor(str(staff.id), Role.APPROVER))
+    declared = services.supervision.declare_interests(
+        DeclareInterests(
+            staff_id=staff.id,
+            resident_id=resident_id(),
+            relatives=((case.applicant_id, "spouse"),),
+            provenance=Provenance(actor=staff_actor(str(staff.id)).actor),
+        )
     )
     assert isinstance(declared, StaffMember) and len(declared.relatives) == 1
     found = alerts(runtime, "conflict_of_interest")
     assert [a["subject_id"] for a in found] == [str(staff.id)]
-    investigation = ledger.open_investigation(
-        subject_kind="staff",
-        subject_id=staff.id,
-        alerts=cite(found),
-        grounds="approved a declared spouse's case",
-        provenance=BY_SUPERVISOR,
+    investigation = services.supervision.open_investigation(
+        OpenInvestigation(
+            subject_kind="staff",
+            subject_id=staff.id,
+            alerts=cite(found),
+            grounds="approved a declared spouse's case",
+            provenance=BY_SUPERVISOR,
+        )
     )
     assert investigation.contractor_id is None
-    ledger.record_investigation_findings(
-        investigation.id,
-        summary="the declaration was wrong: the applicant is a namesake",
-        verdicts=[VerdictInput(found[0]["alert_id"], "dismissed", "a namesake, not the spouse")],
-        provenance=BY_SUPERVISOR,
+    services.supervision.record_findings(
+        RecordFindings(
+            investigation_id=investigation.id,
+            summary="the declaration was wrong: the applicant is a namesake",
+            verdicts=(
+                VerdictInput(found[0]["alert_id"], "dismissed", "a namesake, not the spouse"),
+            ),
+            provenance=BY_SUPERVISOR,
+        )
     )
     with pytest.raises(InvalidValue) as contradictory:
-        ledger.close_investigation(
-            investigation.id,
-            outcome="no_case_to_answer",
-            summary="no tie",
-            provenance=BY_SUPERVISOR,
-            violation=ViolationOrder(uuid.uuid4(), "breach", "minor", "d"),
+        services.supervision.close_investigation(
+            CloseInvestigation(
+                investigation_id=investigation.id,
+                outcome="no_case_to_answer",
+                summary="no tie",
+                provenance=BY_SUPERVISOR,
+                violation=ViolationOrder(uuid.uuid4(), "breach", "minor", "d"),
+            )
         )
     assert contradictory.value.field == "violation"
-    closed = ledger.close_investigation(
-        investigation.id,
-        outcome="no_case_to_answer",
-        summary="no tie to the applicant",
-        provenance=BY_SUPERVISOR,
+    closed = services.supervision.close_investigation(
+        CloseInvestigation(
+            investigation_id=investigation.id,
+            outcome="no_case_to_answer",
+            summary="no tie to the applicant",
+            provenance=BY_SUPERVISOR,
+        )
     )
-    assert closed.closure is not None and closed.closure["outcome"] == "no_case_to_answer"
+    assert closed.closure is not None and closed.closure.outcome == "no_case_to_answer"
     status = reviews(runtime)[found[0]["alert_id"]]
     assert (status["review_status"], status["review_reason"]) == (
         "dismissed",
         "a namesake, not the spouse",
     )
     # A newer event behind the alert after the verdict is shown as such.
-    ledger.declare_staff_interests(
-        staff.id,
-        resident_id=resident_id(),
-        relatives=[(case.applicant_id, "sibling")],
-        provenance=BY_OFFICER,
+    services.supervision.declare_interests(
+        DeclareInterests(
+            staff_id=staff.id,
+            resident_id=resident_id(),
+            relatives=((case.applicant_id, "sibling"),),
+            provenance=BY_OFFICER,
+        )
     )
     status = reviews(runtime)[found[0]["alert_id"]]
     assert status["review_status"] == "dismissed" and status["new_evidence_since_review"] is True
@@ -347,33 +416,42 @@ def test_no_case_to_answer_and_staff_subjects(runtime: Runtime) -> None:
 
 def test_the_review_status_survives_a_rebuild(runtime: Runtime) -> None:
     ledger = runtime.ledger
+    services = runtime.services
     contract, found = raised_after_poor_evaluation(runtime)
-    approved_case(ledger)
-    first = ledger.open_investigation(
-        subject_kind="contractor",
-        subject_id=contract.contractor_id,
-        alerts=cite(found),
-        grounds="g",
-        provenance=BY_SUPERVISOR,
+    approved_case(runtime)
+    first = services.supervision.open_investigation(
+        OpenInvestigation(
+            subject_kind="contractor",
+            subject_id=contract.contractor_id,
+            alerts=cite(found),
+            grounds="g",
+            provenance=BY_SUPERVISOR,
+        )
     )
-    ledger.record_investigation_findings(
-        first.id,
-        summary="s",
-        verdicts=[VerdictInput(found[0]["alert_id"], "dismissed", "explained")],
-        provenance=BY_SUPERVISOR,
+    services.supervision.record_findings(
+        RecordFindings(
+            investigation_id=first.id,
+            summary="s",
+            verdicts=(VerdictInput(found[0]["alert_id"], "dismissed", "explained"),),
+            provenance=BY_SUPERVISOR,
+        )
     )
-    second = ledger.open_investigation(
-        subject_kind="contractor",
-        subject_id=contract.contractor_id,
-        alerts=cite(found[:1]),
-        grounds="g again",
-        provenance=BY_SUPERVISOR,
+    second = services.supervision.open_investigation(
+        OpenInvestigation(
+            subject_kind="contractor",
+            subject_id=contract.contractor_id,
+            alerts=cite(found[:1]),
+            grounds="g again",
+            provenance=BY_SUPERVISOR,
+        )
     )
-    ledger.record_investigation_findings(
-        second.id,
-        summary="s",
-        verdicts=[VerdictInput(found[0]["alert_id"], "confirmed")],
-        provenance=BY_SUPERVISOR,
+    services.supervision.record_findings(
+        RecordFindings(
+            investigation_id=second.id,
+            summary="s",
+            verdicts=(VerdictInput(found[0]["alert_id"], "confirmed"),),
+            provenance=BY_SUPERVISOR,
+        )
     )
     run(runtime, batch=3)
     incremental = projection_tables(runtime, "rm_red_flags_g1")
@@ -390,18 +468,33 @@ def test_the_review_status_survives_a_rebuild(runtime: Runtime) -> None:
 
 def test_declared_interests_through_the_ledger(runtime: Runtime) -> None:
     ledger = runtime.ledger
-    staff = ledger.hire_staff(
-        name="Sun", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+    services = runtime.services
+    staff = services.purchasing.hire_staff(
+        HireStaff(
+            name="Sun", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
+        )
     )
     with pytest.raises(InvalidIdentifier) as invalid:
-        ledger.declare_staff_interests(
-            staff.id, resident_id="440103198503071235", relatives=[], provenance=BY_OFFICER
+        services.supervision.declare_interests(
+            DeclareInterests(
+                staff_id=staff.id,
+                resident_id="440103198503071235",
+                relatives=(),
+                provenance=BY_OFFICER,
+            )
         )
     assert invalid.value.field == "resident_id"
     with pytest.raises(NotFound):
-        ledger.declare_staff_interests(
-            uuid.uuid4(), resident_id=resident_id(), relatives=[], provenance=BY_OFFICER
+        services.supervision.declare_interests(
+            DeclareInterests(
+                staff_id=uuid.uuid4(),
+                resident_id=resident_id(),
+                relatives=(),
+                provenance=BY_OFFICER,
+            )
         )
     own = resident_id()
-    ledger.declare_staff_interests(staff.id, resident_id=own, relatives=[], provenance=BY_OFFICER)
-    assert ledger.get_staff(staff.id).person_id == ledger.person_id(own)
+    services.supervision.declare_interests(
+        DeclareInterests(staff_id=staff.id, resident_id=own, relatives=(), provenance=BY_OFFICER)
+    )
+    assert ledger.get_staff(staff.id).person_id == runtime.services.cases.person_id(own)

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from domain.case import CaseStatus, HomeVisit, MeansTest, ReliefCase
+from domain.case import (
+    Asset,
+    CaseStatus,
+    HomeVisit,
+    IncomeItem,
+    MeansTest,
+    ReliefCase,
+    parse_correction,
+)
 from domain.catalogue import WorkItem
 from domain.contract import Contract
 from domain.contractor import Contractor
@@ -25,7 +33,7 @@ from domain.errors import (
     OutsideContract,
     SeparationOfDuties,
 )
-from domain.household import Household, MemberInput
+from domain.household import Household, HouseholdMember
 from domain.identifiers import DivisionCode
 from domain.person import Person, person_id_for
 from domain.staff import StaffMember
@@ -52,9 +60,9 @@ def at(day: dt.date, hour: int = 10) -> dt.datetime:
 
 
 def household(registered: str = VILLAGE, extra: int = 0) -> Household:
-    members = [MemberInput(resident_id(), "Chen Hua", "head")]
+    members = [HouseholdMember(resident_id(), "Chen Hua", "head")]
     members += [
-        MemberInput(resident_id(born="20150101"), f"Child {chr(ord('A') + n)}", "child")
+        HouseholdMember(resident_id(born="20150101"), f"Child {chr(ord('A') + n)}", "child")
         for n in range(extra)
     ]
     return Household.register(
@@ -127,8 +135,8 @@ def means_test(
     visitor: str = "officer-1", when: dt.datetime | None = None, place: str = VILLAGE
 ) -> MeansTest:
     return MeansTest(
-        income_items=[{"source": "wages", "monthly_amount": "600"}],
-        assets=[{"kind": "savings", "value": "2000"}],
+        income_items=(IncomeItem("wages", Decimal("600")),),
+        assets=(Asset("savings", Decimal("2000")),),
         household_size=2,
         home_visit=HomeVisit(when or at(D(2026, 6, 10)), place, visitor),
     )
@@ -194,9 +202,12 @@ class TestHousehold:
             )
         number = resident_id()
         for members in (
-            [MemberInput(number, "A", "head"), MemberInput(number, "A", "child")],
-            [MemberInput(resident_id(), "A", "child")],
-            [MemberInput(resident_id(), "A", "head"), MemberInput(resident_id(), "B", "head")],
+            [HouseholdMember(number, "A", "head"), HouseholdMember(number, "A", "child")],
+            [HouseholdMember(resident_id(), "A", "child")],
+            [
+                HouseholdMember(resident_id(), "A", "head"),
+                HouseholdMember(resident_id(), "B", "head"),
+            ],
         ):
             with pytest.raises(InvalidValue):
                 Household.register(
@@ -212,7 +223,7 @@ class TestHousehold:
             Household.register(
                 registered_division=VILLAGE,
                 residence_division=VILLAGE,
-                members=[MemberInput("440103198503071235", "A", "head")],
+                members=[HouseholdMember("440103198503071235", "A", "head")],
                 today=D(2026, 6, 1),
                 provenance=BY_CLERK,
             )
@@ -221,7 +232,7 @@ class TestHousehold:
             Household.register(
                 registered_division=VILLAGE,
                 residence_division=VILLAGE,
-                members=[MemberInput(resident_id(born="20261201"), "A", "head")],
+                members=[HouseholdMember(resident_id(born="20261201"), "A", "head")],
                 today=D(2026, 6, 1),
                 provenance=BY_CLERK,
             )
@@ -230,21 +241,21 @@ class TestHousehold:
         home = household(extra=1)
         baby = resident_id(born="20260501")
         home.add_member(
-            member=MemberInput(baby, "Baby", "child"),
+            member=HouseholdMember(baby, "Baby", "child"),
             by_birth=True,
             today=D(2026, 6, 1),
             provenance=BY_CLERK,
         )
         with pytest.raises(InvalidValue):
             home.add_member(
-                member=MemberInput(resident_id(), "X", "head"),
+                member=HouseholdMember(resident_id(), "X", "head"),
                 by_birth=False,
                 today=D(2026, 6, 1),
                 provenance=BY_CLERK,
             )
         with pytest.raises(InvalidState):
             home.add_member(
-                member=MemberInput(baby, "Baby", "child"),
+                member=HouseholdMember(baby, "Baby", "child"),
                 by_birth=True,
                 today=D(2026, 6, 1),
                 provenance=BY_CLERK,
@@ -429,22 +440,22 @@ class TestHandling:
     def test_malformed_means_tests_are_refused(self) -> None:
         case = receive()
         for test in (
-            MeansTest([], [], 0, HomeVisit(at(D(2026, 6, 1)), VILLAGE, "v")),
+            MeansTest((), (), 0, HomeVisit(at(D(2026, 6, 1)), VILLAGE, "v")),
             MeansTest(
-                [{"source": "", "monthly_amount": "1"}],
-                [],
+                (IncomeItem("", Decimal("1")),),
+                (),
                 1,
                 HomeVisit(at(D(2026, 6, 1)), VILLAGE, "v"),
             ),
             MeansTest(
-                [{"source": "wage", "monthly_amount": "-1"}],
-                [],
+                (IncomeItem("wage", Decimal("-1")),),
+                (),
                 1,
                 HomeVisit(at(D(2026, 6, 1)), VILLAGE, "v"),
             ),
-            MeansTest([], [], 1, HomeVisit(at(D(2026, 7, 1)), VILLAGE, "v")),  # future visit
-            MeansTest([], [], 1, HomeVisit(dt.datetime(2026, 6, 1), VILLAGE, "v")),  # naive
-            MeansTest([], [], 1, HomeVisit(at(D(2026, 6, 1)), "440103001", "v")),  # township
+            MeansTest((), (), 1, HomeVisit(at(D(2026, 7, 1)), VILLAGE, "v")),  # future visit
+            MeansTest((), (), 1, HomeVisit(dt.datetime(2026, 6, 1), VILLAGE, "v")),  # naive
+            MeansTest((), (), 1, HomeVisit(at(D(2026, 6, 1)), "440103001", "v")),  # township
         ):
             with pytest.raises((InvalidValue, InvalidIdentifier)):
                 case.investigate(
@@ -573,7 +584,7 @@ class TestDecision:
         approved(receive())
         case = approved()
         assert case.status is CaseStatus.APPROVED
-        assert case.decision is not None and case.decision["monthly_amount"] == "900.00"
+        assert case.decision is not None and case.decision.monthly_amount == Decimal("900.00")
         with pytest.raises(InvalidValue):
             approved(amount="0")
 
@@ -758,17 +769,17 @@ class TestCorrections:
         paid_version = case.version
         case.correct(
             corrects_version=paid_version,
-            changes={"amount": "800"},
+            correction=parse_correction({"amount": "800"}),
             reason="double-counted a day",
             provenance=officer(),
         )
         events = case.collect_events()
         assert type(events[-2]).__name__ == "PaymentRecorded" and events[-2].amount == 900
         assert events[-1].corrects_version == paid_version
-        assert case.payments[paid_version]["amount"] == Decimal("800")
+        assert case.payments[paid_version].amount == Decimal("800")
         case.correct(
             corrects_version=paid_version,
-            changes={"amount": "0"},
+            correction=parse_correction({"amount": "0"}),
             reason="void",
             provenance=officer(),
         )
@@ -781,19 +792,19 @@ class TestCorrections:
         service_version = case.version
         case.correct(
             corrects_version=service_version,
-            changes={"void": True},
+            correction=parse_correction({"void": True}),
             reason="never happened",
             provenance=officer(),
         )
-        assert case.services[service_version]["void"] is True
+        assert case.services[service_version].void is True
         investigation_version = next(iter(case.investigations))
         case.correct(
             corrects_version=investigation_version,
-            changes={"household_size": 3},
+            correction=parse_correction({"household_size": 3}),
             reason="a child was missed",
             provenance=officer(),
         )
-        assert case.investigations[investigation_version]["household_size"] == 3
+        assert case.investigations[investigation_version].means_test.household_size == 3
 
     def test_correction_refusals(self) -> None:
         case = approved()
@@ -802,20 +813,29 @@ class TestCorrections:
         for changes in ({"period": "2026-04"}, {"amount": "-1"}):
             with pytest.raises(InvalidValue):
                 case.correct(
-                    corrects_version=version, changes=changes, reason="r", provenance=officer()
+                    corrects_version=version,
+                    correction=parse_correction(changes),
+                    reason="r",
+                    provenance=officer(),
                 )
         with pytest.raises(InvalidValue):
             case.correct(
-                corrects_version=1, changes={"amount": "1"}, reason="r", provenance=officer()
+                corrects_version=1,
+                correction=parse_correction({"amount": "1"}),
+                reason="r",
+                provenance=officer(),
             )
         with pytest.raises(InvalidValue):
             case.correct(
-                corrects_version=version, changes={"amount": "1"}, reason=" ", provenance=officer()
+                corrects_version=version,
+                correction=parse_correction({"amount": "1"}),
+                reason=" ",
+                provenance=officer(),
             )
         with pytest.raises(NotPermitted):
             case.correct(
                 corrects_version=version,
-                changes={"amount": "1"},
+                correction=parse_correction({"amount": "1"}),
                 reason="r",
                 provenance=contractor_staff(credit_code()),
             )
@@ -857,18 +877,21 @@ class TestLoopholesClosed:
         with pytest.raises(InvalidValue, match="above"):
             case.correct(
                 corrects_version=version,
-                changes={"amount": "901"},
+                correction=parse_correction({"amount": "901"}),
                 reason="r",
                 provenance=officer(),
             )
         case.correct(
-            corrects_version=version, changes={"amount": "0"}, reason="void", provenance=officer()
+            corrects_version=version,
+            correction=parse_correction({"amount": "0"}),
+            reason="void",
+            provenance=officer(),
         )
         case.record_payment(today=TODAY, period="2026-03", amount="900", provenance=officer())
         with pytest.raises(InvalidState, match="voided"):
             case.correct(
                 corrects_version=version,
-                changes={"amount": "500"},
+                correction=parse_correction({"amount": "500"}),
                 reason="revive",
                 provenance=officer(),
             )
@@ -896,7 +919,7 @@ class TestLoopholesClosed:
         version = next(iter(case.investigations))
         case.correct(
             corrects_version=version,
-            changes={"household_size": 3},
+            correction=parse_correction({"household_size": 3}),
             reason="r",
             provenance=approver(who="approver-5"),
         )
@@ -951,7 +974,7 @@ class TestLoopholesClosed:
         with pytest.raises(InvalidValue):
             case.correct(
                 corrects_version=next(iter(case.investigations)),
-                changes=changes,
+                correction=parse_correction(changes),
                 reason="r",
                 provenance=officer(),
             )

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from domain.contract import EventAtPosition, EventOfAggregate
 from domain.errors import InvalidState, InvalidValue, NotPermitted
 from domain.investigation import (
     CitedAlert,
@@ -14,12 +15,13 @@ from domain.investigation import (
     RecordedViolation,
     SubjectKind,
     VerdictInput,
+    ViolationSanction,
     investigation_id_for,
 )
 from domain.provenance import Actor, Provenance, Role
 from tests.factories import BY_APPROVER, BY_OFFICER, BY_SUPERVISOR, contractor_staff, credit_code
 
-CONTRACTOR = uuid.uuid4()
+CONTRACTOR, CONTRACT = uuid.uuid4(), uuid.uuid4()
 FIRST, SECOND = uuid.uuid4(), uuid.uuid4()
 ANOTHER_SUPERVISOR = Provenance(
     actor=Actor(id="supervisor-2", role=Role.SUPERVISOR, organisation="4401")
@@ -61,10 +63,10 @@ def judged(investigation: Investigation, first: str, second: str) -> Investigati
 
 def violation(number: int = 1, contractor_id: uuid.UUID = CONTRACTOR) -> RecordedViolation:
     return RecordedViolation(
-        contract_id=uuid.uuid4(),
+        contract_id=CONTRACT,
         contractor_id=contractor_id,
         number=number,
-        sanctions=({"kind": "violation", "number": number},),
+        sanctions=(ViolationSanction(CONTRACT, number),),
     )
 
 
@@ -101,7 +103,7 @@ def test_an_investigation_cites_alerts_with_their_evidence() -> None:
         opened(grounds="  ")
     assert grounds.value.field == "grounds"
     investigation = opened()
-    assert investigation.alerts[str(FIRST)].evidence == (7, 12)  # sorted, once each
+    assert investigation.alerts[FIRST].evidence == (7, 12)  # sorted, once each
 
 
 def test_subjects_are_contractors_or_staff() -> None:
@@ -120,19 +122,19 @@ def test_notes_and_findings_are_appended_and_verdicts_follow_the_latest() -> Non
     investigation.add_note(text="asked the centre for its visit logs", provenance=BY_SUPERVISOR)
     investigation.add_note(text="logs received", provenance=ANOTHER_SUPERVISOR)
     judged(investigation, "confirmed", "dismissed")
-    assert investigation.verdicts[str(SECOND)]["reason"] == "explained"
+    assert investigation.verdicts[SECOND].reason == "explained"
     investigation.record_findings(
         summary="the raise was for new households, not the poor score",
         verdicts=[VerdictInput(FIRST, "dismissed", "a data entry error")],
         provenance=BY_SUPERVISOR,
     )
-    assert [n["text"] for n in investigation.notes] == [
+    assert [n.text for n in investigation.notes] == [
         "asked the centre for its visit logs",
         "logs received",
     ]
-    assert investigation.notes[1]["by"] == "supervisor-2"
+    assert investigation.notes[1].by == "supervisor-2"
     assert len(investigation.findings) == 2
-    assert investigation.verdicts[str(FIRST)]["verdict"] == "dismissed"
+    assert investigation.verdicts[FIRST].verdict == "dismissed"
     assert investigation.confirmed_alerts() == []
 
 
@@ -170,7 +172,7 @@ def test_verdicts_name_cited_alerts_and_a_dismissal_says_why() -> None:
 def test_closing_needs_a_verdict_on_every_alert_and_a_consistent_outcome() -> None:
     investigation = opened()
     with pytest.raises(InvalidState):
-        investigation.check_can_close("no_case_to_answer")
+        investigation.check_can_close("no_case_to_answer", with_violation=False)
     judged(investigation, "confirmed", "dismissed")
     with pytest.raises(InvalidState):  # an alert is confirmed
         investigation.close(outcome="no_case_to_answer", summary="s", provenance=BY_SUPERVISOR)
@@ -196,7 +198,7 @@ def test_closing_needs_a_verdict_on_every_alert_and_a_consistent_outcome() -> No
 
     dismissed = judged(opened(), "dismissed", "dismissed")
     with pytest.raises(InvalidState):  # nothing confirmed: no violation to record
-        dismissed.check_can_close("violation")
+        dismissed.check_can_close("violation", with_violation=True)
     with pytest.raises(InvalidValue):
         dismissed.close(
             outcome="no_case_to_answer",
@@ -206,16 +208,16 @@ def test_closing_needs_a_verdict_on_every_alert_and_a_consistent_outcome() -> No
         )
     dismissed.close(outcome="no_case_to_answer", summary="explained", provenance=BY_SUPERVISOR)
     assert dismissed.outcome is Outcome.NO_CASE_TO_ANSWER
-    assert dismissed.closure is not None and dismissed.closure["violation_number"] is None
+    assert dismissed.closure is not None and dismissed.closure.violation_number is None
 
 
 def test_a_violation_cites_the_confirmed_alerts_evidence_and_the_findings() -> None:
     investigation = judged(opened(), "confirmed", "dismissed")
-    findings_version = investigation.findings[-1]["version"]
+    findings_version = investigation.findings[-1].version
     assert investigation.violation_evidence() == [
-        {"position": 7},
-        {"position": 12},
-        {"aggregate_id": str(investigation.id), "version": findings_version},
+        EventAtPosition(7),
+        EventAtPosition(12),
+        EventOfAggregate(investigation.id, findings_version),
     ]
     recorded = violation(number=2)
     investigation.close(
@@ -223,9 +225,9 @@ def test_a_violation_cites_the_confirmed_alerts_evidence_and_the_findings() -> N
     )
     assert investigation.outcome is Outcome.VIOLATION
     assert investigation.closure is not None
-    assert investigation.closure["contract_id"] == str(recorded.contract_id)
-    assert investigation.closure["violation_number"] == 2
-    assert investigation.closure["sanctions"] == [{"kind": "violation", "number": 2}]
+    assert investigation.closure.contract_id == recorded.contract_id
+    assert investigation.closure.violation_number == 2
+    assert investigation.closure.sanctions == (ViolationSanction(CONTRACT, 2),)
 
 
 def test_government_staff_have_no_contract_to_record_a_violation_on() -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.catalogue import NON_PURCHASABLE, WorkItem, WorkKind
-from domain.contract import Contract
+from domain.contract import Contract, EventAtPosition, EventOfAggregate
 from domain.contractor import Contractor
 from domain.credit_code import parse_credit_code
 from domain.errors import (
@@ -517,7 +517,7 @@ class TestPerformanceAndMisconduct:
             score="58.5",
             provenance=BY_OFFICER,
         )
-        assert contract.evaluations[0]["score"] == "58.5"
+        assert contract.evaluations[0].score == Decimal("58.5")
 
     def test_violations_need_supervision_and_evidence(self) -> None:
         contract = award()
@@ -526,10 +526,10 @@ class TestPerformanceAndMisconduct:
                 kind="falsification",
                 severity="grave",
                 description="d",
-                evidence=[{"position": 5}],
+                evidence=[EventAtPosition(5)],
                 provenance=BY_OFFICER,
             )
-        for evidence in ([], [{"position": 0}], [{"aggregate_id": "x", "version": 1}]):
+        for evidence in ([], [EventAtPosition(0)], [EventOfAggregate(contract.id, 0)]):
             with pytest.raises(InvalidValue):
                 contract.record_violation(
                     kind="falsification",
@@ -542,7 +542,7 @@ class TestPerformanceAndMisconduct:
             kind="falsification",
             severity="grave",
             description="home visits never made",
-            evidence=[{"position": 17}, {"aggregate_id": str(contract.id), "version": 1}],
+            evidence=[EventAtPosition(17), EventOfAggregate(contract.id, 1)],
             provenance=BY_SUPERVISOR,
         )
         assert number == 1
@@ -557,7 +557,7 @@ class TestPerformanceAndMisconduct:
             kind="breach",
             severity="serious",
             description="late",
-            evidence=[{"position": 3}],
+            evidence=[EventAtPosition(3)],
             provenance=BY_SUPERVISOR,
         )
         with pytest.raises(InvalidValue):
@@ -575,7 +575,7 @@ class TestPerformanceAndMisconduct:
             amount="5000",
             provenance=BY_SUPERVISOR,
         )
-        assert contract.penalties[0]["amount"] == "5000.00"
+        assert contract.penalties[0].amount == Decimal("5000.00")
 
     def test_termination_once_by_the_government_with_a_time_zone(self) -> None:
         c = contractor()

@@ -10,7 +10,7 @@ import pytest
 from domain.errors import InvalidIdentifier, InvalidState, InvalidValue, NotPermitted
 from domain.person import person_id_for
 from domain.provenance import Actor, Provenance, Role
-from domain.staff import StaffMember
+from domain.staff import DeclaredRelative, StaffMember
 from tests.factories import BY_OFFICER, IDENTITY_KEY, credit_code, resident_id
 
 
@@ -32,10 +32,10 @@ def test_a_declaration_records_blind_indexes_never_the_numbers() -> None:
     event = member.collect_events()[-1]
     assert isinstance(event, StaffMember.InterestsDeclared)
     assert event.person_id == person_id_for(own, IDENTITY_KEY)
-    assert event.relatives == [
-        {"person_id": str(person_id_for(sister, IDENTITY_KEY)), "kinship": "sibling"},
-        {"person_id": str(person_id_for(uncle, IDENTITY_KEY)), "kinship": "other"},
-    ]
+    assert event.relatives == (
+        DeclaredRelative(person_id_for(sister, IDENTITY_KEY), "sibling"),
+        DeclaredRelative(person_id_for(uncle, IDENTITY_KEY), "other"),
+    )
     text = repr(event.__dict__)
     assert all(number not in text for number in (own, sister, uncle))
     assert member.person_id == person_id_for(own, IDENTITY_KEY)

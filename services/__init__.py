@@ -1,0 +1,42 @@
+"""The application services: typed commands in, aggregates' events saved, one module per
+aggregate family (cases and households, purchasing, supervision, policy).
+
+Each handler is a method named after its command (``cases.record_payment(RecordPayment(...))``):
+it loads the aggregates the command concerns from the store, calls their command methods (the
+domain's rules and events), and saves the new events of every aggregate it touched in one
+atomic save. The services read the business clock given to them, never the system's; the
+composition root (infra/runtime.py) builds them over the store it opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.clock import Clock
+from services.cases import CaseService
+from services.policy import PolicyService, PolicyStore
+from services.purchasing import PurchasingService
+from services.store import Store
+from services.supervision import SupervisionService
+
+
+@dataclass(frozen=True)
+class Services:
+    clock: Clock
+    cases: CaseService
+    purchasing: PurchasingService
+    supervision: SupervisionService
+    policy: PolicyService
+
+    @classmethod
+    def over(
+        cls, store: Store, *, clock: Clock, identity_key: bytes, policies: PolicyStore
+    ) -> Services:
+        purchasing = PurchasingService(store, clock)
+        return cls(
+            clock=clock,
+            cases=CaseService(store, clock, identity_key, purchasing.contract_check),
+            purchasing=purchasing,
+            supervision=SupervisionService(store, identity_key),
+            policy=PolicyService(policies),
+        )

@@ -1,0 +1,308 @@
+"""The purchase of relief services: contractors, contracts and staff; one handler per command.
+
+Every command that gives a contractor work saves the contract's event and the contractor's
+``WorkTakenOn`` event in one atomic save, and a ban changes the contractor too: of an award and
+a ban that race, optimistic concurrency lets exactly one succeed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from domain.catalogue import WorkItem
+from domain.clock import Clock
+from domain.commands.purchasing import (
+    AmendContract,
+    AssignStaff,
+    AwardContract,
+    BanContractor,
+    ContractCommand,
+    EvaluateContract,
+    HireStaff,
+    ImposePenalty,
+    InvoiceContract,
+    RateStaff,
+    RecordContractExpiry,
+    RecordStaffTraining,
+    RecordViolation,
+    RegisterContractor,
+    RemoveStaff,
+    RenewContract,
+    StaffCommand,
+    TerminateContract,
+)
+from domain.contract import Contract
+from domain.contractor import Contractor, contractor_id_for
+from domain.credit_code import parse_credit_code
+from domain.errors import Duplicate, OutsideContract
+from domain.identifiers import DivisionCode
+from domain.staff import StaffMember
+from services.store import Store, check_expected_version, paying_contract
+
+
+class PurchasingService:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    # Contractors ---------------------------------------------------------------------------
+
+    def register_contractor(self, command: RegisterContractor) -> Contractor:
+        code = parse_credit_code(command.credit_code, field="credit_code").code
+        existing = contractor_id_for(code)
+        if self.store.exists(existing):
+            raise Duplicate(
+                f"credit code {code} is registered already as contractor {existing}",
+                field="credit_code",
+            )
+        contractor = Contractor.register(
+            name=command.name,
+            contractor_type=command.contractor_type,
+            credit_code=code,
+            institution_class=command.institution_class,
+            provenance=command.provenance,
+        )
+        self.store.save(contractor)
+        return contractor
+
+    def ban_contractor(self, command: BanContractor) -> Contractor:
+        contractor = self.store.get(Contractor, command.contractor_id)
+        contractor.ban(
+            start=command.start,
+            end=command.end,
+            reason=command.reason,
+            deciding_unit=command.deciding_unit,
+            provenance=command.provenance,
+        )
+        self.store.save(contractor)
+        return contractor
+
+    # Contracts -----------------------------------------------------------------------------
+
+    def award_contract(self, command: AwardContract) -> Contract:
+        contractor = self.store.get(Contractor, command.contractor_id)
+        today = self.clock.today()
+        contract = Contract.award(
+            contractor=contractor,
+            purchaser=command.purchaser,
+            work_items=command.work_items,
+            service_area=command.service_area,
+            start=command.start,
+            end=command.end,
+            value=command.value,
+            funding_source=command.funding_source,
+            awarded_on=command.awarded_on or today,
+            today=today,
+            provenance=command.provenance,
+        )
+        self.store.save(contract, contractor)
+        return contract
+
+    def amend_contract(self, command: AmendContract) -> Contract:
+        contract = self._contract(command)
+        contractor = self.store.get(Contractor, contract.contractor_id)
+        today = self.clock.today()
+        contract.amend(
+            contractor=contractor,
+            effective_from=command.effective_from or today,
+            today=today,
+            reason=command.reason,
+            provenance=command.provenance,
+            value=command.value,
+            start=command.start,
+            end=command.end,
+            work_items=command.work_items,
+            service_area=command.service_area,
+        )
+        self.store.save(contract, contractor)
+        return contract
+
+    def renew_contract(self, command: RenewContract) -> Contract:
+        contract = self._contract(command)
+        contractor = self.store.get(Contractor, contract.contractor_id)
+        today = self.clock.today()
+        contract.renew(
+            contractor=contractor,
+            new_end=command.new_end,
+            added_value=command.added_value,
+            reason=command.reason,
+            effective_from=command.effective_from or today,
+            today=today,
+            provenance=command.provenance,
+        )
+        self.store.save(contract, contractor)
+        return contract
+
+    def record_contract_expiry(self, command: RecordContractExpiry) -> Contract:
+        contract = self._contract(command)
+        contract.record_expiry(today=self.clock.today(), provenance=command.provenance)
+        self.store.save(contract)
+        return contract
+
+    def invoice_contract(self, command: InvoiceContract) -> Contract:
+        contract = self._contract(command)
+        contract.invoice(
+            invoice_number=command.invoice_number,
+            period_start=command.period_start,
+            period_end=command.period_end,
+            amount=command.amount,
+            provenance=command.provenance,
+        )
+        self.store.save(contract)
+        return contract
+
+    def evaluate_contract(self, command: EvaluateContract) -> Contract:
+        contract = self._contract(command)
+        contract.evaluate(
+            period_start=command.period_start,
+            period_end=command.period_end,
+            score=command.score,
+            provenance=command.provenance,
+        )
+        self.store.save(contract)
+        return contract
+
+    def record_violation(self, command: RecordViolation) -> Contract:
+        contract = self._contract(command)
+        contract.record_violation(
+            kind=command.kind,
+            severity=command.severity,
+            description=command.description,
+            evidence=command.evidence,
+            provenance=command.provenance,
+        )
+        self.store.save(contract)
+        return contract
+
+    def impose_penalty(self, command: ImposePenalty) -> Contract:
+        contract = self._contract(command)
+        contract.impose_penalty(
+            violation=command.violation,
+            kind=command.kind,
+            basis=command.basis,
+            amount=command.amount,
+            provenance=command.provenance,
+        )
+        self.store.save(contract)
+        return contract
+
+    def terminate_contract(self, command: TerminateContract) -> Contract:
+        contract = self._contract(command)
+        contract.terminate(
+            effective_at=command.effective_at,
+            basis=command.basis,
+            reason=command.reason,
+            provenance=command.provenance,
+        )
+        self.store.save(contract)
+        return contract
+
+    def _contract(self, command: ContractCommand) -> Contract:
+        contract = self.store.get(Contract, command.contract_id)
+        check_expected_version(contract, command.expected_version)
+        return contract
+
+    # The contract check --------------------------------------------------------------------
+
+    def check_contract(
+        self,
+        contract_id: UUID,
+        *,
+        work_item: WorkItem,
+        division: DivisionCode,
+        at: dt.datetime,
+        contractor_credit_code: str | None = None,
+    ) -> Contract:
+        """The contract check: raise OutsideContract naming why, or return the contract.
+
+        ``contractor_credit_code`` is the acting organisation when contractor staff record work:
+        it must be the contract's own contractor.
+        """
+        contract = self.store.get(Contract, contract_id)
+        if contractor_credit_code is not None and (
+            contractor_credit_code != contract.contractor_credit_code
+        ):
+            raise OutsideContract(
+                f"contract {contract_id} is not a contract of organisation "
+                f"{contractor_credit_code}",
+                field="contract_id",
+            )
+        contractor = self.store.get(Contractor, contract.contractor_id)
+        contract.check_covers(contractor=contractor, work_item=work_item, division=division, at=at)
+        return contract
+
+    def contract_check(
+        self,
+        *,
+        contract_id: UUID,
+        contractor_credit_code: str,
+        work_item: WorkItem,
+        division: DivisionCode,
+        at: dt.datetime,
+    ) -> UUID:
+        """The contract check as the relief case asks it (domain/case.py ``ContractCheck``):
+        contractor staff's own contract covers this work; the contractor's id."""
+        return self.check_contract(
+            contract_id,
+            work_item=work_item,
+            division=division,
+            at=at,
+            contractor_credit_code=contractor_credit_code,
+        ).contractor_id
+
+    # Staff ---------------------------------------------------------------------------------
+
+    def hire_staff(self, command: HireStaff) -> StaffMember:
+        contract = self.store.get(Contract, command.contract_id) if command.contract_id else None
+        staff = StaffMember.hire(
+            name=command.name,
+            kind=command.kind,
+            government_unit=command.government_unit,
+            contract=contract,
+            provenance=command.provenance,
+        )
+        self.store.save(staff)
+        return staff
+
+    def assign_staff(self, command: AssignStaff) -> StaffMember:
+        staff = self._staff(command)
+        staff.assign(
+            division=command.division,
+            provenance=command.provenance,
+            contract=self.staff_contract(staff),
+        )
+        self.store.save(staff)
+        return staff
+
+    def record_staff_training(self, command: RecordStaffTraining) -> StaffMember:
+        staff = self._staff(command)
+        staff.record_training(
+            course=command.course,
+            completed_on=command.completed_on,
+            hours=command.hours,
+            provenance=command.provenance,
+        )
+        self.store.save(staff)
+        return staff
+
+    def rate_staff(self, command: RateStaff) -> StaffMember:
+        staff = self._staff(command)
+        staff.rate(period=command.period, rating=command.rating, provenance=command.provenance)
+        self.store.save(staff)
+        return staff
+
+    def remove_staff(self, command: RemoveStaff) -> StaffMember:
+        staff = self._staff(command)
+        staff.remove(on=command.on, reason=command.reason, provenance=command.provenance)
+        self.store.save(staff)
+        return staff
+
+    def staff_contract(self, staff: StaffMember) -> Contract | None:
+        """The contract that pays a contractor's staff member (None for government staff)."""
+        return paying_contract(self.store, staff)
+
+    def _staff(self, command: StaffCommand) -> StaffMember:
+        staff = self.store.get(StaffMember, command.staff_id)
+        check_expected_version(staff, command.expected_version)
+        return staff
