@@ -82,7 +82,7 @@ def install(app: FastAPI) -> None:
                 extra[attribute] = value
         response = problem(
             status,
-            (type(error).__doc__ or error.rule).strip().splitlines()[0],
+            error.problem_title(),
             rule=error.rule,
             detail=error.message,
             field=error.field,

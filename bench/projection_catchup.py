@@ -64,7 +64,6 @@ def raw_batched_insert(url: str, start: int) -> tuple[int, float]:
 def main() -> None:
     p = common.parser(__doc__)
     args = p.parse_args()
-    from infra.projection_runner import PostgresFeedRunner
     from projections.registry import ALL_PROJECTIONS
 
     with common.fresh_store(args, "projection_catchup") as store:
@@ -75,13 +74,7 @@ def main() -> None:
         per: dict[str, dict[str, Any]] = {}
 
         def catch_up(projection: Any) -> None:
-            runner = PostgresFeedRunner(
-                runtime.pool,
-                runtime.ledger.recorder,
-                runtime.ledger.mapper,
-                projection,
-                batch_size=runtime.settings.projection_batch,
-            )
+            runner = runtime.projection_runner(projection)
             t0 = time.perf_counter()
             covered = runner.catch_up()
             per[projection.name] = {"events": covered, "seconds": time.perf_counter() - t0}

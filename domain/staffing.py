@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 from domain.errors import InvalidValue, PolicyAuthorityOnly
 from domain.provenance import Provenance, Role
@@ -28,7 +27,7 @@ class BandTable:
     bands: tuple[Band, ...]
 
     @classmethod
-    def parse(cls, rows: Any, *, field: str) -> BandTable:
+    def parse(cls, rows: object, *, field: str) -> BandTable:
         if not isinstance(rows, list) or not rows:
             raise InvalidValue(f"{field} must be a non-empty list of bands", field=field)
         bands = []
@@ -72,7 +71,7 @@ class StaffingPolicy:
     village_review_above: int
 
     @classmethod
-    def parse(cls, document: Any) -> StaffingPolicy:
+    def parse(cls, document: object) -> StaffingPolicy:
         if not isinstance(document, dict):
             raise InvalidValue("a staffing policy is a JSON object", field="policy")
         try:

@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
 from tests.e2e.http import actor, reader
@@ -268,9 +267,7 @@ def test_caseload_rolls_up_filters_and_pages(client: TestClient, runtime: Runtim
         ("450102", "temporary"),
     ]:
         application(client, county, programme)
-    PostgresFeedRunner(
-        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection
-    ).catch_up()
+    runtime.projection_runner(CaseloadProjection).catch_up()
     everything = client.get("/caseload").json()  # a Guangdong auditor: Guangdong only
     assert everything["total"] == 3
     guangdong = client.get("/caseload", params={"division": "44"}).json()

@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
-from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.registry import ALL_PROJECTIONS
 from tests.e2e.http import actor, ok, refused
@@ -20,9 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def catch_up(runtime: Runtime) -> None:
     for projection in ALL_PROJECTIONS:
-        PostgresFeedRunner(
-            runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, projection
-        ).catch_up()
+        runtime.projection_runner(projection).catch_up()
 
 
 def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) -> None:

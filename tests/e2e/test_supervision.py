@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from projections.red_flags.projection import RedFlagsProjection
 from tests.e2e.http import actor, contracted, ok, refused
@@ -27,9 +26,7 @@ UTC8 = dt.timezone(dt.timedelta(hours=8))
 
 
 def catch_up(runtime: Runtime) -> None:
-    PostgresFeedRunner(
-        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, RedFlagsProjection
-    ).catch_up()
+    runtime.projection_runner(RedFlagsProjection).catch_up()
 
 
 def misconduct(client: TestClient, runtime: Runtime) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from infra.audit_chain import verify_chain
-from infra.projection_runner import PostgresFeedRunner
 from infra.runtime import Runtime
 from infra.settings import Settings
 from projections.base import RecordedEvent
@@ -42,7 +41,7 @@ def log_v1() -> dict[str, Any]:
 
 
 @pytest.fixture()
-def old_ledger(settings: Settings, log_v1: dict[str, Any]) -> Iterator[Runtime]:
+def old_log(settings: Settings, log_v1: dict[str, Any]) -> Iterator[Runtime]:
     """A runtime on a database holding the fixture's rows exactly as they were stored."""
     keys = log_v1["keys"]
     runtime = Runtime.open(
@@ -112,9 +111,9 @@ def untyped(value: object, where: str) -> list[str]:
 
 
 def test_every_stored_event_reads_as_a_typed_event_of_today(
-    old_ledger: Runtime, log_v1: dict[str, Any]
+    old_log: Runtime, log_v1: dict[str, Any]
 ) -> None:
-    mapper = old_ledger.ledger.mapper
+    mapper = old_log.ledger.mapper
     upcast = set()
     for row in log_v1["events"]:
         event = mapper.to_domain_event(stored(row))
@@ -141,10 +140,10 @@ def test_every_stored_event_reads_as_a_typed_event_of_today(
 
 
 def test_an_upcast_event_is_stored_again_in_todays_shape_unchanged(
-    old_ledger: Runtime, log_v1: dict[str, Any]
+    old_log: Runtime, log_v1: dict[str, Any]
 ) -> None:
     """Read old, write new, read again: the same event (the typed shape keeps everything)."""
-    mapper = old_ledger.ledger.mapper
+    mapper = old_log.ledger.mapper
     for row in log_v1["events"]:
         event = mapper.to_domain_event(stored(row))
         again = mapper.to_domain_event(mapper.to_stored_event(event))
@@ -153,17 +152,17 @@ def test_an_upcast_event_is_stored_again_in_todays_shape_unchanged(
         )
 
 
-def test_the_chain_over_the_old_rows_verifies(old_ledger: Runtime, log_v1: dict[str, Any]) -> None:
-    report = verify_chain(old_ledger.pool)
+def test_the_chain_over_the_old_rows_verifies(old_log: Runtime, log_v1: dict[str, Any]) -> None:
+    report = verify_chain(old_log.pool)
     assert report.intact, report.detail
     assert report.checked == len(log_v1["events"])
     assert report.intact_up_to == log_v1["events"][-1]["position"]
 
 
 def test_the_aggregates_rebuild_to_the_records_the_old_code_showed(
-    old_ledger: Runtime, log_v1: dict[str, Any]
+    old_log: Runtime, log_v1: dict[str, Any]
 ) -> None:
-    ledger = old_ledger.ledger
+    ledger = old_log.ledger
     written_on = dt.date.fromisoformat(log_v1["written_on"])
     for aggregate_id, expected in log_v1["summaries"].items():
         aggregate: Any = ledger.repository.get(UUID(aggregate_id))
@@ -180,10 +179,7 @@ def test_the_aggregates_rebuild_to_the_records_the_old_code_showed(
         assert json.loads(json.dumps(shown, default=str)) == expected, kind
 
 
-def test_every_projection_reads_the_old_log(old_ledger: Runtime, log_v1: dict[str, Any]) -> None:
+def test_every_projection_reads_the_old_log(old_log: Runtime, log_v1: dict[str, Any]) -> None:
     head = log_v1["events"][-1]["position"]
     for projection in ALL_PROJECTIONS:
-        runner = PostgresFeedRunner(
-            old_ledger.pool, old_ledger.ledger.recorder, old_ledger.ledger.mapper, projection
-        )
-        assert runner.catch_up() == head, projection.name
+        assert old_log.projection_runner(projection).catch_up() == head, projection.name

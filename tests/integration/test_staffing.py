@@ -23,7 +23,7 @@ from domain.commands.purchasing import (
     TerminateContract,
 )
 from infra.policies import DEFAULT_POLICY_FILE, store_policy
-from infra.projection_runner import BatchApplier, PostgresFeedRunner
+from infra.projection_runner import BatchApplier
 from infra.runtime import Runtime
 from infra.schema import generation_schema
 from projections.base import RecordedEvent
@@ -81,9 +81,7 @@ def approved_households(village: str, count: int, at: dt.datetime) -> list[Recor
 
 
 def catch_up(runtime: Runtime) -> None:
-    PostgresFeedRunner(
-        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, StaffingProjection
-    ).catch_up()
+    runtime.projection_runner(StaffingProjection).catch_up()
 
 
 def rows_by_code(
