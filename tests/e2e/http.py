@@ -6,7 +6,23 @@ from typing import Any
 
 import jwt
 
+from domain.errors import DomainError
 from tests.factories import token
+
+
+def _problem_types(kind: type[DomainError]) -> dict[str, type[DomainError]]:
+    """Problem type (rule) → the class that names it: clients see its title for the type,
+    whichever named rule under it refused."""
+    found = {kind.rule: kind} if "rule" in vars(kind) else {}
+    for sub in kind.__subclasses__():
+        found.update({r: k for r, k in _problem_types(sub).items() if r not in found})
+    return found
+
+
+PROBLEM_TITLES = {
+    rule: (kind.__doc__ or rule).strip().splitlines()[0]
+    for rule, kind in _problem_types(DomainError).items()
+}
 
 
 def actor(
@@ -37,6 +53,8 @@ def refused(response: Any, status: int, rule: str) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/problem+json")
     problem: dict[str, Any] = response.json()
     assert problem["type"] == f"/problems/{rule}", problem
+    if rule in PROBLEM_TITLES:
+        assert problem["title"] == PROBLEM_TITLES[rule], problem
     return problem
 
 
