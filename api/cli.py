@@ -392,7 +392,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    """Write a deterministic synthetic province through the ledger's commands (bulk path)."""
+    """Write a deterministic synthetic province through the application's commands (bulk path)."""
     from infra.synthetic.province import SimulatedClock, seed_province
 
     runtime = _runtime(args)

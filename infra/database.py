@@ -12,7 +12,6 @@ CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
 def store_env(
     database_url: str,
     *,
-    identity_key: bytes | None = None,
     cipher_key: str | None = None,
     aggregate_cache: int = 0,
     create_table: bool = False,
@@ -38,8 +37,6 @@ def store_env(
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
     }
-    if identity_key is not None:
-        env["IDENTITY_KEY"] = identity_key.hex()
     if aggregate_cache:
         # Recently used aggregates stay in memory; each load still reads the events recorded
         # since (fast-forward), so other processes' writes are seen, and hands out a copy.
