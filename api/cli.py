@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api import logs
@@ -21,6 +22,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("relief")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
 TOKEN_ROLES = [r for r in Role if r is not Role.SYSTEM]
+
+
+def _dev_tools() -> None:
+    """The synthetic-data generators live in tools/ beside the source, not in the installed
+    package: found in a source checkout (an editable install), refused by name elsewhere."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "tools" / "synthetic").is_dir():
+        raise SettingsError(
+            "relief seed and relief scenario use the development tools (tools/) of a source "
+            "checkout; this installation has none"
+        )
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
 
 
 def _runtime(args: argparse.Namespace, *, kafka: bool = False) -> Runtime:
@@ -393,7 +407,8 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Write a deterministic synthetic province through the application's commands (bulk path)."""
-    from infra.synthetic.province import SimulatedClock, seed_province
+    _dev_tools()
+    from tools.synthetic.province import SimulatedClock, seed_province
 
     runtime = _runtime(args)
     started = time.monotonic()
@@ -461,8 +476,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Honest province plus injected misconduct; red flags' precision and recall per rule."""
-    from infra.synthetic.misconduct import build_scenario, project_scenario, scenario_report, score
-    from infra.synthetic.province import SimulatedClock
+    _dev_tools()
+    from tools.synthetic.misconduct import build_scenario, project_scenario, scenario_report, score
+    from tools.synthetic.province import SimulatedClock
 
     runtime = _runtime(args)
     try:

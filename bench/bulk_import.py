@@ -1,6 +1,6 @@
 """Bulk import events/s (``relief import``'s code path) beside a raw COPY of the same rows.
 
-Ours: a legacy export (infra/synthetic/legacy.py, ``--lines`` cases) imported line by line
+Ours: a legacy export (tools/synthetic/legacy.py, ``--lines`` cases) imported line by line
 through the application services over a ``BulkLedger``, exactly as ``relief import FILE`` does
 (parse, validate, one unit per line, ~500 events per transaction), into a fresh copy of the
 dataset. Events/s = events written / wall time of the import.
@@ -58,7 +58,7 @@ def main() -> None:
     args = p.parse_args()
     from domain.clock import SetClock
     from infra.legacy_import import import_lines
-    from infra.synthetic.legacy import legacy_lines
+    from tools.synthetic.legacy import legacy_lines
 
     with common.fresh_store(args, "bulk_import") as store:
         runtime = store.runtime

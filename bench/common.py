@@ -141,7 +141,7 @@ def _fingerprint(*patterns: str) -> str:
 def generator_fingerprint() -> str:
     """Of the code that writes a dataset's events: the synthetic province (and this file's
     FIXTURE_VERSION). The events layer is rebuilt when it changes."""
-    return _fingerprint("infra/synthetic/*.py")
+    return _fingerprint("tools/synthetic/*.py")
 
 
 def projection_fingerprint() -> str:
@@ -324,7 +324,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     from infra.embedded_postgres import start_embedded_postgres
     from infra.runtime import Runtime
     from infra.settings import Settings
-    from infra.synthetic.province import Shape, SimulatedClock, seed_province
+    from tools.synthetic.province import Shape, SimulatedClock, seed_province
 
     shutil.rmtree(data.parent, ignore_errors=True)
     url = start_embedded_postgres(data)
@@ -376,7 +376,7 @@ def make_long_case(runtime: Any, county: str, n: int) -> uuid.UUID:
     )
     from domain.household import HouseholdMember
     from domain.provenance import Actor, Provenance, Role
-    from infra.synthetic.identities import resident_id
+    from tools.synthetic.identities import resident_id
 
     village = f"{county}001001"
     clerk = Provenance(Actor("bench-clerk", Role.INTAKE_CLERK, county), reason="window")

@@ -17,10 +17,10 @@ from domain.errors import DomainError
 from domain.household import HouseholdMember
 from infra.legacy_import import import_lines
 from infra.runtime import Bulk, Runtime
-from infra.synthetic.legacy import legacy_lines
-from infra.synthetic.province import SimulatedClock, seed_province
 from tests.factories import BY_CLERK, resident_id, village
 from tests.integration.helpers import caseload_rows
+from tools.synthetic.legacy import legacy_lines
+from tools.synthetic.province import SimulatedClock, seed_province
 
 pytestmark = pytest.mark.integration
 

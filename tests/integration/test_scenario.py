@@ -14,7 +14,8 @@ import pytest
 
 from infra.runtime import Runtime
 from infra.settings import Settings
-from infra.synthetic.misconduct import (
+from projections.red_flags.projection import ALL_RULES
+from tools.synthetic.misconduct import (
     NOT_INJECTABLE,
     Injected,
     build_scenario,
@@ -25,8 +26,7 @@ from infra.synthetic.misconduct import (
     scenario_report,
     score,
 )
-from infra.synthetic.province import SimulatedClock
-from projections.red_flags.projection import ALL_RULES
+from tools.synthetic.province import SimulatedClock
 
 pytestmark = pytest.mark.integration
 

@@ -44,7 +44,7 @@ from domain.commands.purchasing import AssignStaff, AwardContract, HireStaff, Re
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.runtime import Bulk
-from infra.synthetic.identities import credit_code, person_name, resident_id
+from tools.synthetic.identities import credit_code, person_name, resident_id
 
 HISTORY_START = dt.date(2022, 1, 3)
 #: Guangdong's prefecture-level cities (the PP of 44PPCC).

@@ -91,8 +91,10 @@ from domain.commands.supervision import DeclareInterests
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.runtime import Bulk, Runtime
-from infra.synthetic.identities import credit_code, person_name, resident_id
-from infra.synthetic.province import (
+from projections.red_flags.config import EligibilityLine, RedFlagsConfig, load_config
+from projections.red_flags.projection import ALL_RULES, RedFlagsProjection
+from tools.synthetic.identities import credit_code, person_name, resident_id
+from tools.synthetic.province import (
     HISTORY_START,
     LINE,
     PREFECTURES,
@@ -104,8 +106,6 @@ from infra.synthetic.province import (
     months,
     seed_province,
 )
-from projections.red_flags.config import EligibilityLine, RedFlagsConfig, load_config
-from projections.red_flags.projection import ALL_RULES, RedFlagsProjection
 
 #: The local dibao standard the scenario's incomes are drawn against (province.py's LINE).
 SCENARIO_LINES = (EligibilityLine("dibao", "44", dt.date(2000, 1, 1), LINE),)

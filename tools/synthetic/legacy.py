@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from infra.synthetic.identities import person_name, resident_id
-from infra.synthetic.province import PREFECTURES, months
+from tools.synthetic.identities import person_name, resident_id
+from tools.synthetic.province import PREFECTURES, months
 
 SPOILERS = (
     "check character",

@@ -1,1 +1,0 @@
-"""Synthetic data: a realistic province written through the ledger's own commands."""

@@ -1,0 +1,1 @@
+"""Synthetic data: a realistic province written through the application's own commands."""
