@@ -19,10 +19,11 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
 TOKEN_ROLES = [r for r in Role if r is not Role.SYSTEM]
 
 
-def _runtime(args: argparse.Namespace, *, kafka: bool = False):  # type: ignore[no-untyped-def]
+def _runtime(args: argparse.Namespace, *, kafka: bool = False, role: str = "cli"):  # type: ignore[no-untyped-def]
+    """The runtime, its database sessions named ``relief-<role>``."""
     from infra.runtime import Runtime
 
-    return Runtime.open(Settings.from_env(), kafka=kafka)
+    return Runtime.open(Settings.from_env(), kafka=kafka, role=role)
 
 
 class ProgressBar:
@@ -62,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
-    runtime = _runtime(args, kafka=True)
+    runtime = _runtime(args, kafka=True, role="api")
     workers = Workers(runtime).start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with a Python handler
     # in place that re-raise returns here instead of killing the process, so the clean-up below
@@ -102,7 +103,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     settings = Settings.from_env()
-    runtime = _runtime(args)
+    runtime = _runtime(args, role="api")
     try:
         config = uvicorn.Config(
             create_app(runtime),
@@ -136,9 +137,13 @@ def _until_signalled() -> threading.Event:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     """Publish the log to Kafka until stopped."""
-    runtime = _runtime(args, kafka=True)
+    from infra.faults import supervise
+
+    runtime = _runtime(args, kafka=True, role="relay")
+    stop = _until_signalled()
+    relay = runtime.relay()
     try:
-        runtime.relay().run_forever(_until_signalled())
+        supervise("relay", lambda: relay.run_forever(stop), stop)
     finally:
         runtime.close()
     return 0
@@ -146,11 +151,12 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 def cmd_projections_run(args: argparse.Namespace) -> int:
     """Keep projections up to date from the chosen feed until stopped."""
+    from infra.faults import supervise
     from infra.kafka_feed import KafkaFeedRunner
-    from infra.projection_runner import PostgresFeedRunner
+    from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
     from projections.registry import ALL_PROJECTIONS, projection_class
 
-    runtime = _runtime(args, kafka=args.feed == "kafka")
+    runtime = _runtime(args, kafka=args.feed == "kafka", role="projections")
     stop = _until_signalled()
     names = args.names or [p.name for p in ALL_PROJECTIONS]
     threads = []
@@ -160,7 +166,7 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
             runner: PostgresFeedRunner | KafkaFeedRunner
             if args.feed == "kafka":
                 runner = KafkaFeedRunner(
-                    runtime.pool,
+                    runtime.worker_pool(name),
                     runtime.ledger.mapper,
                     projection,
                     bootstrap=runtime.connect_kafka(),
@@ -169,13 +175,18 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
                 )
             else:
                 runner = PostgresFeedRunner(
-                    runtime.pool,
-                    runtime.ledger.recorder,
+                    runtime.worker_pool(name),
+                    runtime.worker_recorder(name),
                     runtime.ledger.mapper,
                     projection,
                     batch_size=runtime.settings.projection_batch,
                 )
-            thread = threading.Thread(target=runner.run_forever, args=(stop,), name=name)
+            thread = threading.Thread(
+                target=supervise,
+                args=(name, lambda r=runner: r.run_forever(stop), stop),
+                kwargs={"halts": (ProjectionHalted,)},
+                name=name,
+            )
             thread.start()
             threads.append(thread)
         while any(t.is_alive() for t in threads):

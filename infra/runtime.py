@@ -8,11 +8,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.utils import Environment
 from psycopg_pool import ConnectionPool
 
-from infra.database import open_pool, store_env
+from infra.database import Sessions, discard_broken, open_pool, store_env
 from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
+from infra.faults import supervise
 from infra.ledger import ReliefLedger
 from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
 from infra.relay import KafkaRelay
@@ -30,21 +33,36 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.data_dir)
 
 
+def sessions_for(settings: Settings, role: str) -> Sessions:
+    """The database sessions of one role; only the API's statements have a time limit (a
+    worker's batch or a rebuild may take long and is retried, not abandoned)."""
+    return Sessions(
+        role,
+        wait_s=settings.db_timeout,
+        statement_timeout_s=settings.db_statement_timeout if role == "api" else 0,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
     database_url: str
     ledger: ReliefLedger
     pool: ConnectionPool
+    role: str = "api"
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: Settings, *, kafka: bool = False, init: bool = True) -> Runtime:
+    def open(
+        cls, settings: Settings, *, kafka: bool = False, init: bool = True, role: str = "api"
+    ) -> Runtime:
+        """The store and a pool whose sessions are named ``relief-<role>``."""
         database_url = resolve_database_url(settings)
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
+        sessions = sessions_for(settings, role)
         ledger = ReliefLedger(
             env=store_env(
                 database_url,
@@ -52,13 +70,38 @@ class Runtime:
                 cipher_key=settings.cipher_key(),
                 aggregate_cache=settings.aggregate_cache,
                 pool_size=settings.db_pool_size,
+                sessions=sessions,
             )
         )
-        pool = open_pool(database_url, size=settings.db_pool_size)
-        runtime = cls(settings=settings, database_url=database_url, ledger=ledger, pool=pool)
+        pool = open_pool(database_url, size=settings.db_pool_size, sessions=sessions)
+        runtime = cls(
+            settings=settings, database_url=database_url, ledger=ledger, pool=pool, role=role
+        )
         if kafka:
             runtime.connect_kafka()
         return runtime
+
+    def worker_pool(self, role: str) -> ConnectionPool:
+        """A small pool of a worker's own, its sessions named after the worker."""
+        if role == self.role:
+            return self.pool
+        pool = open_pool(self.database_url, size=2, sessions=sessions_for(self.settings, role))
+        self._closers.append(pool.close)
+        return pool
+
+    def worker_recorder(self, role: str) -> ApplicationRecorder:
+        """A reader of the log on sessions of the worker's own (the mapper stays shared)."""
+        if role == self.role:
+            return self.ledger.recorder
+        env = store_env(self.database_url, pool_size=1, sessions=sessions_for(self.settings, role))
+        factory = InfrastructureFactory.construct(Environment(ReliefLedger.name, env))
+        self._closers.append(factory.close)
+        return factory.application_recorder()
+
+    def discard_broken_connections(self) -> None:
+        """After a connection error: drop the dead idle connections of this process's pools."""
+        datastore = getattr(self.ledger.recorder, "datastore", None)
+        discard_broken([self.pool, *([datastore.pool] if datastore is not None else [])])
 
     def connect_kafka(self) -> str:
         if self.kafka_bootstrap is None:
@@ -71,8 +114,8 @@ class Runtime:
 
     def relay(self) -> KafkaRelay:
         return KafkaRelay(
-            self.pool,
-            self.ledger.recorder,
+            self.worker_pool("relay"),
+            self.worker_recorder("relay"),
             bootstrap=self.connect_kafka(),
             topic=self.settings.kafka_topic,
             partitions=self.settings.kafka_partitions,
@@ -93,10 +136,12 @@ class Runtime:
 
 
 class Workers:
-    """The relay and the projection runners as threads of one process, stopped together.
+    """The relay, the checkpointer and the projection runners as threads of one process,
+    stopped together; each has sessions of its own, named after it.
 
-    A worker that fails for a passing reason (database restart, broker down) is restarted
-    after a pause; a projection halted on a bad event stays stopped, visible at /projections.
+    A worker that fails for a passing reason (database restart, sessions ended, broker down)
+    is restarted after a growing pause (``infra.faults.supervise``); a projection halted on a
+    bad event stays stopped, visible at /projections.
     """
 
     def __init__(self, runtime: Runtime, *, relay: bool = True) -> None:
@@ -111,7 +156,7 @@ class Workers:
         from infra.checkpoints import Checkpointer, load_or_create_key
 
         checkpointer = Checkpointer(
-            runtime.pool,
+            runtime.worker_pool("checkpointer"),
             load_or_create_key(runtime.settings.audit_key_file),
             every_events=runtime.settings.checkpoint_events,
             every_seconds=runtime.settings.checkpoint_seconds,
@@ -121,8 +166,8 @@ class Workers:
         targets.append(("checkpointer", lambda: checkpointer.run_forever(self.stop_event)))
         for projection in ALL_PROJECTIONS:
             runner = PostgresFeedRunner(
-                runtime.pool,
-                runtime.ledger.recorder,
+                runtime.worker_pool(projection.name),
+                runtime.worker_recorder(projection.name),
                 runtime.ledger.mapper,
                 projection,
                 batch_size=runtime.settings.projection_batch,
@@ -138,15 +183,9 @@ class Workers:
             )
 
     def _supervise(self, name: str, target: Callable[[], None]) -> None:
-        while not self.stop_event.is_set():
-            try:
-                target()
-            except ProjectionHalted as halted:
-                self.halted[halted.projection] = halted
-                return
-            except Exception:
-                log.exception("worker %s failed; restarting in 2s", name)
-                self.stop_event.wait(2.0)
+        halted = supervise(name, target, self.stop_event, halts=(ProjectionHalted,))
+        if isinstance(halted, ProjectionHalted):
+            self.halted[halted.projection] = halted
 
     def start(self) -> Workers:
         for thread in self.threads:
