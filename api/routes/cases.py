@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from pydantic import Field
 from api.access import allow, check_division, check_record, check_sees_full_ids
 from api.auth import CurrentPrincipal
 from api.deps import (
+    Amount,
     By,
     IfMatch,
     IsoDate,
@@ -202,12 +202,12 @@ class Assign(StrictModel):
 
 class IncomeItem(StrictModel):
     source: Annotated[str, Field(min_length=1, max_length=100)]
-    monthly_amount: Decimal
+    monthly_amount: Amount
 
 
 class Asset(StrictModel):
     kind: Annotated[str, Field(min_length=1, max_length=100)]
-    value: Decimal
+    value: Amount
 
 
 class HomeVisitBody(StrictModel):
@@ -228,12 +228,12 @@ class Investigation(StrictModel):
 class RecommendationBody(StrictModel):
     recommendation: Annotated[str, Field(max_length=20)]
     reasons: Text
-    monthly_amount: Decimal | None = None
+    monthly_amount: Amount | None = None
     contract_id: UUID | None = None
 
 
 class Approval(StrictModel):
-    monthly_amount: Decimal
+    monthly_amount: Amount
     start_date: IsoDate
     reasons: Text
 
@@ -244,7 +244,7 @@ class Rejection(StrictModel):
 
 class Payment(StrictModel):
     period: Annotated[str, Field(min_length=7, max_length=7, description="YYYY-MM")]
-    amount: Decimal
+    amount: Amount
     reason: Reason = None
 
 
@@ -260,7 +260,7 @@ class Service(StrictModel):
 class Review(StrictModel):
     outcome: Annotated[str, Field(max_length=20)]
     notes: Text
-    new_monthly_amount: Decimal | None = None
+    new_monthly_amount: Amount | None = None
     effective_from: IsoDate | None = None
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from api.access import allow, check_division, check_record
 from api.auth import CurrentPrincipal
 from api.deps import (
+    Amount,
     By,
     IfMatch,
     IsoDate,
@@ -153,7 +154,7 @@ class AwardContract(StrictModel):
     service_area: Annotated[list[Code], Field(max_length=200)]
     start: IsoDate
     end: IsoDate
-    value: Decimal
+    value: Amount
     funding_source: Annotated[str, Field(max_length=40)]
     awarded_on: IsoDate | None = None
     reason: Reason = None
@@ -162,7 +163,7 @@ class AwardContract(StrictModel):
 class AmendContract(StrictModel):
     reason: Text
     effective_from: IsoDate | None = None
-    value: Decimal | None = None
+    value: Amount | None = None
     start: IsoDate | None = None
     end: IsoDate | None = None
     work_items: Annotated[
@@ -173,7 +174,7 @@ class AmendContract(StrictModel):
 
 class RenewContract(StrictModel):
     new_end: IsoDate
-    added_value: Decimal
+    added_value: Amount
     reason: Text
     effective_from: IsoDate | None = None
 
@@ -186,7 +187,7 @@ class Invoice(StrictModel):
     invoice_number: Annotated[str, Field(min_length=1, max_length=64)]
     period_start: IsoDate
     period_end: IsoDate
-    amount: Decimal
+    amount: Amount
     reason: Reason = None
 
 
@@ -214,7 +215,7 @@ class Penalty(StrictModel):
     violation: JsonInt = Field(ge=1)
     kind: Annotated[str, Field(max_length=40)]
     basis: Text
-    amount: Decimal | None = None
+    amount: Amount | None = None
 
 
 class Termination(StrictModel):

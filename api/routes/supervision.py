@@ -11,7 +11,6 @@ Who may do what, and which records are in whose scope, is decided in api/access.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -31,6 +30,7 @@ from api.access import (
 )
 from api.auth import CurrentPrincipal, Principal
 from api.deps import (
+    Amount,
     By,
     IfMatch,
     IsoDate,
@@ -227,7 +227,7 @@ class Findings(StrictModel):
 class PenaltyPart(StrictModel):
     kind: Annotated[Word, Field(description="warning, rectification_order, fine, ...")]
     basis: Text
-    amount: Decimal | None = None
+    amount: Amount | None = None
 
 
 class TerminationPart(StrictModel):
