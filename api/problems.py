@@ -70,13 +70,12 @@ def problem(
 
 
 #: The answer while the database cannot be reached (down, restarting, sessions ended): the
-#: request failed before anything was recorded and may be sent again after Retry-After.
+#: request may be sent again after Retry-After (a command with its Idempotency-Key).
 DATABASE_UNAVAILABLE = {
     "rule": "database-unavailable",
     "title": "The database is unavailable",
-    "detail": "the ledger's database could not be reached; nothing was recorded by this "
-    "request; send it again after Retry-After seconds (a command with the same "
-    "Idempotency-Key)",
+    "detail": "the ledger's database could not be reached; send the request again after "
+    "Retry-After seconds (a command with the same Idempotency-Key)",
 }
 RETRY_AFTER_S = 2
 

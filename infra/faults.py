@@ -130,8 +130,7 @@ def supervise(
         except Exception as error:
             transient = is_transient(error)
             if isinstance(error, halts) and not transient:
-                log.error("worker %s halted: %s", name, error)
-                return error
+                return error  # the worker said why (a projection records its halt)
             if time.monotonic() - started > backoff.maximum:
                 backoff.reset()
             pause = backoff.next()

@@ -150,6 +150,8 @@ def assert_consistent_after(system: System, load: Load) -> None:
     ).json()["items"]
     assert sum(row["cases"] for row in caseload) == len(load.cases)
 
+    with psycopg.connect(url) as conn:  # (an insert cut off before its commit leaves a gap)
+        logged = {row[0] for row in conn.execute("SELECT notification_id FROM relief_events")}
     deadline = time.monotonic() + 30
     while True:  # the Kafka copy: every position at least once (at-least-once delivery)
         positions = {
@@ -160,9 +162,9 @@ def assert_consistent_after(system: System, load: Load) -> None:
                 quiet_s=0.5,
             )
         }
-        if positions == set(range(1, head + 1)):
+        if positions == logged:
             break
-        assert time.monotonic() < deadline, sorted(set(range(1, head + 1)) - positions)[:20]
+        assert time.monotonic() < deadline, sorted(logged ^ positions)[:20]
     deadline = time.monotonic() + 30
     while True:  # and the checkpointer signs the head again
         with system.runtime.pool.connection() as conn:
