@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from api.auth import TokenVerifier, Unauthenticated
 from api.problems import DATABASE_UNAVAILABLE, RETRY_AFTER_S
+from infra.database import discard_broken
 from infra.faults import is_transient
 
 log = logging.getLogger(__name__)
@@ -168,31 +169,33 @@ class IdempotencyStore:
         """Forget a key whose request failed on our side (5xx): the client may retry it.
 
         With the database away the release waits for the next claim of this process, which
-        comes before the client's retry can be answered."""
+        does not answer before it is done: a retry never finds its own key still taken."""
         with self._lock:
             self._unreleased.add((caller, key))
-        self._release_missed()
-
-    def _release_missed(self) -> None:
-        with self._lock:
-            if not self._unreleased:
-                return
-            pending = list(self._unreleased)
         try:
-            with self.pool.connection() as conn:
-                conn.execute(
-                    "DELETE FROM relief.idempotency_keys AS k USING unnest(%s::text[],"
-                    " %s::text[]) AS r(caller, key) WHERE k.caller = r.caller AND k.key = r.key"
-                    " AND k.status IS NULL",
-                    ([c for c, _ in pending], [k for _, k in pending]),
-                )
+            self._release_missed()
         except Exception as error:
             if not is_transient(error):
                 raise
-            log.warning("idempotency keys not released yet (database unavailable): %s", error)
+            log.warning("Idempotency-Key released later (database unavailable): %s", error)
+
+    def _release_missed(self) -> None:
+        with self._lock:
+            pending = list(self._unreleased)
+        if not pending:
             return
+        with self.pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM relief.idempotency_keys AS k USING unnest(%s::text[],"
+                " %s::text[]) AS r(caller, key) WHERE k.caller = r.caller AND k.key = r.key"
+                " AND k.status IS NULL",
+                ([c for c, _ in pending], [k for _, k in pending]),
+            )
         with self._lock:
             self._unreleased.difference_update(pending)
+
+    def discard_broken(self) -> None:
+        discard_broken([self.pool])
 
 
 #: Response headers worth replaying (not dates, not lengths computed again).
@@ -254,6 +257,7 @@ class SafeWrites:
             if not is_transient(error):
                 raise
             log.warning("database unavailable for Idempotency-Key: %s", error)
+            await to_thread.run_sync(self.store.discard_broken)
             await self._database_unavailable(send)
             return
         if outcome == "mismatch":
