@@ -79,23 +79,19 @@ def test_the_database_stopped_and_started_under_load(system: System) -> None:
         starting = time.monotonic()  # (the server answers before pg_ctl says it is up)
         system.postgres.start()
         returned = time.monotonic()
-        time.sleep(4)
+        time.sleep(6)
     during = [a for a in load.answers if a.started > stopped and a.started + a.seconds < starting]
     assert during and {a.status for a in during} == {503}, summary(during)
     for answer in during:
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["retry-after"].isdigit()
         assert answer_json(answer)["type"] == "/problems/database-unavailable"
-    # Back within seconds of the database, without a restart: commands and reads succeed.
-    resumed = {
-        (a.method, a.path): a.started - returned
-        for a in sorted(load.answers, key=lambda a: a.started, reverse=True)
-        if a.started > returned and a.status in (200, 201)
+    # Back within seconds of the database (the load runs 6 s more), without a restart.
+    succeeded = {
+        (a.method, a.path) for a in load.answers if a.started > returned and a.status in (200, 201)
     }
-    print("resumed after", resumed)
-    assert max(resumed.values(), default=99) < 10, summary(load.answers)
-    assert set(resumed) == {("POST", "/households"), ("POST", "/cases"), ("GET", "/caseload")}, (
-        summary([a for a in load.answers if a.method == "POST" and a.started > stopped])
+    assert succeeded == {("POST", "/households"), ("POST", "/cases"), ("GET", "/caseload")}, (
+        summary([a for a in load.answers if a.started > returned])
     )
     assert_consistent_after(system, load)
 
