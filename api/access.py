@@ -30,6 +30,7 @@ from domain.errors import NotFound, NotPermitted
 from domain.household import Household
 from domain.identifiers import parse_division_code
 from domain.investigation import Investigation, SubjectKind
+from domain.person import Person
 from domain.provenance import Role
 from domain.staff import StaffMember
 
@@ -188,6 +189,25 @@ def check_household(ledger: Any, principal: Principal, household: Household) -> 
         raise _hidden("Household", household.id)
 
 
+def check_person(ledger: Any, principal: Principal, person: Person) -> None:
+    """A person is seen by whoever sees their household; one without a household (moved out)
+    by whoever sees one of their cases; one with neither by province-wide readers only. The
+    refusal names the person only (not the household or case that decided it)."""
+    seen_through: list[tuple[Callable[[Any, Principal, Any], None], Any]]
+    if person.household_id is not None:
+        seen_through = [(check_household, ledger.get_household(person.household_id))]
+    else:
+        seen_through = [(check_case, ledger.get_case(case_id)) for case_id in person.cases]
+    for check, record in seen_through:
+        try:
+            check(ledger, principal, record)
+        except NotFound:
+            continue
+        return
+    if seen_through or principal.scope != PROVINCE_WIDE or principal.role is CONTRACTOR:
+        raise _hidden("Person", person.id)
+
+
 def check_contract(ledger: Any, principal: Principal, contract: Contract) -> None:
     if principal.role is CONTRACTOR:
         if contract.contractor_credit_code != principal.actor.organisation:
@@ -292,6 +312,7 @@ ScopedCounty = Annotated[str | None, Depends(scoped_county)]
 CHECKS: dict[type, Callable[[Any, Principal, Any], None]] = {
     ReliefCase: check_case,
     Household: check_household,
+    Person: check_person,
     Contract: check_contract,
     Contractor: check_contractor,
     StaffMember: check_staff,
@@ -320,8 +341,8 @@ def check_record(ledger: Any, principal: Principal, record: Any) -> None:
     check = CHECKS.get(type(record))
     if check is not None:
         check(ledger, principal, record)
-    elif principal.scope != PROVINCE_WIDE and principal.role is not AUDITOR:
-        # People and other records without a division of their own: province-wide readers only.
+    elif principal.scope != PROVINCE_WIDE:
+        # Records without a division of their own: province-wide readers only.
         raise _hidden(type(record).__name__, getattr(record, "id", "?"))
 
 

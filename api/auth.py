@@ -24,16 +24,30 @@ from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.errors import DomainError, InvalidValue
 from domain.provenance import Actor, Role
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 
-#: Asymmetric algorithms only: a shared HMAC secret would let every verifier mint tokens.
-ALGORITHMS = ["EdDSA", "ES256", "RS256", "PS256"]
+
+def algorithms_for(key: Any) -> list[str]:
+    """The algorithms a verification key checks: EdDSA, ES256, RS256 and PS256 only (asymmetric:
+    a shared HMAC secret would let every verifier mint tokens). A token naming an algorithm
+    of another kind than the key is refused as invalid, never handed to the wrong key."""
+    if isinstance(key, Ed25519PublicKey):
+        return ["EdDSA"]
+    if isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1):
+        return ["ES256"]
+    if isinstance(key, RSAPublicKey):
+        return ["RS256", "PS256"]
+    return []
+
+
 SCOPE_LENGTHS = (2, 4, 6, 9, 12)
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 
@@ -50,10 +64,18 @@ class Principal:
 
     actor: Actor
     scope: str  # division-code prefix
+    issuer: str = ""  # the identity provider that vouched for the caller
 
     @property
     def role(self) -> Role:
         return self.actor.role
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """Everything that makes this caller this caller: the same subject name at another
+        issuer, organisation, scope or role is someone else (idempotency keys are kept per
+        identity)."""
+        return (self.issuer, self.actor.id, self.actor.organisation, self.scope, self.role.value)
 
     def covers(self, division: str) -> bool:
         return division.startswith(self.scope)
@@ -82,7 +104,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         actor = Actor(id=sub[:200], role=role, organisation=org[:200])
     except InvalidValue as error:
         raise Unauthenticated(f"invalid token: {error.message}", field="Authorization") from None
-    return Principal(actor=actor, scope=scope)
+    return Principal(actor=actor, scope=scope, issuer=str(claims.get("iss") or ""))
 
 
 # Keys -------------------------------------------------------------------------------------------
@@ -107,6 +129,10 @@ class TokenVerifier:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True, lifespan=300)
         elif settings.jwt_public_key_path:
             self._key = serialization.load_pem_public_key(settings.jwt_public_key_path.read_bytes())
+            if not algorithms_for(self._key):
+                raise SettingsError(
+                    "RELIEF_JWT_PUBLIC_KEY must be an Ed25519, P-256 (ES256) or RSA public key"
+                )
         else:
             self._key = load_or_create_dev_key(settings.jwt_dev_key_file).public_key()
 
@@ -116,7 +142,7 @@ class TokenVerifier:
             claims = jwt.decode(
                 token,
                 key,
-                algorithms=ALGORITHMS,
+                algorithms=algorithms_for(key),
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=30,
@@ -125,6 +151,10 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             # The library's message names the failed check, never the token's content.
             raise Unauthenticated(f"invalid token: {error}", field="Authorization") from None
+        except (TypeError, ValueError):
+            # A token built to trip the key handling (a key of one kind, a signature of
+            # another) is no valid token either; its content is not echoed.
+            raise Unauthenticated("invalid token", field="Authorization") from None
         return principal_from_claims(claims)
 
 

@@ -37,10 +37,11 @@ def _dev_tools() -> None:
         sys.path.append(str(root))
 
 
-def _runtime(args: argparse.Namespace, *, kafka: bool = False) -> Runtime:
+def _runtime(args: argparse.Namespace, *, kafka: bool = False, role: str = "cli") -> Runtime:
+    """The runtime, its database sessions named ``relief-<role>``."""
     from infra.runtime import Runtime
 
-    return Runtime.open(Settings.from_env(), kafka=kafka)
+    return Runtime.open(Settings.from_env(), kafka=kafka, role=role)
 
 
 class ProgressBar:
@@ -80,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
-    runtime = _runtime(args, kafka=True)
+    runtime = _runtime(args, kafka=True, role="api")
     workers = Workers(runtime).start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with a Python handler
     # in place that re-raise returns here instead of killing the process, so the clean-up below
@@ -120,7 +121,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from api.app import create_app
 
     settings = Settings.from_env()
-    runtime = _runtime(args)
+    runtime = _runtime(args, role="api")
     try:
         config = uvicorn.Config(
             create_app(runtime),
@@ -154,9 +155,13 @@ def _until_signalled() -> threading.Event:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     """Publish the log to Kafka until stopped."""
-    runtime = _runtime(args, kafka=True)
+    from infra.faults import supervise
+
+    runtime = _runtime(args, kafka=True, role="relay")
+    stop = _until_signalled()
+    relay = runtime.relay()
     try:
-        runtime.relay().run_forever(_until_signalled())
+        supervise("relay", lambda: relay.run_forever(stop), stop)
     finally:
         runtime.close()
     return 0
@@ -164,11 +169,12 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 def cmd_projections_run(args: argparse.Namespace) -> int:
     """Keep projections up to date from the chosen feed until stopped."""
+    from infra.faults import supervise
     from infra.kafka_feed import KafkaFeedRunner
-    from infra.projection_runner import PostgresFeedRunner
+    from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
     from projections.registry import ALL_PROJECTIONS, projection_class
 
-    runtime = _runtime(args, kafka=args.feed == "kafka")
+    runtime = _runtime(args, kafka=args.feed == "kafka", role="projections")
     stop = _until_signalled()
     names = args.names or [p.name for p in ALL_PROJECTIONS]
     threads = []
@@ -180,7 +186,12 @@ def cmd_projections_run(args: argparse.Namespace) -> int:
                 if args.feed == "kafka"
                 else runtime.projection_runner(projection)
             )
-            thread = threading.Thread(target=runner.run_forever, args=(stop,), name=name)
+            thread = threading.Thread(
+                target=supervise,
+                args=(name, lambda r=runner: r.run_forever(stop), stop),
+                kwargs={"halts": (ProjectionHalted,)},
+                name=name,
+            )
             thread.start()
             threads.append(thread)
         while any(t.is_alive() for t in threads):

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from psycopg import Cursor
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
 
 from api.auth import current_actor
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
+from domain.values import AMOUNT_FORM, AMOUNT_TEXT, check_printable, plain_amount
 from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
 from services import Services
@@ -35,6 +37,22 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
 #: JSON integers and booleans as such: "5" and 1 are not accepted for them.
 JsonInt = Annotated[int, Strict()]
 JsonBool = Annotated[bool, Strict()]
+
+
+def _amount_text(value: object) -> Decimal:
+    """Money travels as JSON text of plain decimal digits (a JSON number may already have
+    been rounded by a float on its way)."""
+    if not isinstance(value, str):
+        raise ValueError(f"write amounts as JSON text of {AMOUNT_FORM}")
+    return plain_amount(value)
+
+
+#: An amount of yuan in a request: "960" or "960.50", nothing else (domain/values.py).
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_text),
+    WithJsonSchema({"type": "string", "pattern": f"^{AMOUNT_TEXT.pattern}$", "example": "960.00"}),
+]
 
 
 #: Largest position or version a request may name (PostgreSQL bigint holds more; no log will).
@@ -99,7 +117,11 @@ def command_provenance(
     actor: Annotated[Actor, Depends(current_actor)],
     x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Provenance:
-    """Who is acting and which business transaction the command belongs to."""
+    """Who is acting and which business transaction the command belongs to. The correlation
+    id is kept in every event: control characters (ESC, BEL, DEL, ...) are refused in it as
+    in free text of a body."""
+    if x_correlation_id is not None:
+        check_printable(x_correlation_id, field="X-Correlation-Id")
     return Provenance(actor=actor, correlation_id=x_correlation_id)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eventsourcing.persistence import RecordConflictError
+import psycopg
+from eventsourcing.persistence import PersistenceError, RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import Unauthenticated
@@ -24,6 +26,7 @@ from domain.errors import (
     NotPermitted,
     VersionMismatch,
 )
+from infra.faults import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,23 @@ def problem(
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+#: The answer while the database cannot be reached (down, restarting, sessions ended): the
+#: request may be sent again after Retry-After (a command with its Idempotency-Key).
+DATABASE_UNAVAILABLE = {
+    "rule": "database-unavailable",
+    "title": "The database is unavailable",
+    "detail": "the ledger's database could not be reached; send the request again after "
+    "Retry-After seconds (a command with the same Idempotency-Key)",
+}
+RETRY_AFTER_S = 2
+
+
+def database_unavailable(instance: str | None = None) -> JSONResponse:
+    response = problem(503, instance=instance, **DATABASE_UNAVAILABLE)
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
@@ -137,6 +157,19 @@ def install(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
+    @app.exception_handler(psycopg.Error)
+    @app.exception_handler(PersistenceError)
+    async def database_error(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, RecordConflictError):  # the store's IntegrityError is one too
+            return await conflict(request, error)
+        if not is_transient(error):
+            return await unexpected(request, error)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+        # The connections the pools still hold are likely dead too (a restart ends them all):
+        # test them now, so the requests that follow get fresh ones.
+        await run_in_threadpool(request.app.state.runtime.discard_broken_connections)
+        return database_unavailable(request.url.path)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -171,6 +204,7 @@ ERROR_STATUSES = {
     412: "If-Match names another version of the record",
     413: "Request body too large",
     422: "Invalid input: the problem names the field at fault",
+    503: "The database is unavailable for a moment; retry after Retry-After seconds",
 }
 
 

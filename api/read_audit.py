@@ -15,6 +15,7 @@ from api.auth import CurrentPrincipal, Principal, current_actor
 from api.deps import get_runtime
 from domain.errors import InvalidValue
 from domain.provenance import Actor
+from domain.values import check_printable
 from infra.read_audit import record_read
 from infra.runtime import Runtime
 
@@ -24,6 +25,7 @@ def stated_purpose(x_purpose: str | None) -> str:
         raise InvalidValue(
             "state the purpose of reading personal data in X-Purpose", field="X-Purpose"
         )
+    check_printable(x_purpose, field="X-Purpose")
     return x_purpose.strip()
 
 

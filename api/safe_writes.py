@@ -2,9 +2,15 @@
 
 A client that retries a command (a timeout, a dropped connection) sends the same
 ``Idempotency-Key``; the first answer is kept, and every retry gets that answer back instead
-of recording the events again. Keys belong to the caller (the token's subject), live for a day,
-and may not be reused for a different request. The kept answer is sealed with the event
-cipher: responses can carry names.
+of recording the events again. Keys belong to the caller's whole identity (issuer, subject,
+organisation, scope and role: the same user name in another county is another caller), live
+for a day, and may not be reused for a different request. The answer is kept before it is
+sent, so a retry sent the moment the first answer arrives is answered from it. The kept answer
+is sealed with the event cipher: responses can carry names.
+
+The database unreachable: the request is answered 503 with Retry-After, and a key it had taken
+is given back (at the next chance, if the database is gone at that moment). A key whose
+request died without answering (its process stopped) is free again after ``PENDING_LEASE``.
 
 Both are plain ASGI middleware: the body must be read (and counted) before any route sees it.
 """
@@ -13,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -21,6 +29,11 @@ from anyio import to_thread
 from psycopg_pool import ConnectionPool
 
 from api.auth import TokenVerifier, Unauthenticated
+from api.problems import DATABASE_UNAVAILABLE, RETRY_AFTER_S
+from infra.database import discard_broken
+from infra.faults import is_transient
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,6 +43,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,200}$")  # visible ASCII, e.g. a UUID
 KEY_LIFETIME = "24 hours"
+#: A key still without an answer after this long belongs to a request that died unanswered:
+#: far longer than any command runs (its statements have timeouts), it frees the key at last.
+PENDING_LEASE = "5 minutes"
 COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -103,10 +119,13 @@ class IdempotencyStore:
 
     def __init__(self, pool: ConnectionPool, cipher: Any) -> None:
         self.pool, self.cipher = pool, cipher
+        self._unreleased: set[tuple[str, str]] = set()  # releases the database missed
+        self._lock = threading.Lock()
 
     def claim(self, caller: str, key: str, request_hash: bytes) -> tuple[str, Any]:
         """Take the key, or say what holds it: ``new``, ``done`` (with the kept answer),
         ``pending`` (another request holds it) or ``mismatch`` (it named another request)."""
+        self._release_missed()
         with self.pool.connection() as conn:
             row = conn.execute(
                 "INSERT INTO relief.idempotency_keys AS k (caller, key, request_hash)"
@@ -114,6 +133,7 @@ class IdempotencyStore:
                 " SET request_hash = excluded.request_hash, status = NULL, response = NULL,"
                 " created_at = now(), completed_at = NULL"
                 f" WHERE k.created_at < now() - interval '{KEY_LIFETIME}'"
+                f" OR (k.status IS NULL AND k.created_at < now() - interval '{PENDING_LEASE}')"
                 " RETURNING true",
                 (caller, key, request_hash),
             ).fetchone()
@@ -146,12 +166,36 @@ class IdempotencyStore:
             )
 
     def release(self, caller: str, key: str) -> None:
-        """Forget a key whose request failed on our side (5xx): the client may retry it."""
+        """Forget a key whose request failed on our side (5xx): the client may retry it.
+
+        With the database away the release waits for the next claim of this process, which
+        does not answer before it is done: a retry never finds its own key still taken."""
+        with self._lock:
+            self._unreleased.add((caller, key))
+        try:
+            self._release_missed()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("Idempotency-Key released later (database unavailable): %s", error)
+
+    def _release_missed(self) -> None:
+        with self._lock:
+            pending = list(self._unreleased)
+        if not pending:
+            return
         with self.pool.connection() as conn:
             conn.execute(
-                "DELETE FROM relief.idempotency_keys WHERE caller = %s AND key = %s",
-                (caller, key),
+                "DELETE FROM relief.idempotency_keys AS k USING unnest(%s::text[],"
+                " %s::text[]) AS r(caller, key) WHERE k.caller = r.caller AND k.key = r.key"
+                " AND k.status IS NULL",
+                ([c for c, _ in pending], [k for _, k in pending]),
             )
+        with self._lock:
+            self._unreleased.difference_update(pending)
+
+    def discard_broken(self) -> None:
+        discard_broken([self.pool])
 
 
 #: Response headers worth replaying (not dates, not lengths computed again).
@@ -207,7 +251,15 @@ class SafeWrites:
         request_hash = hashlib.sha256(
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
         ).digest()
-        outcome, kept = await to_thread.run_sync(self.store.claim, caller, key, request_hash)
+        try:
+            outcome, kept = await to_thread.run_sync(self.store.claim, caller, key, request_hash)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("database unavailable for Idempotency-Key: %s", error)
+            await to_thread.run_sync(self.store.discard_broken)
+            await self._database_unavailable(send)
+            return
         if outcome == "mismatch":
             await send_problem(
                 send,
@@ -253,36 +305,59 @@ class SafeWrites:
         chunks: list[bytes] = []
 
         async def capture(message: Message) -> None:
+            # Held back until the answer is kept: a retry sent the moment the client has it
+            # must find it kept, not a key still in progress.
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-            await send(message)
 
         try:
             await self.app(scope, _replay(body), capture)
         except BaseException:
             await to_thread.run_sync(self.store.release, caller, key)
             raise
+        answer = b"".join(chunks)
         status = int(start.get("status", 500))
         if status >= 500:
             await to_thread.run_sync(self.store.release, caller, key)
-            return
-        kept = [
-            [k.decode("latin-1"), v.decode("latin-1")]
-            for k, v in start.get("headers", [])
-            if k.decode("latin-1").lower() in KEPT_HEADERS
-        ]
-        await to_thread.run_sync(self.store.complete, caller, key, status, kept, b"".join(chunks))
+        else:
+            kept = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in start.get("headers", [])
+                if k.decode("latin-1").lower() in KEPT_HEADERS
+            ]
+            try:
+                await to_thread.run_sync(self.store.complete, caller, key, status, kept, answer)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                # The command is recorded; the client must learn so. Its key stays taken
+                # (a retry gets 409) until PENDING_LEASE ends.
+                log.warning("answer to Idempotency-Key not kept (database unavailable): %s", error)
+        await send(start)
+        await send({"type": "http.response.body", "body": answer})
 
     def _caller(self, authorization: str | None) -> str | None:
+        """Whose keys these are: a digest of the caller's whole identity (no name in clear)."""
         if not authorization or not authorization.lower().startswith("bearer "):
             return None
         try:
             principal = self.verifier.verify(authorization[7:].strip())
         except Unauthenticated:
             return None
-        return f"{principal.actor.role.value}:{principal.actor.id}"
+        return hashlib.sha256(json.dumps(principal.identity).encode()).hexdigest()
+
+    async def _database_unavailable(self, send: Send) -> None:
+        await send_problem(
+            send,
+            503,
+            DATABASE_UNAVAILABLE["rule"],
+            DATABASE_UNAVAILABLE["title"],
+            DATABASE_UNAVAILABLE["detail"],
+            None,
+            headers=[(b"retry-after", str(RETRY_AFTER_S).encode())],
+        )
 
     async def _too_large(self, send: Send) -> None:
         await send_problem(

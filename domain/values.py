@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
 
 from domain.errors import InvalidValue
 
 MAX_AMOUNT = Decimal("1000000000")  # one billion yuan: far above any relief contract
+#: Money as it is written: ASCII digits, at most ten before the point (the bound above) and
+#: two after it (fen). No sign, exponent, spaces, separators or digits of other scripts.
+AMOUNT_TEXT = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+AMOUNT_FORM = "plain decimal digits with at most two decimals, e.g. 960 or 960.50"
+
+
+def plain_amount(value: object) -> Decimal:
+    """An amount of yuan as written: text matching ``AMOUNT_TEXT``, a whole number, or a
+    Decimal with at most two decimals; ValueError otherwise. Never computes with the value
+    before its size is known (``1e999999999`` is refused, not evaluated)."""
+    if isinstance(value, str):
+        if AMOUNT_TEXT.fullmatch(value) is None:
+            raise ValueError(f"write amounts as {AMOUNT_FORM}, not {value[:40]!r}")
+        return Decimal(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_AMOUNT:
+            raise ValueError(f"amounts lie between 0 and {MAX_AMOUNT} yuan")
+        return Decimal(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        if value.is_zero():
+            return Decimal(0)
+        sign, _, exponent = value.as_tuple()
+        if sign or value.adjusted() >= 10 or not isinstance(exponent, int):
+            raise ValueError(f"amounts lie between 0 and {MAX_AMOUNT} yuan")
+        if exponent < -2 and value != value.quantize(Decimal("0.01")):
+            raise ValueError("amounts have at most two decimals (fen)")
+        return value
+    raise ValueError(f"write amounts as {AMOUNT_FORM}")
 
 
 def parse_amount(value: object, *, field: str, allow_zero: bool = False) -> Decimal:
-    """A positive amount of yuan with at most two decimals (fen)."""
+    """A positive amount of yuan with at most two decimals (fen), as ``plain_amount`` reads it."""
     try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise InvalidValue(
-            f"{field} must be an amount of yuan, got {value!r}", field=field
-        ) from None
-    if not amount.is_finite():
-        raise InvalidValue(f"{field} must be a finite amount", field=field)
-    if abs(amount) > MAX_AMOUNT:
-        raise InvalidValue(f"{field} exceeds {MAX_AMOUNT} yuan", field=field)
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise InvalidValue(f"{field} must be {'≥' if allow_zero else '>'} 0", field=field)
-    if amount != amount.quantize(Decimal("0.01")):
-        raise InvalidValue(f"{field} has more than two decimals (fen)", field=field)
+        amount = plain_amount(value)
+    except ValueError as error:
+        raise InvalidValue(f"{field}: {error}", field=field) from None
+    if amount == 0 and not allow_zero:
+        raise InvalidValue(f"{field} must be > 0", field=field)
     if amount > MAX_AMOUNT:
         raise InvalidValue(f"{field} exceeds {MAX_AMOUNT} yuan", field=field)
     return amount.quantize(Decimal("0.01"))

@@ -1,12 +1,83 @@
-"""Connection settings for the event store (eventsourcing env) and our own pools (psycopg)."""
+"""Connection settings for the event store (eventsourcing env) and our own pools (psycopg).
+
+Every database session of the system says who it is and how long it may wait:
+
+- ``application_name`` is ``relief-<role>`` (``relief-api``, ``relief-relay``,
+  ``relief-checkpointer``, ``relief-<projection>``), so an operator sees in
+  ``pg_stat_activity`` which kind of session is which, and can end one kind;
+- connecting, and waiting for a pooled connection, give up after ``wait_s`` seconds: when the
+  database is down a request fails fast (503) instead of queueing, and workers retry;
+- a pool whose connections were lost tries to reconnect for a few seconds at a time (not the
+  pool's default of growing pauses over five minutes), so service resumes within seconds of
+  the database's return; requests ask for connections again after that, which starts a new
+  attempt at once;
+- sessions of the API may carry a statement timeout; TCP keepalives notice a vanished server.
+"""
 
 from __future__ import annotations
 
-from psycopg.conninfo import conninfo_to_dict
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
+
+from infra.faults import session_lost
+
+T = TypeVar("T")
 
 #: The library's AES-GCM cipher on the ``cryptography`` package (no second crypto library).
 CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+
+#: How long a pool keeps trying to replace a lost connection before it waits for the next
+#: request to try again (psycopg_pool's default is 5 minutes of doubling pauses).
+RECONNECT_TIMEOUT_S = 5.0
+
+#: The connection parameters the library's settings carry; the others travel in
+#: ``SESSION_PARAMETERS`` (JSON), from ``store_env`` to ``SessionsPostgresFactory``.
+STORE_TARGET_KEYS = ("dbname", "host", "port", "user", "password")
+SESSION_PARAMETERS = "SESSION_PARAMETERS"
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """How the database sessions of one role behave (see the module docstring)."""
+
+    role: str
+    wait_s: int = 3
+    statement_timeout_s: int = 0  # 0: none
+
+    @property
+    def application_name(self) -> str:
+        return f"relief-{self.role}"[:63]  # PostgreSQL keeps 63 bytes of it
+
+    def parameters(self) -> dict[str, str]:
+        """libpq connection parameters of these sessions."""
+        params = {
+            "application_name": self.application_name,
+            "connect_timeout": str(max(self.wait_s, 2)),  # libpq treats less than 2 as 2
+            "keepalives": "1",
+            "keepalives_idle": "30",
+            "keepalives_interval": "10",
+            "keepalives_count": "3",
+        }
+        if self.statement_timeout_s:
+            params["options"] = f"-c statement_timeout={self.statement_timeout_s}s"
+        return params
+
+    def conninfo(self, database_url: str) -> str:
+        """``database_url`` with these sessions' parameters (its own ``options`` kept)."""
+        params = self.parameters()
+        own_options = conninfo_to_dict(database_url).get("options")
+        if own_options and "options" in params:
+            params["options"] = f"{own_options} {params['options']}"
+        return make_conninfo(database_url, **params)
 
 
 def store_env(
@@ -16,6 +87,7 @@ def store_env(
     aggregate_cache: int = 0,
     create_table: bool = False,
     pool_size: int = 8,
+    sessions: Sessions | None = None,
 ) -> dict[str, str]:
     """eventsourcing's PostgreSQL settings from a libpq URL.
 
@@ -23,9 +95,17 @@ def store_env(
     the library's own CREATE TABLE fails ("tuple concurrently updated") when two processes
     construct the application at once.
     """
+    sessions = sessions or Sessions("ledger")
     params = conninfo_to_dict(database_url)
+    # Parameters of the URL beyond the target (sslmode, options, ...) and the sessions' own:
+    # the library's settings have no place for them, our factory hands them to its pool.
+    session_parameters = {
+        key: str(value)
+        for key, value in conninfo_to_dict(sessions.conninfo(database_url)).items()
+        if key not in STORE_TARGET_KEYS
+    }
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": f"{__name__}:{SessionsPostgresFactory.__name__}",
         "POSTGRES_DBNAME": str(params.get("dbname") or params.get("user") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "localhost"),
         "POSTGRES_PORT": str(params.get("port") or "5432"),
@@ -33,9 +113,12 @@ def store_env(
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        # The library's name for how long a caller waits for a pooled connection.
+        "POSTGRES_CONNECT_TIMEOUT": str(sessions.wait_s),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
+        SESSION_PARAMETERS: json.dumps(session_parameters),
     }
     if aggregate_cache:
         # Recently used aggregates stay in memory; each load still reads the events recorded
@@ -50,15 +133,128 @@ def store_env(
     return env
 
 
-def open_pool(database_url: str, *, size: int = 8, name: str = "relief") -> ConnectionPool:
+def _undecorated(method: Callable[..., T]) -> Callable[..., T]:
+    """The library's recorder method without its retry decorator (ten attempts)."""
+    return getattr(method, "__wrapped__", method)
+
+
+def _once_more_if_the_session_was_lost(method: Callable[..., T]) -> Callable[..., T]:
+    """The recorder's ``method``, tried a second time only when its connection broke (the
+    pool's other idle connections are tested first): after a database restart the first
+    connection taken may be a dead one. An unreachable server fails at once, in the pool's
+    wait, instead of the library's ten attempts of that wait each."""
+    undecorated = _undecorated(method)
+
+    @functools.wraps(undecorated)
+    def once_more(self: Any, *args: Any, **kwargs: Any) -> T:
+        try:
+            return undecorated(self, *args, **kwargs)
+        except (InterfaceError, OperationalError) as error:
+            if not session_lost(error):
+                raise
+        self.datastore.pool.check()
+        return undecorated(self, *args, **kwargs)
+
+    return once_more
+
+
+class FailFastApplicationRecorder(PostgresApplicationRecorder):
+    """The library's recorder with ``_once_more_if_the_session_was_lost`` as its retry policy.
+
+    A session ended while its COMMIT was on the way may have committed or not. An insert tried
+    again after that and refused as a conflict looks for its own stored events (the very same
+    sealed bytes): found, the first attempt was recorded and its positions are the answer, so
+    the command is neither reported failed nor recorded twice.
+    """
+
+    select_events = _once_more_if_the_session_was_lost(PostgresApplicationRecorder.select_events)
+    select_notifications = _once_more_if_the_session_was_lost(
+        PostgresApplicationRecorder.select_notifications
+    )
+    max_notification_id = _once_more_if_the_session_was_lost(
+        PostgresApplicationRecorder.max_notification_id
+    )
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        insert = _undecorated(PostgresApplicationRecorder.insert_events)
+        try:
+            return insert(self, stored_events, **kwargs)
+        except (InterfaceError, OperationalError) as error:
+            if not session_lost(error):
+                raise
+        self.datastore.pool.check()
+        try:
+            return insert(self, stored_events, **kwargs)
+        except IntegrityError:
+            recorded = self._recorded_positions(stored_events)
+            if recorded is None:
+                raise
+            return recorded
+
+    def _recorded_positions(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The positions of ``stored_events`` if exactly these are in the table, else None."""
+        query = SQL(
+            "SELECT e.originator_id, e.originator_version, e.state, e.notification_id"
+            " FROM {schema}.{table} e JOIN unnest(%s::uuid[], %s::bigint[]) AS k(id, version)"
+            " ON e.originator_id = k.id AND e.originator_version = k.version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        keys = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+        )
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows = {
+                (str(r["originator_id"]), int(r["originator_version"])): r
+                for r in cursor.execute(query, keys).fetchall()
+            }
+        positions = []
+        for event in stored_events:
+            row = rows.get((str(event.originator_id), event.originator_version))
+            if row is None or bytes(row["state"]) != bytes(event.state):
+                return None
+            positions.append(int(row["notification_id"]))
+        return positions
+
+
+class SessionsPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL persistence, its pool's sessions set up like ours.
+
+    The library's settings name no application_name, libpq timeouts or reconnection policy;
+    its pool is made but not yet connected when the factory is constructed, so they are added
+    to the pool's connection arguments here, before any session starts.
+    """
+
+    application_recorder_class = FailFastApplicationRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        if isinstance(pool.kwargs, dict):
+            pool.kwargs.update(json.loads(self.env.get(SESSION_PARAMETERS) or "{}"))
+        pool.reconnect_timeout = RECONNECT_TIMEOUT_S
+
+
+def open_pool(database_url: str, *, size: int = 8, sessions: Sessions) -> ConnectionPool:
     """A psycopg pool for every SQL statement of our own (read models, relay, audit)."""
     pool = ConnectionPool(
-        database_url,
+        sessions.conninfo(database_url),
         min_size=1,
         max_size=size,
-        name=name,
+        name=sessions.application_name,
         open=False,
-        kwargs={"application_name": name},
+        timeout=sessions.wait_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+def discard_broken(pools: Iterable[ConnectionPool]) -> None:
+    """Test the idle connections of ``pools`` now and replace the broken ones.
+
+    After the database restarted, every idle connection is dead but looks fine until used;
+    called on the first connection error, this spares the following requests the same error.
+    """
+    for pool in pools:
+        if not pool.closed:
+            pool.check()

@@ -28,6 +28,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra import cloudevents, kafka_io
+from infra.faults import is_transient
 from infra.projection_runner import (
     BatchApplier,
     ProjectionHalted,
@@ -286,8 +287,9 @@ class KafkaFeedRunner:
                 try:
                     self.run_once()
                 except ProjectionHalted as halted:
-                    log.error("%s", halted)
-                    record_error(self.pool, halted, self.name)
-                    raise
+                    if not is_transient(halted):  # it would recur on this event: halt here
+                        log.error("%s", halted)
+                        record_error(self.pool, halted, self.name)
+                    raise  # transient: the supervisor runs the same batch again after a pause
         finally:
             self.close()

@@ -9,7 +9,9 @@ through views in ``read_models``. A rebuild fills a new generation from position
 one keeps serving, then switches the views in one transaction.
 
 A projection that fails on an event stops with an error naming that event's position; the batch
-is rolled back, so it resumes from that event once the code or data is fixed.
+is rolled back, so it resumes from that event once the code or data is fixed. A transient
+failure (connection lost, session ended, serialization failure: ``infra.faults``) does not
+halt it: the batch is rolled back and run again after a pause.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification,
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from infra.faults import is_transient
 from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
 from projections.base import Projection, RecordedEvent
 
@@ -208,9 +211,10 @@ class PostgresFeedRunner:
                 try:
                     count = self.run_once()
                 except ProjectionHalted as halted:
-                    log.error("%s", halted)
-                    record_error(self.pool, halted, self.name)
-                    raise
+                    if not is_transient(halted):  # it would recur on this event: halt here
+                        log.error("%s", halted)
+                        record_error(self.pool, halted, self.name)
+                    raise  # transient: the supervisor runs the same batch again after a pause
                 if count and not error_cleared:
                     # progress past a recorded halt: clear it (once; a new halt leaves the loop)
                     record_error(self.pool, None, self.name)

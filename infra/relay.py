@@ -6,7 +6,8 @@ PostgreSQL is the source of truth; Kafka is a copy for consumers and scale-out.
 - Order: events are read in global-position order. The store inserts under a table lock, so
   positions commit in order and the relay never passes over a position committed later.
 - Broker down: commands are unaffected (they only touch PostgreSQL); the relay retries with
-  back-off and resumes from its stored position.
+  back-off and resumes from its stored position. Database down or its session ended: the loop
+  stops and its supervisor (``infra.faults.supervise``) starts it again after a pause.
 - Broker lost its data (the embedded broker keeps memory only, or a topic was recreated): the
   relay remembers the next offset of every partition it wrote. A broker whose end offsets are
   below those, a missing topic, or an acknowledgement with a lower offset than one already seen
@@ -16,6 +17,7 @@ PostgreSQL is the source of truth; Kafka is a copy for consumers and scale-out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -233,7 +235,8 @@ class KafkaRelay:
                 listener = LogListener(str(self.pool.conninfo), self._channel())
                 self._loop(stop, listener, idle_wait_s, lock_conn)
             finally:
-                if not lock_conn.closed:
+                # A lost session took the lock with it; a failed unlock must not hide why.
+                with contextlib.suppress(psycopg.Error):
                     lock_conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LOCK_KEY,))
                 self._drop_producer()
 

@@ -11,14 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.utils import Environment
 from psycopg_pool import ConnectionPool
 
 from domain.clock import Clock, SetClock
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpointer, load_or_create_key
-from infra.database import open_pool, store_env
+from infra.database import Sessions, discard_broken, open_pool, store_env
 from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
+from infra.faults import supervise
 from infra.kafka_feed import KafkaFeedRunner
 from infra.ledger import ReliefLedger
 from infra.policies import StaffingPolicies
@@ -38,6 +41,16 @@ def resolve_database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return start_embedded_postgres(settings.data_dir)
+
+
+def sessions_for(settings: Settings, role: str) -> Sessions:
+    """The database sessions of one role; only the API's statements have a time limit (a
+    worker's batch or a rebuild may take long and is retried, not abandoned)."""
+    return Sessions(
+        role,
+        wait_s=settings.db_timeout,
+        statement_timeout_s=settings.db_statement_timeout if role == "api" else 0,
+    )
 
 
 @dataclass
@@ -60,6 +73,7 @@ class Runtime:
     ledger: ReliefLedger
     pool: ConnectionPool
     services: Services
+    role: str = "api"
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -72,30 +86,35 @@ class Runtime:
         kafka: bool = False,
         init: bool = True,
         clock: Clock | None = None,
+        role: str = "api",
     ) -> Runtime:
+        """The store, services and a pool whose sessions are named ``relief-<role>``."""
         database_url = resolve_database_url(settings)
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
-        ledger = ReliefLedger(env=cls._store_env(settings, database_url))
-        pool = open_pool(database_url, size=settings.db_pool_size)
+        sessions = sessions_for(settings, role)
+        ledger = ReliefLedger(env=cls._store_env(settings, database_url, sessions))
+        pool = open_pool(database_url, size=settings.db_pool_size, sessions=sessions)
         runtime = cls(
             settings=settings,
             database_url=database_url,
             ledger=ledger,
             pool=pool,
             services=cls._services(settings, ledger, pool, clock or Clock()),
+            role=role,
         )
         if kafka:
             runtime.connect_kafka()
         return runtime
 
     @staticmethod
-    def _store_env(settings: Settings, database_url: str) -> dict[str, str]:
+    def _store_env(settings: Settings, database_url: str, sessions: Sessions) -> dict[str, str]:
         return store_env(
             database_url,
             cipher_key=settings.cipher_key(),
             aggregate_cache=settings.aggregate_cache,
             pool_size=settings.db_pool_size,
+            sessions=sessions,
         )
 
     @staticmethod
@@ -113,9 +132,34 @@ class Runtime:
         """The application services over a bulk store of this database, on ``clock`` (the
         simulated or imported history's own)."""
         store = BulkLedger(
-            env=self._store_env(self.settings, self.database_url), flush_events=flush_events
+            env=self._store_env(
+                self.settings, self.database_url, sessions_for(self.settings, self.role)
+            ),
+            flush_events=flush_events,
         )
         return Bulk(store, self._services(self.settings, store, self.pool, clock), clock)
+
+    def worker_pool(self, role: str) -> ConnectionPool:
+        """A small pool of a worker's own, its sessions named after the worker."""
+        if role == self.role:
+            return self.pool
+        pool = open_pool(self.database_url, size=2, sessions=sessions_for(self.settings, role))
+        self._closers.append(pool.close)
+        return pool
+
+    def worker_recorder(self, role: str) -> ApplicationRecorder:
+        """A reader of the log on sessions of the worker's own (the mapper stays shared)."""
+        if role == self.role:
+            return self.ledger.recorder
+        env = store_env(self.database_url, pool_size=1, sessions=sessions_for(self.settings, role))
+        factory = InfrastructureFactory.construct(Environment(ReliefLedger.name, env))
+        self._closers.append(factory.close)
+        return factory.application_recorder()
+
+    def discard_broken_connections(self) -> None:
+        """After a connection error: drop the dead idle connections of this process's pools."""
+        datastore = getattr(self.ledger.recorder, "datastore", None)
+        discard_broken([self.pool, *([datastore.pool] if datastore is not None else [])])
 
     def connect_kafka(self) -> str:
         if self.kafka_bootstrap is None:
@@ -128,8 +172,8 @@ class Runtime:
 
     def relay(self) -> KafkaRelay:
         return KafkaRelay(
-            self.pool,
-            self.ledger.recorder,
+            self.worker_pool("relay"),
+            self.worker_recorder("relay"),
             bootstrap=self.connect_kafka(),
             topic=self.settings.kafka_topic,
             partitions=self.settings.kafka_partitions,
@@ -139,7 +183,7 @@ class Runtime:
     def kafka_projection_runner(self, projection: type[Projection]) -> KafkaFeedRunner:
         """A runner keeping ``projection`` up to date from the Kafka topic."""
         return KafkaFeedRunner(
-            self.pool,
+            self.worker_pool(projection.name),
             self.ledger.mapper,
             projection,
             bootstrap=self.connect_kafka(),
@@ -150,8 +194,8 @@ class Runtime:
     def projection_runner(self, projection: type[Projection]) -> PostgresFeedRunner:
         """A runner keeping ``projection`` up to date from the PostgreSQL log."""
         return PostgresFeedRunner(
-            self.pool,
-            self.ledger.recorder,
+            self.worker_pool(projection.name),
+            self.worker_recorder(projection.name),
             self.ledger.mapper,
             projection,
             batch_size=self.settings.projection_batch,
@@ -164,7 +208,7 @@ class Runtime:
     def checkpointer(self, *, publish: bool) -> Checkpointer:
         """Signs checkpoints of the chain; ``publish`` also sends them to Kafka."""
         return Checkpointer(
-            self.pool,
+            self.worker_pool("checkpointer"),
             self.audit_key(),
             every_events=self.settings.checkpoint_events,
             every_seconds=self.settings.checkpoint_seconds,
@@ -186,10 +230,12 @@ class Runtime:
 
 
 class Workers:
-    """The relay and the projection runners as threads of one process, stopped together.
+    """The relay, the checkpointer and the projection runners as threads of one process,
+    stopped together; each has sessions of its own, named after it.
 
-    A worker that fails for a passing reason (database restart, broker down) is restarted
-    after a pause; a projection halted on a bad event stays stopped, visible at /projections.
+    A worker that fails for a passing reason (database restart, sessions ended, broker down)
+    is restarted after a growing pause (``infra.faults.supervise``); a projection halted on a
+    bad event stays stopped, visible at /projections.
     """
 
     def __init__(self, runtime: Runtime, *, relay: bool = True) -> None:
@@ -216,15 +262,9 @@ class Workers:
             )
 
     def _supervise(self, name: str, target: Callable[[], None]) -> None:
-        while not self.stop_event.is_set():
-            try:
-                target()
-            except ProjectionHalted as halted:
-                self.halted[halted.projection] = halted
-                return
-            except Exception:
-                log.exception("worker %s failed; restarting in 2s", name)
-                self.stop_event.wait(2.0)
+        halted = supervise(name, target, self.stop_event, halts=(ProjectionHalted,))
+        if isinstance(halted, ProjectionHalted):
+            self.halted[halted.projection] = halted
 
     def start(self) -> Workers:
         for thread in self.threads:

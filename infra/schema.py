@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from infra.database import store_env
+from infra.database import Sessions, store_env
 from projections.base import Projection
 
 log = logging.getLogger(__name__)
@@ -120,10 +120,13 @@ def init_schema(
     """Create the event store, control tables and first projection generations if missing."""
     from infra.ledger import ReliefLedger  # the library creates its own tables
 
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    sessions = Sessions("schema")
+    with psycopg.connect(sessions.conninfo(database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         try:
-            ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
+            ReliefLedger(
+                env=store_env(database_url, create_table=True, pool_size=1, sessions=sessions)
+            ).close()
             from infra.audit_chain import AUDIT_DDL
 
             with conn.transaction():

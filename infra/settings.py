@@ -9,6 +9,8 @@
 | RELIEF_KAFKA_PARTITIONS | 6 | partitions of that topic when the relay creates it |
 | RELIEF_HTTP_HOST / RELIEF_HTTP_PORT | 127.0.0.1 / 8000 | where the API listens |
 | RELIEF_DB_POOL_SIZE | 8 | connections per pool |
+| RELIEF_DB_TIMEOUT | 3 | seconds to reach the database (connect, pooled connection) |
+| RELIEF_DB_STATEMENT_TIMEOUT | 60 | seconds an API statement may run (0: no limit) |
 | RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction during catch-up |
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
@@ -51,6 +53,8 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     db_pool_size: int = 8
+    db_timeout: int = 3
+    db_statement_timeout: int = 60
     projection_batch: int = 1000
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
@@ -97,6 +101,10 @@ class Settings:
             http_host=get("HTTP_HOST") or defaults.http_host,
             http_port=get_int("HTTP_PORT", defaults.http_port),
             db_pool_size=get_int("DB_POOL_SIZE", defaults.db_pool_size),
+            db_timeout=get_int("DB_TIMEOUT", defaults.db_timeout),
+            db_statement_timeout=get_int(
+                "DB_STATEMENT_TIMEOUT", defaults.db_statement_timeout, minimum=0
+            ),
             projection_batch=get_int("PROJECTION_BATCH", defaults.projection_batch),
             ready_max_lag=get_int("READY_MAX_LAG", defaults.ready_max_lag),
             source=get("SOURCE") or defaults.source,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import Field
 
-from api.deps import IsoDate, IsoDateTime, JsonBool, JsonInt, StrictModel, with_reason
+from api.deps import Amount, IsoDate, IsoDateTime, JsonBool, JsonInt, StrictModel, with_reason
 from domain import case
 from domain.commands import cases as commands
 from domain.household import HouseholdMember
@@ -122,12 +121,12 @@ class Assign(StrictModel):
 
 class IncomeItem(StrictModel):
     source: Annotated[str, Field(min_length=1, max_length=100)]
-    monthly_amount: Decimal
+    monthly_amount: Amount
 
 
 class Asset(StrictModel):
     kind: Annotated[str, Field(min_length=1, max_length=100)]
-    value: Decimal
+    value: Amount
 
 
 class HomeVisitBody(StrictModel):
@@ -167,7 +166,7 @@ class Investigation(StrictModel):
 class RecommendationBody(StrictModel):
     recommendation: Annotated[str, Field(max_length=20)]
     reasons: Text
-    monthly_amount: Decimal | None = None
+    monthly_amount: Amount | None = None
     contract_id: UUID | None = None
 
     def command(self, case_id: UUID, by: Provenance, version: int | None) -> commands.RecommendCase:
@@ -183,7 +182,7 @@ class RecommendationBody(StrictModel):
 
 
 class Approval(StrictModel):
-    monthly_amount: Decimal
+    monthly_amount: Amount
     start_date: IsoDate
     reasons: Text
 
@@ -212,7 +211,7 @@ class Rejection(StrictModel):
 
 class Payment(StrictModel):
     period: Annotated[str, Field(min_length=7, max_length=7, description="YYYY-MM")]
-    amount: Decimal
+    amount: Amount
     reason: Reason = None
 
     def command(self, case_id: UUID, by: Provenance, version: int | None) -> commands.RecordPayment:
@@ -249,7 +248,7 @@ class Service(StrictModel):
 class Review(StrictModel):
     outcome: Annotated[str, Field(max_length=20)]
     notes: Text
-    new_monthly_amount: Decimal | None = None
+    new_monthly_amount: Amount | None = None
     effective_from: IsoDate | None = None
 
     def command(self, case_id: UUID, by: Provenance, version: int | None) -> commands.ReviewCase:

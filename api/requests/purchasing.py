@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from api.deps import IsoDate, IsoDateTime, JsonInt, StrictModel, with_reason
+from api.deps import Amount, IsoDate, IsoDateTime, JsonInt, StrictModel, with_reason
 from domain.commands import purchasing as commands
 from domain.contract import evidence_ref
 from domain.provenance import Provenance
@@ -75,7 +75,7 @@ class AwardContract(StrictModel):
     service_area: ServiceArea
     start: IsoDate
     end: IsoDate
-    value: Decimal
+    value: Amount
     funding_source: Annotated[str, Field(max_length=40)]
     awarded_on: IsoDate | None = None
     reason: Reason = None
@@ -98,7 +98,7 @@ class AwardContract(StrictModel):
 class AmendContract(StrictModel):
     reason: Text
     effective_from: IsoDate | None = None
-    value: Decimal | None = None
+    value: Amount | None = None
     start: IsoDate | None = None
     end: IsoDate | None = None
     work_items: WorkItems | None = None
@@ -123,7 +123,7 @@ class AmendContract(StrictModel):
 
 class RenewContract(StrictModel):
     new_end: IsoDate
-    added_value: Decimal
+    added_value: Amount
     reason: Text
     effective_from: IsoDate | None = None
 
@@ -151,7 +151,7 @@ class Invoice(StrictModel):
     invoice_number: Annotated[str, Field(min_length=1, max_length=64)]
     period_start: IsoDate
     period_end: IsoDate
-    amount: Decimal
+    amount: Amount
     reason: Reason = None
 
     def command(self, contract_id: UUID, by: Provenance) -> commands.InvoiceContract:
@@ -211,7 +211,7 @@ class Penalty(StrictModel):
     violation: JsonInt = Field(ge=1)
     kind: Annotated[str, Field(max_length=40)]
     basis: Text
-    amount: Decimal | None = None
+    amount: Amount | None = None
 
     def command(self, contract_id: UUID, by: Provenance) -> commands.ImposePenalty:
         return commands.ImposePenalty(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
 from pydantic import Field
 
-from api.deps import IsoDate, IsoDateTime, StrictModel, with_reason
+from api.deps import Amount, IsoDate, IsoDateTime, StrictModel, with_reason
 from domain.commands import supervision as commands
 from domain.investigation import (
     BanOrder,
@@ -84,7 +83,7 @@ class Findings(StrictModel):
 class PenaltyPart(StrictModel):
     kind: Annotated[Word, Field(description="warning, rectification_order, fine, ...")]
     basis: Text
-    amount: Decimal | None = None
+    amount: Amount | None = None
 
 
 class TerminationPart(StrictModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -10,7 +11,9 @@ from pydantic import BaseModel
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, ReadCursor, RuntimeDep
+from api.problems import RETRY_AFTER_S
 from domain.case import CaseStatus, Programme
+from infra.faults import is_transient
 from infra.projection_runner import projection_status
 from projections.caseload import (
     query_caseload,
@@ -21,6 +24,7 @@ from projections.caseload import (
 from projections.registry import ALL_PROJECTIONS
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 class CaseloadRow(BaseModel):
@@ -157,18 +161,30 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["operations"])
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    checks: dict[str, Any] = {}
+    """Ready when the database answers (within two seconds) and every projection is running
+    within the lag bound; otherwise 503 naming the check that failed."""
+    checks: dict[str, str] = {}
     try:
         with runtime.pool.connection(timeout=2) as conn:
             conn.execute("SELECT 1")
+        statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+    except Exception as error:  # not ready, whatever the cause; say which
+        if is_transient(error):
+            runtime.discard_broken_connections()
+            checks["database"] = f"unreachable: {type(error).__name__}"
+        else:
+            log.exception("readiness check failed")
+            checks["database"] = f"failed: {type(error).__name__}"
+    else:
         checks["database"] = "ok"
-        head = runtime.head_position()
-        for status in projection_status(runtime.pool, ALL_PROJECTIONS, head):
+        for status in statuses:
             ok = status.last_error is None and status.lag <= runtime.settings.ready_max_lag
             checks[f"projection:{status.name}"] = (
                 "ok" if ok else status.last_error or f"lag {status.lag}"
             )
-    except Exception as error:  # not ready, whatever the cause; say which check failed
-        checks["database"] = f"unreachable: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"ready": ready, "checks": checks},
+        status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": str(RETRY_AFTER_S)},
+    )
