@@ -93,21 +93,51 @@ def record_error(pool: ConnectionPool, halted: ProjectionHalted | None, name: st
         )
 
 
+def halts_projection(error: BaseException) -> bool:
+    """Whether ``error`` stops the projection at an event (a bad event, a bug) rather than
+    being a passing failure the run loop retries (database or broker away).
+
+    The seam for the transient/permanent classification of the run loops: until it lands,
+    every error raised while applying a batch halts, as before."""
+    return isinstance(error, Exception)
+
+
 class BatchApplier:
-    """Applies decoded events to the projection inside the caller's transaction."""
+    """Applies a decoded batch to the projection inside the caller's transaction.
+
+    The projection applies the batch as sets. When that fails, the batch is applied again one
+    event at a time (each in a savepoint) to find the event it fails on, which the halt names;
+    the caller's transaction is rolled back either way."""
 
     def __init__(self, projection: Projection) -> None:
         self.projection = projection
 
     def apply(self, conn: psycopg.Connection, events: Sequence[RecordedEvent]) -> None:
-        with conn.cursor() as cursor:
-            for recorded in events:
-                try:
-                    self.projection.apply(cursor, recorded)
-                except Exception as error:
-                    raise ProjectionHalted(
-                        self.projection.name, recorded.position, recorded.topic, error
-                    ) from error
+        if not events:
+            return
+        try:
+            with conn.transaction(), conn.cursor() as cursor:
+                self.projection.apply_batch(cursor, events)
+            return
+        except Exception as error:
+            if not halts_projection(error):
+                raise
+            if len(events) == 1:
+                raise self._halt(events[0], error) from error
+            batch_error = error
+        for recorded in events:
+            try:
+                with conn.transaction(), conn.cursor() as cursor:
+                    self.projection.apply_batch(cursor, [recorded])
+            except Exception as error:
+                if not halts_projection(error):
+                    raise
+                raise self._halt(recorded, error) from error
+        # Every event applies alone but not the batch: name the batch's first event.
+        raise self._halt(events[0], batch_error) from batch_error
+
+    def _halt(self, recorded: RecordedEvent, error: BaseException) -> ProjectionHalted:
+        return ProjectionHalted(self.projection.name, recorded.position, recorded.topic, error)
 
 
 def decode_notification(
@@ -151,9 +181,21 @@ class PostgresFeedRunner:
         self.projection_class = projection
         self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
+        self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
         self.batch_size = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
+        self.reached_head = False  # the last batch reached the head as it stood then
+        table = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
+            sql.Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
+        )
+        self._head_sql = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
+        self._select_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+            " WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s)"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(table)
 
     @property
     def name(self) -> str:
@@ -170,23 +212,34 @@ class PostgresFeedRunner:
     def _apply_after(
         self, conn: psycopg.Connection, position: int, *, up_to: int | None
     ) -> tuple[int, int]:
-        """Apply the events after ``position``; return (events covered, new position)."""
-        notifications = self.recorder.select_notifications(
-            start=position, limit=self.batch_size, stop=up_to, inclusive_of_start=False
-        )
-        if not notifications:
+        """Apply the events after ``position``; return (events covered, new position).
+
+        Only the topics the projection reads are fetched and decoded; the position moves over
+        the others too, up to the head as it stood before the read (ids commit in order, so
+        every event up to that head is visible)."""
+        head_row = conn.execute(self._head_sql).fetchone()
+        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+        stop = head if up_to is None else min(up_to, head)
+        if stop <= position:
             return 0, position
-        events = [
-            decode_notification(self.mapper, self.name, n, n.id)
-            for n in notifications
-            if n.topic in self.topics
-        ]
+        rows = conn.execute(
+            self._select_sql, (position, stop, self.topic_list, self.batch_size)
+        ).fetchall()
+        last = int(rows[-1][0]) if len(rows) == self.batch_size else stop
+        self.reached_head = last == head
+        events = [self.decode(row) for row in rows]
         self.applier.apply(conn, events)
-        last = notifications[-1].id
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (last,))
         if self.before_commit is not None:
             self.before_commit(last)
-        return len(notifications), last
+        return last - position, last
+
+    def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
+        position, originator_id, version, topic, state = row
+        stored = StoredEvent(
+            originator_id=originator_id, originator_version=version, topic=topic, state=state
+        )
+        return decode_notification(self.mapper, self.name, stored, position)
 
     def catch_up(self, *, stop: threading.Event | None = None) -> int:
         """Run batches until the log's head; return events covered."""
@@ -257,10 +310,9 @@ def rebuild(
     while True:
         count = runner.run_once()
         done += count
-        head = recorder.max_notification_id() or 0
         if progress is not None:
-            progress(done, head)
-        if count < batch_size:
+            progress(done, max(done, recorder.max_notification_id() or 0))
+        if count == 0 or runner.reached_head:
             break
     # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
     with pool.connection() as conn, conn.transaction():

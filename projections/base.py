@@ -1,7 +1,8 @@
 """The projection framework: what a projection is, independent of which feed drives it.
 
-A projection declares its tables (DDL with unqualified names) and handles events by writing
-rows through the cursor it is given. The runner (infra/projection_runner.py) decides where the
+A projection declares its tables (DDL with unqualified names) and applies batches of events by
+writing rows through the cursor it is given (``apply_batch``: per event through ``handles``
+methods by default, or as sets). The runner (infra/projection_runner.py) decides where the
 tables live (one PostgreSQL schema per build generation, selected with ``search_path``), feeds
 events in order, and commits the rows and the position in one transaction.
 """
@@ -31,7 +32,9 @@ class RecordedEvent:
         return self.event.timestamp
 
 
-Handler = Callable[[Any, Cursor[Any], RecordedEvent], None]
+#: A handler gets the projection, what it writes to (the batch's cursor, or the batch state of
+#: a projection that works in sets) and the event.
+Handler = Callable[[Any, Any, RecordedEvent], None]
 H = TypeVar("H", bound=Handler)
 
 
@@ -76,3 +79,11 @@ class Projection:
         handler = self._handlers.get(type(recorded.event))
         if handler is not None:
             handler(self, cursor, recorded)
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        """Apply a batch of events (in log order, or each aggregate's order on Kafka).
+
+        The default applies them one by one; projections that work in sets override it and
+        must leave the same rows as applying the events one batch of one at a time."""
+        for recorded in events:
+            self.apply(cursor, recorded)
