@@ -54,15 +54,18 @@ def upsert(
     rows: Sequence[Sequence[Any]],
     *,
     key: Sequence[str],
+    where: str = "",
 ) -> None:
-    """Insert every row, or set every non-key column of the row already there."""
+    """Insert every row, or set every non-key column of the row already there (only where
+    ``where``, a condition on the row there, holds)."""
     updates = ", ".join(f"{name} = excluded.{name}" for name, _ in columns if name not in key)
+    condition = f" WHERE {where}" if where else ""
     insert(
         cursor,
         table,
         columns,
         rows,
-        conflict=f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+        conflict=f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{condition}",
     )
 
 
