@@ -116,7 +116,9 @@ class BatchApplier:
         if not events:
             return
         try:
-            with conn.transaction(), conn.cursor() as cursor:
+            # Pipeline mode: the server runs a statement while the next is being prepared;
+            # a read waits for its own answer.
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
                 self.projection.apply_batch(cursor, events)
             return
         except Exception as error:
@@ -222,9 +224,10 @@ class PostgresFeedRunner:
         stop = head if up_to is None else min(up_to, head)
         if stop <= position:
             return 0, position
-        rows = conn.execute(
-            self._select_sql, (position, stop, self.topic_list, self.batch_size)
-        ).fetchall()
+        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
+            rows = cursor.execute(
+                self._select_sql, (position, stop, self.topic_list, self.batch_size)
+            ).fetchall()
         last = int(rows[-1][0]) if len(rows) == self.batch_size else stop
         self.reached_head = last == head
         events = [self.decode(row) for row in rows]

@@ -17,7 +17,7 @@ Column = tuple[str, str]
 
 def unnest(columns: Sequence[Column], alias: str = "v") -> str:
     """``unnest(%s::t1[], %s::t2[], ...) AS alias(c1, c2, ...)``: one parameter per column."""
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    arrays = ", ".join(f"%b::{kind}[]" for _, kind in columns)
     names = ", ".join(name for name, _ in columns)
     return f"unnest({arrays}) AS {alias}({names})"
 
@@ -79,5 +79,5 @@ def select_where_in(
     values = list(keys)
     if not values:
         return []
-    cursor.execute(query.replace("%s", f"%s::{kind}[]", 1), (values,))
+    cursor.execute(query.replace("%s", f"%b::{kind}[]", 1), (values,))
     return cursor.fetchall()

@@ -56,7 +56,7 @@ class ApprovalRateOutlier(Rule):
         be tested."""
         cursor.execute(
             "SELECT county, investigated_by, approved, decided FROM rf_decision_count d"
-            " WHERE county = ANY(%s::text[]) AND EXISTS (SELECT 1 FROM rf_decision_count x"
+            " WHERE county = ANY(%b::text[]) AND EXISTS (SELECT 1 FROM rf_decision_count x"
             " WHERE x.county = d.county AND x.investigated_by <> %s AND x.decided >= %s)"
             " ORDER BY county, investigated_by",
             (list(scopes), GOVERNMENT, self.config.approval_min_cases),

@@ -33,7 +33,7 @@ from projections.sets import select_where_in
 #: Means tests under and in both bands, per group, for the groups with enough of them to test.
 _COUNTS = (
     "SELECT {column}, count(*) FILTER (WHERE band = 'under'), count(*) FROM rf_means"
-    " WHERE {column} = ANY(%s::text[]) AND band IS NOT NULL GROUP BY 1 HAVING count(*) >= %s"
+    " WHERE {column} = ANY(%b::text[]) AND band IS NOT NULL GROUP BY 1 HAVING count(*) >= %s"
 )
 _UNDER = """
 SELECT m.position, m.corrected_position, c.county, r.contractor_id

@@ -49,7 +49,7 @@ LEFT JOIN LATERAL (
            array_agg(to_at ORDER BY from_position) AS tos
     FROM rf_membership WHERE household_id = c.household_id
 ) m ON true
-WHERE a.case_id = ANY(%s::uuid[]) AND s.declared_position IS NOT NULL
+WHERE a.case_id = ANY(%b::uuid[]) AND s.declared_position IS NOT NULL
 ORDER BY a.case_id, a.actor, a.position
 """
 

@@ -33,15 +33,10 @@ from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
 #: force on its day, with the termination in effect by then and the contractor's bans covering
 #: the day: only the work that breaks one of the five rules (the candidate violations).
 _WORK = """
-WITH s AS (
-    SELECT DISTINCT contract_id, position
-    FROM unnest(%(contracts)s::uuid[], %(positions)s::bigint[]) AS s(contract_id, position)
-), w AS (
-    SELECT DISTINCT ON (r.position) r.*
-    FROM s JOIN rf_record r ON r.contract_id = s.contract_id
-     AND (s.position IS NULL OR r.position = s.position)
-    WHERE r.void_position IS NULL AND r.kind IN ('service', 'investigation', 'recommendation')
-    ORDER BY r.position
+WITH w AS (
+    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
+    UNION
+    SELECT * FROM rf_record WHERE contract_id = ANY(%(contracts)b::uuid[])
 ), judged AS (
     SELECT w.position, w.kind, w.work_item, w.contract_day, w.starts,
            CASE WHEN w.kind = 'service' THEN w.place ELSE c.village END AS division,
@@ -61,6 +56,8 @@ WITH s AS (
         WHERE subject_id = w.contract_id AND kind = 'termination' AND effective_at <= w.starts
         ORDER BY position LIMIT 1
     ) x ON true
+    WHERE w.contract_id IS NOT NULL AND w.void_position IS NULL
+      AND w.kind IN ('service', 'investigation', 'recommendation')
 )
 SELECT j.*, b.bans
 FROM judged j
@@ -107,7 +104,7 @@ class _ContractWork(Rule):
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
             "SELECT r.contract_id, r.position FROM rf_record r"
-            " JOIN unnest(%s::uuid[], %s::integer[]) AS c(case_id, version)"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
             " WHERE r.contract_id IS NOT NULL",
             (
@@ -126,8 +123,8 @@ class _ContractWork(Rule):
         cursor.execute(
             _WORK,
             {
-                "contracts": [contract for contract, _, _ in parts],
-                "positions": [int(position) if position else None for _, _, position in parts],
+                "contracts": [contract for contract, _, position in parts if not position],
+                "positions": [int(position) for _, _, position in parts if position],
             },
         )
         return cursor.fetchall()

@@ -31,15 +31,10 @@ from projections.sets import select_where_in
 #: after the closure or inside a suspension (the first suspension containing them): only the
 #: candidate violations, each with what the three rules judge it against.
 _RECORDS = """
-WITH s AS (
-    SELECT DISTINCT case_id, position
-    FROM unnest(%(cases)s::uuid[], %(positions)s::bigint[]) AS s(case_id, position)
-), r AS (
-    SELECT DISTINCT ON (r.position) r.*
-    FROM s JOIN rf_record r ON r.case_id = s.case_id
-     AND (s.position IS NULL OR r.position = s.position)
-    WHERE r.kind IN ('payment', 'service') AND r.void_position IS NULL
-    ORDER BY r.position
+WITH r AS (
+    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
+    UNION
+    SELECT * FROM rf_record WHERE case_id = ANY(%(cases)b::uuid[])
 )
 SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
@@ -55,11 +50,12 @@ LEFT JOIN LATERAL (
                ELSE i.from_at <= r.starts AND (i.to_at IS NULL OR r.starts < i.to_at) END
     ORDER BY i.from_position LIMIT 1
 ) i ON true
-WHERE (CASE WHEN r.kind = 'payment' THEN r.period_start ELSE r.day END)
+WHERE r.kind IN ('payment', 'service') AND r.void_position IS NULL
+  AND ((CASE WHEN r.kind = 'payment' THEN r.period_start ELSE r.day END)
         > least(c.died_on, p.died_on)
    OR (r.kind = 'payment' AND r.period_start > c.closed_on)
    OR (r.kind = 'service' AND r.starts > c.closed_at)
-   OR i.from_position IS NOT NULL
+   OR i.from_position IS NOT NULL)
 ORDER BY r.position
 """
 
@@ -85,7 +81,7 @@ class _CaseRecords(Rule):
     def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
             "SELECT r.case_id, r.position FROM rf_record r"
-            " JOIN unnest(%s::uuid[], %s::integer[]) AS c(case_id, version)"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
             " WHERE r.kind IN ('payment', 'service')",
             (
@@ -100,8 +96,8 @@ class _CaseRecords(Rule):
         cursor.execute(
             _RECORDS,
             {
-                "cases": [case for case, _, _ in parts],
-                "positions": [int(position) if position else None for _, _, position in parts],
+                "cases": [case for case, _, position in parts if not position],
+                "positions": [int(position) for _, _, position in parts if position],
             },
         )
         return cursor.fetchall()

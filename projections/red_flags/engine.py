@@ -310,11 +310,11 @@ class AlertWriter:
             # key COLLATE "C": '|' < '}' bounds the keys inside a scope.
             cursor.execute(
                 "UPDATE alerts a SET status = 'cleared'"
-                " FROM unnest(%s::text[], %s::text[]) AS s(rule, scope)"
+                " FROM unnest(%b::text[], %b::text[]) AS s(rule, scope)"
                 " WHERE a.rule = s.rule AND a.status = 'open'"
                 ' AND a.key >= s.scope COLLATE "C" AND a.key < (s.scope || \'}\') COLLATE "C"'
                 ' AND (a.key = s.scope COLLATE "C" OR a.key > (s.scope || \'|\') COLLATE "C")'
-                " AND NOT (a.alert_id = ANY(%s::uuid[]))",
+                " AND NOT (a.alert_id = ANY(%b::uuid[]))",
                 ([p[0] for p in pairs], [p[1] for p in pairs], [row[0] for row in raised]),
             )
 

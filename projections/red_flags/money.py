@@ -56,7 +56,7 @@ class BilledAboveValue(Rule):
             " JOIN LATERAL (SELECT sum(amount) AS billed,"
             "  array_agg(position ORDER BY position) AS positions FROM rf_purchase_fact"
             "  WHERE subject_id = k.contract_id AND kind = 'invoice') i ON true"
-            " WHERE k.contract_id = ANY(%s::uuid[]) AND i.billed > t.value",
+            " WHERE k.contract_id = ANY(%b::uuid[]) AND i.billed > t.value",
             (list(scopes),),
         )
         return cursor.fetchall()
@@ -112,7 +112,7 @@ class ValueRaisedAfterPoorEvaluation(Rule):
             "  array_agg(recorded_at ORDER BY position) AS times, bool_or(score < %s) AS poor"
             "  FROM rf_purchase_fact WHERE subject_id = k.contract_id AND kind = 'evaluation') e"
             "  ON e.poor"
-            " WHERE k.contract_id = ANY(%s::uuid[]) ORDER BY k.contract_id",
+            " WHERE k.contract_id = ANY(%b::uuid[]) ORDER BY k.contract_id",
             (self.config.poor_evaluation_below, list(scopes)),
         )
         return cursor.fetchall()
@@ -189,7 +189,7 @@ class ContractSplitting(Rule):
         cursor.execute(
             "SELECT contractor_id, purchaser, position, contract_id, awarded_on, award_value"
             " FROM (SELECT k.*, count(*) OVER (PARTITION BY k.contractor_id, k.purchaser) AS n"
-            "  FROM rf_contract k JOIN unnest(%s::uuid[], %s::text[]) AS s(contractor, purchaser)"
+            "  FROM rf_contract k JOIN unnest(%b::uuid[], %b::text[]) AS s(contractor, purchaser)"
             "  ON k.contractor_id = s.contractor AND k.purchaser = s.purchaser"
             "  WHERE k.award_value >= %s AND k.award_value < %s) a"
             " WHERE n >= %s ORDER BY contractor_id, purchaser, awarded_on, position",

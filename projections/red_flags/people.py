@@ -33,7 +33,7 @@ WITH iv AS (
     SELECT c.person_id, c.case_id, c.county, c.programme, c.received_position, c.claim_position,
            i.from_position, i.from_at, coalesce(i.to_at, 'infinity') AS to_at, i.to_position
     FROM rf_case c JOIN rf_case_interval i USING (case_id)
-    WHERE c.person_id = ANY(%(people)s::uuid[]) AND i.kind = 'active'
+    WHERE c.person_id = ANY(%(people)b::uuid[]) AND i.kind = 'active'
 )
 SELECT a.person_id, a.case_id, b.case_id, a.county, b.county, a.programme, b.programme,
        a.received_position, b.received_position, a.claim_position, b.claim_position,

@@ -28,7 +28,7 @@ SELECT r.case_id, r.position, r.place, r.visitor, r.starts, r.contractor_id, c.c
        c.village, h.registered, h.residence, h.position
 FROM rf_record r JOIN rf_case c USING (case_id)
 LEFT JOIN rf_household h ON h.household_id = c.household_id
-WHERE r.case_id = ANY(%s::uuid[]) AND r.kind = 'investigation'
+WHERE r.case_id = ANY(%b::uuid[]) AND r.kind = 'investigation'
   AND CASE WHEN h.position IS NULL THEN r.place IS DISTINCT FROM c.village
            ELSE r.place IS DISTINCT FROM h.registered AND r.place IS DISTINCT FROM h.residence
       END

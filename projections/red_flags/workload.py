@@ -42,17 +42,21 @@ from projections.red_flags.engine import (
 #: among them, more service hours in the window than the ceiling, or more visits than theirs.
 _RECORDS = """
 WITH s AS (
-    SELECT DISTINCT actor, day FROM unnest(%(actors)s::text[], %(days)s::date[]) AS s(actor, day)
+    SELECT DISTINCT actor, day FROM unnest(%(actors)b::text[], %(days)b::date[]) AS s(actor, day)
 ), rec AS (
-    SELECT s.actor AS scope_actor, s.day AS scope_day, r.position, r.kind, r.starts,
-           coalesce(r.ends, r.starts) AS ends, r.day, r.contractor_id, r.case_id
-    FROM s JOIN rf_record r ON r.kind = 'service' AND r.actor = s.actor
-     AND r.void_position IS NULL AND r.day BETWEEN s.day - 1 AND s.day
-    UNION ALL
-    SELECT s.actor, s.day, r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id,
-           r.case_id
-    FROM s JOIN rf_record r ON r.kind = 'investigation' AND r.visitor = s.actor
-     AND r.day = s.day
+    -- LATERAL: one index lookup per scope, whatever the planner thinks of fresh tables
+    SELECT s.actor AS scope_actor, s.day AS scope_day, r.*
+    FROM s CROSS JOIN LATERAL (
+        SELECT r.position, r.kind, r.starts, coalesce(r.ends, r.starts) AS ends, r.day,
+               r.contractor_id, r.case_id
+        FROM rf_record r
+        WHERE r.kind = 'service' AND r.actor = s.actor AND r.void_position IS NULL
+          AND r.day BETWEEN s.day - 1 AND s.day
+        UNION ALL
+        SELECT r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id, r.case_id
+        FROM rf_record r
+        WHERE r.kind = 'investigation' AND r.visitor = s.actor AND r.day = s.day
+    ) r
 ), counted AS (
     SELECT rec.*,
            count(*) FILTER (WHERE kind = 'service') OVER w AS services,
@@ -100,7 +104,7 @@ class _StaffDay(Rule):
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
             "SELECT r.actor, r.starts, r.ends FROM rf_record r"
-            " JOIN unnest(%s::uuid[], %s::integer[]) AS c(case_id, version)"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
             " WHERE r.kind = 'service'",
             (
