@@ -1,0 +1,98 @@
+"""Rebuilding several projections at once, each in a process of its own.
+
+A rebuild is CPU work in Python (decoding, folding) plus SQL: one process per projection uses
+every core, where threads of one process would share one interpreter lock. Each process builds
+its projection's new generation while the live runners keep serving the old ones (of this and
+every other projection), then switches its own views; a switch locks only its own registry row,
+so no other projection's runner ever waits for it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from infra.settings import Settings
+
+#: How often a rebuilding process reports its progress, at most (seconds).
+REPORT_EVERY_S = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one projection's rebuild stands."""
+
+    name: str
+    done: int  # positions covered
+    head: int  # the log's head as last seen
+    generation: int | None = None  # set when the rebuild has switched
+    error: str | None = None
+
+
+def _rebuild_process(settings: Settings, name: str, reports: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    from infra.projection_runner import rebuild
+    from infra.runtime import Runtime
+    from projections.registry import projection_class
+
+    runtime = Runtime.open(settings, init=False)
+    shown = 0.0
+
+    def progress(done: int, head: int) -> None:
+        nonlocal shown
+        now = time.monotonic()
+        if now - shown >= REPORT_EVERY_S:
+            shown = now
+            reports.put(Progress(name, done, head))
+
+    try:
+        generation = rebuild(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            projection_class(name),
+            batch_size=settings.projection_batch,
+            progress=progress,
+        )
+        head = runtime.head_position()
+        reports.put(Progress(name, head, head, generation=generation))
+    except Exception as error:
+        reports.put(Progress(name, 0, 0, error=f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        runtime.close()
+
+
+def rebuild_in_processes(
+    settings: Settings, names: Sequence[str], show: Callable[[Progress], None]
+) -> dict[str, Progress]:
+    """Rebuild the named projections, one process each, all at once; ``show`` gets every
+    report. Returns each projection's last report (its generation, or its error)."""
+    context = multiprocessing.get_context("spawn")
+    reports: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    processes = {
+        name: context.Process(
+            target=_rebuild_process, args=(settings, name, reports), name=f"rebuild-{name}"
+        )
+        for name in names
+    }
+    for process in processes.values():
+        process.start()
+    last: dict[str, Progress] = {}
+    try:
+        while any(p.is_alive() for p in processes.values()) or not reports.empty():
+            try:
+                report = reports.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            last[report.name] = report
+            show(report)
+    finally:
+        for process in processes.values():
+            process.join()
+    for name, process in processes.items():
+        if name not in last or (last[name].generation is None and last[name].error is None):
+            last[name] = Progress(name, 0, 0, error=f"exited with code {process.exitcode}")
+    return last
