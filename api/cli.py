@@ -145,54 +145,30 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_projections_run(args: argparse.Namespace) -> int:
-    """Keep projections up to date from the chosen feed until stopped."""
-    from infra.kafka_feed import KafkaFeedRunner
-    from infra.projection_runner import PostgresFeedRunner
+    """Keep projections up to date from the chosen feed until stopped, each in its own
+    process."""
+    from infra.projection_processes import run_in_processes
     from projections.registry import ALL_PROJECTIONS, projection_class
 
-    runtime = _runtime(args, kafka=args.feed == "kafka")
-    stop = _until_signalled()
     names = args.names or [p.name for p in ALL_PROJECTIONS]
-    threads = []
+    for name in names:
+        projection_class(name)  # an unknown name fails here, before any process starts
+    runtime = _runtime(args, kafka=args.feed == "kafka")  # schema; the embedded services
+    settings = runtime.settings.with_(database_url=runtime.database_url)
+    if args.feed == "kafka":
+        settings = settings.with_(kafka_bootstrap=runtime.connect_kafka())
     try:
-        for name in names:
-            projection = projection_class(name)
-            runner: PostgresFeedRunner | KafkaFeedRunner
-            if args.feed == "kafka":
-                runner = KafkaFeedRunner(
-                    runtime.pool,
-                    runtime.ledger.mapper,
-                    projection,
-                    bootstrap=runtime.connect_kafka(),
-                    topic=runtime.settings.kafka_topic,
-                    batch_size=runtime.settings.projection_batch,
-                )
-            else:
-                runner = PostgresFeedRunner(
-                    runtime.pool,
-                    runtime.ledger.recorder,
-                    runtime.ledger.mapper,
-                    projection,
-                    batch_size=runtime.settings.projection_batch,
-                )
-            thread = threading.Thread(target=runner.run_forever, args=(stop,), name=name)
-            thread.start()
-            threads.append(thread)
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.5)
+        codes = run_in_processes(settings, names, args.feed, _until_signalled())
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
         runtime.close()
-    return 0
+    return 0 if all(code in (0, -15, None) for code in codes.values()) else 1
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     """Rebuild projections from position 0, each in its own process, all at once (default:
     every projection); readers keep the old tables until each is done."""
     from api.progress import MultiProgress
-    from infra.rebuilds import Progress, rebuild_in_processes
+    from infra.projection_processes import Progress, rebuild_in_processes
     from projections.registry import ALL_PROJECTIONS, projection_class
 
     names = args.names or [p.name for p in ALL_PROJECTIONS]
@@ -200,10 +176,11 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
         projection_class(name)  # an unknown name fails here, before any process starts
     runtime = _runtime(args)  # creates the schema; starts (and holds) the embedded database
     display = MultiProgress(names)
+    started = time.monotonic()
 
     def show(report: Progress) -> None:
         note = (
-            f"generation {report.generation} is live"
+            f"generation {report.generation} is live after {time.monotonic() - started:.1f} s"
             if report.generation is not None
             else f"FAILED: {report.error}"
             if report.error

@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, profiling, reporting, stores
 
 
 def relay_all(runtime: Any) -> tuple[int, float]:
@@ -203,7 +203,7 @@ def main() -> None:
 
     warnings = _Warnings()
     logging.getLogger("infra.kafka_feed").addHandler(warnings)
-    with common.fresh_store(args, "kafka_catchup") as store:
+    with stores.fresh_store(args, "kafka_catchup") as store:
         runtime = store.runtime
         events = store.head()
         start = store.meta.window_start
@@ -261,7 +261,7 @@ def main() -> None:
         threads = [threading.Thread(target=catch_up, args=(name,)) for name in runners]
         for t in threads:
             t.start()
-        with common.maybe_profile(args, os.getpid(), "projection_catchup_kafka"):
+        with profiling.maybe_profile(args, os.getpid(), "projection_catchup_kafka"):
             barrier.wait()
             started = time.perf_counter()
             for t in threads:
@@ -273,7 +273,7 @@ def main() -> None:
                 per[name]["tracking_position"] = position
                 assert per[name]["records"] >= expected, (name, per[name], expected)
                 per[name]["events_per_s"] = round(window / per[name]["seconds"])
-        result = common.Result(
+        result = reporting.Result(
             key="projection_catchup_kafka",
             figure="projection catch-up events/s, Kafka feed",
             unit="events/s",
@@ -298,7 +298,7 @@ def main() -> None:
             note="Timed after each consumer joined its group (joins in details); the broker "
             "is the embedded Tansu.",
         )
-        common.report(args, "bench/kafka_catchup.py", [result], events)
+        reporting.report(args, "bench/kafka_catchup.py", [result], events)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg_pool import ConnectionPool
 
@@ -90,6 +91,30 @@ class Runtime:
         self.pool.close()
         if self.embedded_kafka is not None:
             self.embedded_kafka.stop()
+
+
+def projection_runner(runtime: Runtime, name: str, feed: str = "postgres") -> Any:
+    """The runner of one projection from ``feed`` (postgres or kafka), as configured."""
+    from infra.kafka_feed import KafkaFeedRunner
+    from projections.registry import projection_class
+
+    projection = projection_class(name)
+    if feed == "kafka":
+        return KafkaFeedRunner(
+            runtime.pool,
+            runtime.ledger.mapper,
+            projection,
+            bootstrap=runtime.connect_kafka(),
+            topic=runtime.settings.kafka_topic,
+            batch_size=runtime.settings.projection_batch,
+        )
+    return PostgresFeedRunner(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        projection,
+        batch_size=runtime.settings.projection_batch,
+    )
 
 
 class Workers:

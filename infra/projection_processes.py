@@ -1,16 +1,19 @@
-"""Rebuilding several projections at once, each in a process of its own.
+"""Running and rebuilding several projections at once, each in a process of its own.
 
-A rebuild is CPU work in Python (decoding, folding) plus SQL: one process per projection uses
-every core, where threads of one process would share one interpreter lock. Each process builds
-its projection's new generation while the live runners keep serving the old ones (of this and
-every other projection), then switches its own views; a switch locks only its own registry row,
-so no other projection's runner ever waits for it.
+Applying events is CPU work in Python (decoding, folding) plus SQL: one process per projection
+uses every core, where threads of one process would share one interpreter lock.
+
+A rebuild builds its projection's new generation while the live runners keep serving the old
+ones (of this and every other projection), then switches its own views; a switch locks only its
+own registry row, so no other projection's runner ever waits for it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,3 +99,42 @@ def rebuild_in_processes(
         if name not in last or (last[name].generation is None and last[name].error is None):
             last[name] = Progress(name, 0, 0, error=f"exited with code {process.exitcode}")
     return last
+
+
+def _run_process(settings: Settings, name: str, feed: str) -> None:
+    """Keep one projection up to date from ``feed`` until SIGTERM or SIGINT."""
+    from infra.runtime import Runtime, projection_runner
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime = Runtime.open(settings, init=False, kafka=feed == "kafka")
+    try:
+        projection_runner(runtime, name, feed).run_forever(stop)
+    finally:
+        runtime.close()
+
+
+def run_in_processes(
+    settings: Settings, names: Sequence[str], feed: str, stop: threading.Event
+) -> dict[str, int | None]:
+    """Run the named projections, one process each, until ``stop`` is set (or every process
+    has ended: a projection halted on a bad event ends its own process only). Returns each
+    process's exit code."""
+    context = multiprocessing.get_context("spawn")
+    processes = {
+        name: context.Process(target=_run_process, args=(settings, name, feed), name=name)
+        for name in names
+    }
+    for process in processes.values():
+        process.start()
+    try:
+        while not stop.wait(0.5) and any(p.is_alive() for p in processes.values()):
+            pass
+    finally:
+        for process in processes.values():
+            if process.is_alive() and process.pid is not None:
+                process.terminate()  # SIGTERM: the runner finishes its batch and stops
+        for process in processes.values():
+            process.join()
+    return {name: process.exitcode for name, process in processes.items()}
