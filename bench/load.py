@@ -349,8 +349,9 @@ class LagSampler:
 class ProjectionDelay:
     """How long an event takes, from when it is committed to when every projection has
     applied it: every ``every_s`` the log's head and each projection's position are read; a
-    head first seen at t is applied by all at the first read where every position reaches it.
-    Resolution: ``every_s``; heads still pending at the end count as pending until then."""
+    head first seen by one read is taken as committed halfway since the read before, and as
+    applied by all at the first read where every position reaches it (resolution:
+    ``every_s``). Heads still pending at the end count as pending until then."""
 
     def __init__(self, store: Store, every_s: float = 0.02) -> None:
         self.store = store
@@ -380,11 +381,13 @@ class ProjectionDelay:
         pending: list[tuple[int, float]] = []  # (head, first seen)
         with psycopg.connect(self.store.url, autocommit=True) as conn:
             query = self._query(conn)
+            before = time.monotonic()
             while not self._stop.wait(self.every_s):
                 now = time.monotonic()
                 head, applied = conn.execute(query).fetchone()  # type: ignore[misc]
                 if head is not None and (not pending or head > pending[-1][0]):
-                    pending.append((head, now))
+                    pending.append((head, (before + now) / 2))
+                before = now
                 while pending and applied is not None and applied >= pending[0][0]:
                     self.delays.append(now - pending.pop(0)[1])
             end = time.monotonic()
