@@ -34,7 +34,14 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
             "projection_catchup_postgres",
         ],
     ),
-    "kafka_catchup": ([], ["projection_catchup_kafka"]),
+    "kafka_catchup": (
+        [],
+        [
+            "projection_catchup_kafka_caseload",
+            "projection_catchup_kafka_staffing",
+            "projection_catchup_kafka_red_flags",
+        ],
+    ),
     "chain_verify": (["--rounds", "1"], ["chain_verify"]),
     "read_latency": (
         ["--seconds", "1", "--idle-seconds", "1", "--get-rate", "15", "--command-rate", "5"],
