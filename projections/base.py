@@ -76,14 +76,16 @@ class Projection:
         return sorted(get_topic(event_class) for event_class in cls._handlers)
 
     def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        handler = self._handlers.get(type(recorded.event))
-        if handler is not None:
-            handler(self, cursor, recorded)
+        """One event: a batch of one."""
+        self.apply_batch(cursor, [recorded])
 
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         """Apply a batch of events (in log order, or each aggregate's order on Kafka).
 
-        The default applies them one by one; projections that work in sets override it and
-        must leave the same rows as applying the events one batch of one at a time."""
+        The default hands each event to its handler with the cursor; projections that work in
+        sets override it (their handlers fold events into the batch's rows) and must leave the
+        same rows whatever the batch boundaries."""
         for recorded in events:
-            self.apply(cursor, recorded)
+            handler = self._handlers.get(type(recorded.event))
+            if handler is not None:
+                handler(self, cursor, recorded)

@@ -146,9 +146,6 @@ class Finding:
     county: str | None = None
 
 
-Trigger = Callable[[Any, Cursor[Any], list[RecordedEvent]], Iterable[str]]
-
-
 def collect_handlers(cls: type) -> dict[type, tuple[Callable[..., Any], ...]]:
     """Methods marked with ``handles``/``triggered_by`` along the MRO, by event class."""
     found: dict[type, list[Callable[..., Any]]] = {}

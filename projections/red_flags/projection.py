@@ -106,9 +106,9 @@ class RedFlagsProjection(Projection):
             )
 
     @handles(*handled_events(), *REVIEW_EVENTS)
-    def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        """The events this projection reads; one alone is a batch of one."""
-        self.apply_batch(cursor, [recorded])
+    def reads(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        """Declares the events this projection reads; ``apply_batch`` applies them."""
+        raise NotImplementedError
 
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         engine_events = [r for r in events if type(r.event) in self._engine_events]
