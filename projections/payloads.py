@@ -92,3 +92,11 @@ def verdicts_of(event: Any) -> list[tuple[str, str, str | None]]:
         (str(field(v, "alert_id")), str(field(v, "verdict")), field(v, "reason"))
         for v in event.verdicts
     ]
+
+
+def changes_of(event: Any) -> dict[str, Any]:
+    """What a ``ReliefCase.RecordCorrected`` changes: the fields it sets, by name."""
+    changes = event.changes
+    if isinstance(changes, dict):
+        return changes
+    return {name: value for name, value in vars(changes).items() if value is not None}

@@ -33,7 +33,13 @@ from domain.person import Person
 from domain.staff import StaffMember
 from domain.values import business_date, period_start
 from projections.base import RecordedEvent, handles
-from projections.payloads import home_visit_of, monthly_income, relatives_of, terms_of
+from projections.payloads import (
+    changes_of,
+    home_visit_of,
+    monthly_income,
+    relatives_of,
+    terms_of,
+)
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.engine import collect_handlers
 from projections.sets import Column, arrays, insert, select_where_in, unnest, upsert
@@ -453,7 +459,7 @@ class FactStore:
         e = recorded.event
         target = (recorded.originator_id, e.corrects_version, e.corrects)
         if e.corrects == "payment":
-            amount = Decimal(e.changes["amount"])
+            amount = Decimal(changes_of(e)["amount"])
             _, void = batch.corrections.get(target, (None, None))
             batch.corrections[target] = (amount, recorded.position if amount == 0 else void)
         elif e.corrects == "service":
@@ -470,10 +476,11 @@ class FactStore:
         if means is None or means["version"] != e.corrects_version:
             return  # a superseded investigation: the means test in force is a later one
         income, size = means["monthly_income"], means["household_size"]
-        if "income_items" in e.changes:
-            income = monthly_income(e.changes["income_items"])
-        if "household_size" in e.changes:
-            size = e.changes["household_size"]
+        changes = changes_of(e)
+        if "income_items" in changes:
+            income = monthly_income(changes["income_items"])
+        if "household_size" in changes:
+            size = changes["household_size"]
         per_head = Decimal(income) / size
         means.update(
             monthly_income=income,
