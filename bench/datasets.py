@@ -356,20 +356,14 @@ def catch_up_projections(
     runtime: Any, *, up_to: int | None = None, names: Sequence[str] | None = None
 ) -> dict[str, float]:
     """Run every projection's PostgreSQL feed (one thread each) up to a position; seconds each."""
-    from infra.projection_runner import PostgresFeedRunner
+    from infra.runtime import projection_runner
     from projections.registry import ALL_PROJECTIONS
 
     seconds: dict[str, float] = {}
     errors: list[BaseException] = []
 
     def run(projection: Any) -> None:
-        runner = PostgresFeedRunner(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            projection,
-            batch_size=runtime.settings.projection_batch,
-        )
+        runner = projection_runner(runtime, projection.name)
         started = time.perf_counter()
         try:
             while runner.run_once(up_to=up_to):

@@ -89,3 +89,20 @@ class Projection:
             handler = self._handlers.get(type(recorded.event))
             if handler is not None:
                 handler(self, cursor, recorded)
+
+
+class FoldingProjection(Projection):
+    """A projection that works in sets: ``load_batch`` reads the rows a batch touches once, its
+    handlers (``(self, batch, recorded)``) fold each event into them in memory, in order, and
+    the batch's ``write(cursor)`` writes each table with one statement."""
+
+    def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> Any:
+        raise NotImplementedError
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        batch = self.load_batch(cursor, events)
+        for recorded in events:
+            handler = self._handlers.get(type(recorded.event))
+            if handler is not None:
+                handler(self, batch, recorded)
+        batch.write(cursor)

@@ -13,7 +13,7 @@ from uuid import UUID
 from psycopg import Cursor
 
 from domain.case import CaseStatus, ReliefCase
-from projections.base import Projection, RecordedEvent, handles
+from projections.base import FoldingProjection, RecordedEvent, handles
 from projections.sets import Column, arrays, select_where_in, unnest, upsert
 
 #: The status each event moves a case to.
@@ -30,7 +30,7 @@ STATUS_AFTER: dict[type, CaseStatus] = {
 LEVELS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 
 
-class CaseloadProjection(Projection):
+class CaseloadProjection(FoldingProjection):
     name = "caseload"
     tables = (
         """CREATE TABLE case_index (
@@ -72,14 +72,8 @@ class CaseloadProjection(Projection):
     )
     views = ("caseload", "case_index")
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
-        """Fold the batch over the rows it touches, then write each table once."""
-        batch = CaseloadBatch.load(cursor, events)
-        for recorded in events:
-            handler = self._handlers.get(type(recorded.event))
-            if handler is not None:
-                handler(self, batch, recorded)
-        batch.write(cursor)
+    def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> CaseloadBatch:
+        return CaseloadBatch.load(cursor, events)
 
     @handles(ReliefCase.ApplicationReceived)
     def received(self, batch: CaseloadBatch, recorded: RecordedEvent) -> None:

@@ -20,14 +20,14 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.contract import Contract
 from domain.staff import StaffMember
-from projections.base import Projection, RecordedEvent, handles
+from projections.base import FoldingProjection, RecordedEvent, handles
 from projections.payloads import terms_of
 from projections.sets import Column, insert, select_where_in, upsert
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
-class StaffingProjection(Projection):
+class StaffingProjection(FoldingProjection):
     name = "staffing"
     tables = (
         """CREATE TABLE case_home (
@@ -74,14 +74,8 @@ class StaffingProjection(Projection):
         "contract_termination",
     )
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
-        """Fold the batch over the open intervals it touches, then write each table once."""
-        batch = StaffingBatch.load(cursor, events)
-        for recorded in events:
-            handler = self._handlers.get(type(recorded.event))
-            if handler is not None:
-                handler(self, batch, recorded)
-        batch.write(cursor)
+    def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> StaffingBatch:
+        return StaffingBatch.load(cursor, events)
 
     # Cases ---------------------------------------------------------------------------------
 

@@ -25,13 +25,13 @@ from psycopg import Cursor
 
 from domain.case import ReliefCase
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, triggered_by
 from projections.red_flags.facts import GOVERNMENT
 from projections.red_flags.statistics import two_proportion_z
 from projections.sets import select_where_in
 
 
-class ApprovalRateOutlier(Rule):
+class ApprovalRateOutlier(ScopedRule):
     name = "approval_rate_outlier"
     severity = "medium"
     subject_kind = "contractor"
@@ -66,19 +66,7 @@ class ApprovalRateOutlier(Rule):
             counties.setdefault(county, []).append(tuple(group))
         return counties
 
-    def judge(
-        self,
-        cursor: Cursor[Any],
-        candidates: dict[str, list[tuple[Any, ...]]],
-        scopes: Sequence[str],
-    ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            if scope in candidates:
-                findings.extend(self.judge_county(cursor, scope, candidates[scope]))
-        return findings
-
-    def judge_county(
+    def judge_scope(
         self, cursor: Cursor[Any], scope: str, groups: list[tuple[Any, ...]]
     ) -> list[Finding]:
         all_approved = sum(row[1] for row in groups)

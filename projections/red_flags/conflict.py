@@ -32,7 +32,7 @@ from domain.case import ReliefCase
 from domain.person import Person
 from domain.staff import StaffMember
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, key_part, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, key_part, triggered_by
 from projections.sets import select_where_in
 
 #: The acts on the scopes' cases by staff who declared their interests (nobody else can be
@@ -54,7 +54,7 @@ ORDER BY a.case_id, a.actor, a.position
 """
 
 
-class ConflictOfInterest(Rule):
+class ConflictOfInterest(ScopedRule):
     name = "conflict_of_interest"
     severity = "high"
     subject_kind = "staff"
@@ -112,19 +112,9 @@ class ConflictOfInterest(Rule):
             cases.setdefault(str(row[0]), []).append(tuple(row[1:]))
         return cases
 
-    def judge(
-        self,
-        cursor: Cursor[Any],
-        candidates: dict[str, list[tuple[Any, ...]]],
-        scopes: Sequence[str],
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, acts: list[tuple[Any, ...]]
     ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            if scope in candidates:
-                findings.extend(self.judge_case(scope, candidates[scope]))
-        return findings
-
-    def judge_case(self, scope: str, acts: list[tuple[Any, ...]]) -> list[Finding]:
         applicant, _, county, claim_position, people, froms, tos = acts[0][9:16]
         members = list(zip(people or [], froms or [], tos or [], strict=True))
         by_actor: dict[str, list[tuple[Any, ...]]] = {}

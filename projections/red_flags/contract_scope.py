@@ -27,7 +27,7 @@ from domain.case import ReliefCase
 from domain.contract import Contract
 from domain.contractor import Contractor
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
 
 #: The work of the scopes (a contract id, or "contract|position") judged against the terms in
 #: force on its day, with the termination in effect by then and the contractor's bans covering
@@ -36,7 +36,7 @@ _WORK = """
 WITH w AS (
     SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
     UNION
-    SELECT * FROM rf_record WHERE contract_id = ANY(%(contracts)b::uuid[])
+    SELECT * FROM rf_record WHERE contract_id = ANY(%(subjects)b::uuid[])
 ), judged AS (
     SELECT w.position, w.kind, w.work_item, w.contract_day, w.starts,
            CASE WHEN w.kind = 'service' THEN w.place ELSE c.village END AS division,
@@ -119,14 +119,7 @@ class _ContractWork(Rule):
         return [str(r.originator_id) for r in events]
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        parts = [scope.partition("|") for scope in scopes]
-        cursor.execute(
-            _WORK,
-            {
-                "contracts": [contract for contract, _, position in parts if not position],
-                "positions": [int(position) for _, _, position in parts if position],
-            },
-        )
+        cursor.execute(_WORK, record_scopes(scopes))
         return cursor.fetchall()
 
     def judge(

@@ -24,7 +24,7 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
 from projections.sets import select_where_in
 
 #: The payments and services of the scopes ("case" or "case|position") dated after a death,
@@ -34,7 +34,7 @@ _RECORDS = """
 WITH r AS (
     SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
     UNION
-    SELECT * FROM rf_record WHERE case_id = ANY(%(cases)b::uuid[])
+    SELECT * FROM rf_record WHERE case_id = ANY(%(subjects)b::uuid[])
 )
 SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
@@ -92,14 +92,7 @@ class _CaseRecords(Rule):
         return [f"{case_id}|{position}" for case_id, position in cursor.fetchall()]
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        parts = [scope.partition("|") for scope in scopes]
-        cursor.execute(
-            _RECORDS,
-            {
-                "cases": [case for case, _, position in parts if not position],
-                "positions": [int(position) for _, _, position in parts if position],
-            },
-        )
+        cursor.execute(_RECORDS, record_scopes(scopes))
         return cursor.fetchall()
 
     def judge(

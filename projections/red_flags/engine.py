@@ -241,6 +241,33 @@ class Rule:
         )
 
 
+class ScopedRule(Rule):
+    """A rule whose ``candidates`` are the rows of each candidate scope (scope -> rows); it
+    judges each of its scopes found there on its own."""
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: dict[str, Any], scopes: Sequence[str]
+    ) -> list[Finding]:
+        findings = []
+        for scope in scopes:
+            if scope in candidates:
+                findings.extend(self.judge_scope(cursor, scope, candidates[scope]))
+        return findings
+
+    def judge_scope(self, cursor: Cursor[Any], scope: str, rows: Any) -> list[Finding]:
+        raise NotImplementedError
+
+
+def record_scopes(scopes: Sequence[str]) -> dict[str, list[Any]]:
+    """Scopes that are a subject id ("subject") or one record of it ("subject|position"):
+    ``{"subjects": [...], "positions": [...]}``, the parameters of a candidates query."""
+    parts = [scope.partition("|") for scope in scopes]
+    return {
+        "subjects": [subject for subject, _, position in parts if not position],
+        "positions": [int(position) for _, _, position in parts if position],
+    }
+
+
 @dataclass(frozen=True)
 class Judged:
     """What one rule concluded about its scopes in one batch."""

@@ -28,7 +28,7 @@ from psycopg import Cursor
 
 from domain.contract import Contract
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.red_flags.engine import Finding, Rule, ScopedRule, triggered_by
 
 
 def _county(purchaser: str | None) -> str | None:
@@ -166,7 +166,7 @@ class ValueRaisedAfterPoorEvaluation(Rule):
         return findings
 
 
-class ContractSplitting(Rule):
+class ContractSplitting(ScopedRule):
     name = "contract_splitting"
     severity = "medium"
     subject_kind = "contractor"
@@ -206,19 +206,9 @@ class ContractSplitting(Rule):
             awards.setdefault(f"{contractor}|{purchaser}", []).append(tuple(award))
         return awards
 
-    def judge(
-        self,
-        cursor: Cursor[Any],
-        candidates: dict[str, list[tuple[Any, ...]]],
-        scopes: Sequence[str],
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, awards: list[tuple[Any, ...]]
     ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            if scope in candidates:
-                findings.extend(self.judge_awards(scope, candidates[scope]))
-        return findings
-
-    def judge_awards(self, scope: str, awards: list[tuple[Any, ...]]) -> list[Finding]:
         contractor, purchaser = scope.split("|")
         threshold = self.config.split_threshold
         floor = threshold * (1 - self.config.split_band)

@@ -29,7 +29,7 @@ from projections.base import RecordedEvent
 from projections.payloads import home_visit_of
 from projections.red_flags.engine import (
     Finding,
-    Rule,
+    ScopedRule,
     key_part,
     majority,
     triggered_by,
@@ -84,7 +84,7 @@ def _unscope(scope: str) -> tuple[str, dt.date]:
     return unkey_part(actor), dt.date.fromisoformat(day)
 
 
-class _StaffDay(Rule):
+class _StaffDay(ScopedRule):
     subject_kind = "staff"
 
     @triggered_by(ReliefCase.ServiceRecorded)
@@ -138,19 +138,11 @@ class _StaffDay(Rule):
             found.setdefault(_scope(row[0], row[1]), []).append(tuple(row[2:]))
         return found
 
-    def judge(
-        self,
-        cursor: Cursor[Any],
-        candidates: dict[str, list[tuple[Any, ...]]],
-        scopes: Sequence[str],
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, records: list[tuple[Any, ...]]
     ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            records = candidates.get(scope)
-            if records:
-                actor, day = _unscope(scope)
-                findings.extend(self.judge_day(scope, actor, day, records))
-        return findings
+        actor, day = _unscope(scope)
+        return self.judge_day(scope, actor, day, records)
 
     def judge_day(
         self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
