@@ -82,6 +82,7 @@ def prepare_generation(
     """A Kafka-fed generation equal to the dataset's generation (at ``start``)."""
     from psycopg import sql
 
+    from infra.projection_runner import analyze
     from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema
 
     schema = f"rm_{projection.name}_kbench"
@@ -137,7 +138,8 @@ def prepare_generation(
                     ).format(target),
                     (topic, partition, next_offset, epoch, last_id),
                 )
-        conn.execute(f"ANALYZE {schema}._applied_versions")
+    # A generation in service has the statistics autovacuum keeps; a copy has none yet.
+    analyze(runtime.pool, schema)
     return schema
 
 

@@ -275,6 +275,24 @@ class PostgresFeedRunner:
                     listener.wait(idle_wait_s)
 
 
+#: A rebuild refreshes the planner's statistics of its new tables once it has covered this
+#: many positions, then every time that has grown fourfold: tables filled from nothing keep the
+#: statistics of empty ones until then, and queries planned for empty tables scan them whole.
+ANALYZE_FIRST = 20_000
+
+
+def analyze(pool: ConnectionPool, schema: str) -> None:
+    """Refresh the planner's statistics of every table of ``schema``."""
+    with pool.connection() as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(
+                sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
+
+
 def rebuild(
     pool: ConnectionPool,
     recorder: ApplicationRecorder,
@@ -310,6 +328,7 @@ def rebuild(
         pool, recorder, mapper, projection, batch_size=batch_size, schema=schema
     )
     done = 0
+    analyzed_at = ANALYZE_FIRST
     while True:
         count = runner.run_once()
         done += count
@@ -317,6 +336,10 @@ def rebuild(
             progress(done, max(done, recorder.max_notification_id() or 0))
         if count == 0 or runner.reached_head:
             break
+        if done >= analyzed_at:
+            analyze(pool, schema)
+            analyzed_at *= 4
+    analyze(pool, schema)
     # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
     with pool.connection() as conn, conn.transaction():
         row = conn.execute(
