@@ -190,7 +190,7 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
     try:
         outcome = rebuild_in_processes(
-            runtime.settings.with_(database_url=runtime.database_url), names, show
+            runtime.settings.with_(database_url=runtime.database_url), names, show, args.batch
         )
     finally:
         runtime.close()
@@ -519,6 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     prun.set_defaults(func=cmd_projections_run)
     rebuild = projections.add_parser("rebuild", help=cmd_projections_rebuild.__doc__)
     rebuild.add_argument("names", nargs="*", help="projections to rebuild (default: all)")
+    from infra.projection_processes import REBUILD_BATCH
+
+    rebuild.add_argument(
+        "--batch",
+        type=int,
+        default=REBUILD_BATCH,
+        help=f"events per transaction (default {REBUILD_BATCH})",
+    )
     rebuild.set_defaults(func=cmd_projections_rebuild)
     projections.add_parser("status", help=cmd_projections_status.__doc__).set_defaults(
         func=cmd_projections_status

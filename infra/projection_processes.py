@@ -35,7 +35,12 @@ class Progress:
     error: str | None = None
 
 
-def _rebuild_process(settings: Settings, name: str, reports: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _rebuild_process(
+    settings: Settings,
+    name: str,
+    batch_size: int,
+    reports: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     from infra.projection_runner import rebuild
     from infra.runtime import Runtime
     from projections.registry import projection_class
@@ -56,7 +61,7 @@ def _rebuild_process(settings: Settings, name: str, reports: multiprocessing.Que
             runtime.ledger.recorder,
             runtime.ledger.mapper,
             projection_class(name),
-            batch_size=settings.projection_batch,
+            batch_size=batch_size,
             progress=progress,
         )
         head = runtime.head_position()
@@ -68,8 +73,17 @@ def _rebuild_process(settings: Settings, name: str, reports: multiprocessing.Que
         runtime.close()
 
 
+#: Events per transaction of a rebuild: larger than a live runner's (nobody waits for a
+#: rebuild's single events; fewer, larger statements). Measured at 1M events: 99 s with 5,000,
+#: 107 s with 1,000.
+REBUILD_BATCH = 5000
+
+
 def rebuild_in_processes(
-    settings: Settings, names: Sequence[str], show: Callable[[Progress], None]
+    settings: Settings,
+    names: Sequence[str],
+    show: Callable[[Progress], None],
+    batch_size: int = REBUILD_BATCH,
 ) -> dict[str, Progress]:
     """Rebuild the named projections, one process each, all at once; ``show`` gets every
     report. Returns each projection's last report (its generation, or its error)."""
@@ -77,7 +91,9 @@ def rebuild_in_processes(
     reports: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
     processes = {
         name: context.Process(
-            target=_rebuild_process, args=(settings, name, reports), name=f"rebuild-{name}"
+            target=_rebuild_process,
+            args=(settings, name, batch_size, reports),
+            name=f"rebuild-{name}",
         )
         for name in names
     }

@@ -256,11 +256,11 @@ def test_the_rebuild_command_rebuilds_in_processes_and_never_stalls_other_runner
     env.update(
         RELIEF_DATABASE_URL=runtime.database_url,
         RELIEF_DATA_DIR=str(runtime.settings.data_dir),
-        RELIEF_PROJECTION_BATCH="5",  # many batches: the rebuild takes a while
     )
     command = [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main())"]
     rebuilding = subprocess.Popen(
-        [*command, "projections", "rebuild", "staffing", "red_flags"],
+        # many small batches: the rebuild takes a while
+        [*command, "projections", "rebuild", "staffing", "red_flags", "--batch", "5"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
