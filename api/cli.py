@@ -168,76 +168,67 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_projections_run(args: argparse.Namespace) -> int:
-    """Keep projections up to date from the chosen feed until stopped."""
-    from infra.faults import supervise
-    from infra.kafka_feed import KafkaFeedRunner
-    from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
+    """Keep projections up to date from the chosen feed until stopped, each in its own
+    process."""
+    from infra.projection_processes import run_in_processes
     from projections.registry import ALL_PROJECTIONS, projection_class
 
-    runtime = _runtime(args, kafka=args.feed == "kafka", role="projections")
-    stop = _until_signalled()
     names = args.names or [p.name for p in ALL_PROJECTIONS]
-    threads = []
+    for name in names:
+        projection_class(name)  # an unknown name fails here, before any process starts
+    runtime = _runtime(args, kafka=args.feed == "kafka")  # schema; the embedded services
+    settings = runtime.settings.with_(database_url=runtime.database_url)
+    if args.feed == "kafka":
+        settings = settings.with_(kafka_bootstrap=runtime.connect_kafka())
     try:
-        for name in names:
-            projection = projection_class(name)
-            runner: PostgresFeedRunner | KafkaFeedRunner = (
-                runtime.kafka_projection_runner(projection)
-                if args.feed == "kafka"
-                else runtime.projection_runner(projection)
-            )
-            thread = threading.Thread(
-                target=supervise,
-                args=(name, lambda r=runner: r.run_forever(stop), stop),
-                kwargs={"halts": (ProjectionHalted,)},
-                name=name,
-            )
-            thread.start()
-            threads.append(thread)
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.5)
+        codes = run_in_processes(settings, names, args.feed, _until_signalled())
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
         runtime.close()
-    return 0
+    return 0 if all(code in (0, -15, None) for code in codes.values()) else 1
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
-    """Rebuild one projection from position 0; readers keep the old table until it is done."""
-    from infra.projection_runner import rebuild
-    from projections.registry import projection_class
+    """Rebuild projections from position 0, each in its own process, all at once (default:
+    every projection); readers keep the old tables until each is done."""
+    from api.progress import MultiProgress
+    from infra.projection_processes import Progress, rebuild_in_processes
+    from projections.registry import ALL_PROJECTIONS, projection_class
 
-    projection = projection_class(args.name)
-    runtime = _runtime(args)
+    names = args.names or [p.name for p in ALL_PROJECTIONS]
+    for name in names:
+        projection_class(name)  # an unknown name fails here, before any process starts
+    runtime = _runtime(args)  # creates the schema; starts (and holds) the embedded database
+    display = MultiProgress(names)
     started = time.monotonic()
 
-    def progress(done: int, head: int) -> None:
-        elapsed = max(time.monotonic() - started, 1e-6)
-        rate = done / elapsed
-        share = done / head if head else 1.0
-        eta = (head - done) / rate if rate else 0.0
-        bar = "#" * int(share * 30)
-        sys.stderr.write(
-            f"\r{args.name} [{bar:<30}] {done}/{head} events {rate:,.0f}/s ETA {eta:,.0f}s"
+    def show(report: Progress) -> None:
+        note = (
+            f"generation {report.generation} is live after {time.monotonic() - started:.1f} s"
+            if report.generation is not None
+            else f"FAILED: {report.error}"
+            if report.error
+            else ""
         )
-        sys.stderr.flush()
+        display.update(report.name, report.done, report.head, note)
 
     try:
-        generation = rebuild(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            projection,
-            batch_size=runtime.settings.projection_batch,
-            progress=progress,
+        outcome = rebuild_in_processes(
+            runtime.settings.with_(database_url=runtime.database_url), names, show, args.batch
         )
     finally:
         runtime.close()
-    sys.stderr.write("\n")
-    print(f"{args.name}: generation {generation} is live")
-    return 0
+    failed = [name for name, report in outcome.items() if report.error]
+    for name in names:
+        report = outcome[name]
+        print(
+            f"{name}: "
+            + (
+                f"FAILED: {report.error}"
+                if report.error
+                else f"generation {report.generation} is live"
+            )
+        )
+    return 1 if failed else 0
 
 
 def cmd_projections_status(args: argparse.Namespace) -> int:
@@ -546,7 +537,15 @@ def build_parser() -> argparse.ArgumentParser:
     prun.add_argument("--feed", choices=("postgres", "kafka"), default="postgres")
     prun.set_defaults(func=cmd_projections_run)
     rebuild = projections.add_parser("rebuild", help=cmd_projections_rebuild.__doc__)
-    rebuild.add_argument("name")
+    rebuild.add_argument("names", nargs="*", help="projections to rebuild (default: all)")
+    from infra.projection_processes import REBUILD_BATCH
+
+    rebuild.add_argument(
+        "--batch",
+        type=int,
+        default=REBUILD_BATCH,
+        help=f"events per transaction (default {REBUILD_BATCH})",
+    )
     rebuild.set_defaults(func=cmd_projections_rebuild)
     projections.add_parser("status", help=cmd_projections_status.__doc__).set_defaults(
         func=cmd_projections_status

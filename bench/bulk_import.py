@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, profiling, reporting, stores
 
 
 def raw_copy(url: str, rows: list[tuple[Any, ...]], chunk: int) -> float:
@@ -60,7 +60,7 @@ def main() -> None:
     from infra.legacy_import import import_lines
     from tools.synthetic.legacy import legacy_lines
 
-    with common.fresh_store(args, "bulk_import") as store:
+    with stores.fresh_store(args, "bulk_import") as store:
         runtime = store.runtime
         events = store.head()
         source = store.run_dir / "legacy.jsonl"
@@ -70,7 +70,7 @@ def main() -> None:
         head0 = runtime.head_position()
         common.log(f"importing {args.lines:,} legacy cases")
         started = time.perf_counter()
-        with common.maybe_profile(args, os.getpid(), "bulk_import"):
+        with profiling.maybe_profile(args, os.getpid(), "bulk_import"):
             bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
             with source.open(encoding="utf-8") as lines:
                 imported = import_lines(bulk, lines)
@@ -87,7 +87,7 @@ def main() -> None:
         common.log(f"ours {ours:,.0f} events/s; raw COPY of the same {len(rows):,} rows")
         one = raw_copy(store.url, rows, len(rows))
         chunked = raw_copy(store.url, rows, 500)
-        result = common.Result(
+        result = reporting.Result(
             key="bulk_import",
             figure="bulk import events/s",
             unit="events/s",
@@ -110,7 +110,7 @@ def main() -> None:
             },
             note="The import path of `relief import` (parse + validate + domain commands).",
         )
-        common.report(args, "bench/bulk_import.py", [result], events)
+        reporting.report(args, "bench/bulk_import.py", [result], events)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import case_reads, common
 
 
 def main() -> None:
     p = common.parser(__doc__)
     p.add_argument("--requests", type=int, default=600)
-    common.measure_case_reads(p.parse_args(), "as_of")
+    case_reads.measure_case_reads(p.parse_args(), "as_of")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, profiling, reporting, stores
 
 
 def copy_out(url: str) -> tuple[int, int, float]:
@@ -45,7 +45,7 @@ def main() -> None:
     from infra.audit_chain import verify_chain
     from infra.checkpoints import load_public_key
 
-    with common.fresh_store(args, "chain_verify") as store:
+    with stores.fresh_store(args, "chain_verify") as store:
         runtime = store.runtime
         events = store.head()
         trusted = load_public_key(runtime.settings.audit_key_file)
@@ -54,7 +54,7 @@ def main() -> None:
         ours, base, rounds = [], [], []
         for n in range(args.rounds):
             started = time.perf_counter()
-            with common.maybe_profile(args, os.getpid(), f"chain_verify_round{n}"):
+            with profiling.maybe_profile(args, os.getpid(), f"chain_verify_round{n}"):
                 report = verify_chain(runtime.pool, trusted_key=trusted)
             seconds = time.perf_counter() - started
             assert report.intact and report.checked == events, report
@@ -65,7 +65,7 @@ def main() -> None:
                 {"verify_s": round(seconds, 2), "copy_s": round(copy_s, 2), "copy_mb": size >> 20}
             )
             common.log(f"round {n + 1}: verify {ours[-1]:,.0f}/s, COPY {base[-1]:,.0f}/s")
-        result = common.Result(
+        result = reporting.Result(
             key="chain_verify",
             figure="chain verification events/s",
             unit="events/s",
@@ -79,7 +79,7 @@ def main() -> None:
             details={"rounds": rounds, "checkpoints": checkpoints},
             note="With a signed checkpoint every 1,000 events (Merkle roots recomputed).",
         )
-        common.report(args, "bench/chain_verify.py", [result], events)
+        reporting.report(args, "bench/chain_verify.py", [result], events)
 
 
 if __name__ == "__main__":

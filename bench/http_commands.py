@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, load, profiling, reporting, stores
 
 
 def sample_review(url: str) -> tuple[str, bytes]:
@@ -41,29 +41,25 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="rounds of (ours, baseline)")
     p.add_argument("--clients", type=int, default=4)
     args = p.parse_args()
-    with common.fresh_store(args, "http_commands") as store:
+    with stores.fresh_store(args, "http_commands") as store:
         events = store.head()
-        api = common.start_api(store)
-        requests = common.review_requests(store.settings, store.meta.targets)
+        api = stores.start_api(store)
+        requests = load.review_requests(store.settings, store.meta.targets)
         assert len(requests) >= args.clients, "dataset has too few approved cases"
         per_client = [(api.port, requests[i :: args.clients]) for i in range(args.clients)]
         common.log("warm-up")
-        common.run_clients(common.command_client, per_client, min(2.0, args.seconds))
+        load.run_clients(load.command_client, per_client, min(2.0, args.seconds))
         topic, state = sample_review(store.url)
         raw = [(store.url, topic, state)] * args.clients
         ours, base, rounds = [], [], []
         for n in range(args.rounds):
             head0, api0, pg0 = store.head(), api.cpu_seconds(), store.postgres_cpu()
-            with common.maybe_profile(args, api.pid, f"http_commands_api_round{n}"):
-                rate, clients, _ = common.run_clients(
-                    common.command_client, per_client, args.seconds
-                )
+            with profiling.maybe_profile(args, api.pid, f"http_commands_api_round{n}"):
+                rate, clients, _ = load.run_clients(load.command_client, per_client, args.seconds)
             api1, pg1 = api.cpu_seconds(), store.postgres_cpu()
             written = store.head() - head0
             done = sum(c["ok"] for c in clients)
-            base_rate, raw_clients, _ = common.run_clients(
-                common.raw_insert_client, raw, args.seconds
-            )
+            base_rate, raw_clients, _ = load.run_clients(load.raw_insert_client, raw, args.seconds)
             base_done = sum(c["ok"] for c in raw_clients)
             ours.append(rate)
             base.append(base_rate)
@@ -89,7 +85,7 @@ def main() -> None:
                 }
             )
             common.log(f"round {n + 1}: ours {rate:,.0f}/s, baseline {base_rate:,.0f}/s")
-        result = common.Result(
+        result = reporting.Result(
             key="http_commands",
             figure="commands/s over HTTP, 4 concurrent clients, 1 event per command",
             unit="commands/s",
@@ -106,7 +102,7 @@ def main() -> None:
             note="API is `relief api` alone (no relay/projections in its process); "
             "median of rounds.",
         )
-        common.report(args, "bench/http_commands.py", [result], events)
+        reporting.report(args, "bench/http_commands.py", [result], events)
 
 
 if __name__ == "__main__":

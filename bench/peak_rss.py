@@ -22,13 +22,13 @@ from urllib.parse import quote
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, load, reporting, stores
 
 
-def case_streams(store: common.Store, seed: int) -> list[common.Stream]:
+def case_streams(store: stores.Store, seed: int) -> list[load.Stream]:
     cases = store.meta.case200
     tokens = {
-        county: common.token(store.settings, "handling_staff", county, county, f"bench-{county}")
+        county: load.token(store.settings, "handling_staff", county, county, f"bench-{county}")
         for _, county in cases
     }
     with store.runtime.pool.connection() as conn:
@@ -60,9 +60,9 @@ def case_streams(store: common.Store, seed: int) -> list[common.Stream]:
         return ("GET", f"/cases/{case_id}/history", None, headers(county))
 
     return [
-        common.Stream("case", 10, latest),
-        common.Stream("as_of", 10, as_of),
-        common.Stream("history", 2, history),
+        load.Stream("case", 10, latest),
+        load.Stream("as_of", 10, as_of),
+        load.Stream("history", 2, history),
     ]
 
 
@@ -70,10 +70,10 @@ def main() -> None:
     p = common.parser(__doc__)
     p.add_argument("--seconds", type=float, default=30.0)
     args = p.parse_args()
-    with common.fresh_store(args, "peak_rss") as store:
+    with stores.fresh_store(args, "peak_rss") as store:
         events = store.head()
-        api = common.start_api(store)
-        runner = common.Service(store, "projections", ["projections", "run"])
+        api = stores.start_api(store)
+        runner = stores.Service(store, "projections", ["projections", "run"])
         samples: dict[str, list[float]] = {"api": [], "runner": []}
         stop = threading.Event()
 
@@ -85,15 +85,15 @@ def main() -> None:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        waited = common.wait_projections(store, runner)
+        waited = load.wait_projections(store, runner)
         streams = [
-            *common.dashboard_streams(store.settings, 100),
-            common.command_stream(store.settings, store.meta.targets, 50),
+            *load.dashboard_streams(store.settings, 100),
+            load.command_stream(store.settings, store.meta.targets, 50),
             *case_streams(store, args.seed),
         ]
         common.log(f"runner caught up in {waited:.1f}s; mixed load for {args.seconds:.0f}s")
-        load = common.open_loop(api.port, streams, args.seconds)
-        common.wait_projections(store, runner)
+        served = load.open_loop(api.port, streams, args.seconds)
+        load.wait_projections(store, runner)
         stop.set()
         sampler.join(5)
         peaks = {"api": api.peak_rss_mb(), "runner": runner.peak_rss_mb()}
@@ -101,7 +101,7 @@ def main() -> None:
         results = []
         for name, what in (("api", "API (relief api)"), ("runner", "projection runner")):
             results.append(
-                common.Result(
+                reporting.Result(
                     key=f"peak_rss_{name}",
                     figure=f"peak memory (RSS) of the {what}",
                     unit="MB",
@@ -115,13 +115,13 @@ def main() -> None:
                         "max_sampled_mb": round(max(samples[name], default=0)),
                         "runner_catch_up_s": round(waited, 1),
                         "load": {
-                            k: {"rate": v["rate"], "failed": v["failed"]} for k, v in load.items()
+                            k: {"rate": v["rate"], "failed": v["failed"]} for k, v in served.items()
                         },
                     },
                     note="VmHWM after the runner caught up the window and a mixed load.",
                 )
             )
-        common.report(args, "bench/peak_rss.py", results, events)
+        reporting.report(args, "bench/peak_rss.py", results, events)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""GET /caseload, /staffing, /alerts p99 ms at 100 req/s while 50 commands/s run.
+"""GET /caseload, /staffing, /alerts p99 ms at 100 req/s while 50 commands/s run; and the
+projection lag (commit to applied by every projection) p50 and p99 in seconds meanwhile.
 
 On a fresh copy of the dataset, ``relief api`` and ``relief projections run`` run as their own
 processes (as README's production layout); the runner first catches up the dataset's window.
@@ -19,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, load, profiling, reporting, stores
 
 
 def main() -> None:
@@ -29,31 +30,32 @@ def main() -> None:
     p.add_argument("--get-rate", type=float, default=100.0)
     p.add_argument("--command-rate", type=float, default=50.0)
     args = p.parse_args()
-    with common.fresh_store(args, "read_latency") as store:
+    with stores.fresh_store(args, "read_latency") as store:
         events = store.head()
-        api = common.start_api(store)
-        runner = common.Service(store, "projections", ["projections", "run"])
-        waited = common.wait_projections(store, runner)
+        api = stores.start_api(store)
+        runner = stores.Service(store, "projections", ["projections", "run"])
+        waited = load.wait_projections(store, runner)
         common.log(f"projections caught up the window in {waited:.1f}s")
-        reads = common.dashboard_streams(store.settings, args.get_rate)
-        commands = common.command_stream(store.settings, store.meta.targets, args.command_rate)
-        common.open_loop(api.port, reads, min(2.0, args.idle_seconds))  # warm-up
-        idle = common.open_loop(api.port, reads, args.idle_seconds)
-        capacity = common.closed_loop(api.port, reads, min(5.0, args.idle_seconds))
+        reads = load.dashboard_streams(store.settings, args.get_rate)
+        commands = load.command_stream(store.settings, store.meta.targets, args.command_rate)
+        load.open_loop(api.port, reads, min(2.0, args.idle_seconds))  # warm-up
+        idle = load.open_loop(api.port, reads, args.idle_seconds)
+        capacity = load.closed_loop(api.port, reads, min(5.0, args.idle_seconds))
         common.log(f"capacity for the GET mix alone: {capacity:,.0f} requests/s")
         common.log(f"idle: { ({k: v['p99_ms'] for k, v in idle.items()}) }")
         with (
-            common.LagSampler(store) as lag,
-            common.maybe_profile(args, api.pid, "read_latency_api"),
+            load.LagSampler(store) as lag,
+            load.ProjectionDelay(store) as delay,
+            profiling.maybe_profile(args, api.pid, "read_latency_api"),
         ):
-            loaded = common.open_loop(api.port, [*reads, commands], args.seconds)
+            loaded = load.open_loop(api.port, [*reads, commands], args.seconds)
         common.log(f"loaded: { ({k: v['p99_ms'] for k, v in loaded.items()}) }")
         results = []
         for name in ("caseload", "staffing", "alerts"):
             got = loaded[name]
             assert got["failed"] == 0, got
             results.append(
-                common.Result(
+                reporting.Result(
                     key=f"read_latency_{name}",
                     figure=f"GET /{name} p99 at 100 req/s of reads while 50 commands/s run",
                     unit="ms",
@@ -74,7 +76,29 @@ def main() -> None:
                     "scheduled send time; the API's capacity for the GET mix alone in details.",
                 )
             )
-        common.report(args, "bench/read_latency.py", results, events)
+        details = {
+            "samples": len(delay.delays),
+            "max_s": round(max(delay.delays, default=0.0), 3),
+            "commands": loaded["commands"],
+            "seconds": args.seconds,
+        }
+        for q in (50, 99):
+            results.append(
+                reporting.Result(
+                    key=f"projection_lag_p{q}",
+                    figure=f"projection lag p{q} while 100 req/s of reads and 50 commands/s run",
+                    unit="s",
+                    ours=common.percentile(delay.delays, q),
+                    target="≤ 1 s",
+                    target_on="ours",
+                    target_op="<=",
+                    target_value=1.0,
+                    details=details,
+                    note="From an event's commit to every projection having applied it "
+                    "(`relief projections run`, a process each), sampled every 20 ms.",
+                )
+            )
+        reporting.report(args, "bench/read_latency.py", results, events)
 
 
 if __name__ == "__main__":

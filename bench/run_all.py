@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
+from bench import common, datasets, reporting
 
 #: script -> extra arguments at the default durations
 SCRIPTS: dict[str, list[str]] = {
@@ -67,8 +67,8 @@ def main() -> int:
         extra.setdefault(name, []).extend(rest.split())
     started = time.perf_counter()
     common.log(f"dataset of ~{args.events:,} events")
-    dataset, meta = common.ensure_dataset(args.home, args.events, args.seed)
-    common.record_dataset(args.results, meta)
+    dataset, meta = datasets.ensure_dataset(args.home, args.events, args.seed)
+    reporting.record_dataset(args.results, meta)
     failed = []
     timings = {}
     for name in chosen:

@@ -39,6 +39,7 @@ from infra.projection_runner import (
 )
 from infra.schema import CONTROL_SCHEMA
 from projections.base import Projection, RecordedEvent
+from projections.sets import upsert
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class KafkaFeedRunner:
         versions: dict[UUID, int] = dict(
             conn.execute(
                 "SELECT originator_id, version FROM _applied_versions"
-                " WHERE originator_id = ANY(%s)",
+                " WHERE originator_id = ANY(%b::uuid[])",
                 (ids,),
             ).fetchall()
         )
@@ -272,13 +273,14 @@ class KafkaFeedRunner:
                 )
                 fresh.append(decode_notification(self.mapper, self.name, stored, event.position))
         self.applier.apply(conn, fresh)
-        if changed:
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO _applied_versions (originator_id, version) VALUES (%s, %s)"
-                    " ON CONFLICT (originator_id) DO UPDATE SET version = excluded.version",
-                    list(changed.items()),
-                )
+        with conn.cursor() as cursor:
+            upsert(
+                cursor,
+                "_applied_versions",
+                (("originator_id", "uuid"), ("version", "bigint")),
+                sorted(changed.items()),
+                key=("originator_id",),
+            )
         return len(fresh)
 
     def run_forever(self, stop: threading.Event) -> None:

@@ -96,21 +96,48 @@ def record_error(pool: ConnectionPool, halted: ProjectionHalted | None, name: st
         )
 
 
+def halts_projection(error: BaseException) -> bool:
+    """Whether ``error`` stops the projection at an event (a bad event, a bug) rather than
+    being a passing failure the run loop retries (database or broker away)."""
+    return not is_transient(error)
+
+
 class BatchApplier:
-    """Applies decoded events to the projection inside the caller's transaction."""
+    """Applies a decoded batch to the projection inside the caller's transaction.
+
+    The projection applies the batch as sets. When that fails, the batch is applied again one
+    event at a time (each in a savepoint) to find the event it fails on, which the halt names;
+    the caller's transaction is rolled back either way."""
 
     def __init__(self, projection: Projection) -> None:
         self.projection = projection
 
     def apply(self, conn: psycopg.Connection, events: Sequence[RecordedEvent]) -> None:
-        with conn.cursor() as cursor:
-            for recorded in events:
-                try:
-                    self.projection.apply(cursor, recorded)
-                except Exception as error:
-                    raise ProjectionHalted(
-                        self.projection.name, recorded.position, recorded.topic, error
-                    ) from error
+        if not events:
+            return
+        try:
+            # Pipeline mode: the server runs a statement while the next is being prepared;
+            # a read waits for its own answer.
+            with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
+                self.projection.apply_batch(cursor, events)
+            return
+        except Exception as error:
+            if len(events) == 1 or not halts_projection(error):
+                # A passing failure is not looked for event by event: the run loop sees
+                # through the halt (infra.faults) and runs the batch again.
+                raise self._halt(events[0], error) from error
+            batch_error = error
+        for recorded in events:
+            try:
+                with conn.transaction(), conn.cursor() as cursor:
+                    self.projection.apply_batch(cursor, [recorded])
+            except Exception as error:
+                raise self._halt(recorded, error) from error
+        # Every event applies alone but not the batch: name the batch's first event.
+        raise self._halt(events[0], batch_error) from batch_error
+
+    def _halt(self, recorded: RecordedEvent, error: BaseException) -> ProjectionHalted:
+        return ProjectionHalted(self.projection.name, recorded.position, recorded.topic, error)
 
 
 def decode_notification(
@@ -154,9 +181,21 @@ class PostgresFeedRunner:
         self.projection_class = projection
         self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
+        self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
         self.batch_size = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
+        self.reached_head = False  # the last batch reached the head as it stood then
+        table = sql.SQL("{}.{}").format(
+            sql.Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
+            sql.Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
+        )
+        self._head_sql = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
+        self._select_sql = sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}"
+            " WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s)"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(table)
 
     @property
     def name(self) -> str:
@@ -173,23 +212,35 @@ class PostgresFeedRunner:
     def _apply_after(
         self, conn: psycopg.Connection, position: int, *, up_to: int | None
     ) -> tuple[int, int]:
-        """Apply the events after ``position``; return (events covered, new position)."""
-        notifications = self.recorder.select_notifications(
-            start=position, limit=self.batch_size, stop=up_to, inclusive_of_start=False
-        )
-        if not notifications:
+        """Apply the events after ``position``; return (events covered, new position).
+
+        Only the topics the projection reads are fetched and decoded; the position moves over
+        the others too, up to the head as it stood before the read (ids commit in order, so
+        every event up to that head is visible)."""
+        head_row = conn.execute(self._head_sql).fetchone()
+        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+        stop = head if up_to is None else min(up_to, head)
+        if stop <= position:
             return 0, position
-        events = [
-            decode_notification(self.mapper, self.name, n, n.id)
-            for n in notifications
-            if n.topic in self.topics
-        ]
+        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
+            rows = cursor.execute(
+                self._select_sql, (position, stop, self.topic_list, self.batch_size)
+            ).fetchall()
+        last = int(rows[-1][0]) if len(rows) == self.batch_size else stop
+        self.reached_head = last == head
+        events = [self.decode(row) for row in rows]
         self.applier.apply(conn, events)
-        last = notifications[-1].id
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (last,))
         if self.before_commit is not None:
             self.before_commit(last)
-        return len(notifications), last
+        return last - position, last
+
+    def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
+        position, originator_id, version, topic, state = row
+        stored = StoredEvent(
+            originator_id=originator_id, originator_version=version, topic=topic, state=state
+        )
+        return decode_notification(self.mapper, self.name, stored, position)
 
     def catch_up(self, *, stop: threading.Event | None = None) -> int:
         """Run batches until the log's head; return events covered."""
@@ -221,6 +272,24 @@ class PostgresFeedRunner:
                     error_cleared = True
                 if count == 0:
                     listener.wait(idle_wait_s)
+
+
+#: A rebuild refreshes the planner's statistics of its new tables once it has covered this
+#: many positions, then every time that has grown fourfold: tables filled from nothing keep the
+#: statistics of empty ones until then, and queries planned for empty tables scan them whole.
+ANALYZE_FIRST = 20_000
+
+
+def analyze(pool: ConnectionPool, schema: str) -> None:
+    """Refresh the planner's statistics of every table of ``schema``."""
+    with pool.connection() as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(
+                sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
 
 
 def rebuild(
@@ -258,14 +327,18 @@ def rebuild(
         pool, recorder, mapper, projection, batch_size=batch_size, schema=schema
     )
     done = 0
+    analyzed_at = ANALYZE_FIRST
     while True:
         count = runner.run_once()
         done += count
-        head = recorder.max_notification_id() or 0
         if progress is not None:
-            progress(done, head)
-        if count < batch_size:
+            progress(done, max(done, recorder.max_notification_id() or 0))
+        if count == 0 or runner.reached_head:
             break
+        if done >= analyzed_at:
+            analyze(pool, schema)
+            analyzed_at *= 4
+    analyze(pool, schema)
     # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
     with pool.connection() as conn, conn.transaction():
         row = conn.execute(

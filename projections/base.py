@@ -1,7 +1,8 @@
 """The projection framework: what a projection is, independent of which feed drives it.
 
-A projection declares its tables (DDL with unqualified names) and handles events by writing
-rows through the cursor it is given. The runner (infra/projection_runner.py) decides where the
+A projection declares its tables (DDL with unqualified names) and applies batches of events by
+writing rows through the cursor it is given (``apply_batch``: per event through ``handles``
+methods by default, or as sets). The runner (infra/projection_runner.py) decides where the
 tables live (one PostgreSQL schema per build generation, selected with ``search_path``), feeds
 events in order, and commits the rows and the position in one transaction.
 """
@@ -31,7 +32,9 @@ class RecordedEvent:
         return self.event.timestamp
 
 
-Handler = Callable[[Any, Cursor[Any], RecordedEvent], None]
+#: A handler gets the projection, what it writes to (the batch's cursor, or the batch state of
+#: a projection that works in sets) and the event.
+Handler = Callable[[Any, Any, RecordedEvent], None]
 H = TypeVar("H", bound=Handler)
 
 
@@ -73,6 +76,33 @@ class Projection:
         return sorted(get_topic(event_class) for event_class in cls._handlers)
 
     def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        handler = self._handlers.get(type(recorded.event))
-        if handler is not None:
-            handler(self, cursor, recorded)
+        """One event: a batch of one."""
+        self.apply_batch(cursor, [recorded])
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        """Apply a batch of events (in log order, or each aggregate's order on Kafka).
+
+        The default hands each event to its handler with the cursor; projections that work in
+        sets override it (their handlers fold events into the batch's rows) and must leave the
+        same rows whatever the batch boundaries."""
+        for recorded in events:
+            handler = self._handlers.get(type(recorded.event))
+            if handler is not None:
+                handler(self, cursor, recorded)
+
+
+class FoldingProjection(Projection):
+    """A projection that works in sets: ``load_batch`` reads the rows a batch touches once, its
+    handlers (``(self, batch, recorded)``) fold each event into them in memory, in order, and
+    the batch's ``write(cursor)`` writes each table with one statement."""
+
+    def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> Any:
+        raise NotImplementedError
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        batch = self.load_batch(cursor, events)
+        for recorded in events:
+            handler = self._handlers.get(type(recorded.event))
+            if handler is not None:
+                handler(self, batch, recorded)
+        batch.write(cursor)

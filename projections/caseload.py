@@ -3,12 +3,18 @@ and the case index behind per-staff, per-contractor and waiting-application read
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from typing import Any
+from uuid import UUID
 
 from psycopg import Cursor
 
 from domain.case import CaseStatus, ReliefCase
-from projections.base import Projection, RecordedEvent, handles
+from projections.base import FoldingProjection, RecordedEvent, handles
+from projections.sets import Column, arrays, select_where_in, unnest, upsert
 
 #: The status each event moves a case to.
 STATUS_AFTER: dict[type, CaseStatus] = {
@@ -24,7 +30,7 @@ STATUS_AFTER: dict[type, CaseStatus] = {
 LEVELS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 
 
-class CaseloadProjection(Projection):
+class CaseloadProjection(FoldingProjection):
     name = "caseload"
     tables = (
         """CREATE TABLE case_index (
@@ -66,106 +72,184 @@ class CaseloadProjection(Projection):
     )
     views = ("caseload", "case_index")
 
-    @staticmethod
-    def _count(
-        cursor: Cursor[Any],
-        village: str,
-        programme: str,
-        status: str,
-        household_id: Any,
-        delta: int,
-    ) -> None:
-        """One case enters (+1) or leaves (-1) a group; one statement either way."""
-        group = (village, programme, status)
-        if delta > 0:
-            cursor.execute(
-                "WITH h AS ("
-                "  INSERT INTO case_households (village, programme, status, household_id, cases)"
-                "  VALUES (%s, %s, %s, %s, 1)"
-                "  ON CONFLICT (village, programme, status, household_id)"
-                "  DO UPDATE SET cases = case_households.cases + 1 RETURNING cases)"
-                " INSERT INTO caseload (village, programme, status, cases, households)"
-                " SELECT %s, %s, %s, 1, (h.cases = 1)::int FROM h"
-                " ON CONFLICT (village, programme, status) DO UPDATE"
-                " SET cases = caseload.cases + 1,"
-                " households = caseload.households + excluded.households",
-                (*group, household_id, *group),
-            )
-            return
-        # An UPDATE, not an upsert: the CHECK (cases >= 0) would judge the upsert's proposed
-        # row (-1) before the conflict turns it into an update. Of the two household CTEs only
-        # one acts (same snapshot, exclusive conditions).
-        cursor.execute(
-            "WITH gone AS ("
-            "  DELETE FROM case_households WHERE village = %s AND programme = %s AND status = %s"
-            "  AND household_id = %s AND cases = 1 RETURNING 1),"
-            " kept AS ("
-            "  UPDATE case_households SET cases = cases - 1 WHERE village = %s AND programme = %s"
-            "  AND status = %s AND household_id = %s AND cases > 1 RETURNING 1)"
-            " UPDATE caseload SET cases = cases - 1,"
-            " households = households - (SELECT count(*) FROM gone)"
-            " WHERE village = %s AND programme = %s AND status = %s"
-            " RETURNING (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)",
-            (*group, household_id, *group, household_id, *group),
-        )
-        row = cursor.fetchone()
-        if row is None or row[0] != 1:
-            raise LookupError(f"no {programme}/{status} case of {household_id} in {village}")
+    def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> CaseloadBatch:
+        return CaseloadBatch.load(cursor, events)
 
     @handles(ReliefCase.ApplicationReceived)
-    def received(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def received(self, batch: CaseloadBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "INSERT INTO case_index (case_id, programme, status, village, household_id,"
-            " received_county, cross_region, received_at, status_since, last_position)"
-            " VALUES (%s, %s, 'received', %s, %s, %s, %s, %s, %s, %s)",
-            (
-                recorded.originator_id,
-                e.programme,
-                e.registered_division,
-                e.household_id,
-                e.received_county,
-                e.cross_region,
-                e.timestamp,
-                e.timestamp,
-                recorded.position,
-            ),
+        if recorded.originator_id in batch.cases:
+            raise ValueError(f"case {recorded.originator_id} was received twice")
+        batch.cases[recorded.originator_id] = CaseRow(
+            case_id=recorded.originator_id,
+            programme=e.programme,
+            status=CaseStatus.RECEIVED.value,
+            village=e.registered_division,
+            household_id=e.household_id,
+            received_county=e.received_county,
+            cross_region=e.cross_region,
+            staff_id=None,
+            contractor_id=None,
+            received_at=e.timestamp,
+            status_since=e.timestamp,
+            last_position=recorded.position,
         )
-        self._count(cursor, e.registered_division, e.programme, "received", e.household_id, 1)
+        batch.changed.add(recorded.originator_id)
+        batch.count(batch.cases[recorded.originator_id], +1)
 
-    def _move(self, cursor: Cursor[Any], recorded: RecordedEvent, status: CaseStatus) -> None:
-        cursor.execute(
-            "UPDATE case_index c SET status = %s, status_since = %s, last_position = %s"
-            " FROM (SELECT case_id, status AS old_status FROM case_index WHERE case_id = %s"
-            " FOR UPDATE) old WHERE c.case_id = old.case_id"
-            " RETURNING c.village, c.programme, old.old_status, c.household_id",
-            (status.value, recorded.timestamp, recorded.position, recorded.originator_id),
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise LookupError(f"case {recorded.originator_id} was never received")
-        village, programme, old_status, household_id = row
-        if old_status != status.value:
-            self._count(cursor, village, programme, old_status, household_id, -1)
-            self._count(cursor, village, programme, status.value, household_id, 1)
+    def _move(self, batch: CaseloadBatch, recorded: RecordedEvent, status: CaseStatus) -> None:
+        case = batch.case(recorded.originator_id)
+        if case.status != status.value:
+            batch.count(case, -1)
+            case.status = status.value
+            batch.count(case, +1)
+        case.status_since = recorded.timestamp
+        case.last_position = recorded.position
 
     @handles(ReliefCase.Assigned)
-    def assigned(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def assigned(self, batch: CaseloadBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "UPDATE case_index SET staff_id = %s, contractor_id = %s WHERE case_id = %s"
-            " RETURNING status",
-            (e.staff_id, e.contractor_id, recorded.originator_id),
-        )
-        row = cursor.fetchone()
-        if row is None:
-            raise LookupError(f"case {recorded.originator_id} was never received")
-        if row[0] == CaseStatus.RECEIVED.value:
-            self._move(cursor, recorded, CaseStatus.UNDER_INVESTIGATION)
+        case = batch.case(recorded.originator_id)
+        case.staff_id, case.contractor_id = e.staff_id, e.contractor_id
+        if case.status == CaseStatus.RECEIVED.value:
+            self._move(batch, recorded, CaseStatus.UNDER_INVESTIGATION)
 
     @handles(*STATUS_AFTER)
-    def status_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._move(cursor, recorded, STATUS_AFTER[type(recorded.event)])
+    def status_changed(self, batch: CaseloadBatch, recorded: RecordedEvent) -> None:
+        self._move(batch, recorded, STATUS_AFTER[type(recorded.event)])
+
+
+@dataclass
+class CaseRow:
+    """A row of ``case_index``."""
+
+    case_id: UUID
+    programme: str
+    status: str
+    village: str
+    household_id: UUID
+    received_county: str
+    cross_region: bool
+    staff_id: UUID | None
+    contractor_id: UUID | None
+    received_at: dt.datetime
+    status_since: dt.datetime
+    last_position: int
+
+
+CASE_COLUMNS: tuple[Column, ...] = (
+    ("case_id", "uuid"),
+    ("programme", "text"),
+    ("status", "text"),
+    ("village", "text"),
+    ("household_id", "uuid"),
+    ("received_county", "text"),
+    ("cross_region", "boolean"),
+    ("staff_id", "uuid"),
+    ("contractor_id", "uuid"),
+    ("received_at", "timestamptz"),
+    ("status_since", "timestamptz"),
+    ("last_position", "bigint"),
+)
+GROUP_COLUMNS: tuple[Column, ...] = (("village", "text"), ("programme", "text"), ("status", "text"))
+MEMBER_COLUMNS = (*GROUP_COLUMNS, ("household_id", "uuid"))
+
+Group = tuple[str, str, str]
+Member = tuple[str, str, str, UUID]
+
+
+class CaseloadBatch:
+    """The rows one batch touches: cases read once, counts moved in memory, written once."""
+
+    def __init__(self, cases: dict[UUID, CaseRow]) -> None:
+        self.cases = cases
+        self.changed: set[UUID] = set()
+        self.moves: Counter[Member] = Counter()  # cases entering (+) or leaving (-) a group
+
+    @classmethod
+    def load(cls, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> CaseloadBatch:
+        known = {
+            r.originator_id
+            for r in events
+            if not isinstance(r.event, ReliefCase.ApplicationReceived)
+        }
+        names = ", ".join(name for name, _ in CASE_COLUMNS)
+        rows = select_where_in(
+            cursor, f"SELECT {names} FROM case_index WHERE case_id = ANY(%s)", known
+        )
+        return cls({row[0]: CaseRow(*row) for row in rows})
+
+    def case(self, case_id: UUID) -> CaseRow:
+        case = self.cases.get(case_id)
+        if case is None:
+            raise LookupError(f"case {case_id} was never received")
+        self.changed.add(case_id)
+        return case
+
+    def count(self, case: CaseRow, delta: int) -> None:
+        self.moves[(case.village, case.programme, case.status, case.household_id)] += delta
+
+    def write(self, cursor: Cursor[Any]) -> None:
+        rows = [astuple(self.cases[case_id]) for case_id in sorted(self.changed)]
+        upsert(cursor, "case_index", CASE_COLUMNS, rows, key=("case_id",))
+        if not self.moves:
+            return
+        # Every group a case passed through has its row, as if applied event by event.
+        groups: dict[Group, list[int]] = {member[:3]: [0, 0] for member in self.moves}
+        moved = sorted(member for member, delta in self.moves.items() if delta)
+        # How many cases each household has in each group, before and after the batch.
+        cursor.execute(
+            "SELECT m.village, m.programme, m.status, m.household_id, h.cases"
+            f" FROM {unnest(MEMBER_COLUMNS, 'm')} JOIN case_households h"
+            " USING (village, programme, status, household_id)",
+            arrays(moved, 4),
+        )
+        before: dict[Member, int] = {tuple(row[:4]): row[4] for row in cursor.fetchall()}
+        kept: list[tuple[Any, ...]] = []
+        gone: list[tuple[Any, ...]] = []
+        for member in moved:
+            old = before.get(member, 0)
+            new = old + self.moves[member]
+            if new < 0:
+                raise LookupError(f"no {member[1]}/{member[2]} case of {member[3]} in {member[0]}")
+            group = groups[member[:3]]
+            group[0] += new - old
+            group[1] += (new > 0) - (old > 0)
+            (kept if new else gone).append((*member, new) if new else member)
+        upsert(
+            cursor,
+            "case_households",
+            (*MEMBER_COLUMNS, ("cases", "integer")),
+            kept,
+            key=("village", "programme", "status", "household_id"),
+        )
+        if gone:
+            cursor.execute(
+                f"DELETE FROM case_households h USING {unnest(MEMBER_COLUMNS, 'm')}"
+                " WHERE (h.village, h.programme, h.status, h.household_id)"
+                " = (m.village, m.programme, m.status, m.household_id)",
+                arrays(gone, 4),
+            )
+        # Group totals: read, moved, written back whole (the CHECKs judge real values).
+        keys = sorted(groups)
+        cursor.execute(
+            "SELECT g.village, g.programme, g.status, c.cases, c.households"
+            f" FROM {unnest(GROUP_COLUMNS, 'g')}"
+            " JOIN caseload c USING (village, programme, status)",
+            arrays(keys, 3),
+        )
+        totals = {tuple(row[:3]): (row[3], row[4]) for row in cursor.fetchall()}
+        rows = []
+        for key in keys:
+            cases, households = totals.get(key, (0, 0))
+            rows.append((*key, cases + groups[key][0], households + groups[key][1]))
+        upsert(
+            cursor,
+            "caseload",
+            (*GROUP_COLUMNS, ("cases", "integer"), ("households", "integer")),
+            rows,
+            key=("village", "programme", "status"),
+        )
 
 
 def query_caseload(

@@ -25,12 +25,33 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "bulk_import": (["--lines", "20"], ["bulk_import"]),
     "case_latest": (["--requests", "10"], ["case_latest_p50", "case_latest_p99"]),
     "case_as_of": (["--requests", "10"], ["case_as_of_p50", "case_as_of_p99"]),
-    "projection_catchup": ([], ["projection_catchup_postgres"]),
-    "kafka_catchup": ([], ["projection_catchup_kafka"]),
+    "projection_catchup": (
+        [],
+        [
+            "projection_catchup_postgres_caseload",
+            "projection_catchup_postgres_staffing",
+            "projection_catchup_postgres_red_flags",
+            "projection_catchup_postgres",
+        ],
+    ),
+    "kafka_catchup": (
+        [],
+        [
+            "projection_catchup_kafka_caseload",
+            "projection_catchup_kafka_staffing",
+            "projection_catchup_kafka_red_flags",
+        ],
+    ),
     "chain_verify": (["--rounds", "1"], ["chain_verify"]),
     "read_latency": (
         ["--seconds", "1", "--idle-seconds", "1", "--get-rate", "15", "--command-rate", "5"],
-        ["read_latency_caseload", "read_latency_staffing", "read_latency_alerts"],
+        [
+            "read_latency_caseload",
+            "read_latency_staffing",
+            "read_latency_alerts",
+            "projection_lag_p50",
+            "projection_lag_p99",
+        ],
     ),
     "rebuild_all": ([], ["rebuild_all"]),
     "peak_rss": (["--seconds", "1"], ["peak_rss_api", "peak_rss_runner"]),

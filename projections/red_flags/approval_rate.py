@@ -17,6 +17,7 @@ the counts move. Counts are cases (a household with two cases counts twice).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,12 +25,13 @@ from psycopg import Cursor
 
 from domain.case import ReliefCase
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, triggered_by
 from projections.red_flags.facts import GOVERNMENT
 from projections.red_flags.statistics import two_proportion_z
+from projections.sets import select_where_in
 
 
-class ApprovalRateOutlier(Rule):
+class ApprovalRateOutlier(ScopedRule):
     name = "approval_rate_outlier"
     severity = "medium"
     subject_kind = "contractor"
@@ -39,17 +41,34 @@ class ApprovalRateOutlier(Rule):
     )
 
     @triggered_by(ReliefCase.Approved, ReliefCase.Rejected)
-    def decision(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        cursor.execute("SELECT county FROM rf_case WHERE case_id = %s", (recorded.originator_id,))
-        return [row[0] for row in cursor.fetchall() if row[0]]
-
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        cursor.execute(
-            "SELECT investigated_by, approved, decided FROM rf_decision_count"
-            " WHERE county = %s ORDER BY investigated_by",
-            (scope,),
+    def decision(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        rows = select_where_in(
+            cursor,
+            "SELECT DISTINCT county FROM rf_case WHERE case_id = ANY(%s)",
+            {r.originator_id for r in events},
         )
-        groups = cursor.fetchall()
+        return [row[0] for row in rows if row[0]]
+
+    def candidates(
+        self, cursor: Cursor[Any], scopes: Sequence[str]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """The decision counts of the counties where some contractor decided enough cases to
+        be tested."""
+        cursor.execute(
+            "SELECT county, investigated_by, approved, decided FROM rf_decision_count d"
+            " WHERE county = ANY(%b::text[]) AND EXISTS (SELECT 1 FROM rf_decision_count x"
+            " WHERE x.county = d.county AND x.investigated_by <> %s AND x.decided >= %s)"
+            " ORDER BY county, investigated_by",
+            (list(scopes), GOVERNMENT, self.config.approval_min_cases),
+        )
+        counties: dict[str, list[tuple[Any, ...]]] = {}
+        for county, *group in cursor.fetchall():
+            counties.setdefault(county, []).append(tuple(group))
+        return counties
+
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, groups: list[tuple[Any, ...]]
+    ) -> list[Finding]:
         all_approved = sum(row[1] for row in groups)
         all_decided = sum(row[2] for row in groups)
         config = self.config

@@ -18,6 +18,7 @@ village and for every investigator concerned whenever a means test is recorded o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -27,10 +28,12 @@ from domain.case import ReliefCase
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, key_part, majority, triggered_by, unkey_part
 from projections.red_flags.statistics import binomial_upper_tail
+from projections.sets import select_where_in
 
+#: Means tests under and in both bands, per group, for the groups with enough of them to test.
 _COUNTS = (
-    "SELECT count(*) FILTER (WHERE band = 'under'), count(*) FROM rf_means"
-    " WHERE {column} = %s AND band IS NOT NULL"
+    "SELECT {column}, count(*) FILTER (WHERE band = 'under'), count(*) FROM rf_means"
+    " WHERE {column} = ANY(%b::text[]) AND band IS NOT NULL GROUP BY 1 HAVING count(*) >= %s"
 )
 _UNDER = """
 SELECT m.position, m.corrected_position, c.county, r.contractor_id
@@ -45,22 +48,40 @@ class _Bunching(Rule):
     group: str  # how the reason names the group
 
     @triggered_by(ReliefCase.Investigated, ReliefCase.RecordCorrected)
-    def means_test(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return self.groups_of(cursor, recorded.originator_id)
+    def means_test(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return self.groups_of(cursor, {r.originator_id for r in events})
 
-    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
+    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
         raise NotImplementedError
 
     def group_value(self, scope: str) -> str:
         return scope
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        value = self.group_value(scope)
-        cursor.execute(_COUNTS.format(column=self.column), (value,))
-        under, n = cursor.fetchone()  # type: ignore[misc]
+    def family(self) -> Any:
+        return (type(self).candidates, self.column)  # one family per grouping column
+
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(under, n) of each group with at least the minimum sample."""
+        cursor.execute(
+            _COUNTS.format(column=self.column),
+            ([self.group_value(scope) for scope in scopes], self.config.bunching_min_sample),
+        )
+        return {value: (under, n) for value, under, n in cursor.fetchall()}
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: dict[str, tuple[int, int]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        findings = []
+        for scope in scopes:
+            value = self.group_value(scope)
+            if value in candidates:
+                findings.extend(self.judge_group(cursor, scope, value, *candidates[value]))
+        return findings
+
+    def judge_group(
+        self, cursor: Cursor[Any], scope: str, value: str, under: int, n: int
+    ) -> list[Finding]:
         config = self.config
-        if n < config.bunching_min_sample:
-            return []
         p = binomial_upper_tail(under, n)
         if p > Fraction(config.bunching_alpha):
             return []
@@ -95,9 +116,11 @@ class IncomeBunchingVillage(_Bunching):
     column = "village"
     group = "Village"
 
-    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
-        cursor.execute("SELECT village FROM rf_means WHERE case_id = %s", (case_id,))
-        return [row[0] for row in cursor.fetchall()]
+    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
+        rows = select_where_in(
+            cursor, "SELECT DISTINCT village FROM rf_means WHERE case_id = ANY(%s)", case_ids
+        )
+        return [row[0] for row in rows]
 
 
 class IncomeBunchingInvestigator(_Bunching):
@@ -111,13 +134,15 @@ class IncomeBunchingInvestigator(_Bunching):
     column = "investigator"
     group = "Investigator"
 
-    def groups_of(self, cursor: Cursor[Any], case_id: Any) -> list[str]:
+    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
         # Everyone who ever investigated the case: a re-investigation moves it between them.
-        cursor.execute(
-            "SELECT DISTINCT actor FROM rf_record WHERE case_id = %s AND kind = 'investigation'",
-            (case_id,),
+        rows = select_where_in(
+            cursor,
+            "SELECT DISTINCT actor FROM rf_record WHERE case_id = ANY(%s)"
+            " AND kind = 'investigation'",
+            case_ids,
         )
-        return [key_part(row[0]) for row in cursor.fetchall()]
+        return [key_part(row[0]) for row in rows]
 
     def group_value(self, scope: str) -> str:
         return unkey_part(scope)

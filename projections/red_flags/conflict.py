@@ -23,6 +23,7 @@ cases concerned; a newer declaration replaces the older one, and may clear an al
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
@@ -31,18 +32,29 @@ from domain.case import ReliefCase
 from domain.person import Person
 from domain.staff import StaffMember
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, key_part, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, key_part, triggered_by
+from projections.sets import select_where_in
 
+#: The acts on the scopes' cases by staff who declared their interests (nobody else can be
+#: checked: the candidates), with the case's applicant and the household's members over time.
 _ACTS = """
-SELECT a.actor, a.role, a.position, a.at, s.name, s.person_id, s.relatives,
-       s.declared_position, s.contractor_id
+SELECT a.case_id, a.actor, a.role, a.position, a.at, s.name, s.person_id, s.relatives,
+       s.declared_position, s.contractor_id, c.person_id, c.household_id, c.county,
+       c.claim_position, m.people, m.froms, m.tos
 FROM rf_act a JOIN rf_staff s ON s.actor_id = a.actor
-WHERE a.case_id = %s AND s.declared_position IS NOT NULL
-ORDER BY a.actor, a.position
+JOIN rf_case c ON c.case_id = a.case_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(person_id ORDER BY from_position) AS people,
+           array_agg(from_position ORDER BY from_position) AS froms,
+           array_agg(to_at ORDER BY from_position) AS tos
+    FROM rf_membership WHERE household_id = c.household_id
+) m ON true
+WHERE a.case_id = ANY(%b::uuid[]) AND s.declared_position IS NOT NULL
+ORDER BY a.case_id, a.actor, a.position
 """
 
 
-class ConflictOfInterest(Rule):
+class ConflictOfInterest(ScopedRule):
     name = "conflict_of_interest"
     severity = "high"
     subject_kind = "staff"
@@ -60,54 +72,51 @@ class ConflictOfInterest(Rule):
         ReliefCase.Reviewed,
         ReliefCase.RecordCorrected,
     )
-    def act(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def act(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
     @triggered_by(Person.CaseClaimed)
-    def claim(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.event.case_id)]
+    def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.event.case_id) for r in events]
 
     @triggered_by(StaffMember.InterestsDeclared)
-    def declaration(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        cursor.execute(
-            "SELECT DISTINCT case_id FROM rf_act WHERE actor = %s", (str(recorded.originator_id),)
+    def declaration(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        rows = select_where_in(
+            cursor,
+            "SELECT DISTINCT case_id FROM rf_act WHERE actor = ANY(%s)",
+            {str(r.originator_id) for r in events},
+            "text",
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(Person.Registered, Person.HouseholdChanged)
-    def membership(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        person = recorded.originator_id
+    def membership(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        people = list({r.originator_id for r in events})
         cursor.execute(
-            # cases of every household the person has belonged to ...
+            # cases of every household the people have belonged to ...
             "SELECT c.case_id FROM rf_case c JOIN rf_membership m"
-            " ON m.household_id = c.household_id WHERE m.person_id = %s"
-            # ... and cases the person acted on as a declared staff member
+            " ON m.household_id = c.household_id WHERE m.person_id = ANY(%s)"
+            # ... and cases the people acted on as declared staff members
             " UNION SELECT a.case_id FROM rf_act a JOIN rf_staff s ON s.actor_id = a.actor"
-            " WHERE s.person_id = %s",
-            (person, person),
+            " WHERE s.person_id = ANY(%s)",
+            (people, people),
         )
         return [str(row[0]) for row in cursor.fetchall()]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        cursor.execute(_ACTS, (scope,))
-        acts = cursor.fetchall()
-        if not acts:
-            return []  # nobody who declared interests acted on the case
-        cursor.execute(
-            "SELECT person_id, household_id, county, claim_position FROM rf_case"
-            " WHERE case_id = %s",
-            (scope,),
-        )
-        case = cursor.fetchone()
-        if case is None:
-            return []
-        applicant, household, county, claim_position = case
-        cursor.execute(
-            "SELECT person_id, from_position, to_at FROM rf_membership WHERE household_id = %s"
-            " ORDER BY from_position",
-            (household,),
-        )
-        members = cursor.fetchall()
+    def candidates(
+        self, cursor: Cursor[Any], scopes: Sequence[str]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        cursor.execute(_ACTS, (list(scopes),))
+        cases: dict[str, list[tuple[Any, ...]]] = {}
+        for row in cursor.fetchall():
+            cases.setdefault(str(row[0]), []).append(tuple(row[1:]))
+        return cases
+
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, acts: list[tuple[Any, ...]]
+    ) -> list[Finding]:
+        applicant, _, county, claim_position, people, froms, tos = acts[0][9:16]
+        members = list(zip(people or [], froms or [], tos or [], strict=True))
         by_actor: dict[str, list[tuple[Any, ...]]] = {}
         for act in acts:
             by_actor.setdefault(act[0], []).append(act)

@@ -18,8 +18,8 @@ domain checks, whatever place the visit names: place.py looks at that) and recom
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from psycopg import Cursor
 
@@ -27,87 +27,129 @@ from domain.case import ReliefCase
 from domain.contract import Contract
 from domain.contractor import Contractor
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
 
+#: The work of the scopes (a contract id, or "contract|position") judged against the terms in
+#: force on its day, with the termination in effect by then and the contractor's bans covering
+#: the day: only the work that breaks one of the five rules (the candidate violations).
 _WORK = """
-SELECT r.position, r.kind, r.work_item, r.contract_day, r.starts,
-       CASE WHEN r.kind = 'service' THEN r.place ELSE c.village END AS division,
-       coalesce(r.contractor_id, k.contractor_id), r.case_id, c.county,
-       t.position, t.work_items, t.service_area, t.term_start, t.term_end
-FROM rf_record r
-JOIN rf_case c USING (case_id)
-LEFT JOIN rf_contract k ON k.contract_id = r.contract_id
-JOIN LATERAL (
-    SELECT * FROM rf_contract_terms t
-    WHERE t.contract_id = r.contract_id AND t.effective_from <= r.contract_day
-    ORDER BY t.effective_from DESC, t.position DESC LIMIT 1
-) t ON true
-WHERE r.contract_id = %s AND r.void_position IS NULL
-  AND r.kind IN ('service', 'investigation', 'recommendation')
+WITH w AS (
+    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
+    UNION
+    SELECT * FROM rf_record WHERE contract_id = ANY(%(subjects)b::uuid[])
+), judged AS (
+    SELECT w.position, w.kind, w.work_item, w.contract_day, w.starts,
+           CASE WHEN w.kind = 'service' THEN w.place ELSE c.village END AS division,
+           coalesce(w.contractor_id, k.contractor_id) AS contractor, w.case_id, c.county,
+           t.position AS terms_position, t.work_items, t.service_area, t.term_start, t.term_end,
+           x.position AS termination_position, x.effective_at, w.contract_id
+    FROM w
+    JOIN rf_case c USING (case_id)
+    LEFT JOIN rf_contract k ON k.contract_id = w.contract_id
+    JOIN LATERAL (
+        SELECT * FROM rf_contract_terms t
+        WHERE t.contract_id = w.contract_id AND t.effective_from <= w.contract_day
+        ORDER BY t.effective_from DESC, t.position DESC LIMIT 1
+    ) t ON true
+    LEFT JOIN LATERAL (
+        SELECT position, effective_at FROM rf_purchase_fact
+        WHERE subject_id = w.contract_id AND kind = 'termination' AND effective_at <= w.starts
+        ORDER BY position LIMIT 1
+    ) x ON true
+    WHERE w.contract_id IS NOT NULL AND w.void_position IS NULL
+      AND w.kind IN ('service', 'investigation', 'recommendation')
+)
+SELECT j.*, b.bans
+FROM judged j
+LEFT JOIN LATERAL (
+    SELECT array_agg(ARRAY[position::text, day_from::text, day_to::text] ORDER BY position) AS bans
+    FROM rf_purchase_fact
+    WHERE subject_id = j.contractor AND kind = 'ban'
+      AND day_from <= j.contract_day AND j.contract_day <= day_to
+) b ON true
+WHERE NOT (j.work_item = ANY(j.work_items))
+   OR NOT EXISTS (SELECT 1 FROM unnest(j.service_area) a WHERE starts_with(j.division, a))
+   OR NOT (j.contract_day BETWEEN j.term_start AND j.term_end)
+   OR j.termination_position IS NOT NULL
+   OR b.bans IS NOT NULL
+ORDER BY j.position
 """
+# Columns of a _WORK row.
+_POSITION, _KIND, _ITEM, _DAY, _STARTS, _DIVISION, _CONTRACTOR, _CASE, _COUNTY = range(9)
+_TERMS, _ITEMS, _AREA, _TERM_START, _TERM_END, _TERMINATION, _EFFECTIVE = range(9, 16)
+_CONTRACT, _BANS = 16, 17
 
 
 def _what(row: tuple[Any, ...]) -> str:
-    position, kind, work_item, _, starts = row[:5]
     label = {
-        "service": f"service {work_item}",
+        "service": f"service {row[_ITEM]}",
         "investigation": "household investigation (家计调查) with home visit",
         "recommendation": "recommendation after household investigation",
-    }[kind]
-    return f"{label} on case {row[7]} at {local_time(starts)} (position {position})"
+    }[row[_KIND]]
+    return f"{label} on case {row[_CASE]} at {local_time(row[_STARTS])} (position {row[_POSITION]})"
 
 
 class _ContractWork(Rule):
-    """Shared: the triggers (work, contract changes) and the evaluation over a contract's work.
+    """Shared: the triggers (work, contract changes) and the judging of a contract's work.
 
     Scope: a contract id (all its work) or "contract|position" (one piece of work)."""
 
     subject_kind = "contract"
 
     @triggered_by(ReliefCase.ServiceRecorded, ReliefCase.Investigated, ReliefCase.Recommended)
-    def work(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        contract_id = recorded.event.contract_id
-        return [f"{contract_id}|{recorded.position}"] if contract_id else []
+    def work(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [f"{r.event.contract_id}|{r.position}" for r in events if r.event.contract_id]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def voided(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
+    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
-            "SELECT contract_id, position FROM rf_record WHERE case_id = %s AND version = %s"
-            " AND contract_id IS NOT NULL",
-            (recorded.originator_id, recorded.event.corrects_version),
+            "SELECT r.contract_id, r.position FROM rf_record r"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
+            " ON r.case_id = c.case_id AND r.version = c.version"
+            " WHERE r.contract_id IS NOT NULL",
+            (
+                [r.originator_id for r in events],
+                [r.event.corrects_version for r in events],
+            ),
         )
         return [f"{contract_id}|{position}" for contract_id, position in cursor.fetchall()]
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Terminated)
-    def contract_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def contract_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        contract_id, _, position = scope.partition("|")
-        query = _WORK + (" AND r.position = %s" if position else "") + " ORDER BY r.position"
-        cursor.execute(query, (contract_id, int(position)) if position else (contract_id,))
-        rows = cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        cursor.execute(_WORK, record_scopes(scopes))
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        mine = set(scopes)
         findings = []
-        for row in rows:
-            found = self.check(cursor, UUID(contract_id), row)
+        for row in candidates:
+            contract_id = str(row[_CONTRACT])
+            key = f"{contract_id}|{row[_POSITION]}"
+            if contract_id not in mine and key not in mine:
+                continue
+            found = self.check(row)
             if found is None:
                 continue
             reason, evidence = found
             findings.append(
                 self.finding(
-                    f"{contract_id}|{row[0]}",
+                    key,
                     contract_id,
                     f"{_what(row)}, under contract {contract_id}: {reason}",
-                    [row[0], row[9], *evidence],
-                    contractor_id=row[6],
-                    county=row[8],
+                    [row[_POSITION], row[_TERMS], *evidence],
+                    contractor_id=row[_CONTRACTOR],
+                    county=row[_COUNTY],
                 )
             )
         return findings
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        """Whether the work (a row of _WORK) breaks this rule: the reason and evidence."""
         raise NotImplementedError
 
 
@@ -119,15 +161,13 @@ class WorkOutsideScope(_ContractWork):
         "item: work the government did not buy from this contractor."
     )
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
-        work_item, items = row[2], row[10]
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        work_item, items = row[_ITEM], row[_ITEMS]
         if work_item in items:
             return None
         return (
             f"the work item {work_item} is not in the contract's scope on "
-            f"{row[3].isoformat()} ({', '.join(items)}).",
+            f"{row[_DAY].isoformat()} ({', '.join(items)}).",
             [],
         )
 
@@ -139,15 +179,13 @@ class WorkOutsideArea(_ContractWork):
         "Work recorded under a contract at a place outside the contract's service area on that day."
     )
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
-        division, area = row[5], row[11]
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        division, area = row[_DIVISION], row[_AREA]
         if any(division.startswith(code) for code in area):
             return None
         return (
             f"the place {division} is outside the contract's service area on "
-            f"{row[3].isoformat()} ({', '.join(area)}).",
+            f"{row[_DAY].isoformat()} ({', '.join(area)}).",
             [],
         )
 
@@ -160,10 +198,8 @@ class WorkOutsideTerm(_ContractWork):
         "renewed with effect on that day)."
     )
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
-        day, start, end = row[3], row[12], row[13]
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        day, start, end = row[_DAY], row[_TERM_START], row[_TERM_END]
         if start <= day <= end:
             return None
         return (
@@ -181,21 +217,13 @@ class WorkAfterTermination(_ContractWork):
         "effect."
     )
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
-        cursor.execute(
-            "SELECT position, effective_at FROM rf_purchase_fact WHERE subject_id = %s"
-            " AND kind = 'termination' AND effective_at <= %s ORDER BY position LIMIT 1",
-            (contract_id, row[4]),
-        )
-        termination = cursor.fetchone()
-        if termination is None:
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        if row[_TERMINATION] is None:
             return None
         return (
-            f"the contract was terminated with effect from {local_time(termination[1])} "
-            f"(position {termination[0]}).",
-            [termination[0]],
+            f"the contract was terminated with effect from {local_time(row[_EFFECTIVE])} "
+            f"(position {row[_TERMINATION]}).",
+            [row[_TERMINATION]],
         )
 
 
@@ -208,33 +236,24 @@ class WorkByBannedContractor(_ContractWork):
     )
 
     @triggered_by(Contractor.Banned)
-    def ban(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
+    def ban(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        contractors = list({r.originator_id for r in events})
         cursor.execute(
-            "SELECT contract_id FROM rf_contract WHERE contractor_id = %s"
-            " UNION SELECT contract_id FROM rf_record WHERE contractor_id = %s"
+            "SELECT contract_id FROM rf_contract WHERE contractor_id = ANY(%s)"
+            " UNION SELECT contract_id FROM rf_record WHERE contractor_id = ANY(%s)"
             " AND contract_id IS NOT NULL",
-            (recorded.originator_id, recorded.originator_id),
+            (contractors, contractors),
         )
         return [str(row[0]) for row in cursor.fetchall()]
 
-    def check(
-        self, cursor: Cursor[Any], contract_id: UUID, row: tuple[Any, ...]
-    ) -> tuple[str, list[int]] | None:
-        contractor_id, day = row[6], row[3]
-        if contractor_id is None:
+    def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
+        contractor_id, day, bans = row[_CONTRACTOR], row[_DAY], row[_BANS]
+        if contractor_id is None or not bans:
             return None
-        cursor.execute(
-            "SELECT position, day_from, day_to FROM rf_purchase_fact WHERE subject_id = %s"
-            " AND kind = 'ban' AND day_from <= %s AND %s <= day_to ORDER BY position",
-            (contractor_id, day, day),
-        )
-        bans = cursor.fetchall()
-        if not bans:
-            return None
-        spans = ", ".join(f"{start.isoformat()}..{end.isoformat()}" for _, start, end in bans)
+        spans = ", ".join(f"{start}..{end}" for _, start, end in bans)
         return (
             f"contractor {contractor_id} was banned on {day.isoformat()} ({spans}).",
-            [position for position, _, _ in bans],
+            [int(position) for position, _, _ in bans],
         )
 
 

@@ -16,6 +16,7 @@ Shanghai, for the death; the instant for closure and suspension).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
@@ -23,23 +24,44 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
+from projections.sets import select_where_in
 
-_CASE = """
-SELECT c.county, c.died_on, c.died_position, p.died_on, p.died_position,
-       c.closed_at, c.closed_on, c.closed_position
-FROM rf_case c LEFT JOIN rf_person p ON p.person_id = c.person_id
-WHERE c.case_id = %s
-"""
+#: The payments and services of the scopes ("case" or "case|position") dated after a death,
+#: after the closure or inside a suspension (the first suspension containing them): only the
+#: candidate violations, each with what the three rules judge it against.
 _RECORDS = """
-SELECT position, kind, period, period_start, starts, day, contractor_id, actor
-FROM rf_record
-WHERE case_id = %s AND kind IN ('payment', 'service') AND void_position IS NULL
+WITH r AS (
+    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
+    UNION
+    SELECT * FROM rf_record WHERE case_id = ANY(%(subjects)b::uuid[])
+)
+SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
+       r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
+       c.closed_at, c.closed_on, c.closed_position,
+       i.from_position, i.from_at, i.to_position, i.to_at
+FROM r JOIN rf_case c ON c.case_id = r.case_id
+LEFT JOIN rf_person p ON p.person_id = c.person_id
+LEFT JOIN LATERAL (
+    SELECT i.from_position, i.from_at, i.to_position, i.to_at FROM rf_case_interval i
+    WHERE i.case_id = r.case_id AND i.kind = 'suspended'
+      AND CASE WHEN r.kind = 'payment'
+               THEN i.from_day <= r.period_start AND (i.to_day IS NULL OR r.period_start < i.to_day)
+               ELSE i.from_at <= r.starts AND (i.to_at IS NULL OR r.starts < i.to_at) END
+    ORDER BY i.from_position LIMIT 1
+) i ON true
+WHERE r.kind IN ('payment', 'service') AND r.void_position IS NULL
+  AND ((CASE WHEN r.kind = 'payment' THEN r.period_start ELSE r.day END)
+        > least(c.died_on, p.died_on)
+   OR (r.kind = 'payment' AND r.period_start > c.closed_on)
+   OR (r.kind = 'service' AND r.starts > c.closed_at)
+   OR i.from_position IS NOT NULL)
+ORDER BY r.position
 """
 
 
 def _what(record: tuple[Any, ...]) -> str:
-    position, kind, period, _, starts = record[:5]
+    position, kind, period, _, starts = record[1:6]
     if kind == "payment":
         return f"payment for {period} (position {position})"
     return f"service starting {local_time(starts)} (position {position})"
@@ -52,55 +74,53 @@ class _CaseRecords(Rule):
     subject_kind = "case"
 
     @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded)
-    def record(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [f"{recorded.originator_id}|{recorded.position}"]
+    def record(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [f"{r.originator_id}|{r.position}" for r in events]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def corrected(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
+    def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
-            "SELECT position FROM rf_record WHERE case_id = %s AND version = %s"
-            " AND kind IN ('payment', 'service')",
-            (recorded.originator_id, recorded.event.corrects_version),
+            "SELECT r.case_id, r.position FROM rf_record r"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
+            " ON r.case_id = c.case_id AND r.version = c.version"
+            " WHERE r.kind IN ('payment', 'service')",
+            (
+                [r.originator_id for r in events],
+                [r.event.corrects_version for r in events],
+            ),
         )
-        return [f"{recorded.originator_id}|{row[0]}" for row in cursor.fetchall()]
+        return [f"{case_id}|{position}" for case_id, position in cursor.fetchall()]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        case_id, _, position = scope.partition("|")
-        cursor.execute(_CASE, (case_id,))
-        case = cursor.fetchone()
-        if case is None:
-            return []
-        context = self.context(cursor, case_id, case)
-        if context is None:
-            return []  # no death, closure or suspension: nothing can be wrong
-        if position:
-            cursor.execute(_RECORDS + " AND position = %s", (case_id, int(position)))
-        else:
-            cursor.execute(_RECORDS + " ORDER BY position", (case_id,))
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        cursor.execute(_RECORDS, record_scopes(scopes))
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        mine = set(scopes)
         findings = []
-        for record in cursor.fetchall():
-            found = self.check(context, case_id, record)
+        for record in candidates:
+            case_id, position = str(record[0]), record[1]
+            if case_id not in mine and f"{case_id}|{position}" not in mine:
+                continue
+            found = self.check(case_id, record)
             if found is not None:
                 reason, evidence = found
                 findings.append(
                     self.finding(
-                        f"{case_id}|{record[0]}",
+                        f"{case_id}|{position}",
                         case_id,
                         reason,
-                        [record[0], *evidence],
-                        contractor_id=record[6],
-                        county=case[0],
+                        [position, *evidence],
+                        contractor_id=record[7],
+                        county=record[8],
                     )
                 )
         return findings
 
-    def context(self, cursor: Cursor[Any], case_id: str, case: tuple[Any, ...]) -> Any:
-        """What the records are judged against; None when there is nothing."""
-        raise NotImplementedError
-
-    def check(
-        self, context: Any, case_id: str, record: tuple[Any, ...]
-    ) -> tuple[str, list[int | None]] | None:
+    def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
+        """Whether the record (a row of _RECORDS) breaks this rule: the reason and evidence."""
         raise NotImplementedError
 
 
@@ -116,33 +136,30 @@ class RecordAfterDeath(_CaseRecords):
     )
 
     @triggered_by(ReliefCase.BeneficiaryDied)
-    def death_on_case(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def death_on_case(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
     @triggered_by(Person.Died)
-    def death_of_person(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        cursor.execute(
-            "SELECT case_id FROM rf_case WHERE person_id = %s", (recorded.originator_id,)
+    def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        rows = select_where_in(
+            cursor,
+            "SELECT case_id FROM rf_case WHERE person_id = ANY(%s)",
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(Person.CaseClaimed)
-    def claim(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.event.case_id)]
+    def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.event.case_id) for r in events]
 
-    def context(self, cursor: Cursor[Any], case_id: str, case: tuple[Any, ...]) -> Any:
-        known = [(on, position) for on, position in ((case[1], case[2]), (case[3], case[4]))]
-        known = [(on, position) for on, position in known if on is not None]
+    def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
+        known = [(on, at) for on, at in ((record[9], record[10]), (record[11], record[12]))]
+        known = [(on, at) for on, at in known if on is not None]
         if not known:
             return None
         died_on = min(on for on, _ in known)
-        return died_on, sorted(position for on, position in known if on == died_on)
-
-    def check(
-        self, context: Any, case_id: str, record: tuple[Any, ...]
-    ) -> tuple[str, list[int | None]] | None:
-        died_on, evidence = context
-        kind, period_start, day = record[1], record[3], record[5]
+        evidence = sorted(at for on, at in known if on == died_on)
+        kind, period_start, day = record[2], record[4], record[6]
         dated = period_start if kind == "payment" else day
         if dated <= died_on:
             return None
@@ -150,7 +167,7 @@ class RecordAfterDeath(_CaseRecords):
             f"Case {case_id}: {_what(record)} is dated {dated.isoformat()}, after the "
             f"beneficiary's death on {died_on.isoformat()} (recorded at position "
             f"{', '.join(map(str, evidence))}).",
-            evidence,
+            list(evidence),
         )
 
 
@@ -165,18 +182,14 @@ class RecordAfterClosure(_CaseRecords):
     )
 
     @triggered_by(ReliefCase.Closed)
-    def closure(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def closure(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
-    def context(self, cursor: Cursor[Any], case_id: str, case: tuple[Any, ...]) -> Any:
-        closed_at, closed_on, closed_position = case[5], case[6], case[7]
-        return None if closed_at is None else (closed_at, closed_on, closed_position)
-
-    def check(
-        self, context: Any, case_id: str, record: tuple[Any, ...]
-    ) -> tuple[str, list[int | None]] | None:
-        closed_at, closed_on, closed_position = context
-        kind, period_start, starts = record[1], record[3], record[4]
+    def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
+        closed_at, closed_on, closed_position = record[13:16]
+        if closed_at is None:
+            return None
+        kind, period_start, starts = record[2], record[4], record[5]
         if kind == "payment" and period_start > closed_on:
             dated = period_start.isoformat()
         elif kind == "service" and starts > closed_at:
@@ -201,37 +214,21 @@ class RecordInSuspension(_CaseRecords):
     )
 
     @triggered_by(ReliefCase.Suspended, ReliefCase.Resumed)
-    def suspension(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def suspension(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
-    def context(self, cursor: Cursor[Any], case_id: str, case: tuple[Any, ...]) -> Any:
-        cursor.execute(
-            "SELECT from_position, from_at, from_day, to_position, to_at, to_day"
-            " FROM rf_case_interval WHERE case_id = %s AND kind = 'suspended'"
-            " ORDER BY from_position",
-            (case_id,),
+    def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
+        from_position, from_at, to_position, to_at = record[16:20]
+        if from_position is None:
+            return None
+        kind, period_start, starts = record[2], record[4], record[5]
+        dated = period_start.isoformat() if kind == "payment" else local_time(starts)
+        until = f"until {local_time(to_at)}" if to_at is not None else "still suspended"
+        return (
+            f"Case {case_id}: {_what(record)} is dated {dated}, while the case was "
+            f"suspended (from {local_time(from_at)}, {until}).",
+            [from_position, to_position],
         )
-        return cursor.fetchall() or None
-
-    def check(
-        self, context: Any, case_id: str, record: tuple[Any, ...]
-    ) -> tuple[str, list[int | None]] | None:
-        kind, period_start, starts = record[1], record[3], record[4]
-        for from_position, from_at, from_day, to_position, to_at, to_day in context:
-            if kind == "payment":
-                inside = from_day <= period_start and (to_day is None or period_start < to_day)
-                dated = period_start.isoformat()
-            else:
-                inside = from_at <= starts and (to_at is None or starts < to_at)
-                dated = local_time(starts)
-            if inside:
-                until = f"until {local_time(to_at)}" if to_at is not None else "still suspended"
-                return (
-                    f"Case {case_id}: {_what(record)} is dated {dated}, while the case was "
-                    f"suspended (from {local_time(from_at)}, {until}).",
-                    [from_position, to_position],
-                )
-        return None
 
 
 RULES = (RecordAfterDeath, RecordAfterClosure, RecordInSuspension)

@@ -2,12 +2,20 @@
 
 A rule is a small named unit (``Rule`` subclass) with a severity, the kind of subject it points
 at and a documented reason. It *consumes events* through trigger methods, marked with
-``triggered_by(EventClass, ...)``, each returning the *scopes* the event may have changed (a
-case id, a contract id, "actor|day" ...). For each scope the engine calls ``evaluate``, which
-reads the rule's state (the fact tables of facts.py, already updated with the event) and returns
-every finding in that scope; the alerts writer then makes the ``alerts`` table agree: findings
-are raised (or refreshed when their reason or evidence changed), open alerts of the scope that
-are no longer found are cleared.
+``triggered_by(EventClass, ...)``, each given the batch's events of those classes and returning
+the *scopes* they may have changed (a case id, a contract id, "actor|day" ...).
+
+The engine applies a whole batch as sets: the facts first (facts.py: each table written once),
+then every rule's scopes, de-duplicated over the batch. Each touched scope is judged once per
+batch: the rules of one family (those sharing a ``candidates`` query) read, in one statement
+over all their scopes, only the rows that may be violations; each rule's ``judge`` turns them
+into every finding in its scopes. The alerts writer then makes the ``alerts`` table agree, once
+per batch for every rule: findings are raised (or refreshed when their reason or evidence
+changed), open alerts of the judged scopes that are no longer found are cleared.
+
+An alert raised and cleared inside one batch is never written: the batch is judged as it stands
+at its end. So the *open* alerts never depend on batch boundaries, but which alerts were once
+raised and later cleared does (a batch of one event judges after every event).
 
 Because a scope is always re-evaluated as a whole from stored facts, an alert depends on the
 facts, not on the order they arrived in: a death recorded after payments dated later, a ban or
@@ -22,11 +30,11 @@ the facts and not from the order of arrival. ``status`` is the engine's own: ``o
 ``cleared``; a reviewer's verdict (under review, confirmed, dismissed) is kept apart, in the
 ``alert_reviews`` table keyed by ``alert_id`` (reviews.py), which stays stable across rebuilds.
 
-Order of arrival: the PostgreSQL feed applies the log in position order, so a replay or a
-rebuild gives identical tables. The Kafka feed keeps each aggregate's order but interleaves
-aggregates differently; the open alerts come out the same (they are functions of the facts),
-but an alert raised and later cleared on one path may never have been raised on another, so
-the set of *cleared* alerts (and the evidence a cleared alert keeps) can differ between feeds.
+Order of arrival: the PostgreSQL feed applies the log in position order; the Kafka feed keeps
+each aggregate's order but interleaves aggregates differently. The open alerts come out the
+same on every path (they are functions of the facts), but an alert raised and later cleared on
+one path may never have been raised on another, so the set of *cleared* alerts (and the
+evidence a cleared alert keeps) can differ between feeds and batch sizes.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from domain.clock import BUSINESS_TZ
 from projections.base import RecordedEvent
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.reviews import REVIEWS_DDL
+from projections.sets import arrays, unnest
 
 #: Namespace of alert ids: uuid5(ALERT_NAMESPACE, "<rule>|<key>").
 ALERT_NAMESPACE = uuid.UUID("6a1f3c2e-0b7d-5e44-9c1a-7f2d3b8e4a10")
@@ -55,8 +64,9 @@ T = TypeVar("T", bound=Callable[..., Iterable[str]])
 
 
 def triggered_by(*event_classes: type) -> Callable[[T], T]:
-    """Mark a rule method as a trigger: called with (cursor, recorded) for these event
-    classes, it returns the scopes the event may have changed."""
+    """Mark a rule method as a trigger: called once per batch with (cursor, events), the
+    batch's events of these classes, it returns the scopes they may have changed (at most one
+    statement for the whole batch)."""
 
     def mark(method: T) -> T:
         method.__dict__.setdefault("_handles", []).extend(event_classes)
@@ -136,9 +146,6 @@ class Finding:
     county: str | None = None
 
 
-Trigger = Callable[[Any, Cursor[Any], RecordedEvent], Iterable[str]]
-
-
 def collect_handlers(cls: type) -> dict[type, tuple[Callable[..., Any], ...]]:
     """Methods marked with ``handles``/``triggered_by`` along the MRO, by event class."""
     found: dict[type, list[Callable[..., Any]]] = {}
@@ -153,8 +160,19 @@ def collect_handlers(cls: type) -> dict[type, tuple[Callable[..., Any], ...]]:
     return {event_class: tuple(methods) for event_class, methods in found.items()}
 
 
+def in_scopes(key: str, scopes: set[str]) -> bool:
+    """Whether ``key`` is one of ``scopes`` or lies inside one ("scope|...")."""
+    cut = len(key)
+    while cut > 0:
+        if key[:cut] in scopes:
+            return True
+        cut = key.rfind("|", 0, cut)
+    return False
+
+
 class Rule:
-    """A named red-flag rule. Subclasses set the class attributes and ``evaluate``."""
+    """A named red-flag rule. Subclasses set the class attributes, ``candidates`` (or inherit
+    their family's) and ``judge``."""
 
     #: Stable name (goes into alert ids: never rename a shipped rule).
     name: ClassVar[str]
@@ -176,14 +194,30 @@ class Rule:
     def events(cls) -> set[type]:
         return set(cls._triggers)
 
-    def scopes(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        """Every scope this event may have changed, sorted."""
+    def scopes(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[str]:
+        """Every scope the batch's events (by class) may have changed, sorted."""
+        events: dict[Callable[..., Any], list[RecordedEvent]] = {}
+        for event_class, triggers in self._triggers.items():
+            for trigger in triggers:
+                events.setdefault(trigger, []).extend(batch.get(event_class, ()))
         scopes: set[str] = set()
-        for trigger in self._triggers.get(type(recorded.event), ()):
-            scopes.update(trigger(self, cursor, recorded))
+        for trigger, recorded in events.items():
+            if recorded:
+                scopes.update(trigger(self, cursor, recorded))
         return sorted(scopes)
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
+    def family(self) -> Any:
+        """Rules of one family share one ``candidates`` query per batch: by default, the rules
+        inheriting the same ``candidates`` method."""
+        return type(self).candidates
+
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Any:
+        """One statement over every scope of the family's rules in the batch: the rows that
+        may be violations (and only those)."""
+        raise NotImplementedError
+
+    def judge(self, cursor: Cursor[Any], candidates: Any, scopes: Sequence[str]) -> list[Finding]:
+        """Every finding in ``scopes``, from the family's candidates."""
         raise NotImplementedError
 
     def finding(
@@ -207,45 +241,120 @@ class Rule:
         )
 
 
-class AlertWriter:
-    """Makes the alerts of one rule and scope agree with the rule's findings."""
+class ScopedRule(Rule):
+    """A rule whose ``candidates`` are the rows of each candidate scope (scope -> rows); it
+    judges each of its scopes found there on its own."""
 
-    def sync(
-        self,
-        cursor: Cursor[Any],
-        rule: Rule,
-        scope: str,
-        findings: Sequence[Finding],
-    ) -> None:
-        keys: list[str] = []
-        for finding in sorted(findings, key=lambda f: f.key):
-            if not (finding.key == scope or finding.key.startswith(scope + "|")):
-                raise ValueError(f"{rule.name}: finding {finding.key!r} lies outside {scope!r}")
-            if keys and keys[-1] == finding.key:
-                raise ValueError(f"{rule.name}: two findings with key {finding.key!r}")
-            keys.append(finding.key)
-            self.raise_alert(cursor, rule, finding)
-        # Clear what is no longer found. key COLLATE "C": '|' < '}' bounds the scope's keys.
-        cursor.execute(
-            "UPDATE alerts SET status = 'cleared'"
-            " WHERE rule = %s AND status = 'open'"
-            " AND (key = %s OR (key > %s AND key < %s)) AND NOT (key = ANY(%s))",
-            (rule.name, scope, scope + "|", scope + "}", keys),
-        )
+    def judge(
+        self, cursor: Cursor[Any], candidates: dict[str, Any], scopes: Sequence[str]
+    ) -> list[Finding]:
+        findings = []
+        for scope in scopes:
+            if scope in candidates:
+                findings.extend(self.judge_scope(cursor, scope, candidates[scope]))
+        return findings
+
+    def judge_scope(self, cursor: Cursor[Any], scope: str, rows: Any) -> list[Finding]:
+        raise NotImplementedError
+
+
+def record_scopes(scopes: Sequence[str]) -> dict[str, list[Any]]:
+    """Scopes that are a subject id ("subject") or one record of it ("subject|position"):
+    ``{"subjects": [...], "positions": [...]}``, the parameters of a candidates query."""
+    parts = [scope.partition("|") for scope in scopes]
+    return {
+        "subjects": [subject for subject, _, position in parts if not position],
+        "positions": [int(position) for _, _, position in parts if position],
+    }
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What one rule concluded about its scopes in one batch."""
+
+    rule: Rule
+    scopes: Sequence[str]
+    findings: Sequence[Finding]
+
+
+_FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("alert_id", "uuid"),
+    ("rule", "text"),
+    ("key", "text"),
+    ("severity", "text"),
+    ("subject_kind", "text"),
+    ("subject_id", "text"),
+    ("contractor_id", "uuid"),
+    ("county", "text"),
+    ("reason", "text"),
+    ("evidence", "text"),  # '{1,2,3}': arrays of different lengths travel as text
+)
+
+
+class AlertWriter:
+    """Makes the alerts of the judged rules and scopes agree with their findings: one
+    statement raises (or refreshes) every finding of the batch, one clears what is no longer
+    found."""
+
+    def sync(self, cursor: Cursor[Any], judged: Sequence[Judged]) -> None:
+        raised: list[tuple[Any, ...]] = []
+        pairs: list[tuple[str, str]] = []
+        for item in judged:
+            rule = item.rule
+            scopes = set(item.scopes)
+            keys: set[str] = set()
+            for finding in item.findings:
+                if not in_scopes(finding.key, scopes):
+                    raise ValueError(
+                        f"{rule.name}: finding {finding.key!r} lies outside its scopes"
+                    )
+                if finding.key in keys:
+                    raise ValueError(f"{rule.name}: two findings with key {finding.key!r}")
+                if not finding.evidence:
+                    raise ValueError(f"{rule.name}: finding {finding.key!r} cites no event")
+                keys.add(finding.key)
+                raised.append(
+                    (
+                        alert_id(rule.name, finding.key),
+                        rule.name,
+                        finding.key,
+                        rule.severity,
+                        finding.subject_kind,
+                        finding.subject_id,
+                        finding.contractor_id,
+                        finding.county,
+                        finding.reason,
+                        "{" + ",".join(map(str, finding.evidence)) + "}",
+                    )
+                )
+            pairs.extend((rule.name, scope) for scope in item.scopes)
+        if raised:
+            self.raise_alerts(cursor, raised)
+        if pairs:
+            # key COLLATE "C": '|' < '}' bounds the keys inside a scope.
+            cursor.execute(
+                "UPDATE alerts a SET status = 'cleared'"
+                " FROM unnest(%b::text[], %b::text[]) AS s(rule, scope)"
+                " WHERE a.rule = s.rule AND a.status = 'open'"
+                ' AND a.key >= s.scope COLLATE "C" AND a.key < (s.scope || \'}\') COLLATE "C"'
+                ' AND (a.key = s.scope COLLATE "C" OR a.key > (s.scope || \'|\') COLLATE "C")'
+                " AND NOT (a.alert_id = ANY(%b::uuid[]))",
+                ([p[0] for p in pairs], [p[1] for p in pairs], [row[0] for row in raised]),
+            )
 
     @staticmethod
-    def raise_alert(cursor: Cursor[Any], rule: Rule, finding: Finding) -> None:
-        """Insert the alert, or refresh it when anything about it changed (reopening it)."""
-        if not finding.evidence:
-            raise ValueError(f"{rule.name}: finding {finding.key!r} cites no event")
+    def raise_alerts(cursor: Cursor[Any], rows: list[tuple[Any, ...]]) -> None:
+        """Insert the alerts, or refresh those whose anything changed (reopening them)."""
         cursor.execute(
             # The alert's review row (unreviewed until an investigation cites it) is added
             # with the alert; reviews.py keeps it.
-            "WITH raised AS (INSERT INTO alerts (alert_id, rule, key, severity, subject_kind,"
-            " subject_id,"
-            " contractor_id, county, reason, evidence, first_seen, last_seen, status)"
-            " SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], min(at), max(at), 'open'"
-            " FROM rf_event_time WHERE position = ANY(%s::bigint[])"
+            f"WITH f AS (SELECT * FROM {unnest(_FINDING_COLUMNS, 'f')}),"
+            " raised AS (INSERT INTO alerts (alert_id, rule, key, severity, subject_kind,"
+            " subject_id, contractor_id, county, reason, evidence, first_seen, last_seen, status)"
+            " SELECT f.alert_id, f.rule, f.key, f.severity, f.subject_kind, f.subject_id,"
+            " f.contractor_id, f.county, f.reason, f.evidence::bigint[], t.first, t.last, 'open'"
+            " FROM f CROSS JOIN LATERAL (SELECT min(at) AS first, max(at) AS last"
+            " FROM rf_event_time WHERE position = ANY(f.evidence::bigint[])) t"
             " ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity,"
             " subject_kind = excluded.subject_kind, subject_id = excluded.subject_id,"
             " contractor_id = excluded.contractor_id, county = excluded.county,"
@@ -258,24 +367,13 @@ class AlertWriter:
             " 'open') RETURNING alert_id)"
             " INSERT INTO alert_reviews (alert_id) SELECT alert_id FROM raised"
             " ON CONFLICT (alert_id) DO NOTHING",
-            (
-                alert_id(rule.name, finding.key),
-                rule.name,
-                finding.key,
-                rule.severity,
-                finding.subject_kind,
-                finding.subject_id,
-                finding.contractor_id,
-                finding.county,
-                finding.reason,
-                list(finding.evidence),
-                list(finding.evidence),
-            ),
+            arrays(rows, len(_FINDING_COLUMNS)),
         )
 
 
 class Engine:
-    """Applies one event: facts first, then every rule it triggers, scope by scope."""
+    """Applies one batch: its facts first, then every rule it triggers, each touched scope
+    judged once."""
 
     def __init__(self, facts: Any, rules: Sequence[Rule]) -> None:
         names = [rule.name for rule in rules]
@@ -291,12 +389,21 @@ class Engine:
             events |= rule.events()
         return events
 
-    def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "INSERT INTO rf_event_time (position, at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (recorded.position, recorded.timestamp),
-        )
-        self.facts.apply(cursor, recorded)
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        self.facts.apply_batch(cursor, events)
+        by_class: dict[type, list[RecordedEvent]] = {}
+        for recorded in events:
+            by_class.setdefault(type(recorded.event), []).append(recorded)
+        scopes = {rule.name: rule.scopes(cursor, by_class) for rule in self.rules}
+        families: dict[Any, list[Rule]] = {}
         for rule in self.rules:
-            for scope in rule.scopes(cursor, recorded):
-                self.writer.sync(cursor, rule, scope, rule.evaluate(cursor, scope))
+            if scopes[rule.name]:
+                families.setdefault(rule.family(), []).append(rule)
+        judged = []
+        for rules in families.values():
+            union = sorted({scope for rule in rules for scope in scopes[rule.name]})
+            candidates = rules[0].candidates(cursor, union)
+            for rule in rules:
+                mine = scopes[rule.name]
+                judged.append(Judged(rule, mine, rule.judge(cursor, candidates, mine)))
+        self.writer.sync(cursor, judged)

@@ -5,6 +5,10 @@ rule runs, is read by every rule that needs it (the table comments say which). E
 from one event and names its position, so evidence can point back at the log; inserts are keyed
 by position and updates are conditional, so applying an event twice changes nothing.
 
+A batch is applied as sets: the rows it changes are read once (``FactBatch.load``), each
+event's handler folds it into them in memory, in order, and each table is written with one
+statement (``FactBatch.write``).
+
 Facts that join across aggregates (a case and its applicant's person, a record and its contract,
 a staff member's declaration and the cases they acted on) are joined when a rule evaluates, never
 when stored, so either side may arrive first.
@@ -13,6 +17,7 @@ when stored, so either side may arrive first.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -22,15 +27,24 @@ from psycopg.types.json import Jsonb
 
 from domain.case import ReliefCase
 from domain.clock import business_date
-from domain.contract import Contract, Terms
+from domain.contract import Contract
 from domain.contractor import Contractor
 from domain.household import Household
 from domain.person import Person
 from domain.staff import StaffMember
 from domain.values import period_start
 from projections.base import RecordedEvent, handles
+from projections.payloads import (
+    home_visit_of,
+    means_test_correction,
+    monthly_income,
+    payment_correction,
+    relatives_of,
+    terms_of,
+)
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.engine import collect_handlers
+from projections.sets import Column, arrays, insert, select_where_in, unnest, upsert
 
 HouseholdRegistered = Household.Registered
 ContractorRegistered = Contractor.Registered
@@ -246,7 +260,8 @@ def band_of(per_head: Decimal, line: Decimal | None, band: Decimal) -> str | Non
 
 
 class FactStore:
-    """Writes the facts of one event. Handlers are ``(self, cursor, recorded)``."""
+    """Folds each event of a batch into the batch's facts. Handlers are
+    ``(self, batch, recorded)``."""
 
     tables = FACT_TABLES
 
@@ -257,118 +272,99 @@ class FactStore:
     def events(self) -> set[type]:
         return set(self._handlers)
 
-    def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        for handler in self._handlers.get(type(recorded.event), ()):
-            handler(self, cursor, recorded)
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        batch = FactBatch.load(cursor, events)
+        for recorded in events:
+            batch.event_times.append((recorded.position, recorded.timestamp))
+            for handler in self._handlers.get(type(recorded.event), ()):
+                handler(self, batch, recorded)
+        batch.write(cursor)
 
     # Cases ---------------------------------------------------------------------------------
 
     @handles(ReliefCase.ApplicationReceived)
-    def received(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def received(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "INSERT INTO rf_case (case_id, household_id, village, county, programme,"
-            " received_position) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (case_id) DO UPDATE SET household_id = excluded.household_id,"
-            " village = excluded.village, county = excluded.county,"
-            " programme = excluded.programme, received_position = excluded.received_position",
-            (
-                recorded.originator_id,
-                e.household_id,
-                e.registered_division,
-                e.jurisdiction_county,
-                e.programme,
-                recorded.position,
-            ),
+        case = batch.case(recorded.originator_id, create=True)
+        case.update(
+            household_id=e.household_id,
+            village=e.registered_division,
+            county=e.jurisdiction_county,
+            programme=e.programme,
+            received_position=recorded.position,
         )
 
-    def _record(self, cursor: Cursor[Any], recorded: RecordedEvent, **columns: Any) -> None:
-        columns = {
-            "position": recorded.position,
-            "case_id": recorded.originator_id,
-            "version": recorded.originator_version,
-            "actor": recorded.event.provenance.actor.id,
+    @staticmethod
+    def _record(batch: FactBatch, recorded: RecordedEvent, **columns: Any) -> None:
+        row = dict.fromkeys(RECORD_NAMES)
+        row.update(
+            position=recorded.position,
+            case_id=recorded.originator_id,
+            version=recorded.originator_version,
+            actor=recorded.event.provenance.actor.id,
             **columns,
-        }
-        names = ", ".join(columns)
-        marks = ", ".join(["%s"] * len(columns))
-        cursor.execute(
-            f"INSERT INTO rf_record ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-            list(columns.values()),
         )
+        batch.records.append(tuple(row.values()))
 
-    def _act(self, cursor: Cursor[Any], recorded: RecordedEvent, actor: str, role: str) -> None:
-        cursor.execute(
-            "INSERT INTO rf_act (case_id, actor, role, position, at) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (recorded.originator_id, actor, role, recorded.position, recorded.timestamp),
+    @staticmethod
+    def _act(batch: FactBatch, recorded: RecordedEvent, actor: str, role: str) -> None:
+        batch.acts.append(
+            (recorded.originator_id, actor, role, recorded.position, recorded.timestamp)
         )
 
     @handles(ReliefCase.Investigated)
-    def investigated(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def investigated(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        visit = e.means_test.home_visit
-        visited_at = visit.visited_at
+        visit = home_visit_of(e)
         self._record(
-            cursor,
+            batch,
             recorded,
             kind="investigation",
-            visitor=visit.visitor_id,
+            visitor=visit.visitor,
             contractor_id=e.contractor_id,
             contract_id=e.contract_id,
             work_item="household_investigation",
-            starts=visited_at,
-            day=business_date(visited_at),
-            contract_day=business_date(visited_at),  # the day the contract check judges
+            starts=visit.at,
+            day=business_date(visit.at),
+            contract_day=business_date(visit.at),  # the day the contract check judges
             place=visit.place,
         )
-        self._act(cursor, recorded, e.provenance.actor.id, "investigator")
-        self._act(cursor, recorded, visit.visitor_id, "investigator")
-        cursor.execute(
-            "UPDATE rf_case SET investigating_contractor = %s WHERE case_id = %s"
-            " RETURNING village, programme",
-            (e.contractor_id, recorded.originator_id),
-        )
-        row = cursor.fetchone()
-        if row is None:
+        self._act(batch, recorded, e.provenance.actor.id, "investigator")
+        self._act(batch, recorded, visit.visitor, "investigator")
+        case = batch.case(recorded.originator_id)
+        if case is None:
             raise LookupError(f"case {recorded.originator_id} was never received")
-        village, programme = row
+        case["investigating_contractor"] = e.contractor_id
+        village, programme = case["village"], case["programme"]
         income = e.means_test.monthly_income
         per_head = income / e.means_test.household_size
-        line = self.config.line_for(programme, village, business_date(visited_at))
+        line = self.config.line_for(programme, village, business_date(visit.at))
         amount = line.monthly_per_head if line else None
-        cursor.execute(
-            "INSERT INTO rf_means (case_id, position, version, investigator, village, programme,"
-            " visited_on, monthly_income, household_size, per_head, line, band)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (case_id) DO UPDATE SET position = excluded.position,"
-            " version = excluded.version, investigator = excluded.investigator,"
-            " village = excluded.village, programme = excluded.programme,"
-            " visited_on = excluded.visited_on, monthly_income = excluded.monthly_income,"
-            " household_size = excluded.household_size, per_head = excluded.per_head,"
-            " line = excluded.line, band = excluded.band, corrected_position = NULL"
-            " WHERE rf_means.position < excluded.position",
-            (
-                recorded.originator_id,
-                recorded.position,
-                recorded.originator_version,
-                e.provenance.actor.id,
-                village,
-                programme,
-                business_date(visited_at),
-                income,
-                e.means_test.household_size,
-                per_head,
-                amount,
-                band_of(per_head, amount, self.config.bunching_band),
-            ),
-        )
+        means = batch.means.get(recorded.originator_id)
+        if means is not None and means["position"] >= recorded.position:
+            return  # a later means test is in force already
+        batch.means[recorded.originator_id] = {
+            "case_id": recorded.originator_id,
+            "position": recorded.position,
+            "version": recorded.originator_version,
+            "investigator": e.provenance.actor.id,
+            "village": village,
+            "programme": programme,
+            "visited_on": business_date(visit.at),
+            "monthly_income": income,
+            "household_size": e.means_test.household_size,
+            "per_head": per_head,
+            "line": amount,
+            "band": band_of(per_head, amount, self.config.bunching_band),
+            "corrected_position": None,
+        }
+        batch.changed_means.add(recorded.originator_id)
 
     @handles(ReliefCase.Recommended)
-    def recommended(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def recommended(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
         self._record(
-            cursor,
+            batch,
             recorded,
             kind="recommendation",
             contractor_id=e.contractor_id,
@@ -378,90 +374,63 @@ class FactStore:
             day=business_date(recorded.timestamp),
             contract_day=business_date(recorded.timestamp),
         )
-        self._act(cursor, recorded, e.provenance.actor.id, "investigator")
+        self._act(batch, recorded, e.provenance.actor.id, "investigator")
 
-    def _decided(self, cursor: Cursor[Any], recorded: RecordedEvent, decision: str) -> None:
-        cursor.execute(
-            "UPDATE rf_case SET decision = %s, decision_position = %s"
-            " WHERE case_id = %s AND decision IS NULL"
-            " RETURNING county, investigating_contractor",
-            (decision, recorded.position, recorded.originator_id),
-        )
-        row = cursor.fetchone()
-        if row is not None:  # counted once, however often the event is applied
-            county, contractor = row
-            cursor.execute(
-                "INSERT INTO rf_decision_count (county, investigated_by, approved, decided)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT (county, investigated_by) DO UPDATE SET"
-                " approved = rf_decision_count.approved + excluded.approved,"
-                " decided = rf_decision_count.decided + 1",
-                (county, contractor or GOVERNMENT, int(decision == "approved")),
+    def _decided(self, batch: FactBatch, recorded: RecordedEvent, decision: str) -> None:
+        case = batch.case(recorded.originator_id)
+        if case is not None and case["decision"] is None:  # counted once, however often applied
+            case.update(decision=decision, decision_position=recorded.position)
+            counts = batch.decisions.setdefault(
+                (case["county"], case["investigating_contractor"] or GOVERNMENT), [0, 0]
             )
-        self._act(cursor, recorded, recorded.event.provenance.actor.id, "approver")
-
-    def _interval(self, cursor: Cursor[Any], recorded: RecordedEvent, kind: str | None) -> None:
-        """End the case's open interval and, unless ``kind`` is None, open one of ``kind``."""
-        at = recorded.timestamp
-        cursor.execute(
-            "UPDATE rf_case_interval SET to_position = %s, to_at = %s, to_day = %s"
-            " WHERE case_id = %s AND to_position IS NULL AND from_position < %s",
-            (recorded.position, at, business_date(at), recorded.originator_id, recorded.position),
-        )
-        if kind is not None:
-            cursor.execute(
-                "INSERT INTO rf_case_interval (case_id, kind, from_position, from_at, from_day)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (recorded.originator_id, kind, recorded.position, at, business_date(at)),
-            )
+            counts[0] += decision == "approved"
+            counts[1] += 1
+        self._act(batch, recorded, recorded.event.provenance.actor.id, "approver")
 
     @handles(ReliefCase.Approved)
-    def approved(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._decided(cursor, recorded, "approved")
-        self._interval(cursor, recorded, "active")
+    def approved(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        self._decided(batch, recorded, "approved")
+        batch.intervals.move(recorded, "active")
 
     @handles(ReliefCase.Rejected)
-    def rejected(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._decided(cursor, recorded, "rejected")
+    def rejected(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        self._decided(batch, recorded, "rejected")
 
     @handles(ReliefCase.Reviewed)
-    def reviewed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def reviewed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         if recorded.event.new_monthly_amount is not None:  # an adjustment is a decision
-            self._act(cursor, recorded, recorded.event.provenance.actor.id, "approver")
+            self._act(batch, recorded, recorded.event.provenance.actor.id, "approver")
 
     @handles(ReliefCase.Suspended)
-    def suspended(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._interval(cursor, recorded, "suspended")
+    def suspended(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.intervals.move(recorded, "suspended")
 
     @handles(ReliefCase.Resumed)
-    def resumed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._interval(cursor, recorded, "active")
+    def resumed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.intervals.move(recorded, "active")
 
     @handles(ReliefCase.Closed)
-    def closed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._interval(cursor, recorded, None)
-        cursor.execute(
-            "UPDATE rf_case SET closed_at = %s, closed_on = %s, closed_position = %s"
-            " WHERE case_id = %s",
-            (
-                recorded.timestamp,
-                business_date(recorded.timestamp),
-                recorded.position,
-                recorded.originator_id,
-            ),
-        )
+    def closed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.intervals.move(recorded, None)
+        case = batch.case(recorded.originator_id)
+        if case is not None:
+            case.update(
+                closed_at=recorded.timestamp,
+                closed_on=business_date(recorded.timestamp),
+                closed_position=recorded.position,
+            )
 
     @handles(ReliefCase.BeneficiaryDied)
-    def beneficiary_died(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "UPDATE rf_case SET died_on = %s, died_position = %s WHERE case_id = %s",
-            (recorded.event.on, recorded.position, recorded.originator_id),
-        )
+    def beneficiary_died(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        case = batch.case(recorded.originator_id)
+        if case is not None:
+            case.update(died_on=recorded.event.on, died_position=recorded.position)
 
     @handles(ReliefCase.PaymentRecorded)
-    def payment(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def payment(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
         self._record(
-            cursor,
+            batch,
             recorded,
             kind="payment",
             period=e.period,
@@ -470,10 +439,10 @@ class FactStore:
         )
 
     @handles(ReliefCase.ServiceRecorded)
-    def service(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def service(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
         self._record(
-            cursor,
+            batch,
             recorded,
             kind="service",
             contractor_id=e.contractor_id,
@@ -487,172 +456,122 @@ class FactStore:
         )
 
     @handles(ReliefCase.RecordCorrected)
-    def corrected(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def corrected(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        case_id = recorded.originator_id
+        target = (recorded.originator_id, e.corrects_version, e.corrects)
         if e.corrects == "payment":
-            amount = e.correction.amount
-            cursor.execute(
-                "UPDATE rf_record SET amount = %s,"
-                " void_position = CASE WHEN %s = 0 THEN %s ELSE void_position END"
-                " WHERE case_id = %s AND version = %s AND kind = 'payment'",
-                (amount, amount, recorded.position, case_id, e.corrects_version),
-            )
+            amount = payment_correction(e)
+            _, void = batch.corrections.get(target, (None, None))
+            batch.corrections[target] = (amount, recorded.position if amount == 0 else void)
         elif e.corrects == "service":
-            cursor.execute(
-                "UPDATE rf_record SET void_position = %s WHERE case_id = %s AND version = %s"
-                " AND kind = 'service' AND void_position IS NULL",
-                (recorded.position, case_id, e.corrects_version),
-            )
+            if target not in batch.corrections:  # the first void counts
+                batch.corrections[target] = (None, recorded.position)
         else:
             # Whoever corrects the means test has investigated (as the domain says).
-            self._act(cursor, recorded, e.provenance.actor.id, "investigator")
-            self._correct_means(cursor, recorded)
+            self._act(batch, recorded, e.provenance.actor.id, "investigator")
+            self._correct_means(batch, recorded)
 
-    def _correct_means(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def _correct_means(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "SELECT monthly_income, household_size, line FROM rf_means"
-            " WHERE case_id = %s AND version = %s",
-            (recorded.originator_id, e.corrects_version),
-        )
-        row = cursor.fetchone()
-        if row is None:
+        means = batch.means.get(recorded.originator_id)
+        if means is None or means["version"] != e.corrects_version:
             return  # a superseded investigation: the means test in force is a later one
-        income, size, line = row
-        if e.correction.income_items is not None:
-            income = sum((i.monthly_amount for i in e.correction.income_items), Decimal(0))
-        if e.correction.household_size is not None:
-            size = e.correction.household_size
+        income, size = means["monthly_income"], means["household_size"]
+        changes = means_test_correction(e)
+        if changes.income_items is not None:
+            income = monthly_income(changes.income_items)
+        if changes.household_size is not None:
+            size = changes.household_size
         per_head = Decimal(income) / size
-        cursor.execute(
-            "UPDATE rf_means SET monthly_income = %s, household_size = %s, per_head = %s,"
-            " band = %s, corrected_position = %s WHERE case_id = %s AND version = %s",
-            (
-                income,
-                size,
-                per_head,
-                band_of(per_head, line, self.config.bunching_band),
-                recorded.position,
-                recorded.originator_id,
-                e.corrects_version,
-            ),
+        means.update(
+            monthly_income=income,
+            household_size=size,
+            per_head=per_head,
+            band=band_of(per_head, means["line"], self.config.bunching_band),
+            corrected_position=recorded.position,
         )
+        batch.changed_means.add(recorded.originator_id)
 
     # People and households -----------------------------------------------------------------
 
     @handles(Person.CaseClaimed)
-    def claimed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "INSERT INTO rf_case (case_id, person_id, claim_position) VALUES (%s, %s, %s)"
-            " ON CONFLICT (case_id) DO UPDATE SET person_id = excluded.person_id,"
-            " claim_position = excluded.claim_position",
-            (recorded.event.case_id, recorded.originator_id, recorded.position),
-        )
-
-    def _membership(
-        self, cursor: Cursor[Any], recorded: RecordedEvent, household_id: UUID | None
-    ) -> None:
-        cursor.execute(
-            "UPDATE rf_membership SET to_position = %s, to_at = %s"
-            " WHERE person_id = %s AND to_position IS NULL AND from_position < %s",
-            (recorded.position, recorded.timestamp, recorded.originator_id, recorded.position),
-        )
-        if household_id is not None:
-            cursor.execute(
-                "INSERT INTO rf_membership (person_id, household_id, from_position, from_at)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (recorded.originator_id, household_id, recorded.position, recorded.timestamp),
-            )
+    def claimed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        case = batch.case(recorded.event.case_id, create=True)
+        case.update(person_id=recorded.originator_id, claim_position=recorded.position)
 
     @handles(Person.Registered)
-    def person_registered(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "INSERT INTO rf_person (person_id) VALUES (%s) ON CONFLICT DO NOTHING",
-            (recorded.originator_id,),
-        )
-        self._membership(cursor, recorded, recorded.event.household_id)
+    def person_registered(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.people.setdefault(recorded.originator_id, (None, None))
+        batch.memberships.move(recorded, recorded.event.household_id)
 
     @handles(Person.HouseholdChanged)
-    def household_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._membership(cursor, recorded, recorded.event.household_id)
+    def household_changed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.memberships.move(recorded, recorded.event.household_id)
 
     @handles(Person.Died)
-    def person_died(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "INSERT INTO rf_person (person_id, died_on, died_position) VALUES (%s, %s, %s)"
-            " ON CONFLICT (person_id) DO UPDATE SET died_on = excluded.died_on,"
-            " died_position = excluded.died_position",
-            (recorded.originator_id, recorded.event.on, recorded.position),
-        )
+    def person_died(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.people[recorded.originator_id] = (recorded.event.on, recorded.position)
 
     @handles(HouseholdRegistered)
-    def household_registered(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def household_registered(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "INSERT INTO rf_household (household_id, registered, residence, position)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        batch.households.append(
             (
                 recorded.originator_id,
                 e.registered_division,
                 e.residence_division,
                 recorded.position,
-            ),
+            )
         )
 
     # Staff ---------------------------------------------------------------------------------
 
     @handles(StaffMember.Hired)
-    def hired(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def hired(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "INSERT INTO rf_staff (staff_id, actor_id, name, contractor_id)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (staff_id) DO UPDATE SET name = excluded.name,"
-            " contractor_id = excluded.contractor_id",
-            (recorded.originator_id, str(recorded.originator_id), e.name, e.contractor_id),
+        staff = batch.staff.setdefault(
+            recorded.originator_id,
+            {
+                "staff_id": recorded.originator_id,
+                "actor_id": str(recorded.originator_id),
+                "person_id": None,
+                "relatives": {},
+                "declared_position": None,
+            },
         )
+        staff.update(name=e.name, contractor_id=e.contractor_id)
+        batch.changed_staff.add(recorded.originator_id)
 
     @handles(StaffMember.InterestsDeclared)
-    def interests_declared(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def interests_declared(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        relatives = {str(r.person_id): r.kinship for r in e.relatives}
-        cursor.execute(
-            "UPDATE rf_staff SET person_id = %s, relatives = %s, declared_position = %s"
-            " WHERE staff_id = %s AND (declared_position IS NULL OR declared_position < %s)",
-            (
-                e.person_id,
-                Jsonb(relatives),
-                recorded.position,
-                recorded.originator_id,
-                recorded.position,
-            ),
-        )
-        if cursor.rowcount == 0:
-            cursor.execute("SELECT 1 FROM rf_staff WHERE staff_id = %s", (recorded.originator_id,))
-            if cursor.fetchone() is None:
-                raise LookupError(f"staff member {recorded.originator_id} was never hired")
+        staff = batch.staff.get(recorded.originator_id)
+        if staff is None:
+            raise LookupError(f"staff member {recorded.originator_id} was never hired")
+        declared = staff["declared_position"]
+        if declared is None or declared < recorded.position:
+            staff.update(
+                person_id=e.person_id,
+                relatives=relatives_of(e),
+                declared_position=recorded.position,
+            )
+            batch.changed_staff.add(recorded.originator_id)
 
     # Contractors and contracts -------------------------------------------------------------
 
     @handles(ContractorRegistered)
-    def contractor_registered(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        cursor.execute(
-            "INSERT INTO rf_contractor (contractor_id, name, position) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            (recorded.originator_id, recorded.event.name, recorded.position),
-        )
+    def contractor_registered(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.contractors.append((recorded.originator_id, recorded.event.name, recorded.position))
 
     @handles(Contractor.Banned)
-    def banned(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def banned(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        self._purchase_fact(cursor, recorded, "ban", day_from=e.start, day_to=e.end)
+        batch.purchase_fact(recorded, "ban", day_from=e.start, day_to=e.end)
 
     @handles(Contract.Awarded)
-    def awarded(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def awarded(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        cursor.execute(
-            "INSERT INTO rf_contract (contract_id, contractor_id, purchaser, awarded_on,"
-            " award_value, position) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        batch.contracts.append(
             (
                 recorded.originator_id,
                 e.contractor_id,
@@ -660,85 +579,484 @@ class FactStore:
                 e.awarded_on,
                 e.terms.value,
                 recorded.position,
-            ),
+            )
         )
-        self._terms(cursor, recorded, "awarded", dt.date.min, e.terms)
+        t = terms_of(e)
+        batch.terms(
+            recorded, "awarded", dt.date.min, t.work_items, t.service_area, t.start, t.end, t.value
+        )
 
     @handles(Contract.Amended, Contract.Renewed)
-    def terms_changed(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+    def terms_changed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
-        kind = "amended" if isinstance(e, Contract.Amended) else "renewed"
-        self._terms(cursor, recorded, kind, e.effective_from, e.terms)
+        t = terms_of(e)
+        batch.terms(
+            recorded,
+            "amended" if isinstance(e, Contract.Amended) else "renewed",
+            e.effective_from,
+            t.work_items,
+            t.service_area,
+            t.start,
+            t.end,
+            t.value,
+        )
 
-    @staticmethod
-    def _terms(
-        cursor: Cursor[Any],
+    @handles(Contract.Invoiced)
+    def invoiced(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        e = recorded.event
+        batch.purchase_fact(
+            recorded, "invoice", amount=e.amount, day_from=e.period_start, day_to=e.period_end
+        )
+
+    @handles(Contract.Evaluated)
+    def evaluated(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        e = recorded.event
+        batch.purchase_fact(
+            recorded, "evaluation", score=e.score, day_from=e.period_start, day_to=e.period_end
+        )
+
+    @handles(Contract.Terminated)
+    def terminated(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        batch.purchase_fact(recorded, "termination", effective_at=recorded.event.effective_at)
+
+
+def _columns(*spec: str) -> tuple[Column, ...]:
+    """Columns from "name type" strings."""
+    return tuple((item.split()[0], item.split()[1]) for item in spec)
+
+
+CASE_COLUMNS = _columns(
+    "case_id uuid",
+    "person_id uuid",
+    "claim_position bigint",
+    "household_id uuid",
+    "village text",
+    "county text",
+    "programme text",
+    "received_position bigint",
+    "investigating_contractor uuid",
+    "decision text",
+    "decision_position bigint",
+    "died_on date",
+    "died_position bigint",
+    "closed_at timestamptz",
+    "closed_on date",
+    "closed_position bigint",
+)
+RECORD_COLUMNS = _columns(
+    "position bigint",
+    "case_id uuid",
+    "version integer",
+    "kind text",
+    "actor text",
+    "visitor text",
+    "contractor_id uuid",
+    "contract_id uuid",
+    "work_item text",
+    "starts timestamptz",
+    "ends timestamptz",
+    "day date",
+    "contract_day date",
+    "place text",
+    "period text",
+    "period_start date",
+    "amount numeric",
+)
+RECORD_NAMES = [name for name, _ in RECORD_COLUMNS]
+MEANS_COLUMNS = _columns(
+    "case_id uuid",
+    "position bigint",
+    "version integer",
+    "investigator text",
+    "village text",
+    "programme text",
+    "visited_on date",
+    "monthly_income numeric",
+    "household_size integer",
+    "per_head numeric",
+    "line numeric",
+    "band text",
+    "corrected_position bigint",
+)
+STAFF_COLUMNS = _columns(
+    "staff_id uuid",
+    "actor_id text",
+    "name text",
+    "contractor_id uuid",
+    "person_id uuid",
+    "relatives jsonb",
+    "declared_position bigint",
+)
+PURCHASE_COLUMNS = _columns(
+    "position bigint",
+    "subject_id uuid",
+    "kind text",
+    "recorded_at timestamptz",
+    "amount numeric",
+    "score numeric",
+    "effective_at timestamptz",
+    "day_from date",
+    "day_to date",
+)
+TERMS_COLUMNS = _columns(
+    "position bigint",
+    "contract_id uuid",
+    "kind text",
+    "effective_from date",
+    "work_items text",  # '{a,b}': arrays of different lengths travel as text
+    "service_area text",
+    "term_start date",
+    "term_end date",
+    "value numeric",
+    "recorded_at timestamptz",
+)
+
+
+def _names(columns: Sequence[Column]) -> str:
+    return ", ".join(name for name, _ in columns)
+
+
+def _text_array(items: Sequence[str]) -> str:
+    """A text[] literal of plain codes (catalogue items, division codes)."""
+    return "{" + ",".join(f'"{item}"' for item in items) + "}"
+
+
+class Intervals:
+    """One kind of interval a batch moves (a case's activity, a person's household
+    membership): each owner's open interval read once, ended and opened in memory, in order.
+
+    An event at position p ends the owner's open intervals that began before p, and may open
+    one beginning at p (kept as it is when it exists: applying an event twice changes
+    nothing)."""
+
+    def __init__(self, table: str, owner: str, columns: Sequence[Column]) -> None:
+        self.table, self.owner = table, owner
+        # owner, from_position, then the other columns; to_position, to_at (and to_day) last
+        self.columns = ((owner, "uuid"), ("from_position", "bigint"), *columns)
+        self.rows: dict[tuple[UUID, int], list[Any]] = {}
+        self.open: dict[UUID, list[int]] = {}
+        self.changed: set[tuple[UUID, int]] = set()
+
+    def load(self, cursor: Cursor[Any], owners: set[UUID]) -> None:
+        for row in select_where_in(
+            cursor,
+            f"SELECT {_names(self.columns)} FROM {self.table}"
+            f" WHERE {self.owner} = ANY(%s) AND to_position IS NULL ORDER BY 1, 2",
+            owners,
+        ):
+            self.rows[(row[0], row[1])] = list(row)
+            self.open.setdefault(row[0], []).append(row[1])
+
+    def end(self, owner: UUID, position: int, ends: tuple[Any, ...]) -> None:
+        still = []
+        for start in self.open.pop(owner, []):
+            if start < position:
+                row = self.rows[(owner, start)]
+                row[-len(ends) :] = ends
+                self.changed.add((owner, start))
+            else:
+                still.append(start)
+        if still:
+            self.open[owner] = still
+
+    def begin(self, owner: UUID, position: int, values: tuple[Any, ...]) -> None:
+        if (owner, position) in self.rows:
+            return
+        self.rows[(owner, position)] = [owner, position, *values]
+        self.open.setdefault(owner, []).append(position)
+        self.changed.add((owner, position))
+
+    def write(self, cursor: Cursor[Any]) -> None:
+        rows = [self.rows[key] for key in sorted(self.changed)]
+        # An interval ended before is never touched again (applying an event twice).
+        upsert(
+            cursor,
+            self.table,
+            self.columns,
+            rows,
+            key=(self.owner, "from_position"),
+            where=f"{self.table}.to_position IS NULL",
+        )
+
+
+class CaseIntervals(Intervals):
+    def __init__(self) -> None:
+        super().__init__(
+            "rf_case_interval",
+            "case_id",
+            _columns(
+                "kind text",
+                "from_at timestamptz",
+                "from_day date",
+                "to_position bigint",
+                "to_at timestamptz",
+                "to_day date",
+            ),
+        )
+
+    def move(self, recorded: RecordedEvent, kind: str | None) -> None:
+        """End the case's open interval and, unless ``kind`` is None, open one of ``kind``."""
+        at, day = recorded.timestamp, business_date(recorded.timestamp)
+        self.end(recorded.originator_id, recorded.position, (recorded.position, at, day))
+        if kind is not None:
+            self.begin(recorded.originator_id, recorded.position, (kind, at, day, None, None, None))
+
+
+class Memberships(Intervals):
+    def __init__(self) -> None:
+        super().__init__(
+            "rf_membership",
+            "person_id",
+            _columns(
+                "household_id uuid",
+                "from_at timestamptz",
+                "to_position bigint",
+                "to_at timestamptz",
+            ),
+        )
+
+    def move(self, recorded: RecordedEvent, household_id: UUID | None) -> None:
+        at = recorded.timestamp
+        self.end(recorded.originator_id, recorded.position, (recorded.position, at))
+        if household_id is not None:
+            self.begin(recorded.originator_id, recorded.position, (household_id, at, None, None))
+
+
+#: Events whose handlers read or change a case's row, means test, intervals; a person's
+#: memberships; a staff member's declaration (what ``FactBatch.load`` reads first).
+_CASE_ROW_EVENTS = frozenset(
+    {
+        ReliefCase.ApplicationReceived,
+        ReliefCase.Investigated,
+        ReliefCase.Approved,
+        ReliefCase.Rejected,
+        ReliefCase.Closed,
+        ReliefCase.BeneficiaryDied,
+    }
+)
+_MEANS_EVENTS = frozenset({ReliefCase.Investigated, ReliefCase.RecordCorrected})
+_INTERVAL_EVENTS = frozenset(
+    {ReliefCase.Approved, ReliefCase.Suspended, ReliefCase.Resumed, ReliefCase.Closed}
+)
+_MEMBERSHIP_EVENTS = frozenset({Person.Registered, Person.HouseholdChanged})
+
+
+class FactBatch:
+    """The fact rows one batch touches or adds, written table by table in one statement each."""
+
+    def __init__(self) -> None:
+        self.event_times: list[tuple[int, dt.datetime]] = []
+        self.cases: dict[UUID, dict[str, Any]] = {}
+        self.changed_cases: set[UUID] = set()
+        self.decisions: dict[tuple[str, UUID], list[int]] = {}  # -> [approved, decided]
+        self.intervals = CaseIntervals()
+        self.records: list[tuple[Any, ...]] = []
+        # (case, version, kind) -> (amount, void position) of the corrections of a record
+        self.corrections: dict[tuple[UUID, int, str], tuple[Decimal | None, int | None]] = {}
+        self.means: dict[UUID, dict[str, Any]] = {}
+        self.changed_means: set[UUID] = set()
+        self.acts: list[tuple[Any, ...]] = []
+        self.households: list[tuple[Any, ...]] = []
+        self.people: dict[UUID, tuple[dt.date | None, int | None]] = {}
+        self.memberships = Memberships()
+        self.staff: dict[UUID, dict[str, Any]] = {}
+        self.changed_staff: set[UUID] = set()
+        self.contractors: list[tuple[Any, ...]] = []
+        self.contracts: list[tuple[Any, ...]] = []
+        self.contract_terms: list[tuple[Any, ...]] = []
+        self.purchase_facts: list[tuple[Any, ...]] = []
+
+    @classmethod
+    def load(cls, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> FactBatch:
+        batch = cls()
+        cases, means, intervals, people, staff = set(), set(), set(), set(), set()
+        for recorded in events:
+            kind = type(recorded.event)
+            if kind in _CASE_ROW_EVENTS:
+                cases.add(recorded.originator_id)
+            elif kind is Person.CaseClaimed:
+                cases.add(recorded.event.case_id)
+            if kind in _MEANS_EVENTS:
+                means.add(recorded.originator_id)
+            if kind in _INTERVAL_EVENTS:
+                intervals.add(recorded.originator_id)
+            if kind in _MEMBERSHIP_EVENTS:
+                people.add(recorded.originator_id)
+            if kind is StaffMember.InterestsDeclared:
+                staff.add(recorded.originator_id)
+        names = [name for name, _ in CASE_COLUMNS]
+        for row in select_where_in(
+            cursor, f"SELECT {', '.join(names)} FROM rf_case WHERE case_id = ANY(%s)", cases
+        ):
+            batch.cases[row[0]] = dict(zip(names, row, strict=True))
+        names = [name for name, _ in MEANS_COLUMNS]
+        for row in select_where_in(
+            cursor, f"SELECT {', '.join(names)} FROM rf_means WHERE case_id = ANY(%s)", means
+        ):
+            batch.means[row[0]] = dict(zip(names, row, strict=True))
+        batch.intervals.load(cursor, intervals)
+        batch.memberships.load(cursor, people)
+        names = [name for name, _ in STAFF_COLUMNS]
+        for row in select_where_in(
+            cursor, f"SELECT {', '.join(names)} FROM rf_staff WHERE staff_id = ANY(%s)", staff
+        ):
+            batch.staff[row[0]] = dict(zip(names, row, strict=True))
+        return batch
+
+    def case(self, case_id: UUID, *, create: bool = False) -> Any:
+        """The case's row (to change), or None when unknown (made blank with ``create``)."""
+        case = self.cases.get(case_id)
+        if case is None:
+            if not create:
+                return None
+            case = self.cases[case_id] = {name: None for name, _ in CASE_COLUMNS}
+            case["case_id"] = case_id
+        self.changed_cases.add(case_id)
+        return case
+
+    def terms(
+        self,
         recorded: RecordedEvent,
         kind: str,
         effective_from: dt.date,
-        terms: Terms,
+        work_items: Sequence[str],
+        service_area: Sequence[str],
+        start: dt.date,
+        end: dt.date,
+        value: Decimal,
     ) -> None:
-        cursor.execute(
-            "INSERT INTO rf_contract_terms (position, contract_id, kind, effective_from,"
-            " work_items, service_area, term_start, term_end, value, recorded_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        self.contract_terms.append(
             (
                 recorded.position,
                 recorded.originator_id,
                 kind,
                 effective_from,
-                list(terms.work_items),
-                list(terms.service_area),
-                terms.start,
-                terms.end,
-                terms.value,
+                _text_array(work_items),
+                _text_array(service_area),
+                start,
+                end,
+                value,
                 recorded.timestamp,
-            ),
+            )
         )
 
-    @staticmethod
-    def _purchase_fact(
-        cursor: Cursor[Any], recorded: RecordedEvent, kind: str, **columns: Any
-    ) -> None:
-        columns = {
-            "position": recorded.position,
-            "subject_id": recorded.originator_id,
-            "kind": kind,
-            "recorded_at": recorded.timestamp,
+    def purchase_fact(self, recorded: RecordedEvent, kind: str, **columns: Any) -> None:
+        row = dict.fromkeys(name for name, _ in PURCHASE_COLUMNS)
+        row.update(
+            position=recorded.position,
+            subject_id=recorded.originator_id,
+            kind=kind,
+            recorded_at=recorded.timestamp,
             **columns,
-        }
-        cursor.execute(
-            f"INSERT INTO rf_purchase_fact ({', '.join(columns)})"
-            f" VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING",
-            list(columns.values()),
         )
+        self.purchase_facts.append(tuple(row.values()))
 
-    @handles(Contract.Invoiced)
-    def invoiced(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        e = recorded.event
-        self._purchase_fact(
+    def write(self, cursor: Cursor[Any]) -> None:
+        nothing = "ON CONFLICT DO NOTHING"
+        insert(
             cursor,
-            recorded,
-            "invoice",
-            amount=e.amount,
-            day_from=e.period_start,
-            day_to=e.period_end,
+            "rf_event_time",
+            (("position", "bigint"), ("at", "timestamptz")),
+            self.event_times,
+            conflict=nothing,
         )
-
-    @handles(Contract.Evaluated)
-    def evaluated(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        e = recorded.event
-        self._purchase_fact(
+        rows = [tuple(self.cases[c].values()) for c in sorted(self.changed_cases)]
+        upsert(cursor, "rf_case", CASE_COLUMNS, rows, key=("case_id",))
+        insert(
             cursor,
-            recorded,
-            "evaluation",
-            score=e.score,
-            day_from=e.period_start,
-            day_to=e.period_end,
+            "rf_decision_count",
+            _columns("county text", "investigated_by uuid", "approved integer", "decided integer"),
+            [(*group, *counts) for group, counts in sorted(self.decisions.items())],
+            conflict="ON CONFLICT (county, investigated_by) DO UPDATE SET"
+            " approved = rf_decision_count.approved + excluded.approved,"
+            " decided = rf_decision_count.decided + excluded.decided",
         )
+        self.intervals.write(cursor)
+        insert(cursor, "rf_record", RECORD_COLUMNS, self.records, conflict=nothing)
+        if self.corrections:
+            corrections = [(*target, *change) for target, change in self.corrections.items()]
+            cursor.execute(
+                "UPDATE rf_record r SET amount = coalesce(c.amount, r.amount),"
+                " void_position = CASE WHEN r.kind = 'payment'"
+                " THEN coalesce(c.void, r.void_position) ELSE coalesce(r.void_position, c.void)"
+                " END FROM "
+                + unnest(
+                    _columns(
+                        "case_id uuid",
+                        "version integer",
+                        "kind text",
+                        "amount numeric",
+                        "void bigint",
+                    ),
+                    "c",
+                )
+                + " WHERE r.case_id = c.case_id AND r.version = c.version AND r.kind = c.kind",
+                arrays(corrections, 5),
+            )
+        rows = [tuple(self.means[c].values()) for c in sorted(self.changed_means)]
+        upsert(cursor, "rf_means", MEANS_COLUMNS, rows, key=("case_id",))
+        insert(
+            cursor,
+            "rf_act",
+            _columns(
+                "case_id uuid", "actor text", "role text", "position bigint", "at timestamptz"
+            ),
+            self.acts,
+            conflict=nothing,
+        )
+        insert(
+            cursor,
+            "rf_household",
+            _columns("household_id uuid", "registered text", "residence text", "position bigint"),
+            self.households,
+            conflict=nothing,
+        )
+        insert(
+            cursor,
+            "rf_person",
+            _columns("person_id uuid", "died_on date", "died_position bigint"),
+            [(person, *death) for person, death in sorted(self.people.items())],
+            conflict="ON CONFLICT (person_id) DO UPDATE SET"
+            " died_on = coalesce(excluded.died_on, rf_person.died_on),"
+            " died_position = coalesce(excluded.died_position, rf_person.died_position)",
+        )
+        self.memberships.write(cursor)
+        rows = [
+            tuple(Jsonb(v) if k == "relatives" else v for k, v in self._staff_row(s))
+            for s in sorted(self.changed_staff)
+        ]
+        upsert(cursor, "rf_staff", STAFF_COLUMNS, rows, key=("staff_id",))
+        insert(
+            cursor,
+            "rf_contractor",
+            _columns("contractor_id uuid", "name text", "position bigint"),
+            self.contractors,
+            conflict=nothing,
+        )
+        insert(
+            cursor,
+            "rf_contract",
+            _columns(
+                "contract_id uuid",
+                "contractor_id uuid",
+                "purchaser text",
+                "awarded_on date",
+                "award_value numeric",
+                "position bigint",
+            ),
+            self.contracts,
+            conflict=nothing,
+        )
+        if self.contract_terms:
+            cursor.execute(
+                f"INSERT INTO rf_contract_terms ({_names(TERMS_COLUMNS)})"
+                " SELECT position, contract_id, kind, effective_from, work_items::text[],"
+                " service_area::text[], term_start, term_end, value, recorded_at"
+                f" FROM {unnest(TERMS_COLUMNS)} ON CONFLICT DO NOTHING",
+                arrays(self.contract_terms, len(TERMS_COLUMNS)),
+            )
+        insert(cursor, "rf_purchase_fact", PURCHASE_COLUMNS, self.purchase_facts, conflict=nothing)
 
-    @handles(Contract.Terminated)
-    def terminated(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._purchase_fact(
-            cursor, recorded, "termination", effective_at=recorded.event.effective_at
-        )
+    def _staff_row(self, staff_id: UUID) -> list[tuple[str, Any]]:
+        staff = self.staff[staff_id]
+        return [(name, staff[name]) for name, _ in STAFF_COLUMNS]

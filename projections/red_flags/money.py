@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -28,93 +28,115 @@ from psycopg import Cursor
 
 from domain.contract import Contract
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.red_flags.engine import Finding, Rule, ScopedRule, triggered_by
 
 
 def _county(purchaser: str | None) -> str | None:
     return purchaser if purchaser is not None and len(purchaser) == 6 else None
 
 
-class _ContractRule(Rule):
-    subject_kind = "contract"
-
-    def contract(self, cursor: Cursor[Any], contract_id: str) -> tuple[Any, ...] | None:
-        cursor.execute(
-            "SELECT contractor_id, purchaser FROM rf_contract WHERE contract_id = %s",
-            (contract_id,),
-        )
-        return cursor.fetchone()
-
-
-class BilledAboveValue(_ContractRule):
+class BilledAboveValue(Rule):
     name = "billed_above_value"
     severity = "high"
+    subject_kind = "contract"
     description = "The invoices of a contract add up to more than the contract's value."
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Invoiced)
-    def money(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def money(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        contract = self.contract(cursor, scope)
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The contracts billed above their value in force (the latest terms)."""
         cursor.execute(
-            "SELECT position, value FROM rf_contract_terms WHERE contract_id = %s"
-            " ORDER BY effective_from DESC, position DESC LIMIT 1",
-            (scope,),
+            "SELECT k.contract_id, k.contractor_id, k.purchaser, t.position, t.value, i.billed,"
+            " i.positions FROM rf_contract k"
+            " JOIN LATERAL (SELECT position, value FROM rf_contract_terms"
+            "  WHERE contract_id = k.contract_id"
+            "  ORDER BY effective_from DESC, position DESC LIMIT 1) t ON true"
+            " JOIN LATERAL (SELECT sum(amount) AS billed,"
+            "  array_agg(position ORDER BY position) AS positions FROM rf_purchase_fact"
+            "  WHERE subject_id = k.contract_id AND kind = 'invoice') i ON true"
+            " WHERE k.contract_id = ANY(%b::uuid[]) AND i.billed > t.value",
+            (list(scopes),),
         )
-        terms = cursor.fetchone()
-        cursor.execute(
-            "SELECT position, amount FROM rf_purchase_fact WHERE subject_id = %s"
-            " AND kind = 'invoice' ORDER BY position",
-            (scope,),
-        )
-        invoices = cursor.fetchall()
-        if contract is None or terms is None or not invoices:
-            return []
-        billed = sum((amount for _, amount in invoices), Decimal(0))
-        if billed <= terms[1]:
-            return []
-        return [
-            self.finding(
-                scope,
-                scope,
-                f"Contract {scope}: {len(invoices)} invoices add up to {billed}, above the "
-                f"contract value {terms[1]} (terms at position {terms[0]}).",
-                [terms[0], *(position for position, _ in invoices)],
-                contractor_id=contract[0],
-                county=_county(contract[1]),
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        findings = []
+        for contract_id, contractor, purchaser, terms_at, value, billed, invoices in candidates:
+            scope = str(contract_id)
+            findings.append(
+                self.finding(
+                    scope,
+                    scope,
+                    f"Contract {scope}: {len(invoices)} invoices add up to {billed}, above the "
+                    f"contract value {value} (terms at position {terms_at}).",
+                    [terms_at, *invoices],
+                    contractor_id=contractor,
+                    county=_county(purchaser),
+                )
             )
-        ]
+        return findings
 
 
-class ValueRaisedAfterPoorEvaluation(_ContractRule):
+class ValueRaisedAfterPoorEvaluation(Rule):
     name = "value_raised_after_poor_evaluation"
     severity = "medium"
+    subject_kind = "contract"
     description = (
         "A contract's value was raised (amendment or renewal) soon after an evaluation that "
         "scored it poorly."
     )
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Evaluated)
-    def changes(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def changes(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        contract = self.contract(cursor, scope)
-        if contract is None:
-            return []
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """The contracts with a poor evaluation and more than one version of their terms:
+        their terms and evaluations in order."""
         cursor.execute(
-            "SELECT position, kind, value, recorded_at FROM rf_contract_terms"
-            " WHERE contract_id = %s ORDER BY position",
-            (scope,),
+            "SELECT k.contract_id, k.contractor_id, k.purchaser,"
+            " t.positions, t.kinds, t.values, t.times, e.positions, e.scores, e.times"
+            " FROM rf_contract k"
+            " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
+            "  array_agg(kind ORDER BY position) AS kinds,"
+            "  array_agg(value ORDER BY position) AS values,"
+            "  array_agg(recorded_at ORDER BY position) AS times"
+            "  FROM rf_contract_terms WHERE contract_id = k.contract_id) t"
+            "  ON cardinality(t.positions) > 1"
+            " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
+            "  array_agg(score ORDER BY position) AS scores,"
+            "  array_agg(recorded_at ORDER BY position) AS times, bool_or(score < %s) AS poor"
+            "  FROM rf_purchase_fact WHERE subject_id = k.contract_id AND kind = 'evaluation') e"
+            "  ON e.poor"
+            " WHERE k.contract_id = ANY(%b::uuid[]) ORDER BY k.contract_id",
+            (self.config.poor_evaluation_below, list(scopes)),
         )
-        terms = cursor.fetchall()
-        cursor.execute(
-            "SELECT position, score, recorded_at FROM rf_purchase_fact WHERE subject_id = %s"
-            " AND kind = 'evaluation' ORDER BY position",
-            (scope,),
-        )
-        evaluations = cursor.fetchall()
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        findings = []
+        for contract_id, contractor, purchaser, *columns in candidates:
+            terms = list(zip(*columns[:4], strict=True))
+            evaluations = list(zip(*columns[4:], strict=True))
+            findings.extend(
+                self.raises(str(contract_id), contractor, purchaser, terms, evaluations)
+            )
+        return findings
+
+    def raises(
+        self,
+        scope: str,
+        contractor: Any,
+        purchaser: str,
+        terms: list[tuple[Any, ...]],
+        evaluations: list[tuple[Any, ...]],
+    ) -> list[Finding]:
         window = dt.timedelta(days=self.config.raise_within_days)
         findings = []
         for before, after in itertools.pairwise(terms):
@@ -137,14 +159,14 @@ class ValueRaisedAfterPoorEvaluation(_ContractRule):
                     f"after an evaluation scoring {evaluation[1]} (position {evaluation[0]}), "
                     f"below the {self.config.poor_evaluation_below} that counts as poor.",
                     [evaluation[0], after[0]],
-                    contractor_id=contract[0],
-                    county=_county(contract[1]),
+                    contractor_id=contractor,
+                    county=_county(purchaser),
                 )
             )
         return findings
 
 
-class ContractSplitting(Rule):
+class ContractSplitting(ScopedRule):
     name = "contract_splitting"
     severity = "medium"
     subject_kind = "contractor"
@@ -154,21 +176,42 @@ class ContractSplitting(Rule):
     )
 
     @triggered_by(Contract.Awarded)
-    def award(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        e = recorded.event
-        return [f"{e.contractor_id}|{e.purchaser}"]
+    def award(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [f"{r.event.contractor_id}|{r.event.purchaser}" for r in events]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
+    def candidates(
+        self, cursor: Cursor[Any], scopes: Sequence[str]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """Awards just under the threshold, per (contractor, purchaser) with enough of them."""
+        threshold = self.config.split_threshold
+        floor = threshold * (1 - self.config.split_band)
+        pairs = [scope.split("|") for scope in scopes]
+        cursor.execute(
+            "SELECT contractor_id, purchaser, position, contract_id, awarded_on, award_value"
+            " FROM (SELECT k.*, count(*) OVER (PARTITION BY k.contractor_id, k.purchaser) AS n"
+            "  FROM rf_contract k JOIN unnest(%b::uuid[], %b::text[]) AS s(contractor, purchaser)"
+            "  ON k.contractor_id = s.contractor AND k.purchaser = s.purchaser"
+            "  WHERE k.award_value >= %s AND k.award_value < %s) a"
+            " WHERE n >= %s ORDER BY contractor_id, purchaser, awarded_on, position",
+            (
+                [contractor for contractor, _ in pairs],
+                [purchaser for _, purchaser in pairs],
+                floor,
+                threshold,
+                self.config.split_min_contracts,
+            ),
+        )
+        awards: dict[str, list[tuple[Any, ...]]] = {}
+        for contractor, purchaser, *award in cursor.fetchall():
+            awards.setdefault(f"{contractor}|{purchaser}", []).append(tuple(award))
+        return awards
+
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, awards: list[tuple[Any, ...]]
+    ) -> list[Finding]:
         contractor, purchaser = scope.split("|")
         threshold = self.config.split_threshold
         floor = threshold * (1 - self.config.split_band)
-        cursor.execute(
-            "SELECT position, contract_id, awarded_on, award_value FROM rf_contract"
-            " WHERE contractor_id = %s AND purchaser = %s AND award_value >= %s"
-            " AND award_value < %s ORDER BY awarded_on, position",
-            (contractor, purchaser, floor, threshold),
-        )
-        awards = cursor.fetchall()
         window = dt.timedelta(days=self.config.split_window_days)
         flagged: set[int] = set()
         last = 0

@@ -14,7 +14,7 @@ between counties, a change of programme) clears it.
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
@@ -24,15 +24,18 @@ from domain.clock import business_date
 from domain.person import Person
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.sets import select_where_in
 
+#: Pairs of a person's active cases that overlapped long enough to flag (ongoing, or longer
+#: than the grace in all) and differ in county or programme: the candidate violations.
 _PAIRS = """
 WITH iv AS (
-    SELECT c.case_id, c.county, c.programme, c.received_position, c.claim_position,
+    SELECT c.person_id, c.case_id, c.county, c.programme, c.received_position, c.claim_position,
            i.from_position, i.from_at, coalesce(i.to_at, 'infinity') AS to_at, i.to_position
     FROM rf_case c JOIN rf_case_interval i USING (case_id)
-    WHERE c.person_id = %s AND i.kind = 'active'
+    WHERE c.person_id = ANY(%(people)b::uuid[]) AND i.kind = 'active'
 )
-SELECT a.case_id, b.case_id, a.county, b.county, a.programme, b.programme,
+SELECT a.person_id, a.case_id, b.case_id, a.county, b.county, a.programme, b.programme,
        a.received_position, b.received_position, a.claim_position, b.claim_position,
        bool_or(least(a.to_at, b.to_at) = 'infinity') AS ongoing,
        sum(CASE WHEN least(a.to_at, b.to_at) = 'infinity' THEN interval '0'
@@ -40,10 +43,15 @@ SELECT a.case_id, b.case_id, a.county, b.county, a.programme, b.programme,
        min(greatest(a.from_at, b.from_at)) AS since,
        array_agg(a.from_position) || array_agg(b.from_position)
          || array_remove(array_agg(a.to_position) || array_agg(b.to_position), NULL) AS evidence
-FROM iv a JOIN iv b ON a.case_id < b.case_id
+FROM iv a JOIN iv b ON a.person_id = b.person_id AND a.case_id < b.case_id
 WHERE greatest(a.from_at, b.from_at) < least(a.to_at, b.to_at)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
-ORDER BY 1, 2
+  AND (a.county IS DISTINCT FROM b.county OR a.programme IS DISTINCT FROM b.programme)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+HAVING bool_or(least(a.to_at, b.to_at) = 'infinity')
+    OR sum(CASE WHEN least(a.to_at, b.to_at) = 'infinity' THEN interval '0'
+                ELSE least(a.to_at, b.to_at) - greatest(a.from_at, b.from_at) END)
+       > make_interval(days => %(grace)s)
+ORDER BY 1, 2, 3
 """
 
 
@@ -51,16 +59,18 @@ class _ConcurrentCases(Rule):
     subject_kind = "person"
 
     @triggered_by(ReliefCase.Approved, ReliefCase.Suspended, ReliefCase.Resumed, ReliefCase.Closed)
-    def case_person(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        cursor.execute(
-            "SELECT person_id FROM rf_case WHERE case_id = %s AND person_id IS NOT NULL",
-            (recorded.originator_id,),
+    def case_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        rows = select_where_in(
+            cursor,
+            "SELECT DISTINCT person_id FROM rf_case WHERE case_id = ANY(%s)"
+            " AND person_id IS NOT NULL",
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(Person.CaseClaimed)
-    def claimant(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def claimant(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
     def concerns(self, row: tuple[Any, ...]) -> bool:
         raise NotImplementedError
@@ -68,15 +78,21 @@ class _ConcurrentCases(Rule):
     def describe(self, row: tuple[Any, ...]) -> str:
         raise NotImplementedError
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        cursor.execute(_PAIRS, (scope,))
-        grace = dt.timedelta(days=self.config.overlap_grace_days)
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        cursor.execute(_PAIRS, {"people": list(scopes), "grace": self.config.overlap_grace_days})
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
+        mine = set(scopes)
         findings = []
-        for row in cursor.fetchall():
+        for person, *row in candidates:
+            scope = str(person)
+            if scope not in mine or not self.concerns(tuple(row)):
+                continue
             (case_a, case_b, county_a, county_b, _, _, received_a, received_b) = row[:8]
             ongoing, closed, since, evidence = row[10:14]
-            if not self.concerns(row) or not (ongoing or closed > grace):
-                continue
             how_long = (
                 "and still are"
                 if ongoing
@@ -87,7 +103,7 @@ class _ConcurrentCases(Rule):
                 self.finding(
                     f"{scope}|{case_a}|{case_b}",
                     scope,
-                    f"{self.describe(row)} They have been active together since "
+                    f"{self.describe(tuple(row))} They have been active together since "
                     f"{business_date(since).isoformat()} {how_long}. Person {scope} is the "
                     "blind-index id of the applicant's resident ID.",
                     [*evidence, row[8], row[9]],

@@ -9,6 +9,7 @@ event arriving after the investigation re-judges it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
@@ -17,14 +18,21 @@ from domain.case import ReliefCase
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
 from projections.red_flags.facts import HouseholdRegistered
+from projections.sets import select_where_in
 
+#: The home visits of the scopes (case ids) recorded in a village that is neither the
+#: household's hukou village nor the one it lives in (the case's village when the household is
+#: unknown here): only the violations.
 _VISITS = """
-SELECT r.position, r.place, r.visitor, r.starts, r.contractor_id, c.county, c.village,
-       h.registered, h.residence, h.position
+SELECT r.case_id, r.position, r.place, r.visitor, r.starts, r.contractor_id, c.county,
+       c.village, h.registered, h.residence, h.position
 FROM rf_record r JOIN rf_case c USING (case_id)
 LEFT JOIN rf_household h ON h.household_id = c.household_id
-WHERE r.case_id = %s AND r.kind = 'investigation'
-ORDER BY r.position
+WHERE r.case_id = ANY(%b::uuid[]) AND r.kind = 'investigation'
+  AND CASE WHEN h.position IS NULL THEN r.place IS DISTINCT FROM c.village
+           ELSE r.place IS DISTINCT FROM h.registered AND r.place IS DISTINCT FROM h.residence
+      END
+ORDER BY r.case_id, r.position
 """
 
 
@@ -38,20 +46,28 @@ class HomeVisitElsewhere(Rule):
     )
 
     @triggered_by(ReliefCase.Investigated)
-    def investigation(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        return [str(recorded.originator_id)]
+    def investigation(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [str(r.originator_id) for r in events]
 
     @triggered_by(HouseholdRegistered)
-    def household(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        cursor.execute(
-            "SELECT case_id FROM rf_case WHERE household_id = %s", (recorded.originator_id,)
+    def household(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        rows = select_where_in(
+            cursor,
+            "SELECT case_id FROM rf_case WHERE household_id = ANY(%s)",
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        cursor.execute(_VISITS, (scope,))
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+        cursor.execute(_VISITS, (list(scopes),))
+        return cursor.fetchall()
+
+    def judge(
+        self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
+    ) -> list[Finding]:
         findings = []
         for (
+            case_id,
             position,
             place,
             visitor,
@@ -62,10 +78,8 @@ class HomeVisitElsewhere(Rule):
             hukou,
             home,
             known,
-        ) in cursor.fetchall():
-            villages = {hukou, home} if known is not None else {village}
-            if place in villages:
-                continue
+        ) in candidates:
+            scope = str(case_id)
             findings.append(
                 self.finding(
                     f"{scope}|{position}",

@@ -9,6 +9,7 @@ test it applies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -86,13 +87,11 @@ class RedFlagsProjection(Projection):
     def __init__(self) -> None:
         self.config = self.preset_config or load_config(self.config_file)
         self.engine = Engine(FactStore(self.config), [rule(self.config) for rule in ALL_RULES])
-        self._checked: Cursor[Any] | None = None
+        self._engine_events = frozenset(self.engine.events())
 
     def _check_configuration(self, cursor: Cursor[Any]) -> None:
-        """Once per batch (the runner opens one cursor per batch): the generation's
-        configuration must be this one; a new generation records it."""
-        if cursor is self._checked:
-            return
+        """Once per batch: the generation's configuration must be this one; a new generation
+        records it."""
         cursor.execute("SELECT fingerprint FROM rf_config")
         row = cursor.fetchone()
         if row is None:
@@ -105,14 +104,18 @@ class RedFlagsProjection(Projection):
                 "the red-flag thresholds differ from those this generation was built with; "
                 "rebuild it (relief projections rebuild red_flags) to apply them"
             )
-        self._checked = cursor
 
-    @handles(*handled_events())
-    def on_event(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        self._check_configuration(cursor)
-        self.engine.apply(cursor, recorded)
+    @handles(*handled_events(), *REVIEW_EVENTS)
+    def reads(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
+        """Declares the events this projection reads; ``apply_batch`` applies them."""
+        raise NotImplementedError
 
-    @handles(*REVIEW_EVENTS)
-    def on_review(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
-        """Investigations citing and judging alerts: the reviewer's status (reviews.py)."""
-        apply_review(cursor, recorded)
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        engine_events = [r for r in events if type(r.event) in self._engine_events]
+        if engine_events:
+            self._check_configuration(cursor)
+            self.engine.apply_batch(cursor, engine_events)
+        for recorded in events:
+            # Investigations citing and judging alerts: the reviewer's status (reviews.py).
+            if type(recorded.event) in REVIEW_EVENTS:
+                apply_review(cursor, recorded)

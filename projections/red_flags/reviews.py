@@ -21,6 +21,7 @@ from psycopg import Cursor
 
 from domain.investigation import Investigation
 from projections.base import RecordedEvent
+from projections.payloads import cited_alert_ids, verdicts_of
 
 REVIEW_STATUSES = ("unreviewed", "under_review", "confirmed", "dismissed")
 
@@ -92,8 +93,8 @@ def apply_review(cursor: Cursor[Any], recorded: RecordedEvent) -> None:
     """An investigation cited alerts (under review) or judged them (confirmed, dismissed)."""
     event = recorded.event
     if isinstance(event, Investigation.Opened):
-        for alert in event.alerts:
-            _review(cursor, recorded, str(alert.alert_id), "under_review", None)
+        for alert in cited_alert_ids(event):
+            _review(cursor, recorded, alert, "under_review", None)
     elif isinstance(event, Investigation.FindingsRecorded):
-        for verdict in event.verdicts:
-            _review(cursor, recorded, str(verdict.alert_id), verdict.verdict, verdict.reason)
+        for alert, verdict, reason in verdicts_of(event):
+            _review(cursor, recorded, alert, verdict, reason)

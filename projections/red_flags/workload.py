@@ -16,6 +16,7 @@ two starts on, so each pair is reported once. Voided services drop out and clear
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,26 +26,52 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.clock import BUSINESS_TZ, business_date
 from projections.base import RecordedEvent
+from projections.payloads import home_visit_of
 from projections.red_flags.engine import (
     Finding,
-    Rule,
+    ScopedRule,
     key_part,
     majority,
     triggered_by,
     unkey_part,
 )
 
-#: One staff member's services (by their recording actor) starting on days first..last, and
-#: their home visits (as visitor) on days visits_from..last.
+#: For each scope (actor, day): the actor's services starting on the day or the day before
+#: (not voided) and their home visits (as visitor) on the day, kept only for scopes where one of
+#: the three rules may fire (the candidate violations): at least two records with a service
+#: among them, more service hours in the window than the ceiling, or more visits than theirs.
 _RECORDS = """
-SELECT r.position, r.kind, r.starts, coalesce(r.ends, r.starts), r.day, r.contractor_id,
-       c.county
-FROM rf_record r JOIN rf_case c USING (case_id)
-WHERE (r.kind = 'service' AND r.actor = %(actor)s AND r.void_position IS NULL
-       AND r.day BETWEEN %(first)s AND %(last)s)
-   OR (r.kind = 'investigation' AND r.visitor = %(actor)s
-       AND r.day BETWEEN %(visits_from)s AND %(last)s)
-ORDER BY r.starts, r.position
+WITH s AS (
+    SELECT DISTINCT actor, day FROM unnest(%(actors)b::text[], %(days)b::date[]) AS s(actor, day)
+), rec AS (
+    -- LATERAL: one index lookup per scope, whatever the planner thinks of fresh tables
+    SELECT s.actor AS scope_actor, s.day AS scope_day, r.*
+    FROM s CROSS JOIN LATERAL (
+        SELECT r.position, r.kind, r.starts, coalesce(r.ends, r.starts) AS ends, r.day,
+               r.contractor_id, r.case_id
+        FROM rf_record r
+        WHERE r.kind = 'service' AND r.actor = s.actor AND r.void_position IS NULL
+          AND r.day BETWEEN s.day - 1 AND s.day
+        UNION ALL
+        SELECT r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id, r.case_id
+        FROM rf_record r
+        WHERE r.kind = 'investigation' AND r.visitor = s.actor AND r.day = s.day
+    ) r
+), counted AS (
+    SELECT rec.*,
+           count(*) FILTER (WHERE kind = 'service') OVER w AS services,
+           count(*) OVER w AS records,
+           sum(ends - starts) FILTER (WHERE kind = 'service') OVER w AS service_time,
+           count(*) FILTER (WHERE kind = 'investigation') OVER w AS visits
+    FROM rec WINDOW w AS (PARTITION BY scope_actor, scope_day)
+)
+SELECT k.scope_actor, k.scope_day, k.position, k.kind, k.starts, k.ends, k.day,
+       k.contractor_id, c.county
+FROM counted k JOIN rf_case c USING (case_id)
+WHERE (k.services >= 1 AND k.records >= 2)
+   OR k.service_time > make_interval(hours => %(hours)s)
+   OR k.visits > %(visits)s
+ORDER BY k.scope_actor, k.scope_day, k.starts, k.position
 """
 
 
@@ -57,26 +84,33 @@ def _unscope(scope: str) -> tuple[str, dt.date]:
     return unkey_part(actor), dt.date.fromisoformat(day)
 
 
-class _StaffDay(Rule):
+class _StaffDay(ScopedRule):
     subject_kind = "staff"
 
     @triggered_by(ReliefCase.ServiceRecorded)
-    def service(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        e = recorded.event
-        actor = e.provenance.actor.id
-        return [_scope(actor, business_date(e.start)), _scope(actor, business_date(e.end))]
+    def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        return [
+            _scope(r.event.provenance.actor.id, business_date(moment))
+            for r in events
+            for moment in (r.event.start, r.event.end)
+        ]
 
     @triggered_by(ReliefCase.Investigated)
-    def visit(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
-        visit = recorded.event.means_test.home_visit
-        return [_scope(visit.visitor_id, business_date(visit.visited_at))]
+    def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        visits = [home_visit_of(r.event) for r in events]
+        return [_scope(visit.visitor, business_date(visit.at)) for visit in visits]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def voided(self, cursor: Cursor[Any], recorded: RecordedEvent) -> list[str]:
+    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         cursor.execute(
-            "SELECT actor, starts, ends FROM rf_record WHERE case_id = %s AND version = %s"
-            " AND kind = 'service'",
-            (recorded.originator_id, recorded.event.corrects_version),
+            "SELECT r.actor, r.starts, r.ends FROM rf_record r"
+            " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
+            " ON r.case_id = c.case_id AND r.version = c.version"
+            " WHERE r.kind = 'service'",
+            (
+                [r.originator_id for r in events],
+                [r.event.corrects_version for r in events],
+            ),
         )
         return [
             _scope(actor, business_date(moment))
@@ -84,28 +118,38 @@ class _StaffDay(Rule):
             for moment in (starts, ends)
         ]
 
-    def records(
-        self,
-        cursor: Cursor[Any],
-        actor: str,
-        first: dt.date,
-        last: dt.date,
-        *,
-        visits: bool,
-    ) -> list[tuple[Any, ...]]:
-        """Services starting on days first..last and, with ``visits``, home visits on
-        ``last``."""
+    def candidates(
+        self, cursor: Cursor[Any], scopes: Sequence[str]
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        """The records of each candidate scope, in (starts, position) order:
+        (position, kind, starts, ends, day, contractor, county)."""
+        parts = [_unscope(scope) for scope in scopes]
         cursor.execute(
             _RECORDS,
             {
-                "actor": actor,
-                "first": first,
-                "last": last,
-                # no visit lies in an empty range
-                "visits_from": last if visits else last + dt.timedelta(days=1),
+                "actors": [actor for actor, _ in parts],
+                "days": [day for _, day in parts],
+                "hours": int(self.config.max_service_hours_per_day),
+                "visits": self.config.max_home_visits_per_day,
             },
         )
-        return cursor.fetchall()
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for row in cursor.fetchall():
+            found.setdefault(_scope(row[0], row[1]), []).append(tuple(row[2:]))
+        return found
+
+    def judge_scope(
+        self, cursor: Cursor[Any], scope: str, records: list[tuple[Any, ...]]
+    ) -> list[Finding]:
+        actor, day = _unscope(scope)
+        return self.judge_day(scope, actor, day, records)
+
+    def judge_day(
+        self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
+    ) -> list[Finding]:
+        """Findings of one staff member's day from their records (services from the day
+        before, visits of the day)."""
+        raise NotImplementedError
 
     def staff_finding(
         self, scope: str, actor: str, reason: str, records: list[tuple[Any, ...]]
@@ -129,13 +173,10 @@ class OverlappingRecords(_StaffDay):
         "one of their own services: at least one of the records cannot be true."
     )
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        actor, day = _unscope(scope)
+    def judge_day(
+        self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
+    ) -> list[Finding]:
         # A partner of a record starting on ``day`` starts at most 24 h earlier.
-        first = day - dt.timedelta(days=1)
-        if not self.records(cursor, actor, first, day, visits=False):
-            return []  # no service, no overlap (spares reading a busy visitor's visits)
-        records = self.records(cursor, actor, first, day, visits=True)
         tolerance = dt.timedelta(minutes=self.config.overlap_tolerance_minutes)
         pairs = []
         services: list[tuple[Any, ...]] = []  # so far, in (starts, position) order
@@ -194,13 +235,16 @@ class ServiceHoursOverDay(_StaffDay):
         "(by default 24: more than a day has)."
     )
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        actor, day = _unscope(scope)
+    def judge_day(
+        self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
+    ) -> list[Finding]:
         begin = dt.datetime.combine(day, dt.time.min, BUSINESS_TZ)
         end = begin + dt.timedelta(days=1)
         counted = []
         total = dt.timedelta(0)
-        for record in self.records(cursor, actor, day - dt.timedelta(days=1), day, visits=False):
+        for record in records:
+            if record[1] != "service":
+                continue
             part = min(record[3], end) - max(record[2], begin)
             if part > dt.timedelta(0):
                 total += part
@@ -228,25 +272,17 @@ class HomeVisitsOverCeiling(_StaffDay):
         "configured ceiling a person can plausibly make."
     )
 
-    def evaluate(self, cursor: Cursor[Any], scope: str) -> list[Finding]:
-        actor, day = _unscope(scope)
-        cursor.execute(
-            "SELECT count(*) FROM rf_record WHERE visitor = %s AND day = %s"
-            " AND kind = 'investigation'",
-            (actor, day),
+    def judge_day(
+        self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
+    ) -> list[Finding]:
+        visits = sorted(
+            (r for r in records if r[1] == "investigation" and r[4] == day), key=lambda r: r[0]
         )
-        count = cursor.fetchone()[0]  # type: ignore[index]
+        count = len(visits)
         ceiling = self.config.max_home_visits_per_day
         if count <= ceiling:
             return []
-        cursor.execute(
-            "SELECT r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id, c.county"
-            " FROM rf_record r JOIN rf_case c USING (case_id)"
-            " WHERE r.visitor = %s AND r.day = %s AND r.kind = 'investigation'"
-            " ORDER BY r.position LIMIT %s",
-            (actor, day, self.config.max_evidence),
-        )
-        cited = cursor.fetchall()
+        cited = visits[: self.config.max_evidence]
         return [
             self.staff_finding(
                 scope,

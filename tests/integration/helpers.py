@@ -79,3 +79,18 @@ def projection_tables(runtime: Runtime, schema: str) -> dict[str, list[tuple]]:
     return {
         name: sorted(table_rows(runtime.database_url, schema, name, "1"), key=key) for name in names
     }
+
+
+def projection_conclusions(runtime: Runtime, schema: str) -> dict[str, list[tuple]]:
+    """What a generation concludes, which must not depend on the path that built it (batch
+    sizes, feed): every table row for row, except that of the alerts only the open ones count
+    (with their review rows). An alert raised and cleared inside one batch is never written, so
+    which alerts were once raised and later cleared depends on the batch boundaries."""
+    tables = projection_tables(runtime, schema)
+    if "alerts" in tables:
+        tables["alerts"] = [row for row in tables["alerts"] if row[12] == "open"]
+        open_ids = {row[0] for row in tables["alerts"]}
+        tables["alert_reviews"] = [
+            row for row in tables["alert_reviews"] if row[0] in open_ids or row[1] != "unreviewed"
+        ]
+    return tables
