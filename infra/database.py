@@ -5,8 +5,12 @@ from __future__ import annotations
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-#: The library's AES-GCM cipher on the ``cryptography`` package (no second crypto library).
-CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+from infra.sealing import LEGACY_SEALS_UNTIL
+
+#: The library's AES-GCM cipher (``cryptography`` package), sealing each event to its place.
+CIPHER_TOPIC = "infra.sealing:PlaceBoundCipher"
+MAPPER_TOPIC = "infra.sealing:PlaceBoundMapper"
+RECORDER_TOPIC = "infra.sealing:PositionedRecorder"
 
 
 def store_env(
@@ -14,6 +18,7 @@ def store_env(
     *,
     identity_key: bytes | None = None,
     cipher_key: str | None = None,
+    legacy_seals_until: int = 0,
     aggregate_cache: int = 0,
     create_table: bool = False,
     pool_size: int = 8,
@@ -37,6 +42,8 @@ def store_env(
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
+        "MAPPER_TOPIC": MAPPER_TOPIC,
+        "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
     }
     if identity_key is not None:
         env["IDENTITY_KEY"] = identity_key.hex()
@@ -47,9 +54,12 @@ def store_env(
         env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
     if cipher_key is not None:
         # Stored event state is AES-GCM encrypted: ID numbers, names and incomes never sit
-        # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes).
+        # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes);
+        # each seal is bound to its place, and events up to ``legacy_seals_until`` may carry the
+        # seal of the version before binding (infra/sealing.py).
         env["CIPHER_TOPIC"] = CIPHER_TOPIC
         env["CIPHER_KEY"] = cipher_key
+        env[LEGACY_SEALS_UNTIL] = str(legacy_seals_until)
     return env
 
 

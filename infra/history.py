@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, Notification
 from psycopg_pool import ConnectionPool
 
 from domain.identifiers import mask_resident_id
@@ -60,7 +60,8 @@ def aggregate_history(
     history = []
     for position, version, topic, state in rows:
         event = mapper.to_domain_event(
-            StoredEvent(
+            Notification(
+                id=position,
                 originator_id=aggregate_id,
                 originator_version=version,
                 topic=topic,
