@@ -22,7 +22,14 @@ from psycopg_pool import ConnectionPool
 
 from infra import merkle
 from infra.audit_chain import event_bytes
-from infra.checkpoints import Checkpoint, covering, range_leaves, raw_public_key, sign_checkpoint
+from infra.checkpoints import (
+    Checkpoint,
+    covering,
+    raw_public_key,
+    sign_checkpoint,
+    strict_hex,
+)
+from infra.sealing import Seal
 
 FORMAT = "relief-ledger evidence bundle v1"
 BUNDLE_TAG = b"relief-ledger bundle v1\x00"
@@ -34,8 +41,25 @@ def canonical(document: dict[str, Any]) -> bytes:
     )
 
 
-def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKey) -> bytes:
-    """Export the aggregate's history; signs a checkpoint first if its last event has none."""
+def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, bytes]]:
+    """(position, leaf hash) of every stored event in [start, end], in order."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT e.notification_id, sha256('\\x00'::bytea || audit.event_bytes("
+            "e.notification_id, e.originator_id, e.originator_version, c.recorded_at, e.topic,"
+            " e.state)) FROM public.relief_events e"
+            " JOIN audit.chain c ON c.position = e.notification_id"
+            " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
+            (start, end),
+        ).fetchall()
+    return [(int(position), bytes(leaf)) for position, leaf in rows]
+
+
+def build_bundle(
+    pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKey, seal: Seal
+) -> bytes:
+    """Export the aggregate's history; signs a checkpoint first if its last event has none
+    (only over events that authenticate: one that does not stays outside every bundle)."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state"
@@ -46,7 +70,7 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
     if not rows:
         raise LookupError(f"no events for {aggregate_id}")
     if covering(pool, int(rows[-1][0])) is None:
-        sign_checkpoint(pool, key)
+        sign_checkpoint(pool, key, seal)
     events, proofs, held, ranges = [], [], {}, {}
     for position, version, recorded_at, topic, state in rows:
         checkpoint = covering(pool, int(position))
@@ -98,6 +122,16 @@ class BundleReport:
     versions: int = 0
     through_position: int | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _strict_base64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("state is not base64 text")
+    data = base64.b64decode(text, validate=True)
+    if base64.b64encode(data).decode("ascii") != text:
+        raise ValueError("state is not in canonical base64")
+    return data
 
 
 def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> BundleReport:
@@ -133,13 +167,13 @@ def _verify(
         return report
     if canonical(bundle) != data:
         problems.append("the file is not in its canonical form: it was edited")
-    public = bytes.fromhex(bundle["public_key"])
+    public = strict_hex(bundle["public_key"], 32)
     if trusted_key is not None and public != trusted_key:
         problems.append("the bundle is signed by another key than the trusted one")
     unsigned = {k: v for k, v in bundle.items() if k != "bundle_signature"}
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(
-            bytes.fromhex(bundle["bundle_signature"]), BUNDLE_TAG + canonical(unsigned)
+            strict_hex(bundle["bundle_signature"], 64), BUNDLE_TAG + canonical(unsigned)
         )
     except InvalidSignature:
         problems.append("the bundle's own signature does not verify")
@@ -171,10 +205,10 @@ def _verify(
                 version,
                 dt.datetime.fromisoformat(event["recorded_at"]),
                 event["topic"],
-                base64.b64decode(event["state"], validate=True),
+                _strict_base64(event["state"]),
             )
         )
-        path = [bytes.fromhex(h) for h in proof["path"]]
+        path = [strict_hex(h, 32) for h in proof["path"]]
         try:
             root = merkle.root_from_proof(leaf, int(proof["index"]), int(proof["size"]), path)
         except ValueError as error:
@@ -185,6 +219,11 @@ def _verify(
                 f"position {position} (version {version}) is not the event "
                 f"checkpoint {cited.position} signed"
             )
+    if any(not c.chained for c in checkpoints.values()):
+        report.notes.append(
+            "some checkpoints predate place binding: they vouch for the bytes, not that the "
+            "ledger wrote each event at its place"
+        )
     if versions != list(range(1, len(versions) + 1)):
         problems.append(f"versions are not 1..{len(versions)} without a gap: {versions}")
     report.versions = len(versions)

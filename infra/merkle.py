@@ -36,6 +36,36 @@ def root(leaves: list[bytes]) -> bytes:
     return node_hash(root(leaves[:k]), root(leaves[k:]))
 
 
+class Tree:
+    """Leaves added one at a time; the same root as ``root`` in O(log n) memory and one node
+    hash per leaf (amortised). Holds the perfect subtrees of the binary decomposition of the
+    size, largest first: RFC 6962's root folds them from the right."""
+
+    __slots__ = ("nodes", "sizes")
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.nodes: list[bytes] = []
+
+    def add(self, leaf: bytes) -> None:
+        sizes, nodes = self.sizes, self.nodes
+        size = 1
+        while sizes and sizes[-1] == size:
+            sizes.pop()
+            leaf = node_hash(nodes.pop(), leaf)
+            size *= 2
+        sizes.append(size)
+        nodes.append(leaf)
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return hashlib.sha256(b"").digest()
+        node = self.nodes[-1]
+        for left in reversed(self.nodes[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
 def inclusion_proof(leaves: list[bytes], index: int) -> list[bytes]:
     """The audit path of leaf ``index``, from the leaf's sibling up to the root's child."""
     if not 0 <= index < len(leaves):

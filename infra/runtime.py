@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from infra.database import open_pool, store_env
@@ -17,6 +18,7 @@ from infra.ledger import ReliefLedger
 from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
 from infra.relay import KafkaRelay
 from infra.schema import init_schema
+from infra.sealing import read_boundary, seal_of
 from infra.settings import Settings
 from projections.registry import ALL_PROJECTIONS
 
@@ -45,11 +47,14 @@ class Runtime:
         database_url = resolve_database_url(settings)
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
+        with psycopg.connect(database_url) as conn:
+            legacy_seals_until = read_boundary(conn)
         ledger = ReliefLedger(
             env=store_env(
                 database_url,
                 identity_key=settings.identity_key(),
                 cipher_key=settings.cipher_key(),
+                legacy_seals_until=legacy_seals_until,
                 aggregate_cache=settings.aggregate_cache,
                 pool_size=settings.db_pool_size,
             )
@@ -113,10 +118,10 @@ class Workers:
         checkpointer = Checkpointer(
             runtime.pool,
             load_or_create_key(runtime.settings.audit_key_file),
+            seal_of(runtime.ledger),
             every_events=runtime.settings.checkpoint_events,
             every_seconds=runtime.settings.checkpoint_seconds,
-            kafka_bootstrap=runtime.kafka_bootstrap if relay else None,
-            kafka_topic=f"{runtime.settings.kafka_topic}.checkpoints",
+            heartbeat_seconds=runtime.settings.checkpoint_heartbeat,
         )
         targets.append(("checkpointer", lambda: checkpointer.run_forever(self.stop_event)))
         for projection in ALL_PROJECTIONS:

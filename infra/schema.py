@@ -60,6 +60,10 @@ CONTROL_DDL = (
         partition_offsets jsonb NOT NULL DEFAULT '{{}}'::jsonb,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
+    # The relay copies checkpoints to <topic>.checkpoints after the events they cover.
+    f"ALTER TABLE {CONTROL_SCHEMA}.relay_state"
+    " ADD COLUMN IF NOT EXISTS checkpoint_sequence bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS checkpoint_offset bigint NOT NULL DEFAULT 0",
 )
 
 
@@ -124,22 +128,14 @@ def init_schema(
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         try:
             ReliefLedger(env=store_env(database_url, create_table=True, pool_size=1)).close()
-            from infra.audit_chain import AUDIT_DDL
+            from infra import audit_chain, checkpoints
+            from infra.read_audit import READS_DDL
+            from infra.sealing import BOUNDARY_DDL
 
             with conn.transaction():
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = 'relief_events_chain'"
-                ).fetchone()
-                if not exists:
-                    for ddl in AUDIT_DDL:
-                        conn.execute(ddl)
-                from infra.checkpoints import CHECKPOINT_DDL
-
-                for ddl in CHECKPOINT_DDL:
-                    conn.execute(ddl)
-                from infra.read_audit import READS_DDL
-
-                for ddl in READS_DDL:
+                audit_chain.install(conn)
+                checkpoints.install(conn)
+                for ddl in (*BOUNDARY_DDL, *READS_DDL):
                     conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.merkle import inclusion_proof, leaf_hash, node_hash, root, root_from_proof
+from infra.merkle import Tree, inclusion_proof, leaf_hash, node_hash, root, root_from_proof
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31])
@@ -14,6 +14,16 @@ def test_every_leaf_proves_its_inclusion(size: int) -> None:
     for index in range(size):
         path = inclusion_proof(leaves, index)
         assert root_from_proof(leaves[index], index, size, path) == expected
+
+
+def test_the_incremental_tree_has_the_same_root_at_every_size() -> None:
+    tree, leaves = Tree(), []
+    assert tree.root() == root([])
+    for i in range(70):
+        leaf = leaf_hash(i.to_bytes(2, "big"))
+        tree.add(leaf)
+        leaves.append(leaf)
+        assert tree.root() == root(leaves), len(leaves)
 
 
 def test_the_tree_shape_follows_rfc_6962() -> None:

@@ -1,0 +1,425 @@
+"""Verification of the log: chain, seals and signed checkpoints, in one consistent snapshot.
+
+What it checks, and how it reports (the README's "Audit" section says what that proves):
+
+- the checkpoints: each signed by the trusted key, numbered 1..n without a gap, each naming
+  the digest of the one before, ranges that follow each other, one legacy boundary for all and
+  the same as the database's, and every checkpoint an auditor kept (``held_elsewhere``) still
+  there unchanged;
+- the events: walked between checkpoints (infra/audit_walk.py), in parallel processes when
+  the log is large, each range from the link its opening checkpoint signed: every link
+  recomputes, every checkpoint's link and Merkle root match, and, with the cipher key, every
+  event's seal opens at its place (or, at or below the signed legacy boundary, in the format
+  from before binding);
+- rows the walk's join cannot see, by anti-joins: events without a chain row, chain rows without
+  an event; and pre-binding seals that occur twice (a copied old event).
+
+The report says how far the log is signed and how much is not; ``Limits`` turn a stale newest
+checkpoint or a long unsigned tail into a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from infra.audit_chain import GENESIS
+from infra.audit_walk import Finding, Span, Walked, walk
+from infra.checkpoints import Checkpoint, all_checkpoints, follows
+from infra.sealing import Seal, read_boundary
+
+#: Below this many events per worker process, starting processes costs more than it saves.
+PARALLEL_FROM = 20_000
+UNOPENED_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a log that verifies is still not good enough: its newest checkpoint is older than
+    ``max_checkpoint_age`` seconds, or more than ``max_unsigned`` events are not signed."""
+
+    max_checkpoint_age: float | None = None
+    max_unsigned: int | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    head: int  # highest position stored
+    checked: int  # events walked
+    intact_up_to: int  # last position before the first break (head when none)
+    signed_up_to: int  # last position a verified checkpoint vouches for (0: none)
+    unsigned_events: int  # events after signed_up_to
+    checkpoints: int
+    newest_checkpoint: Checkpoint | None  # the newest of the verified checkpoints
+    checkpoint_age_s: float | None  # its age (without one: the first event's)
+    legacy_until: int  # events up to here may carry pre-binding seals
+    legacy_events: int  # events that do
+    seals_checked: bool  # False: no cipher key, seals not opened
+    first_break: Finding | None = None
+    unopened: tuple[Finding, ...] = ()  # events whose seal does not open at their place
+    over_limits: tuple[str, ...] = ()
+
+    @property
+    def intact(self) -> bool:
+        return self.first_break is None
+
+    @property
+    def ok(self) -> bool:
+        return self.intact and not self.over_limits
+
+    def as_dict(self) -> dict[str, Any]:
+        newest = self.newest_checkpoint
+        return {
+            "ok": self.ok,
+            "intact": self.intact,
+            "first_break": self.first_break.as_dict() if self.first_break else None,
+            "intact_up_to": self.intact_up_to,
+            "head": self.head,
+            "checked": self.checked,
+            "signed_up_to": self.signed_up_to,
+            "unsigned_events": self.unsigned_events,
+            "checkpoints": self.checkpoints,
+            "newest_checkpoint": (
+                {
+                    "sequence": newest.sequence,
+                    "position": newest.position,
+                    "signed_at": newest.signed_at.isoformat(),
+                }
+                if newest
+                else None
+            ),
+            "checkpoint_age_s": (
+                round(self.checkpoint_age_s, 3) if self.checkpoint_age_s is not None else None
+            ),
+            "seals_checked": self.seals_checked,
+            "legacy_until": self.legacy_until,
+            "legacy_events": self.legacy_events,
+            "unopened": [f.as_dict() for f in self.unopened],
+            "over_limits": list(self.over_limits),
+        }
+
+
+def verify_log(
+    database_url: str,
+    *,
+    cipher_key: bytes | None = None,
+    trusted_key: bytes | None = None,
+    held_elsewhere: Sequence[Checkpoint] = (),
+    limits: Limits = Limits(),
+    workers: int = 1,
+    parallel_from: int = PARALLEL_FROM,
+    progress: Callable[[int], None] | None = None,
+) -> Verification:
+    """Verify the whole log as of one snapshot (see the module's docstring).
+
+    ``cipher_key``: the AES key of the seals (without it, seals are not opened: a copied or
+    moved sealed state then goes unnoticed until the checkpointer refuses to sign it).
+    ``trusted_key``: the checkpoints' public key (without it: the one key they all carry).
+    """
+    with psycopg.connect(database_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            snapshot = _scalar(conn, "SELECT pg_export_snapshot()")
+            head = int(
+                _scalar(conn, "SELECT coalesce(max(notification_id), 0) FROM public.relief_events")
+            )
+            held = all_checkpoints(conn)
+            boundary_in_db = read_boundary(conn)
+            trusted, findings = check_checkpoints(held, trusted_key, held_elsewhere, boundary_in_db)
+            boundary = (
+                trusted[-1].legacy_until if trusted and trusted[-1].chained else boundary_in_db
+            )
+            assert boundary is not None
+            seal = Seal(cipher_key, boundary) if cipher_key is not None else None
+            parallel = workers > 1 and head >= parallel_from * 2
+            spans = plan_spans(trusted, head, workers * 4 if parallel else 1)
+            walks = _walk_all(
+                conn,
+                database_url,
+                snapshot,
+                spans,
+                seal,
+                workers if parallel else 1,
+                progress,
+                findings,
+            )
+            findings += [w.chain_break for w in walks if w.chain_break is not None]
+            unopened = sorted((f for w in walks for f in w.unopened), key=lambda f: f.position)
+            findings += unopened[:1]
+            first = min(findings, key=lambda f: f.position) if findings else None
+            matched = {p for w in walks for p in w.matched}
+            signed = [
+                c
+                for c in trusted
+                if c.position in matched and (first is None or c.position < first.position)
+            ]
+            signed_up_to = signed[-1].position if signed else 0
+            counts = conn.execute(
+                "SELECT (SELECT count(*) FROM public.relief_events WHERE notification_id > %s),"
+                " (SELECT max(notification_id) FROM public.relief_events"
+                "  WHERE notification_id < %s),"
+                " (SELECT extract(epoch FROM now() - min(recorded_at)) FROM audit.chain)",
+                (signed_up_to, first.position if first else head + 1),
+            ).fetchone()
+            assert counts is not None
+    unsigned, intact_up_to = int(counts[0]), int(counts[1] or 0)
+    newest = trusted[-1] if trusted else None
+    age = (
+        (dt.datetime.now(dt.UTC) - newest.signed_at).total_seconds()
+        if newest is not None
+        else (float(counts[2]) if counts[2] is not None else None)
+    )
+    return Verification(
+        head=head,
+        checked=sum(w.checked for w in walks),
+        intact_up_to=intact_up_to,
+        signed_up_to=signed_up_to,
+        unsigned_events=unsigned,
+        checkpoints=len(held),
+        newest_checkpoint=newest,
+        checkpoint_age_s=age,
+        legacy_until=boundary,
+        legacy_events=sum(w.legacy for w in walks),
+        seals_checked=seal is not None,
+        first_break=first,
+        unopened=tuple(unopened[:UNOPENED_LIMIT]),
+        over_limits=_over_limits(limits, age, unsigned, newest),
+    )
+
+
+def check_checkpoints(
+    held: Sequence[Checkpoint],
+    trusted_key: bytes | None,
+    held_elsewhere: Sequence[Checkpoint],
+    boundary_in_db: int,
+) -> tuple[list[Checkpoint], list[Finding]]:
+    """The checkpoints that verify, in order, up to the first that does not; and findings."""
+    findings: list[Finding] = []
+    by_sequence = {c.sequence: c for c in held}
+    unchained = {c.position: c for c in held if not c.chained}
+    for outside in held_elsewhere:
+        # Copies kept before checkpoints were numbered carry no sequence: found by position.
+        inside = (
+            by_sequence.get(outside.sequence)
+            if outside.sequence
+            else unchained.get(outside.position)
+        )
+        if inside != outside:
+            findings.append(
+                Finding(
+                    outside.position,
+                    "missing" if inside is None else "rewritten",
+                    f"checkpoint #{outside.sequence} (position {outside.position}) held outside "
+                    f"the database is {'gone from' if inside is None else 'different in'} it",
+                )
+            )
+    keys = {c.public_key for c in held}
+    if trusted_key is None and len(keys) > 1:
+        findings.append(
+            Finding(
+                held[0].position,
+                "forged-checkpoint",
+                "checkpoints are signed by several keys; name the trusted one",
+            )
+        )
+        return [], findings
+    trusted: list[Checkpoint] = []
+    previous: Checkpoint | None = None
+    for checkpoint in held:
+        problem = _checkpoint_problem(checkpoint, previous, trusted_key, boundary_in_db)
+        if problem is not None:
+            findings.append(problem)
+            break
+        trusted.append(checkpoint)
+        previous = checkpoint
+    return trusted, findings
+
+
+def _checkpoint_problem(
+    checkpoint: Checkpoint,
+    previous: Checkpoint | None,
+    trusted_key: bytes | None,
+    boundary_in_db: int,
+) -> Finding | None:
+    problem = follows(checkpoint, previous, trusted_key)
+    if problem is None and checkpoint.chained and checkpoint.legacy_until != boundary_in_db:
+        assert checkpoint.legacy_until is not None
+        return Finding(
+            min(checkpoint.legacy_until, boundary_in_db) + 1,
+            "boundary-moved",
+            f"the legacy boundary in the database ({boundary_in_db}) is not the one "
+            f"checkpoint #{checkpoint.sequence} signed ({checkpoint.legacy_until})",
+        )
+    return problem
+
+
+def plan_spans(trusted: Sequence[Checkpoint], head: int, count: int) -> list[Span]:
+    """The log cut at checkpoints into about ``count`` spans of similar size, each opened by
+    the link its first checkpoint signed; the unsigned tail is the last."""
+    closing = [c for c in trusted if not c.heartbeat]
+    signed_end = closing[-1].position if closing else 0
+    per_span = max(1, signed_end // max(1, count))
+    spans: list[Span] = []
+    after, link, inside = 0, GENESIS, []
+    for checkpoint in closing:
+        inside.append((checkpoint.position, checkpoint.hash, checkpoint.merkle_root))
+        if checkpoint.position - after >= per_span or checkpoint is closing[-1]:
+            spans.append(Span(after, checkpoint.position, link, tuple(inside)))
+            after, link, inside = checkpoint.position, checkpoint.hash, []
+    if head > after:
+        spans.append(Span(after, head, link))
+    return spans
+
+
+def _walk_all(
+    conn: psycopg.Connection[Any],
+    database_url: str,
+    snapshot: str,
+    spans: list[Span],
+    seal: Seal | None,
+    workers: int,
+    progress: Callable[[int], None] | None,
+    findings: list[Finding],
+) -> list[Walked]:
+    """Walk every span: here, in this transaction, or in worker processes sharing its snapshot;
+    meanwhile this session runs the anti-joins (their findings go to ``findings``)."""
+    if workers <= 1:
+        findings += anti_joins(conn, seal.legacy_until if seal else 0)
+        walks: list[Walked] = []
+        for span in spans:
+            tell = _offset(progress, sum(w.checked for w in walks))
+            walks.append(walk(conn, span, seal, unopened_limit=UNOPENED_LIMIT, progress=tell))
+        return walks
+    # Fork is cheap and safe while this is the only thread; otherwise a clean forkserver.
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    key, boundary = (seal.key, seal.legacy_until) if seal else (None, 0)
+    with ProcessPoolExecutor(
+        min(workers, len(spans)), mp_context=multiprocessing.get_context(method)
+    ) as pool:
+        futures = [
+            pool.submit(_walk_in_worker, database_url, snapshot, span, key, boundary)
+            for span in spans
+        ]
+        findings += anti_joins(conn, boundary)
+        done = 0
+        results: list[Walked] = []
+        for future in futures:
+            results.append(future.result())
+            done += results[-1].checked
+            if progress is not None:
+                progress(done)
+    return results
+
+
+def _offset(progress: Callable[[int], None] | None, done: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda n: report(done + n)
+
+
+def _walk_in_worker(
+    database_url: str, snapshot: str, span: Span, key: bytes | None, boundary: int
+) -> Walked:
+    with psycopg.connect(database_url) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            walked = walk(
+                conn, span, Seal(key, boundary) if key else None, unopened_limit=UNOPENED_LIMIT
+            )
+    return walked
+
+
+def anti_joins(conn: psycopg.Connection[Any], legacy_until: int) -> list[Finding]:
+    """Rows the walk's join cannot see, found without sorting (merge anti-joins of the two
+    position indexes); and pre-binding seals that occur twice (a sealed state copied)."""
+    conn.execute("SET LOCAL enable_hashjoin = off")
+    conn.execute("SET LOCAL enable_nestloop = off")
+    found: list[Finding] = []
+    row = conn.execute(
+        "SELECT e.notification_id, e.originator_id, e.originator_version"
+        " FROM public.relief_events e WHERE NOT EXISTS"
+        " (SELECT 1 FROM audit.chain c WHERE c.position = e.notification_id)"
+        " ORDER BY e.notification_id LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        found.append(
+            Finding(
+                int(row[0]),
+                "inserted",
+                f"position {row[0]} ({row[1]} v{row[2]}) was never chained: inserted outside "
+                "the store",
+            )
+        )
+    row = conn.execute(
+        "SELECT c.position, c.originator_id, c.originator_version FROM audit.chain c"
+        " WHERE NOT EXISTS (SELECT 1 FROM public.relief_events e"
+        " WHERE e.notification_id = c.position) ORDER BY c.position LIMIT 1"
+    ).fetchone()
+    if row is not None:
+        found.append(
+            Finding(
+                int(row[0]),
+                "missing",
+                f"the event recorded at position {row[0]} ({row[1]} v{row[2]}) is gone",
+            )
+        )
+    if legacy_until > 0:
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        row = conn.execute(
+            "SELECT max(notification_id), min(notification_id) FROM public.relief_events"
+            " WHERE notification_id <= %s GROUP BY substring(state FROM 1 FOR 28)"
+            " HAVING count(*) > 1 ORDER BY 1 LIMIT 1",
+            (legacy_until,),
+        ).fetchone()
+        if row is not None:
+            found.append(
+                Finding(
+                    int(row[0]),
+                    "duplicate",
+                    f"position {row[0]} holds the same sealed state as position {row[1]}: "
+                    "an event written before place binding, copied",
+                )
+            )
+    return found
+
+
+def _over_limits(
+    limits: Limits, age: float | None, unsigned: int, newest: Checkpoint | None
+) -> tuple[str, ...]:
+    over = []
+    if (
+        limits.max_checkpoint_age is not None
+        and age is not None
+        and age > limits.max_checkpoint_age
+    ):
+        what = f"checkpoint #{newest.sequence}" if newest else "no checkpoint: the first event"
+        over.append(
+            f"{what} is {age:,.0f} s old (limit {limits.max_checkpoint_age:,.0f} s): "
+            "the signer is not keeping up, or the newest checkpoints are gone"
+        )
+    if limits.max_unsigned is not None and unsigned > limits.max_unsigned:
+        over.append(f"{unsigned:,} events are not signed (limit {limits.max_unsigned:,})")
+    return tuple(over)
+
+
+def _scalar(conn: psycopg.Connection[Any], statement: str) -> Any:
+    row = conn.execute(statement).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
