@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = Path(os.environ.get("RELIEF_BENCH_HOME", "/tmp/relief-bench"))
 DEFAULT_RESULTS = ROOT / "bench" / "results.json"
 DEFAULT_EVENTS = 100_000
-FIXTURE_VERSION = 3
+FIXTURE_VERSION = 4  # 4: events sealed to their place, checkpoints chained
 EVENTS_PER_HOUSEHOLD = 28  # measured: `relief seed` writes ~28 events per household
 CASE_EVENTS = 200
 BIN = Path(sys.executable).parent
@@ -324,6 +324,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     from infra.checkpoints import load_or_create_key, sign_checkpoint
     from infra.embedded_postgres import start_embedded_postgres
     from infra.runtime import Runtime
+    from infra.sealing import seal_of
     from infra.settings import Settings
     from infra.synthetic.province import Shape, SimulatedClock, seed_province
 
@@ -333,13 +334,14 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     runtime = Runtime.open(settings)
     shape = Shape.for_households(households)
     key = load_or_create_key(settings.audit_key_file)
+    seal = seal_of(runtime.ledger)
     token(settings, "auditor", "44", "44", "bench-setup")  # makes the dev token key
     # The 200-event cases: received, investigated, recommended, approved, then reviews.
     case200 = []
     for n in range(special):
         county = shape.counties[n % len(shape.counties)]
         case200.append([str(make_long_case(runtime.ledger, county, n)), county])
-    sign_checkpoint(runtime.pool, key)
+    sign_checkpoint(runtime.pool, key, seal)
     log(f"{special} cases of {CASE_EVENTS} events written")
     clock = SimulatedClock(runtime.ledger.today())
     ledger = BulkLedger(env=dict(runtime.ledger.env), clock=clock)
@@ -347,14 +349,16 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
 
     def progress(done: int, _events: int) -> None:
         if ledger.events_written - signed["at"] >= 1000:
-            sign_checkpoint(runtime.pool, key)  # what the checkpointer does every 1,000 events
+            sign_checkpoint(
+                runtime.pool, key, seal
+            )  # what the checkpointer does every 1,000 events
             signed["at"] = ledger.events_written
         if done % 5000 == 0:
             log(f"seeded {done:,}/{households:,} households, {ledger.events_written:,} events")
 
     seed_province(ledger, clock, households=households, seed=seed, progress=progress)
     ledger.close()
-    sign_checkpoint(runtime.pool, key)
+    sign_checkpoint(runtime.pool, key, seal)
     head = runtime.head_position()
     log(f"seeded {households:,} households: head {head:,}")
     return runtime, head, shape, case200

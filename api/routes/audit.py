@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,10 +16,12 @@ from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.errors import InvalidState, InvalidValue, NotFound
-from infra.audit_chain import verify_chain, version_at
+from infra.audit_chain import version_at
+from infra.audit_verify import Limits, default_workers, verify_log
 from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
+from infra.sealing import seal_of
 
 router = APIRouter(tags=["audit"])
 
@@ -28,13 +31,22 @@ router = APIRouter(tags=["audit"])
     dependencies=[allow("audit.read")],
 )
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
-    """Recompute the hash chain from the stored events: intact up to a position, or the first
-    position where it breaks and how (changed, missing, inserted, reordered)."""
-    trusted = load_public_key(runtime.settings.audit_key_file)
-    return {
-        **verify_chain(runtime.pool, trusted_key=trusted).as_dict(),
-        "trusted_key": trusted.hex() if trusted else None,
-    }
+    """Verify chain, seals and signed checkpoints: ``intact`` up to a position or the first
+    break (position, kind: changed, missing, inserted, reordered, rewritten, forged,
+    unbound, duplicate, forged-checkpoint, boundary-moved); how far the log is signed and how
+    many events are not; ``ok`` is false also when the newest checkpoint is older, or the
+    unsigned tail longer, than the configured limits."""
+    settings = runtime.settings
+    trusted = load_public_key(settings.audit_key_file)
+    cipher = settings.existing_cipher_key()
+    report = verify_log(
+        runtime.database_url,
+        cipher_key=base64.b64decode(cipher) if cipher else None,
+        trusted_key=trusted,
+        limits=Limits(settings.audit_max_checkpoint_age, settings.audit_max_unsigned),
+        workers=settings.audit_verify_workers or default_workers(),
+    )
+    return {**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}
 
 
 def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
@@ -93,10 +105,12 @@ def case_as_of(
 )
 def list_checkpoints(
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="a sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    """Signed checkpoints, for outsiders to hold: position, link, time, key, signature."""
+    """Signed checkpoints after sequence number ``after``, in order, for outsiders to hold
+    (``relief audit witness``): sequence, position, range, link, Merkle root, previous
+    checkpoint's digest, legacy boundary, time, key, signature."""
     return {"items": [c.as_dict() for c in checkpoints(runtime.pool, after=after, limit=limit)]}
 
 
@@ -135,7 +149,10 @@ def bundle(
             runtime.pool, aggregate_id, read.actor, read.purpose, f"/audit/bundles/{aggregate_id}"
         )
     data = build_bundle(
-        runtime.pool, aggregate_id, load_or_create_key(runtime.settings.audit_key_file)
+        runtime.pool,
+        aggregate_id,
+        load_or_create_key(runtime.settings.audit_key_file),
+        seal_of(ledger),
     )
     return Response(
         data,

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infra.checkpoints import raw_public_key, sign_checkpoint
 from infra.evidence import build_bundle, verify_bundle
 from infra.runtime import Runtime
+from infra.sealing import seal_of
 from tests.factories import approver
 from tests.scenario import application, approve, write_history
 
@@ -27,17 +28,17 @@ def a_case_across_checkpoints(runtime: Runtime, key: Ed25519PrivateKey):  # type
     ledger = runtime.ledger
     case = application(ledger)
     write_history(ledger, 6)  # other events between this case's events
-    sign_checkpoint(runtime.pool, key)
+    sign_checkpoint(runtime.pool, key, seal_of(ledger))
     approve(ledger, case)
     write_history(ledger, 4, seed=2)
-    sign_checkpoint(runtime.pool, key)
+    sign_checkpoint(runtime.pool, key, seal_of(ledger))
     ledger.close_case(case.id, reason_code="voluntary", provenance=approver())
     return case  # its last event is after the last checkpoint: export signs one
 
 
 def test_a_bundle_proves_a_case_history_offline(runtime: Runtime, key: Ed25519PrivateKey) -> None:
     case = a_case_across_checkpoints(runtime, key)
-    data = build_bundle(runtime.pool, case.id, key)
+    data = build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger))
     bundle = json.loads(data)
     assert len(bundle["checkpoints"]) == 3  # three ranges hold the case's events
     report = verify_bundle(data, raw_public_key(key.public_key()))
@@ -48,12 +49,36 @@ def test_a_bundle_proves_a_case_history_offline(runtime: Runtime, key: Ed25519Pr
 
 def test_one_changed_byte_anywhere_is_rejected(runtime: Runtime, key: Ed25519PrivateKey) -> None:
     case = a_case_across_checkpoints(runtime, key)
-    data = build_bundle(runtime.pool, case.id, key)
+    data = build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger))
     rng = random.Random(1)
     for offset in rng.sample(range(len(data)), 60):
         tampered = bytearray(data)
         tampered[offset] = (tampered[offset] + 1) % 256
         assert not verify_bundle(bytes(tampered)).ok, f"byte {offset} changed unnoticed"
+
+
+def test_a_signature_spelled_in_upper_case_is_a_changed_byte(
+    runtime: Runtime, key: Ed25519PrivateKey
+) -> None:
+    """The same signature bytes in other hex letters still change the file: rejected."""
+    case = a_case_across_checkpoints(runtime, key)
+    data = build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger))
+    signature = json.loads(data)["bundle_signature"]
+    assert signature != signature.upper()
+    shouted = data.replace(signature.encode(), signature.upper().encode())
+    report = verify_bundle(shouted, raw_public_key(key.public_key()))
+    assert not report.ok
+    assert any("lower case" in p for p in report.problems), report.problems
+
+
+def test_a_bundle_of_chained_checkpoints_verifies_and_names_their_order(
+    runtime: Runtime, key: Ed25519PrivateKey
+) -> None:
+    case = a_case_across_checkpoints(runtime, key)
+    bundle = json.loads(build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger)))
+    held = sorted(bundle["checkpoints"].values(), key=lambda c: c["sequence"])
+    assert [c["sequence"] for c in held] == [1, 2, 3]
+    assert all(c["previous"] and c["legacy_until"] == 0 for c in held)
 
 
 def test_a_re_signed_bundle_with_a_changed_event_is_caught_by_the_proofs(
@@ -62,7 +87,7 @@ def test_a_re_signed_bundle_with_a_changed_event_is_caught_by_the_proofs(
     """A forger with their own key re-signs the file: the checkpoints still give them away,
     and a trusted key refuses the substitute anyway."""
     case = a_case_across_checkpoints(runtime, key)
-    bundle = json.loads(build_bundle(runtime.pool, case.id, key))
+    bundle = json.loads(build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger)))
     forger = Ed25519PrivateKey.generate()
     event = bundle["events"][0]
     event["state"] = event["state"][:-4] + "AAAA"
@@ -88,7 +113,7 @@ def test_a_bundle_exported_from_a_tampered_store_does_not_verify(
             " WHERE originator_id = %s AND originator_version = 1",
             (case.id,),
         )
-    report = verify_bundle(build_bundle(runtime.pool, case.id, key))
+    report = verify_bundle(build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger)))
     assert not report.ok
     assert any("version 1" in p for p in report.problems)
 
