@@ -289,6 +289,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         held_elsewhere=held,
         limits=Limits(settings.audit_max_checkpoint_age, settings.audit_max_unsigned),
         workers=settings.audit_verify_workers or default_workers(),
+        open_signed=args.all_seals,
         progress=bar,
     )
     if bar is not None:
@@ -324,6 +325,11 @@ def print_verification(report: Any) -> None:
         )
     if not report.seals_checked:
         print("seals not opened (no cipher key)")
+    else:
+        print(
+            f"seals opened: {report.seals_opened} events (those no chained checkpoint "
+            "vouches for; --all-seals for every one)"
+        )
     if report.legacy_until:
         print(
             f"{report.legacy_events} events up to position {report.legacy_until} carry the seal "
@@ -639,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--json", action="store_true", help="the report as JSON (first break, how far signed)"
+    )
+    verify.add_argument(
+        "--all-seals",
+        action="store_true",
+        help="open every event's seal, also where chained checkpoints vouch for them",
     )
     verify.set_defaults(func=cmd_audit_verify)
     witness = audit.add_parser("witness", help=cmd_audit_witness.__doc__)

@@ -8,9 +8,9 @@ events table writes the link in the same transaction as the event; inserts are s
 store's table lock, so the chain follows commit order. Each chain row also names the position it
 was chained after, so a row deleted together with its link is found at its own position.
 
-The event bytes are defined once in SQL (``audit.event_bytes``, used by the trigger and by the
-verifier's COPY) and once here (``event_bytes``, for bundles checked offline); tests hold the
-two equal. Checking the chain is infra/audit_verify.py; signing it, infra/checkpoints.py.
+The event bytes are defined once as SQL (``event_bytes_sql``, for the trigger and the
+verifier's COPY) and once in Python (``event_bytes``, for bundles checked offline); tests hold
+the two equal. Checking the chain is infra/audit_verify.py; signing it, infra/checkpoints.py.
 """
 
 from __future__ import annotations
@@ -26,17 +26,30 @@ from psycopg_pool import ConnectionPool
 GENESIS = bytes(32)
 EVENTS_TABLE = "public.relief_events"
 
-#: The canonical bytes of one stored event, in SQL. STABLE (not IMMUTABLE) so the planner
-#: inlines it into the verifier's query: extract(epoch ...) of a timestamptz is only stable.
-EVENT_BYTES_FUNCTION = """CREATE OR REPLACE FUNCTION audit.event_bytes(
-        at_position bigint, aggregate_id uuid, aggregate_version bigint, recorded timestamptz,
-        event_topic text, event_state bytea) RETURNS bytea
-    LANGUAGE sql STABLE PARALLEL SAFE
-    RETURN int8send(at_position) || uuid_send(aggregate_id) || int8send(aggregate_version)
-        || int8send((extract(epoch FROM recorded) * 1000000)::bigint)
-        || convert_to(event_topic, 'UTF8') || '\\x00'::bytea || event_state"""
 
-CHAIN_FUNCTION = """CREATE OR REPLACE FUNCTION audit.chain_event() RETURNS trigger
+def event_bytes_sql(
+    position: str, aggregate_id: str, version: str, recorded_at: str, topic: str, state: str
+) -> str:
+    """The canonical bytes of one stored event as a SQL expression over the given columns, in
+    built-in functions only: the trigger writes links with it, the verifier reads events with
+    it (with ``search_path`` pinned to pg_catalog, so no function of the database's own can
+    stand in for it)."""
+    return (
+        f"int8send({position}) || uuid_send({aggregate_id}) || int8send({version})"
+        f" || int8send((extract(epoch FROM {recorded_at}) * 1000000)::bigint)"
+        f" || convert_to({topic}, 'UTF8') || '\\x00'::bytea || {state}"
+    )
+
+
+NEW_EVENT_BYTES = event_bytes_sql(
+    "NEW.notification_id",
+    "NEW.originator_id",
+    "NEW.originator_version",
+    "stamp",
+    "NEW.topic",
+    "NEW.state",
+)
+CHAIN_FUNCTION = f"""CREATE OR REPLACE FUNCTION audit.chain_event() RETURNS trigger
     LANGUAGE plpgsql AS $$
     DECLARE
         previous bytea;
@@ -54,9 +67,7 @@ CHAIN_FUNCTION = """CREATE OR REPLACE FUNCTION audit.chain_event() RETURNS trigg
         INSERT INTO audit.chain (position, originator_id, originator_version, recorded_at, hash,
                                  previous_position)
         VALUES (NEW.notification_id, NEW.originator_id, NEW.originator_version, stamp,
-                sha256(previous || audit.event_bytes(NEW.notification_id, NEW.originator_id,
-                       NEW.originator_version, stamp, NEW.topic, NEW.state)),
-                previous_at);
+                sha256(previous || {NEW_EVENT_BYTES}), previous_at);
         RETURN NULL;
     END $$"""
 
@@ -72,7 +83,6 @@ AUDIT_DDL = (
     # Chains written before this column existed have NULL here (see audit_verify: "changed").
     "ALTER TABLE audit.chain ADD COLUMN IF NOT EXISTS previous_position bigint",
     "CREATE INDEX IF NOT EXISTS chain_aggregate ON audit.chain (originator_id, originator_version)",
-    EVENT_BYTES_FUNCTION,
     CHAIN_FUNCTION,
 )
 TRIGGER_DDL = (

@@ -8,9 +8,12 @@ What it checks, and how it reports (the README's "Audit" section says what that 
   there unchanged;
 - the events: walked between checkpoints (infra/audit_walk.py), in parallel processes when
   the log is large, each range from the link its opening checkpoint signed: every link
-  recomputes, every checkpoint's link and Merkle root match, and, with the cipher key, every
+  recomputes, every checkpoint's link and Merkle root match, and, with the cipher key, each
   event's seal opens at its place (or, at or below the signed legacy boundary, in the format
-  from before binding);
+  from before binding). Seals are opened where no chained checkpoint vouches for them (the
+  checkpointer opened those before signing): the unsigned tail, ranges signed before
+  binding, and any range whose checkpoint does not match (to name the event); or everywhere,
+  with ``open_signed``;
 - rows the walk's join cannot see, by anti-joins: events without a chain row, chain rows without
   an event; and pre-binding seals that occur twice (a copied old event).
 
@@ -33,7 +36,7 @@ import psycopg
 from psycopg import sql
 
 from infra.audit_chain import GENESIS
-from infra.audit_walk import Finding, Span, Walked, walk
+from infra.audit_walk import Finding, Span, Walked, pin_session, walk
 from infra.checkpoints import Checkpoint, all_checkpoints, follows
 from infra.sealing import Seal, read_boundary
 
@@ -53,17 +56,18 @@ class Limits:
 
 @dataclass(frozen=True)
 class Verification:
-    head: int  # highest position stored
-    checked: int  # events walked
-    intact_up_to: int  # last position before the first break (head when none)
-    signed_up_to: int  # last position a verified checkpoint vouches for (0: none)
-    unsigned_events: int  # events after signed_up_to
-    checkpoints: int
-    newest_checkpoint: Checkpoint | None  # the newest of the verified checkpoints
-    checkpoint_age_s: float | None  # its age (without one: the first event's)
-    legacy_until: int  # events up to here may carry pre-binding seals
-    legacy_events: int  # events that do
     seals_checked: bool  # False: no cipher key, seals not opened
+    head: int = 0  # highest position stored
+    checked: int = 0  # events walked
+    seals_opened: int = 0  # events whose seal was opened here
+    intact_up_to: int = 0  # last position before the first break (head when none)
+    signed_up_to: int = 0  # last position a verified checkpoint vouches for (0: none)
+    unsigned_events: int = 0  # events after signed_up_to
+    checkpoints: int = 0
+    newest_checkpoint: Checkpoint | None = None  # the newest of the verified checkpoints
+    checkpoint_age_s: float | None = None  # its age (without one: the first event's)
+    legacy_until: int = 0  # events up to here may carry pre-binding seals
+    legacy_events: int = 0  # events that do
     first_break: Finding | None = None
     unopened: tuple[Finding, ...] = ()  # events whose seal does not open at their place
     over_limits: tuple[str, ...] = ()
@@ -101,6 +105,7 @@ class Verification:
                 round(self.checkpoint_age_s, 3) if self.checkpoint_age_s is not None else None
             ),
             "seals_checked": self.seals_checked,
+            "seals_opened": self.seals_opened,
             "legacy_until": self.legacy_until,
             "legacy_events": self.legacy_events,
             "unopened": [f.as_dict() for f in self.unopened],
@@ -117,6 +122,7 @@ def verify_log(
     limits: Limits = Limits(),
     workers: int = 1,
     parallel_from: int = PARALLEL_FROM,
+    open_signed: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Verify the whole log as of one snapshot (see the module's docstring).
@@ -124,12 +130,19 @@ def verify_log(
     ``cipher_key``: the AES key of the seals (without it, seals are not opened: a copied or
     moved sealed state then goes unnoticed until the checkpointer refuses to sign it).
     ``trusted_key``: the checkpoints' public key (without it: the one key they all carry).
+    ``open_signed``: open every seal, also those chained checkpoints vouch for.
     """
     with psycopg.connect(database_url) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
             snapshot = _scalar(conn, "SELECT pg_export_snapshot()")
+            pin_session(conn)
+            substituted = substitutes(conn)
+            if substituted is not None:
+                return Verification(
+                    cipher_key is not None, first_break=Finding(0, "substituted", substituted)
+                )
             head = int(
                 _scalar(conn, "SELECT coalesce(max(notification_id), 0) FROM public.relief_events")
             )
@@ -140,19 +153,18 @@ def verify_log(
                 trusted[-1].legacy_until if trusted and trusted[-1].chained else boundary_in_db
             )
             assert boundary is not None
-            seal = Seal(cipher_key, boundary) if cipher_key is not None else None
             parallel = workers > 1 and head >= parallel_from * 2
-            spans = plan_spans(trusted, head, workers * 4 if parallel else 1)
-            walks = _walk_all(
+            spans = plan_spans(trusted, head, workers * 4 if parallel else 1, open_signed)
+            walks, unseen = _walk_all(
                 conn,
                 database_url,
                 snapshot,
                 spans,
-                seal,
+                (cipher_key, boundary),
                 workers if parallel else 1,
                 progress,
-                findings,
             )
+            findings += unseen
             findings += [w.chain_break for w in walks if w.chain_break is not None]
             unopened = sorted((f for w in walks for f in w.unopened), key=lambda f: f.position)
             findings += unopened[:1]
@@ -180,8 +192,10 @@ def verify_log(
         else (float(counts[2]) if counts[2] is not None else None)
     )
     return Verification(
+        seals_checked=cipher_key is not None,
         head=head,
         checked=sum(w.checked for w in walks),
+        seals_opened=sum(w.opened for w in walks),
         intact_up_to=intact_up_to,
         signed_up_to=signed_up_to,
         unsigned_events=unsigned,
@@ -190,11 +204,27 @@ def verify_log(
         checkpoint_age_s=age,
         legacy_until=boundary,
         legacy_events=sum(w.legacy for w in walks),
-        seals_checked=seal is not None,
         first_break=first,
         unopened=tuple(unopened[:UNOPENED_LIMIT]),
         over_limits=_over_limits(limits, age, unsigned, newest),
     )
+
+
+#: What the verifier reads must be the tables themselves: a view or a row-security policy in
+#: their place could show it other rows than the application gets.
+AUDITED_TABLES = ("public.relief_events", "audit.chain", "audit.checkpoints", "audit.seal_boundary")
+
+
+def substitutes(conn: psycopg.Connection[Any]) -> str | None:
+    for name in AUDITED_TABLES:
+        row = conn.execute(
+            "SELECT relkind, relrowsecurity FROM pg_class WHERE oid = to_regclass(%s)", (name,)
+        ).fetchone()
+        if row is None:
+            return f"{name} does not exist"
+        if row[0] != "r" or row[1]:
+            return f"{name} is not a plain table (kind {row[0]!r}, row security {row[1]})"
+    return None
 
 
 def check_checkpoints(
@@ -263,19 +293,23 @@ def _checkpoint_problem(
     return problem
 
 
-def plan_spans(trusted: Sequence[Checkpoint], head: int, count: int) -> list[Span]:
+def plan_spans(
+    trusted: Sequence[Checkpoint], head: int, count: int, open_signed: bool = False
+) -> list[Span]:
     """The log cut at checkpoints into about ``count`` spans of similar size, each opened by
-    the link its first checkpoint signed; the unsigned tail is the last."""
+    the link its first checkpoint signed; the unsigned tail is the last. A span is vouched for
+    (its seals need not be opened) when chained checkpoints signed all of it."""
     closing = [c for c in trusted if not c.heartbeat]
     signed_end = closing[-1].position if closing else 0
     per_span = max(1, signed_end // max(1, count))
     spans: list[Span] = []
-    after, link, inside = 0, GENESIS, []
+    after, link, inside, vouched = 0, GENESIS, [], not open_signed
     for checkpoint in closing:
         inside.append((checkpoint.position, checkpoint.hash, checkpoint.merkle_root))
+        vouched = vouched and checkpoint.chained
         if checkpoint.position - after >= per_span or checkpoint is closing[-1]:
-            spans.append(Span(after, checkpoint.position, link, tuple(inside)))
-            after, link, inside = checkpoint.position, checkpoint.hash, []
+            spans.append(Span(after, checkpoint.position, link, tuple(inside), vouched))
+            after, link, inside, vouched = checkpoint.position, checkpoint.hash, [], not open_signed
     if head > after:
         spans.append(Span(after, head, link))
     return spans
@@ -286,39 +320,37 @@ def _walk_all(
     database_url: str,
     snapshot: str,
     spans: list[Span],
-    seal: Seal | None,
+    sealing: tuple[bytes | None, int],
     workers: int,
     progress: Callable[[int], None] | None,
-    findings: list[Finding],
-) -> list[Walked]:
-    """Walk every span: here, in this transaction, or in worker processes sharing its snapshot;
-    meanwhile this session runs the anti-joins (their findings go to ``findings``)."""
+) -> tuple[list[Walked], list[Finding]]:
+    """Walk every span: here, in this transaction, or in worker processes sharing its snapshot
+    while this session runs the anti-joins. ``sealing``: (cipher key or None, legacy boundary)."""
+    key, boundary = sealing
     if workers <= 1:
-        findings += anti_joins(conn, seal.legacy_until if seal else 0)
+        unseen = anti_joins(conn, boundary)
+        seal = Seal(key, boundary) if key is not None else None
         walks: list[Walked] = []
         for span in spans:
             tell = _offset(progress, sum(w.checked for w in walks))
-            walks.append(walk(conn, span, seal, unopened_limit=UNOPENED_LIMIT, progress=tell))
-        return walks
+            walks.append(walk_span(conn, span, seal, tell))
+        return walks, unseen
     # Fork is cheap and safe while this is the only thread; otherwise a clean forkserver.
     method = "fork" if threading.active_count() == 1 else "forkserver"
-    key, boundary = (seal.key, seal.legacy_until) if seal else (None, 0)
     with ProcessPoolExecutor(
-        min(workers, len(spans)), mp_context=multiprocessing.get_context(method)
+        min(workers, len(spans)),
+        mp_context=multiprocessing.get_context(method),
+        initializer=_start_worker,
+        initargs=(database_url, snapshot, key, boundary),
     ) as pool:
-        futures = [
-            pool.submit(_walk_in_worker, database_url, snapshot, span, key, boundary)
-            for span in spans
-        ]
-        findings += anti_joins(conn, boundary)
-        done = 0
-        results: list[Walked] = []
+        futures = [pool.submit(_walk_in_worker, span) for span in spans]
+        unseen = anti_joins(conn, boundary)
+        walks = []
         for future in futures:
-            results.append(future.result())
-            done += results[-1].checked
+            walks.append(future.result())
             if progress is not None:
-                progress(done)
-    return results
+                progress(sum(w.checked for w in walks))
+    return walks, unseen
 
 
 def _offset(progress: Callable[[int], None] | None, done: int) -> Callable[[int], None] | None:
@@ -328,24 +360,49 @@ def _offset(progress: Callable[[int], None] | None, done: int) -> Callable[[int]
     return lambda n: report(done + n)
 
 
-def _walk_in_worker(
-    database_url: str, snapshot: str, span: Span, key: bytes | None, boundary: int
+#: In a worker process: its session, in the verifier's snapshot for as long as it lives, and
+#: the seal. Set by ``_start_worker``.
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(database_url: str, snapshot: str, key: bytes | None, boundary: int) -> None:
+    conn = psycopg.connect(database_url)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    transaction = conn.transaction()
+    transaction.__enter__()  # held until the process ends: every span in the same snapshot
+    conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    _worker.update(conn=conn, seal=Seal(key, boundary) if key else None)
+
+
+def _walk_in_worker(span: Span) -> Walked:
+    return walk_span(_worker["conn"], span, _worker["seal"])
+
+
+def walk_span(
+    conn: psycopg.Connection[Any],
+    span: Span,
+    seal: Seal | None,
+    progress: Callable[[int], None] | None = None,
 ) -> Walked:
-    with psycopg.connect(database_url) as conn:
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
-        with conn.transaction():
-            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            walked = walk(
-                conn, span, Seal(key, boundary) if key else None, unopened_limit=UNOPENED_LIMIT
-            )
+    """A vouched-for span is walked without opening seals, and again with them if it breaks
+    (so the event that fails is named, not only the checkpoint)."""
+    walked = walk(
+        conn,
+        span,
+        None if span.vouched else seal,
+        unopened_limit=UNOPENED_LIMIT,
+        progress=progress,
+    )
+    if walked.chain_break is not None and span.vouched and seal is not None:
+        walked = walk(conn, span, seal, unopened_limit=UNOPENED_LIMIT)
     return walked
 
 
 def anti_joins(conn: psycopg.Connection[Any], legacy_until: int) -> list[Finding]:
     """Rows the walk's join cannot see, found without sorting (merge anti-joins of the two
     position indexes); and pre-binding seals that occur twice (a sealed state copied)."""
-    conn.execute("SET LOCAL enable_hashjoin = off")
+    pin_session(conn)
     conn.execute("SET LOCAL enable_nestloop = off")
     found: list[Finding] = []
     row = conn.execute(

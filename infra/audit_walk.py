@@ -2,9 +2,11 @@
 
 The events and their chain rows come in one ``COPY ... (FORMAT BINARY)`` in position order
 through a merge join of the two primary-key indexes (nothing sorts). PostgreSQL assembles each
-event's canonical bytes (``audit.event_bytes``, the trigger's own definition), so each row is
-one buffer feeding the link, the Merkle leaf and the seal check, and the recording time arrives
-as integer microseconds: no datetime work per row.
+event's canonical bytes from the stored columns with built-in functions only (the same
+expression as the trigger's, ``event_bytes_sql``; ``search_path`` pinned so nothing of the
+database's own can stand in), so each row is one buffer feeding the link, the Merkle leaf and
+the seal check, and the recording time arrives as integer microseconds: no datetime work per
+row.
 
 Used by the verifier (infra/audit_verify.py, one walk per range between checkpoints, in parallel
 processes) and by the checkpointer (infra/checkpoints.py, which signs only what a walk
@@ -20,25 +22,47 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from cryptography.exceptions import InvalidTag
 
 from infra import merkle
+from infra.audit_chain import event_bytes_sql
 from infra.sealing import Seal, describe
 
 #: A position no event reaches: "no checkpoint ahead".
 BEYOND = 2**63
 
-WALK = """COPY (
+#: Position, canonical bytes, the chained link (NULL when the chain row names another event),
+#: the position the link was chained after.
+WALK = f"""COPY (
     SELECT e.notification_id,
-           audit.event_bytes(e.notification_id, e.originator_id, e.originator_version,
-                             c.recorded_at, e.topic, e.state),
-           c.hash, c.previous_position,
-           e.originator_id = c.originator_id AND e.originator_version = c.originator_version
+           {
+    event_bytes_sql(
+        "e.notification_id",
+        "e.originator_id",
+        "e.originator_version",
+        "c.recorded_at",
+        "e.topic",
+        "e.state",
+    )
+},
+           CASE WHEN e.originator_id = c.originator_id
+                 AND e.originator_version = c.originator_version THEN c.hash END,
+           c.previous_position
     FROM public.relief_events e JOIN audit.chain c ON c.position = e.notification_id
     WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s
       AND c.position > %(after)s AND c.position <= %(upto)s
     ORDER BY e.notification_id
 ) TO STDOUT (FORMAT BINARY)"""
-ROW_TYPES = ["int8", "bytea", "bytea", "int8", "bool"]
+ROW_TYPES = ["int8", "bytea", "bytea", "int8"]
+
+
+def pin_session(conn: psycopg.Connection[Any]) -> None:
+    """For the current transaction: built-in functions only, and a plan that merge-joins the
+    two position indexes (no hash table, no sort)."""
+    conn.execute("SET LOCAL search_path = pg_catalog, pg_temp")
+    conn.execute("SET LOCAL enable_hashjoin = off")
+    conn.execute("SET LOCAL enable_sort = off")
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
 
 
 @dataclass(frozen=True)
@@ -62,24 +86,21 @@ class Span:
     upto: int
     start_link: bytes
     checkpoints: tuple[tuple[int, bytes, bytes], ...] = ()
+    vouched: bool = False  # chained checkpoints, which sign only authenticated events, cover it
 
 
 @dataclass
 class Walked:
     span: Span
     checked: int = 0
+    opened: int = 0  # events whose seal was opened
     last_position: int = 0  # the last position that verified (span.after: none)
     link: bytes = b""  # the link at last_position
-    tree: merkle.Tree = field(default_factory=merkle.Tree)  # leaves since the last checkpoint
+    root: bytes | None = None  # Merkle root since the last checkpoint (when asked for)
     matched: list[int] = field(default_factory=list)  # checkpoint positions matched
     chain_break: Finding | None = None
     unopened: list[Finding] = field(default_factory=list)  # events that do not open in place
     legacy: int = 0  # events opened with a pre-binding seal (at or below the boundary)
-
-    @property
-    def complete(self) -> bool:
-        """Every position of the span verified and every checkpoint in it matched."""
-        return self.chain_break is None and len(self.matched) == len(self.span.checkpoints)
 
 
 def walk(
@@ -89,24 +110,27 @@ def walk(
     *,
     stop_at_unopened: bool = False,
     unopened_limit: int = 100,
+    want_root: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Walked:
     """Walk ``span`` inside the caller's transaction (its snapshot is what gets checked).
 
     Stops at the first break of the chain. Events whose seal does not open at their place are
     listed (up to ``unopened_limit``) and the walk goes on, or, with ``stop_at_unopened``, stops
-    before the first of them (the checkpointer signs nothing from there on).
+    before the first of them (the checkpointer signs nothing from there on). ``want_root``: the
+    Merkle root of the events after the span's last checkpoint, for the checkpointer to sign.
     """
-    conn.execute("SET LOCAL enable_hashjoin = off")  # a merge join of the indexes, in order
-    conn.execute("SET LOCAL enable_sort = off")
+    pin_session(conn)
     sha256 = hashlib.sha256
     result = Walked(span, last_position=span.after, link=span.start_link)
     targets = span.checkpoints
     target = 0
     next_checkpoint = targets[0][0] if targets else BEYOND
-    tree = result.tree
-    add_leaf = tree.add
-    opener = seal.open if seal is not None else None
+    leaves: list[bytes] = []
+    add_leaf = leaves.append
+    # Place-bound seals are opened inline (the common case); anything else goes to seal.open.
+    decrypt = seal.aead.decrypt if seal is not None else None
+    legacy_until = seal.legacy_until if seal is not None else 0
     previous = before_last = span.start_link
     last = span.after
     checked = legacy = 0
@@ -116,34 +140,43 @@ def walk(
         cursor.copy(WALK, {"after": span.after, "upto": span.upto}) as copy,
     ):
         copy.set_types(ROW_TYPES)
-        for position, data, chained, previous_position, same in copy.rows():
+        for position, data, chained, previous_position in copy.rows():
             if position > next_checkpoint:
                 result.chain_break = _checkpoint_gone(next_checkpoint)
                 break
-            if previous_position is not None and previous_position != last:
+            if previous_position != last and previous_position is not None:
                 result.chain_break = _gap(position, previous_position, last)
                 break
             computed = sha256(previous + data).digest()
-            if computed != chained or not same:
-                mismatch = (position, data, chained, same, previous_position, before_last, last)
+            if computed != chained:
+                mismatch = (position, data, chained, previous_position, before_last, last)
                 break
-            if opener is not None:
+            if decrypt is not None:
                 end = data.index(0, 40)
-                outcome = opener(data[end + 1 :], data[8:32] + data[40:end], position)[0]
-                if outcome == "legacy":
-                    legacy += 1
-                elif outcome != "bound":
-                    if stop_at_unopened:
-                        result.unopened.append(_unopened(position, data, outcome))
-                        break
-                    if len(result.unopened) < unopened_limit:
-                        result.unopened.append(_unopened(position, data, outcome))
+                sealed, at = data[end + 1 :], data[8:32] + data[40:end]
+                outcome = "unknown"  # below the boundary: seal.open tries the old format first
+                if position > legacy_until:
+                    try:
+                        decrypt(sealed[:12], sealed[28:] + sealed[12:28], at)
+                        outcome = "bound"
+                    except InvalidTag:
+                        pass
+                if outcome != "bound":  # not place-bound: how it opens, if at all
+                    outcome = seal.open(sealed, at, position)[0]  # type: ignore[union-attr]
+                    if outcome == "legacy":
+                        legacy += 1
+                    elif outcome != "bound":
+                        if stop_at_unopened:
+                            result.unopened.append(_unopened(position, data, outcome))
+                            break
+                        if len(result.unopened) < unopened_limit:
+                            result.unopened.append(_unopened(position, data, outcome))
             add_leaf(sha256(b"\x00" + data).digest())
             checked += 1
             before_last, previous, last = previous, computed, position
             if position == next_checkpoint:
                 _, signed_link, signed_root = targets[target]
-                if computed != signed_link or tree.root() != signed_root:
+                if computed != signed_link or merkle.root(leaves) != signed_root:
                     result.chain_break = Finding(
                         position,
                         "rewritten",
@@ -152,8 +185,8 @@ def walk(
                     )
                     break
                 result.matched.append(position)
-                tree = merkle.Tree()
-                add_leaf = tree.add
+                leaves = []
+                add_leaf = leaves.append
                 target += 1
                 next_checkpoint = targets[target][0] if target < len(targets) else BEYOND
             if progress is not None and not checked % 8192:
@@ -165,7 +198,10 @@ def walk(
     if result.chain_break is None and next_checkpoint != BEYOND:
         result.chain_break = _checkpoint_gone(next_checkpoint)
     result.checked, result.legacy = checked, legacy
-    result.last_position, result.link, result.tree = last, previous, tree
+    result.opened = checked if seal is not None else 0
+    result.last_position, result.link = last, previous
+    if want_root:
+        result.root = merkle.root(leaves)
     return result
 
 
@@ -174,11 +210,8 @@ def _describe_event(data: bytes) -> str:
 
 
 def _unopened(position: int, data: bytes, outcome: str) -> Finding:
-    return Finding(
-        position,
-        outcome,
-        f"{describe(outcome, position)} ({_describe_event(data)})",  # type: ignore[arg-type]
-    )
+    detail = describe(outcome, position)  # type: ignore[arg-type]
+    return Finding(position, outcome, f"{detail} ({_describe_event(data)})")
 
 
 def _checkpoint_gone(position: int) -> Finding:
@@ -209,15 +242,14 @@ def _mismatch(
     conn: psycopg.Connection[Any],
     position: int,
     data: bytes,
-    chained: bytes,
-    same: bool,
+    chained: bytes | None,
     previous_position: int | None,
     before_last: bytes,
     last: int,
 ) -> Finding:
     """Name a link that does not recompute (the failure path: may query)."""
     event = _describe_event(data)
-    if not same:
+    if chained is None:  # the chain row at this position names another event
         row = conn.execute(
             "SELECT position FROM audit.chain WHERE originator_id = %s AND originator_version = %s",
             (UUID(bytes=data[8:24]), int.from_bytes(data[24:32], "big", signed=True)),
@@ -238,14 +270,10 @@ def _mismatch(
             "inserted",
             f"position {last} was inserted after position {position} had been chained",
         )
+    removed = "" if previous_position is not None else ", or the row before it was removed"
     return Finding(
         position,
         "changed",
         f"the stored bytes or the recording time (time index) of position {position} ({event}) "
-        "differ from what was chained"
-        + (
-            ""
-            if previous_position is not None
-            else ", or the row before it was removed with its link"
-        ),
+        f"differ from what was chained{removed}",
     )

@@ -423,9 +423,11 @@ def sign_checkpoint(
                 Span(after, head, start_link),
                 seal.with_boundary(boundary),
                 stop_at_unopened=True,
+                want_root=True,
             )
             refused = walked.chain_break or (walked.unopened[0] if walked.unopened else None)
-            position, link, root = walked.last_position, walked.link, walked.tree.root()
+            assert walked.root is not None
+            position, link, root = walked.last_position, walked.link, walked.root
         if position == after and not (heartbeat and newest is not None):
             return Signing(None, refused)
         checkpoint = _signed(

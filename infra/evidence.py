@@ -45,14 +45,19 @@ def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, 
     """(position, leaf hash) of every stored event in [start, end], in order."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT e.notification_id, sha256('\\x00'::bytea || audit.event_bytes("
-            "e.notification_id, e.originator_id, e.originator_version, c.recorded_at, e.topic,"
-            " e.state)) FROM public.relief_events e"
+            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
+            " e.topic, e.state FROM public.relief_events e"
             " JOIN audit.chain c ON c.position = e.notification_id"
             " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
             (start, end),
         ).fetchall()
-    return [(int(position), bytes(leaf)) for position, leaf in rows]
+    return [
+        (
+            int(r[0]),
+            merkle.leaf_hash(event_bytes(int(r[0]), r[1], int(r[2]), r[3], r[4], bytes(r[5]))),
+        )
+        for r in rows
+    ]
 
 
 def build_bundle(

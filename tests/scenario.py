@@ -174,3 +174,16 @@ def write_rich_history(ledger: ReliefLedger, *, seed: int = 11) -> None:
         reason="ended",
         provenance=BY_OFFICER,
     )
+
+
+def paid_case(ledger: ReliefLedger) -> ReliefCase:
+    """A case approved and paid for the current month, as it stands after the payment."""
+    case = application(ledger)
+    approve(ledger, case)
+    ledger.record_payment(
+        case.id,
+        period=ledger.today().strftime("%Y-%m"),
+        amount="900",
+        provenance=approver(who="payer"),
+    )
+    return ledger.get_case(case.id)

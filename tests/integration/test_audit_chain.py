@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra import merkle
 from infra.audit_chain import GENESIS, link, version_at
 from infra.audit_verify import Limits, Verification, verify_log
 from infra.checkpoints import (
@@ -20,10 +21,11 @@ from infra.checkpoints import (
     raw_public_key,
     sign_checkpoint,
 )
+from infra.evidence import range_leaves
 from infra.runtime import Runtime
 from infra.sealing import seal_of
 from tests.factories import approver
-from tests.scenario import application, approve, write_history
+from tests.scenario import paid_case, write_history
 
 pytestmark = pytest.mark.integration
 
@@ -67,19 +69,6 @@ def relink_chain(runtime: Runtime) -> None:
 @pytest.fixture()
 def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
-
-
-def paid_case(runtime: Runtime) -> Any:
-    ledger = runtime.ledger
-    case = application(ledger)
-    approve(ledger, case)
-    ledger.record_payment(
-        case.id,
-        period=ledger.today().strftime("%Y-%m"),
-        amount="900",
-        provenance=approver(who="payer"),
-    )
-    return ledger.get_case(case.id)
 
 
 def test_an_untouched_log_verifies_to_its_head(runtime: Runtime) -> None:
@@ -172,7 +161,7 @@ def test_a_payment_copied_by_sql_under_the_next_version_does_not_verify(
 ) -> None:
     """The insider's append: the trigger chains it, but its seal is bound to another place.
     Verify names it, the checkpointer signs only up to it, and the case refuses to load it."""
-    case = paid_case(runtime)
+    case = paid_case(runtime.ledger)
     [(payment_state,)] = sql(
         runtime,
         "SELECT state FROM relief_events WHERE originator_id = %s AND topic LIKE %s",
@@ -209,7 +198,7 @@ def test_a_checkpoint_is_signed_only_over_events_that_open_at_their_place(
 ) -> None:
     """Two events of one aggregate swap sealed states: links are recomputed by the trigger's
     own rule, so only the seals tell."""
-    case = paid_case(runtime)
+    case = paid_case(runtime.ledger)
     rows = sql(
         runtime,
         "SELECT originator_version, state FROM relief_events WHERE originator_id = %s"
@@ -241,14 +230,7 @@ def test_as_of_equals_a_naive_replay_cut_at_that_instant(runtime: Runtime) -> No
     """As of an instant: the events the ledger had recorded by then (their recording time;
     the event's own timestamp is sealed inside the encrypted state)."""
     ledger = runtime.ledger
-    case = application(ledger)
-    approve(ledger, case)
-    ledger.record_payment(
-        case.id,
-        period=ledger.today().strftime("%Y-%m"),
-        amount="900",
-        provenance=approver(who="payer"),
-    )
+    case = paid_case(ledger)
     ledger.review_case(
         case.id, outcome="continue", notes="annual", provenance=approver(who="reviewer")
     )
@@ -406,12 +388,13 @@ def forge_successor(runtime: Runtime, previous: Checkpoint, key: Ed25519PrivateK
         "SELECT position, hash FROM audit.chain WHERE position > %s ORDER BY position LIMIT 1",
         (previous.position,),
     )
+    leaves = [leaf for _, leaf in range_leaves(runtime.pool, previous.position + 1, position)]
     unsigned = Checkpoint(
         previous.sequence + 1,
         position,
         previous.position + 1,
         bytes(chained),
-        bytes(32),
+        merkle.root(leaves),
         dt.datetime.now(dt.UTC),
         raw_public_key(key.public_key()),
         b"",
@@ -438,6 +421,44 @@ def forge_successor(runtime: Runtime, previous: Checkpoint, key: Ed25519PrivateK
         ),
     )
     return forged
+
+
+def test_seals_a_checkpoint_vouches_for_are_opened_on_request(
+    runtime: Runtime, key: Ed25519PrivateKey
+) -> None:
+    """Chained checkpoints are signed over authenticated events only, so by default their ranges
+    are not opened again. A signing key used without that check (stolen) is caught by opening
+    every seal."""
+    case = paid_case(runtime.ledger)
+    first = sign(runtime, key).checkpoint
+    assert first is not None
+    [(state,)] = sql(
+        runtime,
+        "SELECT state FROM relief_events WHERE originator_id = %s AND topic LIKE %s",
+        (case.id, "%PaymentRecorded"),
+    )
+    sql(
+        runtime,
+        "INSERT INTO relief_events (originator_id, originator_version, topic, state)"
+        " VALUES (%s, %s, 'domain.case:ReliefCase.PaymentRecorded', %s)",
+        (case.id, case.version + 1, state),
+    )
+    forge_successor(runtime, first, key)  # signed without opening the seal
+    report = verify_chain(runtime)
+    assert report.intact and report.signed_up_to == runtime.head_position()
+    assert report.seals_opened == 0
+    everything = verify_chain(runtime, open_signed=True)
+    assert kind_at(everything) == ("forged", runtime.head_position())
+    assert everything.seals_opened == runtime.head_position()
+
+
+def test_a_table_the_verifier_reads_must_be_the_table_itself(runtime: Runtime) -> None:
+    """A view or a row-security policy in its place could show the verifier other rows."""
+    write_history(runtime.ledger, 2)
+    sql(runtime, "ALTER TABLE audit.chain ENABLE ROW LEVEL SECURITY")
+    report = verify_chain(runtime)
+    assert report.first_break is not None and report.first_break.kind == "substituted"
+    assert "audit.chain" in report.first_break.detail
 
 
 def test_an_altered_time_index_is_named(runtime: Runtime) -> None:

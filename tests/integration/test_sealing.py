@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +32,7 @@ from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from tests.factories import approver
 from tests.integration.helpers import caseload_rows
-from tests.scenario import application, approve, write_history
+from tests.scenario import application, paid_case, write_history
 
 pytestmark = pytest.mark.integration
 
@@ -114,15 +115,7 @@ def upgrade(runtime: Runtime, before_upgrade: Any = None) -> Iterator[Upgraded]:
     old = old_version_ledger(runtime)
     try:
         write_history(old, 5)
-        case = application(old)
-        approve(old, case)
-        old.record_payment(
-            case.id,
-            period=old.today().strftime("%Y-%m"),
-            amount="900",
-            provenance=approver(who="payer"),
-        )
-        case = old.get_case(case.id)
+        case = paid_case(old)
         if before_upgrade is not None:
             before_upgrade(url, case.id)
     finally:
@@ -170,21 +163,32 @@ def test_a_seal_opens_only_at_its_place() -> None:
     assert legacy.open(unbound, place(here, 3, "t"), None)[0] == "unbound"
 
 
-def test_the_sql_function_and_python_agree_on_the_event_bytes(runtime: Runtime) -> None:
-    """The trigger, the verifier's COPY and the offline bundle checker share one definition."""
-    from infra.audit_chain import event_bytes
+def test_sql_and_python_agree_on_the_event_bytes(runtime: Runtime) -> None:
+    """The trigger and the verifier's COPY (SQL) and the offline bundle checker (Python)."""
+    from infra.audit_chain import event_bytes, event_bytes_sql
 
     write_history(runtime.ledger, 3)
+    in_sql = event_bytes_sql(
+        "e.notification_id",
+        "e.originator_id",
+        "e.originator_version",
+        "c.recorded_at",
+        "e.topic",
+        "e.state",
+    )
     rows = sql(
         runtime.database_url,
         "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-        " e.topic, e.state, audit.event_bytes(e.notification_id, e.originator_id,"
-        " e.originator_version, c.recorded_at, e.topic, e.state)"
-        " FROM relief_events e JOIN audit.chain c ON c.position = e.notification_id",
+        f" e.topic, e.state, {in_sql}, c.hash, c.previous_position"
+        " FROM relief_events e JOIN audit.chain c ON c.position = e.notification_id"
+        " ORDER BY e.notification_id",
     )
     assert rows
-    for position, oid, version, at, topic, state, in_sql in rows:
-        assert event_bytes(position, oid, version, at, topic, bytes(state)) == bytes(in_sql)
+    previous = bytes(32)
+    for position, oid, version, at, topic, state, data, chained, _ in rows:
+        assert event_bytes(position, oid, version, at, topic, bytes(state)) == bytes(data)
+        previous = hashlib.sha256(previous + bytes(data)).digest()
+        assert previous == bytes(chained)  # the trigger's link
 
 
 def test_saves_bulk_writes_loads_and_projections_all_seal_to_the_place(runtime: Runtime) -> None:

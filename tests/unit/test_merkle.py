@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.merkle import Tree, inclusion_proof, leaf_hash, node_hash, root, root_from_proof
+from infra.merkle import inclusion_proof, leaf_hash, node_hash, root, root_from_proof
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31])
@@ -16,14 +16,20 @@ def test_every_leaf_proves_its_inclusion(size: int) -> None:
         assert root_from_proof(leaves[index], index, size, path) == expected
 
 
-def test_the_incremental_tree_has_the_same_root_at_every_size() -> None:
-    tree, leaves = Tree(), []
-    assert tree.root() == root([])
-    for i in range(70):
-        leaf = leaf_hash(i.to_bytes(2, "big"))
-        tree.add(leaf)
-        leaves.append(leaf)
-        assert tree.root() == root(leaves), len(leaves)
+def rfc_6962_root(leaves: list[bytes]) -> bytes:
+    """MTH as RFC 6962 §2.1 writes it, recursively: the reference."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(rfc_6962_root(leaves[:k]), rfc_6962_root(leaves[k:]))
+
+
+def test_the_root_is_rfc_6962_s_at_every_size() -> None:
+    leaves = [leaf_hash(i.to_bytes(2, "big")) for i in range(70)]
+    for size in range(1, len(leaves) + 1):
+        assert root(leaves[:size]) == rfc_6962_root(leaves[:size]), size
 
 
 def test_the_tree_shape_follows_rfc_6962() -> None:
