@@ -247,13 +247,12 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Verify the chain, the seals and the signed checkpoints; exit 1 on a break, 3 when the
     log verifies but its newest checkpoint is too old or too much of it is unsigned."""
-    import base64
     import json
     from pathlib import Path
 
     import psycopg
 
-    from infra.audit_verify import Limits, default_workers, verify_log
+    from infra.audit_verify import verify_as_configured
     from infra.audit_witness import load_held
     from infra.checkpoints import load_public_key
     from infra.runtime import resolve_database_url
@@ -270,8 +269,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             "the one key they all carry; pass --public-key",
             file=sys.stderr,
         )
-    cipher = settings.existing_cipher_key()
-    if cipher is None:
+    if settings.existing_cipher_key() is None:
         print(
             "warning: no cipher key here: seals are not opened, so a sealed state copied or "
             "moved by SQL is not found in the unsigned tail",
@@ -282,13 +280,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM relief_events").fetchone()
     bar = None if args.json else ProgressBar("verify", int(row[0]) if row else 0)
-    report = verify_log(
+    report = verify_as_configured(
+        settings,
         url,
-        cipher_key=base64.b64decode(cipher) if cipher else None,
         trusted_key=trusted,
         held_elsewhere=held,
-        limits=Limits(settings.audit_max_checkpoint_age, settings.audit_max_unsigned),
-        workers=settings.audit_verify_workers or default_workers(),
         open_signed=args.all_seals,
         progress=bar,
     )

@@ -23,6 +23,8 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from infra.database import add_missing_column, create_missing_index
+
 GENESIS = bytes(32)
 EVENTS_TABLE = "public.relief_events"
 
@@ -71,20 +73,14 @@ CHAIN_FUNCTION = f"""CREATE OR REPLACE FUNCTION audit.chain_event() RETURNS trig
         RETURN NULL;
     END $$"""
 
-AUDIT_DDL = (
-    "CREATE SCHEMA IF NOT EXISTS audit",
-    """CREATE TABLE IF NOT EXISTS audit.chain (
-        position bigint PRIMARY KEY,
-        originator_id uuid NOT NULL,
-        originator_version bigint NOT NULL,
-        recorded_at timestamptz NOT NULL,
-        hash bytea NOT NULL
-    )""",
-    # Chains written before this column existed have NULL here (see audit_verify: "changed").
-    "ALTER TABLE audit.chain ADD COLUMN IF NOT EXISTS previous_position bigint",
-    "CREATE INDEX IF NOT EXISTS chain_aggregate ON audit.chain (originator_id, originator_version)",
-    CHAIN_FUNCTION,
-)
+CHAIN_TABLE = """CREATE TABLE IF NOT EXISTS audit.chain (
+    position bigint PRIMARY KEY,
+    originator_id uuid NOT NULL,
+    originator_version bigint NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    hash bytea NOT NULL,
+    previous_position bigint
+)"""
 TRIGGER_DDL = (
     f"DROP TRIGGER IF EXISTS relief_events_chain ON {EVENTS_TABLE}",
     f"CREATE TRIGGER relief_events_chain AFTER INSERT ON {EVENTS_TABLE}"
@@ -93,10 +89,18 @@ TRIGGER_DDL = (
 
 
 def install(conn: psycopg.Connection[Any]) -> None:
-    """Create or upgrade the chain (idempotent; the trigger only when missing, since creating
-    it locks the events table)."""
-    for ddl in AUDIT_DDL:
-        conn.execute(ddl)
+    """Create or upgrade the chain, taking table locks only for what is missing (a process
+    starting must not queue the ledger's inserts behind a verifier's long read)."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    conn.execute(CHAIN_TABLE)
+    # Chains written before rows named their predecessor have NULL here (audit_walk: "changed").
+    add_missing_column(conn, "audit.chain", "previous_position", "bigint")
+    create_missing_index(
+        conn,
+        "audit.chain_aggregate",
+        "CREATE INDEX chain_aggregate ON audit.chain (originator_id, originator_version)",
+    )
+    conn.execute(CHAIN_FUNCTION)  # no table lock; existing chains get the new body
     if not conn.execute("SELECT 1 FROM pg_trigger WHERE tgname = 'relief_events_chain'").fetchone():
         for ddl in TRIGGER_DDL:
             conn.execute(ddl)

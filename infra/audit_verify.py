@@ -23,6 +23,7 @@ checkpoint or a long unsigned tail into a failure.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ from infra.audit_chain import GENESIS
 from infra.audit_walk import Finding, Span, Walked, pin_session, walk
 from infra.checkpoints import Checkpoint, all_checkpoints, follows
 from infra.sealing import Seal, read_boundary
+from infra.settings import Settings
 
 #: Below this many events per worker process, starting processes costs more than it saves.
 PARALLEL_FROM = 20_000
@@ -180,7 +182,8 @@ def verify_log(
                 "SELECT (SELECT count(*) FROM public.relief_events WHERE notification_id > %s),"
                 " (SELECT max(notification_id) FROM public.relief_events"
                 "  WHERE notification_id < %s),"
-                " (SELECT extract(epoch FROM now() - min(recorded_at)) FROM audit.chain)",
+                " (SELECT extract(epoch FROM now() - recorded_at) FROM audit.chain"
+                "  ORDER BY position LIMIT 1)",
                 (signed_up_to, first.position if first else head + 1),
             ).fetchone()
             assert counts is not None
@@ -207,6 +210,22 @@ def verify_log(
         first_break=first,
         unopened=tuple(unopened[:UNOPENED_LIMIT]),
         over_limits=_over_limits(limits, age, unsigned, newest),
+    )
+
+
+def verify_as_configured(
+    settings: Settings, database_url: str, *, trusted_key: bytes | None, **options: Any
+) -> Verification:
+    """``verify_log`` with this deployment's cipher key (if this machine holds it), limits
+    and number of workers."""
+    cipher = settings.existing_cipher_key()
+    return verify_log(
+        database_url,
+        cipher_key=base64.b64decode(cipher) if cipher else None,
+        trusted_key=trusted_key,
+        limits=Limits(settings.audit_max_checkpoint_age, settings.audit_max_unsigned),
+        workers=settings.audit_verify_workers or default_workers(),
+        **options,
     )
 
 

@@ -37,6 +37,7 @@ from psycopg_pool import ConnectionPool
 
 from infra.audit_chain import GENESIS, microseconds
 from infra.audit_walk import Finding, Span, walk
+from infra.database import create_missing_index
 from infra.sealing import Seal, read_boundary
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,11 @@ def install(conn: psycopg.Connection[Any]) -> None:
         for statement in MIGRATE_V1:
             conn.execute(statement)
     conn.execute(CHECKPOINTS_TABLE)
-    conn.execute("CREATE INDEX IF NOT EXISTS checkpoints_position ON audit.checkpoints (position)")
+    create_missing_index(
+        conn,
+        "audit.checkpoints_position",
+        "CREATE INDEX checkpoints_position ON audit.checkpoints (position)",
+    )
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
@@ -75,3 +78,21 @@ def open_pool(database_url: str, *, size: int = 8, name: str = "relief") -> Conn
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+def add_missing_column(conn: psycopg.Connection[Any], table: str, column: str, kind: str) -> None:
+    """ALTER TABLE only when the column is missing: ALTER locks the table exclusively even when
+    there is nothing to do, which would queue every insert behind a long-running reader."""
+    schema, name = table.split(".")
+    if not conn.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (schema, name, column),
+    ).fetchone():
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")  # names from code
+
+
+def create_missing_index(conn: psycopg.Connection[Any], name: str, definition: str) -> None:
+    """CREATE INDEX only when missing (it locks the table against writes while it checks)."""
+    if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone() == (None,):
+        conn.execute(definition)

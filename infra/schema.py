@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from infra.database import store_env
+from infra.database import add_missing_column, store_env
 from projections.base import Projection
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,13 @@ CONTROL_DDL = (
         partition_offsets jsonb NOT NULL DEFAULT '{{}}'::jsonb,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
-    # The relay copies checkpoints to <topic>.checkpoints after the events they cover.
-    f"ALTER TABLE {CONTROL_SCHEMA}.relay_state"
-    " ADD COLUMN IF NOT EXISTS checkpoint_sequence bigint NOT NULL DEFAULT 0,"
-    " ADD COLUMN IF NOT EXISTS checkpoint_offset bigint NOT NULL DEFAULT 0",
 )
+#: Columns added since: the relay copies checkpoints to <topic>.checkpoints after the events
+#: they cover (the last one copied, and the next offset of that topic).
+RELAY_CHECKPOINT_COLUMNS = {
+    "checkpoint_sequence": "bigint NOT NULL DEFAULT 0",
+    "checkpoint_offset": "bigint NOT NULL DEFAULT 0",
+}
 
 
 def generation_schema(projection_name: str, generation: int) -> str:
@@ -139,6 +141,8 @@ def init_schema(
                     conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)
+            for column, kind in RELAY_CHECKPOINT_COLUMNS.items():
+                add_missing_column(conn, f"{CONTROL_SCHEMA}.relay_state", column, kind)
             from infra.policies import ensure_default_policy
 
             ensure_default_policy(conn)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
@@ -17,7 +16,7 @@ from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.errors import InvalidState, InvalidValue, NotFound
 from infra.audit_chain import version_at
-from infra.audit_verify import Limits, default_workers, verify_log
+from infra.audit_verify import verify_as_configured
 from infra.checkpoints import checkpoints, load_or_create_key, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
@@ -31,21 +30,12 @@ router = APIRouter(tags=["audit"])
     dependencies=[allow("audit.read")],
 )
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
-    """Verify chain, seals and signed checkpoints: ``intact`` up to a position or the first
-    break (position, kind: changed, missing, inserted, reordered, rewritten, forged,
-    unbound, duplicate, forged-checkpoint, boundary-moved); how far the log is signed and how
-    many events are not; ``ok`` is false also when the newest checkpoint is older, or the
-    unsigned tail longer, than the configured limits."""
-    settings = runtime.settings
-    trusted = load_public_key(settings.audit_key_file)
-    cipher = settings.existing_cipher_key()
-    report = verify_log(
-        runtime.database_url,
-        cipher_key=base64.b64decode(cipher) if cipher else None,
-        trusted_key=trusted,
-        limits=Limits(settings.audit_max_checkpoint_age, settings.audit_max_unsigned),
-        workers=settings.audit_verify_workers or default_workers(),
-    )
+    """Verify chain, seals and signed checkpoints (as ``relief audit verify --json``): intact
+    up to a position, or the first break (position and kind, README "Audit"); how far the log
+    is signed and how many events are not; ``ok`` is false also when the newest checkpoint is
+    older, or the unsigned tail longer, than the configured limits."""
+    trusted = load_public_key(runtime.settings.audit_key_file)
+    report = verify_as_configured(runtime.settings, runtime.database_url, trusted_key=trusted)
     return {**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}
 
 
