@@ -7,8 +7,8 @@ well. Here the associated data of every seal is the event's place, so sealed byt
 where the application wrote them; a row copied, moved or re-labelled by SQL fails to open.
 
 Events sealed before this binding existed (no associated data) are accepted in that format only
-at or below the *legacy boundary*: the head of the log when the first process of this version
-started on it (recorded once in ``audit.seal_boundary`` and then signed into every checkpoint).
+at or below the *legacy boundary*: the head of the log at the first start of this version that
+found events in it (recorded once in ``audit.seal_boundary``, then signed into every checkpoint).
 Above it, only place-bound seals open. See README "Audit" for why that boundary is sound.
 
 Wired through the library's own hooks: ``CIPHER_TOPIC`` (``PlaceBoundCipher``),
@@ -50,9 +50,14 @@ BOUNDARY_DDL = (
         position bigint NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now()
     )""",
-    # Recorded once: the head of the log when this version first starts on it.
+    # Recorded once: the head of the log at the first start of this version that finds events
+    # in it, unless a chained checkpoint has signed the boundary already (as 0: none recorded).
+    # A log begun by this version may get a boundary above its first place-bound events:
+    # harmless, those positions are taken, and a gap below the head is guarded by the chain.
     "INSERT INTO audit.seal_boundary (position)"
-    " SELECT coalesce(max(notification_id), 0) FROM public.relief_events"
+    " SELECT max(notification_id) FROM public.relief_events"
+    " HAVING max(notification_id) IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM audit.checkpoints WHERE previous IS NOT NULL)"
     " ON CONFLICT (only_row) DO NOTHING",
 )
 

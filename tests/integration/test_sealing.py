@@ -305,3 +305,42 @@ def test_an_old_event_copied_before_the_upgrade_is_found_twice(runtime: Runtime)
         report = verify(upgraded.runtime)
         assert report.first_break is not None
         assert (report.first_break.kind, report.first_break.position) == ("duplicate", copied["at"])
+
+
+def test_a_log_restored_after_an_empty_start_is_adopted_at_the_next_start(
+    runtime: Runtime,
+) -> None:
+    url = runtime.database_url
+    assert sql(url, "SELECT count(*) FROM audit.seal_boundary") == [(0,)]  # nothing to exempt
+    old = old_version_ledger(runtime)  # the rows of a log written before binding, restored
+    try:
+        write_history(old, 3)
+    finally:
+        old.close()
+    init_schema(url, ALL_PROJECTIONS)
+    head = runtime.head_position()
+    assert sql(url, "SELECT position FROM audit.seal_boundary") == [(head,)]
+    adopted = Runtime.open(runtime.settings)
+    try:
+        report = verify(adopted)
+        assert report.intact and report.legacy_events == head
+        [(case_id,)] = sql(
+            url,
+            "SELECT originator_id FROM relief_events WHERE topic LIKE"
+            " '%%ApplicationReceived' LIMIT 1",
+        )
+        assert adopted.ledger.get_case(case_id).id == case_id
+    finally:
+        adopted.close()
+
+
+def test_a_log_begun_here_and_signed_keeps_no_boundary(runtime: Runtime) -> None:
+    """The first chained checkpoint signs the boundary as it is (none): a later start must
+    not record one, or every verify after it would say the boundary moved."""
+    write_history(runtime.ledger, 2)
+    key = Ed25519PrivateKey.generate()
+    signed = sign_checkpoint(runtime.pool, key, seal_of(runtime.ledger)).checkpoint
+    assert signed is not None and signed.legacy_until == 0
+    init_schema(runtime.database_url, ALL_PROJECTIONS)
+    assert sql(runtime.database_url, "SELECT count(*) FROM audit.seal_boundary") == [(0,)]
+    assert verify(runtime).intact
