@@ -31,20 +31,19 @@ from infra.sealing import Seal, describe
 #: A position no event reaches: "no checkpoint ahead".
 BEYOND = 2**63
 
+#: The canonical bytes of each stored event, from the events (e) and chain (c) columns.
+EVENT_BYTES = event_bytes_sql(
+    "e.notification_id",
+    "e.originator_id",
+    "e.originator_version",
+    "c.recorded_at",
+    "e.topic",
+    "e.state",
+)
 #: Position, canonical bytes, the chained link (NULL when the chain row names another event),
 #: the position the link was chained after.
 WALK = f"""COPY (
-    SELECT e.notification_id,
-           {
-    event_bytes_sql(
-        "e.notification_id",
-        "e.originator_id",
-        "e.originator_version",
-        "c.recorded_at",
-        "e.topic",
-        "e.state",
-    )
-},
+    SELECT e.notification_id, {EVENT_BYTES},
            CASE WHEN e.originator_id = c.originator_id
                  AND e.originator_version = c.originator_version THEN c.hash END,
            c.previous_position

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -410,7 +411,7 @@ def sign_checkpoint(
             return Signing(
                 None,
                 Finding(
-                    boundary,
+                    min(newest.legacy_until or 0, boundary) + 1,
                     "boundary-moved",
                     f"the legacy boundary in the database ({boundary}) is not the signed one "
                     f"({newest.legacy_until})",
@@ -509,6 +510,7 @@ class Checkpointer:
         self.every_events, self.every_seconds = every_events, every_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self._reported: Finding | None = None
+        self._retry_after = 0.0  # after stopping short of the head, wait every_seconds
 
     def due(self) -> tuple[bool, bool]:
         """(sign now, as a heartbeat) from the head and the newest checkpoint."""
@@ -530,9 +532,11 @@ class Checkpointer:
 
     def run_once(self) -> Signing | None:
         sign, heartbeat = self.due()
-        if not sign:
+        if not sign or time.monotonic() < self._retry_after:
             return None
         signing = sign_checkpoint(self.pool, self.key, self.seal, heartbeat=heartbeat)
+        if signing.refused is not None:
+            self._retry_after = time.monotonic() + self.every_seconds
         if signing.checkpoint is not None:
             log.info(
                 "signed checkpoint #%d at position %d",

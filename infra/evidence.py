@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from psycopg_pool import ConnectionPool
 
+from domain.errors import InvalidState
 from infra import merkle
 from infra.audit_chain import event_bytes
 from infra.checkpoints import (
@@ -80,7 +81,11 @@ def build_bundle(
     for position, version, recorded_at, topic, state in rows:
         checkpoint = covering(pool, int(position))
         if checkpoint is None:
-            raise LookupError(f"position {position} is not under a signed checkpoint")
+            raise InvalidState(
+                f"position {position} is not under a signed checkpoint: the log does not verify"
+                " there (relief audit verify names the event)",
+                field="aggregate_id",
+            )
         if checkpoint.position not in ranges:
             ranges[checkpoint.position] = range_leaves(
                 pool, checkpoint.range_start, checkpoint.position

@@ -66,6 +66,19 @@ def relink_chain(runtime: Runtime) -> None:
         sql(runtime, "UPDATE audit.chain SET hash = %s WHERE position = %s", (previous, position))
 
 
+def copy_payment_as_next_version(runtime: Runtime, case: Any) -> int:
+    """The insider's plain SQL: the case's payment, sealed bytes and all, as its next version.
+    Its position."""
+    [(position,)] = sql(
+        runtime,
+        "INSERT INTO relief_events (originator_id, originator_version, topic, state)"
+        " SELECT originator_id, %s, topic, state FROM relief_events"
+        " WHERE originator_id = %s AND topic LIKE %s RETURNING notification_id",
+        (case.version + 1, case.id, "%PaymentRecorded"),
+    )
+    return int(position)
+
+
 @pytest.fixture()
 def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
@@ -162,18 +175,7 @@ def test_a_payment_copied_by_sql_under_the_next_version_does_not_verify(
     """The insider's append: the trigger chains it, but its seal is bound to another place.
     Verify names it, the checkpointer signs only up to it, and the case refuses to load it."""
     case = paid_case(runtime.ledger)
-    [(payment_state,)] = sql(
-        runtime,
-        "SELECT state FROM relief_events WHERE originator_id = %s AND topic LIKE %s",
-        (case.id, "%PaymentRecorded"),
-    )
-    sql(
-        runtime,
-        "INSERT INTO relief_events (originator_id, originator_version, topic, state)"
-        " VALUES (%s, %s, 'domain.case:ReliefCase.PaymentRecorded', %s)",
-        (case.id, case.version + 1, payment_state),
-    )
-    forged = runtime.head_position()
+    forged = copy_payment_as_next_version(runtime, case)
     write_history(runtime.ledger, 2)  # the ledger carries on after it
     report = verify_chain(runtime)
     assert kind_at(report) == ("forged", forged)
@@ -432,17 +434,7 @@ def test_seals_a_checkpoint_vouches_for_are_opened_on_request(
     case = paid_case(runtime.ledger)
     first = sign(runtime, key).checkpoint
     assert first is not None
-    [(state,)] = sql(
-        runtime,
-        "SELECT state FROM relief_events WHERE originator_id = %s AND topic LIKE %s",
-        (case.id, "%PaymentRecorded"),
-    )
-    sql(
-        runtime,
-        "INSERT INTO relief_events (originator_id, originator_version, topic, state)"
-        " VALUES (%s, %s, 'domain.case:ReliefCase.PaymentRecorded', %s)",
-        (case.id, case.version + 1, state),
-    )
+    copy_payment_as_next_version(runtime, case)
     forge_successor(runtime, first, key)  # signed without opening the seal
     report = verify_chain(runtime)
     assert report.intact and report.signed_up_to == runtime.head_position()
@@ -517,6 +509,38 @@ def test_a_heartbeat_signs_the_same_head_again(runtime: Runtime, key: Ed25519Pri
     report = verify_chain(runtime)
     assert report.intact and report.newest_checkpoint == beat
     assert report.signed_up_to == first.position
+
+
+def test_the_checkpointer_signs_when_due_beats_when_idle_and_backs_off_when_refused(
+    runtime: Runtime, key: Ed25519PrivateKey
+) -> None:
+    from infra.checkpoints import Checkpointer
+
+    checkpointer = Checkpointer(
+        runtime.pool,
+        key,
+        seal_of(runtime.ledger),
+        every_events=1000,
+        every_seconds=3600,
+        heartbeat_seconds=0,
+    )
+    case = paid_case(runtime.ledger)
+    first = checkpointer.run_once()  # nothing signed yet: due at once
+    assert first is not None and first.checkpoint is not None
+    beat = checkpointer.run_once()  # no new event: a heartbeat (heartbeat_seconds=0)
+    assert beat is not None and beat.checkpoint is not None and beat.checkpoint.heartbeat
+    copy_payment_as_next_version(runtime, case)
+    slow = Checkpointer(
+        runtime.pool,
+        key,
+        seal_of(runtime.ledger),
+        every_events=1,
+        every_seconds=3600,
+        heartbeat_seconds=0,
+    )
+    refused = slow.run_once()
+    assert refused is not None and refused.checkpoint is None and refused.refused is not None
+    assert slow.run_once() is None  # not again before every_seconds
 
 
 def test_ranges_verified_in_parallel_processes_agree_with_one_walk(

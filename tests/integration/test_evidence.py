@@ -81,6 +81,24 @@ def test_a_bundle_of_chained_checkpoints_verifies_and_names_their_order(
     assert all(c["previous"] and c["legacy_until"] == 0 for c in held)
 
 
+def test_no_bundle_vouches_for_an_event_that_does_not_authenticate(
+    runtime: Runtime, key: Ed25519PrivateKey
+) -> None:
+    from domain.errors import InvalidState
+
+    case = a_case_across_checkpoints(runtime, key)
+    last = runtime.ledger.get_case(case.id)
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO relief_events (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, %s, topic, state FROM relief_events"
+            " WHERE originator_id = %s AND originator_version = %s",
+            (last.version + 1, case.id, last.version),
+        )
+    with pytest.raises(InvalidState, match="not under a signed checkpoint"):
+        build_bundle(runtime.pool, case.id, key, seal_of(runtime.ledger))
+
+
 def test_a_re_signed_bundle_with_a_changed_event_is_caught_by_the_proofs(
     runtime: Runtime, key: Ed25519PrivateKey
 ) -> None:

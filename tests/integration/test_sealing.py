@@ -165,21 +165,14 @@ def test_a_seal_opens_only_at_its_place() -> None:
 
 def test_sql_and_python_agree_on_the_event_bytes(runtime: Runtime) -> None:
     """The trigger and the verifier's COPY (SQL) and the offline bundle checker (Python)."""
-    from infra.audit_chain import event_bytes, event_bytes_sql
+    from infra.audit_chain import event_bytes
+    from infra.audit_walk import EVENT_BYTES
 
     write_history(runtime.ledger, 3)
-    in_sql = event_bytes_sql(
-        "e.notification_id",
-        "e.originator_id",
-        "e.originator_version",
-        "c.recorded_at",
-        "e.topic",
-        "e.state",
-    )
     rows = sql(
         runtime.database_url,
         "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-        f" e.topic, e.state, {in_sql}, c.hash, c.previous_position"
+        f" e.topic, e.state, {EVENT_BYTES}, c.hash, c.previous_position"
         " FROM relief_events e JOIN audit.chain c ON c.position = e.notification_id"
         " ORDER BY e.notification_id",
     )
