@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidTag
 
 from infra import merkle
 from infra.audit_chain import event_bytes_sql
-from infra.sealing import Seal, describe
+from infra.sealing import Outcome, Seal, describe
 
 #: A position no event reaches: "no checkpoint ahead".
 BEYOND = 2**63
@@ -127,7 +127,7 @@ def walk(
     next_checkpoint = targets[0][0] if targets else BEYOND
     leaves: list[bytes] = []
     add_leaf = leaves.append
-    # Place-bound seals are opened inline (the common case); anything else goes to seal.open.
+    opener = seal.open if seal is not None else None
     decrypt = seal.aead.decrypt if seal is not None else None
     legacy_until = seal.legacy_until if seal is not None else 0
     previous = before_last = span.start_link
@@ -150,18 +150,12 @@ def walk(
             if computed != chained:
                 mismatch = (position, data, chained, previous_position, before_last, last)
                 break
-            if decrypt is not None:
+            if opener is not None and decrypt is not None:
                 end = data.index(0, 40)
                 sealed, at = data[end + 1 :], data[8:32] + data[40:end]
-                outcome = "unknown"  # below the boundary: seal.open tries the old format first
-                if position > legacy_until:
-                    try:
-                        decrypt(sealed[:12], sealed[28:] + sealed[12:28], at)
-                        outcome = "bound"
-                    except InvalidTag:
-                        pass
-                if outcome != "bound":  # not place-bound: how it opens, if at all
-                    outcome = seal.open(sealed, at, position)[0]  # type: ignore[union-attr]
+                # Above the boundary the place-bound seal is the rule: tried here, inline.
+                if position <= legacy_until or not _opens(decrypt, sealed, at):
+                    outcome = opener(sealed, at, position)[0]
                     if outcome == "legacy":
                         legacy += 1
                     elif outcome != "bound":
@@ -204,12 +198,21 @@ def walk(
     return result
 
 
+def _opens(decrypt: Callable[..., bytes], sealed: bytes, at: bytes) -> bool:
+    """Whether a seal in the library's layout (nonce, tag, ciphertext) opens at ``at``."""
+    try:
+        decrypt(sealed[:12], sealed[28:] + sealed[12:28], at)
+    except InvalidTag:
+        return False
+    return True
+
+
 def _describe_event(data: bytes) -> str:
     return f"{UUID(bytes=data[8:24])} v{int.from_bytes(data[24:32], 'big', signed=True)}"
 
 
-def _unopened(position: int, data: bytes, outcome: str) -> Finding:
-    detail = describe(outcome, position)  # type: ignore[arg-type]
+def _unopened(position: int, data: bytes, outcome: Outcome) -> Finding:
+    detail = describe(outcome, position)
     return Finding(position, outcome, f"{detail} ({_describe_event(data)})")
 
 
