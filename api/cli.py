@@ -9,11 +9,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from api import logs
 from domain.provenance import Role
 from infra.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from infra.audit_verify import Verification
 
 log = logging.getLogger("relief")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
@@ -297,7 +300,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1 if not report.intact else 3
 
 
-def print_verification(report: Any) -> None:
+def print_verification(report: Verification) -> None:
     if report.first_break is None:
         print(
             f"intact up to position {report.intact_up_to} ({report.checked} events, "
