@@ -37,7 +37,7 @@ import psycopg
 from psycopg import sql
 
 from infra.audit_chain import GENESIS
-from infra.audit_walk import Finding, Span, Walked, pin_session, walk
+from infra.audit_walk import Finding, Span, Target, Walked, pin_session, walk
 from infra.checkpoints import Checkpoint, all_checkpoints, follows
 from infra.sealing import Seal, read_boundary
 from infra.settings import Settings
@@ -324,7 +324,9 @@ def plan_spans(
     spans: list[Span] = []
     after, link, inside, vouched = 0, GENESIS, [], not open_signed
     for checkpoint in closing:
-        inside.append((checkpoint.position, checkpoint.hash, checkpoint.merkle_root))
+        inside.append(
+            Target(checkpoint.position, checkpoint.hash, checkpoint.merkle_root, checkpoint.chained)
+        )
         vouched = vouched and checkpoint.chained
         if checkpoint.position - after >= per_span or checkpoint is closing[-1]:
             spans.append(Span(after, checkpoint.position, link, tuple(inside), vouched))

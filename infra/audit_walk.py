@@ -77,14 +77,25 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A checkpoint a walk must match: its position, link, and the Merkle root of the range it
+    closes, over the range's links (chained checkpoints) or its event bytes (format v1)."""
+
+    position: int
+    link: bytes
+    root: bytes
+    over_links: bool
+
+
+@dataclass(frozen=True)
 class Span:
-    """Positions (after, upto], walked from the link at ``after``; ``checkpoints`` inside it
-    (position, link, Merkle root of the range it closes) must be matched on the way."""
+    """Positions (after, upto], walked from the link at ``after``; the ``checkpoints`` inside it
+    must be matched on the way."""
 
     after: int
     upto: int
     start_link: bytes
-    checkpoints: tuple[tuple[int, bytes, bytes], ...] = ()
+    checkpoints: tuple[Target, ...] = ()
     vouched: bool = False  # chained checkpoints, which sign only authenticated events, cover it
 
 
@@ -117,14 +128,17 @@ def walk(
     Stops at the first break of the chain. Events whose seal does not open at their place are
     listed (up to ``unopened_limit``) and the walk goes on, or, with ``stop_at_unopened``, stops
     before the first of them (the checkpointer signs nothing from there on). ``want_root``: the
-    Merkle root of the events after the span's last checkpoint, for the checkpointer to sign.
+    Merkle root of the links after the span's last checkpoint, for the checkpointer to sign.
     """
     pin_session(conn)
     sha256 = hashlib.sha256
     result = Walked(span, last_position=span.after, link=span.start_link)
     targets = span.checkpoints
     target = 0
-    next_checkpoint = targets[0][0] if targets else BEYOND
+    next_checkpoint = targets[0].position if targets else BEYOND
+    # Leaves of the range being walked: over links, except in ranges format-v1 checkpoints
+    # signed (and beyond the last checkpoint, where the next one will be chained).
+    over_links = targets[0].over_links if targets else True
     leaves: list[bytes] = []
     add_leaf = leaves.append
     opener = seal.open if seal is not None else None
@@ -164,12 +178,12 @@ def walk(
                             break
                         if len(result.unopened) < unopened_limit:
                             result.unopened.append(_unopened(position, data, outcome))
-            add_leaf(sha256(b"\x00" + data).digest())
+            add_leaf(sha256(b"\x00" + (computed if over_links else data)).digest())
             checked += 1
             before_last, previous, last = previous, computed, position
             if position == next_checkpoint:
-                _, signed_link, signed_root = targets[target]
-                if computed != signed_link or merkle.root(leaves) != signed_root:
+                signed = targets[target]
+                if computed != signed.link or merkle.root(leaves) != signed.root:
                     result.chain_break = Finding(
                         position,
                         "rewritten",
@@ -181,7 +195,13 @@ def walk(
                 leaves = []
                 add_leaf = leaves.append
                 target += 1
-                next_checkpoint = targets[target][0] if target < len(targets) else BEYOND
+                if target < len(targets):
+                    next_checkpoint, over_links = (
+                        targets[target].position,
+                        targets[target].over_links,
+                    )
+                else:
+                    next_checkpoint, over_links = BEYOND, True
             if progress is not None and not checked % 8192:
                 progress(checked)
         while copy.read():  # after a stop: the rest of the COPY, unread, so the session is free

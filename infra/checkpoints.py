@@ -2,8 +2,9 @@
 
 A checkpoint covers the range of positions since the previous one. It signs, with an Ed25519
 key the database operator does not hold: its sequence number, the last position, the chain link
-there, the Merkle root of the range's events, the digest of the previous checkpoint, the legacy
-boundary of the seals (infra/sealing.py) and the signing time. So checkpoints form a chain of
+there, the Merkle root over the range's links (each link commits to its event's bytes; a leaf
+over 32 bytes instead of the event's hundreds), the digest of the previous checkpoint, the
+legacy boundary of the seals (infra/sealing.py) and the signing time. So checkpoints form a chain of
 their own: any later checkpoint an auditor kept exposes a checkpoint removed or altered before
 it. A checkpoint is signed only over events the checkpointer authenticated: each one's seal
 opens at its place and its link recomputes (infra/audit_walk.py).
@@ -12,8 +13,8 @@ When no event was recorded for ``heartbeat`` seconds the checkpointer signs agai
 position (an empty range), so a fresh checkpoint means "the signer is alive and saw this head".
 
 Checkpoints signed before sequence numbers existed (format v1: position, link, range start,
-Merkle root) stay valid; their sequence numbers are their order, and the first chained
-checkpoint after them names the digest of the last one.
+Merkle root over the events' bytes) stay valid; their sequence numbers are their order, and
+the first chained checkpoint after them names the digest of the last one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Evidence bundles: one aggregate's full history with the proofs, checkable offline.
 
-A bundle holds the aggregate's stored events (bytes as stored), the signed checkpoints whose
-ranges hold them, a Merkle inclusion proof of each event in its checkpoint's range, and the
-public key. The whole file is also signed, so no byte of it can change unnoticed.
+A bundle holds the aggregate's stored events (bytes as stored, and the chain link before each),
+the signed checkpoints whose ranges hold them, a Merkle inclusion proof of each event in its
+checkpoint's range (of its link, recomputed from the link before it and its bytes, under a
+chained checkpoint; of its bytes under one of format v1), and the public key. The whole file
+is also signed, so no byte of it can change unnoticed.
 ``verify_bundle`` needs neither the database nor this application's configuration: only the
 file and, ideally, the public key the auditor obtained independently.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from domain.errors import InvalidState
 from infra import merkle
-from infra.audit_chain import event_bytes
+from infra.audit_chain import GENESIS, event_bytes
 from infra.checkpoints import (
     Checkpoint,
     covering,
@@ -42,16 +45,19 @@ def canonical(document: dict[str, Any]) -> bytes:
     )
 
 
-def range_leaves(pool: ConnectionPool, start: int, end: int) -> list[tuple[int, bytes]]:
-    """(position, leaf hash) of every stored event in [start, end], in order."""
+def range_leaves(pool: ConnectionPool, checkpoint: Checkpoint) -> list[tuple[int, bytes]]:
+    """(position, leaf hash) of every stored event in the checkpoint's range, in order: over
+    each event's link (chained checkpoints) or its bytes (format v1), as it was signed."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-            " e.topic, e.state FROM public.relief_events e"
+            " e.topic, e.state, c.hash FROM public.relief_events e"
             " JOIN audit.chain c ON c.position = e.notification_id"
             " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
-            (start, end),
+            (checkpoint.range_start, checkpoint.position),
         ).fetchall()
+    if checkpoint.chained:
+        return [(int(r[0]), merkle.leaf_hash(bytes(r[6]))) for r in rows]
     return [
         (
             int(r[0]),
@@ -67,8 +73,11 @@ def build_bundle(
     """Export the aggregate's history; signs a checkpoint first if its last event has none
     (only over events that authenticate: one that does not stays outside every bundle)."""
     with pool.connection() as conn:
+        # With the link each event was chained after: chained checkpoints' leaves are links.
         rows = conn.execute(
-            "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state"
+            "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state,"
+            " (SELECT p.hash FROM audit.chain p WHERE p.position < c.position"
+            "  ORDER BY p.position DESC LIMIT 1)"
             " FROM public.relief_events e JOIN audit.chain c ON c.position = e.notification_id"
             " WHERE e.originator_id = %s ORDER BY e.originator_version",
             (aggregate_id,),
@@ -78,7 +87,7 @@ def build_bundle(
     if covering(pool, int(rows[-1][0])) is None:
         sign_checkpoint(pool, key, seal)
     events, proofs, held, ranges = [], [], {}, {}
-    for position, version, recorded_at, topic, state in rows:
+    for position, version, recorded_at, topic, state, previous_link in rows:
         checkpoint = covering(pool, int(position))
         if checkpoint is None:
             raise InvalidState(
@@ -87,9 +96,7 @@ def build_bundle(
                 field="aggregate_id",
             )
         if checkpoint.position not in ranges:
-            ranges[checkpoint.position] = range_leaves(
-                pool, checkpoint.range_start, checkpoint.position
-            )
+            ranges[checkpoint.position] = range_leaves(pool, checkpoint)
             held[str(checkpoint.position)] = checkpoint.as_dict()
         leaves = ranges[checkpoint.position]
         index = [p for p, _ in leaves].index(int(position))
@@ -101,6 +108,7 @@ def build_bundle(
                 "recorded_at": recorded_at.isoformat(),
                 "topic": topic,
                 "state": base64.b64encode(bytes(state)).decode("ascii"),
+                "previous_link": bytes(previous_link or GENESIS).hex(),
             }
         )
         proofs.append(
@@ -208,16 +216,17 @@ def _verify(
             continue
         if not cited.range_start <= position <= cited.position:
             problems.append(f"position {position} lies outside checkpoint {cited.position}'s range")
-        leaf = merkle.leaf_hash(
-            event_bytes(
-                position,
-                aggregate,
-                version,
-                dt.datetime.fromisoformat(event["recorded_at"]),
-                event["topic"],
-                _strict_base64(event["state"]),
-            )
+        data = event_bytes(
+            position,
+            aggregate,
+            version,
+            dt.datetime.fromisoformat(event["recorded_at"]),
+            event["topic"],
+            _strict_base64(event["state"]),
         )
+        if cited.chained:  # signed over links: the event's, from the link before it
+            data = hashlib.sha256(strict_hex(event["previous_link"], 32) + data).digest()
+        leaf = merkle.leaf_hash(data)
         path = [strict_hex(h, 32) for h in proof["path"]]
         try:
             root = merkle.root_from_proof(leaf, int(proof["index"]), int(proof["size"]), path)

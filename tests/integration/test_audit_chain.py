@@ -390,19 +390,20 @@ def forge_successor(runtime: Runtime, previous: Checkpoint, key: Ed25519PrivateK
         "SELECT position, hash FROM audit.chain WHERE position > %s ORDER BY position LIMIT 1",
         (previous.position,),
     )
-    leaves = [leaf for _, leaf in range_leaves(runtime.pool, previous.position + 1, position)]
     unsigned = Checkpoint(
         previous.sequence + 1,
         position,
         previous.position + 1,
         bytes(chained),
-        merkle.root(leaves),
+        b"",
         dt.datetime.now(dt.UTC),
         raw_public_key(key.public_key()),
         b"",
         previous.digest(),
         previous.legacy_until,
     )
+    leaves = [leaf for _, leaf in range_leaves(runtime.pool, unsigned)]  # over the links
+    unsigned = dataclasses.replace(unsigned, merkle_root=merkle.root(leaves))
     forged = dataclasses.replace(unsigned, signature=key.sign(unsigned.message()))
     sql(
         runtime,

@@ -22,7 +22,7 @@ from infra import merkle
 from infra.audit_verify import verify_log
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpoint, all_checkpoints, raw_public_key, sign_checkpoint
-from infra.evidence import range_leaves
+from infra.evidence import build_bundle, range_leaves, verify_bundle
 from infra.ledger import ReliefLedger
 from infra.projection_runner import rebuild
 from infra.runtime import Runtime
@@ -65,17 +65,11 @@ def sign_v1(url: str, key: Ed25519PrivateKey, pool: Any) -> None:
     [(position, link)] = sql(
         url, "SELECT position, hash FROM audit.chain ORDER BY position DESC LIMIT 1"
     )
-    leaves = [leaf for _, leaf in range_leaves(pool, 1, position)]
     unsigned = Checkpoint(
-        0,
-        position,
-        1,
-        bytes(link),
-        merkle.root(leaves),
-        _now(),
-        raw_public_key(key.public_key()),
-        b"",
+        0, position, 1, bytes(link), b"", _now(), raw_public_key(key.public_key()), b""
     )
+    leaves = [leaf for _, leaf in range_leaves(pool, unsigned)]  # over the events' bytes
+    unsigned = dataclasses.replace(unsigned, merkle_root=merkle.root(leaves))
     signed = dataclasses.replace(unsigned, signature=key.sign(unsigned.message()))
     sql(
         url,
@@ -230,6 +224,11 @@ def test_a_log_written_before_binding_loads_and_verifies_after_the_upgrade(
     assert report.legacy_until == upgraded.legacy_head
     assert report.legacy_events == upgraded.legacy_head
     assert report.signed_up_to == runtime.head_position()
+    # A bundle across both: old events under the old checkpoint, the closure under the new one.
+    bundle = build_bundle(runtime.pool, case.id, upgraded.key, seal_of(runtime.ledger))
+    checked = verify_bundle(bundle, raw_public_key(upgraded.key.public_key()))
+    assert checked.ok, checked.problems
+    assert checked.versions == case.version + 1 and checked.notes  # "predate place binding"
 
 
 def test_an_old_event_copied_after_the_boundary_is_refused(upgraded: Upgraded) -> None:
