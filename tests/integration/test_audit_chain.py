@@ -36,7 +36,7 @@ def sql(runtime: Runtime, statement: str, params: tuple = ()) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def verify_chain(runtime: Runtime, **options: Any) -> Verification:
+def verified(runtime: Runtime, **options: Any) -> Verification:
     """The whole check as an auditor holding the cipher key runs it."""
     cipher_key = base64.b64decode(runtime.settings.cipher_key())
     return verify_log(runtime.database_url, cipher_key=cipher_key, **options)
@@ -86,7 +86,7 @@ def key() -> Ed25519PrivateKey:
 
 def test_an_untouched_log_verifies_to_its_head(runtime: Runtime) -> None:
     write_history(runtime.ledger, 20)
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert report.intact and report.intact_up_to == runtime.head_position()
     assert report.checked == runtime.head_position()
     assert report.seals_checked and report.legacy_events == 0
@@ -100,7 +100,7 @@ def test_changed_bytes_are_named_at_their_position(runtime: Runtime) -> None:
         "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = %s",
         (target,),
     )
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("changed", target)
     assert report.intact_up_to == target - 1
 
@@ -109,7 +109,7 @@ def test_a_deleted_row_is_named_missing(runtime: Runtime) -> None:
     write_history(runtime.ledger, 10)
     target = runtime.head_position() - 3
     sql(runtime, "DELETE FROM relief_events WHERE notification_id = %s", (target,))
-    assert kind_at(verify_chain(runtime)) == ("missing", target)
+    assert kind_at(verified(runtime)) == ("missing", target)
 
 
 def test_a_row_deleted_with_its_link_is_missing_at_its_own_position(runtime: Runtime) -> None:
@@ -118,7 +118,7 @@ def test_a_row_deleted_with_its_link_is_missing_at_its_own_position(runtime: Run
     target = runtime.head_position() - 3
     sql(runtime, "DELETE FROM relief_events WHERE notification_id = %s", (target,))
     sql(runtime, "DELETE FROM audit.chain WHERE position = %s", (target,))
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("missing", target)
     assert report.intact_up_to == target - 1
 
@@ -139,7 +139,7 @@ def test_a_forged_row_is_named_inserted(runtime: Runtime) -> None:
         " notification_id) VALUES (%s, 99, 'domain.case:ReliefCase.Closed', %s, %s)",
         (oid, state, gap),
     )
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("inserted", gap)
     assert [(f.kind, f.position) for f in report.unopened] == [("forged", gap)]
 
@@ -155,7 +155,7 @@ def test_a_row_slipped_in_without_its_link_is_named_inserted(runtime: Runtime) -
             " state, notification_id) VALUES (%s, 98, 't', %s, %s)",
             (oid, state, head + 1),
         )
-    assert kind_at(verify_chain(runtime)) == ("inserted", head + 1)
+    assert kind_at(verified(runtime)) == ("inserted", head + 1)
 
 
 def test_two_swapped_rows_are_named_reordered(runtime: Runtime) -> None:
@@ -164,7 +164,7 @@ def test_two_swapped_rows_are_named_reordered(runtime: Runtime) -> None:
     sql(runtime, "UPDATE relief_events SET notification_id = -1 WHERE notification_id = %s", (a,))
     sql(runtime, "UPDATE relief_events SET notification_id = %s WHERE notification_id = %s", (a, b))
     sql(runtime, "UPDATE relief_events SET notification_id = %s WHERE notification_id = -1", (b,))
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("reordered", a)
     assert report.first_break is not None and f"position {b}" in report.first_break.detail
 
@@ -177,7 +177,7 @@ def test_a_payment_copied_by_sql_under_the_next_version_does_not_verify(
     case = paid_case(runtime.ledger)
     forged = copy_payment_as_next_version(runtime, case)
     write_history(runtime.ledger, 2)  # the ledger carries on after it
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("forged", forged)
     assert [f.position for f in report.unopened] == [forged]
     assert str(case.id) in report.unopened[0].detail
@@ -187,7 +187,7 @@ def test_a_payment_copied_by_sql_under_the_next_version_does_not_verify(
     assert signing.checkpoint is not None and signing.checkpoint.position == forged - 1
     assert signing.refused is not None and signing.refused.position == forged
     assert sign(runtime, key).checkpoint is None  # and never past it
-    assert verify_chain(runtime).signed_up_to == forged - 1
+    assert verified(runtime).signed_up_to == forged - 1
 
     from eventsourcing.persistence import MapperDeserialisationError
 
@@ -222,7 +222,7 @@ def test_a_checkpoint_is_signed_only_over_events_that_open_at_their_place(
         " AND originator_version = %s",
         (case.id, v1),
     )
-    assert kind_at(verify_chain(runtime)) == ("forged", first)
+    assert kind_at(verified(runtime)) == ("forged", first)
     signing = sign(runtime, key)
     assert signing.refused is not None and signing.refused.position == first
     assert signing.checkpoint is None or signing.checkpoint.position < first
@@ -276,7 +276,7 @@ def test_signed_checkpoints_catch_a_rewrite_of_events_and_chain(
     checkpoint = sign(runtime, key).checkpoint
     assert checkpoint is not None and checkpoint.position == runtime.head_position()
     assert sign(runtime, key).checkpoint is None  # the head is signed already
-    assert verify_chain(runtime, trusted_key=trusted).intact
+    assert verified(runtime, trusted_key=trusted).intact
 
     # An operator alters one event and recomputes every later link of the chain table.
     target = 5
@@ -287,7 +287,7 @@ def test_signed_checkpoints_catch_a_rewrite_of_events_and_chain(
     )
     relink_chain(runtime)
     # With the cipher key, the altered seal is found at its own position ...
-    report = verify_chain(runtime, trusted_key=trusted)
+    report = verified(runtime, trusted_key=trusted)
     assert kind_at(report) == ("forged", target)
     assert report.signed_up_to == 0  # no checkpoint vouches for anything before
     # ... without it, the signed checkpoint over the range gives the rewrite away.
@@ -306,12 +306,12 @@ def test_a_forged_checkpoint_is_rejected(runtime: Runtime, key: Ed25519PrivateKe
         "UPDATE audit.checkpoints SET signature = %s WHERE sequence = %s",
         (bytes(64), checkpoint.sequence),
     )
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("forged-checkpoint", checkpoint.position)
     # A well-formed signature by another key is refused when the auditor names the key.
     sql(runtime, "DELETE FROM audit.checkpoints")
     sign(runtime, impostor)
-    report = verify_chain(runtime, trusted_key=raw_public_key(key.public_key()))
+    report = verified(runtime, trusted_key=raw_public_key(key.public_key()))
     assert report.first_break is not None and report.first_break.kind == "forged-checkpoint"
 
 
@@ -342,7 +342,7 @@ def test_renumbering_the_whole_history_is_caught_by_the_checkpoints(
             "INSERT INTO audit.chain VALUES (%s, %s, %s, %s, %s)",
             (position, oid, version, at, previous),
         )
-    report = verify_chain(runtime, trusted_key=raw_public_key(key.public_key()))
+    report = verified(runtime, trusted_key=raw_public_key(key.public_key()))
     assert kind_at(report) == ("missing", checkpoint.position)
 
 
@@ -365,17 +365,17 @@ def test_checkpoints_held_elsewhere_and_a_single_key(
     write_history(runtime.ledger, 3, seed=4)
     sign(runtime, key)
     held = checkpoints(runtime.pool)
-    assert verify_chain(runtime, held_elsewhere=held).intact
+    assert verified(runtime, held_elsewhere=held).intact
     sql(runtime, "DELETE FROM audit.checkpoints WHERE sequence = %s", (held[-1].sequence,))
-    report = verify_chain(runtime, held_elsewhere=held)
+    report = verified(runtime, held_elsewhere=held)
     assert kind_at(report) == ("missing", held[-1].position)
-    assert verify_chain(runtime).intact  # without the kept copy, nothing shows
+    assert verified(runtime).intact  # without the kept copy, nothing shows
     write_history(runtime.ledger, 2, seed=5)
     other = Ed25519PrivateKey.generate()
     with psycopg.connect(runtime.database_url) as conn:
         newest = all_checkpoints(conn)[-1]
     forge_successor(runtime, newest, other)  # a second key appears in the database
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert report.first_break is not None and report.first_break.kind == "forged-checkpoint"
     assert "several keys" in report.first_break.detail
 
@@ -437,10 +437,10 @@ def test_seals_a_checkpoint_vouches_for_are_opened_on_request(
     assert first is not None
     copy_payment_as_next_version(runtime, case)
     forge_successor(runtime, first, key)  # signed without opening the seal
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert report.intact and report.signed_up_to == runtime.head_position()
     assert report.seals_opened == 0
-    everything = verify_chain(runtime, open_signed=True)
+    everything = verified(runtime, open_signed=True)
     assert kind_at(everything) == ("forged", runtime.head_position())
     assert everything.seals_opened == runtime.head_position()
 
@@ -449,7 +449,7 @@ def test_a_table_the_verifier_reads_must_be_the_table_itself(runtime: Runtime) -
     """A view or a row-security policy in its place could show the verifier other rows."""
     write_history(runtime.ledger, 2)
     sql(runtime, "ALTER TABLE audit.chain ENABLE ROW LEVEL SECURITY")
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert report.first_break is not None and report.first_break.kind == "substituted"
     assert "audit.chain" in report.first_break.detail
 
@@ -460,25 +460,25 @@ def test_an_altered_time_index_is_named(runtime: Runtime) -> None:
         runtime,
         "UPDATE audit.chain SET recorded_at = recorded_at - interval '1 day' WHERE position = 2",
     )
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("changed", 2)
     assert report.first_break is not None and "recording time" in report.first_break.detail
 
 
 def test_how_far_the_log_is_signed_and_the_limits(runtime: Runtime, key: Ed25519PrivateKey) -> None:
     write_history(runtime.ledger, 6)
-    unsigned = verify_chain(runtime, limits=Limits(max_unsigned=runtime.head_position() - 1))
+    unsigned = verified(runtime, limits=Limits(max_unsigned=runtime.head_position() - 1))
     assert unsigned.intact and not unsigned.ok  # "intact" is no longer the whole story
     assert (unsigned.signed_up_to, unsigned.unsigned_events) == (0, runtime.head_position())
     assert unsigned.newest_checkpoint is None and unsigned.over_limits
     signed = sign(runtime, key).checkpoint
     assert signed is not None
     write_history(runtime.ledger, 2, seed=9)
-    report = verify_chain(runtime, limits=Limits(max_checkpoint_age=3600, max_unsigned=100))
+    report = verified(runtime, limits=Limits(max_checkpoint_age=3600, max_unsigned=100))
     assert report.ok
     assert report.signed_up_to == signed.position
     assert report.unsigned_events == runtime.head_position() - signed.position
-    stale = verify_chain(runtime, limits=Limits(max_checkpoint_age=0.0))
+    stale = verified(runtime, limits=Limits(max_checkpoint_age=0.0))
     assert stale.intact and not stale.ok and "old" in stale.over_limits[0]
 
 
@@ -494,7 +494,7 @@ def test_checkpoints_are_chained_so_a_removed_one_is_missing(
     assert [c.sequence for c in signed] == [1, 2, 3]
     assert signed[2].previous == signed[1].digest()
     sql(runtime, "DELETE FROM audit.checkpoints WHERE sequence = 2")
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert kind_at(report) == ("missing", signed[2].position)
     assert report.signed_up_to == signed[0].position
 
@@ -507,7 +507,7 @@ def test_a_heartbeat_signs_the_same_head_again(runtime: Runtime, key: Ed25519Pri
     beat = sign(runtime, key, heartbeat=True).checkpoint
     assert beat is not None and beat.heartbeat and beat.position == first.position
     assert beat.sequence == 2 and beat.signed_at > first.signed_at
-    report = verify_chain(runtime)
+    report = verified(runtime)
     assert report.intact and report.newest_checkpoint == beat
     assert report.signed_up_to == first.position
 
@@ -552,7 +552,7 @@ def test_ranges_verified_in_parallel_processes_agree_with_one_walk(
         sign(runtime, key)
     write_history(runtime.ledger, 3, seed=99)  # an unsigned tail
     parallel = {"workers": 2, "parallel_from": 0}
-    one, many = verify_chain(runtime), verify_chain(runtime, **parallel)
+    one, many = verified(runtime), verified(runtime, **parallel)
     assert many.intact and many.checked == one.checked == runtime.head_position()
     assert many.signed_up_to == one.signed_up_to > 0
     target = runtime.head_position() - 5
@@ -561,5 +561,5 @@ def test_ranges_verified_in_parallel_processes_agree_with_one_walk(
         "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = %s",
         (target,),
     )
-    assert kind_at(verify_chain(runtime, **parallel)) == kind_at(verify_chain(runtime))
-    assert kind_at(verify_chain(runtime, **parallel)) == ("changed", target)
+    assert kind_at(verified(runtime, **parallel)) == kind_at(verified(runtime))
+    assert kind_at(verified(runtime, **parallel)) == ("changed", target)
