@@ -17,6 +17,7 @@ from domain.provenance import Role
 from infra.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from infra.audit_verify import Verification
     from infra.runtime import Runtime
 
 log = logging.getLogger("relief")
@@ -251,25 +252,23 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Recompute the hash chain over the whole log; exit 1 when it breaks."""
-    from infra.audit_chain import verify_chain
+    """Verify the chain, the seals and the signed checkpoints; exit 1 on a break, 3 when the
+    log verifies but its newest checkpoint is too old or too much of it is unsigned."""
+    import json
+    from pathlib import Path
 
-    runtime = _runtime(args)
-    head = runtime.head_position()
-    started = time.monotonic()
+    import psycopg
 
-    def progress(done: int) -> None:
-        rate = done / max(time.monotonic() - started, 1e-6)
-        bar = "#" * int(30 * done / head) if head else ""
-        sys.stderr.write(f"\rverify [{bar:<30}] {done}/{head} events {rate:,.0f}/s")
-        sys.stderr.flush()
+    from infra.audit_verify import verify_as_configured
+    from infra.audit_witness import load_held
+    from infra.checkpoints import load_public_key
+    from infra.runtime import resolve_database_url
 
-    from infra.checkpoints import Checkpoint, load_public_key
-
+    settings = Settings.from_env()
     trusted = (
         bytes.fromhex(args.public_key)
         if args.public_key
-        else load_public_key(runtime.settings.audit_key_file)
+        else load_public_key(settings.audit_key_file)
     )
     if trusted is None:
         print(
@@ -277,26 +276,111 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             "the one key they all carry; pass --public-key",
             file=sys.stderr,
         )
-    held = []
-    if args.checkpoints:
-        import json
-        from pathlib import Path
-
-        document = json.loads(Path(args.checkpoints).read_text())
-        held = [Checkpoint.from_dict(c) for c in document.get("items", document)]
-    try:
-        report = verify_chain(
-            runtime.pool, progress=progress, trusted_key=trusted, held_elsewhere=held
+    if settings.existing_cipher_key() is None:
+        print(
+            "warning: no cipher key here: seals are not opened, so a sealed state copied or "
+            "moved by SQL is not found in the unsigned tail",
+            file=sys.stderr,
         )
-    finally:
-        runtime.close()
-    sys.stderr.write("\n")
-    if report.intact:
-        print(f"intact up to position {report.intact_up_to} ({report.checked} events)")
-        return 0
-    print(f"BROKEN at position {report.break_position}: {report.kind}: {report.detail}")
-    print(f"intact up to position {report.intact_up_to}")
-    return 1
+    held = load_held(Path(args.checkpoints)) if args.checkpoints else []
+    url = resolve_database_url(settings)
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM relief_events").fetchone()
+    bar = None if args.json else ProgressBar("verify", int(row[0]) if row else 0)
+    report = verify_as_configured(
+        settings,
+        url,
+        trusted_key=trusted,
+        held_elsewhere=held,
+        open_signed=args.all_seals,
+        progress=bar,
+    )
+    if bar is not None:
+        bar.close()
+    if args.json:
+        print(json.dumps({**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}))
+    else:
+        print_verification(report)
+    return 0 if report.ok else 1 if not report.intact else 3
+
+
+def print_verification(report: Verification) -> None:
+    if report.first_break is None:
+        print(
+            f"intact up to position {report.intact_up_to} ({report.checked} events, "
+            f"{report.checkpoints} checkpoints)"
+        )
+    else:
+        found = report.first_break
+        print(f"BROKEN at position {found.position}: {found.kind}: {found.detail}")
+        print(f"intact up to position {report.intact_up_to}")
+        if len(report.unopened) > 1:
+            positions = ", ".join(str(f.position) for f in report.unopened[:20])
+            print(f"events whose seal does not open at their place: {positions}")
+    newest = report.newest_checkpoint
+    if newest is None:
+        print(f"NOT SIGNED: no checkpoint; {report.unsigned_events} events are not signed")
+    else:
+        print(
+            f"signed up to position {report.signed_up_to} (newest checkpoint #{newest.sequence} "
+            f"at {newest.position}, {report.checkpoint_age_s:,.0f} s old); "
+            f"{report.unsigned_events} events are not signed"
+        )
+    if not report.seals_checked:
+        print("seals not opened (no cipher key)")
+    else:
+        print(
+            f"seals opened: {report.seals_opened} events (those no chained checkpoint "
+            "vouches for; --all-seals for every one)"
+        )
+    if report.legacy_until:
+        print(
+            f"{report.legacy_events} events up to position {report.legacy_until} carry the seal "
+            "from before place binding (accepted there, refused after)"
+        )
+    for limit in report.over_limits:
+        print(f"OVER LIMIT: {limit}")
+
+
+def cmd_audit_witness(args: argparse.Namespace) -> int:
+    """Keep the published checkpoints in a directory; exit 1 when they no longer extend it."""
+    import os
+    from pathlib import Path
+
+    from infra.audit_witness import (
+        WitnessDir,
+        WitnessError,
+        check_extension,
+        fetch_http,
+        fetch_kafka,
+    )
+
+    store = WitnessDir(Path(args.dir))
+    try:
+        trusted = store.trusted_key(bytes.fromhex(args.public_key) if args.public_key else None)
+        kept = store.kept()
+        if args.url:
+            token = args.token or os.environ.get("RELIEF_WITNESS_TOKEN")
+            fetched = fetch_http(args.url, token, kept[-1].sequence - 1 if kept else 0)
+        else:
+            topic = args.topic or f"{Settings.from_env().kafka_topic}.checkpoints"
+            fetched = fetch_kafka(args.kafka, topic)
+    except (WitnessError, OSError, ValueError, KeyError) as error:
+        print(f"witness: {error}", file=sys.stderr)
+        return 1
+    report = check_extension(kept, fetched, trusted)
+    if not report.ok:
+        print("NOT EXTENDED: the ledger's checkpoints no longer extend the witness copy")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    store.append(report.new)
+    newest = report.new[-1] if report.new else (kept[-1] if kept else None)
+    print(
+        f"extends the {report.kept} checkpoints kept; {len(report.new)} new kept"
+        + (f"; newest #{newest.sequence} at position {newest.position}" if newest else "")
+    )
+    return 0
 
 
 def cmd_audit_history(args: argparse.Namespace) -> int:
@@ -321,10 +405,13 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     from uuid import UUID
 
     from infra.evidence import build_bundle
+    from infra.sealing import seal_of
 
     runtime = _runtime(args)
     try:
-        data = build_bundle(runtime.pool, UUID(args.id), runtime.audit_key())
+        data = build_bundle(
+            runtime.pool, UUID(args.id), runtime.audit_key(), seal_of(runtime.ledger)
+        )
     finally:
         runtime.close()
     Path(args.out).write_bytes(data)
@@ -350,6 +437,8 @@ def cmd_audit_verify_bundle(args: argparse.Namespace) -> int:
                 "note: checked against the key in the bundle; pass --public-key with the "
                 "key obtained from the publisher to rule out a substituted key"
             )
+        for note in report.notes:
+            print(f"note: {note}")
         return 0
     print("REJECTED:")
     for problem in report.problems:
@@ -557,10 +646,29 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--public-key", help="hex Ed25519 key the checkpoints must be signed by")
     verify.add_argument(
         "--checkpoints",
-        help="JSON of checkpoints held outside the database "
-        "(as GET /audit/checkpoints serves them); each must still be there",
+        help="checkpoints held outside the database: a witness directory, or JSON as GET "
+        "/audit/checkpoints serves them; each must still be there, unchanged",
+    )
+    verify.add_argument(
+        "--json", action="store_true", help="the report as JSON (first break, how far signed)"
+    )
+    verify.add_argument(
+        "--all-seals",
+        action="store_true",
+        help="open every event's seal, also where chained checkpoints vouch for them",
     )
     verify.set_defaults(func=cmd_audit_verify)
+    witness = audit.add_parser("witness", help=cmd_audit_witness.__doc__)
+    witness.add_argument("--dir", required=True, help="where the witness keeps its copies")
+    source = witness.add_mutually_exclusive_group(required=True)
+    source.add_argument("--url", help="the ledger's API, e.g. https://ledger.example")
+    source.add_argument("--kafka", metavar="BOOTSTRAP", help="read <topic>.checkpoints here")
+    witness.add_argument("--token", help="bearer token of an auditor (or RELIEF_WITNESS_TOKEN)")
+    witness.add_argument(
+        "--topic", help="checkpoints topic (default: RELIEF_KAFKA_TOPIC.checkpoints)"
+    )
+    witness.add_argument("--public-key", help="hex Ed25519 key; required on the first run")
+    witness.set_defaults(func=cmd_audit_witness)
     history = audit.add_parser("history", help=cmd_audit_history.__doc__)
     history.add_argument("id", help="aggregate id (case, contract, contractor, staff member)")
     history.set_defaults(func=cmd_audit_history)

@@ -30,7 +30,7 @@ from bench.common import DEFAULT_EVENTS, DEFAULT_HOME, ROOT, exit_on_sigterm, lo
 from bench.load import token
 from bench.postgres import start_postgres, stop_postgres
 
-FIXTURE_VERSION = 3
+FIXTURE_VERSION = 4  # 4: events sealed to their place, checkpoints chained
 EVENTS_PER_HOUSEHOLD = 28  # measured: `relief seed` writes ~28 events per household
 CASE_EVENTS = 200
 
@@ -251,6 +251,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     """A fresh server in ``data``: the 200-event cases, then the seeded province."""
     from infra.checkpoints import load_or_create_key, sign_checkpoint
     from infra.runtime import Runtime
+    from infra.sealing import seal_of
     from infra.settings import Settings
     from tools.synthetic.province import Shape, SimulatedClock, seed_province
 
@@ -266,7 +267,8 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     for n in range(special):
         county = shape.counties[n % len(shape.counties)]
         case200.append([str(make_long_case(runtime, county, n)), county])
-    sign_checkpoint(runtime.pool, key)
+    seal = seal_of(runtime.ledger)
+    sign_checkpoint(runtime.pool, key, seal)
     log(f"{special} cases of {CASE_EVENTS} events written")
     clock = SimulatedClock(runtime.services.clock.today())
     bulk = runtime.bulk(clock)
@@ -275,14 +277,14 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
 
     def progress(done: int, _events: int) -> None:
         if ledger.events_written - signed["at"] >= 1000:
-            sign_checkpoint(runtime.pool, key)  # what the checkpointer does every 1,000 events
+            sign_checkpoint(runtime.pool, key, seal)  # as the checkpointer does, every 1,000
             signed["at"] = ledger.events_written
         if done % 5000 == 0:
             log(f"seeded {done:,}/{households:,} households, {ledger.events_written:,} events")
 
     seed_province(bulk, clock, households=households, seed=seed, progress=progress)
     ledger.close()
-    sign_checkpoint(runtime.pool, key)
+    sign_checkpoint(runtime.pool, key, seal)
     head = runtime.head_position()
     log(f"seeded {households:,} households: head {head:,}")
     return runtime, head, shape, case200

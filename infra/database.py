@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -29,11 +30,13 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from infra.faults import session_lost
+from infra.sealing import LEGACY_SEALS_UNTIL, PositionedRecorder
 
 T = TypeVar("T")
 
-#: The library's AES-GCM cipher on the ``cryptography`` package (no second crypto library).
-CIPHER_TOPIC = "eventsourcing.cryptography:AESCipher"
+#: The library's AES-GCM cipher (``cryptography`` package), sealing each event to its place.
+CIPHER_TOPIC = "infra.sealing:PlaceBoundCipher"
+MAPPER_TOPIC = "infra.sealing:PlaceBoundMapper"
 
 #: How long a pool keeps trying to replace a lost connection before it waits for the next
 #: request to try again (psycopg_pool's default is 5 minutes of doubling pauses).
@@ -84,6 +87,7 @@ def store_env(
     database_url: str,
     *,
     cipher_key: str | None = None,
+    legacy_seals_until: int = 0,
     aggregate_cache: int = 0,
     create_table: bool = False,
     pool_size: int = 8,
@@ -119,6 +123,7 @@ def store_env(
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
         SESSION_PARAMETERS: json.dumps(session_parameters),
+        "MAPPER_TOPIC": MAPPER_TOPIC,
     }
     if aggregate_cache:
         # Recently used aggregates stay in memory; each load still reads the events recorded
@@ -127,9 +132,12 @@ def store_env(
         env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
     if cipher_key is not None:
         # Stored event state is AES-GCM encrypted: ID numbers, names and incomes never sit
-        # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes).
+        # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes);
+        # each seal is bound to its place, and events up to ``legacy_seals_until`` may carry the
+        # seal of the version before binding (infra/sealing.py).
         env["CIPHER_TOPIC"] = CIPHER_TOPIC
         env["CIPHER_KEY"] = cipher_key
+        env[LEGACY_SEALS_UNTIL] = str(legacy_seals_until)
     return env
 
 
@@ -158,8 +166,9 @@ def _once_more_if_the_session_was_lost(method: Callable[..., T]) -> Callable[...
     return once_more
 
 
-class FailFastApplicationRecorder(PostgresApplicationRecorder):
-    """The library's recorder with ``_once_more_if_the_session_was_lost`` as its retry policy.
+class FailFastApplicationRecorder(PositionedRecorder):
+    """The library's recorder (its aggregate reads keeping each event's position, for the
+    seals: infra/sealing.py) with ``_once_more_if_the_session_was_lost`` as its retry policy.
 
     A session ended while its COMMIT was on the way may have committed or not. An insert tried
     again after that and refused as a conflict looks for its own stored events (the very same
@@ -167,7 +176,7 @@ class FailFastApplicationRecorder(PostgresApplicationRecorder):
     the command is neither reported failed nor recorded twice.
     """
 
-    select_events = _once_more_if_the_session_was_lost(PostgresApplicationRecorder.select_events)
+    select_events = _once_more_if_the_session_was_lost(PositionedRecorder.select_events)
     select_notifications = _once_more_if_the_session_was_lost(
         PostgresApplicationRecorder.select_notifications
     )
@@ -258,3 +267,21 @@ def discard_broken(pools: Iterable[ConnectionPool]) -> None:
     for pool in pools:
         if not pool.closed:
             pool.check()
+
+
+def add_missing_column(conn: psycopg.Connection[Any], table: str, column: str, kind: str) -> None:
+    """ALTER TABLE only when the column is missing: ALTER locks the table exclusively even when
+    there is nothing to do, which would queue every insert behind a long-running reader."""
+    schema, name = table.split(".")
+    if not conn.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (schema, name, column),
+    ).fetchone():
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")  # names from code
+
+
+def create_missing_index(conn: psycopg.Connection[Any], name: str, definition: str) -> None:
+    """CREATE INDEX only when missing (it locks the table against writes while it checks)."""
+    if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone() == (None,):
+        conn.execute(definition)

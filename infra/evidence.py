@@ -1,8 +1,10 @@
 """Evidence bundles: one aggregate's full history with the proofs, checkable offline.
 
-A bundle holds the aggregate's stored events (bytes as stored), the signed checkpoints whose
-ranges hold them, a Merkle inclusion proof of each event in its checkpoint's range, and the
-public key. The whole file is also signed, so no byte of it can change unnoticed.
+A bundle holds the aggregate's stored events (bytes as stored, and the chain link before each),
+the signed checkpoints whose ranges hold them, a Merkle inclusion proof of each event in its
+checkpoint's range (of its link, recomputed from the link before it and its bytes, under a
+chained checkpoint; of its bytes under one of format v1), and the public key. The whole file
+is also signed, so no byte of it can change unnoticed.
 ``verify_bundle`` needs neither the database nor this application's configuration: only the
 file and, ideally, the public key the auditor obtained independently.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +23,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from psycopg_pool import ConnectionPool
 
+from domain.errors import InvalidState
 from infra import merkle
-from infra.audit_chain import event_bytes
-from infra.checkpoints import Checkpoint, covering, range_leaves, raw_public_key, sign_checkpoint
+from infra.audit_chain import GENESIS, event_bytes
+from infra.checkpoints import (
+    Checkpoint,
+    covering,
+    raw_public_key,
+    sign_checkpoint,
+    strict_hex,
+)
+from infra.sealing import Seal
 
 FORMAT = "relief-ledger evidence bundle v1"
 BUNDLE_TAG = b"relief-ledger bundle v1\x00"
@@ -34,11 +45,39 @@ def canonical(document: dict[str, Any]) -> bytes:
     )
 
 
-def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKey) -> bytes:
-    """Export the aggregate's history; signs a checkpoint first if its last event has none."""
+def range_leaves(pool: ConnectionPool, checkpoint: Checkpoint) -> list[tuple[int, bytes]]:
+    """(position, leaf hash) of every stored event in the checkpoint's range, in order: over
+    each event's link (chained checkpoints) or its bytes (format v1), as it was signed."""
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state"
+            "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
+            " e.topic, e.state, c.hash FROM public.relief_events e"
+            " JOIN audit.chain c ON c.position = e.notification_id"
+            " WHERE e.notification_id BETWEEN %s AND %s ORDER BY e.notification_id",
+            (checkpoint.range_start, checkpoint.position),
+        ).fetchall()
+    if checkpoint.chained:
+        return [(int(r[0]), merkle.leaf_hash(bytes(r[6]))) for r in rows]
+    return [
+        (
+            int(r[0]),
+            merkle.leaf_hash(event_bytes(int(r[0]), r[1], int(r[2]), r[3], r[4], bytes(r[5]))),
+        )
+        for r in rows
+    ]
+
+
+def build_bundle(
+    pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKey, seal: Seal
+) -> bytes:
+    """Export the aggregate's history; signs a checkpoint first if its last event has none
+    (only over events that authenticate: one that does not stays outside every bundle)."""
+    with pool.connection() as conn:
+        # With the link each event was chained after: chained checkpoints' leaves are links.
+        rows = conn.execute(
+            "SELECT e.notification_id, e.originator_version, c.recorded_at, e.topic, e.state,"
+            " (SELECT p.hash FROM audit.chain p WHERE p.position < c.position"
+            "  ORDER BY p.position DESC LIMIT 1)"
             " FROM public.relief_events e JOIN audit.chain c ON c.position = e.notification_id"
             " WHERE e.originator_id = %s ORDER BY e.originator_version",
             (aggregate_id,),
@@ -46,16 +85,18 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
     if not rows:
         raise LookupError(f"no events for {aggregate_id}")
     if covering(pool, int(rows[-1][0])) is None:
-        sign_checkpoint(pool, key)
+        sign_checkpoint(pool, key, seal)
     events, proofs, held, ranges = [], [], {}, {}
-    for position, version, recorded_at, topic, state in rows:
+    for position, version, recorded_at, topic, state, previous_link in rows:
         checkpoint = covering(pool, int(position))
         if checkpoint is None:
-            raise LookupError(f"position {position} is not under a signed checkpoint")
-        if checkpoint.position not in ranges:
-            ranges[checkpoint.position] = range_leaves(
-                pool, checkpoint.range_start, checkpoint.position
+            raise InvalidState(
+                f"position {position} is not under a signed checkpoint: the log does not verify"
+                " there (relief audit verify names the event)",
+                field="aggregate_id",
             )
+        if checkpoint.position not in ranges:
+            ranges[checkpoint.position] = range_leaves(pool, checkpoint)
             held[str(checkpoint.position)] = checkpoint.as_dict()
         leaves = ranges[checkpoint.position]
         index = [p for p, _ in leaves].index(int(position))
@@ -67,6 +108,7 @@ def build_bundle(pool: ConnectionPool, aggregate_id: UUID, key: Ed25519PrivateKe
                 "recorded_at": recorded_at.isoformat(),
                 "topic": topic,
                 "state": base64.b64encode(bytes(state)).decode("ascii"),
+                "previous_link": bytes(previous_link or GENESIS).hex(),
             }
         )
         proofs.append(
@@ -98,6 +140,16 @@ class BundleReport:
     versions: int = 0
     through_position: int | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _strict_base64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("state is not base64 text")
+    data = base64.b64decode(text, validate=True)
+    if base64.b64encode(data).decode("ascii") != text:
+        raise ValueError("state is not in canonical base64")
+    return data
 
 
 def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> BundleReport:
@@ -133,13 +185,13 @@ def _verify(
         return report
     if canonical(bundle) != data:
         problems.append("the file is not in its canonical form: it was edited")
-    public = bytes.fromhex(bundle["public_key"])
+    public = strict_hex(bundle["public_key"], 32)
     if trusted_key is not None and public != trusted_key:
         problems.append("the bundle is signed by another key than the trusted one")
     unsigned = {k: v for k, v in bundle.items() if k != "bundle_signature"}
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(
-            bytes.fromhex(bundle["bundle_signature"]), BUNDLE_TAG + canonical(unsigned)
+            strict_hex(bundle["bundle_signature"], 64), BUNDLE_TAG + canonical(unsigned)
         )
     except InvalidSignature:
         problems.append("the bundle's own signature does not verify")
@@ -164,17 +216,18 @@ def _verify(
             continue
         if not cited.range_start <= position <= cited.position:
             problems.append(f"position {position} lies outside checkpoint {cited.position}'s range")
-        leaf = merkle.leaf_hash(
-            event_bytes(
-                position,
-                aggregate,
-                version,
-                dt.datetime.fromisoformat(event["recorded_at"]),
-                event["topic"],
-                base64.b64decode(event["state"], validate=True),
-            )
+        data = event_bytes(
+            position,
+            aggregate,
+            version,
+            dt.datetime.fromisoformat(event["recorded_at"]),
+            event["topic"],
+            _strict_base64(event["state"]),
         )
-        path = [bytes.fromhex(h) for h in proof["path"]]
+        if cited.chained:  # signed over links: the event's, from the link before it
+            data = hashlib.sha256(strict_hex(event["previous_link"], 32) + data).digest()
+        leaf = merkle.leaf_hash(data)
+        path = [strict_hex(h, 32) for h in proof["path"]]
         try:
             root = merkle.root_from_proof(leaf, int(proof["index"]), int(proof["size"]), path)
         except ValueError as error:
@@ -185,6 +238,11 @@ def _verify(
                 f"position {position} (version {version}) is not the event "
                 f"checkpoint {cited.position} signed"
             )
+    if any(not c.chained for c in checkpoints.values()):
+        report.notes.append(
+            "some checkpoints predate place binding: they vouch for the bytes, not that the "
+            "ledger wrote each event at its place"
+        )
     if versions != list(range(1, len(versions) + 1)):
         problems.append(f"versions are not 1..{len(versions)} without a gap: {versions}")
     report.versions = len(versions)

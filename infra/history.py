@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, Notification
 from psycopg_pool import ConnectionPool
 
 from projections.base import RecordedEvent
@@ -29,8 +29,11 @@ def stored_history(
             originator_id=aggregate_id,
             originator_version=version,
             topic=topic,
+            # A Notification carries the position: the seal of an event is judged by its place
+            # in the log (infra/sealing.py).
             event=mapper.to_domain_event(
-                StoredEvent(
+                Notification(
+                    id=position,
                     originator_id=aggregate_id,
                     originator_version=version,
                     topic=topic,

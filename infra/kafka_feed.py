@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper, Notification
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -265,7 +265,8 @@ class KafkaFeedRunner:
             versions[event.originator_id] = event.originator_version
             changed[event.originator_id] = event.originator_version
             if event.topic in self.topics:
-                stored = StoredEvent(
+                stored = Notification(  # with its position: where its seal may be pre-binding
+                    id=event.position,
                     originator_id=event.originator_id,
                     originator_version=event.originator_version,
                     topic=event.topic,

@@ -27,13 +27,30 @@ def _split(n: int) -> int:
 
 
 def root(leaves: list[bytes]) -> bytes:
-    """The root over already-hashed leaves (empty tree: SHA-256 of nothing)."""
+    """The root over already-hashed leaves (empty tree: SHA-256 of nothing).
+
+    RFC 6962 splits n leaves at the largest power of two below n, so the tree is the perfect
+    subtrees of n's binary decomposition, largest first, folded from the right; each perfect
+    subtree is hashed level by level (n - 1 node hashes in all, no recursion).
+    """
     if not leaves:
         return hashlib.sha256(b"").digest()
-    if len(leaves) == 1:
-        return leaves[0]
-    k = _split(len(leaves))
-    return node_hash(root(leaves[:k]), root(leaves[k:]))
+    sha256 = hashlib.sha256
+    subtrees = []
+    start, remaining = 0, len(leaves)
+    while remaining:
+        size = 1 << (remaining.bit_length() - 1)
+        level = leaves[start : start + size]
+        while len(level) > 1:
+            level = [
+                sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
+            ]
+        subtrees.append(level[0])
+        start, remaining = start + size, remaining - size
+    node = subtrees[-1]
+    for left in reversed(subtrees[:-1]):
+        node = node_hash(left, node)
+    return node
 
 
 def inclusion_proof(leaves: list[bytes], index: int) -> list[bytes]:

@@ -237,8 +237,13 @@ class PostgresFeedRunner:
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row
-        stored = StoredEvent(
-            originator_id=originator_id, originator_version=version, topic=topic, state=state
+        # A Notification carries the position: a seal is judged by its place in the log.
+        stored = Notification(
+            id=position,
+            originator_id=originator_id,
+            originator_version=version,
+            topic=topic,
+            state=state,
         )
         return decode_notification(self.mapper, self.name, stored, position)
 

@@ -13,6 +13,9 @@ PostgreSQL is the source of truth; Kafka is a copy for consumers and scale-out.
   below those, a missing topic, or an acknowledgement with a lower offset than one already seen
   means the copy is gone, so the relay starts a new epoch and republishes from position 0.
 - One active relay: an advisory lock elects it; others wait.
+- Checkpoints: each signed checkpoint is copied to ``<topic>.checkpoints`` once the events it
+  covers are published, and again, from the first, in every new epoch (a broker that lost the
+  events lost the checkpoints too).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from psycopg_pool import ConnectionPool
 
-from infra import cloudevents, kafka_io
+from infra import checkpoints, cloudevents, kafka_io
 from infra.schema import CONTROL_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class RelayState:
     position: int = 0
     epoch: int = 1
     partition_offsets: dict[int, int] = field(default_factory=dict)
+    checkpoint_sequence: int = 0  # the last checkpoint published
+    checkpoint_offset: int = 0  # the next offset of the checkpoints topic (0: none written)
 
 
 class BrokerLostData(Exception):
@@ -77,6 +82,7 @@ class KafkaRelay:
         self._probe: Any = None  # a group-less consumer for metadata and offsets
         self._last_check = 0.0
         self.published = 0  # events published by this process (including republished ones)
+        self.published_checkpoints = 0
 
     # State in PostgreSQL --------------------------------------------------------------------
 
@@ -88,27 +94,40 @@ class KafkaRelay:
                 (self.name,),
             )
             row = conn.execute(
-                f"SELECT position, epoch, partition_offsets FROM {CONTROL_SCHEMA}.relay_state"
-                " WHERE name = %s",
+                f"SELECT position, epoch, partition_offsets, checkpoint_sequence,"
+                f" checkpoint_offset FROM {CONTROL_SCHEMA}.relay_state WHERE name = %s",
                 (self.name,),
             ).fetchone()
         assert row is not None
         offsets = {int(k): int(v) for k, v in (row[2] or {}).items()}
-        return RelayState(position=row[0], epoch=row[1], partition_offsets=offsets)
+        return RelayState(row[0], row[1], offsets, row[3], row[4])
 
     def _save_state(self, state: RelayState) -> None:
         with self.pool.connection() as conn:
             conn.execute(
                 f"UPDATE {CONTROL_SCHEMA}.relay_state SET position = %s, epoch = %s,"
-                " partition_offsets = %s, updated_at = now() WHERE name = %s",
-                (state.position, state.epoch, json.dumps(state.partition_offsets), self.name),
+                " partition_offsets = %s, checkpoint_sequence = %s, checkpoint_offset = %s,"
+                " updated_at = now() WHERE name = %s",
+                (
+                    state.position,
+                    state.epoch,
+                    json.dumps(state.partition_offsets),
+                    state.checkpoint_sequence,
+                    state.checkpoint_offset,
+                    self.name,
+                ),
             )
 
     # Kafka ----------------------------------------------------------------------------------
 
+    @property
+    def checkpoint_topic(self) -> str:
+        return f"{self.topic}.checkpoints"
+
     def _producer_or_connect(self) -> KafkaProducer:
         if self._producer is None:
             kafka_io.ensure_topic(self.bootstrap, self.topic, self.partitions)
+            kafka_io.ensure_topic(self.bootstrap, self.checkpoint_topic, 1)
             self._producer = kafka_io.producer(self.bootstrap)
             self._probe = kafka_io.consumer(self.bootstrap, group_id=None)
             self._last_check = 0.0
@@ -148,12 +167,19 @@ class KafkaRelay:
             end = ends.get(TopicPartition(self.topic, partition))
             if next_offset > 0 and not end:
                 raise BrokerLostData(f"partition {partition} is empty, relay wrote {next_offset}")
+        if state.checkpoint_offset > 0:
+            checkpoints = TopicPartition(self.checkpoint_topic, 0)
+            if self.checkpoint_topic not in topics or not self._probe.end_offsets(
+                [checkpoints]
+            ).get(checkpoints):
+                raise BrokerLostData("the checkpoints topic is gone or empty")
 
     def _start_new_epoch(self, state: RelayState, why: str) -> RelayState:
         """Purge what the broker holds of the topic and republish the whole log."""
         log.warning("broker lost relayed events (%s); republishing from position 0", why)
         self._drop_producer()
         kafka_io.recreate_topic(self.bootstrap, self.topic, self.partitions)
+        kafka_io.recreate_topic(self.bootstrap, self.checkpoint_topic, 1)
         new_state = RelayState(position=0, epoch=state.epoch + 1, partition_offsets={})
         self._save_state(new_state)
         return new_state
@@ -174,6 +200,7 @@ class KafkaRelay:
             start=state.position, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
+            self._publish_checkpoints(producer, state)
             return 0
         futures = []
         for notification in notifications:
@@ -210,7 +237,41 @@ class KafkaRelay:
         state.partition_offsets = offsets
         self._save_state(state)
         self.published += len(notifications)
+        self._publish_checkpoints(producer, state)
         return len(notifications)
+
+    def _publish_checkpoints(self, producer: KafkaProducer, state: RelayState) -> None:
+        """Copy the checkpoints whose events are published, in order, then note how far."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {checkpoints.COLUMNS} FROM audit.checkpoints"
+                " WHERE sequence > %s AND position <= %s ORDER BY sequence LIMIT %s",
+                (state.checkpoint_sequence, state.position, self.batch_size),
+            ).fetchall()
+        if not rows:
+            return
+        signed = [checkpoints.Checkpoint.from_row(row) for row in rows]
+        futures = [
+            producer.send(
+                self.checkpoint_topic,
+                key=b"checkpoint",
+                value=checkpoints.to_cloudevent(checkpoint),
+                headers=[("content-type", cloudevents.CONTENT_TYPE.encode())],
+            )
+            for checkpoint in signed
+        ]
+        producer.flush(timeout=10)
+        for future in futures:
+            metadata = future.get(timeout=10)
+            if metadata.offset < state.checkpoint_offset:
+                self._start_new_epoch(
+                    state, f"the checkpoints topic restarted at {metadata.offset}"
+                )
+                return
+            state.checkpoint_offset = metadata.offset + 1
+        state.checkpoint_sequence = signed[-1].sequence
+        self.published_checkpoints += len(signed)
+        self._save_state(state)
 
     def run_forever(self, stop: threading.Event, *, idle_wait_s: float = 0.2) -> None:
         """Run as the single active relay until ``stop`` is set.

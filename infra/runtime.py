@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -28,6 +29,7 @@ from infra.policies import StaffingPolicies
 from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
 from infra.relay import KafkaRelay
 from infra.schema import init_schema
+from infra.sealing import read_boundary, seal_of
 from infra.settings import Settings
 from projections.base import Projection
 from projections.registry import ALL_PROJECTIONS
@@ -74,6 +76,8 @@ class Runtime:
     pool: ConnectionPool
     services: Services
     role: str = "api"
+    #: Events up to this position may carry the seal of the version before place binding.
+    legacy_seals_until: int = 0
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -93,7 +97,11 @@ class Runtime:
         if init:
             init_schema(database_url, ALL_PROJECTIONS)
         sessions = sessions_for(settings, role)
-        ledger = ReliefLedger(env=cls._store_env(settings, database_url, sessions))
+        with psycopg.connect(sessions.conninfo(database_url)) as conn:
+            legacy_seals_until = read_boundary(conn)
+        ledger = ReliefLedger(
+            env=cls._store_env(settings, database_url, sessions, legacy_seals_until)
+        )
         pool = open_pool(database_url, size=settings.db_pool_size, sessions=sessions)
         runtime = cls(
             settings=settings,
@@ -102,16 +110,20 @@ class Runtime:
             pool=pool,
             services=cls._services(settings, ledger, pool, clock or Clock()),
             role=role,
+            legacy_seals_until=legacy_seals_until,
         )
         if kafka:
             runtime.connect_kafka()
         return runtime
 
     @staticmethod
-    def _store_env(settings: Settings, database_url: str, sessions: Sessions) -> dict[str, str]:
+    def _store_env(
+        settings: Settings, database_url: str, sessions: Sessions, legacy_seals_until: int
+    ) -> dict[str, str]:
         return store_env(
             database_url,
             cipher_key=settings.cipher_key(),
+            legacy_seals_until=legacy_seals_until,
             aggregate_cache=settings.aggregate_cache,
             pool_size=settings.db_pool_size,
             sessions=sessions,
@@ -133,7 +145,10 @@ class Runtime:
         simulated or imported history's own)."""
         store = BulkLedger(
             env=self._store_env(
-                self.settings, self.database_url, sessions_for(self.settings, self.role)
+                self.settings,
+                self.database_url,
+                sessions_for(self.settings, self.role),
+                self.legacy_seals_until,
             ),
             flush_events=flush_events,
         )
@@ -205,15 +220,16 @@ class Runtime:
         """The Ed25519 key signing checkpoints and bundles (made on first use)."""
         return load_or_create_key(self.settings.audit_key_file)
 
-    def checkpointer(self, *, publish: bool) -> Checkpointer:
-        """Signs checkpoints of the chain; ``publish`` also sends them to Kafka."""
+    def checkpointer(self) -> Checkpointer:
+        """Signs checkpoints of the chain over events it authenticated (opened their seals);
+        the relay publishes them to Kafka."""
         return Checkpointer(
             self.worker_pool("checkpointer"),
             self.audit_key(),
+            seal_of(self.ledger),
             every_events=self.settings.checkpoint_events,
             every_seconds=self.settings.checkpoint_seconds,
-            kafka_bootstrap=self.kafka_bootstrap if publish else None,
-            kafka_topic=f"{self.settings.kafka_topic}.checkpoints",
+            heartbeat_seconds=self.settings.checkpoint_heartbeat,
         )
 
     def head_position(self) -> int:
@@ -247,7 +263,7 @@ class Workers:
         if relay:
             relay_worker = runtime.relay()
             targets.append(("relay", lambda: relay_worker.run_forever(self.stop_event)))
-        checkpointer = runtime.checkpointer(publish=relay)
+        checkpointer = runtime.checkpointer()
         targets.append(("checkpointer", lambda: checkpointer.run_forever(self.stop_event)))
         for projection in ALL_PROJECTIONS:
             runner = runtime.projection_runner(projection)

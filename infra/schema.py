@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from infra.database import Sessions, store_env
+from infra.database import Sessions, add_missing_column, store_env
 from projections.base import Projection
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,12 @@ CONTROL_DDL = (
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
 )
+#: Columns added since: the relay copies checkpoints to <topic>.checkpoints after the events
+#: they cover (the last one copied, and the next offset of that topic).
+RELAY_CHECKPOINT_COLUMNS = {
+    "checkpoint_sequence": "bigint NOT NULL DEFAULT 0",
+    "checkpoint_offset": "bigint NOT NULL DEFAULT 0",
+}
 
 
 def generation_schema(projection_name: str, generation: int) -> str:
@@ -127,25 +133,19 @@ def init_schema(
             ReliefLedger(
                 env=store_env(database_url, create_table=True, pool_size=1, sessions=sessions)
             ).close()
-            from infra.audit_chain import AUDIT_DDL
+            from infra import audit_chain, checkpoints
+            from infra.read_audit import READS_DDL
+            from infra.sealing import BOUNDARY_DDL
 
             with conn.transaction():
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_trigger WHERE tgname = 'relief_events_chain'"
-                ).fetchone()
-                if not exists:
-                    for ddl in AUDIT_DDL:
-                        conn.execute(ddl)
-                from infra.checkpoints import CHECKPOINT_DDL
-
-                for ddl in CHECKPOINT_DDL:
-                    conn.execute(ddl)
-                from infra.read_audit import READS_DDL
-
-                for ddl in READS_DDL:
+                audit_chain.install(conn)
+                checkpoints.install(conn)
+                for ddl in (*BOUNDARY_DDL, *READS_DDL):
                     conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)
+            for column, kind in RELAY_CHECKPOINT_COLUMNS.items():
+                add_missing_column(conn, f"{CONTROL_SCHEMA}.relay_state", column, kind)
             from infra.policies import ensure_default_policy
 
             ensure_default_policy(conn)

@@ -17,6 +17,10 @@
 | RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
 | RELIEF_AUDIT_KEY | data_dir/audit-ed25519.pem | Ed25519 key signing chain checkpoints |
 | RELIEF_CHECKPOINT_EVENTS / _SECONDS | 1000 / 60 | sign a checkpoint this often |
+| RELIEF_CHECKPOINT_HEARTBEAT | 3600 | with no new event, sign the same head again this often (s) |
+| RELIEF_AUDIT_MAX_CHECKPOINT_AGE | 7200 | audit verify fails when the newest checkpoint is older |
+| RELIEF_AUDIT_MAX_UNSIGNED | 10000 | audit verify fails when more events than this are unsigned |
+| RELIEF_AUDIT_VERIFY_WORKERS | (unset: one per CPU) | processes verifying ranges of the log |
 | RELIEF_CIPHER_KEY | (unset: data_dir/cipher.key) | base64 AES-256 key encrypting stored events |
 | RELIEF_JWT_ISSUER | relief-ledger-dev | required ``iss`` of bearer tokens |
 | RELIEF_JWT_AUDIENCE | relief-ledger | required ``aud`` of bearer tokens |
@@ -62,6 +66,10 @@ class Settings:
     audit_key_path: Path | None = None  # default: data_dir/audit-ed25519.pem
     checkpoint_events: int = 1000
     checkpoint_seconds: int = 60
+    checkpoint_heartbeat: int = 3600
+    audit_max_checkpoint_age: int = 7200
+    audit_max_unsigned: int = 10_000
+    audit_verify_workers: int | None = None  # default: one per CPU
     cipher_key_b64: str | None = None
     jwt_issuer: str = "relief-ledger-dev"
     jwt_audience: str = "relief-ledger"
@@ -112,6 +120,14 @@ class Settings:
             audit_key_path=Path(get("AUDIT_KEY") or "").expanduser() if get("AUDIT_KEY") else None,
             checkpoint_events=get_int("CHECKPOINT_EVENTS", defaults.checkpoint_events),
             checkpoint_seconds=get_int("CHECKPOINT_SECONDS", defaults.checkpoint_seconds),
+            checkpoint_heartbeat=get_int("CHECKPOINT_HEARTBEAT", defaults.checkpoint_heartbeat),
+            audit_max_checkpoint_age=get_int(
+                "AUDIT_MAX_CHECKPOINT_AGE", defaults.audit_max_checkpoint_age
+            ),
+            audit_max_unsigned=get_int("AUDIT_MAX_UNSIGNED", defaults.audit_max_unsigned, 0),
+            audit_verify_workers=(
+                get_int("AUDIT_VERIFY_WORKERS", 1) if get("AUDIT_VERIFY_WORKERS") else None
+            ),
             cipher_key_b64=get("CIPHER_KEY"),
             jwt_issuer=get("JWT_ISSUER") or defaults.jwt_issuer,
             jwt_audience=get("JWT_AUDIENCE") or defaults.jwt_audience,
@@ -138,6 +154,16 @@ class Settings:
 
         Losing it makes the log unreadable: production configures it from a key vault.
         """
+        existing = self.existing_cipher_key()
+        if existing is not None:
+            return existing
+        return self._key_file(
+            "cipher.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        )
+
+    def existing_cipher_key(self) -> str | None:
+        """The cipher key if configured or already kept; never makes one (a verifier that
+        made a key would find every seal "forged")."""
         if self.cipher_key_b64:
             import binascii
 
@@ -148,9 +174,8 @@ class Settings:
             if len(raw) not in (16, 24, 32):
                 raise SettingsError(f"{PREFIX}CIPHER_KEY must be a 16, 24 or 32 byte AES key")
             return self.cipher_key_b64
-        return self._key_file(
-            "cipher.key", lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-        )
+        kept = self.data_dir / "cipher.key"
+        return kept.read_text().strip() if kept.exists() else None
 
     def _key_file(self, name: str, make: Callable[[], str]) -> str:
         """A secret kept in ``data_dir/name``, written once with owner-only permissions."""

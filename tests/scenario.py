@@ -14,6 +14,7 @@ from domain.commands.cases import (
     InvestigateCase,
     ReceiveApplication,
     RecommendCase,
+    RecordPayment,
     RegisterHousehold,
     ResumeCase,
     SuspendCase,
@@ -240,5 +241,19 @@ def write_rich_history(runtime: Runtime, *, seed: int = 11) -> None:
             basis="contract",
             reason="ended",
             provenance=BY_OFFICER,
+        )
+    )
+
+
+def paid_case(runtime: Runtime) -> ReliefCase:
+    """A case approved and paid for the current month, as it stands after the payment."""
+    case = application(runtime)
+    approve(runtime, case)
+    return runtime.services.cases.record_payment(
+        RecordPayment(
+            case_id=case.id,
+            period=runtime.services.clock.today().strftime("%Y-%m"),
+            amount=Decimal("900"),
+            provenance=approver(who="payer"),
         )
     )

@@ -16,10 +16,12 @@ from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
 from domain.clock import business_date
 from domain.errors import InvalidState, InvalidValue, NotFound
-from infra.audit_chain import verify_chain, version_at
+from infra.audit_chain import version_at
+from infra.audit_verify import verify_as_configured
 from infra.checkpoints import checkpoints, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
+from infra.sealing import seal_of
 
 router = APIRouter(tags=["audit"])
 
@@ -29,13 +31,13 @@ router = APIRouter(tags=["audit"])
     dependencies=[allow("audit.read")],
 )
 def verify(runtime: RuntimeDep) -> dict[str, Any]:
-    """Recompute the hash chain from the stored events: intact up to a position, or the first
-    position where it breaks and how (changed, missing, inserted, reordered)."""
+    """Verify chain, seals and signed checkpoints (as ``relief audit verify --json``): intact
+    up to a position, or the first break (position and kind, README "Audit"); how far the log
+    is signed and how many events are not; ``ok`` is false also when the newest checkpoint is
+    older, or the unsigned tail longer, than the configured limits."""
     trusted = load_public_key(runtime.settings.audit_key_file)
-    return {
-        **verify_chain(runtime.pool, trusted_key=trusted).as_dict(),
-        "trusted_key": trusted.hex() if trusted else None,
-    }
+    report = verify_as_configured(runtime.settings, runtime.database_url, trusted_key=trusted)
+    return {**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}
 
 
 def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
@@ -94,10 +96,12 @@ def case_as_of(
 )
 def list_checkpoints(
     runtime: RuntimeDep,
-    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="a sequence number")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    """Signed checkpoints, for outsiders to hold: position, link, time, key, signature."""
+    """Signed checkpoints after sequence number ``after``, in order, for outsiders to hold
+    (``relief audit witness``): sequence, position, range, link, Merkle root, previous
+    checkpoint's digest, legacy boundary, time, key, signature."""
     return {"items": [c.as_dict() for c in checkpoints(runtime.pool, after=after, limit=limit)]}
 
 
@@ -135,7 +139,7 @@ def bundle(
         record_read(
             runtime.pool, aggregate_id, read.actor, read.purpose, f"/audit/bundles/{aggregate_id}"
         )
-    data = build_bundle(runtime.pool, aggregate_id, runtime.audit_key())
+    data = build_bundle(runtime.pool, aggregate_id, runtime.audit_key(), seal_of(ledger))
     return Response(
         data,
         media_type="application/json",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -18,25 +20,32 @@ pytestmark = pytest.mark.e2e
 
 
 def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> None:
-    services = runtime.services
     case = application(runtime)
     approve(runtime, case)
     approved_at = (
         runtime.services.clock.now()
     )  # after the approval was recorded, before the closure
-    services.cases.close_case(
+    runtime.services.cases.close_case(
         CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
     )
     from infra.checkpoints import load_or_create_key, sign_checkpoint
+    from infra.sealing import seal_of
 
-    sign_checkpoint(runtime.pool, load_or_create_key(runtime.settings.audit_key_file))
+    unsigned = ok(client.get("/audit/verify"))
+    assert unsigned["intact"] and unsigned["signed_up_to"] == 0
+    assert unsigned["unsigned_events"] == runtime.head_position()
+    key_file = runtime.settings.audit_key_file
+    sign_checkpoint(runtime.pool, load_or_create_key(key_file), seal_of(runtime.ledger))
     key = ok(client.get("/audit/public-key"))
     assert key["algorithm"] == "Ed25519" and len(key["public_key"]) == 64
     [held] = ok(client.get("/audit/checkpoints"))["items"]
-    assert held["position"] == runtime.head_position()
+    assert (held["sequence"], held["position"]) == (1, runtime.head_position())
     assert held["public_key"] == key["public_key"] and len(held["signature"]) == 128
+    assert ok(client.get("/audit/checkpoints", params={"after": 1}))["items"] == []
     report = ok(client.get("/audit/verify"))
-    assert report["intact"] and report["intact_up_to"] == runtime.head_position()
+    assert report["ok"] and report["intact"]
+    assert report["intact_up_to"] == report["signed_up_to"] == runtime.head_position()
+    assert (report["unsigned_events"], report["seals_checked"]) == (0, True)
     then = ok(
         client.get(
             f"/cases/{case.id}/as-of", headers=reader(), params={"at": approved_at.isoformat()}
@@ -65,21 +74,36 @@ def test_verify_and_as_of_over_http(client: TestClient, runtime: Runtime) -> Non
             "UPDATE relief_events SET state = state || '\\x20'::bytea WHERE notification_id = 2"
         )
     broken = ok(client.get("/audit/verify"))
-    assert (broken["intact"], broken["break_position"], broken["kind"]) == (False, 2, "changed")
+    assert not broken["intact"] and not broken["ok"]
+    assert (broken["first_break"]["kind"], broken["first_break"]["position"]) == ("changed", 2)
 
 
 def test_the_cli_verifies_and_fails_on_a_broken_chain(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     application(runtime)
+    head = runtime.head_position()
     monkeypatch.setenv("RELIEF_DATABASE_URL", runtime.database_url)
     monkeypatch.setenv("RELIEF_DATA_DIR", str(runtime.settings.data_dir))
     assert main(["audit", "verify"]) == 0
-    assert f"intact up to position {runtime.head_position()}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"intact up to position {head}" in out
+    assert f"NOT SIGNED: no checkpoint; {head} events are not signed" in out
+    # Intact, but more unsigned events than allowed: a failure of its own (exit 3).
+    monkeypatch.setenv("RELIEF_AUDIT_MAX_UNSIGNED", str(head - 1))
+    assert main(["audit", "verify", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    assert (report["intact"], report["ok"], report["first_break"]) == (True, False, None)
+    assert (report["signed_up_to"], report["unsigned_events"]) == (0, head)
+    assert "not signed" in report["over_limits"][0]
+    monkeypatch.delenv("RELIEF_AUDIT_MAX_UNSIGNED")
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         conn.execute("DELETE FROM relief_events WHERE notification_id = 1")
     assert main(["audit", "verify"]) == 1
     assert "BROKEN at position 1: missing" in capsys.readouterr().out
+    assert main(["audit", "verify", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["first_break"]["kind"] == "missing" and report["first_break"]["position"] == 1
 
 
 def test_reads_of_personal_data_are_recorded_and_queried(
@@ -107,10 +131,9 @@ def test_decision_view_and_bundles_over_http_and_cli(
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    services = runtime.services
     case = application(runtime)
     approve(runtime, case)
-    services.cases.close_case(
+    runtime.services.cases.close_case(
         CloseCase(case_id=case.id, reason_code="voluntary", provenance=approver())
     )
     view = ok(client.get(f"/cases/{case.id}/decision-view", headers=reader()))["items"]
@@ -149,8 +172,8 @@ def test_decision_view_and_bundles_over_http_and_cli(
 def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtime) -> None:
     from tests.factories import BY_OFFICER, credit_code
 
-    services = runtime.services
-    contractor = services.purchasing.register_contractor(
+    purchasing = runtime.services.purchasing
+    contractor = purchasing.register_contractor(
         RegisterContractor(
             name="Care",
             contractor_type="social_organisation",
@@ -160,7 +183,7 @@ def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtim
         )
     )
     registered_at = runtime.services.clock.now()  # recorded by now; the ban comes after
-    services.purchasing.ban_contractor(
+    purchasing.ban_contractor(
         BanContractor(
             contractor_id=contractor.id,
             start=runtime.services.clock.today(),

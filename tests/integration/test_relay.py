@@ -155,3 +155,44 @@ def test_only_one_relay_publishes_at_a_time(runtime: Runtime, kafka_broker: Embe
     assert sorted((first.published, second.published))[0] == 0
     records = assert_topic_holds_the_log(runtime, kafka_broker.bootstrap)
     assert len(records) == runtime.head_position()
+
+
+def test_checkpoints_are_republished_with_the_events_after_the_broker_forgets(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    """Every restart of the broker loses both topics; each time the relay puts back the events
+    and, after them, every signed checkpoint, so a witness reading Kafka sees them all."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.audit_witness import check_extension, fetch_kafka
+    from infra.checkpoints import raw_public_key, sign_checkpoint
+    from infra.sealing import seal_of
+
+    key = Ed25519PrivateKey.generate()
+    relay = relay_for(runtime, own_broker.bootstrap)
+    stop, thread = _run_relay(relay)
+    signed = 0
+
+    def caught_up() -> bool:
+        state = relay.load_state()
+        return state.position == runtime.head_position() and state.checkpoint_sequence == signed
+
+    try:
+        for restart in range(3):
+            for _ in range(3):
+                _open_some(runtime, 2)
+                checkpoint = sign_checkpoint(runtime.pool, key, seal_of(runtime.ledger)).checkpoint
+                assert checkpoint is not None
+                signed = checkpoint.sequence
+            _wait_for(caught_up)
+            own_broker.stop()
+            own_broker.start()  # same port, empty memory
+            _wait_for(lambda restart=restart: relay.load_state().epoch == restart + 2)
+        _wait_for(caught_up)
+    finally:
+        stop.set()
+        thread.join(30)
+    on_kafka = fetch_kafka(own_broker.bootstrap, relay.checkpoint_topic)
+    assert [c.sequence for c in on_kafka] == list(range(1, signed + 1))
+    report = check_extension([], on_kafka, raw_public_key(key.public_key()))
+    assert report.ok and len(report.new) == signed == 9

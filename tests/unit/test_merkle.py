@@ -16,6 +16,22 @@ def test_every_leaf_proves_its_inclusion(size: int) -> None:
         assert root_from_proof(leaves[index], index, size, path) == expected
 
 
+def rfc_6962_root(leaves: list[bytes]) -> bytes:
+    """MTH as RFC 6962 §2.1 writes it, recursively: the reference."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(rfc_6962_root(leaves[:k]), rfc_6962_root(leaves[k:]))
+
+
+def test_the_root_is_rfc_6962_s_at_every_size() -> None:
+    leaves = [leaf_hash(i.to_bytes(2, "big")) for i in range(70)]
+    for size in range(1, len(leaves) + 1):
+        assert root(leaves[:size]) == rfc_6962_root(leaves[:size]), size
+
+
 def test_the_tree_shape_follows_rfc_6962() -> None:
     a, b, c = (leaf_hash(x) for x in (b"a", b"b", b"c"))
     assert root([a, b, c]) == node_hash(node_hash(a, b), c)
