@@ -40,7 +40,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         SafeWrites,
         max_body_bytes=runtime.settings.max_body_bytes,
         verifier=verifier,
-        store=IdempotencyStore(runtime.pool, getattr(runtime.ledger.mapper, "cipher", None)),
+        store=IdempotencyStore(
+            runtime.pool,
+            getattr(runtime.ledger.mapper, "cipher", None),
+            runtime.were_recorded,
+        ),
     )
     document_idempotency_key(app)
     return app

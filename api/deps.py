@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Header, Request
 from psycopg import Cursor
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
@@ -108,9 +110,21 @@ def get_services(request: Request) -> Services:
 
 
 def read_cursor(request: Request) -> Iterator[Cursor[Any]]:
-    """A cursor on the read models for the request, its connection back in the pool after."""
-    with get_runtime(request).pool.connection() as conn, conn.cursor() as cursor:
-        yield cursor
+    """A cursor on the read models for the request, its connection back in the pool after.
+
+    Reads only: the transaction is rolled back, not committed, at the end. That end comes
+    after the answer has started; a session ended by then (a failover, an operator) has
+    nothing left to lose, so the broken connection is dropped by the pool and not raised
+    (which would cut off an answer already on its way)."""
+    pool = get_runtime(request).pool
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cursor:
+            yield cursor
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+        pool.putconn(conn)
 
 
 def command_provenance(

@@ -12,6 +12,13 @@ The database unreachable: the request is answered 503 with Retry-After, and a ke
 is given back (at the next chance, if the database is gone at that moment). A key whose
 request died without answering (its process stopped) is free again after ``PENDING_LEASE``.
 
+A command whose COMMIT was cut off by the outage may have been recorded or not
+(``CommitInDoubt``, infra/database.py). Its key is then neither given back nor answered: at
+the next chance, before any claim answers, the doubt is settled by looking for the command's
+own sealed events. Not there: the key is given back and a retry runs the command. There: the
+retry is answered 409 ``recorded-answer-lost`` naming the records written, never run again,
+so a command is not recorded twice and a retry never reports a recorded command as failed.
+
 Both are plain ASGI middleware: the body must be read (and counted) before any route sees it.
 """
 
@@ -22,15 +29,16 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from anyio import to_thread
+from eventsourcing.persistence import StoredEvent
 from psycopg_pool import ConnectionPool
 
 from api.auth import TokenVerifier, Unauthenticated
 from api.problems import DATABASE_UNAVAILABLE, RETRY_AFTER_S
-from infra.database import discard_broken
+from infra.database import commits_in_doubt, discard_broken
 from infra.faults import is_transient
 
 log = logging.getLogger(__name__)
@@ -114,17 +122,25 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
+#: Whether exactly these stored events are in the log (``FailFastApplicationRecorder``).
+WereRecorded = Callable[[Sequence[StoredEvent]], bool]
+
+
 class IdempotencyStore:
     """The kept answers, in PostgreSQL (so every API process sees every key)."""
 
-    def __init__(self, pool: ConnectionPool, cipher: Any) -> None:
-        self.pool, self.cipher = pool, cipher
+    def __init__(
+        self, pool: ConnectionPool, cipher: Any, were_recorded: WereRecorded | None = None
+    ) -> None:
+        self.pool, self.cipher, self.were_recorded = pool, cipher, were_recorded
         self._unreleased: set[tuple[str, str]] = set()  # releases the database missed
+        self._in_doubt: dict[tuple[str, str], list[StoredEvent]] = {}  # commits cut off
         self._lock = threading.Lock()
 
     def claim(self, caller: str, key: str, request_hash: bytes) -> tuple[str, Any]:
         """Take the key, or say what holds it: ``new``, ``done`` (with the kept answer),
         ``pending`` (another request holds it) or ``mismatch`` (it named another request)."""
+        self._settle_doubts()
         self._release_missed()
         with self.pool.connection() as conn:
             row = conn.execute(
@@ -178,6 +194,48 @@ class IdempotencyStore:
             if not is_transient(error):
                 raise
             log.warning("Idempotency-Key released later (database unavailable): %s", error)
+
+    def hold_in_doubt(self, caller: str, key: str, stored_events: list[StoredEvent]) -> None:
+        """Keep the key of a command whose recording is in doubt until the doubt is settled."""
+        with self._lock:
+            self._in_doubt[(caller, key)] = stored_events
+        try:
+            self._settle_doubts()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning("Idempotency-Key in doubt, settled later (database unavailable)")
+
+    def _settle_doubts(self) -> None:
+        with self._lock:
+            doubts = list(self._in_doubt.items())
+        for (caller, key), stored_events in doubts:
+            if self.were_recorded is not None and self.were_recorded(stored_events):
+                records = sorted(
+                    {(str(e.originator_id), e.originator_version) for e in stored_events}
+                )
+                problem = problem_message(
+                    409,
+                    "recorded-answer-lost",
+                    "Command recorded; its answer was lost",
+                    "the database went away while this command was being recorded; it was"
+                    " recorded, and is not run again: read the records named here",
+                    "Idempotency-Key",
+                )
+                body = json.loads(problem)
+                body["records"] = [{"id": i, "version": v} for i, v in records]
+                self.complete(
+                    caller,
+                    key,
+                    409,
+                    [["content-type", "application/problem+json"]],
+                    json.dumps(body).encode(),
+                )
+            else:
+                with self._lock:
+                    self._unreleased.add((caller, key))
+            with self._lock:
+                self._in_doubt.pop((caller, key), None)
 
     def _release_missed(self) -> None:
         with self._lock:
@@ -312,14 +370,20 @@ class SafeWrites:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
+        doubts: list[StoredEvent] = []
+        token = commits_in_doubt.set(doubts)
         try:
             await self.app(scope, _replay(body), capture)
         except BaseException:
             await to_thread.run_sync(self.store.release, caller, key)
             raise
+        finally:
+            commits_in_doubt.reset(token)
         answer = b"".join(chunks)
         status = int(start.get("status", 500))
-        if status >= 500:
+        if status >= 500 and doubts:
+            await to_thread.run_sync(self.store.hold_in_doubt, caller, key, doubts)
+        elif status >= 500:
             await to_thread.run_sync(self.store.release, caller, key)
         else:
             kept = [

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from infra.faults import session_lost
+from infra.faults import is_transient, session_lost
 from infra.sealing import LEGACY_SEALS_UNTIL, PositionedRecorder
 
 T = TypeVar("T")
@@ -166,14 +168,40 @@ def _once_more_if_the_session_was_lost(method: Callable[..., T]) -> Callable[...
     return once_more
 
 
+#: How long an insert whose session was lost on the way keeps trying to learn whether it was
+#: recorded, before it gives up with ``CommitInDoubt``: a database restart or failover takes a
+#: few seconds, and within them the command gets its true answer instead of a 503.
+IN_DOUBT_WAIT_S = 8.0
+
+#: Set for a request by whoever can settle a doubt later (the Idempotency-Key middleware,
+#: api/safe_writes.py): the stored events whose recording was left in doubt are added to it.
+commits_in_doubt: ContextVar[list[StoredEvent] | None] = ContextVar(
+    "commits_in_doubt", default=None
+)
+
+
+class CommitInDoubt(Exception):
+    """The session broke while these events were being recorded, and the database did not
+    come back in time to tell whether the COMMIT happened. Transient (its cause is): the
+    request answers 503; the Idempotency-Key middleware settles the doubt later."""
+
+    def __init__(self, stored_events: Sequence[StoredEvent]) -> None:
+        super().__init__(
+            f"recording of {len(stored_events)} event(s) in doubt: the database went away"
+            " during the commit"
+        )
+        self.stored_events = list(stored_events)
+
+
 class FailFastApplicationRecorder(PositionedRecorder):
     """The library's recorder (its aggregate reads keeping each event's position, for the
     seals: infra/sealing.py) with ``_once_more_if_the_session_was_lost`` as its retry policy.
 
-    A session ended while its COMMIT was on the way may have committed or not. An insert tried
-    again after that and refused as a conflict looks for its own stored events (the very same
-    sealed bytes): found, the first attempt was recorded and its positions are the answer, so
-    the command is neither reported failed nor recorded twice.
+    A session ended while its COMMIT was on the way may have committed or not. The insert is
+    tried again (for up to ``IN_DOUBT_WAIT_S``, while the database comes back); refused as a
+    conflict, it looks for its own stored events (the very same sealed bytes): found, the first
+    attempt was recorded and its positions are the answer, so the command is neither reported
+    failed nor recorded twice. Still unknown at the end of the wait: ``CommitInDoubt``.
     """
 
     select_events = _once_more_if_the_session_was_lost(PositionedRecorder.select_events)
@@ -191,16 +219,27 @@ class FailFastApplicationRecorder(PositionedRecorder):
         except (InterfaceError, OperationalError) as error:
             if not session_lost(error):
                 raise
-        self.datastore.pool.check()
-        try:
-            return insert(self, stored_events, **kwargs)
-        except IntegrityError:
-            recorded = self._recorded_positions(stored_events)
-            if recorded is None:
-                raise
-            return recorded
+        deadline = time.monotonic() + IN_DOUBT_WAIT_S
+        while True:
+            try:
+                self.datastore.pool.check()
+                return insert(self, stored_events, **kwargs)
+            except IntegrityError:
+                recorded = self.recorded_positions(stored_events)
+                if recorded is None:
+                    raise
+                return recorded
+            except (InterfaceError, OperationalError) as error:
+                if not is_transient(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    doubts = commits_in_doubt.get()
+                    if doubts is not None:
+                        doubts.extend(stored_events)
+                    raise CommitInDoubt(stored_events) from error
+            time.sleep(0.25)
 
-    def _recorded_positions(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+    def recorded_positions(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of ``stored_events`` if exactly these are in the table, else None."""
         query = SQL(
             "SELECT e.originator_id, e.originator_version, e.state, e.notification_id"

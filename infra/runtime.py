@@ -7,19 +7,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
 from psycopg_pool import ConnectionPool
 
 from domain.clock import Clock, SetClock
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpointer, load_or_create_key
-from infra.database import Sessions, discard_broken, open_pool, store_env
+from infra.database import (
+    FailFastApplicationRecorder,
+    Sessions,
+    discard_broken,
+    open_pool,
+    store_env,
+)
 from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
 from infra.faults import supervise
@@ -231,6 +237,12 @@ class Runtime:
             every_seconds=self.settings.checkpoint_seconds,
             heartbeat_seconds=self.settings.checkpoint_heartbeat,
         )
+
+    def were_recorded(self, stored_events: Sequence[StoredEvent]) -> bool:
+        """Whether exactly these sealed events are in the log (a commit cut off settled)."""
+        recorder = self.ledger.recorder
+        assert isinstance(recorder, FailFastApplicationRecorder)
+        return recorder.recorded_positions(stored_events) is not None
 
     def head_position(self) -> int:
         return self.ledger.recorder.max_notification_id() or 0

@@ -89,6 +89,7 @@ class Answer:
     body: str = ""
 
 
+RECORDED_ANSWER_LOST = "/problems/recorded-answer-lost"
 CLERK = actor("intake_clerk", "440103", "clerk-faults")
 READER = actor("integration", "dashboards", "dashboard-faults")
 
@@ -107,6 +108,9 @@ class Load:
         self.households: dict[str, str] = {}  # Idempotency-Key -> household id
         self.cases: dict[str, str] = {}  # Idempotency-Key -> case id
         self.unfinished: list[str] = []
+        #: Commands recorded whose answer the outage took (409 recorded-answer-lost): path
+        #: -> how many.
+        self.recorded_unanswered: dict[str, int] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
@@ -151,6 +155,10 @@ class Load:
             answer = self._send(
                 client, "POST", path, json=body, headers={**CLERK, "Idempotency-Key": key}
             )
+            if answer.status == 409 and answer_json(answer)["type"] == RECORDED_ANSWER_LOST:
+                with self._lock:
+                    self.recorded_unanswered[path] = self.recorded_unanswered.get(path, 0) + 1
+                return key, answer
             if answer.status not in (None, 503):
                 return key, answer
             time.sleep(0.2)

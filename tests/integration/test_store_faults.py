@@ -3,6 +3,7 @@ refused, lost or recorded twice (issue 16, item 5)."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import psycopg
@@ -11,6 +12,7 @@ from eventsourcing.persistence import RecordConflictError, StoredEvent
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
+from api.safe_writes import IdempotencyStore
 from domain.case import ReliefCase
 from domain.clock import Clock
 from domain.household import Household, HouseholdMember
@@ -65,6 +67,42 @@ def test_an_insert_cut_off_after_its_commit_is_neither_refused_nor_recorded_twic
     assert end_sessions(runtime) > 0
     with pytest.raises(RecordConflictError):
         recorder.insert_events(others)
+
+
+def test_a_command_whose_commit_was_in_doubt_is_settled_before_its_key_answers(
+    runtime: Runtime,
+) -> None:
+    """A command cut off in its COMMIT, with the database away too long to tell: its
+    Idempotency-Key is held, then settled by looking for its sealed events. Recorded, a retry
+    is told so (409 naming the records) and the command is not run again; not recorded, the
+    key is free and a retry runs it."""
+    ledger = runtime.ledger
+    keys = IdempotencyStore(runtime.pool, None, runtime.were_recorded)
+    place = village()
+
+    def household_events() -> list[StoredEvent]:
+        home = Household.register(
+            registered_division=place,
+            residence_division=place,
+            members=[HouseholdMember(resident_id(), "Chen Hua", "head")],
+            today=Clock().today(),
+            provenance=BY_CLERK,
+        )
+        return [ledger.mapper.to_stored_event(e) for e in home.collect_events()]
+
+    recorded, lost = household_events(), household_events()
+    ledger.recorder.insert_events(recorded)
+    for key, events in (("key-recorded", recorded), ("key-not-recorded", lost)):
+        assert keys.claim("caller", key, b"request") == ("new", None)
+        keys.hold_in_doubt("caller", key, events)
+
+    outcome, kept = keys.claim("caller", "key-recorded", b"request")
+    assert outcome == "done" and kept[0] == 409
+    problem = json.loads(kept[2])
+    assert problem["type"] == "/problems/recorded-answer-lost"
+    assert {r["id"] for r in problem["records"]} == {str(recorded[0].originator_id)}
+    assert keys.claim("caller", "key-not-recorded", b"request") == ("new", None)
+    assert ledger.recorder.max_notification_id() == len(recorded)
 
 
 class Serialising(CaseloadProjection):
