@@ -13,6 +13,8 @@ from domain.clock import Clock
 from domain.commands.policy import LoadStaffingPolicy
 from domain.errors import InvalidValue
 from projections.staffing_view import (
+    current_staffing,
+    current_summary,
     division_row,
     load_policies,
     month_ends,
@@ -23,6 +25,8 @@ from projections.staffing_view import (
 router = APIRouter(tags=["staffing"])
 
 At = Annotated[IsoDateTime | None, Query(description="as it stood at this moment (default now)")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows skipped (in code order)")]
 
 
 def _moment(at: dt.datetime | None, clock: Clock) -> dt.datetime:
@@ -43,17 +47,51 @@ def staffing(
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Every county and township: relief households, minimum staff from the band table in
-    force, active staff (government and contractor apart) and the shortfall."""
+    force, active staff (government and contractor apart) and the shortfall; in code order,
+    paged, with the total. Now: from the rows the projection keeps; ``at``: from the
+    intervals, as it stood then."""
+    if at is None:
+        moment = services.clock.now()
+        policy, rows, total = current_staffing(
+            cursor,
+            moment,
+            division=division,
+            level=level,
+            short_only=short_only,
+            limit=limit,
+            offset=offset,
+        )
+        return _page(moment, policy, rows, total, limit, offset)
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
-    rows = [
+    every = [
         division_row(d)
         for d in snapshot.divisions
         if (level is None or d.level == level) and (d.shortfall or not short_only)
     ]
-    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+    return _page(moment, snapshot.policy, every[offset : offset + limit], len(every), limit, offset)
+
+
+def _page(
+    moment: dt.datetime,
+    policy: str | None,
+    items: list[dict[str, Any]],
+    total: int,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    return {
+        "at": moment.isoformat(),
+        "policy": policy,
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.get(
@@ -66,12 +104,15 @@ def villages(
     division: ScopedDivision,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
-    """Villages with their coordinators: none is under-staffed, more than two is for review."""
+    """Villages with their coordinators: none is under-staffed, more than two is for review;
+    in code order, paged, with the total."""
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
     rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
-    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+    return _page(moment, snapshot.policy, rows[offset : offset + limit], len(rows), limit, offset)
 
 
 @router.get(
@@ -82,6 +123,8 @@ def summary(
     cursor: ReadCursor, services: AppServices, division: ScopedDivision, at: At = None
 ) -> dict[str, Any]:
     """How many counties and townships are short, and the total shortfall."""
+    if at is None:
+        return current_summary(cursor, services.clock.now(), division=division)
     moment = _moment(at, services.clock)
     return staffing_at(cursor, moment, division=division).summary()
 

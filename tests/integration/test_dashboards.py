@@ -18,6 +18,13 @@ from infra.schema import create_generation
 from infra.settings import Settings
 from projections.base import Projection
 from projections.caseload import LEVELS, CaseloadProjection, query_caseload
+from projections.staffing import StaffingProjection
+from projections.staffing_view import (
+    current_staffing,
+    current_summary,
+    division_row,
+    staffing_at,
+)
 from tests.conftest import fresh_database
 from tools.synthetic.misconduct import build_scenario
 from tools.synthetic.province import SimulatedClock
@@ -149,3 +156,54 @@ def test_caseload_rollups_equal_a_recomputation(history: Runtime) -> None:
                 if i["division"] == village[:6]
             }
             assert got == dict(wanted), division
+
+
+def latest_moment(runtime: Runtime, schema: str) -> Any:
+    """A moment after every interval of the history began or ended (so 'now' for it)."""
+    return rows(
+        runtime,
+        f"SELECT greatest(max(active_from), max(active_to)) + interval '1 second'"
+        f" FROM {schema}.case_activity",
+    )[0][0]
+
+
+def test_current_staffing_equals_the_intervals_now(history: Runtime) -> None:
+    runtime = history
+    kept = {}
+    for batch in BATCH_SIZES:
+        schema = build(runtime, StaffingProjection, batch)
+        kept[batch] = (
+            rows(runtime, f"SELECT * FROM {schema}.staffing_divisions ORDER BY 1"),
+            rows(runtime, f"SELECT * FROM {schema}.active_household ORDER BY 1, 2"),
+        )
+    assert kept[1] == kept[13] == kept[1000]
+    schema = "rm_staffing_b13"
+    now = latest_moment(runtime, schema)
+    # The households kept equal a count of the active intervals at the end of the history.
+    assert kept[1][1] == rows(
+        runtime,
+        "SELECT d.division, a.household_id, count(*)::int FROM"
+        f" {schema}.case_activity a, LATERAL (VALUES (left(a.village, 6)),"
+        " (left(a.village, 9)), (a.village)) d(division) WHERE a.active_to IS NULL"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    serve(runtime, StaffingProjection, schema)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        seen = [row[0] for row in kept[1][0]]
+        assert any(row[2] for row in kept[1][0]), "no relief household in the history"
+        for division in (None, seen[0][:4], seen[0][:6], seen[-1][:9], "449999"):
+            snapshot = staffing_at(cursor, now, division=division)
+            expected = [division_row(d) for d in snapshot.divisions]
+            policy, items, total = current_staffing(cursor, now, division=division, limit=1000)
+            assert (policy, items, total) == (snapshot.policy, expected, len(expected)), division
+            if division is None:  # the history exercises what is compared
+                assert any(r["government_staff"] and r["households"] for r in expected)
+                assert any(r["shortfall"] for r in expected)
+                assert snapshot.summary()["villages_without_coordinator"]
+            for level in ("county", "township"):
+                _, items, total = current_staffing(
+                    cursor, now, division=division, level=level, short_only=True, limit=2
+                )
+                wanted = [r for r in expected if r["level"] == level and r["shortfall"]]
+                assert (items, total) == (wanted[:2], len(wanted))
+            assert current_summary(cursor, now, division=division) == snapshot.summary()
