@@ -6,9 +6,11 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import Response
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, By, IsoDateTime, ReadCursor
+from api.etags import StaffingTag, answer
 from domain.clock import Clock
 from domain.commands.policy import LoadStaffingPolicy
 from domain.errors import InvalidValue
@@ -44,12 +46,13 @@ def staffing(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
+    etag: StaffingTag,
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Every county and township: relief households, minimum staff from the band table in
     force, active staff (government and contractor apart) and the shortfall; in code order,
     paged, with the total. Now: from the rows the projection keeps; ``at``: from the
@@ -65,7 +68,7 @@ def staffing(
             limit=limit,
             offset=offset,
         )
-        return _page(moment, policy, rows, total, limit, offset)
+        return answer(_page(moment, policy, rows, total, limit, offset), etag)
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
     every = [
@@ -73,7 +76,8 @@ def staffing(
         for d in snapshot.divisions
         if (level is None or d.level == level) and (d.shortfall or not short_only)
     ]
-    return _page(moment, snapshot.policy, every[offset : offset + limit], len(every), limit, offset)
+    page = every[offset : offset + limit]
+    return answer(_page(moment, snapshot.policy, page, len(every), limit, offset), etag)
 
 
 def _page(
@@ -102,17 +106,19 @@ def villages(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
+    etag: StaffingTag,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Villages with their coordinators: none is under-staffed, more than two is for review;
     in code order, paged, with the total."""
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
     rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
-    return _page(moment, snapshot.policy, rows[offset : offset + limit], len(rows), limit, offset)
+    page = rows[offset : offset + limit]
+    return answer(_page(moment, snapshot.policy, page, len(rows), limit, offset), etag)
 
 
 @router.get(
@@ -120,13 +126,17 @@ def villages(
     dependencies=[allow("staffing.read")],
 )
 def summary(
-    cursor: ReadCursor, services: AppServices, division: ScopedDivision, at: At = None
-) -> dict[str, Any]:
+    cursor: ReadCursor,
+    services: AppServices,
+    division: ScopedDivision,
+    etag: StaffingTag,
+    at: At = None,
+) -> Response:
     """How many counties and townships are short, and the total shortfall."""
     if at is None:
-        return current_summary(cursor, services.clock.now(), division=division)
+        return answer(current_summary(cursor, services.clock.now(), division=division), etag)
     moment = _moment(at, services.clock)
-    return staffing_at(cursor, moment, division=division).summary()
+    return answer(staffing_at(cursor, moment, division=division).summary(), etag)
 
 
 @router.get(
