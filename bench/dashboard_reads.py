@@ -91,6 +91,8 @@ def main() -> None:
         commands = load.command_stream(store.settings, store.meta.targets, args.command_rate)
         reads = streams(store.settings, county, args.get_rate)
         load.open_loop(api.port, reads, 2.0)  # warm-up
+        idle = load.open_loop(api.port, reads, min(5.0, args.seconds))
+        common.log(f"idle: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in idle.items()}) }")
         with (
             load.LagSampler(store) as lag,
             profiling.maybe_profile(args, api.pid, "dashboard_reads_api"),
@@ -148,7 +150,7 @@ def main() -> None:
                     target_on="ours",
                     target_op="<=",
                     target_value=target,
-                    details={"path": path, "loaded": got, **common_details},
+                    details={"path": path, "loaded": got, "idle": idle[name], **common_details},
                     note=f"p50 {got['p50_ms']} ms; latency from the scheduled send time.",
                 )
             )
