@@ -71,10 +71,17 @@ def load_policies(cursor: Cursor[Any]) -> list[StaffingPolicy]:
     return [StaffingPolicy.parse(row[0]) for row in cursor.fetchall()]
 
 
+#: Relief households per county, township and village, counted in the database (a household
+#: counts once in each division it lives in, however many active cases it has).
 _HOUSEHOLDS = """
-    SELECT DISTINCT household_id, village FROM read_models.case_activity
-    WHERE active_from <= %(at)s AND (active_to IS NULL OR active_to > %(at)s)
-      AND village LIKE %(prefix)s
+    SELECT division, count(*)::int FROM (
+      SELECT DISTINCT d.division, a.household_id
+      FROM read_models.case_activity a,
+        LATERAL (VALUES (left(a.village, 6) COLLATE "C"), (left(a.village, 9) COLLATE "C"),
+                        (a.village COLLATE "C")) d(division)
+      WHERE a.active_from <= %(at)s AND (a.active_to IS NULL OR a.active_to > %(at)s)
+        AND a.village LIKE %(prefix)s
+    ) active GROUP BY division
 """
 
 _STAFF = """
@@ -118,11 +125,8 @@ def staffing_at(
     day = business_date(at)
     policy = policy_on(policies, day)
     params = {"at": at, "day": day, "prefix": (division or "") + "%"}
-    households: dict[str, set[Any]] = defaultdict(set)
     cursor.execute(_HOUSEHOLDS, params)
-    for household_id, village in cursor.fetchall():
-        for width in (6, 9, 12):
-            households[village[:width]].add(household_id)
+    households: dict[str, int] = dict(cursor.fetchall())
     staff: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     cursor.execute(_STAFF, params)
     for assigned_to, kind, employer in cursor.fetchall():
@@ -139,7 +143,7 @@ def staffing_at(
     for code in sorted(known):
         if division and not code.startswith(division):
             continue  # an enclosing division, seen only through part of it
-        count = len(households.get(code, ()))
+        count = households.get(code, 0)
         if len(code) in (6, 9):
             level = "county" if len(code) == 6 else "township"
             table = (
