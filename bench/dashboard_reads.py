@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -60,6 +61,25 @@ def streams(settings: object, county: str, rate: float) -> list[load.Stream]:
     ]
 
 
+def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list[float]]:
+    """(p50, p99) ms of each GET sent alone, one after another on one connection."""
+    http = load.Http(port)
+    times: dict[str, list[float]] = {}
+    for stream in reads:
+        method, path, body, headers = stream.make(0)
+        got = []
+        for _ in range(n):
+            began = time.perf_counter()
+            status, _ = http.request(method, path, body, headers)
+            got.append(1000 * (time.perf_counter() - began))
+            assert status == 200, (path, status)
+        times[stream.name] = [
+            round(common.percentile(got, 50), 2),
+            round(common.percentile(got, 99), 2),
+        ]
+    return times
+
+
 def within_targets(got: dict[str, dict]) -> bool:
     return all(
         v["failed"] == 0
@@ -74,6 +94,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="length of the loaded phase")
     p.add_argument("--step-seconds", type=float, default=8.0, help="each capacity step")
     p.add_argument("--get-rate", type=float, default=100.0)
+    p.add_argument("--alone-requests", type=int, default=50, help="each GET alone, this often")
     p.add_argument("--command-rate", type=float, default=50.0)
     p.add_argument(
         "--rates",
@@ -92,6 +113,12 @@ def main() -> None:
         reads = streams(store.settings, county, args.get_rate)
         load.open_loop(api.port, reads, 2.0)  # warm-up
         idle = load.open_loop(api.port, reads, min(5.0, args.seconds))
+        # The read path's own cost: each GET alone, one at a time; and the mix's capacity
+        # with no command load (closed loop), for context.
+        alone = service_times(api.port, reads, args.alone_requests)
+        common.log(f"alone (p50, p99 ms): {alone}")
+        no_commands = load.closed_loop(api.port, reads, min(5.0, args.seconds), clients=4)
+        common.log(f"capacity of the read mix alone: {no_commands:,.0f} requests/s")
         common.log(f"idle: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in idle.items()}) }")
         with (
             load.LagSampler(store) as lag,
@@ -160,7 +187,13 @@ def main() -> None:
                     target_on="ours",
                     target_op="<=",
                     target_value=target,
-                    details={"path": path, "loaded": got, "idle": idle[name], **common_details},
+                    details={
+                        "path": path,
+                        "loaded": got,
+                        "idle": idle[name],
+                        "alone_p50_p99_ms": alone[name],
+                        **common_details,
+                    },
                     note=f"p50 {got['p50_ms']} ms; latency from the scheduled send time.",
                 )
             )
@@ -175,7 +208,12 @@ def main() -> None:
                 target_on="ours",
                 target_op=">=",
                 target_value=300.0,
-                details={"steps": steps, "step_seconds": args.step_seconds},
+                details={
+                    "steps": steps,
+                    "step_seconds": args.step_seconds,
+                    "reads_alone_closed_loop_per_s": round(no_commands, 1),
+                    "each_get_alone_p50_p99_ms": alone,
+                },
                 note="Rates tried in order, stopping at the first whose p99s miss (halved "
                 "below the first when it misses): a lower bound at the rates tried, one API "
                 "process; 0 when even the lowest missed.",

@@ -65,6 +65,8 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
             "5",
             "--rates",
             "11",
+            "--alone-requests",
+            "3",
         ],
         [
             "dashboard_caseload_province_p99",
