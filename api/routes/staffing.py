@@ -147,9 +147,10 @@ def division_detail(
     cursor: ReadCursor,
     services: AppServices,
     code: Annotated[str, Path(pattern=r"^\d{6}(\d{3})?$", description="county or township")],
+    etag: StaffingTag,
     months: Annotated[int, Query(ge=0, le=60)] = 12,
     at: At = None,
-) -> dict[str, Any]:
+) -> Response:
     """One county or township now, since when it is short, and its position at the end of
     each of the past ``months`` months."""
     moment = _moment(at, services.clock)
@@ -163,7 +164,10 @@ def division_detail(
     current = position(moment)
     since = short_since(cursor, code, moment, policies) if current["shortfall"] else None
     history = [position(end) for end in month_ends(moment, months)]
-    return {**current, "short_since": since.isoformat() if since else None, "month_ends": history}
+    return answer(
+        {**current, "short_since": since.isoformat() if since else None, "month_ends": history},
+        etag,
+    )
 
 
 @router.get(

@@ -105,6 +105,7 @@ def test_an_etag_names_the_projections_positions(client: TestClient, province: R
         ("/staffing", {"level": "county"}),
         ("/staffing/summary", {}),
         ("/staffing/villages", {"status": "under_staffed"}),
+        ("/staffing/divisions/440103", {"months": 2}),
         ("/alerts", {}),
     ):
         first = client.get(path, params=params)
