@@ -238,15 +238,33 @@ def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 
 # The current position, from the rows the staffing projection keeps ---------------------------
 
-#: Active staff per county and township now: few rows (coordinators work in villages).
-_STAFF_NOW = f"""
-    SELECT s.division,
-      count(*) FILTER (WHERE s.kind <> 'village_coordinator' AND s.employer = 'government')
-        AS government,
-      count(*) FILTER (WHERE s.kind <> 'village_coordinator' AND s.employer = 'contractor')
+#: Active staff per county and township now: the contracts in force are judged once (a few
+#: rows), not once per contractor staff member; coordinators (who work in villages) are left
+#: out before any join.
+_STAFF_NOW = """
+    WITH in_force AS (
+      SELECT c.contract_id FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms) c
+      WHERE EXISTS (
+          SELECT 1 FROM (
+            SELECT t.term_start, t.term_end FROM read_models.contract_terms t
+            WHERE t.contract_id = c.contract_id AND t.recorded_at <= %(at)s
+              AND t.effective_from <= %(day)s
+            ORDER BY t.effective_from DESC, t.recorded_at DESC LIMIT 1
+          ) terms WHERE terms.term_start <= %(day)s AND terms.term_end >= %(day)s)
+        AND NOT EXISTS (
+          SELECT 1 FROM read_models.contract_termination x
+          WHERE x.contract_id = c.contract_id AND x.recorded_at <= %(at)s
+            AND x.effective_at <= %(at)s))
+    SELECT a.division,
+      count(*) FILTER (WHERE m.employer = 'government') AS government,
+      count(*) FILTER (WHERE m.employer = 'contractor' AND f.contract_id IS NOT NULL)
         AS contractor
-    FROM ({_STAFF}) s
-    WHERE length(s.division) IN (6, 9) GROUP BY s.division
+    FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+    LEFT JOIN in_force f ON f.contract_id = m.contract_id
+    WHERE a.assigned_from <= %(at)s AND (a.assigned_to IS NULL OR a.assigned_to > %(at)s)
+      AND a.division LIKE %(prefix)s AND length(a.division) IN (6, 9)
+      AND m.kind <> 'village_coordinator'
+    GROUP BY a.division
 """
 
 
