@@ -181,6 +181,17 @@ def record_dataset(path: Path, meta: DatasetMeta) -> None:
         path.with_suffix(".md").write_text(render_markdown(document))
 
 
+def record_note(path: Path, title: str, text: str) -> None:
+    """A section of prose kept with the results (what a run showed, by issue), rendered after
+    the tables; recording the same title again replaces it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent):
+        document = load_results(path)
+        document.setdefault("notes", {})[title] = text.strip()
+        path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        path.with_suffix(".md").write_text(render_markdown(document))
+
+
 def load_results(path: Path) -> dict[str, Any]:
     if path.exists():
         with contextlib.suppress(ValueError):
@@ -295,6 +306,8 @@ def render_markdown(document: dict[str, Any]) -> str:
                 f"| {change} | {ra} | {rb} |"
             )
         lines.append("")
+    for title, text in document.get("notes", {}).items():
+        lines += [f"## {title}", "", text, ""]
     datasets = document.get("datasets", {})
     if datasets:
         lines += ["## Datasets", ""]

@@ -34,6 +34,7 @@ SCRIPTS: dict[str, list[str]] = {
     "kafka_catchup": [],
     "chain_verify": [],
     "read_latency": [],
+    "dashboard_reads": [],
     "rebuild_all": [],
     "peak_rss": [],
 }

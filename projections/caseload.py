@@ -29,6 +29,24 @@ STATUS_AFTER: dict[type, CaseStatus] = {
 
 LEVELS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 
+RollupKey = tuple[str, str, str, str]  # level, division, programme, status
+
+
+def rollup(
+    deltas: dict[tuple[str, str, str], tuple[int, int]],
+) -> dict[RollupKey, tuple[int, int]]:
+    """The (cases, households) changes of village groups, added up at every level: each
+    village group's change counts once in its village, township, county, prefecture and
+    province. A group with no net change still names its rows (every group a case passed
+    through has its row at every level, as if applied event by event)."""
+    totals: dict[RollupKey, tuple[int, int]] = {}
+    for (village, programme, status), (cases, households) in deltas.items():
+        for level, width in LEVELS.items():
+            key = (level, village[:width], programme, status)
+            old = totals.get(key, (0, 0))
+            totals[key] = (old[0] + cases, old[1] + households)
+    return totals
+
 
 class CaseloadProjection(FoldingProjection):
     name = "caseload"
@@ -69,8 +87,21 @@ class CaseloadProjection(FoldingProjection):
             cases integer NOT NULL CHECK (cases > 0),
             PRIMARY KEY (village, programme, status, household_id)
         )""",
+        # The village rows rolled up to every level (village rows included), kept by the same
+        # batch: a dashboard reads its level's rows instead of grouping every village. A
+        # division's households are the sum of its villages' (a household lives in one
+        # village). Codes in the "C" collation, so a prefix (LIKE '4401%') walks the index.
+        """CREATE TABLE caseload_rollup (
+            level text NOT NULL,
+            division text COLLATE "C" NOT NULL,
+            programme text NOT NULL,
+            status text NOT NULL,
+            cases integer NOT NULL CHECK (cases >= 0),
+            households integer NOT NULL CHECK (households >= 0),
+            PRIMARY KEY (level, division, programme, status)
+        )""",
     )
-    views = ("caseload", "case_index")
+    views = ("caseload", "case_index", "caseload_rollup")
 
     def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> CaseloadBatch:
         return CaseloadBatch.load(cursor, events)
@@ -250,6 +281,50 @@ class CaseloadBatch:
             rows,
             key=("village", "programme", "status"),
         )
+        write_rollup(cursor, rollup({key: (d[0], d[1]) for key, d in groups.items()}))
+
+
+ROLLUP_COLUMNS: tuple[Column, ...] = (
+    ("level", "text"),
+    ("division", "text"),
+    ("programme", "text"),
+    ("status", "text"),
+)
+
+
+def write_rollup(cursor: Cursor[Any], changes: dict[RollupKey, tuple[int, int]]) -> None:
+    """Read the rolled-up rows a batch changes (one statement), add, write back whole (one
+    statement; the CHECKs judge the real values)."""
+    keys = sorted(changes)
+    cursor.execute(
+        "SELECT r.level, r.division, r.programme, r.status, r.cases, r.households"
+        f" FROM {unnest(ROLLUP_COLUMNS, 'k')} JOIN caseload_rollup r"
+        " ON (r.level, r.division, r.programme, r.status)"
+        ' = (k.level, k.division COLLATE "C", k.programme, k.status)',
+        arrays(keys, 4),
+    )
+    before = {tuple(row[:4]): (row[4], row[5]) for row in cursor.fetchall()}
+    rows = []
+    for key in keys:
+        cases, households = before.get(key, (0, 0))
+        rows.append((*key, cases + changes[key][0], households + changes[key][1]))
+    upsert(
+        cursor,
+        "caseload_rollup",
+        (*ROLLUP_COLUMNS, ("cases", "integer"), ("households", "integer")),
+        rows,
+        key=("level", "division", "programme", "status"),
+    )
+
+
+def rollup_source(division: str | None, level: str) -> str:
+    """The stored level to read for ``level`` within ``division``: the level itself, or, when
+    the division is narrower (a county's counts within one township), the narrowest stored
+    level that still splits along the division's code."""
+    width = LEVELS[level]
+    if not division or len(division) <= width:
+        return level
+    return next(name for name, w in LEVELS.items() if w >= len(division))
 
 
 def query_caseload(
@@ -262,34 +337,44 @@ def query_caseload(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Cases by division (rolled up to ``level``), programme and status."""
+    """Cases by division (rolled up to ``level``), programme and status, in the order of
+    (division, programme, status), with how many rows there are in all: read from the rows
+    the projection keeps per level, never from every village."""
     width = LEVELS[level]
-    where = ["cases > 0"]
-    params: list[Any] = []
+    source = rollup_source(division, level)
+    where = ["r.level = %s", "r.cases > 0"]
+    params: list[Any] = [source]
     if division:
-        where.append("village LIKE %s")
+        where.append("r.division LIKE %s")
         params.append(division + "%")
     if programme:
-        where.append("programme = %s")
+        where.append("r.programme = %s")
         params.append(programme)
     if status:
-        where.append("status = %s")
+        where.append("r.status = %s")
         params.append(status)
     clause = " AND ".join(where)
+    if source == level:
+        rows_sql = (
+            "SELECT r.division, r.programme, r.status, r.cases, r.households"
+            f" FROM read_models.caseload_rollup r WHERE {clause}"
+        )
+    else:  # a level's counts within a narrower division: the few rows of that division
+        rows_sql = (
+            f"SELECT left(r.division, {width}) AS division, r.programme, r.status,"
+            " sum(r.cases)::int AS cases, sum(r.households)::int AS households"
+            f" FROM read_models.caseload_rollup r WHERE {clause} GROUP BY 1, 2, 3"
+        )
+    # One place to add columns beside a row (a division's name joins here on g.division).
     cursor.execute(
-        f"SELECT left(village, {width}) AS division, programme, status, sum(cases)::int,"
-        f" count(*) OVER (), sum(households)::int FROM read_models.caseload WHERE {clause}"
-        f" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT %s OFFSET %s",
+        "SELECT g.division, g.programme, g.status, g.cases, g.households, count(*) OVER ()"
+        f" FROM ({rows_sql}) g ORDER BY g.division, g.programme, g.status LIMIT %s OFFSET %s",
         [*params, limit, offset],
     )
     rows = cursor.fetchall()
-    total = rows[0][4] if rows else 0
+    total = rows[0][5] if rows else 0
     if not rows and offset:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM read_models.caseload WHERE {clause}"
-            f" GROUP BY left(village, {width}), programme, status) groups",
-            params,
-        )
+        cursor.execute(f"SELECT count(*) FROM ({rows_sql}) g", params)
         total = cursor.fetchone()[0]  # type: ignore[index]
     items = [
         {
@@ -298,7 +383,7 @@ def query_caseload(
             "status": r[2],
             "cases": r[3],
             # A household is counted once per village (a household lives in one village).
-            "households": r[5],
+            "households": r[4],
         }
         for r in rows
     ]

@@ -22,7 +22,7 @@ from domain.contract import Contract
 from domain.staff import StaffMember
 from projections.base import FoldingProjection, RecordedEvent, handles
 from projections.payloads import terms_of
-from projections.sets import Column, insert, select_where_in, upsert
+from projections.sets import Column, arrays, insert, select_where_in, unnest, upsert
 
 
 class StaffingProjection(FoldingProjection):
@@ -63,8 +63,30 @@ class StaffingProjection(FoldingProjection):
             contract_id uuid PRIMARY KEY, recorded_at timestamptz NOT NULL,
             effective_at timestamptz NOT NULL
         )""",
+        # The current position, kept by each batch so a dashboard reads a row per division
+        # instead of every active household: how many active cases each household has in
+        # each village, township and county it is counted in ...
+        """CREATE TABLE active_household (
+            division text COLLATE "C" NOT NULL,
+            household_id uuid NOT NULL,
+            cases integer NOT NULL CHECK (cases > 0),
+            PRIMARY KEY (division, household_id)
+        )""",
+        # ... and every county, township and village the ledger has seen (a case became
+        # active in it or below it, a staff member was assigned to it or below it) with its
+        # relief households now. Staff are counted when read: a contract's term runs out and
+        # a removal dated ahead takes effect with no event.
+        """CREATE TABLE staffing_divisions (
+            division text COLLATE "C" PRIMARY KEY,
+            level text NOT NULL,
+            households integer NOT NULL CHECK (households >= 0)
+        )""",
+        "CREATE INDEX staffing_divisions_level ON staffing_divisions (level, division)",
+        "CREATE INDEX staff_assignment_division ON staff_assignment (division text_pattern_ops)",
+        "CREATE INDEX case_activity_from ON case_activity (active_from)",
     )
     views = (
+        "staffing_divisions",
         "case_activity",
         "staff_member",
         "staff_assignment",
@@ -89,10 +111,12 @@ class StaffingProjection(FoldingProjection):
         if home is None:
             raise LookupError(f"case {recorded.originator_id} was never received")
         batch.activity.open(recorded.originator_id, recorded.timestamp, home)
+        batch.current.active(home[0], home[1], +1)
 
     @handles(ReliefCase.Suspended, ReliefCase.Closed)
     def became_inactive(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
-        batch.activity.close(recorded.originator_id, lambda _start: recorded.timestamp)
+        for row in batch.activity.close(recorded.originator_id, lambda _start: recorded.timestamp):
+            batch.current.active(row[2], row[3], -1)
 
     # Staff ---------------------------------------------------------------------------------
 
@@ -112,6 +136,7 @@ class StaffingProjection(FoldingProjection):
         batch.assignments.open(
             recorded.originator_id, recorded.timestamp, (recorded.event.division,)
         )
+        batch.current.seen(recorded.event.division)
 
     @handles(StaffMember.Removed)
     def removed(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
@@ -175,11 +200,14 @@ class Intervals:
         self.opened.setdefault(owner, []).append(start)
         self.changed.add((owner, start))
 
-    def close(self, owner: UUID, end_of: Callable[[dt.datetime], dt.datetime]) -> None:
-        """End every open interval of ``owner`` at ``end_of(its start)``."""
+    def close(self, owner: UUID, end_of: Callable[[dt.datetime], dt.datetime]) -> list[list[Any]]:
+        """End every open interval of ``owner`` at ``end_of(its start)``; their rows."""
+        closed = []
         for start in self.opened.pop(owner, []):
             self.rows[(owner, start)][-1] = end_of(start)
             self.changed.add((owner, start))
+            closed.append(self.rows[(owner, start)])
+        return closed
 
     def write(self, cursor: Cursor[Any]) -> None:
         rows = [self.rows[key] for key in sorted(self.changed)]
@@ -211,6 +239,7 @@ class StaffingBatch:
         self.staff: list[tuple[Any, ...]] = []
         self.terms: list[tuple[Any, ...]] = []
         self.terminations: list[tuple[Any, ...]] = []
+        self.current = CurrentStaffing()
 
     @classmethod
     def load(cls, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> StaffingBatch:
@@ -263,6 +292,101 @@ class StaffingBatch:
                 ("effective_at", "timestamptz"),
             ),
             self.terminations,
+        )
+        self.current.write(cursor)
+
+
+#: Where a relief household counts: its village, its township, its county.
+LEVEL_OF_WIDTH = {6: "county", 9: "township", 12: "village"}
+
+
+def divisions_of(code: str) -> list[str]:
+    """The county, township and village codes a division code is, or lies in."""
+    return [code[:width] for width in LEVEL_OF_WIDTH if len(code) >= width]
+
+
+def household_changes(
+    moves: dict[tuple[str, UUID], int], before: dict[tuple[str, UUID], int]
+) -> tuple[dict[tuple[str, UUID], int], dict[str, int]]:
+    """Active cases per (division, household) after a batch's ``moves``, from ``before``; and
+    how each division's relief households changed: +1 when a household's first active case
+    there began, -1 when its last one ended."""
+    after: dict[tuple[str, UUID], int] = {}
+    households: dict[str, int] = {}
+    for key, delta in moves.items():
+        old = before.get(key, 0)
+        new = old + delta
+        if new < 0:
+            raise LookupError(f"household {key[1]} had no active case in {key[0]}")
+        after[key] = new
+        households[key[0]] = households.get(key[0], 0) + (new > 0) - (old > 0)
+    return after, households
+
+
+class CurrentStaffing:
+    """What one batch changes in the current position: active cases moved in memory, the
+    households rows read once and written once, the divisions' rows read once and written
+    once."""
+
+    def __init__(self) -> None:
+        self.moves: dict[tuple[str, UUID], int] = {}  # (division, household) -> active cases
+        self.touched: set[str] = set()  # divisions seen by this batch
+
+    def active(self, household_id: UUID, village: str, delta: int) -> None:
+        for code in divisions_of(village):
+            key = (code, household_id)
+            self.moves[key] = self.moves.get(key, 0) + delta
+            self.touched.add(code)
+
+    def seen(self, division: str) -> None:
+        self.touched.update(divisions_of(division))
+
+    def write(self, cursor: Cursor[Any]) -> None:
+        if not self.touched:
+            return
+        member: tuple[Column, ...] = (("division", "text"), ("household_id", "uuid"))
+        keys = sorted(self.moves)
+        cursor.execute(
+            f"SELECT a.division, a.household_id, a.cases FROM {unnest(member, 'k')}"
+            " JOIN active_household a ON (a.division, a.household_id)"
+            ' = (k.division COLLATE "C", k.household_id)',
+            arrays(keys, 2),
+        )
+        before = {(row[0], row[1]): row[2] for row in cursor.fetchall()}
+        after, households = household_changes(self.moves, before)
+        kept = [(*key, after[key]) for key in keys if after[key]]
+        gone = [key for key in keys if not after[key] and key in before]
+        upsert(
+            cursor,
+            "active_household",
+            (*member, ("cases", "integer")),
+            kept,
+            key=("division", "household_id"),
+        )
+        if gone:
+            cursor.execute(
+                f"DELETE FROM active_household a USING {unnest(member, 'k')}"
+                ' WHERE (a.division, a.household_id) = (k.division COLLATE "C", k.household_id)',
+                arrays(gone, 2),
+            )
+        codes = sorted(self.touched)
+        counts = dict(
+            select_where_in(
+                cursor,
+                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
+                codes,
+                kind="text",
+            )
+        )
+        upsert(
+            cursor,
+            "staffing_divisions",
+            (("division", "text"), ("level", "text"), ("households", "integer")),
+            [
+                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
+                for code in codes
+            ],
+            key=("division",),
         )
 
 

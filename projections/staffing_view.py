@@ -71,10 +71,17 @@ def load_policies(cursor: Cursor[Any]) -> list[StaffingPolicy]:
     return [StaffingPolicy.parse(row[0]) for row in cursor.fetchall()]
 
 
+#: Relief households per county, township and village, counted in the database (a household
+#: counts once in each division it lives in, however many active cases it has).
 _HOUSEHOLDS = """
-    SELECT DISTINCT household_id, village FROM read_models.case_activity
-    WHERE active_from <= %(at)s AND (active_to IS NULL OR active_to > %(at)s)
-      AND village LIKE %(prefix)s
+    SELECT division, count(*)::int FROM (
+      SELECT DISTINCT d.division, a.household_id
+      FROM read_models.case_activity a,
+        LATERAL (VALUES (left(a.village, 6) COLLATE "C"), (left(a.village, 9) COLLATE "C"),
+                        (a.village COLLATE "C")) d(division)
+      WHERE a.active_from <= %(at)s AND (a.active_to IS NULL OR a.active_to > %(at)s)
+        AND a.village LIKE %(prefix)s
+    ) active GROUP BY division
 """
 
 _STAFF = """
@@ -97,6 +104,14 @@ _STAFF = """
 """
 
 
+_SEEN = """
+    SELECT DISTINCT village FROM read_models.case_activity
+    WHERE active_from <= %(at)s AND village LIKE %(prefix)s
+    UNION SELECT DISTINCT division FROM read_models.staff_assignment
+    WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s
+"""
+
+
 def staffing_at(
     cursor: Cursor[Any],
     at: dt.datetime,
@@ -110,17 +125,16 @@ def staffing_at(
     day = business_date(at)
     policy = policy_on(policies, day)
     params = {"at": at, "day": day, "prefix": (division or "") + "%"}
-    households: dict[str, set[Any]] = defaultdict(set)
     cursor.execute(_HOUSEHOLDS, params)
-    for household_id, village in cursor.fetchall():
-        for width in (6, 9, 12):
-            households[village[:width]].add(household_id)
+    households: dict[str, int] = dict(cursor.fetchall())
     staff: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     cursor.execute(_STAFF, params)
     for assigned_to, kind, employer in cursor.fetchall():
         key = "coordinator" if kind == "village_coordinator" else employer
         staff[assigned_to][key] += 1
     known = set(households) | set(staff)
+    cursor.execute(_SEEN, params)  # seen by then: listed even when nothing is there now
+    known.update(row[0] for row in cursor.fetchall() if len(row[0]) in (6, 9, 12))
     if division and len(division) in (6, 9, 12):
         known.add(division)  # asked about by name: shown even with nothing in it
     for code in list(known):  # a village makes its township and county known too
@@ -129,7 +143,7 @@ def staffing_at(
     for code in sorted(known):
         if division and not code.startswith(division):
             continue  # an enclosing division, seen only through part of it
-        count = len(households.get(code, ()))
+        count = households.get(code, 0)
         if len(code) in (6, 9):
             level = "county" if len(code) == 6 else "township"
             table = (
@@ -220,3 +234,176 @@ def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
         ends.append(first - dt.timedelta(microseconds=1))
         first = (first - dt.timedelta(days=1)).replace(day=1)
     return list(reversed(ends))
+
+
+# The current position, from the rows the staffing projection keeps ---------------------------
+
+#: Active staff per county and township now: the contracts in force are judged once (a few
+#: rows), not once per contractor staff member; coordinators (who work in villages) are left
+#: out before any join.
+_STAFF_NOW = """
+    WITH in_force AS (
+      SELECT c.contract_id FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms) c
+      WHERE EXISTS (
+          SELECT 1 FROM (
+            SELECT t.term_start, t.term_end FROM read_models.contract_terms t
+            WHERE t.contract_id = c.contract_id AND t.recorded_at <= %(at)s
+              AND t.effective_from <= %(day)s
+            ORDER BY t.effective_from DESC, t.recorded_at DESC LIMIT 1
+          ) terms WHERE terms.term_start <= %(day)s AND terms.term_end >= %(day)s)
+        AND NOT EXISTS (
+          SELECT 1 FROM read_models.contract_termination x
+          WHERE x.contract_id = c.contract_id AND x.recorded_at <= %(at)s
+            AND x.effective_at <= %(at)s))
+    SELECT a.division,
+      count(*) FILTER (WHERE m.employer = 'government') AS government,
+      count(*) FILTER (WHERE m.employer = 'contractor' AND f.contract_id IS NOT NULL)
+        AS contractor
+    FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+    LEFT JOIN in_force f ON f.contract_id = m.contract_id
+    WHERE a.assigned_from <= %(at)s AND (a.assigned_to IS NULL OR a.assigned_to > %(at)s)
+      AND a.division LIKE %(prefix)s AND length(a.division) IN (6, 9)
+      AND m.kind <> 'village_coordinator'
+    GROUP BY a.division
+"""
+
+
+def _bands(policy: StaffingPolicy | None) -> dict[str, Any]:
+    """The band table in force as arrays the query reads (no policy: minimums of 0)."""
+    params: dict[str, Any] = {}
+    for level in ("county", "township"):
+        table = getattr(policy, level) if policy else None
+        bands = table.bands if table else []
+        params[f"{level}_from"] = [b.households_from for b in bands] or [0]
+        params[f"{level}_minimum"] = [b.minimum for b in bands] or [0]
+    return params
+
+
+def _current_rows(division: str | None, level: str | None) -> str:
+    """Every county and township (or one level) within the prefix: households kept by the
+    projection, staff counted now, minimum from the bands, shortfall. A division asked about
+    by name is listed even with nothing in it."""
+    levels = "('county', 'township')" if level is None else "(%(level)s)"
+    named = ""
+    if division and len(division) in (6, 9):
+        named = (
+            " UNION ALL SELECT %(division)s, %(named_level)s, 0 WHERE NOT EXISTS ("
+            " SELECT 1 FROM read_models.staffing_divisions WHERE division = %(division)s)"
+            f" AND %(named_level)s IN {levels}"
+        )
+    return f"""
+      SELECT d.division, d.level, d.households, b.minimum,
+        coalesce(s.government, 0)::int AS government_staff,
+        coalesce(s.contractor, 0)::int AS contractor_staff,
+        greatest(b.minimum - coalesce(s.government, 0) - coalesce(s.contractor, 0), 0)::int
+          AS shortfall
+      FROM (
+        SELECT division, level, households FROM read_models.staffing_divisions
+        WHERE level IN {levels} AND division LIKE %(prefix)s{named}
+      ) d
+      LEFT JOIN ({_STAFF_NOW}) s ON s.division = d.division
+      CROSS JOIN LATERAL (
+        SELECT coalesce(max(m), 0)::int AS minimum FROM (
+          SELECT unnest(CASE WHEN d.level = 'county' THEN %(county_from)s::int[]
+                        ELSE %(township_from)s::int[] END) AS f,
+                 unnest(CASE WHEN d.level = 'county' THEN %(county_minimum)s::int[]
+                        ELSE %(township_minimum)s::int[] END) AS m) band
+        WHERE band.f <= d.households  -- the first band starts at 0; minimums never fall
+      ) b
+    """
+
+
+def _current_params(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    division: str | None,
+    level: str | None,
+    policies: list[StaffingPolicy] | None,
+) -> tuple[dict[str, Any], StaffingPolicy | None]:
+    policies = load_policies(cursor) if policies is None else policies
+    day = business_date(at)
+    policy = policy_on(policies, day)
+    params = {
+        "at": at,
+        "day": day,
+        "prefix": (division or "") + "%",
+        "division": division,
+        "level": level,
+        "named_level": "county" if division and len(division) == 6 else "township",
+        **_bands(policy),
+    }
+    return params, policy
+
+
+def current_staffing(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    level: str | None = None,
+    short_only: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, list[dict[str, Any]], int]:
+    """The counties and townships now (``at`` is the present moment: households are the
+    projection's current rows), in code order, one page, with the total; and the policy."""
+    params, policy = _current_params(cursor, at, division, level, policies)
+    where = "WHERE c.shortfall > 0" if short_only else ""
+    query = f"SELECT c.*, count(*) OVER () FROM ({_current_rows(division, level)}) c {where}"
+    cursor.execute(
+        f"{query} ORDER BY c.division LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "limit": limit, "offset": offset},
+    )
+    rows = cursor.fetchall()
+    total = rows[0][7] if rows else 0
+    if not rows and offset:
+        cursor.execute(f"SELECT count(*) FROM ({query}) page", params)
+        total = cursor.fetchone()[0]  # type: ignore[index]
+    items = [division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
+    return (policy.name if policy else None), items, total
+
+
+def current_summary(
+    cursor: Cursor[Any], at: dt.datetime, *, division: str | None = None
+) -> dict[str, Any]:
+    """How many counties and townships are short now, and by how much, and the villages
+    without a coordinator or with more than the review bound, in one statement."""
+    params, policy = _current_params(cursor, at, division, None, None)
+    village_minimum = policy.village_minimum if policy else 0
+    review_above = policy.village_review_above if policy else 2**31 - 1
+    cursor.execute(
+        f"""WITH c AS ({_current_rows(division, None)}),
+        coordinators AS (
+          SELECT s.division, count(*) FILTER (WHERE s.kind = 'village_coordinator') AS n
+          FROM ({_STAFF}) s WHERE length(s.division) = 12 GROUP BY s.division),
+        villages AS (
+          SELECT coalesce(k.n, 0) AS n FROM read_models.staffing_divisions v
+          LEFT JOIN coordinators k USING (division)
+          WHERE v.level = 'village' AND v.division LIKE %(prefix)s)
+        SELECT
+          (SELECT count(*) FILTER (WHERE level = 'county') FROM c),
+          (SELECT count(*) FILTER (WHERE level = 'county' AND shortfall > 0) FROM c),
+          (SELECT coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0) FROM c),
+          (SELECT count(*) FILTER (WHERE level = 'township') FROM c),
+          (SELECT count(*) FILTER (WHERE level = 'township' AND shortfall > 0) FROM c),
+          (SELECT coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0) FROM c),
+          (SELECT count(*) FILTER (WHERE n < %(village_minimum)s) FROM villages),
+          (SELECT count(*) FILTER (WHERE n > %(review_above)s) FROM villages)""",
+        {**params, "village_minimum": village_minimum, "review_above": review_above},
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    return {
+        "at": at.isoformat(),
+        "policy": policy.name if policy else None,
+        "counties": row[0],
+        "counties_short": row[1],
+        "county_shortfall": int(row[2]),
+        "townships": row[3],
+        "townships_short": row[4],
+        "township_shortfall": int(row[5]),
+        "total_shortfall": int(row[2]) + int(row[5]),
+        "villages_without_coordinator": row[6] if policy else 0,
+        "villages_for_review": row[7] if policy else 0,
+    }

@@ -6,11 +6,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, ReadCursor, RuntimeDep
+from api.etags import CaseloadTag, answer
 from api.problems import RETRY_AFTER_S
 from domain.case import CaseStatus, Programme
 from infra.faults import is_transient
@@ -55,6 +56,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 def caseload(
     cursor: ReadCursor,
     division: ScopedDivision,
+    etag: CaseloadTag,
     level: Annotated[
         Literal["province", "prefecture", "county", "township", "village"],
         Query(description="roll the counts up to this level"),
@@ -63,7 +65,9 @@ def caseload(
     status: CaseStatus | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Response:
+    """Cases by programme and status rolled up to ``level`` within ``division``, in the order
+    of (division, programme, status), paged, with the total."""
     items, total = query_caseload(
         cursor,
         division=division,
@@ -73,27 +77,35 @@ def caseload(
         limit=limit,
         offset=offset,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return answer({"items": items, "total": total, "limit": limit, "offset": offset}, etag)
 
 
 @router.get("/caseload/by-staff", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_staff(
-    cursor: ReadCursor, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+    cursor: ReadCursor,
+    division: ScopedDivision,
+    etag: CaseloadTag,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
     items, total = query_caseload_by(
         cursor, key="staff_id", division=division, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return answer({"items": items, "total": total, "limit": limit, "offset": offset}, etag)
 
 
 @router.get("/caseload/by-contractor", dependencies=[allow("caseload.read")], tags=["caseload"])
 def caseload_by_contractor(
-    cursor: ReadCursor, division: ScopedDivision, limit: Limit = 100, offset: Offset = 0
-) -> dict[str, Any]:
+    cursor: ReadCursor,
+    division: ScopedDivision,
+    etag: CaseloadTag,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
     items, total = query_caseload_by(
         cursor, key="contractor_id", division=division, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return answer({"items": items, "total": total, "limit": limit, "offset": offset}, etag)
 
 
 @router.get("/caseload/waiting", dependencies=[allow("caseload.read")], tags=["caseload"])
@@ -105,9 +117,11 @@ def caseload_waiting(
 
 
 @router.get("/caseload/cross-region", dependencies=[allow("caseload.read")], tags=["caseload"])
-def caseload_cross_region(cursor: ReadCursor, division: ScopedDivision) -> dict[str, Any]:
+def caseload_cross_region(
+    cursor: ReadCursor, division: ScopedDivision, etag: CaseloadTag
+) -> Response:
     items = query_cross_region(cursor, division=division)
-    return {"items": items}
+    return answer({"items": items}, etag)
 
 
 @router.get(

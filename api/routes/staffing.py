@@ -6,13 +6,17 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import Response
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, By, IsoDateTime, ReadCursor
+from api.etags import StaffingTag, answer
 from domain.clock import Clock
 from domain.commands.policy import LoadStaffingPolicy
 from domain.errors import InvalidValue
 from projections.staffing_view import (
+    current_staffing,
+    current_summary,
     division_row,
     load_policies,
     month_ends,
@@ -23,6 +27,8 @@ from projections.staffing_view import (
 router = APIRouter(tags=["staffing"])
 
 At = Annotated[IsoDateTime | None, Query(description="as it stood at this moment (default now)")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows skipped (in code order)")]
 
 
 def _moment(at: dt.datetime | None, clock: Clock) -> dt.datetime:
@@ -40,20 +46,56 @@ def staffing(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
+    etag: StaffingTag,
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
-) -> dict[str, Any]:
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
     """Every county and township: relief households, minimum staff from the band table in
-    force, active staff (government and contractor apart) and the shortfall."""
+    force, active staff (government and contractor apart) and the shortfall; in code order,
+    paged, with the total. Now: from the rows the projection keeps; ``at``: from the
+    intervals, as it stood then."""
+    if at is None:
+        moment = services.clock.now()
+        policy, rows, total = current_staffing(
+            cursor,
+            moment,
+            division=division,
+            level=level,
+            short_only=short_only,
+            limit=limit,
+            offset=offset,
+        )
+        return answer(_page(moment, policy, rows, total, limit, offset), etag)
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
-    rows = [
+    every = [
         division_row(d)
         for d in snapshot.divisions
         if (level is None or d.level == level) and (d.shortfall or not short_only)
     ]
-    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+    page = every[offset : offset + limit]
+    return answer(_page(moment, snapshot.policy, page, len(every), limit, offset), etag)
+
+
+def _page(
+    moment: dt.datetime,
+    policy: str | None,
+    items: list[dict[str, Any]],
+    total: int,
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    return {
+        "at": moment.isoformat(),
+        "policy": policy,
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.get(
@@ -64,14 +106,19 @@ def villages(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
+    etag: StaffingTag,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
-) -> dict[str, Any]:
-    """Villages with their coordinators: none is under-staffed, more than two is for review."""
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    """Villages with their coordinators: none is under-staffed, more than two is for review;
+    in code order, paged, with the total."""
     moment = _moment(at, services.clock)
     snapshot = staffing_at(cursor, moment, division=division)
     rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
-    return {"at": moment.isoformat(), "policy": snapshot.policy, "items": rows}
+    page = rows[offset : offset + limit]
+    return answer(_page(moment, snapshot.policy, page, len(rows), limit, offset), etag)
 
 
 @router.get(
@@ -79,11 +126,17 @@ def villages(
     dependencies=[allow("staffing.read")],
 )
 def summary(
-    cursor: ReadCursor, services: AppServices, division: ScopedDivision, at: At = None
-) -> dict[str, Any]:
+    cursor: ReadCursor,
+    services: AppServices,
+    division: ScopedDivision,
+    etag: StaffingTag,
+    at: At = None,
+) -> Response:
     """How many counties and townships are short, and the total shortfall."""
+    if at is None:
+        return answer(current_summary(cursor, services.clock.now(), division=division), etag)
     moment = _moment(at, services.clock)
-    return staffing_at(cursor, moment, division=division).summary()
+    return answer(staffing_at(cursor, moment, division=division).summary(), etag)
 
 
 @router.get(
@@ -94,9 +147,10 @@ def division_detail(
     cursor: ReadCursor,
     services: AppServices,
     code: Annotated[str, Path(pattern=r"^\d{6}(\d{3})?$", description="county or township")],
+    etag: StaffingTag,
     months: Annotated[int, Query(ge=0, le=60)] = 12,
     at: At = None,
-) -> dict[str, Any]:
+) -> Response:
     """One county or township now, since when it is short, and its position at the end of
     each of the past ``months`` months."""
     moment = _moment(at, services.clock)
@@ -110,7 +164,10 @@ def division_detail(
     current = position(moment)
     since = short_since(cursor, code, moment, policies) if current["shortfall"] else None
     history = [position(end) for end in month_ends(moment, months)]
-    return {**current, "short_since": since.isoformat() if since else None, "month_ends": history}
+    return answer(
+        {**current, "short_since": since.isoformat() if since else None, "month_ends": history},
+        etag,
+    )
 
 
 @router.get(

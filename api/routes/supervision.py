@@ -29,6 +29,7 @@ from api.access import (
 )
 from api.auth import CurrentPrincipal, Principal
 from api.deps import AppServices, By, ExpectedVersion, Ledger, ReadCursor, RuntimeDep
+from api.etags import AlertsTag, answer
 from api.requests.supervision import Closure, Findings, Interests, Note, OpenInvestigation
 from api.routes.purchasing import staff_view
 from domain.errors import InvalidValue, NotFound
@@ -59,6 +60,7 @@ def alert_rules() -> dict[str, Any]:
 def list_alerts(
     cursor: ReadCursor,
     principal: CurrentPrincipal,
+    etag: AlertsTag,
     county: ScopedCounty = None,
     contractor_id: UUID | None = None,
     rule: Annotated[str | None, Query(max_length=100)] = None,
@@ -73,7 +75,7 @@ def list_alerts(
     after: Annotated[str | None, Query(max_length=100, description="next_page of the last")] = (
         None
     ),
-) -> dict[str, Any]:
+) -> Response:
     """Alerts in your scope, newest first, keyset-paged (pass ``next_page`` as ``after``)."""
     if rule is not None and rule not in RULE_NAMES:
         raise InvalidValue(f"no rule named {rule!r}; see /alerts/rules", field="rule")
@@ -93,7 +95,7 @@ def list_alerts(
         )
     except ValueError as error:
         raise InvalidValue(str(error), field="after") from None
-    return {"items": [alert_view(a) for a in items], "next_page": token}
+    return answer({"items": [alert_view(a) for a in items], "next_page": token}, etag)
 
 
 def _investigation_refs(

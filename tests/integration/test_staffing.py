@@ -28,7 +28,7 @@ from infra.runtime import Runtime
 from infra.schema import generation_schema
 from projections.base import RecordedEvent
 from projections.staffing import StaffingProjection
-from projections.staffing_view import staffing_at
+from projections.staffing_view import current_staffing, division_row, staffing_at
 from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code
 from tests.scenario import application, approve
 
@@ -88,7 +88,11 @@ def rows_by_code(
     runtime: Runtime, at: dt.datetime | None = None, division: str | None = None
 ) -> dict[str, tuple[int, int, int, int, int]]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
-        snapshot = staffing_at(cursor, at or runtime.services.clock.now(), division=division)
+        moment = at or runtime.services.clock.now()
+        snapshot = staffing_at(cursor, moment, division=division)
+        if at is None:  # now: the rows the projection keeps say the same as the intervals
+            _, items, _ = current_staffing(cursor, moment, division=division, limit=1000)
+            assert items == [division_row(d) for d in snapshot.divisions]
     return {
         d.division: (d.households, d.minimum, d.government_staff, d.contractor_staff, d.shortfall)
         for d in snapshot.divisions

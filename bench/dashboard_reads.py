@@ -1,0 +1,242 @@
+"""Dashboard reads (issue 14): p50 and p99 of each dashboard GET, province-wide and for one
+county, at 100 requests/s of reads in all while 50 commands/s run; GET /staffing?at= (the last
+month end) p99; and the read capacity of that mix: the highest rate of reads at which every
+dashboard GET's p99 stays within 20 ms (the at= read within 50 ms) with the commands running.
+
+On a fresh copy of the dataset, ``relief api`` and ``relief projections run`` run as their own
+processes; the runner first catches up the dataset's window. Open loop (latency from each
+request's scheduled send time, no coordinated omission); the reads are a province-wide
+supervisor's, spread evenly over the streams; the commands are one-event reviews on approved
+cases (county handling staff), followed live by the projections. No If-None-Match is sent:
+every read runs its query (the worst case for a dashboard that revalidates).
+
+    .venv/bin/python bench/dashboard_reads.py [--events N] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common, load, profiling, reporting, stores
+
+TARGET_MS = 20.0
+AT_TARGET_MS = 50.0
+
+
+LABELS = {
+    "caseload_province": "GET /caseload?level=county (province)",
+    "caseload_county": "GET /caseload?level=township (one county)",
+    "staffing_province": "GET /staffing (province)",
+    "staffing_county": "GET /staffing (one county)",
+    "summary_province": "GET /staffing/summary (province)",
+    "summary_county": "GET /staffing/summary (one county)",
+    "villages_province": "GET /staffing/villages?status=under_staffed (province)",
+    "villages_county": "GET /staffing/villages?status=under_staffed (one county)",
+    "alerts_province": "GET /alerts (province)",
+    "alerts_county": "GET /alerts (one county)",
+    "staffing_at_province": "GET /staffing?at=(last month end) (province)",
+}
+
+
+def last_month_end(now: dt.datetime) -> dt.datetime:
+    cst = dt.timezone(dt.timedelta(hours=8))
+    first = now.astimezone(cst).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return first - dt.timedelta(seconds=1)
+
+
+def streams(settings: object, county: str, rate: float) -> list[load.Stream]:
+    """The issue's dashboard mix, ``rate`` reads/s in all, evenly over the streams."""
+    headers = {
+        "Authorization": f"Bearer {load.token(settings, 'supervisor', '44', '44', 'bench-sup')}"
+    }
+    at = urllib.parse.quote(last_month_end(dt.datetime.now(dt.UTC)).isoformat())
+    paths = {
+        "caseload_province": "/caseload?level=county",
+        "caseload_county": f"/caseload?division={county}&level=township",
+        "staffing_province": "/staffing",
+        "staffing_county": f"/staffing?division={county}",
+        "summary_province": "/staffing/summary",
+        "summary_county": f"/staffing/summary?division={county}",
+        "villages_province": "/staffing/villages?status=under_staffed",
+        "villages_county": f"/staffing/villages?status=under_staffed&division={county}",
+        "alerts_province": "/alerts",
+        "alerts_county": f"/alerts?county={county}",
+        "staffing_at_province": f"/staffing?at={at}",
+    }
+    return [
+        load.Stream(name, rate / len(paths), lambda k, path=path: ("GET", path, None, headers))
+        for name, path in paths.items()
+    ]
+
+
+def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list[float]]:
+    """(p50, p99) ms of each GET sent alone, one after another on one connection."""
+    http = load.Http(port)
+    times: dict[str, list[float]] = {}
+    for stream in reads:
+        method, path, body, headers = stream.make(0)
+        got = []
+        for _ in range(n):
+            began = time.perf_counter()
+            status, _ = http.request(method, path, body, headers)
+            got.append(1000 * (time.perf_counter() - began))
+            assert status == 200, (path, status)
+        times[stream.name] = [
+            round(common.percentile(got, 50), 2),
+            round(common.percentile(got, 99), 2),
+        ]
+    return times
+
+
+def within_targets(got: dict[str, dict]) -> bool:
+    return all(
+        v["failed"] == 0
+        and v["p99_ms"] <= (AT_TARGET_MS if name.startswith("staffing_at") else TARGET_MS)
+        for name, v in got.items()
+        if name != "commands"
+    )
+
+
+def main() -> None:
+    p = common.parser(__doc__)
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the loaded phase")
+    p.add_argument("--step-seconds", type=float, default=8.0, help="each capacity step")
+    p.add_argument("--get-rate", type=float, default=100.0)
+    p.add_argument("--alone-requests", type=int, default=50, help="each GET alone, this often")
+    p.add_argument("--command-rate", type=float, default=50.0)
+    p.add_argument(
+        "--rates",
+        default="50,100,150,200,300,400,600",
+        help="read rates tried for the capacity, in order (stops at the first over target)",
+    )
+    args = p.parse_args()
+    with stores.fresh_store(args, "dashboard_reads") as store:
+        events = store.head()
+        api = stores.start_api(store)
+        runner = stores.Service(store, "projections", ["projections", "run"])
+        waited = load.wait_projections(store, runner)
+        common.log(f"projections caught up the window in {waited:.1f}s")
+        county = store.meta.counties[0]
+        commands = load.command_stream(store.settings, store.meta.targets, args.command_rate)
+        reads = streams(store.settings, county, args.get_rate)
+        load.open_loop(api.port, reads, 2.0)  # warm-up
+        idle = load.open_loop(api.port, reads, min(5.0, args.seconds))
+        # The read path's own cost: each GET alone, one at a time; and the mix's capacity
+        # with no command load (closed loop), for context.
+        alone = service_times(api.port, reads, args.alone_requests)
+        common.log(f"alone (p50, p99 ms): {alone}")
+        no_commands = load.closed_loop(api.port, reads, min(5.0, args.seconds), clients=4)
+        common.log(f"capacity of the read mix alone: {no_commands:,.0f} requests/s")
+        common.log(f"idle: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in idle.items()}) }")
+        with (
+            load.LagSampler(store) as lag,
+            profiling.maybe_profile(args, api.pid, "dashboard_reads_api"),
+        ):
+            loaded = load.open_loop(api.port, [*reads, commands], args.seconds)
+        common.log(f"loaded: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in loaded.items()}) }")
+        steps: list[dict] = []
+
+        def within_at(rate: float) -> bool:
+            got = load.open_loop(
+                api.port,
+                [*streams(store.settings, county, rate), commands],
+                args.step_seconds,
+                workers=64,
+            )
+            worst = max(
+                v["p99_ms"] for k, v in got.items() if not k.startswith(("commands", "staffing_at"))
+            )
+            ok = within_targets(got)
+            steps.append(
+                {
+                    "rate": rate,
+                    "worst_p99_ms": worst,
+                    "at_p99_ms": got["staffing_at_province"]["p99_ms"],
+                    "commands_p99_ms": got["commands"]["p99_ms"],
+                    "within": ok,
+                }
+            )
+            common.log(f"capacity step {rate:.0f}/s: worst p99 {worst} ms, within: {ok}")
+            return ok
+
+        capacity = 0.0
+        rates = [float(r) for r in args.rates.split(",")]
+        for rate in rates:
+            if not within_at(rate):
+                break
+            capacity = rate
+        rate = rates[0]
+        while capacity == 0.0 and rate >= 4:  # below the first rate tried: halve until within
+            rate /= 2
+            if within_at(rate):
+                capacity = rate
+        results = []
+        common_details = {
+            "commands": loaded["commands"],
+            "max_projection_lag_events": max(lag.lags, default=0),
+            "seconds": args.seconds,
+            "county": county,
+        }
+        for name, got in loaded.items():
+            if name == "commands":
+                continue
+            assert got["failed"] == 0, (name, got)
+            target = AT_TARGET_MS if name.startswith("staffing_at") else TARGET_MS
+            path = dict((s.name, s.make(0)[1]) for s in reads)[name]
+            results.append(
+                reporting.Result(
+                    key=f"dashboard_{name}_p99",
+                    figure=f"{LABELS[name]} p99 at {args.get_rate:.0f} req/s of dashboard "
+                    f"reads while {args.command_rate:.0f} commands/s run",
+                    unit="ms",
+                    ours=got["p99_ms"],
+                    target=f"≤ {target:.0f} ms",
+                    target_on="ours",
+                    target_op="<=",
+                    target_value=target,
+                    details={
+                        "path": path,
+                        "loaded": got,
+                        "idle": idle[name],
+                        "alone_p50_p99_ms": alone[name],
+                        **common_details,
+                    },
+                    note="Reads spread evenly over the streams, a province-wide supervisor; "
+                    "latency from the scheduled send time; p50, the same reads without "
+                    "commands, and each GET alone in details.",
+                )
+            )
+        results.append(
+            reporting.Result(
+                key="dashboard_read_capacity",
+                figure="read capacity of the dashboard mix with 50 commands/s running "
+                "(highest rate with every p99 within target)",
+                unit="requests/s",
+                ours=capacity,
+                target="≥ 300 requests/s",
+                target_on="ours",
+                target_op=">=",
+                target_value=300.0,
+                details={
+                    "steps": steps,
+                    "step_seconds": args.step_seconds,
+                    "reads_alone_closed_loop_per_s": round(no_commands, 1),
+                    "each_get_alone_p50_p99_ms": alone,
+                },
+                note="Rates tried in order, stopping at the first whose p99s miss (halved "
+                "below the first when it misses): a lower bound at the rates tried, one API "
+                "process; 0 when even the lowest missed.",
+            )
+        )
+        reporting.report(args, "bench/dashboard_reads.py", results, events)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Dashboards over HTTP: every list paged in a stable order with its total, answers tagged
+with the positions of the projections they read (If-None-Match answers 304), and staffing as
+it stood at a past moment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
+from infra.runtime import Runtime
+from projections.registry import ALL_PROJECTIONS
+from tests.e2e.http import actor, ok, refused
+from tests.factories import BY_OFFICER
+from tests.scenario import application, approve
+
+pytestmark = pytest.mark.e2e
+
+
+def catch_up(runtime: Runtime) -> None:
+    for projection in ALL_PROJECTIONS:
+        runtime.projection_runner(projection).catch_up()
+
+
+def every_page(client: TestClient, path: str, params: dict[str, Any], limit: int) -> list[Any]:
+    """The rows of every page, checking each page's total and bounds."""
+    rows: list[Any] = []
+    offset, total = 0, None
+    while True:
+        page = ok(client.get(path, params={**params, "limit": limit, "offset": offset}))
+        assert (page["limit"], page["offset"]) == (limit, offset)
+        assert total is None or page["total"] == total
+        total = page["total"]
+        assert len(page["items"]) == min(limit, max(total - offset, 0))
+        rows += page["items"]
+        if offset >= total:
+            return rows
+        offset += limit
+
+
+@pytest.fixture()
+def province(runtime: Runtime) -> Runtime:
+    """Applications in three counties and two villages, two approved; staff in one county."""
+    for county, village in (("440103", "001"), ("440103", "002"), ("440104", "001")):
+        approve(runtime, application(runtime, county, village_=village))
+    application(runtime, "440105", "tekun")
+    staff = runtime.services.purchasing.hire_staff(
+        HireStaff(name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
+    )
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
+    )
+    runtime.staff_id = staff.id  # type: ignore[attr-defined]
+    catch_up(runtime)
+    return runtime
+
+
+def test_lists_are_paged_in_a_stable_order_with_their_total(
+    client: TestClient, province: Runtime
+) -> None:
+    for level in ("province", "prefecture", "county", "township", "village"):
+        whole = ok(client.get("/caseload", params={"level": level, "limit": 1000}))
+        assert every_page(client, "/caseload", {"level": level}, 2) == whole["items"]
+        keys = [(r["division"], r["programme"], r["status"]) for r in whole["items"]]
+        assert keys == sorted(keys) and whole["total"] == len(keys)
+    county = ok(client.get("/caseload", params={"level": "county", "status": "approved"}))
+    assert [(r["division"], r["cases"], r["households"]) for r in county["items"]] == [
+        ("440103", 2, 2),
+        ("440104", 1, 1),
+    ]
+    villages = ok(client.get("/caseload", params={"level": "village", "division": "440103"}))
+    assert {r["division"] for r in villages["items"]} == {"440103001001", "440103001002"}
+    beyond = ok(client.get("/caseload", params={"level": "county", "offset": 50}))
+    assert beyond["items"] == [] and beyond["total"] == county["total"] + 1  # + tekun received
+
+    staffing = ok(client.get("/staffing", params={"limit": 1000}))
+    assert every_page(client, "/staffing", {}, 1) == staffing["items"]
+    codes = [r["division"] for r in staffing["items"]]
+    assert codes == sorted(codes) and staffing["total"] == len(codes)
+    assert {"440103", "440104", "440103001", "440104001"} <= set(codes)
+    villages = ok(client.get("/staffing/villages", params={"limit": 1000}))
+    assert every_page(client, "/staffing/villages", {}, 2) == villages["items"]
+
+    for path, params, field in (
+        ("/caseload", {"limit": 0}, "limit"),
+        ("/caseload", {"limit": 1001}, "limit"),
+        ("/caseload", {"offset": -1}, "offset"),
+        ("/caseload", {"level": "street"}, "level"),
+        ("/staffing", {"limit": "many"}, "limit"),
+        ("/staffing/villages", {"offset": -5}, "offset"),
+        ("/caseload/by-staff", {"limit": 0}, "limit"),
+    ):
+        problem = refused(client.get(path, params=params), 422, "invalid-request")
+        assert problem["field"] == field, problem
+
+
+def test_an_etag_names_the_projections_positions(client: TestClient, province: Runtime) -> None:
+    runtime = province
+    for path, params in (
+        ("/caseload", {"level": "county"}),
+        ("/caseload/by-staff", {}),
+        ("/caseload/cross-region", {}),
+        ("/staffing", {"level": "county"}),
+        ("/staffing/summary", {}),
+        ("/staffing/villages", {"status": "under_staffed"}),
+        ("/staffing/divisions/440103", {"months": 2}),
+        ("/alerts", {}),
+    ):
+        first = client.get(path, params=params)
+        tag = first.headers["ETag"]
+        assert first.status_code == 200 and tag.startswith('"'), path
+        again = client.get(path, params=params, headers={"If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"", path
+        assert again.headers["ETag"] == tag
+        # A list of tags, weak comparison, and '*' all match; another tag does not.
+        for header in (f'"x", W/{tag}', "*"):
+            assert (
+                client.get(path, params=params, headers={"If-None-Match": header}).status_code
+                == 304
+            )
+        assert client.get(path, params=params, headers={"If-None-Match": '"x"'}).status_code == 200
+    # Another question, another caller's scope: another tag.
+    county = client.get("/caseload", params={"level": "county"})
+    township = client.get("/caseload", params={"level": "township"})
+    assert county.headers["ETag"] != township.headers["ETag"]
+    scoped = client.get(
+        "/caseload",
+        params={"level": "county"},
+        headers=actor("auditor", "440103", "a", scope="440103"),
+    )
+    assert scoped.headers["ETag"] != county.headers["ETag"]
+    tag = county.headers["ETag"]
+    # A command recorded but not yet applied changes no answer: the tag stands.
+    approve(runtime, application(runtime, "440104", village_="003"))
+    assert (
+        client.get(
+            "/caseload", params={"level": "county"}, headers={"If-None-Match": tag}
+        ).status_code
+        == 304
+    )
+    # Applied, the answer changes and so does its tag.
+    catch_up(runtime)
+    fresh = client.get("/caseload", params={"level": "county"}, headers={"If-None-Match": tag})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != tag
+    approved = {
+        r["division"]: r["cases"] for r in fresh.json()["items"] if r["status"] == "approved"
+    }
+    assert approved == {"440103": 2, "440104": 2}
+
+
+def test_staffing_at_a_past_moment_from_the_intervals(
+    client: TestClient, province: Runtime
+) -> None:
+    runtime = province
+    before = runtime.services.clock.now()
+    runtime.services.purchasing.remove_staff(
+        RemoveStaff(
+            staff_id=runtime.staff_id,  # type: ignore[attr-defined]
+            on=runtime.services.clock.today(),
+            reason="left",
+            provenance=BY_OFFICER,
+        )
+    )
+    approve(runtime, application(runtime, "440103", village_="004"))
+    catch_up(runtime)
+    params = {"division": "440103", "level": "county"}
+    now = ok(client.get("/staffing", params=params))["items"]
+    then = ok(client.get("/staffing", params={**params, "at": before.isoformat()}))
+    assert [(r["households"], r["government_staff"], r["shortfall"]) for r in now] == [(3, 0, 2)]
+    assert [(r["households"], r["government_staff"], r["shortfall"]) for r in then["items"]] == [
+        (2, 1, 1)
+    ]
+    assert then["total"] == 1 and then["at"] == before.isoformat()
+    # At the present moment, the intervals and the kept rows say the same.
+    moment = runtime.services.clock.now().isoformat()
+    assert (
+        ok(client.get("/staffing", params={"at": moment, "limit": 1000}))["items"]
+        == ok(client.get("/staffing", params={"limit": 1000}))["items"]
+    )
+    summary_then = ok(client.get("/staffing/summary", params={"at": before.isoformat()}))
+    summary_now = ok(client.get("/staffing/summary"))
+    assert summary_now["county_shortfall"] == summary_then["county_shortfall"] + 1
+    tag_then = client.get("/staffing", params={**params, "at": before.isoformat()}).headers["ETag"]
+    assert tag_then != client.get("/staffing", params=params).headers["ETag"]
+    refused(client.get("/staffing", params={"at": "yesterday"}), 422, "invalid-request")
