@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from api import docs, problems
+from api import console, docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
@@ -37,6 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.token_verifier = verifier
     problems.install(app)
     docs.install(app)
+    console.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=problems.documented_errors())
     app.add_middleware(

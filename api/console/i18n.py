@@ -1,0 +1,180 @@
+"""The console's message catalogue: Simplified Chinese first, English on request.
+
+The language is chosen by ``?lang=en|zh`` (kept in a cookie); every text shown by a template
+goes through ``t(key)``, so a missing translation shows the key (and a test finds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+
+LANGUAGES = ("zh", "en")
+DEFAULT = "zh"
+COOKIE = "relief_lang"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app": {"zh": "社会救助台账 控制台", "en": "relief-ledger console"},
+    "overview": {"zh": "总览", "en": "Overview"},
+    "alerts": {"zh": "疑点提示", "en": "Alerts"},
+    "investigations": {"zh": "调查", "en": "Investigations"},
+    "audit": {"zh": "审计", "en": "Audit"},
+    "cases": {"zh": "救助案件", "en": "Cases"},
+    "contractor": {"zh": "承接主体档案", "en": "Contractor dossier"},
+    "sign_in": {"zh": "登录", "en": "Sign in"},
+    "sign_out": {"zh": "退出", "en": "Sign out"},
+    "signed_in_as": {"zh": "当前用户", "en": "Signed in as"},
+    "token": {"zh": "访问令牌 (Bearer JWT)", "en": "Access token (bearer JWT)"},
+    "token_hint": {
+        "zh": "粘贴身份提供方签发的令牌，或开发环境下由 relief auth token 生成的令牌。",
+        "en": "Paste a token from the identity provider, or one from relief auth token in "
+        "development.",
+    },
+    "dev_mint": {
+        "zh": "开发环境：用本地密钥签发令牌",
+        "en": "Development: mint with the local key",
+    },
+    "sub": {"zh": "用户标识", "en": "Subject"},
+    "role": {"zh": "角色", "en": "Role"},
+    "org": {"zh": "所属单位", "en": "Organisation"},
+    "scope": {"zh": "管辖范围", "en": "Scope"},
+    "oidc": {"zh": "通过统一身份认证登录", "en": "Sign in with the identity provider"},
+    "caseload": {"zh": "案件量（按项目与状态）", "en": "Caseload by programme and status"},
+    "division": {"zh": "行政区划", "en": "Division"},
+    "level": {"zh": "层级", "en": "Level"},
+    "programme": {"zh": "救助项目", "en": "Programme"},
+    "status": {"zh": "状态", "en": "Status"},
+    "cases_n": {"zh": "案件数", "en": "Cases"},
+    "households": {"zh": "户数", "en": "Households"},
+    "total": {"zh": "合计", "en": "Total"},
+    "filter": {"zh": "筛选", "en": "Filter"},
+    "all": {"zh": "全部", "en": "All"},
+    "up": {"zh": "上一级", "en": "Up one level"},
+    "staffing": {"zh": "人员配备缺口", "en": "Staffing shortfalls"},
+    "minimum": {"zh": "最低配备", "en": "Minimum"},
+    "gov_staff": {"zh": "政府工作人员", "en": "Government staff"},
+    "contractor_staff": {"zh": "承接主体人员", "en": "Contractor staff"},
+    "shortfall": {"zh": "缺口", "en": "Shortfall"},
+    "history": {"zh": "月末历史", "en": "Month-end history"},
+    "show_history": {"zh": "查看历史", "en": "Show history"},
+    "short_since": {"zh": "缺口起始", "en": "Short since"},
+    "no_rows": {"zh": "暂无数据", "en": "Nothing to show"},
+    "rule": {"zh": "规则", "en": "Rule"},
+    "county": {"zh": "县（区）", "en": "County"},
+    "contractor_id": {"zh": "承接主体ID", "en": "Contractor id"},
+    "review_status": {"zh": "核查状态", "en": "Review status"},
+    "reason": {"zh": "理由", "en": "Reason"},
+    "evidence": {"zh": "证据事件", "en": "Evidence events"},
+    "severity": {"zh": "等级", "en": "Severity"},
+    "subject": {"zh": "对象", "en": "Subject"},
+    "first_seen": {"zh": "首次发现", "en": "First seen"},
+    "next_page": {"zh": "下一页", "en": "Next page"},
+    "open_investigation": {"zh": "立案调查", "en": "Open an investigation"},
+    "grounds": {"zh": "立案理由", "en": "Grounds"},
+    "cite": {"zh": "引用", "en": "Cite"},
+    "open_list": {"zh": "进行中的调查", "en": "Open investigations"},
+    "number": {"zh": "编号", "en": "Number"},
+    "notes": {"zh": "调查记录", "en": "Notes"},
+    "add_note": {"zh": "添加记录", "en": "Add a note"},
+    "findings": {"zh": "调查结论", "en": "Findings"},
+    "record_findings": {"zh": "记录结论", "en": "Record findings"},
+    "verdict": {"zh": "认定", "en": "Verdict"},
+    "confirmed": {"zh": "属实", "en": "Confirmed"},
+    "dismissed": {"zh": "排除", "en": "Dismissed"},
+    "close": {"zh": "结案", "en": "Close"},
+    "outcome": {"zh": "结论", "en": "Outcome"},
+    "no_case_to_answer": {"zh": "不存在违规", "en": "No case to answer"},
+    "violation": {"zh": "存在违规", "en": "Violation"},
+    "contract": {"zh": "合同", "en": "Contract"},
+    "kind": {"zh": "类型", "en": "Kind"},
+    "description": {"zh": "说明", "en": "Description"},
+    "penalty": {"zh": "处罚", "en": "Penalty"},
+    "amount": {"zh": "金额", "en": "Amount"},
+    "basis": {"zh": "依据", "en": "Basis"},
+    "termination": {"zh": "解除合同", "en": "Termination"},
+    "effective_at": {"zh": "生效时间", "en": "Effective at"},
+    "ban": {"zh": "禁入", "en": "Ban"},
+    "start": {"zh": "开始", "en": "Start"},
+    "end": {"zh": "结束", "en": "End"},
+    "deciding_unit": {"zh": "决定单位", "en": "Deciding unit"},
+    "summary": {"zh": "摘要", "en": "Summary"},
+    "submit": {"zh": "提交", "en": "Submit"},
+    "purpose": {"zh": "查阅目的", "en": "Purpose of reading"},
+    "purpose_hint": {
+        "zh": "查阅个人信息须说明目的，查阅将被记录。",
+        "en": "Reading personal data needs a stated purpose; the read is recorded.",
+    },
+    "read": {"zh": "查阅", "en": "Read"},
+    "timeline": {"zh": "事件时间线", "en": "Timeline of events"},
+    "time": {"zh": "时间", "en": "Time"},
+    "actor": {"zh": "操作人", "en": "Actor"},
+    "event": {"zh": "事件", "en": "Event"},
+    "correlation": {"zh": "关联ID", "en": "Correlation id"},
+    "as_of": {"zh": "时点回溯", "en": "As of"},
+    "as_of_hint": {"zh": "显示案件在该时刻的状态", "en": "Show the case as it stood then"},
+    "decision_view": {"zh": "决策视图", "en": "Decision view"},
+    "decided_at": {"zh": "决定时间", "en": "Decided at"},
+    "case_before": {"zh": "决定前案件状态", "en": "Case just before"},
+    "reads": {"zh": "查阅记录", "en": "Who read it and why"},
+    "reveal": {"zh": "显示完整身份证号", "en": "Reveal full ID numbers"},
+    "household": {"zh": "家庭", "en": "Household"},
+    "members": {"zh": "家庭成员", "en": "Members"},
+    "chain": {"zh": "哈希链状态", "en": "Chain status"},
+    "verify_now": {"zh": "立即校验", "en": "Verify now"},
+    "signed_up_to": {"zh": "已签名至位置", "en": "Signed up to position"},
+    "unsigned": {"zh": "未签名事件", "en": "Unsigned events"},
+    "checkpoints": {"zh": "签名检查点", "en": "Checkpoints"},
+    "sequence": {"zh": "序号", "en": "Sequence"},
+    "position": {"zh": "位置", "en": "Position"},
+    "signed_at": {"zh": "签名时间", "en": "Signed at"},
+    "bundle": {"zh": "证据包下载", "en": "Evidence bundle"},
+    "aggregate_id": {"zh": "记录ID", "en": "Record id"},
+    "download": {"zh": "下载", "en": "Download"},
+    "verify_offline": {"zh": "离线校验命令", "en": "Verify it offline with"},
+    "public_key": {"zh": "公钥", "en": "Public key"},
+    "intact": {"zh": "完整", "en": "Intact"},
+    "broken": {"zh": "断裂", "en": "Broken"},
+    "error": {"zh": "无法完成", "en": "Could not be done"},
+    "back": {"zh": "返回", "en": "Back"},
+    "not_signed_in": {"zh": "请先登录", "en": "Please sign in"},
+    "dossier_timeline": {"zh": "档案时间线", "en": "Dossier timeline"},
+    "what": {"zh": "内容", "en": "What"},
+    "name": {"zh": "名称", "en": "Name"},
+    "go": {"zh": "前往", "en": "Go"},
+    "case_id": {"zh": "案件ID", "en": "Case id"},
+    "record": {"zh": "记录", "en": "Record"},
+    "payments": {"zh": "已发放月数", "en": "Payments"},
+    # programmes and statuses
+    "dibao": {"zh": "最低生活保障", "en": "Dibao"},
+    "tekun": {"zh": "特困人员救助供养", "en": "Tekun"},
+    "temporary": {"zh": "临时救助", "en": "Temporary assistance"},
+    "received": {"zh": "已受理", "en": "Received"},
+    "under_investigation": {"zh": "调查中", "en": "Under investigation"},
+    "investigated": {"zh": "已调查", "en": "Investigated"},
+    "recommended": {"zh": "已审核", "en": "Recommended"},
+    "approved": {"zh": "在保", "en": "Approved"},
+    "suspended": {"zh": "暂停", "en": "Suspended"},
+    "rejected": {"zh": "不予批准", "en": "Rejected"},
+    "closed": {"zh": "已终止", "en": "Closed"},
+    "open": {"zh": "未处理", "en": "Open"},
+    "cleared": {"zh": "已消除", "en": "Cleared"},
+    "unreviewed": {"zh": "未核查", "en": "Unreviewed"},
+    "under_review": {"zh": "核查中", "en": "Under review"},
+    "province": {"zh": "省", "en": "Province"},
+    "prefecture": {"zh": "市", "en": "Prefecture"},
+    "township": {"zh": "乡镇（街道）", "en": "Township"},
+    "village": {"zh": "村（社区）", "en": "Village"},
+}
+
+
+def language(request: Request) -> str:
+    asked = request.query_params.get("lang") or request.cookies.get(COOKIE)
+    return asked if asked in LANGUAGES else DEFAULT
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    def t(key: str) -> str:
+        entry = MESSAGES.get(key)
+        return entry.get(lang, key) if entry else key
+
+    return t
