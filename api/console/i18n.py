@@ -143,6 +143,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "go": {"zh": "前往", "en": "Go"},
     "case_id": {"zh": "案件ID", "en": "Case id"},
     "record": {"zh": "记录", "en": "Record"},
+    "decision": {"zh": "审批决定", "en": "Decision"},
     "payments": {"zh": "已发放月数", "en": "Payments"},
     # programmes and statuses
     "dibao": {"zh": "最低生活保障", "en": "Dibao"},

@@ -330,7 +330,7 @@ def staffing_history(
     policies = load_policies(cursor)
     moment = _runtime(request).services.clock.now()
     points: list[dict[str, Any]] = []
-    for end in [*month_ends(moment, months)][::-1]:
+    for end in month_ends(moment, months):  # oldest first: the chart reads left to right
         snapshot = staffing_at(cursor, end, division=code, policies=policies)
         row = next((d for d in snapshot.divisions if d.division == code), None)
         points.append(
