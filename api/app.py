@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from api import console, docs, problems
+from api import console, docs, openapi_docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
@@ -57,6 +57,7 @@ def document_idempotency_key(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
+            openapi_docs.document([r for router in ROUTERS for r in router.routes], schema)
             for operations in schema.get("paths", {}).values():
                 command = operations.get("post")
                 if command is not None:

@@ -143,6 +143,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "go": {"zh": "前往", "en": "Go"},
     "case_id": {"zh": "案件ID", "en": "Case id"},
     "record": {"zh": "记录", "en": "Record"},
+    "intact_up_to": {"zh": "完整至位置", "en": "Intact up to position"},
+    "within_limits": {"zh": "签名时效与未签名数在限度内", "en": "Within freshness limits"},
+    "yes": {"zh": "是", "en": "yes"},
+    "no": {"zh": "否", "en": "no"},
+    "range": {"zh": "覆盖范围", "en": "Range"},
+    "link": {"zh": "链值 / Merkle 根", "en": "Link / Merkle root"},
     "decision": {"zh": "审批决定", "en": "Decision"},
     "payments": {"zh": "已发放月数", "en": "Payments"},
     # programmes and statuses

@@ -309,3 +309,23 @@ def test_console_answers_as_the_api_for_every_role_and_scope(
     assert compared == len(callers) * len(pairs)
     # The matrix is exercised both ways: by role (403) and by scope (404).
     assert {"allowed", "refused 403", "refused 404"} <= seen, seen
+
+
+def test_the_audit_page_offers_a_bundle_that_verifies_offline(
+    client: TestClient, runtime: Runtime
+) -> None:
+    from infra.evidence import verify_bundle
+
+    case = application(runtime, "440103")
+    runtime.checkpointer().run_once()
+    sign_in(client, token("auditor", "44", "auditor-7", "44"))
+    audit = page(client, "/console/audit")
+    assert audit.status_code == 200 and "relief audit verify-bundle" in audit.text
+    key = re.search(r"--public-key ([0-9a-f]{64})", audit.text)
+    assert key is not None
+    refused = page(client, "/console/audit/bundle", aggregate_id=str(case.id), purpose="")
+    assert refused.status_code == 422 and "X-Purpose" in refused.text
+    bundle = page(client, "/console/audit/bundle", aggregate_id=str(case.id), purpose="audit")
+    assert bundle.status_code == 200
+    assert "attachment" in bundle.headers["content-disposition"]
+    assert verify_bundle(bundle.content, bytes.fromhex(key.group(1))).ok

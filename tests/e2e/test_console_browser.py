@@ -224,8 +224,13 @@ def test_an_auditor_replays_a_case_as_of_its_decision(
     assert browser.find_element(By.ID, "case-status").text == "在保"
     assert case.applicant_id not in browser.page_source
     shot(browser, "case")
+    runtime.checkpointer().run_once()  # the log signed, as the running checkpointer does
     browser.get(f"{served}/console/audit?verify=true")
-    wait_for(browser, "#verify-report")
+    report = wait_for(browser, "#verify-report")
+    assert "完整" in report.text  # intact
+    assert browser.find_elements(By.CSS_SELECTOR, "#checkpoints td.n")  # a checkpoint listed
+    assert browser.find_element(By.ID, "bundle-form").is_displayed()
+    assert "relief audit verify-bundle" in browser.page_source
     shot(browser, "audit")
     browser.get(f"{served}/console/?lang=en")
     wait_for(browser, "#caseload")
