@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from api import access
 from api.access import RULES, check_action, check_record
 from api.auth import Principal, Unauthenticated, mint_token
-from api.console import i18n
+from api.console import i18n, oidc
 from api.console.divisions import LEVELS, division_names, level_of, next_level
 from api.console.session import (
     COOKIE,
@@ -91,8 +91,20 @@ class ConsoleRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except Unauthenticated:
-                return RedirectResponse(f"{PATH}/login", status_code=303)
+            except Unauthenticated as error:
+                if not isinstance(error, oidc.OidcError):
+                    return RedirectResponse(f"{PATH}/login", status_code=303)
+                return _page(
+                    request,
+                    "error.html",
+                    {
+                        "title": error.problem_title(),
+                        "detail": error.message,
+                        "field": error.field,
+                        "rule": error.rule,
+                    },
+                    status=401,
+                )
             except DomainError as error:
                 status = next((c for kind, c in STATUS_BY_ERROR if isinstance(error, kind)), 422)
                 return _page(
@@ -207,6 +219,7 @@ def login_page(request: Request) -> HTMLResponse:
         {
             "nonce": nonce,
             "dev": dev_sign_in_allowed(settings, request.client.host if request.client else None),
+            "oidc": oidc.configured(settings),
             "roles": [r.value for r in Role if r is not Role.SYSTEM],
         },
     )
@@ -244,6 +257,81 @@ async def login(request: Request) -> Response:
         secure=request.url.scheme == "https",
     )
     response.delete_cookie(LOGIN_NONCE, path=PATH)
+    return response
+
+
+OIDC_ATTEMPT = "relief_console_oidc"
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.url_for("oidc_callback"))
+
+
+@router.get("/login/oidc")
+def oidc_start(request: Request) -> Response:
+    """Send the browser to the identity provider (authorization-code flow with PKCE)."""
+    settings = _runtime(request).settings
+    if not oidc.configured(settings):
+        raise NotFound("no identity provider is configured for the console", field="oidc")
+    provider = oidc.discover(settings)
+    url, attempt = oidc.start(settings, provider, _callback_url(request))
+    response = RedirectResponse(url, status_code=302)
+    # Lax, not Strict: the provider sends the browser back with a cross-site navigation.
+    response.set_cookie(
+        OIDC_ATTEMPT,
+        attempt.cookie(),
+        path=f"{PATH}/login",
+        httponly=True,
+        samesite="lax",
+        max_age=600,
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/login/callback", name="oidc_callback")
+def oidc_callback(
+    request: Request,
+    code: Annotated[str | None, Query(max_length=4000)] = None,
+    state: Annotated[str | None, Query(max_length=200)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+    error_description: Annotated[str | None, Query(max_length=2000)] = None,
+    iss: Annotated[str | None, Query(max_length=2000)] = None,
+    session_state: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """The provider's answer: the code exchanged for the token, kept as the session."""
+    settings = _runtime(request).settings
+    if not oidc.configured(settings):
+        raise NotFound("no identity provider is configured for the console", field="oidc")
+    if error:
+        raise oidc.OidcError(f"the identity provider refused: {error} {error_description or ''}")
+    if not code or not state:
+        raise oidc.OidcError("the provider's answer carries no code")
+    attempt = oidc.Attempt.from_cookie(request.cookies.get(OIDC_ATTEMPT))
+    token = oidc.finish(
+        settings,
+        oidc.discover(settings),
+        request.app.state.token_verifier,
+        attempt,
+        code=code,
+        state=state,
+        redirect_uri=_callback_url(request),
+    )
+    # A page, not a redirect: the navigation that follows is then same-site, so the
+    # SameSite=Strict session cookie goes with it.
+    response = HTMLResponse(
+        '<!doctype html><meta http-equiv="refresh" content="0;url=/console/">'
+        '<a href="/console/">/console/</a>'
+    )
+    response.set_cookie(
+        COOKIE,
+        token,
+        path=PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(OIDC_ATTEMPT, path=f"{PATH}/login")
     return response
 
 
