@@ -74,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  database: {_describe_db(runtime.database_url)}", flush=True)
         print(f"  kafka:    {runtime.kafka_bootstrap} topic {settings.kafka_topic}", flush=True)
         print(f"  data:     {settings.data_dir}", flush=True)
+        print(f"  console:  http://{host}:{port}/console/", flush=True)
         record_serving(settings, f"http://{host}:{port}")
         server.run()
     finally:
