@@ -149,6 +149,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "no": {"zh": "否", "en": "no"},
     "range": {"zh": "覆盖范围", "en": "Range"},
     "link": {"zh": "链值 / Merkle 根", "en": "Link / Merkle root"},
+    "opened_at": {"zh": "立案时间", "en": "Opened at"},
+    "term": {"zh": "合同期限", "en": "Term"},
+    "billed": {"zh": "已结算", "en": "Billed"},
     "decision": {"zh": "审批决定", "en": "Decision"},
     "payments": {"zh": "已发放月数", "en": "Payments"},
     # programmes and statuses

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
@@ -28,7 +29,7 @@ from api.app import create_app
 from infra.embedded_kafka import free_loopback_port
 from infra.runtime import Runtime
 from tests.e2e.test_console import SUPERVISOR_TOKEN, project
-from tests.e2e.test_supervision import misconduct
+from tests.e2e.test_supervision import catch_up, misconduct
 from tests.factories import token
 from tests.scenario import application, approve
 
@@ -158,6 +159,13 @@ def test_a_supervisor_takes_alerts_to_a_sanction(
     form = wait_for(browser, "#open-form")
     fill(browser, form, {"grounds": "care recorded outside the contract"})
     send(browser, form)
+    investigation = browser.current_url
+    catch_up(runtime)  # the cited alerts are now under review: the list of open ones shows it
+    browser.get(f"{served}/console/investigations")
+    listed = wait_for(browser, "#open-investigations")
+    assert listed.find_elements(By.CSS_SELECTOR, f"a[href='{urlsplit(investigation).path}']")
+    shot(browser, "investigations")
+    browser.get(investigation)
 
     note = browser.find_element(By.ID, "note-form")
     fill(browser, note, {"text": "visited: no carer ever came"})
@@ -194,12 +202,10 @@ def test_a_supervisor_takes_alerts_to_a_sanction(
     shot(browser, "investigation-closed")
     assert runtime.ledger.get_contractor(story["cid"]).ban_on(today) is not None
 
+    catch_up(runtime)  # the alerts' review status follows the closure
     browser.get(f"{served}/console/contractors/{story['cid']}")
     wait_for(browser, "#dossier-timeline")
     shot(browser, "dossier")
-    browser.get(f"{served}/console/investigations")
-    wait_for(browser, "#open-investigations")
-    shot(browser, "investigations")
 
 
 def test_an_auditor_replays_a_case_as_of_its_decision(
