@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -39,7 +40,7 @@ from api.console.session import (
     session_token,
     signed_in,
 )
-from api.deps import read_cursor
+from api.deps import MAX_SEQUENCE, read_cursor
 from api.problems import STATUS_BY_ERROR
 from api.read_audit import auditor_read, stated_purpose
 from api.requests.supervision import Closure, Findings, Note, OpenInvestigation
@@ -63,13 +64,10 @@ from projections.staffing_view import division_row, load_policies, month_ends, s
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def _without(query: dict[str, str], key: str) -> str:
-    """The page's query string less ``key``, ready for one more parameter."""
-    rest = urlencode({k: v for k, v in query.items() if k != key})
+def _without(request: Request, key: str) -> str:
+    """The page's query string less ``key`` (repeated parameters kept), ready for one more."""
+    rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != key])
     return rest + "&" if rest else ""
-
-
-TEMPLATES.env.filters["dict_without"] = _without
 LOGIN_NONCE = "relief_console_login"
 
 #: The console's pages → the access rule that opens them (the nav shows the allowed ones).
@@ -167,6 +165,7 @@ def _page(
             "csrf": csrf_for(token) if token and principal else "",
             "here": request.url.path,
             "query": dict(request.query_params),
+            "query_without_lang": _without(request, "lang"),
             **context,
         },
         status_code=status,
@@ -528,7 +527,11 @@ def alerts(
 
 
 @router.get("/events/{position}")
-def evidence_event(request: Request, principal: Signed, position: int) -> HTMLResponse:
+def evidence_event(
+    request: Request,
+    principal: Signed,
+    position: Annotated[int, FastPath(ge=1, le=MAX_SEQUENCE)],
+) -> HTMLResponse:
     """An alert's evidence: the event at a global position, inside its record's history (a
     case's events on the case page, which asks the purpose of the read first)."""
     runtime = _runtime(request)
@@ -578,7 +581,7 @@ def case_page(
     case_id: uuid.UUID,
     purpose: Annotated[str | None, Query(max_length=500)] = None,
     at: Annotated[str | None, Query(max_length=40)] = None,
-    position: int | None = None,
+    position: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
 ) -> HTMLResponse:
     """The case: asks the purpose first (as the API's X-Purpose), records the read, then shows
     the case (as of ``at`` if given), its timeline, the decision view, and who read it."""

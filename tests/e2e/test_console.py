@@ -329,3 +329,35 @@ def test_the_audit_page_offers_a_bundle_that_verifies_offline(
     assert bundle.status_code == 200
     assert "attachment" in bundle.headers["content-disposition"]
     assert verify_bundle(bundle.content, bytes.fromhex(key.group(1))).ok
+
+
+def test_bad_input_to_the_console_is_refused_never_a_server_error(
+    client: TestClient, runtime: Runtime
+) -> None:
+    case = application(runtime, "440103")
+    sign_in(client, SUPERVISOR_TOKEN)
+    hostile = [
+        ("/console/events/99999999999999999999", {}),
+        ("/console/events/0", {}),
+        ("/console/events/123456", {}),
+        ("/console/", {"division": "99"}),
+        ("/console/", {"division": "44x"}),
+        ("/console/", {"level": "galaxy"}),
+        ("/console/alerts", {"rule": "no_such_rule"}),
+        ("/console/alerts", {"county": "4403"}),
+        ("/console/alerts", {"contractor_id": "not-a-uuid"}),
+        ("/console/alerts", {"after": "garbage"}),
+        ("/console/alerts", {"unknown": "1"}),
+        ("/console/staffing/12", {}),
+        (f"/console/cases/{case.id}", {"purpose": "x", "at": "yesterday"}),
+        (f"/console/cases/{case.id}", {"purpose": "x\x1b[2J"}),
+        (f"/console/cases/{case.id}", {"position": "-1"}),
+        ("/console/cases/not-a-uuid", {}),
+        ("/console/audit/bundle", {"aggregate_id": str(case.id), "purpose": ""}),
+    ]
+    for path, params in hostile:
+        answer = page(client, path, **params)
+        assert 400 <= answer.status_code < 500, (path, params, answer.status_code)
+    # Alerts chosen in the queue that are malformed or unknown are simply not preselected.
+    chosen = page(client, "/console/investigations", alert_ids=["nope", str(case.id)])
+    assert chosen.status_code == 200 and f'value="{case.id}" checked' not in chosen.text
