@@ -68,6 +68,8 @@ def _without(request: Request, key: str) -> str:
     """The page's query string less ``key`` (repeated parameters kept), ready for one more."""
     rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != key])
     return rest + "&" if rest else ""
+
+
 LOGIN_NONCE = "relief_console_login"
 
 #: The console's pages → the access rule that opens them (the nav shows the allowed ones).
