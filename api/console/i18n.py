@@ -106,7 +106,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "read": {"zh": "查阅", "en": "Read"},
     "timeline": {"zh": "事件时间线", "en": "Timeline of events"},
-    "time": {"zh": "时间", "en": "Time"},
+    "time": {"zh": "时间（北京）", "en": "Time (Beijing)"},
     "actor": {"zh": "操作人", "en": "Actor"},
     "event": {"zh": "事件", "en": "Event"},
     "correlation": {"zh": "关联ID", "en": "Correlation id"},

@@ -64,6 +64,26 @@ from projections.staffing_view import division_row, load_policies, month_ends, s
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def _beijing(value: str | None, width: int = 19) -> str:
+    """An ISO instant shown in Beijing time (the ledger stores UTC), to ``width`` characters
+    of ``YYYY-MM-DD HH:MM:SS``."""
+    if not value:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(BEIJING)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")[:width]
+
+
+TEMPLATES.env.filters["beijing"] = _beijing
+
+
 def _without(request: Request, key: str) -> str:
     """The page's query string less ``key`` (repeated parameters kept), ready for one more."""
     rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != key])
