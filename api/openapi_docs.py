@@ -335,6 +335,54 @@ class InvestigationView(BaseModel):
     version: int
 
 
+class ContractorView(BaseModel):
+    """A contractor's register entry as of today."""
+
+    model_config = ConfigDict(extra="allow")
+
+    contractor_id: str
+    name: str
+    contractor_type: str = Field(description="social_organisation, enterprise or institution")
+    credit_code: str = Field(description="unified social credit code (统一社会信用代码)")
+    status: str = Field(description="eligible, or banned today")
+    bans: list[dict[str, Any]]
+    contracts: list[str]
+    version: int
+
+
+class ContractView(BaseModel):
+    """A service contract with the terms in force and its status today."""
+
+    model_config = ConfigDict(extra="allow")
+
+    contract_id: str
+    contractor_id: str
+    purchaser: str = Field(description="the purchasing division (county or above)")
+    funding_source: str
+    status: str
+    terms: dict[str, Any] = Field(description="work items, service area, start, end, value")
+    billed: str = Field(description="cumulative invoiced amount (yuan, text)")
+    violations: list[dict[str, Any]]
+    penalties: list[dict[str, Any]]
+    terminated_at: str | None
+    version: int
+
+
+class StaffView(BaseModel):
+    """A handling staff member or village coordinator."""
+
+    model_config = ConfigDict(extra="allow")
+
+    staff_id: str
+    name: str
+    kind: str = Field(description="handling_staff or village_coordinator")
+    government_unit: str | None
+    contract_id: str | None
+    assignment: str | None
+    active: bool
+    version: int
+
+
 class AlertsPage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -384,6 +432,49 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/investigations/{investigation_id}/notes"): InvestigationView,
     ("POST", "/investigations/{investigation_id}/findings"): InvestigationView,
     ("POST", "/investigations/{investigation_id}/closure"): InvestigationView,
+    **dict.fromkeys(
+        [
+            ("POST", "/contractors"),
+            ("GET", "/contractors/{contractor_id}"),
+            ("POST", "/contractors/{contractor_id}/bans"),
+        ],
+        ContractorView,
+    ),
+    **dict.fromkeys(
+        [
+            ("POST", "/contracts"),
+            ("GET", "/contracts/{contract_id}"),
+            *[
+                ("POST", f"/contracts/{{contract_id}}/{command}")
+                for command in (
+                    "amendments",
+                    "renewals",
+                    "expiry",
+                    "invoices",
+                    "evaluations",
+                    "violations",
+                    "penalties",
+                    "termination",
+                )
+            ],
+        ],
+        ContractView,
+    ),
+    **dict.fromkeys(
+        [
+            ("POST", "/staff"),
+            ("GET", "/staff/{staff_id}"),
+            *[
+                ("POST", f"/staff/{{staff_id}}/{command}")
+                for command in ("assignments", "trainings", "ratings", "removal", "interests")
+            ],
+        ],
+        StaffView,
+    ),
+    ("GET", "/contractors/{contractor_id}/history"): Listing,
+    ("GET", "/contracts/{contract_id}/history"): Listing,
+    ("GET", "/staff/{staff_id}/history"): Listing,
+    ("GET", "/investigations/{investigation_id}/history"): Listing,
     ("GET", "/alerts"): AlertsPage,
     ("GET", "/alerts/rules"): Listing,
     ("GET", "/cases/{case_id}/history"): Listing,

@@ -90,3 +90,56 @@ def test_main_answers_are_typed(schema: dict[str, Any]) -> None:
             content = by_key[key]["responses"][status]["content"]["application/json"]
             reference = content["schema"]["$ref"].rsplit("/", 1)[1]
             assert schema["components"]["schemas"][reference]["properties"], key
+
+
+def test_real_answers_match_their_typed_responses(client: TestClient, runtime: Any) -> None:
+    """The typed answers, checked against what the API really answers in a story."""
+    from tests.e2e.http import actor, ok
+    from tests.e2e.test_console import SUPERVISOR
+    from tests.e2e.test_supervision import OFFICER, misconduct
+
+    story = misconduct(client, runtime)
+    case = story["case"]
+    alert = ok(client.get("/alerts", params={"contractor_id": story["cid"]}, headers=SUPERVISOR))
+    opened = ok(
+        client.post(
+            "/investigations",
+            headers=SUPERVISOR,
+            json={
+                "subject_kind": "contractor",
+                "subject_id": story["cid"],
+                "alert_ids": [alert["items"][0]["alert_id"]],
+                "grounds": "a look",
+            },
+        ),
+        201,
+    )
+    staff = ok(
+        client.post(
+            "/staff",
+            headers=OFFICER,
+            json={"name": "李芳", "kind": "handling_staff", "government_unit": "440103"},
+        ),
+        201,
+    )
+    reader = {**actor("handling_staff", "440103", "officer-1"), "X-Purpose": "docs check"}
+    answers = {
+        ("GET", "/alerts"): alert,
+        ("POST", "/investigations"): opened,
+        ("GET", "/cases/{case_id}"): ok(client.get(f"/cases/{case.id}", headers=reader)),
+        ("GET", "/households/{household_id}"): ok(
+            client.get(f"/households/{case.household_id}", headers=reader)
+        ),
+        ("GET", "/contracts/{contract_id}"): ok(
+            client.get(f"/contracts/{story['kid']}", headers=OFFICER)
+        ),
+        ("GET", "/contractors/{contractor_id}"): ok(
+            client.get(f"/contractors/{story['cid']}", headers=OFFICER)
+        ),
+        ("POST", "/staff"): staff,
+        ("GET", "/contracts/{contract_id}/history"): ok(
+            client.get(f"/contracts/{story['kid']}/history", headers=OFFICER)
+        ),
+    }
+    for key, answer in answers.items():
+        RESPONSES[key].model_validate(answer)  # a wrong type or a missing field raises
