@@ -267,7 +267,20 @@ async def login(request: Request) -> Response:
             organisation=_one(fields, "org"),
             scope=_one(fields, "scope"),
         )
-    request.app.state.token_verifier.verify(token)  # refused here, not on the next page
+    try:
+        request.app.state.token_verifier.verify(token)  # refused here, not on the next page
+    except Unauthenticated as refused:
+        return _page(
+            request,
+            "error.html",
+            {
+                "title": refused.problem_title(),
+                "detail": refused.message,
+                "field": "token",
+                "rule": refused.rule,
+            },
+            status=401,
+        )
     response = RedirectResponse(f"{PATH}/", status_code=303)
     response.set_cookie(
         COOKIE,
