@@ -305,8 +305,23 @@ def test_console_answers_as_the_api_for_every_role_and_scope(
             seen.add(_verdict(api))
             if _verdict(api) != _verdict(console):
                 disagreements.append((role.value, scope, api_path, api, console))
+        # A command too: a note on the investigation (the console's success is a redirect).
+        api = client.post(
+            f"/investigations/{iid}/notes", headers=headers, json={"text": "matrix note"}
+        ).status_code
+        console = submit(
+            client,
+            f"/console/investigations/{iid}/notes",
+            page(client, "/console/login").text,
+            {"text": "matrix note"},
+        ).status_code
+        compared += 1
+        if _verdict(api) != _verdict(200 if console == 303 else console):
+            disagreements.append((role.value, scope, "POST notes", api, console))
     assert not disagreements, disagreements
-    assert compared == len(callers) * len(pairs)
+    assert compared == len(callers) * (len(pairs) + 1)
+    notes = ok(client.get(f"/investigations/{iid}", headers=SUPERVISOR))["notes"]
+    assert len(notes) >= 4, notes  # supervisors at 44 and 440103, each through API and console
     # The matrix is exercised both ways: by role (403) and by scope (404).
     assert {"allowed", "refused 403", "refused 404"} <= seen, seen
 
