@@ -242,3 +242,26 @@ def test_an_auditor_replays_a_case_as_of_its_decision(
     wait_for(browser, "#caseload")
     assert "Caseload by programme and status" in browser.page_source
     shot(browser, "overview-en")
+
+
+def test_api_docs_render_in_the_browser_from_local_assets(served: str, browser: Any) -> None:
+    """Swagger UI and ReDoc draw the operations with nothing but the server's own assets (the
+    machine reaches no CDN)."""
+    browser.get(f"{served}/docs")
+    WebDriverWait(browser, 30).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .opblock"))
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) > 50
+    shot(browser, "docs")
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert loaded and all(url.startswith(served) for url in loaded), loaded
+    browser.get(f"{served}/redoc")
+    WebDriverWait(browser, 30).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "[data-section-id]"))
+    )
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert loaded and all(url.startswith(served) for url in loaded), loaded

@@ -27,4 +27,5 @@ def test_docs_load_nothing_from_elsewhere(client: TestClient, page: str) -> None
         fetched = client.get(asset, headers={"Authorization": ""})
         assert fetched.status_code == 200, asset
         assert len(fetched.content) > 1000, asset
+        assert b"https://cdn." not in fetched.content, f"{asset} loads from a CDN"
     assert "/openapi.json" in html
