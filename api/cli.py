@@ -78,6 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         record_serving(settings, f"http://{host}:{port}")
         server.run()
     finally:
+        forget_serving()
         workers.stop()
         runtime.close()
     return 0
@@ -108,6 +109,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         record_serving(settings, f"http://{host}:{port}")
         uvicorn.Server(config).run()
     finally:
+        forget_serving()
         runtime.close()
     return 0
 
@@ -463,6 +465,19 @@ def record_serving(settings: Settings, url: str) -> None:
         )
     except OSError as error:
         log.debug("could not write %s: %s", SERVING_RECORD, error)
+
+
+def forget_serving() -> None:
+    """Remove the record at shutdown, if it is still this process's (a pid reused later must
+    not point a token at a stopped server's data directory)."""
+    import json
+    import os
+
+    try:
+        if json.loads(SERVING_RECORD.read_text()).get("pid") == os.getpid():
+            SERVING_RECORD.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def serving_data_dir() -> tuple[Path, str] | None:

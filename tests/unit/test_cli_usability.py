@@ -87,3 +87,19 @@ def test_a_dead_servers_record_is_ignored(homes: tuple[Path, Path]) -> None:
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"data_dir": str(served), "url": "x", "pid": 2**22 + 12345}))
     assert cli.serving_data_dir() is None
+
+
+def test_the_record_is_forgotten_at_shutdown_only_by_its_own_process(
+    homes: tuple[Path, Path],
+) -> None:
+    from infra.settings import Settings
+
+    record, served = homes
+    cli.record_serving(Settings(data_dir=served), "http://127.0.0.1:8000")
+    assert cli.serving_data_dir() == (served, "http://127.0.0.1:8000")
+    record.write_text(json.dumps({"data_dir": str(served), "url": "x", "pid": 1}))
+    cli.forget_serving()  # another process's record: kept
+    assert record.exists()
+    cli.record_serving(Settings(data_dir=served), "http://127.0.0.1:8000")
+    cli.forget_serving()
+    assert not record.exists()
