@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,23 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/relief run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The console's browser tests drive Debian's Chromium: installed here when missing and this
+# user may (root, as in CI); otherwise those tests are skipped and say why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && \
+	      apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null)) || \
+	    echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium/chromium-driver missing (apt-get install chromium chromium-driver):" \
+	    "the browser tests will be skipped"; fi; \
+	fi
 
 # Benchmarks of issue 9 (~10 min at the default ~100k events); BENCH_ARGS="--events 1000000"
 # for the big size. Writes bench/results.md and bench/results.json.

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from api import etags, problems
+from api import console, docs, etags, openapi_docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
@@ -29,12 +29,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
         dependencies=[Depends(refuse_unknown_query)],
+        docs_url=None,  # served from the package's own assets (api/docs.py), not a CDN
+        redoc_url=None,
     )
     verifier = TokenVerifier(runtime.settings)
     app.state.runtime = runtime
     app.state.token_verifier = verifier
     problems.install(app)
     etags.install(app)
+    docs.install(app)
+    console.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=problems.documented_errors())
     app.add_middleware(
@@ -58,6 +62,7 @@ def document_idempotency_key(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
+            openapi_docs.document([r for router in ROUTERS for r in router.routes], schema)
             for operations in schema.get("paths", {}).values():
                 command = operations.get("post")
                 if command is not None:

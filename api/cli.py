@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api import logs
+from api.progress import ProgressBar
 from domain.provenance import Role
 from infra.settings import Settings, SettingsError
 
@@ -45,33 +46,6 @@ def _runtime(args: argparse.Namespace, *, kafka: bool = False, role: str = "cli"
     return Runtime.open(Settings.from_env(), kafka=kafka, role=role)
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr: done/total, rate and time left."""
-
-    def __init__(self, label: str, total: int, unit: str = "events") -> None:
-        self.label, self.total, self.unit = label, total, unit
-        self.started = time.monotonic()
-        self.shown = 0.0
-
-    def __call__(self, done: int, note: str = "") -> None:
-        now = time.monotonic()
-        if done < self.total and now - self.shown < 0.25:
-            return  # a few updates a second, not one per record
-        self.shown = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = done / elapsed
-        eta = (self.total - done) / rate if rate and self.total else 0.0
-        bar = "#" * int(30 * done / self.total) if self.total else ""
-        sys.stderr.write(
-            f"\r{self.label} [{bar:<30}] {done}/{self.total} {self.unit} {rate:,.0f}/s "
-            f"ETA {eta:,.0f}s {note}"
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Store, broker, relay, projection runners and API in one process."""
     import uvicorn
@@ -99,8 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         print(f"  database: {_describe_db(runtime.database_url)}", flush=True)
         print(f"  kafka:    {runtime.kafka_bootstrap} topic {settings.kafka_topic}", flush=True)
+        print(f"  data:     {settings.data_dir}", flush=True)
+        print(f"  console:  http://{host}:{port}/console/", flush=True)
+        record_serving(settings, f"http://{host}:{port}")
         server.run()
     finally:
+        forget_serving()
         workers.stop()
         runtime.close()
     return 0
@@ -123,15 +101,15 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     runtime = _runtime(args, role="api")
+    host = args.host or settings.http_host
+    port = args.port if args.port is not None else settings.http_port
     try:
-        config = uvicorn.Config(
-            create_app(runtime),
-            host=args.host or settings.http_host,
-            port=args.port if args.port is not None else settings.http_port,
-        )
+        config = uvicorn.Config(create_app(runtime), host=host, port=port)
         logs.install(*UVICORN_LOGGERS)
+        record_serving(settings, f"http://{host}:{port}")
         uvicorn.Server(config).run()
     finally:
+        forget_serving()
         runtime.close()
     return 0
 
@@ -469,6 +447,80 @@ def cmd_audit_as_of(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Where a serving ``relief run``/``relief api`` says which data directory it uses, so that
+#: ``relief auth token`` in another terminal (without RELIEF_DATA_DIR) finds the same key.
+SERVING_RECORD = Path("~/.local/state/relief-ledger/serving.json").expanduser()
+
+
+def record_serving(settings: Settings, url: str) -> None:
+    """Note the serving process's data directory and address (best effort: a read-only home
+    only loses the convenience)."""
+    import json
+    import os
+
+    try:
+        SERVING_RECORD.parent.mkdir(parents=True, exist_ok=True)
+        SERVING_RECORD.write_text(
+            json.dumps({"data_dir": str(settings.data_dir), "url": url, "pid": os.getpid()})
+        )
+    except OSError as error:
+        log.debug("could not write %s: %s", SERVING_RECORD, error)
+
+
+def forget_serving() -> None:
+    """Remove the record at shutdown, if it is still this process's (a pid reused later must
+    not point a token at a stopped server's data directory)."""
+    import json
+    import os
+
+    try:
+        if json.loads(SERVING_RECORD.read_text()).get("pid") == os.getpid():
+            SERVING_RECORD.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def serving_data_dir() -> tuple[Path, str] | None:
+    """The data directory and address of a live serving process on this machine, if any."""
+    import json
+    import os
+
+    try:
+        record = json.loads(SERVING_RECORD.read_text())
+        pid, data_dir, url = int(record["pid"]), Path(record["data_dir"]), str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)  # alive? (signal 0 only checks)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return data_dir, url
+
+
+def token_settings() -> Settings:
+    """The settings a development token is minted with: RELIEF_DATA_DIR when given, else the
+    data directory of the deployment serving on this machine, else the default. Says which on
+    stderr, and never makes a new key: a token signed with a key no server holds is a 401."""
+    import os
+
+    settings = Settings.from_env()
+    if not os.environ.get("RELIEF_DATA_DIR"):
+        serving = serving_data_dir()
+        if serving is not None and serving[0] != settings.data_dir:
+            settings = settings.with_(data_dir=serving[0])
+            print(f"using the data directory of the server at {serving[1]}", file=sys.stderr)
+    key = settings.jwt_dev_key_file
+    if not key.exists():
+        raise SettingsError(
+            f"no development key at {key}: start the server first (relief run makes it), or "
+            "set RELIEF_DATA_DIR to the data directory of the server you call"
+        )
+    print(f"token signed with the development key {key}", file=sys.stderr)
+    return settings
+
+
 def cmd_auth_token(args: argparse.Namespace) -> int:
     """Mint a development bearer token signed with the embedded key (never in production)."""
     import datetime as dt
@@ -483,6 +535,7 @@ def cmd_auth_token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    settings = token_settings()
     print(
         mint_token(
             settings,
@@ -582,9 +635,26 @@ def cmd_scenario(args: argparse.Namespace) -> int:
             return 2
         clock = SimulatedClock(runtime.services.clock.today())
         bulk = runtime.bulk(clock)
-        injected = build_scenario(bulk, clock, households=args.households, seed=args.seed)
+        print(
+            f"scenario: writing {args.households:,} households (seed {args.seed})", file=sys.stderr
+        )
+        bar = ProgressBar("scenario", args.households, "households")
+        injected = build_scenario(
+            bulk,
+            clock,
+            households=args.households,
+            seed=args.seed,
+            progress=lambda done, events: bar(done, f"({events:,} events)"),
+        )
+        bar.close()
         bulk.close()
+        print("scenario: misconduct injected; running the red flags over the log", file=sys.stderr)
+        started = time.monotonic()
         project_scenario(runtime)
+        print(
+            f"scenario: red flags judged in {time.monotonic() - started:,.1f} s; scoring",
+            file=sys.stderr,
+        )
         with runtime.pool.connection() as conn, conn.cursor() as cursor:
             print(scenario_report(score(cursor, injected), injected))
     finally:

@@ -53,3 +53,55 @@ class MultiProgress:
         self.out.write("".join(f"\x1b[2K{self._line(name)}\n" for name in self.state))
         self.out.flush()
         self.drawn = True
+
+
+class ProgressBar:
+    """One task's progress on stderr: done/total, rate and time left. On a terminal one line
+    redrawn in place a few times a second; otherwise (a log, a pipe) a plain line every
+    ``PLAIN_EVERY_S`` seconds and one at the end, never carriage-return frames."""
+
+    def __init__(
+        self, label: str, total: int, unit: str = "events", out: TextIO | None = None
+    ) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
+        self.started = time.monotonic()
+        self.shown = 0.0 if self.tty else self.started
+        self.last: tuple[int, str] | None = None
+        self.written: tuple[int, str] | None = None
+
+    def __call__(self, done: int, note: str = "") -> None:
+        self.last = (done, note)
+        now = time.monotonic()
+        every = 0.25 if self.tty else PLAIN_EVERY_S
+        if done < self.total and now - self.shown < every:
+            return  # a few updates a second on a terminal, not one per record
+        self.shown = now
+        self._write(done, note)
+
+    def line(self, done: int, note: str = "") -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (self.total - done) / rate if rate and self.total else 0.0
+        bar = "#" * int(30 * done / self.total) if self.total else ""
+        return (
+            f"{self.label} [{bar:<30}] {done}/{self.total} {self.unit} {rate:,.0f}/s "
+            f"ETA {eta:,.0f}s {note}"
+        ).rstrip()
+
+    def _write(self, done: int, note: str) -> None:
+        self.written = (done, note)
+        if self.tty:
+            self.out.write("\r\x1b[2K" + self.line(done, note))
+        else:
+            self.out.write(self.line(done, note) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        """The final count (a log sees where it ended), and the terminal's line ended."""
+        if self.last is not None and self.last != self.written:
+            self._write(*self.last)
+        if self.tty and self.written is not None:
+            self.out.write("\n")
+            self.out.flush()

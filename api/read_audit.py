@@ -20,10 +20,18 @@ from infra.read_audit import record_read
 from infra.runtime import Runtime
 
 
+class PurposeRequired(InvalidValue):
+    """Reading personal data needs its purpose stated in the X-Purpose header."""
+
+    rule = "purpose-required"
+
+
 def stated_purpose(x_purpose: str | None) -> str:
     if not x_purpose or not x_purpose.strip():
-        raise InvalidValue(
-            "state the purpose of reading personal data in X-Purpose", field="X-Purpose"
+        raise PurposeRequired(
+            "send the header X-Purpose: <why you read this personal data> (e.g. "
+            "'X-Purpose: annual review'); the read is recorded with it",
+            field="X-Purpose",
         )
     check_printable(x_purpose, field="X-Purpose")
     return x_purpose.strip()

@@ -26,6 +26,8 @@
 | RELIEF_JWT_AUDIENCE | relief-ledger | required ``aud`` of bearer tokens |
 | RELIEF_JWT_JWKS_URL | (unset) | the identity provider's JWKS; tokens are checked against it |
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
+| RELIEF_OIDC_DISCOVERY_URL | (unset) | provider's OpenID configuration: console sign-in by OIDC |
+| RELIEF_OIDC_CLIENT_ID / _SECRET | (unset) | the console's client at that provider |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
 """
@@ -75,6 +77,9 @@ class Settings:
     jwt_audience: str = "relief-ledger"
     jwt_jwks_url: str | None = None
     jwt_public_key_path: Path | None = None
+    oidc_discovery_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
     max_body_bytes: int = 262_144
     aggregate_cache: int = 2000
 
@@ -135,6 +140,9 @@ class Settings:
             jwt_public_key_path=(
                 Path(get("JWT_PUBLIC_KEY") or "").expanduser() if get("JWT_PUBLIC_KEY") else None
             ),
+            oidc_discovery_url=get("OIDC_DISCOVERY_URL"),
+            oidc_client_id=get("OIDC_CLIENT_ID"),
+            oidc_client_secret=get("OIDC_CLIENT_SECRET"),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
         )

@@ -345,7 +345,7 @@ def test_full_id_numbers_only_for_roles_that_need_them_with_a_recorded_purpose(
     refused(
         client.get(path, params={"reveal": "true"}, headers=actor(C, "440103", "clerk-9")),
         422,
-        "invalid-value",
+        "purpose-required",
     )  # no stated purpose
     revealed = ok(
         client.get(path, params={"reveal": "true"}, headers=purpose(actor(C, "440103", "clerk-9")))

@@ -112,7 +112,7 @@ def test_reads_of_personal_data_are_recorded_and_queried(
     case = application(runtime)
     refused(client.get(f"/cases/{case.id}", headers={"Authorization": ""}), 401, "unauthenticated")
     no_purpose = {k: v for k, v in reader().items() if k != "X-Purpose"}
-    refused(client.get(f"/cases/{case.id}", headers=no_purpose), 422, "invalid-value")
+    refused(client.get(f"/cases/{case.id}", headers=no_purpose), 422, "purpose-required")
     ok(client.get(f"/cases/{case.id}", headers=reader("eligibility review", who="li")))
     ok(client.get(f"/cases/{case.id}/history", headers=reader("complaint 2026-77", who="ma")))
     auditor = actor("auditor", "44", "auditor-1")

@@ -1143,11 +1143,19 @@ class _Injector:
         self.injected.add("contract_splitting", contractor_id, "three awards just under 1,000,000")
 
 
-def build_scenario(bulk: Bulk, clock: SimulatedClock, *, households: int, seed: int) -> Injected:
+def build_scenario(
+    bulk: Bulk,
+    clock: SimulatedClock,
+    *,
+    households: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Injected:
     """Write the honest province (``seed_province``), the approval county, honest contract
     administration and the injected misconduct; return what was injected. The same seed and
-    size give the same scenario (ids aside: ``Injected.labels`` is equal)."""
-    province = seed_province(bulk, clock, households=households, seed=seed)
+    size give the same scenario (ids aside: ``Injected.labels`` is equal). ``progress`` is
+    told (households written, events written) as the province is written."""
+    province = seed_province(bulk, clock, households=households, seed=seed, progress=progress)
     return _Injector(bulk, clock, province, seed).run(households)
 
 

@@ -1,0 +1,145 @@
+"""The OpenAPI description as a new integrator reads it: every command has a request example
+the API would accept, every operation says what it does, the main answers are typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.openapi_docs import EXAMPLES, POLICY_EXAMPLE, RESPONSES
+from domain.credit_code import parse_credit_code
+from domain.identifiers import parse_division_code, parse_resident_id
+from domain.staffing import StaffingPolicy
+
+pytestmark = pytest.mark.e2e
+
+IDENTIFIERS = {
+    "resident_id": parse_resident_id,
+    "applicant_id": parse_resident_id,
+    "credit_code": parse_credit_code,
+    "registered_division": parse_division_code,
+    "residence_division": parse_division_code,
+    "window_division": parse_division_code,
+    "place": parse_division_code,
+    "purchaser": parse_division_code,
+    "deciding_unit": parse_division_code,
+    "division": parse_division_code,
+}
+
+
+@pytest.fixture()
+def schema(client: TestClient) -> dict[str, Any]:
+    answer: dict[str, Any] = client.get("/openapi.json").json()
+    return answer
+
+
+def operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+def test_every_operation_is_described(schema: dict[str, Any]) -> None:
+    silent = [f"{m} {p}" for m, p, op in operations(schema) if not op.get("description")]
+    assert not silent, silent
+
+
+def test_every_command_has_an_example(schema: dict[str, Any]) -> None:
+    missing = [
+        f"{m} {p}"
+        for m, p, op in operations(schema)
+        if "requestBody" in op
+        and "example" not in op["requestBody"]["content"].get("application/json", {})
+    ]
+    assert not missing, missing
+
+
+def _identifiers(value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        found = [(k, v) for k, v in value.items() if k in IDENTIFIERS and isinstance(v, str)]
+        return found + [pair for v in value.values() for pair in _identifiers(v)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in _identifiers(v)]
+    return []
+
+
+@pytest.mark.parametrize("model", list(EXAMPLES), ids=lambda m: m.__name__)
+def test_examples_are_accepted_by_their_request_model_and_the_identifier_rules(
+    model: Any,
+) -> None:
+    example = EXAMPLES[model]
+    model.model_validate(example)  # refused: pydantic raises
+    for field, value in _identifiers(example):
+        IDENTIFIERS[field](value, field=field)  # a wrong check character raises
+
+
+def test_the_policy_example_is_a_policy() -> None:
+    assert StaffingPolicy.parse(POLICY_EXAMPLE).name.startswith("Guangdong")
+
+
+def test_main_answers_are_typed(schema: dict[str, Any]) -> None:
+    by_key = {(m, p): op for m, p, op in operations(schema)}
+    for key in RESPONSES:
+        assert key in by_key, f"{key} is not an operation"
+        success = [s for s in by_key[key]["responses"] if s.startswith("2")]
+        for status in success:
+            content = by_key[key]["responses"][status]["content"]["application/json"]
+            reference = content["schema"]["$ref"].rsplit("/", 1)[1]
+            assert schema["components"]["schemas"][reference]["properties"], key
+
+
+def test_real_answers_match_their_typed_responses(client: TestClient, runtime: Any) -> None:
+    """The typed answers, checked against what the API really answers in a story."""
+    from tests.e2e.http import actor, ok
+    from tests.e2e.test_console import SUPERVISOR
+    from tests.e2e.test_supervision import OFFICER, misconduct
+
+    story = misconduct(client, runtime)
+    case = story["case"]
+    alert = ok(client.get("/alerts", params={"contractor_id": story["cid"]}, headers=SUPERVISOR))
+    opened = ok(
+        client.post(
+            "/investigations",
+            headers=SUPERVISOR,
+            json={
+                "subject_kind": "contractor",
+                "subject_id": story["cid"],
+                "alert_ids": [alert["items"][0]["alert_id"]],
+                "grounds": "a look",
+            },
+        ),
+        201,
+    )
+    staff = ok(
+        client.post(
+            "/staff",
+            headers=OFFICER,
+            json={"name": "李芳", "kind": "handling_staff", "government_unit": "440103"},
+        ),
+        201,
+    )
+    reader = {**actor("handling_staff", "440103", "officer-1"), "X-Purpose": "docs check"}
+    answers = {
+        ("GET", "/alerts"): alert,
+        ("POST", "/investigations"): opened,
+        ("GET", "/cases/{case_id}"): ok(client.get(f"/cases/{case.id}", headers=reader)),
+        ("GET", "/households/{household_id}"): ok(
+            client.get(f"/households/{case.household_id}", headers=reader)
+        ),
+        ("GET", "/contracts/{contract_id}"): ok(
+            client.get(f"/contracts/{story['kid']}", headers=OFFICER)
+        ),
+        ("GET", "/contractors/{contractor_id}"): ok(
+            client.get(f"/contractors/{story['cid']}", headers=OFFICER)
+        ),
+        ("POST", "/staff"): staff,
+        ("GET", "/contracts/{contract_id}/history"): ok(
+            client.get(f"/contracts/{story['kid']}/history", headers=OFFICER)
+        ),
+    }
+    for key, answer in answers.items():
+        RESPONSES[key].model_validate(answer)  # a wrong type or a missing field raises
