@@ -39,7 +39,7 @@ class Services:
         policies: PolicyStore,
         late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
     ) -> Services:
-        purchasing = PurchasingService(store, clock, late_entry_days)
+        purchasing = PurchasingService(store, clock, late_entry_days, identity_key)
         return cls(
             clock=clock,
             cases=CaseService(store, clock, identity_key, purchasing.contract_check),

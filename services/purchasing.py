@@ -43,11 +43,16 @@ from services.store import Store, check_expected_version, paying_contract
 
 class PurchasingService:
     def __init__(
-        self, store: Store, clock: Clock, late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS
+        self,
+        store: Store,
+        clock: Clock,
+        late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
+        identity_key: bytes | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.late_entry_days = late_entry_days
+        self.identity_key = identity_key  # staff's resident IDs are kept as blind indexes
 
     # Contractors ---------------------------------------------------------------------------
 
@@ -273,6 +278,8 @@ class PurchasingService:
             kind=command.kind,
             government_unit=command.government_unit,
             contract=contract,
+            resident_id=command.resident_id,
+            key=self.identity_key,
             provenance=command.provenance,
         )
         self.store.save(staff)

@@ -185,8 +185,9 @@ FACT_TABLES = (
         PRIMARY KEY (person_id, from_position)
     )""",
     "CREATE INDEX rf_membership_household ON rf_membership (household_id)",
-    # Staff members: the actor id they act under (str of the staff UUID), employer, and their
-    # declared interests (own person id, relatives' person ids → kinship). Read by conflict.py.
+    # Staff members: the actor id they act under (str of the staff UUID), employer, their person
+    # (blind index, named at hire or by declaring; person_position: the event that named it) and
+    # declared relatives' person ids → kinship. Read by conflict.py and workload.py.
     """CREATE TABLE rf_staff (
         staff_id uuid PRIMARY KEY,
         actor_id text NOT NULL UNIQUE,
@@ -194,7 +195,8 @@ FACT_TABLES = (
         contractor_id uuid,
         person_id uuid,
         relatives jsonb NOT NULL DEFAULT '{}'::jsonb,
-        declared_position bigint
+        declared_position bigint,
+        person_position bigint
     )""",
     "CREATE INDEX rf_staff_person ON rf_staff (person_id) WHERE person_id IS NOT NULL",
     # Contractors' names, for reason texts.
@@ -537,9 +539,12 @@ class FactStore:
                 "person_id": None,
                 "relatives": {},
                 "declared_position": None,
+                "person_position": None,
             },
         )
         staff.update(name=e.name, contractor_id=e.contractor_id)
+        if e.person_id is not None:  # the person named at hire (older records: by declaring)
+            staff.update(person_id=e.person_id, person_position=recorded.position)
         batch.changed_staff.add(recorded.originator_id)
 
     @handles(StaffMember.InterestsDeclared)
@@ -555,6 +560,8 @@ class FactStore:
                 relatives=relatives_of(e),
                 declared_position=recorded.position,
             )
+            if staff.get("person_position") is None:
+                staff["person_position"] = recorded.position
             batch.changed_staff.add(recorded.originator_id)
 
     # Contractors and contracts -------------------------------------------------------------
@@ -686,6 +693,7 @@ STAFF_COLUMNS = _columns(
     "person_id uuid",
     "relatives jsonb",
     "declared_position bigint",
+    "person_position bigint",
 )
 PURCHASE_COLUMNS = _columns(
     "position bigint",
