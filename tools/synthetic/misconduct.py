@@ -150,6 +150,7 @@ class Injected:
     counties: tuple[str, ...]
     lines: tuple[EligibilityLine, ...] = SCENARIO_LINES
     injections: list[Injection] = field(default_factory=list)
+    near_misses: list[Injection] = field(default_factory=list)
     not_injected: dict[str, str] = field(default_factory=lambda: dict(NOT_INJECTABLE))
 
     def add(self, rule: str, subject_id: object, label: str) -> None:
@@ -157,8 +158,18 @@ class Injected:
             raise ValueError(f"no rule {rule!r}")
         self.injections.append(Injection(rule, str(subject_id), label))
 
+    def twin(self, rule: str, subject_id: object, label: str) -> None:
+        """A near miss of an injected variant: honest, but as close to the pattern as the rule
+        must tell apart (an alert on it counts as a false positive)."""
+        if rule not in RULE_NAMES:
+            raise ValueError(f"no rule {rule!r}")
+        self.near_misses.append(Injection(rule, str(subject_id), label))
+
     def subjects(self, rule: str) -> set[str]:
         return {i.subject_id for i in self.injections if i.rule == rule}
+
+    def twins(self, rule: str) -> set[str]:
+        return {i.subject_id for i in self.near_misses if i.rule == rule}
 
     def labels(self) -> dict[str, list[str]]:
         """Rule → sorted descriptions: equal for two scenarios of the same seed and size."""
@@ -298,10 +309,17 @@ class _Injector:
         )
         return contract.id
 
-    def worker(self, contract_id: UUID, county: str, code: str, c: County) -> Provenance:
+    def worker(
+        self, contract_id: UUID, county: str, code: str, c: County, number: str | None = None
+    ) -> Provenance:
+        """A worker on the contract's roster (``number``: the person's resident ID)."""
         staff = self.services.purchasing.hire_staff(
             HireStaff(
-                name="护理员", kind="handling_staff", contract_id=contract_id, provenance=c.officer
+                name="护理员",
+                kind="handling_staff",
+                contract_id=contract_id,
+                resident_id=number,
+                provenance=c.officer,
             )
         )
         self.services.purchasing.assign_staff(
@@ -309,10 +327,17 @@ class _Injector:
         )
         return _actor(staff.id, Role.CONTRACTOR_STAFF, code, "contracted work")
 
-    def government_staff(self, county: str, division: str, c: County, name: str) -> UUID:
+    def government_staff(
+        self, county: str, division: str, c: County, name: str, number: str | None = None
+    ) -> UUID:
+        """A staff record of the county bureau (``number``: the person's resident ID)."""
         staff = self.services.purchasing.hire_staff(
             HireStaff(
-                name=name, kind="handling_staff", government_unit=county, provenance=c.officer
+                name=name,
+                kind="handling_staff",
+                government_unit=county,
+                resident_id=number,
+                provenance=c.officer,
             )
         )
         self.services.purchasing.assign_staff(
@@ -517,6 +542,9 @@ class _Injector:
             lambda: self.approval_outlier(approval[0], approval[1]),
             self.bunching,
             self.conflicts,
+            self.people_across_rosters,
+            self.undeclared_household,
+            self.business_day,
             self.value_raised,
             self.splitting,
         )
@@ -1089,6 +1117,205 @@ class _Injector:
             "conflict_of_interest", officer_staff, "officer investigated his own household"
         )
 
+    # Variants: staff are people, the business day ---------------------------------------------
+
+    def people_across_rosters(self) -> None:
+        """One person on two rosters is one person: overlapping care under two contractors'
+        records, home visits over the ceiling split between a bureau record and a contractor
+        record, and a relative declared on one record while investigating under another. Each
+        with a twin: the same records held by different people."""
+        c = self.home
+        home_code = c.worker.actor.organisation
+        other_id, other_code = self.contractor(c.code, "同德护理服务社", c)
+        other = self.contract(
+            other_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=120),
+        )
+        day = self.today - dt.timedelta(days=55)
+        one = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        two = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        for born, hours, inject in (
+            (dt.date(1978, 5, 1), (9, 10), True),  # one person on both rosters
+            (None, (14, 15), False),  # twin: two people, the same times
+        ):
+            first = self.person(c.code, born or dt.date(1979, 5, 1))
+            second = first if born else self.person(c.code, dt.date(1980, 5, 1))
+            a = self.worker(c.contract_id, c.code, home_code, c, first)
+            b = self.worker(other, c.code, other_code, c, second)
+            self.serve(
+                one, _at(day, hours[0]), _at(day, hours[0] + 2), by=a, contract_id=c.contract_id
+            )
+            self.serve(two, _at(day, hours[1]), _at(day, hours[1] + 2), by=b, contract_id=other)
+            subject = min(a.actor.id, b.actor.id)  # the alert names the smaller of a tie
+            if inject:
+                self.injected.add(
+                    "overlapping_records", subject, "one person on two contractors' rosters"
+                )
+            else:
+                self.injected.twin("overlapping_records", subject, "two people, same times")
+
+        visit_day = self.today - dt.timedelta(days=33)
+        for born, inject in ((dt.date(1976, 2, 1), True), (None, False)):
+            first = self.person(c.code, born or dt.date(1977, 2, 1))
+            second = first if born else self.person(c.code, dt.date(1977, 3, 1))
+            bureau = _actor(
+                self.government_staff(c.code, c.code, c, "调查员", first),
+                Role.HANDLING_STAFF,
+                c.code,
+                "household investigation",
+            )
+            roster = self.worker(c.contract_id, c.code, home_code, c, second)
+            for n, by in enumerate([bureau] * 6 + [roster] * 4):
+                case = self.application(
+                    c, self.rng.choice(self.villages(c.code)), visit_day - dt.timedelta(days=4)
+                )
+                self.investigate(
+                    case,
+                    visit_day,
+                    self.rng.randrange(300, 800, 10),
+                    by=by,
+                    hour=8 + n,
+                    contract_id=c.contract_id if by is roster else None,
+                )
+            if inject:
+                self.injected.add(
+                    "home_visits_over_ceiling",
+                    bureau.actor.id,
+                    "ten home visits in a day under a bureau and a contractor record",
+                )
+            else:
+                self.injected.twin(
+                    "home_visits_over_ceiling", bureau.actor.id, "six and four, two people"
+                )
+
+        for inject in (True, False):
+            number = self.person(c.code, dt.date(1974, 9, 1))
+            niece = self.adult(c.code)
+            declared = niece.resident_id if inject else self.person(c.code, dt.date(1990, 1, 1))
+            roster_staff = self.worker(c.contract_id, c.code, home_code, c, number)
+            self.services.supervision.declare_interests(
+                DeclareInterests(
+                    staff_id=UUID(roster_staff.actor.id),
+                    resident_id=number,
+                    relatives=((declared, "other"),),
+                    provenance=c.officer,
+                )
+            )
+            bureau_staff = self.government_staff(c.code, c.code, c, "经办员", number)
+            officer = _actor(bureau_staff, Role.HANDLING_STAFF, c.code, "household investigation")
+            day = self.next_day()
+            case = self.application(
+                c,
+                self.rng.choice(self.villages(c.code)),
+                day - dt.timedelta(days=6),
+                members=[niece],
+            )
+            self.investigate(case, day, 450, by=officer)
+            self.decide(c, case, day, approve=True, amount=650, by=officer)
+            if inject:
+                self.injected.add(
+                    "conflict_of_interest",
+                    bureau_staff,
+                    "relative declared on a contractor record, investigated under the bureau's",
+                )
+            else:
+                self.injected.twin("conflict_of_interest", bureau_staff, "relative not involved")
+
+    def undeclared_household(self) -> None:
+        """An approver whose staff record names a member of the applicant's household decides
+        the case, with no declaration at all; twin: an approver from outside the household."""
+        c = self.home
+        for inject in (True, False):
+            spouse = HouseholdMember(
+                self.person(c.code, dt.date(1969, 4, 1)), person_name(self.rng), "spouse"
+            )
+            number = spouse.resident_id if inject else self.person(c.code, dt.date(1968, 4, 1))
+            staff = self.government_staff(c.code, c.code, c, "审批员", number)
+            approver = _actor(staff, Role.APPROVER, c.code, "county decision")
+            self.beneficiary(
+                c,
+                self.rng.choice(self.villages(c.code)),
+                members=[self.adult(c.code), spouse],
+                approver=approver,
+            )
+            if inject:
+                self.injected.add(
+                    "conflict_of_interest", staff, "approver decided her household's case"
+                )
+            else:
+                self.injected.twin("conflict_of_interest", staff, "approver outside the household")
+
+    def business_day(self) -> None:
+        """The business day is China Standard Time: care at 06:30 Beijing time on the day after
+        a term (cut short later), sent in UTC, is outside it; its twin at 23:30 Beijing time on
+        the term's last day, sent from UTC-04:00, is inside. A late entry of the term's last day,
+        recorded twelve days after the term ended (inside the window), is a twin too."""
+        c = self.home
+        end = self.today - dt.timedelta(days=30)
+        for start, inject in (
+            (dt.datetime.combine(end, dt.time(22, 30), dt.UTC), True),  # 06:30 CST, end + 1
+            (
+                dt.datetime.combine(end, dt.time(11, 30), dt.timezone(dt.timedelta(hours=-4))),
+                False,  # 23:30 CST on the last day
+            ),
+        ):
+            _, contract_id, by, recipient = self.contracted_work(
+                "晨曦护理服务社" if inject else "暮光护理服务社", ["care_and_nursing"]
+            )
+            self.serve(
+                recipient,
+                start,
+                start + dt.timedelta(minutes=20),
+                by=by,
+                contract_id=contract_id,
+            )
+            self.clock.at(self.today - dt.timedelta(days=8), 10)
+            self.services.purchasing.amend_contract(
+                AmendContract(
+                    contract_id=contract_id,
+                    reason="term cut short",
+                    effective_from=end - dt.timedelta(days=10),
+                    end=end,
+                    provenance=c.officer,
+                )
+            )
+            if inject:
+                self.injected.add(
+                    "work_outside_term", contract_id, "06:30 Beijing time after the term, in UTC"
+                )
+            else:
+                self.injected.twin("work_outside_term", contract_id, "23:30 Beijing, UTC-04:00")
+
+        # A late entry inside the window: honest.
+        contractor_id, code = self.contractor(c.code, "补录护理服务社", c)
+        recipient = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        late = self.contract(
+            contractor_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=200),
+            end=self.today - dt.timedelta(days=20),
+        )
+        by = self.worker(late, c.code, code, c)
+        last = self.today - dt.timedelta(days=20)
+        self.clock.at(self.today - dt.timedelta(days=8), 10)  # twelve days after the term
+        self.services.cases.record_service(
+            RecordService(
+                case_id=recipient.case_id,
+                work_item="care_and_nursing",
+                contract_id=late,
+                start=_at(last, 15),
+                end=_at(last, 16),
+                place=recipient.village,
+                provenance=by,
+            )
+        )
+        self.injected.twin("work_outside_term", late, "late entry of the term's last day")
+
     # Contract money ----------------------------------------------------------------------------
 
     def value_raised(self) -> None:
@@ -1184,7 +1411,10 @@ def score(cursor: Cursor[Any], injected: Injected) -> dict[str, dict[str, Any]]:
         subjects = alerts.get(name, [])
         true_positives = sum(1 for s in subjects if s in expected)
         detected = len(expected & set(subjects))
+        twins = injected.twins(name)
         scores[name] = {
+            "near_misses": len(twins),
+            "near_misses_flagged": len(twins & set(subjects)),
             "injected": len(expected),
             "found": len(subjects),
             "true_positives": true_positives,
@@ -1236,6 +1466,9 @@ def scenario_report(scores: dict[str, dict[str, Any]], injected: Injected | None
             f"{', '.join(injected.counties)}.",
             f"False positives: {total_fp} alerts, "
             f"{100 * honest_alert_rate(scores, injected):.1f} per 100 honest households.",
+            f"Near misses (honest twins of injected variants): "
+            f"{sum(s['near_misses'] for s in scores.values())}, flagged: "
+            f"{sum(s['near_misses_flagged'] for s in scores.values())}.",
         ]
         for rule, why in injected.not_injected.items():
             lines.append(f"Not injected: {rule}: {why}.")
