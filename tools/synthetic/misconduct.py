@@ -1369,6 +1369,37 @@ class _Injector:
             )
         self.injected.add("contract_splitting", contractor_id, "three awards just under 1,000,000")
 
+        # Across purchasers: the county, its prefecture and the province buy the same care in
+        # overlapping terms; twin: the county, a county of another prefecture and the province
+        # (two governments' budgets: no prefecture holds three).
+        other = next(
+            (k for k in self.injected.counties if k[:4] != c.code[:4]), f"{c.code[:2]}0203"
+        )
+        for purchasers, inject in (
+            ((c.code, c.code[:4], "44"), True),
+            ((c.code, other, "44"), False),
+        ):
+            contractor_id, _ = self.contractor(c.code, "同心公益服务中心", c)
+            for (ago, value), purchaser in zip(
+                ((70, "960000"), (45, "985000"), (20, "930000")), purchasers, strict=True
+            ):
+                self.contract(
+                    contractor_id,
+                    purchaser,
+                    c,
+                    items=["care_and_nursing"],
+                    awarded=self.today - dt.timedelta(days=ago),
+                    value=Decimal(value),
+                    area=[purchaser if len(purchaser) == 6 else c.code],
+                    end=self.today + dt.timedelta(days=365),
+                )
+            if inject:
+                self.injected.add(
+                    "contract_splitting", contractor_id, "county, prefecture and province awards"
+                )
+            else:
+                self.injected.twin("contract_splitting", contractor_id, "two prefectures")
+
 
 def build_scenario(bulk: Bulk, clock: SimulatedClock, *, households: int, seed: int) -> Injected:
     """Write the honest province (``seed_province``), the approval county, honest contract
