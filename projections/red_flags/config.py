@@ -70,6 +70,10 @@ class RedFlagsConfig:
     max_service_hours_per_day: Decimal = Decimal(24)
     #: More home visits than this by one visitor in one day.
     max_home_visits_per_day: int = 8
+    # Household over time (household.py) ------------------------------------------------------
+    #: Months beginning more than this many days after a household lost a member may not be
+    #: paid at the old amount without a review (time to notice and review the change).
+    household_review_grace_days: int = 31
     # Approval rate (approval_rate.py) -------------------------------------------------------
     #: Decided cases investigated by the contractor, and by everyone else in the county,
     #: needed before the test is run.
@@ -174,6 +178,7 @@ class RedFlagsConfig:
 _INTEGERS = {
     "overlap_grace_days": (0, 3650),
     "overlap_tolerance_minutes": (0, 24 * 60),
+    "household_review_grace_days": (0, 3650),
     "max_home_visits_per_day": (1, 1000),
     "approval_min_cases": (1, 1_000_000),
     "approval_min_others": (1, 1_000_000),

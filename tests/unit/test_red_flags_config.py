@@ -147,3 +147,13 @@ def test_tender_limits_are_per_purchaser_with_their_source() -> None:
     ):
         with pytest.raises(ConfigError):
             parse_config({"tender_limits": bad})
+
+
+def test_the_household_review_grace_is_bounded() -> None:
+    from projections.red_flags.config import parse_config
+
+    assert parse_config({}).household_review_grace_days == 31
+    assert parse_config({"household_review_grace_days": 0}).household_review_grace_days == 0
+    for bad in (-1, 4000, "31"):
+        with pytest.raises(ConfigError):
+            parse_config({"household_review_grace_days": bad})

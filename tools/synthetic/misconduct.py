@@ -74,6 +74,7 @@ from domain.commands.cases import (
     RegisterHousehold,
     RejectCase,
     ResumeCase,
+    ReviewCase,
     SuspendCase,
 )
 from domain.commands.purchasing import (
@@ -528,6 +529,7 @@ class _Injector:
             lambda: self.cross_county(approval[0], approval[1]),
             self.concurrent_programmes,
             self.after_death,
+            self.household_shrank,
             self.after_closure,
             self.in_suspension,
             self.outside_scope,
@@ -666,6 +668,11 @@ class _Injector:
             self.services.cases.person_id(case.applicant),
             f"dibao in {c.code} kept paid after a move; temporary assistance in {other.code}",
         )
+        # The household lost its applicant and kept being paid without a review: the
+        # household rule sees the same story from the household's side.
+        self.injected.add(
+            "household_shrank_unreviewed", case.case_id, "the applicant moved out; paid on"
+        )
 
     def concurrent_programmes(self) -> None:
         """Dibao approved, then tekun approved for the same person in the same county, and the
@@ -709,6 +716,80 @@ class _Injector:
         self.injected.add(
             "record_after_death", case.case_id, "dibao paid 4 months past a death recorded late"
         )
+
+    def household_shrank(self) -> None:
+        """Households that lost a member after their means test and kept being paid: a member
+        who moved out (and now heads a household of their own elsewhere) and one who died,
+        each paid four months on without a review. Twins: the same move reviewed before the
+        later months were paid, and a death after which only the month within the grace was
+        paid."""
+        c = self.home
+        for how, inject in (
+            ("moved out", True),
+            ("died", True),
+            ("moved out", False),
+            ("died", False),
+        ):
+            member = HouseholdMember(
+                self.person(c.code, dt.date(1995, 6, 1)), person_name(self.rng), "child"
+            )
+            case = self.beneficiary(
+                c, self.rng.choice(self.villages(c.code)), members=[self.adult(c.code), member]
+            )
+            assert case.start is not None
+            second = _next_month(case.start)
+            self.pay(c, case, case.start, case.start)
+            left = case.start + dt.timedelta(days=9)
+            self.clock.at(left + dt.timedelta(days=1), 10)
+            if how == "moved out":
+                self.services.cases.move_out_member(
+                    MoveOutMember(
+                        household_id=case.household_id,
+                        resident_id=member.resident_id,
+                        on=left,
+                        provenance=c.clerk,
+                    )
+                )
+                village = self.rng.choice(self.villages(c.code))
+                self.clock.at(left + dt.timedelta(days=3), 10)
+                self.services.cases.register_household(
+                    RegisterHousehold(
+                        registered_division=village,
+                        residence_division=village,
+                        members=(dataclasses.replace(member, relation="head"),),
+                        provenance=c.clerk,
+                    )
+                )
+            else:
+                self.services.cases.record_death(
+                    RecordDeath(resident_id=member.resident_id, on=left, provenance=c.clerk)
+                )
+            if not inject and how == "moved out":
+                self.clock.at(second + dt.timedelta(days=20), 10)
+                self.services.cases.review_case(
+                    ReviewCase(
+                        case_id=case.case_id,
+                        outcome="continue",
+                        notes="household change checked",
+                        provenance=c.officer,
+                    )
+                )
+            last = (
+                second
+                if not inject and how == "died"
+                else _next_month(_next_month(_next_month(second)))
+            )
+            self.pay(c, case, second, last)
+            if inject:
+                self.injected.add(
+                    "household_shrank_unreviewed",
+                    case.case_id,
+                    f"a member {how} after the means test; paid on without a review",
+                )
+            else:
+                self.injected.twin(
+                    "household_shrank_unreviewed", case.case_id, f"member {how}: reviewed or graced"
+                )
 
     def after_closure(self) -> None:
         """A care service dated tomorrow, entered by a process whose clock runs two days ahead;
