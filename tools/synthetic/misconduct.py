@@ -547,6 +547,7 @@ class _Injector:
             self.people_across_rosters,
             self.undeclared_household,
             self.business_day,
+            self.offsets,
             self.value_raised,
             self.splitting,
         )
@@ -1396,6 +1397,97 @@ class _Injector:
             )
         )
         self.injected.twin("work_outside_term", late, "late entry of the term's last day")
+
+    def offsets(self) -> None:
+        """Times sent in other offsets than Beijing's, each judged on the business day, with a
+        twin on the right side of the same midnight: care at 00:30 Beijing on a ban's first day
+        sent in UTC (twin: 23:30 the day before, sent in UTC+14:00); a service at 00:30 Beijing
+        the day after a death sent in UTC (twin: 23:30 on the day, sent in UTC-12:00); two
+        services overlapping by half an hour sent in UTC and UTC-05:00 (twin: back to back)."""
+        c = self.home
+        utc, east, west = (
+            dt.UTC,
+            dt.timezone(dt.timedelta(hours=14)),
+            dt.timezone(-dt.timedelta(hours=12)),
+        )
+        ban_start = self.today - dt.timedelta(days=15)
+        for inject in (True, False):
+            contractor_id, contract_id, by, recipient = self.contracted_work(
+                "启明护理服务社" if inject else "长庚护理服务社", ["care_and_nursing"]
+            )
+            start = (
+                _at(ban_start, 0, 30).astimezone(utc)
+                if inject
+                else _at(ban_start - dt.timedelta(days=1), 23, 30).astimezone(east)
+            )
+            self.serve(
+                recipient, start, start + dt.timedelta(minutes=20), by=by, contract_id=contract_id
+            )
+            self.clock.at(self.today - dt.timedelta(days=5), 10)
+            self.services.purchasing.ban_contractor(
+                BanContractor(
+                    contractor_id=contractor_id,
+                    start=ban_start,
+                    end=self.today + dt.timedelta(days=365),
+                    reason="falsified records (弄虚作假)",
+                    deciding_unit=c.code,
+                    provenance=self.supervisor(c.code),
+                )
+            )
+            if inject:
+                self.injected.add(
+                    "work_by_banned_contractor", contract_id, "00:30 Beijing, sent in UTC"
+                )
+            else:
+                self.injected.twin(
+                    "work_by_banned_contractor", contract_id, "23:30 Beijing, UTC+14"
+                )
+
+        died = self.today - dt.timedelta(days=20)
+        for inject in (True, False):
+            case = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+            staff = self.government_staff(c.code, c.code, c, "护理员")
+            by = _actor(staff, Role.HANDLING_STAFF, c.code, "care")
+            start = (
+                _at(died + dt.timedelta(days=1), 0, 30).astimezone(utc)
+                if inject
+                else _at(died, 23, 30).astimezone(west)
+            )
+            self.serve(case, start, start + dt.timedelta(minutes=20), by=by)
+            self.clock.at(self.today - dt.timedelta(days=2), 10)
+            self.services.cases.record_death(
+                RecordDeath(resident_id=case.applicant, on=died, provenance=c.officer)
+            )
+            if inject:
+                self.injected.add(
+                    "record_after_death", case.case_id, "00:30 Beijing after death, UTC"
+                )
+            else:
+                self.injected.twin("record_after_death", case.case_id, "23:30 Beijing, UTC-12")
+
+        day = self.today - dt.timedelta(days=48)
+        five_west = dt.timezone(-dt.timedelta(hours=5))
+        for inject in (True, False):
+            by = self.county_worker()
+            for n, zone in enumerate((utc, five_west)):
+                later = dt.timedelta(minutes=(30 if inject else 60) * n)
+                begin = (_at(day, 9) + later).astimezone(zone)
+                recipient = self.beneficiary(
+                    c, self.rng.choice(self.villages(c.code)), programme="tekun"
+                )
+                self.serve(
+                    recipient,
+                    begin,
+                    begin + dt.timedelta(hours=1),
+                    by=by,
+                    contract_id=c.contract_id,
+                )
+            if inject:
+                self.injected.add("overlapping_records", by.actor.id, "overlap across offsets")
+            else:
+                self.injected.twin(
+                    "overlapping_records", by.actor.id, "back to back across offsets"
+                )
 
     # Contract money ----------------------------------------------------------------------------
 
