@@ -548,6 +548,7 @@ class _Injector:
             self.undeclared_household,
             self.business_day,
             self.offsets,
+            self.more_variants,
             self.value_raised,
             self.splitting,
         )
@@ -1488,6 +1489,82 @@ class _Injector:
                 self.injected.twin(
                     "overlapping_records", by.actor.id, "back to back across offsets"
                 )
+
+    def more_variants(self) -> None:
+        """Home visits over the ceiling on one Beijing day, some sent in UTC (their UTC date is
+        the day before; twin: eight on the day and a ninth at 23:30 the day before, sent in
+        UTC+14:00, whose own date is the day); service hours over a day by one person on two
+        contractors' rosters (twin: two people)."""
+        c = self.home
+        utc, east = dt.UTC, dt.timezone(dt.timedelta(hours=14))
+        day = self.today - dt.timedelta(days=31)
+        for inject in (True, False):
+            staff = self.government_staff(c.code, c.code, c, "调查员")
+            by = _actor(staff, Role.HANDLING_STAFF, c.code, "household investigation")
+            moments = [
+                (_at(day, 6 + n) if n % 2 else _at(day, 6 + n).astimezone(utc)) for n in range(9)
+            ]
+            if not inject:
+                moments[-1] = _at(day - dt.timedelta(days=1), 23, 30).astimezone(east)
+            for moment in moments:
+                case = self.application(
+                    c, self.rng.choice(self.villages(c.code)), day - dt.timedelta(days=5)
+                )
+                self.clock.set(moment + dt.timedelta(hours=8))
+                self.services.cases.investigate_case(
+                    InvestigateCase(
+                        case_id=case.case_id,
+                        means_test=MeansTest(
+                            (IncomeItem("wages", Decimal(self.rng.randrange(300, 800, 10))),),
+                            (),
+                            1,
+                            HomeVisit(moment, case.village, by.actor.id),
+                        ),
+                        contract_id=None,
+                        provenance=by,
+                    )
+                )
+            if inject:
+                self.injected.add(
+                    "home_visits_over_ceiling", staff, "nine visits, half sent in UTC"
+                )
+            else:
+                self.injected.twin("home_visits_over_ceiling", staff, "eight, one the day before")
+
+        home_code = c.worker.actor.organisation
+        other_id, other_code = self.contractor(c.code, "同济护理服务社", c)
+        other = self.contract(
+            other_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=120),
+        )
+        day = self.today - dt.timedelta(days=44)
+        for inject in (True, False):
+            first = self.person(c.code, dt.date(1982, 7, 1))
+            second = first if inject else self.person(c.code, dt.date(1983, 7, 1))
+            a = self.worker(c.contract_id, c.code, home_code, c, first)
+            b = self.worker(other, c.code, other_code, c, second)
+            for by, contract_id, hours in ((a, c.contract_id, (0, 13)), (b, other, (11, 24))):
+                recipient = self.beneficiary(
+                    c, self.rng.choice(self.villages(c.code)), programme="tekun"
+                )
+                start = _at(day, hours[0])
+                self.serve(
+                    recipient,
+                    start,
+                    start + dt.timedelta(hours=hours[1] - hours[0]) - dt.timedelta(minutes=1),
+                    by=by,
+                    contract_id=contract_id,
+                )
+            subject = min(a.actor.id, b.actor.id)
+            if inject:
+                self.injected.add("service_hours_over_day", subject, "26 hours on two rosters")
+                self.injected.add("overlapping_records", subject, "26 hours on two rosters")
+            else:
+                self.injected.twin("service_hours_over_day", subject, "two people, 13 h each")
+                self.injected.twin("overlapping_records", subject, "two people, 13 h each")
 
     # Contract money ----------------------------------------------------------------------------
 
