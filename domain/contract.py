@@ -824,7 +824,8 @@ class Contract(Aggregate):
                 f"({', '.join(terms.service_area)})",
                 field="division",
             )
-        if recorded_on is not None and not self.takes_entries_on(recorded_on, late_entry_days):
+        window_ends = self.last_day() + dt.timedelta(days=late_entry_days)
+        if recorded_on is not None and recorded_on > window_ends:
             raise LateEntryWindowPassed(
                 f"work of {day} under contract {self.id} is recorded on {recorded_on}, more "
                 f"than {late_entry_days} days after the contract's last day {self.last_day()}; "
