@@ -15,6 +15,7 @@ investigator may not approve, …); these rules come first and are coarser.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from fastapi import Depends, Query, Request, params
 from api.auth import CurrentPrincipal, Principal
 from domain.case import ReliefCase
 from domain.clock import Clock
-from domain.contract import Contract
+from domain.contract import DEFAULT_LATE_ENTRY_DAYS, Contract
 from domain.contractor import Contractor, contractor_id_for
 from domain.errors import NotFound, NotPermitted
 from domain.household import Household
@@ -151,18 +152,25 @@ def _hidden(kind: str, record_id: object) -> NotFound:
     return NotFound(f"no {kind} with id {record_id}")
 
 
-def contractor_areas(ledger: Any, credit_code: str) -> list[str]:
-    """Service areas of the contracts in force of the contractor a contractor staff works for."""
+def contractor_areas(ledger: Any, credit_code: str, today: dt.date | None = None) -> list[str]:
+    """Service areas of the contracts under which a contractor's staff may record work today:
+    those in force, and those whose last day lies at most the late-entry window back (work
+    done while they ran may still be entered; the domain then judges each entry by the terms
+    in force on the day of the work). Every area the contract's terms ever named counts,
+    since a late entry may concern a place an amendment later took out."""
     contractor_id = contractor_id_for(credit_code)
     if contractor_id not in ledger.repository:
         return []
     contractor: Contractor = ledger.get_contractor(contractor_id)
-    today = Clock().today()  # the API answers as of now
+    # The API answers as of now, on the business day of the runtime's clock.
+    today = today or getattr(ledger, "business_clock", Clock()).today()
+    window = int(getattr(ledger, "late_entry_days", DEFAULT_LATE_ENTRY_DAYS))
     areas: list[str] = []
     for contract_id in contractor.contracts:
         contract: Contract = ledger.get_contract(contract_id)
-        if contract.status(today) == "in_force":
-            areas.extend(contract.terms.service_area)
+        if contract.takes_entries_on(today, window):
+            for _, terms in contract.terms_history:
+                areas.extend(a for a in terms.service_area if a not in areas)
     return areas
 
 

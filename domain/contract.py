@@ -31,6 +31,7 @@ from domain.errors import (
     InvalidPurchaser,
     InvalidValue,
     InvoiceRecordedAlready,
+    LateEntryWindowPassed,
     NoSelfAssessment,
     OutsideContract,
     PenaltyTerms,
@@ -43,6 +44,10 @@ from domain.upcasting import StoredState
 from domain.values import check_term, parse_amount, parse_enum, require_text
 
 JsonDict = dict[str, object]
+
+#: Days after a contract's last day during which its contractor's staff may still record work
+#: done while it ran (late entries, 补录); a setting (RELIEF_LATE_ENTRY_DAYS) overrides it.
+DEFAULT_LATE_ENTRY_DAYS = 30
 
 
 class FundingSource(Enum):
@@ -355,6 +360,22 @@ class Contract(Aggregate):
         if today < self.terms.start:
             return "awarded"
         return "in_force"
+
+    def last_day(self) -> dt.date:
+        """The last business day the contract ran: its term's end as the terms now say, or the
+        day of its termination, or the day recorded as its expiry, whichever is earliest."""
+        ends = [self.terms.end]
+        if self.terminated_at is not None:
+            ends.append(business_date(self.terminated_at))
+        if self.expired_on is not None:
+            ends.append(self.expired_on)
+        return min(ends)
+
+    def takes_entries_on(self, today: dt.date, late_entry_days: int) -> bool:
+        """Whether work under the contract may be recorded on ``today``: from its start until
+        ``late_entry_days`` after its last day (late entries, 补录, of work done while it ran;
+        which work it covered is for ``check_covers`` to say)."""
+        return self.terms.start <= today <= self.last_day() + dt.timedelta(days=late_entry_days)
 
     def check_open(self, today: dt.date) -> None:
         if self.terminated_at is not None:
@@ -761,9 +782,14 @@ class Contract(Aggregate):
         work_item: WorkItem,
         division: DivisionCode,
         at: dt.datetime,
+        recorded_on: dt.date | None = None,
+        late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
     ) -> None:
         """Raise OutsideContract saying why, unless the contract covers this work at ``at``
-        (terms, bans and the term's days judged on the business day of ``at``)."""
+        (terms, bans and the term's days judged on the business day of ``at``): the contract
+        in force when the work was done judges it, whenever it is recorded. Recorded on
+        ``recorded_on`` (when given), it must come within ``late_entry_days`` of the
+        contract's last day (LateEntryWindowPassed)."""
         day = business_date(at)
         if contractor.id != self.contractor_id:
             raise OutsideContract(
@@ -797,6 +823,14 @@ class Contract(Aggregate):
                 f"{division} is outside the contract's service area "
                 f"({', '.join(terms.service_area)})",
                 field="division",
+            )
+        window_ends = self.last_day() + dt.timedelta(days=late_entry_days)
+        if recorded_on is not None and recorded_on > window_ends:
+            raise LateEntryWindowPassed(
+                f"work of {day} under contract {self.id} is recorded on {recorded_on}, more "
+                f"than {late_entry_days} days after the contract's last day {self.last_day()}; "
+                "a supervisor's correction can add it",
+                field="contract_id",
             )
 
     def summary(self, today: dt.date) -> JsonDict:

@@ -119,6 +119,11 @@ class OutsideContract(DomainError):
     rule = "outside-contract"
 
 
+class LateEntryWindowPassed(OutsideContract):
+    """Work done under a contract is recorded more than the late-entry window after the
+    contract's last day: only a supervisor's correction can add it now."""
+
+
 class InvalidState(DomainError):
     """The record is not in a state that allows this command."""
 

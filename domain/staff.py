@@ -115,8 +115,20 @@ class StaffMember(Aggregate):
         provenance: Provenance,
         government_unit: str | None = None,
         contract: Contract | None = None,
+        resident_id: str | None = None,
+        key: bytes | None = None,
     ) -> StaffMember:
+        """Hire a person onto a roster. ``resident_id`` (with the blind-index ``key``) makes
+        the record the person's: only the person id (domain/person.py) is kept, so the same
+        person on several rosters (two contractors, a contractor and a bureau) is one person
+        to every rule about workload and conflicts of interest."""
         check_staff_manager(provenance)
+        person_id = None
+        if resident_id is not None:
+            if key is None:
+                raise ValueError("a resident ID is kept as its blind index: the key is needed")
+            number = parse_resident_id(resident_id, field="resident_id").number
+            person_id = person_id_for(number, key)
         staff_kind = parse_enum(StaffKind, kind, "kind")
         if (government_unit is None) == (contract is None):
             raise EmployedOnce(
@@ -136,6 +148,7 @@ class StaffMember(Aggregate):
             government_unit=unit,
             contractor_id=contract.contractor_id if contract else None,
             contract_id=contract.id if contract else None,
+            person_id=person_id,
             provenance=provenance,
         )
 
@@ -145,7 +158,15 @@ class StaffMember(Aggregate):
         government_unit: str | None
         contractor_id: uuid.UUID | None
         contract_id: uuid.UUID | None
+        person_id: uuid.UUID | None
         provenance: Provenance
+
+        #: 2: the person's blind-index id (None: hired before staff records named the person).
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: StoredState) -> None:
+            state["person_id"] = None
 
     @event(Hired)
     def __init__(
@@ -155,6 +176,7 @@ class StaffMember(Aggregate):
         government_unit: str | None,
         contractor_id: uuid.UUID | None,
         contract_id: uuid.UUID | None,
+        person_id: uuid.UUID | None,
         provenance: Provenance,
     ) -> None:
         self.name = name
@@ -166,7 +188,9 @@ class StaffMember(Aggregate):
         self.trainings: list[TrainingRecord] = []
         self.ratings: list[RatingRecord] = []
         self.removed_on: dt.date | None = None
-        self.person_id: uuid.UUID | None = None  # declared: own blind-index person id
+        # The person's blind-index id: from the hire, or (older records) their declaration.
+        self.person_id: uuid.UUID | None = person_id
+        self.hired_as: uuid.UUID | None = person_id  # the person named at hire, if any
         self.relatives: dict[uuid.UUID, Kinship] = {}  # declared relatives by person id
 
     @property
@@ -312,6 +336,11 @@ class StaffMember(Aggregate):
             raise InvalidValue(
                 f"relatives is a list of at most {MAX_DECLARED_RELATIVES} entries",
                 field="relatives",
+            )
+        if self.hired_as is not None and person_id_for(own, key) != self.hired_as:
+            raise DeclaredInterests(
+                "the declared resident ID is not the person this staff record was hired as",
+                field="resident_id",
             )
         seen = {own}
         declared: list[DeclaredRelative] = []

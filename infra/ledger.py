@@ -17,7 +17,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder
 
 from domain.case import ReliefCase
-from domain.contract import Contract
+from domain.clock import Clock
+from domain.contract import DEFAULT_LATE_ENTRY_DAYS, Contract
 from domain.contractor import Contractor
 from domain.errors import NotFound
 from domain.household import Household
@@ -40,6 +41,12 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
 class ReliefLedger(Application[UUID]):
     #: The library names the events table after the application: relief_events.
     name = "relief"
+    #: Days after a contract's last day its staff may still record (and so reach) work done
+    #: while it ran; the runtime sets it from the settings (RELIEF_LATE_ENTRY_DAYS).
+    late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS
+    #: The business clock the access checks read "today" on: the runtime's (a simulated or
+    #: imported history's own clock in tests and bulk loads), the system's by default.
+    business_clock: Clock = Clock()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_transcodings(transcoder)

@@ -108,13 +108,15 @@ class Runtime:
         ledger = ReliefLedger(
             env=cls._store_env(settings, database_url, sessions, legacy_seals_until)
         )
+        ledger.late_entry_days = settings.late_entry_days
+        ledger.business_clock = clock or Clock()
         pool = open_pool(database_url, size=settings.db_pool_size, sessions=sessions)
         runtime = cls(
             settings=settings,
             database_url=database_url,
             ledger=ledger,
             pool=pool,
-            services=cls._services(settings, ledger, pool, clock or Clock()),
+            services=cls._services(settings, ledger, pool, ledger.business_clock),
             role=role,
             legacy_seals_until=legacy_seals_until,
         )
@@ -144,6 +146,7 @@ class Runtime:
             clock=clock,
             identity_key=settings.identity_key(),
             policies=StaffingPolicies(pool),
+            late_entry_days=settings.late_entry_days,
         )
 
     def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:

@@ -41,6 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from domain.contract import DEFAULT_LATE_ENTRY_DAYS
+
 PREFIX = "RELIEF_"
 DEFAULT_DATA_DIR = Path("~/.local/share/relief-ledger").expanduser()
 
@@ -82,6 +84,8 @@ class Settings:
     oidc_client_secret: str | None = None
     max_body_bytes: int = 262_144
     aggregate_cache: int = 2000
+    #: Days after a contract's last day its staff may still record work done while it ran.
+    late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +123,7 @@ class Settings:
                 "DB_STATEMENT_TIMEOUT", defaults.db_statement_timeout, minimum=0
             ),
             projection_batch=get_int("PROJECTION_BATCH", defaults.projection_batch),
+            late_entry_days=get_int("LATE_ENTRY_DAYS", defaults.late_entry_days, minimum=0),
             ready_max_lag=get_int("READY_MAX_LAG", defaults.ready_max_lag),
             source=get("SOURCE") or defaults.source,
             identity_key_hex=get("IDENTITY_KEY"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.clock import Clock
+from domain.contract import DEFAULT_LATE_ENTRY_DAYS
 from services.cases import CaseService
 from services.policy import PolicyService, PolicyStore
 from services.purchasing import PurchasingService
@@ -30,9 +31,15 @@ class Services:
 
     @classmethod
     def over(
-        cls, store: Store, *, clock: Clock, identity_key: bytes, policies: PolicyStore
+        cls,
+        store: Store,
+        *,
+        clock: Clock,
+        identity_key: bytes,
+        policies: PolicyStore,
+        late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
     ) -> Services:
-        purchasing = PurchasingService(store, clock)
+        purchasing = PurchasingService(store, clock, late_entry_days, identity_key)
         return cls(
             clock=clock,
             cases=CaseService(store, clock, identity_key, purchasing.contract_check),

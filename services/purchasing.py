@@ -32,7 +32,7 @@ from domain.commands.purchasing import (
     StaffCommand,
     TerminateContract,
 )
-from domain.contract import Contract
+from domain.contract import DEFAULT_LATE_ENTRY_DAYS, Contract
 from domain.contractor import Contractor, contractor_id_for
 from domain.credit_code import parse_credit_code
 from domain.errors import Duplicate, OutsideContract
@@ -42,9 +42,17 @@ from services.store import Store, check_expected_version, paying_contract
 
 
 class PurchasingService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
+        identity_key: bytes | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.late_entry_days = late_entry_days
+        self.identity_key = identity_key  # staff's resident IDs are kept as blind indexes
 
     # Contractors ---------------------------------------------------------------------------
 
@@ -213,11 +221,13 @@ class PurchasingService:
         division: DivisionCode,
         at: dt.datetime,
         contractor_credit_code: str | None = None,
+        recorded_on: dt.date | None = None,
     ) -> Contract:
         """The contract check: raise OutsideContract naming why, or return the contract.
 
         ``contractor_credit_code`` is the acting organisation when contractor staff record work:
-        it must be the contract's own contractor.
+        it must be the contract's own contractor; ``recorded_on``, the day work is being
+        recorded (a late entry must come within the late-entry window).
         """
         contract = self.store.get(Contract, contract_id)
         if contractor_credit_code is not None and (
@@ -229,7 +239,14 @@ class PurchasingService:
                 field="contract_id",
             )
         contractor = self.store.get(Contractor, contract.contractor_id)
-        contract.check_covers(contractor=contractor, work_item=work_item, division=division, at=at)
+        contract.check_covers(
+            contractor=contractor,
+            work_item=work_item,
+            division=division,
+            at=at,
+            recorded_on=recorded_on,
+            late_entry_days=self.late_entry_days,
+        )
         return contract
 
     def contract_check(
@@ -249,6 +266,7 @@ class PurchasingService:
             division=division,
             at=at,
             contractor_credit_code=contractor_credit_code,
+            recorded_on=self.clock.today(),
         ).contractor_id
 
     # Staff ---------------------------------------------------------------------------------
@@ -260,6 +278,8 @@ class PurchasingService:
             kind=command.kind,
             government_unit=command.government_unit,
             contract=contract,
+            resident_id=command.resident_id,
+            key=self.identity_key,
             provenance=command.provenance,
         )
         self.store.save(staff)

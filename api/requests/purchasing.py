@@ -18,6 +18,7 @@ Code = Annotated[str, Field(min_length=1, max_length=12)]
 Reason = Annotated[str | None, Field(default=None, max_length=2000)]
 WorkItems = Annotated[list[Annotated[str, Field(max_length=60)]], Field(max_length=20)]
 ServiceArea = Annotated[list[Code], Field(max_length=200)]
+ResidentNumber = Annotated[str, Field(min_length=1, max_length=18)]
 
 
 # Contractors -----------------------------------------------------------------------------------
@@ -247,6 +248,10 @@ class HireStaff(StrictModel):
     kind: Annotated[str, Field(max_length=40)]
     government_unit: Code | None = None
     contract_id: UUID | None = None
+    resident_id: Annotated[
+        ResidentNumber | None,
+        Field(description="the person's resident ID: kept only as its blind index"),
+    ] = None
     reason: Reason = None
 
     def command(self, by: Provenance) -> commands.HireStaff:
@@ -255,6 +260,7 @@ class HireStaff(StrictModel):
             kind=self.kind,
             government_unit=self.government_unit,
             contract_id=self.contract_id,
+            resident_id=self.resident_id,
             provenance=with_reason(by, self.reason),
         )
 

@@ -126,6 +126,8 @@ class HireStaff(Command):
     kind: str
     government_unit: str | None = None
     contract_id: UUID | None = None
+    #: The person's resident ID: kept only as its blind-index person id.
+    resident_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,18 @@ class EligibilityLine:
 
 
 @dataclass(frozen=True)
+class TenderLimit:
+    """A purchaser's procurement or tender limit (限额标准): an award at or above it must go
+    to tender. ``division`` is the purchaser's code or a prefix of it (a prefecture's limit
+    covers its counties unless a county has its own); ``source`` says where the figure comes
+    from (the published notice), and every reason citing the limit states it."""
+
+    division: str
+    limit: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
 class RedFlagsConfig:
     # Concurrent cases (people.py) -----------------------------------------------------------
     #: Two cases active at once for at most this many days in total raise nothing (a move or
@@ -58,6 +70,10 @@ class RedFlagsConfig:
     max_service_hours_per_day: Decimal = Decimal(24)
     #: More home visits than this by one visitor in one day.
     max_home_visits_per_day: int = 8
+    # Household over time (household.py) ------------------------------------------------------
+    #: Months beginning more than this many days after a household lost a member may not be
+    #: paid at the old amount without a review (time to notice and review the change).
+    household_review_grace_days: int = 31
     # Approval rate (approval_rate.py) -------------------------------------------------------
     #: Decided cases investigated by the contractor, and by everyone else in the county,
     #: needed before the test is run.
@@ -92,6 +108,9 @@ class RedFlagsConfig:
     split_min_contracts: int = 3
     #: ... awarded within this many days of each other.
     split_window_days: int = 90
+    #: Purchasers' own tender limits (the most specific prefix applies); a purchaser none
+    #: covers is judged against ``split_threshold``.
+    tender_limits: tuple[TenderLimit, ...] = ()
     # Evidence ---------------------------------------------------------------------------------
     #: Rules that count many events (visits in a day, approvals, means tests) cite at most
     #: this many, the earliest; their reason states the full count.
@@ -113,6 +132,14 @@ class RedFlagsConfig:
             return None
         return max(candidates, key=lambda line: (len(line.division), line.effective_from))
 
+    def limit_for(self, purchaser: str) -> tuple[Decimal, str]:
+        """The tender limit a purchaser's awards are split under, and its source."""
+        covering = [t for t in self.tender_limits if purchaser.startswith(t.division)]
+        if not covering:
+            return self.split_threshold, "split_threshold of the red-flag configuration"
+        chosen = max(covering, key=lambda t: len(t.division))
+        return chosen.limit, chosen.source
+
     # Serialisation --------------------------------------------------------------------------
 
     def as_document(self) -> dict[str, Any]:
@@ -130,6 +157,11 @@ class RedFlagsConfig:
                     }
                     for line in value
                 ]
+            elif f.name == "tender_limits":
+                value = [
+                    {"division": t.division, "limit": str(t.limit), "source": t.source}
+                    for t in value
+                ]
             elif isinstance(value, Decimal):
                 value = str(value)
             elif isinstance(value, tuple):
@@ -146,6 +178,7 @@ class RedFlagsConfig:
 _INTEGERS = {
     "overlap_grace_days": (0, 3650),
     "overlap_tolerance_minutes": (0, 24 * 60),
+    "household_review_grace_days": (0, 3650),
     "max_home_visits_per_day": (1, 1000),
     "approval_min_cases": (1, 1_000_000),
     "approval_min_others": (1, 1_000_000),
@@ -230,6 +263,26 @@ def _lines(value: Any) -> tuple[EligibilityLine, ...]:
     )
 
 
+def _tender_limits(value: Any) -> tuple[TenderLimit, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("tender_limits must be a list")
+    limits = []
+    for n, item in enumerate(value):
+        where = f"tender_limits[{n}]"
+        if not isinstance(item, dict) or set(item) - {"division", "limit", "source", "note"}:
+            raise ConfigError(f"{where} takes division, limit, source (and note)")
+        division, source = item.get("division"), item.get("source")
+        if not (isinstance(division, str) and division.isdigit() and len(division) in (2, 4, 6)):
+            raise ConfigError(f"{where}.division must be a 2, 4 or 6-digit division code")
+        if not isinstance(source, str) or not source.strip():
+            raise ConfigError(f"{where}.source must say where the limit comes from")
+        limit = _decimal(item.get("limit"), f"{where}.limit", _DECIMALS["split_threshold"])
+        limits.append(TenderLimit(division, limit, source.strip()))
+    if len({t.division for t in limits}) != len(limits):
+        raise ConfigError("tender_limits: two limits for one division")
+    return tuple(sorted(limits, key=lambda t: t.division))
+
+
 def parse_config(document: Any) -> RedFlagsConfig:
     """Validate a configuration document; missing keys take the defaults."""
     if not isinstance(document, dict):
@@ -252,6 +305,8 @@ def parse_config(document: Any) -> RedFlagsConfig:
         values["recurring_programmes"] = tuple(sorted(set(programmes)))
     if "lines" in document:
         values["lines"] = _lines(document["lines"])
+    if "tender_limits" in document:
+        values["tender_limits"] = _tender_limits(document["tender_limits"])
     if "name" in document:
         if not isinstance(document["name"], str) or not document["name"].strip():
             raise ConfigError("name must be a non-empty string")

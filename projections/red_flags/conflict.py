@@ -15,9 +15,13 @@ declaration, the applicant's claim (``Person.CaseClaimed``) and the memberships 
 keyed hash of the resident ID, never the number.
 
 Who is who: an actor id is a staff member when it is the text of the StaffMember's UUID (the
-same mapping the domain uses when it refuses a self-rating). Actors with no StaffMember record,
-or staff who never declared, cannot be checked: the rule is silent about them, and says so in
-no alert. A declaration, a membership change or a claim arriving after the acts re-judges the
+same mapping the domain uses when it refuses a self-rating: a token's subject maps to one staff
+record). A staff record names its person at hire (the resident ID's blind index) or by declaring;
+with the person known, membership of the applicant's household is a conflict without any
+declaration, and relatives declared on any staff record of the same person (several rosters)
+count for all of them. Actors with no StaffMember record, or whose person is unknown and who
+never declared, cannot be checked: the rule is silent about them, and says so in no alert.
+A declaration, a membership change or a claim arriving after the acts re-judges the
 cases concerned; a newer declaration replaces the older one, and may clear an alert.
 """
 
@@ -33,23 +37,30 @@ from domain.person import Person
 from domain.staff import StaffMember
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, ScopedRule, key_part, triggered_by
-from projections.sets import select_where_in
 
-#: The acts on the scopes' cases by staff who declared their interests (nobody else can be
+#: The acts on the scopes' cases by staff whose person is known or who declared (nobody else can be
 #: checked: the candidates), with the case's applicant and the household's members over time.
 _ACTS = """
-SELECT a.case_id, a.actor, a.role, a.position, a.at, s.name, s.person_id, s.relatives,
-       s.declared_position, s.contractor_id, c.person_id, c.household_id, c.county,
+SELECT a.case_id, a.actor, a.role, a.position, a.at, s.name, s.person_id,
+       coalesce(r.relatives, s.relatives), coalesce(s.declared_position, s.person_position),
+       s.contractor_id, c.person_id, c.household_id, c.county,
        c.claim_position, m.people, m.froms, m.tos
 FROM rf_act a JOIN rf_staff s ON s.actor_id = a.actor
 JOIN rf_case c ON c.case_id = a.case_id
+LEFT JOIN LATERAL (
+    -- one person on several rosters: the relatives declared on any of their staff records
+    SELECT jsonb_object_agg(d.key, d.value) AS relatives
+    FROM rf_staff o CROSS JOIN LATERAL jsonb_each(o.relatives) d
+    WHERE o.person_id = s.person_id
+) r ON s.person_id IS NOT NULL
 LEFT JOIN LATERAL (
     SELECT array_agg(person_id ORDER BY from_position) AS people,
            array_agg(from_position ORDER BY from_position) AS froms,
            array_agg(to_at ORDER BY from_position) AS tos
     FROM rf_membership WHERE household_id = c.household_id
 ) m ON true
-WHERE a.case_id = ANY(%b::uuid[]) AND s.declared_position IS NOT NULL
+WHERE a.case_id = ANY(%b::uuid[])
+  AND (s.person_id IS NOT NULL OR s.declared_position IS NOT NULL)
 ORDER BY a.case_id, a.actor, a.position
 """
 
@@ -79,15 +90,19 @@ class ConflictOfInterest(ScopedRule):
     def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [str(r.event.case_id) for r in events]
 
-    @triggered_by(StaffMember.InterestsDeclared)
+    @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared)
     def declaration(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
-            "SELECT DISTINCT case_id FROM rf_act WHERE actor = ANY(%s)",
-            {str(r.originator_id) for r in events},
-            "text",
+        """A staff record naming its person or declaring: the cases it acted on, and those
+        every other staff record of the same person acted on."""
+        actors = [str(r.originator_id) for r in events]
+        cursor.execute(
+            "SELECT DISTINCT case_id FROM rf_act WHERE actor = ANY(%(a)s)"
+            " UNION SELECT a.case_id FROM rf_act a JOIN rf_staff s ON s.actor_id = a.actor"
+            " WHERE s.person_id IN"
+            " (SELECT person_id FROM rf_staff WHERE actor_id = ANY(%(a)s))",
+            {"a": actors},
         )
-        return [str(row[0]) for row in rows]
+        return [str(row[0]) for row in cursor.fetchall()]
 
     @triggered_by(Person.Registered, Person.HouseholdChanged)
     def membership(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:

@@ -102,14 +102,15 @@ FACT_TABLES = (
         to_day date,
         PRIMARY KEY (case_id, from_position)
     )""",
-    # Dated records on cases: payments, services, investigations (with their home visit) and
-    # recommendations. Read by eligibility.py, contract_scope.py, workload.py, place.py.
+    # Dated records on cases: payments, services, investigations (with their home visit),
+    # recommendations and reviews. Read by eligibility.py, contract_scope.py, workload.py,
+    # place.py, household.py (each reads its own kinds).
     """CREATE TABLE rf_record (
         position bigint PRIMARY KEY,
         case_id uuid NOT NULL,
         version integer NOT NULL,
         kind text NOT NULL
-            CHECK (kind IN ('payment', 'service', 'investigation', 'recommendation')),
+            CHECK (kind IN ('payment', 'service', 'investigation', 'recommendation', 'review')),
         actor text NOT NULL,
         visitor text,
         contractor_id uuid,
@@ -168,6 +169,16 @@ FACT_TABLES = (
         residence text NOT NULL,
         position bigint NOT NULL
     )""",
+    # Members a household lost (moved out, died) with the day it happened (the household's
+    # own events: the member is named there by ID number only, never copied). Read by
+    # household.py.
+    """CREATE TABLE rf_household_loss (
+        position bigint PRIMARY KEY,
+        household_id uuid NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('moved out', 'died')),
+        on_day date NOT NULL
+    )""",
+    "CREATE INDEX rf_household_loss_household ON rf_household_loss (household_id)",
     # People (blind-index ids only) and their deaths. Read by eligibility.py.
     """CREATE TABLE rf_person (
         person_id uuid PRIMARY KEY,
@@ -185,8 +196,9 @@ FACT_TABLES = (
         PRIMARY KEY (person_id, from_position)
     )""",
     "CREATE INDEX rf_membership_household ON rf_membership (household_id)",
-    # Staff members: the actor id they act under (str of the staff UUID), employer, and their
-    # declared interests (own person id, relatives' person ids → kinship). Read by conflict.py.
+    # Staff members: the actor id they act under (str of the staff UUID), employer, their person
+    # (blind index, named at hire or by declaring; person_position: the event that named it) and
+    # declared relatives' person ids → kinship. Read by conflict.py and workload.py.
     """CREATE TABLE rf_staff (
         staff_id uuid PRIMARY KEY,
         actor_id text NOT NULL UNIQUE,
@@ -194,7 +206,8 @@ FACT_TABLES = (
         contractor_id uuid,
         person_id uuid,
         relatives jsonb NOT NULL DEFAULT '{}'::jsonb,
-        declared_position bigint
+        declared_position bigint,
+        person_position bigint
     )""",
     "CREATE INDEX rf_staff_person ON rf_staff (person_id) WHERE person_id IS NOT NULL",
     # Contractors' names, for reason texts.
@@ -398,6 +411,15 @@ class FactStore:
 
     @handles(ReliefCase.Reviewed)
     def reviewed(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        # Every review is dated (household.py: a shrunken household reviewed since).
+        self._record(
+            batch,
+            recorded,
+            kind="review",
+            starts=recorded.timestamp,
+            day=business_date(recorded.timestamp),
+            amount=recorded.event.new_monthly_amount,
+        )
         if recorded.event.new_monthly_amount is not None:  # an adjustment is a decision
             self._act(batch, recorded, recorded.event.provenance.actor.id, "approver")
 
@@ -524,6 +546,11 @@ class FactStore:
             )
         )
 
+    @handles(Household.MemberMovedOut, Household.MemberDied)
+    def member_lost(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        kind = "died" if isinstance(recorded.event, Household.MemberDied) else "moved out"
+        batch.losses.append((recorded.position, recorded.originator_id, kind, recorded.event.on))
+
     # Staff ---------------------------------------------------------------------------------
 
     @handles(StaffMember.Hired)
@@ -537,9 +564,12 @@ class FactStore:
                 "person_id": None,
                 "relatives": {},
                 "declared_position": None,
+                "person_position": None,
             },
         )
         staff.update(name=e.name, contractor_id=e.contractor_id)
+        if e.person_id is not None:  # the person named at hire (older records: by declaring)
+            staff.update(person_id=e.person_id, person_position=recorded.position)
         batch.changed_staff.add(recorded.originator_id)
 
     @handles(StaffMember.InterestsDeclared)
@@ -555,6 +585,8 @@ class FactStore:
                 relatives=relatives_of(e),
                 declared_position=recorded.position,
             )
+            if staff.get("person_position") is None:
+                staff["person_position"] = recorded.position
             batch.changed_staff.add(recorded.originator_id)
 
     # Contractors and contracts -------------------------------------------------------------
@@ -686,6 +718,7 @@ STAFF_COLUMNS = _columns(
     "person_id uuid",
     "relatives jsonb",
     "declared_position bigint",
+    "person_position bigint",
 )
 PURCHASE_COLUMNS = _columns(
     "position bigint",
@@ -857,6 +890,7 @@ class FactBatch:
         self.changed_means: set[UUID] = set()
         self.acts: list[tuple[Any, ...]] = []
         self.households: list[tuple[Any, ...]] = []
+        self.losses: list[tuple[Any, ...]] = []
         self.people: dict[UUID, tuple[dt.date | None, int | None]] = {}
         self.memberships = Memberships()
         self.staff: dict[UUID, dict[str, Any]] = {}
@@ -1009,6 +1043,13 @@ class FactBatch:
             "rf_household",
             _columns("household_id uuid", "registered text", "residence text", "position bigint"),
             self.households,
+            conflict=nothing,
+        )
+        insert(
+            cursor,
+            "rf_household_loss",
+            _columns("position bigint", "household_id uuid", "kind text", "on_day date"),
+            self.losses,
             conflict=nothing,
         )
         insert(

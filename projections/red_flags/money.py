@@ -7,10 +7,15 @@ split to stay under a threshold.
   ``raise_within_days`` after an evaluation (绩效评价) that scored below
   ``poor_evaluation_below``, that evaluation being the latest before the raise: more money
   for a contractor just found performing poorly.
-- ``contract_splitting``: at least ``split_min_contracts`` contracts from one purchaser to one
-  contractor, each awarded at a value just under ``split_threshold`` (in [threshold ×
-  (1 − ``split_band``), threshold)), awarded within ``split_window_days`` of each other: one
-  purchase cut into pieces to stay under a procurement or tender threshold.
+- ``contract_splitting``: at least ``split_min_contracts`` contracts to one contractor for one
+  work item, from the purchasers of one prefecture (its counties, the prefecture itself, and the
+  province's own purchasers), each awarded at a value just under its purchaser's tender limit
+  (in [limit × (1 − ``split_band``), limit)), awarded within ``split_window_days`` of each
+  other and with terms that share at least one day: one purchase cut into pieces to stay under
+  the limit. Limits come from ``tender_limits`` (per purchaser or prefix, with their source),
+  else ``split_threshold``. Awards of two prefectures are not pooled: they are different
+  governments' budgets. Scope: the contractor; key "contractor|prefecture" ("44" when only
+  the province bought).
 
 All three are re-evaluated from the contract's (or the contractor's) whole history whenever a
 relevant event arrives, so the order of arrival does not matter.
@@ -28,7 +33,7 @@ from psycopg import Cursor
 
 from domain.contract import Contract
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, ScopedRule, triggered_by
+from projections.red_flags.engine import Finding, Rule, ScopedRule, majority, triggered_by
 
 
 def _county(purchaser: str | None) -> str | None:
@@ -171,72 +176,102 @@ class ContractSplitting(ScopedRule):
     severity = "medium"
     subject_kind = "contractor"
     description = (
-        "Several contracts from one purchaser to one contractor, each just under a threshold, "
-        "awarded within a short window: a purchase split to stay under the threshold."
+        "Several contracts to one contractor for one work item, from the purchasers of one "
+        "prefecture (and the province), each just under its purchaser's tender limit, awarded "
+        "within a short window with overlapping terms: a purchase split to stay under the limit."
     )
 
     @triggered_by(Contract.Awarded)
     def award(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [f"{r.event.contractor_id}|{r.event.purchaser}" for r in events]
+        return [str(r.event.contractor_id) for r in events]
+
+    def _just_under(self, purchaser: str, value: Any) -> bool:
+        limit, _ = self.config.limit_for(purchaser)
+        return bool(limit * (1 - self.config.split_band) <= value < limit)
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
     ) -> dict[str, list[tuple[Any, ...]]]:
-        """Awards just under the threshold, per (contractor, purchaser) with enough of them."""
-        threshold = self.config.split_threshold
-        floor = threshold * (1 - self.config.split_band)
-        pairs = [scope.split("|") for scope in scopes]
+        """Awards just under their purchaser's limit, per contractor with enough of them:
+        (position, contract, awarded on, value, purchaser, work items, term start, end)."""
         cursor.execute(
-            "SELECT contractor_id, purchaser, position, contract_id, awarded_on, award_value"
-            " FROM (SELECT k.*, count(*) OVER (PARTITION BY k.contractor_id, k.purchaser) AS n"
-            "  FROM rf_contract k JOIN unnest(%b::uuid[], %b::text[]) AS s(contractor, purchaser)"
-            "  ON k.contractor_id = s.contractor AND k.purchaser = s.purchaser"
-            "  WHERE k.award_value >= %s AND k.award_value < %s) a"
-            " WHERE n >= %s ORDER BY contractor_id, purchaser, awarded_on, position",
-            (
-                [contractor for contractor, _ in pairs],
-                [purchaser for _, purchaser in pairs],
-                floor,
-                threshold,
-                self.config.split_min_contracts,
-            ),
+            "SELECT k.contractor_id, k.position, k.contract_id, k.awarded_on, k.award_value,"
+            " k.purchaser, t.work_items, t.term_start, t.term_end"
+            " FROM rf_contract k JOIN rf_contract_terms t"
+            " ON t.contract_id = k.contract_id AND t.kind = 'awarded'"
+            " WHERE k.contractor_id = ANY(%s::uuid[])"
+            " ORDER BY k.contractor_id, k.awarded_on, k.position",
+            (list(scopes),),
         )
         awards: dict[str, list[tuple[Any, ...]]] = {}
-        for contractor, purchaser, *award in cursor.fetchall():
-            awards.setdefault(f"{contractor}|{purchaser}", []).append(tuple(award))
-        return awards
+        for contractor, *award in cursor.fetchall():
+            if self._just_under(award[4], award[3]):
+                awards.setdefault(str(contractor), []).append(tuple(award))
+        return {
+            scope: found
+            for scope, found in awards.items()
+            if len(found) >= self.config.split_min_contracts
+        }
+
+    def _runs(self, awards: list[tuple[Any, ...]]) -> set[int]:
+        """Indexes of awards in a run of enough awards within the window whose terms share
+        a day (``awards`` in award order)."""
+        window = dt.timedelta(days=self.config.split_window_days)
+        flagged: set[int] = set()
+        for first in range(len(awards)):
+            start, end = awards[first][6], awards[first][7]
+            run = [first]
+            for later in range(first + 1, len(awards)):
+                if awards[later][2] - awards[first][2] > window:
+                    break
+                start, end = max(start, awards[later][6]), min(end, awards[later][7])
+                if start > end:
+                    break
+                run.append(later)
+            if len(run) >= self.config.split_min_contracts:
+                flagged.update(run)
+        return flagged
 
     def judge_scope(
         self, cursor: Cursor[Any], scope: str, awards: list[tuple[Any, ...]]
     ) -> list[Finding]:
-        contractor, purchaser = scope.split("|")
-        threshold = self.config.split_threshold
-        floor = threshold * (1 - self.config.split_band)
-        window = dt.timedelta(days=self.config.split_window_days)
-        flagged: set[int] = set()
-        last = 0
-        for first in range(len(awards)):
-            last = max(last, first)
-            while last + 1 < len(awards) and awards[last + 1][2] - awards[first][2] <= window:
-                last += 1
-            if last - first + 1 >= self.config.split_min_contracts:
-                flagged.update(range(first, last + 1))
-        if not flagged:
-            return []
-        chosen = [awards[i] for i in sorted(flagged)]
-        listed = ", ".join(f"{a[3]} on {a[2].isoformat()}" for a in chosen)
-        return [
-            self.finding(
-                scope,
-                contractor,
-                f"Purchaser {purchaser} awarded contractor {contractor} {len(chosen)} contracts "
-                f"just under the threshold of {threshold} (from {floor}) within "
-                f"{self.config.split_window_days} days of each other: {listed}.",
-                [a[0] for a in chosen],
-                contractor_id=UUID(contractor),
-                county=_county(purchaser),
+        prefectures = sorted({a[4][:4] for a in awards if len(a[4]) > 2}) or ["44"]
+        findings = []
+        for prefecture in prefectures:
+            group = [a for a in awards if a[4].startswith(prefecture) or len(a[4]) == 2]
+            chosen: set[int] = set()
+            for item in sorted({i for a in group for i in a[5]}):
+                with_item = [a for a in group if item in a[5]]
+                chosen.update(with_item[i][0] for i in self._runs(with_item))
+            if not chosen:
+                continue
+            flagged = [a for a in group if a[0] in chosen]
+            shared = sorted(set.intersection(*(set(a[5]) for a in flagged)))
+            limits = {}
+            for a in flagged:
+                limit, source = self.config.limit_for(a[4])
+                limits[a[4]] = f"{a[4]}: limit {limit} ({source})"
+            listed = ", ".join(
+                f"{a[1]} from {a[4]} on {a[2].isoformat()} at {a[3]}" for a in flagged
             )
-        ]
+            purchasers = sorted({a[4] for a in flagged})
+            findings.append(
+                self.finding(
+                    f"{scope}|{prefecture}",
+                    scope,
+                    f"{len(flagged)} contracts to contractor {scope} "
+                    f"{'for ' + ', '.join(shared) + ' ' if shared else ''}from "
+                    f"{'purchaser' if len(purchasers) == 1 else 'purchasers'} "
+                    f"{', '.join(purchasers)}, each just under its tender limit "
+                    f"({'; '.join(limits[p] for p in purchasers)}; band {self.config.split_band}),"
+                    f" awarded within {self.config.split_window_days} days of each other with "
+                    f"overlapping terms: {listed}.",
+                    [a[0] for a in flagged],
+                    contractor_id=UUID(scope),
+                    county=majority([_county(a[4]) for a in flagged]),
+                )
+            )
+        return findings
 
 
 RULES = (BilledAboveValue, ValueRaisedAfterPoorEvaluation, ContractSplitting)

@@ -24,6 +24,7 @@ from projections.red_flags import (
     conflict,
     contract_scope,
     eligibility,
+    household,
     money,
     people,
     place,
@@ -38,6 +39,7 @@ from projections.red_flags.reviews import REVIEW_EVENTS, apply_review
 ALL_RULES: tuple[type[Rule], ...] = (
     *people.RULES,
     *eligibility.RULES,
+    *household.RULES,
     *contract_scope.RULES,
     *workload.RULES,
     *place.RULES,

@@ -7,10 +7,16 @@
   part of it that falls on that day;
 - ``home_visits_over_ceiling``: more home visits on one day than ``max_home_visits_per_day``.
 
-A staff member is the actor id the records carry: the recording actor of a service, the
-``visitor_id`` of a home visit (for staff with a StaffMember record, that id is the staff UUID).
-Scope and key: "actor|day". A pair of overlapping records belongs to the day the later of the
-two starts on, so each pair is reported once. Voided services drop out and clear the alert.
+A staff member is a person. The records carry an actor id: the recording actor of a service,
+the ``visitor_id`` of a home visit (for staff with a StaffMember record, that id is the staff
+UUID, the token subject the record maps to). When the staff record names its person (the blind
+index of the resident ID, from the hire or the declaration), every record of every staff record
+of that person (two contractors' rosters, a contractor's and a bureau's) is judged together:
+scope and key "%P<person id>|day" (``%P`` never begins an escaped actor id). Actors whose person
+is unknown are judged alone: scope and key "actor|day". A staff record that learns its person
+re-judges its days under both scopes, so the actor's alerts clear and the person's are raised.
+A pair of overlapping records belongs to the day the later of the two starts on, so each pair
+is reported once. Voided services drop out and clear the alert.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from psycopg import Cursor
 
 from domain.case import ReliefCase
 from domain.clock import BUSINESS_TZ, business_date
+from domain.staff import StaffMember
 from projections.base import RecordedEvent
 from projections.payloads import home_visit_of
 from projections.red_flags.engine import (
@@ -35,6 +42,7 @@ from projections.red_flags.engine import (
     triggered_by,
     unkey_part,
 )
+from projections.sets import select_where_in
 
 #: For each scope (actor, day): the actor's services starting on the day or the day before
 #: (not voided) and their home visits (as visitor) on the day, kept only for scopes where one of
@@ -42,18 +50,20 @@ from projections.red_flags.engine import (
 #: among them, more service hours in the window than the ceiling, or more visits than theirs.
 _RECORDS = """
 WITH s AS (
-    SELECT DISTINCT actor, day FROM unnest(%(actors)b::text[], %(days)b::date[]) AS s(actor, day)
+    SELECT DISTINCT scope, actor, day
+    FROM unnest(%(scopes)b::text[], %(actors)b::text[], %(days)b::date[]) AS s(scope, actor, day)
 ), rec AS (
     -- LATERAL: one index lookup per scope, whatever the planner thinks of fresh tables
-    SELECT s.actor AS scope_actor, s.day AS scope_day, r.*
+    SELECT s.scope, s.day AS scope_day, r.*
     FROM s CROSS JOIN LATERAL (
         SELECT r.position, r.kind, r.starts, coalesce(r.ends, r.starts) AS ends, r.day,
-               r.contractor_id, r.case_id
+               r.contractor_id, r.case_id, r.actor AS who
         FROM rf_record r
         WHERE r.kind = 'service' AND r.actor = s.actor AND r.void_position IS NULL
           AND r.day BETWEEN s.day - 1 AND s.day
         UNION ALL
-        SELECT r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id, r.case_id
+        SELECT r.position, r.kind, r.starts, r.starts, r.day, r.contractor_id, r.case_id,
+               r.visitor
         FROM rf_record r
         WHERE r.kind = 'investigation' AND r.visitor = s.actor AND r.day = s.day
     ) r
@@ -63,25 +73,50 @@ WITH s AS (
            count(*) OVER w AS records,
            sum(ends - starts) FILTER (WHERE kind = 'service') OVER w AS service_time,
            count(*) FILTER (WHERE kind = 'investigation') OVER w AS visits
-    FROM rec WINDOW w AS (PARTITION BY scope_actor, scope_day)
+    FROM rec WINDOW w AS (PARTITION BY scope, scope_day)
 )
-SELECT k.scope_actor, k.scope_day, k.position, k.kind, k.starts, k.ends, k.day,
-       k.contractor_id, c.county
+SELECT k.scope, k.scope_day, k.position, k.kind, k.starts, k.ends, k.day,
+       k.contractor_id, c.county, k.who
 FROM counted k JOIN rf_case c USING (case_id)
 WHERE (k.services >= 1 AND k.records >= 2)
    OR k.service_time > make_interval(hours => %(hours)s)
    OR k.visits > %(visits)s
-ORDER BY k.scope_actor, k.scope_day, k.starts, k.position
+ORDER BY k.scope, k.scope_day, k.starts, k.position
 """
 
+#: Marks a person scope: key_part never leaves a '%' that is not '%25' or '%7C'.
+PERSON = "%P"
 
-def _scope(actor: str, day: dt.date) -> str:
-    return f"{key_part(actor)}|{day.isoformat()}"
+
+def _scope(who: str, day: dt.date) -> str:
+    """``who``: an actor id, or PERSON + a person id (already a key part)."""
+    part = who if who.startswith(PERSON) else key_part(who)
+    return f"{part}|{day.isoformat()}"
 
 
 def _unscope(scope: str) -> tuple[str, dt.date]:
-    actor, _, day = scope.rpartition("|")
-    return unkey_part(actor), dt.date.fromisoformat(day)
+    who, _, day = scope.rpartition("|")
+    return (who if who.startswith(PERSON) else unkey_part(who)), dt.date.fromisoformat(day)
+
+
+def _people(cursor: Cursor[Any], actors: set[str]) -> dict[str, str]:
+    """Actor id -> PERSON + person id, for the actors whose staff record names its person."""
+    if not actors:
+        return {}
+    rows = select_where_in(
+        cursor,
+        "SELECT actor_id, person_id FROM rf_staff"
+        " WHERE actor_id = ANY(%s) AND person_id IS NOT NULL",
+        actors,
+        "text",
+    )
+    return {actor: f"{PERSON}{person}" for actor, person in rows}
+
+
+def _scopes(cursor: Cursor[Any], dated: list[tuple[str, dt.date]]) -> list[str]:
+    """The scopes of (actor, day) pairs: the actor's person's, when known."""
+    people = _people(cursor, {actor for actor, _ in dated})
+    return [_scope(people.get(actor, actor), day) for actor, day in dated]
 
 
 class _StaffDay(ScopedRule):
@@ -89,16 +124,19 @@ class _StaffDay(ScopedRule):
 
     @triggered_by(ReliefCase.ServiceRecorded)
     def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [
-            _scope(r.event.provenance.actor.id, business_date(moment))
-            for r in events
-            for moment in (r.event.start, r.event.end)
-        ]
+        return _scopes(
+            cursor,
+            [
+                (r.event.provenance.actor.id, business_date(moment))
+                for r in events
+                for moment in (r.event.start, r.event.end)
+            ],
+        )
 
     @triggered_by(ReliefCase.Investigated)
     def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         visits = [home_visit_of(r.event) for r in events]
-        return [_scope(visit.visitor, business_date(visit.at)) for visit in visits]
+        return _scopes(cursor, [(visit.visitor, business_date(visit.at)) for visit in visits])
 
     @triggered_by(ReliefCase.RecordCorrected)
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
@@ -112,37 +150,80 @@ class _StaffDay(ScopedRule):
                 [r.event.corrects_version for r in events],
             ),
         )
-        return [
-            _scope(actor, business_date(moment))
-            for actor, starts, ends in cursor.fetchall()
-            for moment in (starts, ends)
-        ]
+        return _scopes(
+            cursor,
+            [
+                (actor, business_date(moment))
+                for actor, starts, ends in cursor.fetchall()
+                for moment in (starts, ends)
+            ],
+        )
+
+    @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared)
+    def person_named(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        """A staff record that names its person: its days, under its own scope (to clear)
+        and its person's (to judge with the person's other rosters)."""
+        actors = {str(r.originator_id) for r in events}
+        cursor.execute(
+            "SELECT actor, day, (ends AT TIME ZONE 'Asia/Shanghai')::date FROM rf_record"
+            " WHERE kind = 'service' AND actor = ANY(%(a)s)"
+            " UNION SELECT visitor, day, day FROM rf_record WHERE visitor = ANY(%(a)s)",
+            {"a": list(actors)},
+        )
+        dated = [(actor, day) for actor, *days in cursor.fetchall() for day in days if day]
+        return [_scope(actor, day) for actor, day in dated] + _scopes(cursor, dated)
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
     ) -> dict[str, list[tuple[Any, ...]]]:
         """The records of each candidate scope, in (starts, position) order:
-        (position, kind, starts, ends, day, contractor, county)."""
+        (position, kind, starts, ends, day, contractor, county, actor). A person's scope
+        reads the records of every actor of the person; an actor's scope, those of the actor
+        while its person is unknown (none once known: they are the person's)."""
         parts = [_unscope(scope) for scope in scopes]
+        persons = {who[len(PERSON) :] for who, _ in parts if who.startswith(PERSON)}
+        actors_of: dict[str, list[str]] = {}
+        if persons:
+            cursor.execute(
+                "SELECT person_id::text, actor_id FROM rf_staff WHERE person_id = ANY(%s::uuid[])",
+                (sorted(persons),),
+            )
+            for person, actor in cursor.fetchall():
+                actors_of.setdefault(f"{PERSON}{person}", []).append(actor)
+        known = _people(cursor, {who for who, _ in parts if not who.startswith(PERSON)})
+        rows: list[tuple[str, str, dt.date]] = []
+        for scope, (who, day) in zip(scopes, parts, strict=True):
+            if who.startswith(PERSON):
+                rows.extend((scope, actor, day) for actor in actors_of.get(who, []))
+            elif who not in known:
+                rows.append((scope, who, day))
         cursor.execute(
             _RECORDS,
             {
-                "actors": [actor for actor, _ in parts],
-                "days": [day for _, day in parts],
+                "scopes": [scope for scope, _, _ in rows],
+                "actors": [actor for _, actor, _ in rows],
+                "days": [day for _, _, day in rows],
                 "hours": int(self.config.max_service_hours_per_day),
                 "visits": self.config.max_home_visits_per_day,
             },
         )
         found: dict[str, list[tuple[Any, ...]]] = {}
         for row in cursor.fetchall():
-            found.setdefault(_scope(row[0], row[1]), []).append(tuple(row[2:]))
+            found.setdefault(row[0], []).append(tuple(row[2:]))
         return found
 
     def judge_scope(
         self, cursor: Cursor[Any], scope: str, records: list[tuple[Any, ...]]
     ) -> list[Finding]:
-        actor, day = _unscope(scope)
-        return self.judge_day(scope, actor, day, records)
+        who, day = _unscope(scope)
+        if who.startswith(PERSON):
+            actors = sorted({r[7] for r in records})
+            who = (
+                actors[0]
+                if len(actors) == 1
+                else f"{actors[0]} (one person on several rosters: {', '.join(actors)})"
+            )
+        return self.judge_day(scope, who, day, records)
 
     def judge_day(
         self, scope: str, actor: str, day: dt.date, records: list[tuple[Any, ...]]
@@ -157,7 +238,7 @@ class _StaffDay(ScopedRule):
         contractor: UUID | None = majority([r[5] for r in records])
         return self.finding(
             scope,
-            actor,
+            majority([r[7] for r in records]) if scope.startswith(PERSON) else actor,
             reason,
             [r[0] for r in records],
             contractor_id=contractor,

@@ -125,7 +125,8 @@ def test_from_red_flags_to_a_closed_investigation_and_sanctions(
 
     # 1. "Show me this contractor's red flags."
     rules = ok(client.get("/alerts/rules", headers=SUPERVISOR))["items"]
-    assert len(rules) == 21 and all(r["description"] for r in rules)
+    assert len(rules) == 22 and all(r["description"] for r in rules)
+    assert "household_shrank_unreviewed" in {r["rule"] for r in rules}
     listed = ok(client.get("/alerts", params={"contractor_id": cid}, headers=SUPERVISOR))
     alerts = {a["rule"]: a for a in listed["items"]}
     assert set(alerts) == {"work_outside_scope", "value_raised_after_poor_evaluation"}

@@ -142,6 +142,7 @@ def test_every_stored_event_reads_as_a_typed_event_of_today(
         "Contract.Renewed",
         "Contract.ViolationRecorded",
         "StaffMember.InterestsDeclared",
+        "StaffMember.Hired",
         "Investigation.Opened",
         "Investigation.FindingsRecorded",
         "Investigation.Closed",

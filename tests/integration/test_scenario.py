@@ -75,8 +75,11 @@ def test_every_injected_pattern_is_found_and_honest_activity_raises_few_alerts(
     for rule, s in scores.items():
         if s["injected"]:
             assert s["recall"] == 1.0, (rule, s)
-    # Honest activity raises few alerts.
+    # Honest activity raises few alerts, and no near miss of an injected variant is flagged.
     assert rate <= FALSE_POSITIVE_BOUND, unexpected
+    assert {rule: s["near_misses_flagged"] for rule, s in scores.items() if s["near_misses"]} == {
+        rule: 0 for rule, s in scores.items() if s["near_misses"]
+    }
 
 
 def test_the_same_seed_gives_the_same_injections_and_alerts(

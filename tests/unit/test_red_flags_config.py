@@ -119,3 +119,41 @@ def test_the_fingerprint_follows_every_threshold() -> None:
     )
     assert with_line.fingerprint != base.fingerprint
     assert parse_config(with_line.as_document()) == with_line  # round trip
+
+
+def test_tender_limits_are_per_purchaser_with_their_source() -> None:
+    from projections.red_flags.config import parse_config
+
+    config = parse_config(
+        {
+            "split_threshold": "1000000",
+            "tender_limits": [
+                {"division": "4401", "limit": "500000", "source": "Guangzhou catalogue 2024"},
+                {"division": "440104", "limit": "300000", "source": "Yuexiu notice"},
+            ],
+        }
+    )
+    assert config.limit_for("440103") == (Decimal(500000), "Guangzhou catalogue 2024")
+    assert config.limit_for("440104") == (Decimal(300000), "Yuexiu notice")
+    assert config.limit_for("440305")[0] == Decimal(1000000)
+    assert "split_threshold" in config.limit_for("44")[1]
+    assert parse_config(config.as_document()) == config  # round trip, fingerprinted
+    for bad in (
+        [{"division": "4401", "limit": "500000"}],  # no source
+        [{"division": "440", "limit": "1", "source": "x"}],
+        [{"division": "4401", "limit": "0", "source": "x"}],
+        [{"division": "4401", "limit": "1", "source": "x"}] * 2,
+        "4401",
+    ):
+        with pytest.raises(ConfigError):
+            parse_config({"tender_limits": bad})
+
+
+def test_the_household_review_grace_is_bounded() -> None:
+    from projections.red_flags.config import parse_config
+
+    assert parse_config({}).household_review_grace_days == 31
+    assert parse_config({"household_review_grace_days": 0}).household_review_grace_days == 0
+    for bad in (-1, 4000, "31"):
+        with pytest.raises(ConfigError):
+            parse_config({"household_review_grace_days": bad})

@@ -32,7 +32,7 @@ from projections.red_flags.projection import (
 
 def test_every_rule_is_named_documented_and_triggered() -> None:
     names = [rule.name for rule in ALL_RULES]
-    assert len(set(names)) == len(names) == 21
+    assert len(set(names)) == len(names) == 22
     handled = set(handled_events())
     for rule in ALL_RULES:
         assert rule.severity in SEVERITIES, rule

@@ -74,6 +74,7 @@ from domain.commands.cases import (
     RegisterHousehold,
     RejectCase,
     ResumeCase,
+    ReviewCase,
     SuspendCase,
 )
 from domain.commands.purchasing import (
@@ -150,6 +151,7 @@ class Injected:
     counties: tuple[str, ...]
     lines: tuple[EligibilityLine, ...] = SCENARIO_LINES
     injections: list[Injection] = field(default_factory=list)
+    near_misses: list[Injection] = field(default_factory=list)
     not_injected: dict[str, str] = field(default_factory=lambda: dict(NOT_INJECTABLE))
 
     def add(self, rule: str, subject_id: object, label: str) -> None:
@@ -157,8 +159,18 @@ class Injected:
             raise ValueError(f"no rule {rule!r}")
         self.injections.append(Injection(rule, str(subject_id), label))
 
+    def twin(self, rule: str, subject_id: object, label: str) -> None:
+        """A near miss of an injected variant: honest, but as close to the pattern as the rule
+        must tell apart (an alert on it counts as a false positive)."""
+        if rule not in RULE_NAMES:
+            raise ValueError(f"no rule {rule!r}")
+        self.near_misses.append(Injection(rule, str(subject_id), label))
+
     def subjects(self, rule: str) -> set[str]:
         return {i.subject_id for i in self.injections if i.rule == rule}
+
+    def twins(self, rule: str) -> set[str]:
+        return {i.subject_id for i in self.near_misses if i.rule == rule}
 
     def labels(self) -> dict[str, list[str]]:
         """Rule → sorted descriptions: equal for two scenarios of the same seed and size."""
@@ -298,10 +310,17 @@ class _Injector:
         )
         return contract.id
 
-    def worker(self, contract_id: UUID, county: str, code: str, c: County) -> Provenance:
+    def worker(
+        self, contract_id: UUID, county: str, code: str, c: County, number: str | None = None
+    ) -> Provenance:
+        """A worker on the contract's roster (``number``: the person's resident ID)."""
         staff = self.services.purchasing.hire_staff(
             HireStaff(
-                name="护理员", kind="handling_staff", contract_id=contract_id, provenance=c.officer
+                name="护理员",
+                kind="handling_staff",
+                contract_id=contract_id,
+                resident_id=number,
+                provenance=c.officer,
             )
         )
         self.services.purchasing.assign_staff(
@@ -309,10 +328,17 @@ class _Injector:
         )
         return _actor(staff.id, Role.CONTRACTOR_STAFF, code, "contracted work")
 
-    def government_staff(self, county: str, division: str, c: County, name: str) -> UUID:
+    def government_staff(
+        self, county: str, division: str, c: County, name: str, number: str | None = None
+    ) -> UUID:
+        """A staff record of the county bureau (``number``: the person's resident ID)."""
         staff = self.services.purchasing.hire_staff(
             HireStaff(
-                name=name, kind="handling_staff", government_unit=county, provenance=c.officer
+                name=name,
+                kind="handling_staff",
+                government_unit=county,
+                resident_id=number,
+                provenance=c.officer,
             )
         )
         self.services.purchasing.assign_staff(
@@ -503,6 +529,7 @@ class _Injector:
             lambda: self.cross_county(approval[0], approval[1]),
             self.concurrent_programmes,
             self.after_death,
+            self.household_shrank,
             self.after_closure,
             self.in_suspension,
             self.outside_scope,
@@ -517,6 +544,11 @@ class _Injector:
             lambda: self.approval_outlier(approval[0], approval[1]),
             self.bunching,
             self.conflicts,
+            self.people_across_rosters,
+            self.undeclared_household,
+            self.business_day,
+            self.offsets,
+            self.more_variants,
             self.value_raised,
             self.splitting,
         )
@@ -638,6 +670,11 @@ class _Injector:
             self.services.cases.person_id(case.applicant),
             f"dibao in {c.code} kept paid after a move; temporary assistance in {other.code}",
         )
+        # The household lost its applicant and kept being paid without a review: the
+        # household rule sees the same story from the household's side.
+        self.injected.add(
+            "household_shrank_unreviewed", case.case_id, "the applicant moved out; paid on"
+        )
 
     def concurrent_programmes(self) -> None:
         """Dibao approved, then tekun approved for the same person in the same county, and the
@@ -681,6 +718,80 @@ class _Injector:
         self.injected.add(
             "record_after_death", case.case_id, "dibao paid 4 months past a death recorded late"
         )
+
+    def household_shrank(self) -> None:
+        """Households that lost a member after their means test and kept being paid: a member
+        who moved out (and now heads a household of their own elsewhere) and one who died,
+        each paid four months on without a review. Twins: the same move reviewed before the
+        later months were paid, and a death after which only the month within the grace was
+        paid."""
+        c = self.home
+        for how, inject in (
+            ("moved out", True),
+            ("died", True),
+            ("moved out", False),
+            ("died", False),
+        ):
+            member = HouseholdMember(
+                self.person(c.code, dt.date(1995, 6, 1)), person_name(self.rng), "child"
+            )
+            case = self.beneficiary(
+                c, self.rng.choice(self.villages(c.code)), members=[self.adult(c.code), member]
+            )
+            assert case.start is not None
+            second = _next_month(case.start)
+            self.pay(c, case, case.start, case.start)
+            left = case.start + dt.timedelta(days=9)
+            self.clock.at(left + dt.timedelta(days=1), 10)
+            if how == "moved out":
+                self.services.cases.move_out_member(
+                    MoveOutMember(
+                        household_id=case.household_id,
+                        resident_id=member.resident_id,
+                        on=left,
+                        provenance=c.clerk,
+                    )
+                )
+                village = self.rng.choice(self.villages(c.code))
+                self.clock.at(left + dt.timedelta(days=3), 10)
+                self.services.cases.register_household(
+                    RegisterHousehold(
+                        registered_division=village,
+                        residence_division=village,
+                        members=(dataclasses.replace(member, relation="head"),),
+                        provenance=c.clerk,
+                    )
+                )
+            else:
+                self.services.cases.record_death(
+                    RecordDeath(resident_id=member.resident_id, on=left, provenance=c.clerk)
+                )
+            if not inject and how == "moved out":
+                self.clock.at(second + dt.timedelta(days=20), 10)
+                self.services.cases.review_case(
+                    ReviewCase(
+                        case_id=case.case_id,
+                        outcome="continue",
+                        notes="household change checked",
+                        provenance=c.officer,
+                    )
+                )
+            last = (
+                second
+                if not inject and how == "died"
+                else _next_month(_next_month(_next_month(second)))
+            )
+            self.pay(c, case, second, last)
+            if inject:
+                self.injected.add(
+                    "household_shrank_unreviewed",
+                    case.case_id,
+                    f"a member {how} after the means test; paid on without a review",
+                )
+            else:
+                self.injected.twin(
+                    "household_shrank_unreviewed", case.case_id, f"member {how}: reviewed or graced"
+                )
 
     def after_closure(self) -> None:
         """A care service dated tomorrow, entered by a process whose clock runs two days ahead;
@@ -1089,6 +1200,372 @@ class _Injector:
             "conflict_of_interest", officer_staff, "officer investigated his own household"
         )
 
+    # Variants: staff are people, the business day ---------------------------------------------
+
+    def people_across_rosters(self) -> None:
+        """One person on two rosters is one person: overlapping care under two contractors'
+        records, home visits over the ceiling split between a bureau record and a contractor
+        record, and a relative declared on one record while investigating under another. Each
+        with a twin: the same records held by different people."""
+        c = self.home
+        home_code = c.worker.actor.organisation
+        other_id, other_code = self.contractor(c.code, "同德护理服务社", c)
+        other = self.contract(
+            other_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=120),
+        )
+        day = self.today - dt.timedelta(days=55)
+        one = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        two = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        for born, hours, inject in (
+            (dt.date(1978, 5, 1), (9, 10), True),  # one person on both rosters
+            (None, (14, 15), False),  # twin: two people, the same times
+        ):
+            first = self.person(c.code, born or dt.date(1979, 5, 1))
+            second = first if born else self.person(c.code, dt.date(1980, 5, 1))
+            a = self.worker(c.contract_id, c.code, home_code, c, first)
+            b = self.worker(other, c.code, other_code, c, second)
+            self.serve(
+                one, _at(day, hours[0]), _at(day, hours[0] + 2), by=a, contract_id=c.contract_id
+            )
+            self.serve(two, _at(day, hours[1]), _at(day, hours[1] + 2), by=b, contract_id=other)
+            subject = min(a.actor.id, b.actor.id)  # the alert names the smaller of a tie
+            if inject:
+                self.injected.add(
+                    "overlapping_records", subject, "one person on two contractors' rosters"
+                )
+            else:
+                self.injected.twin("overlapping_records", subject, "two people, same times")
+
+        visit_day = self.today - dt.timedelta(days=33)
+        for born, inject in ((dt.date(1976, 2, 1), True), (None, False)):
+            first = self.person(c.code, born or dt.date(1977, 2, 1))
+            second = first if born else self.person(c.code, dt.date(1977, 3, 1))
+            bureau = _actor(
+                self.government_staff(c.code, c.code, c, "调查员", first),
+                Role.HANDLING_STAFF,
+                c.code,
+                "household investigation",
+            )
+            roster = self.worker(c.contract_id, c.code, home_code, c, second)
+            for n, by in enumerate([bureau] * 6 + [roster] * 4):
+                case = self.application(
+                    c, self.rng.choice(self.villages(c.code)), visit_day - dt.timedelta(days=4)
+                )
+                self.investigate(
+                    case,
+                    visit_day,
+                    self.rng.randrange(300, 800, 10),
+                    by=by,
+                    hour=8 + n,
+                    contract_id=c.contract_id if by is roster else None,
+                )
+            if inject:
+                self.injected.add(
+                    "home_visits_over_ceiling",
+                    bureau.actor.id,
+                    "ten home visits in a day under a bureau and a contractor record",
+                )
+            else:
+                self.injected.twin(
+                    "home_visits_over_ceiling", bureau.actor.id, "six and four, two people"
+                )
+
+        for inject in (True, False):
+            number = self.person(c.code, dt.date(1974, 9, 1))
+            niece = self.adult(c.code)
+            declared = niece.resident_id if inject else self.person(c.code, dt.date(1990, 1, 1))
+            roster_staff = self.worker(c.contract_id, c.code, home_code, c, number)
+            self.services.supervision.declare_interests(
+                DeclareInterests(
+                    staff_id=UUID(roster_staff.actor.id),
+                    resident_id=number,
+                    relatives=((declared, "other"),),
+                    provenance=c.officer,
+                )
+            )
+            bureau_staff = self.government_staff(c.code, c.code, c, "经办员", number)
+            officer = _actor(bureau_staff, Role.HANDLING_STAFF, c.code, "household investigation")
+            day = self.next_day()
+            case = self.application(
+                c,
+                self.rng.choice(self.villages(c.code)),
+                day - dt.timedelta(days=6),
+                members=[niece],
+            )
+            self.investigate(case, day, 450, by=officer)
+            self.decide(c, case, day, approve=True, amount=650, by=officer)
+            if inject:
+                self.injected.add(
+                    "conflict_of_interest",
+                    bureau_staff,
+                    "relative declared on a contractor record, investigated under the bureau's",
+                )
+            else:
+                self.injected.twin("conflict_of_interest", bureau_staff, "relative not involved")
+
+    def undeclared_household(self) -> None:
+        """An approver whose staff record names a member of the applicant's household decides
+        the case, with no declaration at all; twin: an approver from outside the household."""
+        c = self.home
+        for inject in (True, False):
+            spouse = HouseholdMember(
+                self.person(c.code, dt.date(1969, 4, 1)), person_name(self.rng), "spouse"
+            )
+            number = spouse.resident_id if inject else self.person(c.code, dt.date(1968, 4, 1))
+            staff = self.government_staff(c.code, c.code, c, "审批员", number)
+            approver = _actor(staff, Role.APPROVER, c.code, "county decision")
+            self.beneficiary(
+                c,
+                self.rng.choice(self.villages(c.code)),
+                members=[self.adult(c.code), spouse],
+                approver=approver,
+            )
+            if inject:
+                self.injected.add(
+                    "conflict_of_interest", staff, "approver decided her household's case"
+                )
+            else:
+                self.injected.twin("conflict_of_interest", staff, "approver outside the household")
+
+    def business_day(self) -> None:
+        """The business day is China Standard Time: care at 06:30 Beijing time on the day after
+        a term (cut short later), sent in UTC, is outside it; its twin at 23:30 Beijing time on
+        the term's last day, sent from UTC-04:00, is inside. A late entry of the term's last day,
+        recorded twelve days after the term ended (inside the window), is a twin too."""
+        c = self.home
+        end = self.today - dt.timedelta(days=30)
+        for start, inject in (
+            (dt.datetime.combine(end, dt.time(22, 30), dt.UTC), True),  # 06:30 CST, end + 1
+            (
+                dt.datetime.combine(end, dt.time(11, 30), dt.timezone(dt.timedelta(hours=-4))),
+                False,  # 23:30 CST on the last day
+            ),
+        ):
+            _, contract_id, by, recipient = self.contracted_work(
+                "晨曦护理服务社" if inject else "暮光护理服务社", ["care_and_nursing"]
+            )
+            self.serve(
+                recipient,
+                start,
+                start + dt.timedelta(minutes=20),
+                by=by,
+                contract_id=contract_id,
+            )
+            self.clock.at(self.today - dt.timedelta(days=8), 10)
+            self.services.purchasing.amend_contract(
+                AmendContract(
+                    contract_id=contract_id,
+                    reason="term cut short",
+                    effective_from=end - dt.timedelta(days=10),
+                    end=end,
+                    provenance=c.officer,
+                )
+            )
+            if inject:
+                self.injected.add(
+                    "work_outside_term", contract_id, "06:30 Beijing time after the term, in UTC"
+                )
+            else:
+                self.injected.twin("work_outside_term", contract_id, "23:30 Beijing, UTC-04:00")
+
+        # A late entry inside the window: honest.
+        contractor_id, code = self.contractor(c.code, "补录护理服务社", c)
+        recipient = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+        late = self.contract(
+            contractor_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=200),
+            end=self.today - dt.timedelta(days=20),
+        )
+        by = self.worker(late, c.code, code, c)
+        last = self.today - dt.timedelta(days=20)
+        self.clock.at(self.today - dt.timedelta(days=8), 10)  # twelve days after the term
+        self.services.cases.record_service(
+            RecordService(
+                case_id=recipient.case_id,
+                work_item="care_and_nursing",
+                contract_id=late,
+                start=_at(last, 15),
+                end=_at(last, 16),
+                place=recipient.village,
+                provenance=by,
+            )
+        )
+        self.injected.twin("work_outside_term", late, "late entry of the term's last day")
+
+    def offsets(self) -> None:
+        """Times sent in other offsets than Beijing's, each judged on the business day, with a
+        twin on the right side of the same midnight: care at 00:30 Beijing on a ban's first day
+        sent in UTC (twin: 23:30 the day before, sent in UTC+14:00); a service at 00:30 Beijing
+        the day after a death sent in UTC (twin: 23:30 on the day, sent in UTC-12:00); two
+        services overlapping by half an hour sent in UTC and UTC-05:00 (twin: back to back)."""
+        c = self.home
+        utc, east, west = (
+            dt.UTC,
+            dt.timezone(dt.timedelta(hours=14)),
+            dt.timezone(-dt.timedelta(hours=12)),
+        )
+        ban_start = self.today - dt.timedelta(days=15)
+        for inject in (True, False):
+            contractor_id, contract_id, by, recipient = self.contracted_work(
+                "启明护理服务社" if inject else "长庚护理服务社", ["care_and_nursing"]
+            )
+            start = (
+                _at(ban_start, 0, 30).astimezone(utc)
+                if inject
+                else _at(ban_start - dt.timedelta(days=1), 23, 30).astimezone(east)
+            )
+            self.serve(
+                recipient, start, start + dt.timedelta(minutes=20), by=by, contract_id=contract_id
+            )
+            self.clock.at(self.today - dt.timedelta(days=5), 10)
+            self.services.purchasing.ban_contractor(
+                BanContractor(
+                    contractor_id=contractor_id,
+                    start=ban_start,
+                    end=self.today + dt.timedelta(days=365),
+                    reason="falsified records (弄虚作假)",
+                    deciding_unit=c.code,
+                    provenance=self.supervisor(c.code),
+                )
+            )
+            if inject:
+                self.injected.add(
+                    "work_by_banned_contractor", contract_id, "00:30 Beijing, sent in UTC"
+                )
+            else:
+                self.injected.twin(
+                    "work_by_banned_contractor", contract_id, "23:30 Beijing, UTC+14"
+                )
+
+        died = self.today - dt.timedelta(days=20)
+        for inject in (True, False):
+            case = self.beneficiary(c, self.rng.choice(self.villages(c.code)), programme="tekun")
+            staff = self.government_staff(c.code, c.code, c, "护理员")
+            by = _actor(staff, Role.HANDLING_STAFF, c.code, "care")
+            start = (
+                _at(died + dt.timedelta(days=1), 0, 30).astimezone(utc)
+                if inject
+                else _at(died, 23, 30).astimezone(west)
+            )
+            self.serve(case, start, start + dt.timedelta(minutes=20), by=by)
+            self.clock.at(self.today - dt.timedelta(days=2), 10)
+            self.services.cases.record_death(
+                RecordDeath(resident_id=case.applicant, on=died, provenance=c.officer)
+            )
+            if inject:
+                self.injected.add(
+                    "record_after_death", case.case_id, "00:30 Beijing after death, UTC"
+                )
+            else:
+                self.injected.twin("record_after_death", case.case_id, "23:30 Beijing, UTC-12")
+
+        day = self.today - dt.timedelta(days=48)
+        five_west = dt.timezone(-dt.timedelta(hours=5))
+        for inject in (True, False):
+            by = self.county_worker()
+            for n, zone in enumerate((utc, five_west)):
+                later = dt.timedelta(minutes=(30 if inject else 60) * n)
+                begin = (_at(day, 9) + later).astimezone(zone)
+                recipient = self.beneficiary(
+                    c, self.rng.choice(self.villages(c.code)), programme="tekun"
+                )
+                self.serve(
+                    recipient,
+                    begin,
+                    begin + dt.timedelta(hours=1),
+                    by=by,
+                    contract_id=c.contract_id,
+                )
+            if inject:
+                self.injected.add("overlapping_records", by.actor.id, "overlap across offsets")
+            else:
+                self.injected.twin(
+                    "overlapping_records", by.actor.id, "back to back across offsets"
+                )
+
+    def more_variants(self) -> None:
+        """Home visits over the ceiling on one Beijing day, some sent in UTC (their UTC date is
+        the day before; twin: eight on the day and a ninth at 23:30 the day before, sent in
+        UTC+14:00, whose own date is the day); service hours over a day by one person on two
+        contractors' rosters (twin: two people)."""
+        c = self.home
+        utc, east = dt.UTC, dt.timezone(dt.timedelta(hours=14))
+        day = self.today - dt.timedelta(days=31)
+        for inject in (True, False):
+            staff = self.government_staff(c.code, c.code, c, "调查员")
+            by = _actor(staff, Role.HANDLING_STAFF, c.code, "household investigation")
+            moments = [
+                (_at(day, 6 + n) if n % 2 else _at(day, 6 + n).astimezone(utc)) for n in range(9)
+            ]
+            if not inject:
+                moments[-1] = _at(day - dt.timedelta(days=1), 23, 30).astimezone(east)
+            for moment in moments:
+                case = self.application(
+                    c, self.rng.choice(self.villages(c.code)), day - dt.timedelta(days=5)
+                )
+                self.clock.set(moment + dt.timedelta(hours=8))
+                self.services.cases.investigate_case(
+                    InvestigateCase(
+                        case_id=case.case_id,
+                        means_test=MeansTest(
+                            (IncomeItem("wages", Decimal(self.rng.randrange(300, 800, 10))),),
+                            (),
+                            1,
+                            HomeVisit(moment, case.village, by.actor.id),
+                        ),
+                        contract_id=None,
+                        provenance=by,
+                    )
+                )
+            if inject:
+                self.injected.add(
+                    "home_visits_over_ceiling", staff, "nine visits, half sent in UTC"
+                )
+            else:
+                self.injected.twin("home_visits_over_ceiling", staff, "eight, one the day before")
+
+        home_code = c.worker.actor.organisation
+        other_id, other_code = self.contractor(c.code, "同济护理服务社", c)
+        other = self.contract(
+            other_id,
+            c.code,
+            c,
+            items=["care_and_nursing"],
+            awarded=self.today - dt.timedelta(days=120),
+        )
+        day = self.today - dt.timedelta(days=44)
+        for inject in (True, False):
+            first = self.person(c.code, dt.date(1982, 7, 1))
+            second = first if inject else self.person(c.code, dt.date(1983, 7, 1))
+            a = self.worker(c.contract_id, c.code, home_code, c, first)
+            b = self.worker(other, c.code, other_code, c, second)
+            for by, contract_id, hours in ((a, c.contract_id, (0, 13)), (b, other, (11, 24))):
+                recipient = self.beneficiary(
+                    c, self.rng.choice(self.villages(c.code)), programme="tekun"
+                )
+                start = _at(day, hours[0])
+                self.serve(
+                    recipient,
+                    start,
+                    start + dt.timedelta(hours=hours[1] - hours[0]) - dt.timedelta(minutes=1),
+                    by=by,
+                    contract_id=contract_id,
+                )
+            subject = min(a.actor.id, b.actor.id)
+            if inject:
+                self.injected.add("service_hours_over_day", subject, "26 hours on two rosters")
+                self.injected.add("overlapping_records", subject, "26 hours on two rosters")
+            else:
+                self.injected.twin("service_hours_over_day", subject, "two people, 13 h each")
+                self.injected.twin("overlapping_records", subject, "two people, 13 h each")
+
     # Contract money ----------------------------------------------------------------------------
 
     def value_raised(self) -> None:
@@ -1142,6 +1619,37 @@ class _Injector:
             )
         self.injected.add("contract_splitting", contractor_id, "three awards just under 1,000,000")
 
+        # Across purchasers: the county, its prefecture and the province buy the same care in
+        # overlapping terms; twin: the county, a county of another prefecture and the province
+        # (two governments' budgets: no prefecture holds three).
+        other = next(
+            (k for k in self.injected.counties if k[:4] != c.code[:4]), f"{c.code[:2]}0203"
+        )
+        for purchasers, inject in (
+            ((c.code, c.code[:4], "44"), True),
+            ((c.code, other, "44"), False),
+        ):
+            contractor_id, _ = self.contractor(c.code, "同心公益服务中心", c)
+            for (ago, value), purchaser in zip(
+                ((70, "960000"), (45, "985000"), (20, "930000")), purchasers, strict=True
+            ):
+                self.contract(
+                    contractor_id,
+                    purchaser,
+                    c,
+                    items=["care_and_nursing"],
+                    awarded=self.today - dt.timedelta(days=ago),
+                    value=Decimal(value),
+                    area=[purchaser if len(purchaser) == 6 else c.code],
+                    end=self.today + dt.timedelta(days=365),
+                )
+            if inject:
+                self.injected.add(
+                    "contract_splitting", contractor_id, "county, prefecture and province awards"
+                )
+            else:
+                self.injected.twin("contract_splitting", contractor_id, "two prefectures")
+
 
 def build_scenario(
     bulk: Bulk,
@@ -1192,7 +1700,10 @@ def score(cursor: Cursor[Any], injected: Injected) -> dict[str, dict[str, Any]]:
         subjects = alerts.get(name, [])
         true_positives = sum(1 for s in subjects if s in expected)
         detected = len(expected & set(subjects))
+        twins = injected.twins(name)
         scores[name] = {
+            "near_misses": len(twins),
+            "near_misses_flagged": len(twins & set(subjects)),
             "injected": len(expected),
             "found": len(subjects),
             "true_positives": true_positives,
@@ -1244,6 +1755,9 @@ def scenario_report(scores: dict[str, dict[str, Any]], injected: Injected | None
             f"{', '.join(injected.counties)}.",
             f"False positives: {total_fp} alerts, "
             f"{100 * honest_alert_rate(scores, injected):.1f} per 100 honest households.",
+            f"Near misses (honest twins of injected variants): "
+            f"{sum(s['near_misses'] for s in scores.values())}, flagged: "
+            f"{sum(s['near_misses_flagged'] for s in scores.values())}.",
         ]
         for rule, why in injected.not_injected.items():
             lines.append(f"Not injected: {rule}: {why}.")
