@@ -12,6 +12,7 @@ from domain.commands.cases import (
     ApproveCase,
     CloseCase,
     InvestigateCase,
+    MoveOutMember,
     ReceiveApplication,
     RecommendCase,
     RecordPayment,
@@ -52,7 +53,9 @@ def household(
     address = county
     people = [HouseholdMember(resident_id(address=address), "Applicant", "head")]
     people += [
-        HouseholdMember(resident_id(address=address, born="20100101"), f"Child {n}", "child")
+        HouseholdMember(
+            resident_id(address=address, born="20100101"), f"Child {chr(65 + n)}", "child"
+        )
         for n in range(members - 1)
     ]
     code = village(county, township, village_)
@@ -242,6 +245,12 @@ def write_rich_history(runtime: Runtime, *, seed: int = 11) -> None:
             reason="ended",
             provenance=BY_OFFICER,
         )
+    )
+    # A household that loses a member (the red flags keep each loss).
+    family = household(runtime, "440104", members=2)
+    child = next(r for r, m in family.members.items() if m.relation.value == "child")
+    runtime.services.cases.move_out_member(
+        MoveOutMember(household_id=family.id, resident_id=child, on=today, provenance=BY_CLERK)
     )
 
 
