@@ -28,6 +28,8 @@
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
+| RELIEF_SNAPSHOT_INTERVAL | 50 | a snapshot of an aggregate every this many of its events (0: none) |
+| RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class Settings:
     jwt_public_key_path: Path | None = None
     max_body_bytes: int = 262_144
     aggregate_cache: int = 2000
+    snapshot_interval: int = 50
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +141,10 @@ class Settings:
             ),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
+            snapshot_interval=get_int(
+                "SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0
+            ),
+            workers=get_int("WORKERS", defaults.workers, minimum=1),
         )
 
     @property

@@ -43,7 +43,7 @@ def verify(runtime: RuntimeDep) -> dict[str, Any]:
 def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
     """The record as it is now, if the caller's scope reaches it (else: not found)."""
     try:
-        record: Any = ledger.repository.get(aggregate_id)
+        record: Any = ledger.get_any(aggregate_id)
     except AggregateNotFoundError:
         raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
     check_record(ledger, principal, record)
@@ -207,7 +207,7 @@ def aggregate_as_of(
     version = _version_as_of(runtime, aggregate_id, at, version)
     _record_in_scope(ledger, read.principal, aggregate_id)
     try:
-        record: Any = ledger.repository.get(aggregate_id, version=version)
+        record: Any = ledger.get_any(aggregate_id, version=version)
     except AggregateNotFoundError:
         raise NotFound(f"no record {aggregate_id} at version {version}", field="version") from None
     if isinstance(record, ReliefCase):
