@@ -38,7 +38,7 @@ class AuditRead(NamedTuple):
         return self.principal.actor
 
 
-def auditor_read(
+async def auditor_read(
     principal: CurrentPrincipal,
     x_purpose: Annotated[str | None, Header(max_length=500)] = None,
 ) -> AuditRead:

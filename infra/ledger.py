@@ -221,7 +221,7 @@ class ReliefLedger(Application[UUID]):
             return None
         try:
             found = list(self.snapshots.get(aggregate_id, desc=True, limit=1, lte=version))
-            return found[0].mutate(None) if found else None
+            return found[0].mutate(None) if found else None  # type: ignore[attr-defined]
         except (MapperDeserialisationError, SnapshotStateError, KeyError, TypeError) as error:
             # A snapshot is a cache of a replay: one that does not open is ignored.
             log.warning("snapshot of %s ignored (%s): replaying its events", aggregate_id, error)

@@ -28,7 +28,7 @@
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
-| RELIEF_SNAPSHOT_INTERVAL | 50 | a snapshot of an aggregate every this many of its events (0: none) |
+| RELIEF_SNAPSHOT_INTERVAL | 50 | snapshot an aggregate every this many of its events (0: none) |
 | RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
 """
 

@@ -45,7 +45,7 @@ def _resolve(topic: str) -> Any:
 
 
 @functools.lru_cache(maxsize=512)
-def _fields(kind: type) -> tuple[str, ...]:
+def _fields(kind: Any) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(kind))
 
 
@@ -76,7 +76,7 @@ def encode_state(value: Any) -> Any:
     if isinstance(value, Enum):
         return {TAG: "e", "c": get_topic(kind), "v": encode_state(value.value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {name: encode_state(getattr(value, name)) for name in _fields(kind)}
+        fields = {name: encode_state(getattr(value, name)) for name in _fields(kind)}  # type: ignore[arg-type]
         return {TAG: "o", "c": get_topic(kind), "v": fields}
     raise SnapshotStateError(f"a snapshot cannot carry a {kind.__module__}.{kind.__qualname__}")
 
@@ -128,7 +128,7 @@ class AggregateSnapshot(Snapshot):
         state = dict(vars(aggregate))
         for private in ("_id", "_version", "_pending_events"):
             state.pop(private, None)
-        return cls(  # type: ignore[call-arg]
+        return cls(
             originator_id=aggregate.id,
             originator_version=aggregate.version,
             timestamp=cls.create_timestamp(),
