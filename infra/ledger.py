@@ -177,9 +177,7 @@ class ReliefLedger(Application[UUID]):
         loads = _request_loads.get()
         if loads is not None and aggregate_id in loads:
             return loads[aggregate_id]
-        return self.load_latest(
-            aggregate_id, private=loads is None or loads.writes
-        )
+        return self.load_latest(aggregate_id, private=loads is None or loads.writes)
 
     def load_latest(self, aggregate_id: UUID, *, private: bool) -> Any:
         """The newest version: the cached one brought up to date with the log (a copy when
@@ -240,9 +238,7 @@ class ReliefLedger(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Record the aggregates' new events atomically; then they are the newest versions
         (cached), and a snapshot is taken of each that crossed a multiple of the interval."""
-        before = {
-            a.id: a.version - len(a.pending_events) for a in objs if isinstance(a, Aggregate)
-        }
+        before = {a.id: a.version - len(a.pending_events) for a in objs if isinstance(a, Aggregate)}
         recordings = super().save(*objs, **kwargs)
         in_request = _request_loads.get() is not None
         for aggregate in objs:

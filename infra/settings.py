@@ -141,9 +141,7 @@ class Settings:
             ),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
-            snapshot_interval=get_int(
-                "SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0
-            ),
+            snapshot_interval=get_int("SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0),
             workers=get_int("WORKERS", defaults.workers, minimum=1),
         )
 
