@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -22,6 +24,23 @@ ROUTERS = (
     operations.router,
     supervision.router,
 )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one API worker process (``relief api --workers N``): its own runtime, pools
+    and aggregate cache, over the database the parent names in ``RELIEF_DATABASE_URL``."""
+    from infra.settings import Settings
+
+    runtime = Runtime.open(Settings.from_env(), init=False, role="api")
+    app = create_app(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api import logs
 from domain.provenance import Role
@@ -90,16 +91,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     try:
-        config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        n = _workers(args, settings)
+        if n == 1:
+            config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        else:
+            config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)  # after uvicorn configured its handlers
-        server = uvicorn.Server(config)
         print(
-            f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
+            f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+            + (f"  {n} API workers" if n > 1 else ""),
             flush=True,
         )
         print(f"  database: {_describe_db(runtime.database_url)}", flush=True)
         print(f"  kafka:    {runtime.kafka_bootstrap} topic {settings.kafka_topic}", flush=True)
-        server.run()
+        _serve(config)
     finally:
         workers.stop()
         runtime.close()
@@ -123,17 +128,51 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     runtime = _runtime(args, role="api")
+    host = args.host or settings.http_host
+    port = args.port if args.port is not None else settings.http_port
     try:
-        config = uvicorn.Config(
-            create_app(runtime),
-            host=args.host or settings.http_host,
-            port=args.port if args.port is not None else settings.http_port,
-        )
+        n = _workers(args, settings)
+        if n == 1:
+            config = uvicorn.Config(create_app(runtime), host=host, port=port)
+        else:
+            config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)
-        uvicorn.Server(config).run()
+        _serve(config)
     finally:
         runtime.close()
     return 0
+
+
+def _workers(args: argparse.Namespace, settings: Settings) -> int:
+    n = args.workers if args.workers is not None else settings.workers
+    if n < 1:
+        raise SettingsError(f"--workers must be at least 1, got {n}")
+    return int(n)
+
+
+def _worker_config(database_url: str, host: str, port: int, workers: int) -> Any:
+    """uvicorn's worker processes, each building its own runtime (``api.app:app_from_env``)
+    over this process's database (the embedded one included: named to them by URL). Each has
+    its own aggregate cache, checked against the log on every load (infra/ledger.py), so a
+    write through one worker is seen by the next read through any other."""
+    import uvicorn
+
+    os.environ["RELIEF_DATABASE_URL"] = database_url
+    return uvicorn.Config(
+        "api.app:app_from_env", factory=True, host=host, port=port, workers=workers
+    )
+
+
+def _serve(config: Any) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    if config.workers and config.workers > 1:
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run()
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:
@@ -604,11 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, help="API worker processes (RELIEF_WORKERS)")
     run.set_defaults(func=cmd_run)
 
     api = sub.add_parser("api", help=cmd_api.__doc__)
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, help="worker processes (RELIEF_WORKERS)")
     api.set_defaults(func=cmd_api)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(

@@ -33,6 +33,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
+from eventsourcing.utils import Environment
 
 from domain.case import ReliefCase
 from domain.contract import Contract
@@ -134,6 +135,12 @@ class ReliefLedger(Application[UUID]):
     #: The library names the events table after the application: relief_events.
     name = "relief"
     snapshot_class = AggregateSnapshot
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        """Only the settings given (infra.database.store_env), not the process environment:
+        the library would read ``RELIEF_<KEY>`` there as its own ``<KEY>`` (our
+        RELIEF_CIPHER_KEY as its CIPHER_KEY, with its own cipher class)."""
+        return Environment(name, dict(env or {}))
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_transcodings(transcoder)
