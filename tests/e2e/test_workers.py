@@ -41,7 +41,7 @@ def api_process(runtime: Runtime, port: int, workers: int) -> subprocess.Popen[s
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=open(os.environ.get("RELIEF_TEST_API_LOG", os.devnull), "a"),  # noqa: SIM115
+        stderr=open(os.environ.get("RELIEF_TEST_API_LOG", os.devnull), "a"),
         text=True,
     )
 
