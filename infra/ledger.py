@@ -32,7 +32,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Notification,
+    StoredEvent,
+)
 from eventsourcing.utils import Environment
 
 from domain.case import ReliefCase
@@ -51,6 +56,8 @@ log = logging.getLogger(__name__)
 #: Application env keys (set by infra.database.store_env).
 CACHE_SIZE = "AGGREGATE_CACHE_MAXSIZE"
 SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"
+#: A version above every version (PostgreSQL bigint's largest).
+NEWEST = 9_223_372_036_854_775_807
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -205,12 +212,91 @@ class ReliefLedger(Application[UUID]):
 
     def reconstruct(self, aggregate_id: UUID, version: int | None) -> Any:
         """Replayed from the nearest snapshot at or below ``version`` (None: the newest)."""
-        start = self._snapshot_at(aggregate_id, version)
-        events = self._events(aggregate_id, gt=start.version if start else None, lte=version)
-        aggregate = replay(start, events)
+        if version is None:
+            aggregate = self._replayed(aggregate_id, str(NEWEST), {})
+        else:
+            aggregate = self._replayed(aggregate_id, "%(version)s::bigint", {"version": version})
         if aggregate is None:
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r}")
         return aggregate
+
+    def as_of(self, aggregate_id: UUID, moment: Any) -> Any:
+        """The aggregate as it stood at ``moment`` (the version recorded last at or before
+        it), or None when it did not exist yet; one query (version, snapshot and events)."""
+        return self._replayed(
+            aggregate_id,
+            "(SELECT max(originator_version) FROM audit.chain"
+            " WHERE originator_id = %(id)s AND recorded_at <= %(moment)s)",
+            {"moment": moment},
+        )
+
+    def _replayed(self, aggregate_id: UUID, version_sql: str, params: dict[str, Any]) -> Any:
+        """The nearest snapshot at or below the version and the events after it up to the
+        version, fetched in one round trip and replayed; None when there are none."""
+        recorder: Any = self.recorder
+        if self.snapshots is None or not hasattr(recorder, "datastore"):
+            # The in-memory store (unit tests): the library's reads, one after the other.
+            version = params.get("version")
+            start = self._snapshot_at(aggregate_id, version)
+            events = self._events(aggregate_id, gt=start.version if start else None, lte=version)
+            return replay(start, events)
+        query = (
+            f"WITH v AS (SELECT {version_sql} AS version),"
+            " s AS (SELECT originator_version, topic, state FROM public.relief_snapshots"
+            " WHERE originator_id = %(id)s AND originator_version <= (SELECT version FROM v)"
+            " ORDER BY originator_version DESC LIMIT 1)"
+            " SELECT true AS snapshot, NULL::bigint AS position, originator_version, topic, state"
+            " FROM s UNION ALL"
+            " SELECT false, notification_id, originator_version, topic, state"
+            " FROM public.relief_events WHERE originator_id = %(id)s"
+            " AND originator_version > coalesce((SELECT originator_version FROM s), 0)"
+            " AND originator_version <= (SELECT version FROM v)"
+            " ORDER BY snapshot DESC, originator_version"
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows = cursor.execute(query, {"id": aggregate_id, **params}, prepare=True).fetchall()
+        if not rows:
+            return None
+        start = None
+        if rows[0]["snapshot"]:
+            head = rows.pop(0)
+            start = self._open_snapshot(aggregate_id, head)
+            if start is None:  # it did not open: every event up to the same version
+                last = rows[-1] if rows else head
+                return replay(None, self._events(aggregate_id, lte=last["originator_version"]))
+        mapper = self.mapper
+        try:
+            return replay(
+                start,
+                (
+                    mapper.to_domain_event(
+                        Notification(
+                            id=row["position"],
+                            originator_id=aggregate_id,
+                            originator_version=row["originator_version"],
+                            topic=row["topic"],
+                            state=bytes(row["state"]),
+                        )
+                    )
+                    for row in rows
+                ),
+            )
+        except MapperDeserialisationError as error:
+            raise RecordUnreadable(aggregate_id, str(error)) from error
+
+    def _open_snapshot(self, aggregate_id: UUID, row: Any) -> Any:
+        stored = StoredEvent(
+            originator_id=aggregate_id,
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        try:
+            return self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+        except (MapperDeserialisationError, SnapshotStateError, KeyError, TypeError) as error:
+            # A snapshot is a cache of a replay: one that does not open is ignored.
+            log.warning("snapshot of %s ignored (%s): replaying its events", aggregate_id, error)
+            return None
 
     def _events(
         self, aggregate_id: UUID, *, gt: int | None = None, lte: int | None = None
@@ -272,6 +358,52 @@ class ReliefLedger(Application[UUID]):
             log.warning("no snapshot of %s v%s: %s", aggregate.id, aggregate.version, error)
             return False
         return True
+
+    def take_snapshots(self, interval: int, progress: Any = None) -> int:
+        """Snapshots of every aggregate at each multiple of ``interval`` of its versions not
+        snapshotted yet (for a log written before snapshots, or with another interval);
+        returns how many were taken. Safe beside running writers (a snapshot is of recorded
+        events only; one taken twice is refused by its key and skipped)."""
+        if self.snapshots is None or interval < 1:
+            return 0
+        recorder: Any = self.recorder
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT originator_id, max(originator_version) AS head FROM public.relief_events"
+                " GROUP BY originator_id HAVING max(originator_version) >= %s",
+                (interval,),
+            ).fetchall()
+            existing = {
+                (r["originator_id"], r["originator_version"])
+                for r in cursor.execute(
+                    "SELECT originator_id, originator_version FROM public.relief_snapshots"
+                ).fetchall()
+            }
+        taken = 0
+        for done, row in enumerate(rows, 1):
+            aggregate_id = row["originator_id"]
+            batch = []
+            aggregate = None
+            for event in self._events(aggregate_id):
+                aggregate = event.mutate(aggregate)
+                version = event.originator_version
+                if version % interval == 0 and (aggregate_id, version) not in existing:
+                    batch.append(AggregateSnapshot.take(aggregate))  # state encoded now
+            for snapshot in batch:
+                try:
+                    self.snapshots.put([snapshot])
+                    taken += 1
+                except Exception as error:  # a concurrent taker's, or a value it cannot carry
+                    log.warning("no snapshot of %s: %s", aggregate_id, error)
+            if progress is not None:
+                progress(done, len(rows))
+        return taken
+
+    def clear_snapshots(self) -> int:
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("DELETE FROM public.relief_snapshots")
+            return int(cursor.rowcount)
 
     # Reads by kind, for views and scope checks ---------------------------------------------
 

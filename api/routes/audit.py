@@ -80,6 +80,15 @@ def case_as_of(
     version: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
 ) -> dict[str, Any]:
     """The case as it stood at a moment or at a version."""
+    if at is not None and version is None:
+        # The version in force at the instant, the nearest snapshot and the events after it:
+        # one query (infra/ledger.py ``as_of``).
+        if at.tzinfo is None:
+            raise InvalidValue("at needs a time zone", field="at")
+        case = ledger.as_of(case_id, at)
+        if case is None:
+            raise NotFound(f"{case_id} did not exist at {at.isoformat()}", field="at")
+        return {"as_of": at.isoformat(), **case.summary()}
     version = _version_as_of(runtime, case_id, at, version)
     current = ledger.get_case(case_id)
     if version > current.version:
