@@ -184,6 +184,12 @@ class ReliefLedger(Application[UUID]):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
         return aggregate
 
+    def loaded(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate this request has loaded already (no I/O), or None."""
+        loads = _request_loads.get()
+        found = loads.get(aggregate_id) if loads is not None else None
+        return found if isinstance(found, kind) else None
+
     def get_any(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
         """An aggregate of any kind (audit reads); AggregateNotFoundError when none."""
         if version is not None:
