@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.access import allow, check_record
-from api.auth import Principal
+from api.auth import CurrentPrincipal, Principal
 from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
@@ -22,6 +25,7 @@ from infra.checkpoints import checkpoints, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
 from infra.sealing import seal_of
+from infra.verification_jobs import job, start_or_join
 
 router = APIRouter(tags=["audit"])
 
@@ -30,14 +34,61 @@ router = APIRouter(tags=["audit"])
     "/audit/verify",
     dependencies=[allow("audit.read")],
 )
-def verify(runtime: RuntimeDep) -> dict[str, Any]:
+async def verify(
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="seconds to wait for the report (at most 30)")
+    ] = 10,
+) -> dict[str, Any]:
     """Verify chain, seals and signed checkpoints (as ``relief audit verify --json``): intact
     up to a position, or the first break (position and kind, README "Audit"); how far the log
     is signed and how many events are not; ``ok`` is false also when the newest checkpoint is
-    older, or the unsigned tail longer, than the configured limits."""
+    older, or the unsigned tail longer, than the configured limits.
+
+    The verification runs as a job (one at a time; a second request joins the running one):
+    answered 200 with the report when it ends within ``wait`` seconds, else 202 with the job's
+    status and, in Location, where to ask again (``/audit/verify/jobs/{job}``)."""
+    job_id = await run_in_threadpool(
+        start_or_join, runtime.pool, principal.actor.id, lambda: _verification(runtime)
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        state = await run_in_threadpool(job, runtime.pool, job_id)
+        assert state is not None
+        if state["status"] != "running" or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    return _job_answer(state, response)
+
+
+@router.get(
+    "/audit/verify/jobs/{job_id}",
+    dependencies=[allow("audit.read")],
+)
+def verification_job(job_id: UUID, runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    """A verification's status: running (202), done (200, with its report) or failed."""
+    state = job(runtime.pool, job_id)
+    if state is None:
+        raise NotFound(f"no verification {job_id}", field="job_id")
+    return _job_answer(state, response)
+
+
+def _verification(runtime: Any) -> dict[str, Any]:
     trusted = load_public_key(runtime.settings.audit_key_file)
     report = verify_as_configured(runtime.settings, runtime.database_url, trusted_key=trusted)
     return {**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}
+
+
+def _job_answer(state: dict[str, Any], response: Response) -> dict[str, Any]:
+    if state["status"] == "done":
+        return {**state["report"], "job": state["job"]}
+    if state["status"] == "running":
+        response.status_code = 202
+        response.headers["Location"] = f"/audit/verify/jobs/{state['job']}"
+        response.headers["Retry-After"] = "5"
+    return state
 
 
 def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
