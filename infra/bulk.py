@@ -33,7 +33,6 @@ from uuid import UUID
 from domain.errors import NotFound
 from infra.ledger import A, ReliefLedger
 
-
 COPY_EVENTS = (
     "COPY public.relief_events (originator_id, originator_version, topic, state)"
     " FROM STDIN (FORMAT BINARY)"
