@@ -155,21 +155,19 @@ class BulkLedger(ReliefLedger):
             self.mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()
         ]
         recorder: Any = self.recorder
-        with recorder.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as cursor:
-                recorder._lock_table(cursor)  # the store's lock: positions commit in order
-                recorder._notify_channel(cursor)
-                with cursor.copy(COPY_EVENTS) as copy:
-                    copy.set_types(["uuid", "int8", "text", "bytea"])
-                    for event in stored:
-                        copy.write_row(
-                            (
-                                event.originator_id,
-                                event.originator_version,
-                                event.topic,
-                                event.state,
-                            )
-                        )
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            recorder._lock_table(cursor)  # the store's lock: positions commit in order
+            recorder._notify_channel(cursor)
+            with cursor.copy(COPY_EVENTS) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for event in stored:
+                    copy.write_row(
+                        (event.originator_id, event.originator_version, event.topic, event.state)
+                    )
         interval = self.snapshot_interval
         if interval:
             for aggregate in aggregates:
