@@ -330,7 +330,18 @@ class ReliefLedger(Application[UUID]):
             return True
         if self.latest is not None and self.latest.get(aggregate_id) is not None:
             return True
-        return aggregate_id in self.repository
+        recorder: Any = self.recorder
+        if not hasattr(recorder, "datastore"):  # the in-memory store (unit tests)
+            return aggregate_id in self.repository
+        # Not the library's ``in repository``, which loads (and unseals) the whole aggregate.
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            row = cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM public.relief_events WHERE originator_id = %s)"
+                " AS found",
+                (aggregate_id,),
+                prepare=True,
+            ).fetchone()
+        return bool(row and row["found"])
 
     # Saves -----------------------------------------------------------------------------------
 
