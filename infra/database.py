@@ -90,7 +90,6 @@ def store_env(
     legacy_seals_until: int = 0,
     aggregate_cache: int = 0,
     snapshot_interval: int = 0,
-    group_commit: bool = False,
     create_table: bool = False,
     pool_size: int = 8,
     sessions: Sessions | None = None,
@@ -130,7 +129,6 @@ def store_env(
         # often the ledger writes one (0: never; loads use those there are).
         "IS_SNAPSHOTTING_ENABLED": "y",
         "SNAPSHOT_INTERVAL": str(snapshot_interval),
-        "GROUP_COMMIT": "y" if group_commit else "n",
     }
     if aggregate_cache:
         # Recently used aggregates stay in memory; each load still reads the events recorded

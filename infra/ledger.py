@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 #: Application env keys (set by infra.database.store_env).
 CACHE_SIZE = "AGGREGATE_CACHE_MAXSIZE"
 SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"
-GROUP_COMMIT = "GROUP_COMMIT"
 #: A version above every version (PostgreSQL bigint's largest).
 NEWEST = 9_223_372_036_854_775_807
 
@@ -159,10 +158,6 @@ class ReliefLedger(Application[UUID]):
         size = int(self.env.get(CACHE_SIZE) or 0)
         self.latest: LatestCache | None = LatestCache(size) if size > 0 else None
         self.snapshot_interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
-        if (self.env.get(GROUP_COMMIT) or "n") == "y":
-            from infra.group_commit import GroupCommit
-
-            self.recorder.insert_events = GroupCommit(self.recorder).insert_events  # type: ignore[method-assign]
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     # Loads -----------------------------------------------------------------------------------

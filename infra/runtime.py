@@ -126,7 +126,6 @@ class Runtime:
             legacy_seals_until=legacy_seals_until,
             aggregate_cache=settings.aggregate_cache,
             snapshot_interval=settings.snapshot_interval,
-            group_commit=settings.group_commit,
             pool_size=settings.db_pool_size,
             sessions=sessions,
         )

@@ -30,7 +30,6 @@
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
 | RELIEF_SNAPSHOT_INTERVAL | 50 | snapshot an aggregate every this many of its events (0: none) |
 | RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
-| RELIEF_GROUP_COMMIT | 0 | 1: concurrent saves share one transaction (savepoint each) |
 """
 
 from __future__ import annotations
@@ -82,7 +81,6 @@ class Settings:
     aggregate_cache: int = 2000
     snapshot_interval: int = 50
     workers: int = 1
-    group_commit: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,7 +143,6 @@ class Settings:
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
             snapshot_interval=get_int("SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0),
             workers=get_int("WORKERS", defaults.workers, minimum=1),
-            group_commit=(get("GROUP_COMMIT") or "0").lower() in ("1", "y", "yes", "true"),
         )
 
     @property
