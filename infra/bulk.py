@@ -50,6 +50,7 @@ class BulkLedger(ReliefLedger):
         cache_size: int = 50_000,
     ) -> None:
         super().__init__(env=env)
+        self.latest = None  # it keeps its own (below): no shared cache, no copies into one
         self.flush_events = flush_events
         self.cache_size = cache_size
         self._dirty: dict[UUID, Any] = {}  # aggregates with unsaved events
