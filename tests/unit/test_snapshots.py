@@ -22,7 +22,7 @@ import pytest
 from domain.clock import BUSINESS_TZ, Clock
 from domain.commands.supervision import CloseInvestigation, OpenInvestigation, RecordFindings
 from domain.investigation import BanOrder, CitedAlert, PenaltyOrder, VerdictInput, ViolationOrder
-from infra.ledger import ReliefLedger, replay, request_loads
+from infra.ledger import ReliefLedger, own_copy, replay, request_loads
 from infra.snapshots import AggregateSnapshot, SnapshotStateError, decode_state, encode_state
 from services import Services
 from tests.factories import BY_SUPERVISOR, IDENTITY_KEY
@@ -241,3 +241,16 @@ def test_one_load_per_request_and_reads_share_the_cached_aggregate() -> None:
         assert state(mine) == state(first)
     outside = ledger.get(kind, aggregate_id)
     assert outside is not first  # callers outside a request get their own copy
+
+
+def test_a_commands_own_copy_equals_the_aggregate_and_changing_it_leaves_the_original() -> None:
+    ledger = in_memory_ledger()
+    generated_history(ledger)
+    for events in all_histories(ledger).values():
+        for version in range(1, len(events) + 1):
+            original = replay(None, events[:version])
+            before = state(original)
+            copied = own_copy(original)
+            assert copied is not original and state(copied) == before
+            replay(copied, events[version:])  # every later change, applied to the copy
+            assert state(original) == before
