@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -10,7 +12,8 @@ from api import console, docs, etags, openapi_docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
-from api.safe_writes import IdempotencyStore, SafeWrites
+from api.safe_writes import COMMAND_METHODS, IdempotencyStore, SafeWrites
+from infra.ledger import request_loads
 from infra.runtime import Runtime
 
 ROUTERS = (
@@ -21,6 +24,23 @@ ROUTERS = (
     operations.router,
     supervision.router,
 )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one API worker process (``relief api --workers N``): its own runtime, pools
+    and aggregate cache, over the database the parent names in ``RELIEF_DATABASE_URL``."""
+    from infra.settings import Settings
+
+    runtime = Runtime.open(Settings.from_env(), init=False, role="api")
+    app = create_app(runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -41,6 +61,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     console.install(app)
     for router in ROUTERS:
         app.include_router(router, responses=problems.documented_errors())
+    app.add_middleware(OneLoadPerRequest)
     app.add_middleware(
         SafeWrites,
         max_body_bytes=runtime.settings.max_body_bytes,
@@ -53,6 +74,22 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     document_idempotency_key(app)
     return app
+
+
+class OneLoadPerRequest:
+    """ASGI middleware: each aggregate is loaded once per request (infra/ledger.py
+    ``request_loads``): the access check's load is the one the command changes or the read
+    answers from. Set here, on the event loop, so every worker thread of the request shares it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with request_loads(writes=scope["method"] in COMMAND_METHODS):
+            await self.app(scope, receive, send)
 
 
 def document_idempotency_key(app: FastAPI) -> None:

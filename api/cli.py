@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api import logs
 from api.progress import ProgressBar
@@ -64,11 +65,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     try:
-        config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        n = _workers(args, settings)
+        if n == 1:
+            config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+        else:
+            config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)  # after uvicorn configured its handlers
-        server = uvicorn.Server(config)
         print(
-            f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
+            f"relief-ledger serving http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+            + (f"  {n} API workers" if n > 1 else ""),
             flush=True,
         )
         print(f"  database: {_describe_db(runtime.database_url)}", flush=True)
@@ -76,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  data:     {settings.data_dir}", flush=True)
         print(f"  console:  http://{host}:{port}/console/", flush=True)
         record_serving(settings, f"http://{host}:{port}")
-        server.run()
+        _serve(config)
     finally:
         forget_serving()
         workers.stop()
@@ -104,14 +109,50 @@ def cmd_api(args: argparse.Namespace) -> int:
     host = args.host or settings.http_host
     port = args.port if args.port is not None else settings.http_port
     try:
-        config = uvicorn.Config(create_app(runtime), host=host, port=port)
+        n = _workers(args, settings)
+        if n == 1:
+            config = uvicorn.Config(create_app(runtime), host=host, port=port)
+        else:
+            config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)
         record_serving(settings, f"http://{host}:{port}")
-        uvicorn.Server(config).run()
+        _serve(config)
     finally:
         forget_serving()
         runtime.close()
     return 0
+
+
+def _workers(args: argparse.Namespace, settings: Settings) -> int:
+    n = args.workers if args.workers is not None else settings.workers
+    if n < 1:
+        raise SettingsError(f"--workers must be at least 1, got {n}")
+    return int(n)
+
+
+def _worker_config(database_url: str, host: str, port: int, workers: int) -> Any:
+    """uvicorn's worker processes, each building its own runtime (``api.app:app_from_env``)
+    over this process's database (the embedded one included: named to them by URL). Each has
+    its own aggregate cache, checked against the log on every load (infra/ledger.py), so a
+    write through one worker is seen by the next read through any other."""
+    import uvicorn
+
+    os.environ["RELIEF_DATABASE_URL"] = database_url
+    return uvicorn.Config(
+        "api.app:app_from_env", factory=True, host=host, port=port, workers=workers
+    )
+
+
+def _serve(config: Any) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    if config.workers and config.workers > 1:
+        sock = config.bind_socket()
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run()
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:
@@ -122,6 +163,39 @@ def cmd_db_init(args: argparse.Namespace) -> int:
 
     init_schema(resolve_database_url(Settings.from_env()), ALL_PROJECTIONS)
     print("schema ready")
+    return 0
+
+
+def cmd_snapshots_take(args: argparse.Namespace) -> int:
+    """Snapshot every aggregate at each multiple of the interval not yet snapshotted (a log
+    written before snapshots, or after ``clear``); the ledger takes new ones as it saves."""
+    runtime = _runtime(args)
+    try:
+        interval = args.interval or runtime.settings.snapshot_interval
+        if interval < 1:
+            raise SettingsError("snapshots are off (RELIEF_SNAPSHOT_INTERVAL=0); give --interval")
+        bar = ProgressBar("snapshots", 0, "aggregates")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar(done)
+
+        taken = runtime.ledger.take_snapshots(interval, progress)
+        bar.close()
+        print(f"{taken} snapshots taken (every {interval} events of an aggregate)")
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_snapshots_clear(args: argparse.Namespace) -> int:
+    """Drop every snapshot (after a change to an aggregate's state shape); loads replay the
+    events until new ones are taken. Nothing is lost: snapshots only spare replays."""
+    runtime = _runtime(args)
+    try:
+        print(f"{runtime.ledger.clear_snapshots()} snapshots dropped")
+    finally:
+        runtime.close()
     return 0
 
 
@@ -674,11 +748,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--workers", type=int, help="API worker processes (RELIEF_WORKERS)")
     run.set_defaults(func=cmd_run)
 
     api = sub.add_parser("api", help=cmd_api.__doc__)
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, help="worker processes (RELIEF_WORKERS)")
     api.set_defaults(func=cmd_api)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
@@ -687,6 +763,16 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("init", help=cmd_db_init.__doc__).set_defaults(func=cmd_db_init)
 
     sub.add_parser("relay", help=cmd_relay.__doc__).set_defaults(func=cmd_relay)
+
+    snapshots = sub.add_parser("snapshots", help="snapshots of aggregates").add_subparsers(
+        dest="snapshots_command", required=True, metavar="ACTION"
+    )
+    take = snapshots.add_parser("take", help=cmd_snapshots_take.__doc__)
+    take.add_argument("--interval", type=int, help="default: RELIEF_SNAPSHOT_INTERVAL")
+    take.set_defaults(func=cmd_snapshots_take)
+    snapshots.add_parser("clear", help=cmd_snapshots_clear.__doc__).set_defaults(
+        func=cmd_snapshots_clear
+    )
 
     projections = sub.add_parser("projections", help="read-model projections").add_subparsers(
         dest="projections_command", required=True, metavar="ACTION"

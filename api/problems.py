@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import PersistenceError, RecordConflictError
+from eventsourcing.persistence import (
+    MapperDeserialisationError,
+    PersistenceError,
+    RecordConflictError,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,6 +32,7 @@ from domain.errors import (
     VersionMismatch,
 )
 from infra.faults import is_transient
+from infra.ledger import RecordUnreadable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,15 @@ def database_unavailable(instance: str | None = None) -> JSONResponse:
     return response
 
 
+def _aggregate_named(message: str) -> str | None:
+    """The aggregate id a seal refusal's message begins with (infra/sealing.py)."""
+    head = message.split(" ", 1)[0]
+    try:
+        return str(uuid.UUID(head))
+    except ValueError:
+        return None
+
+
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in location)
@@ -121,6 +136,23 @@ def install(app: FastAPI) -> None:
             rule="concurrent-modification",
             detail="another change to this record was saved first; reload it and try again",
             instance=request.url.path,
+        )
+
+    @app.exception_handler(RecordUnreadable)
+    @app.exception_handler(MapperDeserialisationError)
+    async def unreadable(request: Request, error: Exception) -> JSONResponse:
+        # Stored bytes that do not open at their place were changed outside the ledger: the
+        # record cannot be answered, and the auditors must hear of it (logged as an error).
+        aggregate = getattr(error, "aggregate_id", None) or _aggregate_named(str(error))
+        log.error("record failed verification on %s: %s", request.url.path, error)
+        return problem(
+            409,
+            "Record failed verification",
+            rule="record-failed-verification",
+            detail=f"the stored events of record {aggregate} do not verify (changed outside "
+            "the ledger); it cannot be read or changed until the audit restores it",
+            instance=request.url.path,
+            aggregate_id=str(aggregate) if aggregate else None,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -6,10 +6,14 @@ Such reads say who is reading (the bearer token) and why (``X-Purpose``); an aud
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, NamedTuple
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal, Principal, current_actor
 from api.deps import get_runtime
@@ -46,7 +50,7 @@ class AuditRead(NamedTuple):
         return self.principal.actor
 
 
-def auditor_read(
+async def auditor_read(
     principal: CurrentPrincipal,
     x_purpose: Annotated[str | None, Header(max_length=500)] = None,
 ) -> AuditRead:
@@ -54,17 +58,31 @@ def auditor_read(
     return AuditRead(principal, stated_purpose(x_purpose))
 
 
-def case_reader(
+async def case_reader(
     case_id: UUID,
     request: Request,
     actor: Annotated[Actor, Depends(current_actor)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     x_purpose: Annotated[str | None, Header(max_length=500)] = None,
-) -> Actor:
-    """Who reads this case's personal data, and why; recorded before the answer is given."""
-    record_read(runtime.pool, case_id, actor, stated_purpose(x_purpose), request.url.path)
-    return actor
+) -> AsyncIterator[Actor]:
+    """Who reads this case's personal data, and why: recorded (committed) before the answer
+    is sent. The record is written while the route loads and shapes the answer (one commit
+    beside the load instead of before it); the answer waits for it, and a record that fails
+    fails the request (503 when the database is away), so no answer goes unrecorded."""
+    purpose = stated_purpose(x_purpose)
+    recorded = asyncio.ensure_future(
+        run_in_threadpool(record_read, runtime.pool, case_id, actor, purpose, request.url.path)
+    )
+    try:
+        yield actor
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await recorded
+        raise
+    await recorded
 
 
-CaseReader = Annotated[Actor, Depends(case_reader)]
+#: ``scope="function"``: the code after ``yield`` runs when the route has returned, before
+#: its answer is sent.
+CaseReader = Annotated[Actor, Depends(case_reader, scope="function")]
 AuditorRead = Annotated[AuditRead, Depends(auditor_read)]

@@ -6,7 +6,9 @@ of recording the events again. Keys belong to the caller's whole identity (issue
 organisation, scope and role: the same user name in another county is another caller), live
 for a day, and may not be reused for a different request. The answer is kept before it is
 sent, so a retry sent the moment the first answer arrives is answered from it. The kept answer
-is sealed with the event cipher: responses can carry names.
+is sealed with the event key (responses can carry names), its associated data binding it to
+its caller and key: sealed bytes copied to another key by SQL do not open there (the retry is
+answered 409, "kept answer failed verification", never another caller's answer).
 
 The database unreachable: the request is answered 503 with Retry-After, and a key it had taken
 is given back (at the next chance, if the database is gone at that moment). A key whose
@@ -33,6 +35,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from anyio import to_thread
+from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import StoredEvent
 from psycopg_pool import ConnectionPool
 
@@ -40,6 +43,7 @@ from api.auth import TokenVerifier, Unauthenticated
 from api.problems import DATABASE_UNAVAILABLE, RETRY_AFTER_S
 from infra.database import commits_in_doubt, discard_broken
 from infra.faults import is_transient
+from infra.sealing import Seal
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +170,32 @@ class IdempotencyStore:
             return "mismatch", None
         if held[1] is None:
             return "pending", None
-        kept = json.loads(self.cipher.decrypt(bytes(held[2])) if self.cipher else bytes(held[2]))
+        try:
+            kept = json.loads(self._open(caller, key, bytes(held[2])))
+        except (InvalidTag, ValueError):
+            return "unverified", None
         return "done", (int(held[1]), kept["headers"], kept["body"].encode("utf-8"))
+
+    def _place(self, caller: str, key: str) -> bytes:
+        return b"idempotency-key\x00" + caller.encode() + b"\x00" + key.encode()
+
+    def _seal(self, caller: str, key: str, kept: bytes) -> bytes:
+        if self.cipher is None:
+            return kept
+        seal: Seal = self.cipher.seal
+        return seal.seal(kept, self._place(caller, key))
+
+    def _open(self, caller: str, key: str, sealed: bytes) -> bytes:
+        if self.cipher is None:
+            return sealed
+        seal: Seal = self.cipher.seal
+        return seal.open_bound(sealed, self._place(caller, key))
 
     def complete(
         self, caller: str, key: str, status: int, headers: list[list[str]], body: bytes
     ) -> None:
         kept = json.dumps({"headers": headers, "body": body.decode("utf-8")}).encode()
-        sealed = self.cipher.encrypt(kept) if self.cipher else kept
+        sealed = self._seal(caller, key, kept)
         with self.pool.connection() as conn:
             conn.execute(
                 "UPDATE relief.idempotency_keys SET status = %s, response = %s,"
@@ -325,6 +347,17 @@ class SafeWrites:
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 "this key was used for a different request; use a new key for a new command",
+                "Idempotency-Key",
+            )
+            return
+        if outcome == "unverified":
+            await send_problem(
+                send,
+                409,
+                "kept-answer-failed-verification",
+                "Kept answer failed verification",
+                "the answer kept for this key does not open at its key (changed outside the "
+                "ledger); the command is not run again: use a new key after checking its effect",
                 "Idempotency-Key",
             )
             return

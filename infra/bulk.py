@@ -11,9 +11,10 @@ changes are kept only if the whole record succeeds. A record refused half-way le
 behind, not even in memory; the records before it are unaffected.
 
 Transactions hold about ``flush_events`` events (whole units only, so a unit is never split
-between two transactions). Not more: the library inserts a transaction's events as one
-statement in psycopg's pipeline mode, and statements of a few megabytes hang there (client in
-Pipeline.sync, server in ClientRead; psycopg issue #685) — seen here from ~1,000 events.
+between two transactions). Each is written with COPY (binary) under the store's own table lock
+and NOTIFY, as the library's insert would, but without its per-row INSERT: the stored events
+are the application mapper's (sealed to their place), the audit-chain trigger fires for each
+row, and a version taken meanwhile by another writer fails the COPY on the primary key.
 
 It assumes it is the only writer of the aggregates it touches while it runs (a seed or an
 import into a quiet ledger); a concurrent writer makes the next flush fail with the library's
@@ -32,6 +33,11 @@ from uuid import UUID
 from domain.errors import NotFound
 from infra.ledger import A, ReliefLedger
 
+COPY_EVENTS = (
+    "COPY public.relief_events (originator_id, originator_version, topic, state)"
+    " FROM STDIN (FORMAT BINARY)"
+)
+
 
 class BulkLedger(ReliefLedger):
     name = "relief"
@@ -44,6 +50,7 @@ class BulkLedger(ReliefLedger):
         cache_size: int = 50_000,
     ) -> None:
         super().__init__(env=env)
+        self.latest = None  # it keeps its own (below): no shared cache, no copies into one
         self.flush_events = flush_events
         self.cache_size = cache_size
         self._dirty: dict[UUID, Any] = {}  # aggregates with unsaved events
@@ -142,13 +149,39 @@ class BulkLedger(ReliefLedger):
         if self._pending >= self.flush_events:
             self.flush()
 
+    def _copy(self, aggregates: list[Any]) -> int:
+        """The aggregates' new events, in one transaction, by COPY; then their snapshots."""
+        before = {a.id: a.version - len(a.pending_events) for a in aggregates}
+        stored = [
+            self.mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()
+        ]
+        recorder: Any = self.recorder
+        with (
+            recorder.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            recorder._lock_table(cursor)  # the store's lock: positions commit in order
+            recorder._notify_channel(cursor)
+            with cursor.copy(COPY_EVENTS) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for event in stored:
+                    copy.write_row(
+                        (event.originator_id, event.originator_version, event.topic, event.state)
+                    )
+        interval = self.snapshot_interval
+        if interval:
+            for aggregate in aggregates:
+                if aggregate.version // interval > before[aggregate.id] // interval:
+                    self.snapshot(aggregate)
+        return len(stored)
+
     def flush(self) -> int:
         """Write every kept event in one transaction; the aggregates stay cached."""
         if not self._dirty:
             return 0
         aggregates = list(self._dirty.values())
-        written = sum(len(a.pending_events) for a in aggregates)
-        super().save(*aggregates)
+        written = self._copy(aggregates)
         self._dirty.clear()
         self._pending = 0
         for aggregate in aggregates:

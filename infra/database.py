@@ -91,6 +91,7 @@ def store_env(
     cipher_key: str | None = None,
     legacy_seals_until: int = 0,
     aggregate_cache: int = 0,
+    snapshot_interval: int = 0,
     create_table: bool = False,
     pool_size: int = 8,
     sessions: Sessions | None = None,
@@ -126,12 +127,15 @@ def store_env(
         "CREATE_TABLE": "y" if create_table else "n",
         SESSION_PARAMETERS: json.dumps(session_parameters),
         "MAPPER_TOPIC": MAPPER_TOPIC,
+        # The snapshots table always exists (relief_snapshots); SNAPSHOT_INTERVAL says how
+        # often the ledger writes one (0: never; loads use those there are).
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "SNAPSHOT_INTERVAL": str(snapshot_interval),
     }
     if aggregate_cache:
         # Recently used aggregates stay in memory; each load still reads the events recorded
-        # since (fast-forward), so other processes' writes are seen, and hands out a copy.
+        # since, so other processes' writes are seen (infra/ledger.py LatestCache).
         env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
-        env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
     if cipher_key is not None:
         # Stored event state is AES-GCM encrypted: ID numbers, names and incomes never sit
         # in clear in the table, its backups or the Kafka topic (the relay ships stored bytes);

@@ -4,17 +4,44 @@ A thin application: it loads aggregates by kind and saves their new events atomi
 commands are handled by the application services (services/), which it knows nothing of.
 Optimistic concurrency is the library's: a second writer of the same aggregate version fails
 on the primary key.
+
+Loads (README "How it works"):
+
+- *Latest versions* come from a per-process cache of aggregates at their newest known
+  version, checked against the log on every load (one indexed SELECT of the events after the
+  cached version), so every process sees every other process's writes. Cached aggregates are
+  shared and never changed in place: new events are applied to a copy that replaces them.
+  A read is handed the cached aggregate itself; a command gets its own copy.
+- *Within one request* an aggregate is loaded once (``request_loads``): the access check's
+  load is the one the command then changes, or the read then answers from.
+- *Past versions*, and latest versions not cached, start from the nearest snapshot at or
+  below the version (infra/snapshots.py) and replay the events after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from copy import deepcopy
+from decimal import Decimal
+from enum import Enum
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Notification,
+    StoredEvent,
+)
+from eventsourcing.utils import Environment
 
 from domain.case import ReliefCase
 from domain.clock import Clock
@@ -25,8 +52,16 @@ from domain.household import Household
 from domain.investigation import Investigation
 from domain.staff import StaffMember
 from infra.codec import register_transcodings
+from infra.snapshots import AggregateSnapshot, SnapshotStateError
 
 A = TypeVar("A", bound=Aggregate)
+log = logging.getLogger(__name__)
+
+#: Application env keys (set by infra.database.store_env).
+CACHE_SIZE = "AGGREGATE_CACHE_MAXSIZE"
+SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"
+#: A version above every version (PostgreSQL bigint's largest).
+NEWEST = 9_223_372_036_854_775_807
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -38,6 +73,107 @@ def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+#: Values shared between an aggregate and its copy: immutable all the way down.
+_IMMUTABLE = (str, int, float, bool, type(None), Decimal, UUID, dt.date, dt.datetime, Enum)
+
+
+def _copied(value: Any) -> Any:
+    kind = type(value)
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is set:
+        return set(value)  # its elements are hashable values
+    if kind is tuple:
+        return tuple(_copied(v) for v in value)
+    if isinstance(value, _IMMUTABLE) or kind is frozenset:
+        return value
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return value  # the domain's values: frozen, with tuples inside (infra/codec.py)
+    return deepcopy(value)  # anything else that may change in place (a household member)
+
+
+def own_copy(aggregate: Any) -> Any:
+    """A copy of ``aggregate`` a command may change without touching the original: its
+    containers copied, its immutable values (frozen dataclasses, enums, numbers, text,
+    dates) shared. Several times cheaper than ``deepcopy``, which copied every value too;
+    tests/unit/test_snapshots.py checks it against ``deepcopy`` for every aggregate type."""
+    copy = object.__new__(type(aggregate))
+    copy.__dict__.update({k: _copied(v) for k, v in vars(aggregate).items()})
+    return copy
+
+
+class RecordUnreadable(Exception):
+    """A stored event (or the chain of them) of an aggregate does not open or decode: its
+    sealed bytes were changed, moved or forged outside the ledger. Answered as a problem naming
+    the aggregate (api/problems.py), never as a crash."""
+
+    def __init__(self, aggregate_id: UUID, cause: str) -> None:
+        super().__init__(f"the stored events of {aggregate_id} failed verification: {cause}")
+        self.aggregate_id = aggregate_id
+
+
+class RequestLoads(dict[UUID, Any]):
+    """Aggregates loaded during one request, by id. ``writes``: the request is a command, so
+    what it loads is its own copy (it will change it); else the shared cached aggregate."""
+
+    def __init__(self, *, writes: bool) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+_request_loads: ContextVar[RequestLoads | None] = ContextVar("relief_request_loads", default=None)
+
+
+@contextmanager
+def request_loads(*, writes: bool) -> Iterator[RequestLoads]:
+    """Within the block (one request), each aggregate is loaded once. Set on the event loop
+    before the request is routed: the worker threads of its dependencies and endpoint run in
+    copies of this context and so share the same ``RequestLoads``."""
+    loads = RequestLoads(writes=writes)
+    token = _request_loads.set(loads)
+    try:
+        yield loads
+    finally:
+        _request_loads.reset(token)
+
+
+class LatestCache:
+    """Aggregates at their newest known version (LRU, thread-safe). Entries are shared and
+    never changed: a newer version replaces an entry, an older one never does."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, aggregate_id: UUID) -> Any:
+        with self._lock:
+            found = self._items.get(aggregate_id)
+            if found is not None:
+                self._items.move_to_end(aggregate_id)
+            return found
+
+    def offer(self, aggregate: Any) -> None:
+        with self._lock:
+            held = self._items.get(aggregate.id)
+            if held is not None and held.version >= aggregate.version:
+                return
+            self._items[aggregate.id] = aggregate
+            self._items.move_to_end(aggregate.id)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def discard(self, aggregate_id: UUID) -> None:
+        with self._lock:
+            self._items.pop(aggregate_id, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class ReliefLedger(Application[UUID]):
     #: The library names the events table after the application: relief_events.
     name = "relief"
@@ -47,23 +183,286 @@ class ReliefLedger(Application[UUID]):
     #: The business clock the access checks read "today" on: the runtime's (a simulated or
     #: imported history's own clock in tests and bulk loads), the system's by default.
     business_clock: Clock = Clock()
+    snapshot_class = AggregateSnapshot
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        """Only the settings given (infra.database.store_env), not the process environment:
+        the library would read ``RELIEF_<KEY>`` there as its own ``<KEY>`` (our
+        RELIEF_CIPHER_KEY as its CIPHER_KEY, with its own cipher class)."""
+        return Environment(name, dict(env or {}))
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_transcodings(transcoder)
 
+    def construct_repository(self) -> Repository[UUID]:
+        # The library's own cache is off: ours (LatestCache) shares aggregates with readers
+        # without copies and never changes a shared one in place.
+        size = int(self.env.get(CACHE_SIZE) or 0)
+        self.latest: LatestCache | None = LatestCache(size) if size > 0 else None
+        self.snapshot_interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
+        return Repository(event_store=self.events, snapshot_store=self.snapshots)
+
+    # Loads -----------------------------------------------------------------------------------
+
     def get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
         """The aggregate of ``kind`` with that id (as it was at ``version``); NotFound when
-        there is none of that kind."""
+        there is none of that kind. Outside a request (CLI, workers, tests) the caller gets
+        its own copy; inside one, see ``request_loads``."""
         try:
-            aggregate = self.repository.get(aggregate_id, version=version, projector_func=replay)
+            if version is not None:
+                aggregate = self.reconstruct(aggregate_id, version)
+            else:
+                loads = _request_loads.get()
+                if loads is None:
+                    aggregate = self.load_latest(aggregate_id, private=True)
+                else:
+                    aggregate = loads.get(aggregate_id)
+                    if aggregate is None:
+                        aggregate = self.load_latest(aggregate_id, private=loads.writes)
+                        loads[aggregate_id] = aggregate
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}") from None
         if not isinstance(aggregate, kind):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
         return aggregate
 
+    def loaded(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate this request has loaded already (no I/O), or None."""
+        loads = _request_loads.get()
+        found = loads.get(aggregate_id) if loads is not None else None
+        return found if isinstance(found, kind) else None
+
+    def get_any(self, aggregate_id: UUID, *, version: int | None = None) -> Any:
+        """An aggregate of any kind (audit reads); AggregateNotFoundError when none."""
+        if version is not None:
+            return self.reconstruct(aggregate_id, version)
+        loads = _request_loads.get()
+        if loads is not None and aggregate_id in loads:
+            return loads[aggregate_id]
+        return self.load_latest(aggregate_id, private=loads is None or loads.writes)
+
+    def load_latest(self, aggregate_id: UUID, *, private: bool) -> Any:
+        """The newest version: the cached one brought up to date with the log (a copy when
+        ``private``, the shared one else)."""
+        cached = self.latest.get(aggregate_id) if self.latest is not None else None
+        if cached is None:
+            aggregate = self.reconstruct(aggregate_id, None)
+            if self.latest is not None:
+                self.latest.offer(own_copy(aggregate) if private else aggregate)
+            return aggregate
+        new = list(self._events(aggregate_id, gt=cached.version))
+        if not new:
+            return own_copy(cached) if private else cached
+        aggregate = replay(own_copy(cached), new)
+        if self.latest is not None:
+            self.latest.offer(aggregate)
+        return own_copy(aggregate) if private else aggregate
+
+    def reconstruct(self, aggregate_id: UUID, version: int | None) -> Any:
+        """Replayed from the nearest snapshot at or below ``version`` (None: the newest)."""
+        if version is None:
+            aggregate = self._replayed(aggregate_id, str(NEWEST), {})
+        else:
+            aggregate = self._replayed(aggregate_id, "%(version)s::bigint", {"version": version})
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r}")
+        return aggregate
+
+    def as_of(self, aggregate_id: UUID, moment: Any) -> Any:
+        """The aggregate as it stood at ``moment`` (the version recorded last at or before
+        it), or None when it did not exist yet; one query (version, snapshot and events)."""
+        return self._replayed(
+            aggregate_id,
+            "(SELECT max(originator_version) FROM audit.chain"
+            " WHERE originator_id = %(id)s AND recorded_at <= %(moment)s)",
+            {"moment": moment},
+        )
+
+    def _replayed(self, aggregate_id: UUID, version_sql: str, params: dict[str, Any]) -> Any:
+        """The nearest snapshot at or below the version and the events after it up to the
+        version, fetched in one round trip and replayed; None when there are none."""
+        recorder: Any = self.recorder
+        if self.snapshots is None or not hasattr(recorder, "datastore"):
+            # The in-memory store (unit tests): the library's reads, one after the other.
+            version = params.get("version")
+            start = self._snapshot_at(aggregate_id, version)
+            events = self._events(aggregate_id, gt=start.version if start else None, lte=version)
+            return replay(start, events)
+        query = (
+            f"WITH v AS (SELECT {version_sql} AS version),"
+            " s AS (SELECT originator_version, topic, state FROM public.relief_snapshots"
+            " WHERE originator_id = %(id)s AND originator_version <= (SELECT version FROM v)"
+            " ORDER BY originator_version DESC LIMIT 1)"
+            " SELECT true AS snapshot, NULL::bigint AS position, originator_version, topic, state"
+            " FROM s UNION ALL"
+            " SELECT false, notification_id, originator_version, topic, state"
+            " FROM public.relief_events WHERE originator_id = %(id)s"
+            " AND originator_version > coalesce((SELECT originator_version FROM s), 0)"
+            " AND originator_version <= (SELECT version FROM v)"
+            " ORDER BY snapshot DESC, originator_version"
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows = cursor.execute(query, {"id": aggregate_id, **params}, prepare=True).fetchall()
+        if not rows:
+            return None
+        start = None
+        if rows[0]["snapshot"]:
+            head = rows.pop(0)
+            start = self._open_snapshot(aggregate_id, head)
+            if start is None:  # it did not open: every event up to the same version
+                last = rows[-1] if rows else head
+                return replay(None, self._events(aggregate_id, lte=last["originator_version"]))
+        mapper = self.mapper
+        try:
+            return replay(
+                start,
+                (
+                    mapper.to_domain_event(
+                        Notification(
+                            id=row["position"],
+                            originator_id=aggregate_id,
+                            originator_version=row["originator_version"],
+                            topic=row["topic"],
+                            state=bytes(row["state"]),
+                        )
+                    )
+                    for row in rows
+                ),
+            )
+        except MapperDeserialisationError as error:
+            raise RecordUnreadable(aggregate_id, str(error)) from error
+
+    def _open_snapshot(self, aggregate_id: UUID, row: Any) -> Any:
+        stored = StoredEvent(
+            originator_id=aggregate_id,
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        try:
+            return self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[attr-defined]
+        except (MapperDeserialisationError, SnapshotStateError, KeyError, TypeError) as error:
+            # A snapshot is a cache of a replay: one that does not open is ignored.
+            log.warning("snapshot of %s ignored (%s): replaying its events", aggregate_id, error)
+            return None
+
+    def _events(
+        self, aggregate_id: UUID, *, gt: int | None = None, lte: int | None = None
+    ) -> Iterator[Any]:
+        events = self.events.get(aggregate_id, gt=gt, lte=lte)
+        try:
+            yield from events
+        except MapperDeserialisationError as error:
+            raise RecordUnreadable(aggregate_id, str(error)) from error
+
+    def _snapshot_at(self, aggregate_id: UUID, version: int | None) -> Any:
+        if self.snapshots is None:
+            return None
+        try:
+            found = list(self.snapshots.get(aggregate_id, desc=True, limit=1, lte=version))
+            return found[0].mutate(None) if found else None  # type: ignore[attr-defined]
+        except (MapperDeserialisationError, SnapshotStateError, KeyError, TypeError) as error:
+            # A snapshot is a cache of a replay: one that does not open is ignored.
+            log.warning("snapshot of %s ignored (%s): replaying its events", aggregate_id, error)
+            return None
+
     def exists(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.repository
+        loads = _request_loads.get()
+        if loads is not None and aggregate_id in loads:
+            return True
+        if self.latest is not None and self.latest.get(aggregate_id) is not None:
+            return True
+        recorder: Any = self.recorder
+        if not hasattr(recorder, "datastore"):  # the in-memory store (unit tests)
+            return aggregate_id in self.repository
+        # Not the library's ``in repository``, which loads (and unseals) the whole aggregate.
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            row = cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM public.relief_events WHERE originator_id = %s)"
+                " AS found",
+                (aggregate_id,),
+                prepare=True,
+            ).fetchone()
+        return bool(row and row["found"])
+
+    # Saves -----------------------------------------------------------------------------------
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Record the aggregates' new events atomically; then they are the newest versions
+        (cached), and a snapshot is taken of each that crossed a multiple of the interval."""
+        before = {a.id: a.version - len(a.pending_events) for a in objs if isinstance(a, Aggregate)}
+        recordings = super().save(*objs, **kwargs)
+        in_request = _request_loads.get() is not None
+        for aggregate in objs:
+            if not isinstance(aggregate, Aggregate):
+                continue
+            if self.latest is not None and in_request:
+                # A request's saved aggregate is done with (one command per request; the
+                # route only reads it): it is the newest version, shared from now on. Other
+                # callers may go on changing theirs, so theirs are not shared.
+                self.latest.offer(aggregate)
+            interval = self.snapshot_interval
+            if interval and aggregate.version // interval > before[aggregate.id] // interval:
+                self.snapshot(aggregate)
+        return recordings
+
+    def snapshot(self, aggregate: Any) -> bool:
+        """Store a snapshot of ``aggregate`` (at its version); False when it cannot be taken
+        (the events are recorded either way: a snapshot only spares replays)."""
+        if self.snapshots is None:
+            return False
+        try:
+            self.snapshots.put([AggregateSnapshot.take(aggregate)])
+        except Exception as error:  # never fail a recorded command for its snapshot
+            log.warning("no snapshot of %s v%s: %s", aggregate.id, aggregate.version, error)
+            return False
+        return True
+
+    def take_snapshots(self, interval: int, progress: Any = None) -> int:
+        """Snapshots of every aggregate at each multiple of ``interval`` of its versions not
+        snapshotted yet (for a log written before snapshots, or with another interval);
+        returns how many were taken. Safe beside running writers (a snapshot is of recorded
+        events only; one taken twice is refused by its key and skipped)."""
+        if self.snapshots is None or interval < 1:
+            return 0
+        recorder: Any = self.recorder
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT originator_id, max(originator_version) AS head FROM public.relief_events"
+                " GROUP BY originator_id HAVING max(originator_version) >= %s",
+                (interval,),
+            ).fetchall()
+            existing = {
+                (r["originator_id"], r["originator_version"])
+                for r in cursor.execute(
+                    "SELECT originator_id, originator_version FROM public.relief_snapshots"
+                ).fetchall()
+            }
+        taken = 0
+        for done, row in enumerate(rows, 1):
+            aggregate_id = row["originator_id"]
+            batch = []
+            aggregate = None
+            for event in self._events(aggregate_id):
+                aggregate = event.mutate(aggregate)
+                version = event.originator_version
+                if version % interval == 0 and (aggregate_id, version) not in existing:
+                    batch.append(AggregateSnapshot.take(aggregate))  # state encoded now
+            for snapshot in batch:
+                try:
+                    self.snapshots.put([snapshot])
+                    taken += 1
+                except Exception as error:  # a concurrent taker's, or a value it cannot carry
+                    log.warning("no snapshot of %s: %s", aggregate_id, error)
+            if progress is not None:
+                progress(done, len(rows))
+        return taken
+
+    def clear_snapshots(self) -> int:
+        recorder: Any = self.recorder
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("DELETE FROM public.relief_snapshots")
+            return int(cursor.rowcount)
 
     # Reads by kind, for views and scope checks ---------------------------------------------
 

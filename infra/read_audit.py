@@ -27,12 +27,19 @@ READS_DDL = (
 def record_read(
     pool: ConnectionPool, case_id: UUID, actor: Actor, purpose: str, endpoint: str
 ) -> None:
+    """Recorded and committed before the caller goes on (the answer waits for it, so a read
+    never goes unrecorded): one round trip in autocommit, a prepared statement."""
     with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO audit.reads (case_id, actor_id, actor_role, actor_organisation,"
-            " purpose, endpoint) VALUES (%s, %s, %s, %s, %s, %s)",
-            (case_id, actor.id, actor.role.value, actor.organisation, purpose, endpoint),
-        )
+        conn.autocommit = True
+        try:
+            conn.execute(
+                "INSERT INTO audit.reads (case_id, actor_id, actor_role, actor_organisation,"
+                " purpose, endpoint) VALUES (%s, %s, %s, %s, %s, %s)",
+                (case_id, actor.id, actor.role.value, actor.organisation, purpose, endpoint),
+                prepare=True,
+            )
+        finally:
+            conn.autocommit = False
 
 
 def reads_of(pool: ConnectionPool, case_id: UUID, limit: int = 1000) -> list[dict[str, Any]]:

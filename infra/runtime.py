@@ -133,6 +133,7 @@ class Runtime:
             cipher_key=settings.cipher_key(),
             legacy_seals_until=legacy_seals_until,
             aggregate_cache=settings.aggregate_cache,
+            snapshot_interval=settings.snapshot_interval,
             pool_size=settings.db_pool_size,
             sessions=sessions,
         )

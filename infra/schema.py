@@ -136,11 +136,12 @@ def init_schema(
             from infra import audit_chain, checkpoints
             from infra.read_audit import READS_DDL
             from infra.sealing import BOUNDARY_DDL
+            from infra.verification_jobs import JOBS_DDL
 
             with conn.transaction():
                 audit_chain.install(conn)
                 checkpoints.install(conn)
-                for ddl in (*BOUNDARY_DDL, *READS_DDL):
+                for ddl in (*BOUNDARY_DDL, *READS_DDL, *JOBS_DDL):
                     conn.execute(ddl)
             for ddl in CONTROL_DDL:
                 conn.execute(ddl)

@@ -30,6 +30,8 @@
 | RELIEF_OIDC_CLIENT_ID / _SECRET | (unset) | the console's client at that provider |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
+| RELIEF_SNAPSHOT_INTERVAL | 50 | snapshot an aggregate every this many of its events (0: none) |
+| RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Settings:
     aggregate_cache: int = 2000
     #: Days after a contract's last day its staff may still record work done while it ran.
     late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS
+    snapshot_interval: int = 50
+    workers: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +154,8 @@ class Settings:
             oidc_client_secret=get("OIDC_CLIENT_SECRET"),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
+            snapshot_interval=get_int("SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0),
+            workers=get_int("WORKERS", defaults.workers, minimum=1),
         )
 
     @property

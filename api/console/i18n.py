@@ -144,6 +144,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "case_id": {"zh": "案件ID", "en": "Case id"},
     "record": {"zh": "记录", "en": "Record"},
     "intact_up_to": {"zh": "完整至位置", "en": "Intact up to position"},
+    "verification_running": {
+        "zh": "校验仍在进行，请稍后再次点击查看结果。",
+        "en": "The verification is still running; ask again shortly for its report.",
+    },
     "within_limits": {"zh": "签名时效与未签名数在限度内", "en": "Within freshness limits"},
     "yes": {"zh": "是", "en": "yes"},
     "no": {"zh": "否", "en": "no"},

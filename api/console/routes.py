@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -42,7 +43,7 @@ from api.console.session import (
 )
 from api.deps import MAX_SEQUENCE, read_cursor
 from api.problems import STATUS_BY_ERROR
-from api.read_audit import auditor_read, stated_purpose
+from api.read_audit import AuditRead, stated_purpose
 from api.requests.supervision import Closure, Findings, Note, OpenInvestigation
 from api.routes import audit as audit_routes
 from api.routes import supervision as supervision_routes
@@ -54,6 +55,7 @@ from infra.checkpoints import checkpoints, load_public_key
 from infra.history import aggregate_history
 from infra.read_audit import reads_of, record_read
 from infra.runtime import Runtime
+from infra.verification_jobs import job, start_or_join
 from projections.caseload import query_caseload
 from projections.dossier import alert_view
 from projections.history import mask_text
@@ -936,7 +938,7 @@ def audit(
     checkpoints, and the evidence-bundle download with the command that checks it offline."""
     check_action(principal, "audit.read")
     runtime = _runtime(request)
-    report = audit_routes.verify(runtime) if verify else None
+    report = _verification_report(runtime, principal) if verify else None
     key = load_public_key(runtime.settings.audit_key_file)
     with runtime.pool.connection() as conn:
         row = conn.execute("SELECT coalesce(max(sequence), 0) FROM audit.checkpoints").fetchone()
@@ -947,10 +949,34 @@ def audit(
         "audit.html",
         {
             "report": report,
+            "verification_running": verify and report is None,
             "checkpoints": [c.as_dict() for c in newest],
             "public_key": key.hex() if key else None,
         },
     )
+
+
+def _verification_report(runtime: Runtime, principal: Principal) -> dict[str, Any] | None:
+    """The chain verification as ``GET /audit/verify`` runs it: a job (one at a time, a second
+    request joins it), waited for here up to ``VERIFY_WAIT_S``; None while it still runs (the
+    page says so, and asking again joins the same job)."""
+    job_id = start_or_join(
+        runtime.pool, principal.actor.id, lambda: audit_routes.verification_report(runtime)
+    )
+    deadline = time.monotonic() + VERIFY_WAIT_S
+    while True:
+        state = job(runtime.pool, job_id)
+        if state is None or state["status"] != "running" or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    if state is None or state["status"] != "done":
+        return None
+    report: dict[str, Any] = state["report"]
+    return report
+
+
+#: How long the audit page waits for a verification before saying it still runs.
+VERIFY_WAIT_S = 10
 
 
 @router.get("/audit/bundle")
@@ -963,5 +989,5 @@ def bundle(
     """The evidence bundle, as ``GET /audit/bundles/{id}`` answers the same person."""
     check_action(principal, "audit.read")
     runtime = _runtime(request)
-    read = auditor_read(principal, purpose)
+    read = AuditRead(principal, stated_purpose(purpose))
     return audit_routes.bundle(aggregate_id, runtime, runtime.ledger, read)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.access import allow, check_record
-from api.auth import Principal
+from api.auth import CurrentPrincipal, Principal
 from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
 from api.read_audit import AuditorRead, CaseReader
 from domain.case import ReliefCase
@@ -22,6 +25,7 @@ from infra.checkpoints import checkpoints, load_public_key
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
 from infra.sealing import seal_of
+from infra.verification_jobs import job, start_or_join
 
 router = APIRouter(tags=["audit"])
 
@@ -30,20 +34,67 @@ router = APIRouter(tags=["audit"])
     "/audit/verify",
     dependencies=[allow("audit.read")],
 )
-def verify(runtime: RuntimeDep) -> dict[str, Any]:
+async def verify(
+    runtime: RuntimeDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="seconds to wait for the report (at most 30)")
+    ] = 10,
+) -> dict[str, Any]:
     """Verify chain, seals and signed checkpoints (as ``relief audit verify --json``): intact
     up to a position, or the first break (position and kind, README "Audit"); how far the log
     is signed and how many events are not; ``ok`` is false also when the newest checkpoint is
-    older, or the unsigned tail longer, than the configured limits."""
+    older, or the unsigned tail longer, than the configured limits.
+
+    The verification runs as a job (one at a time; a second request joins the running one):
+    answered 200 with the report when it ends within ``wait`` seconds, else 202 with the job's
+    status and, in Location, where to ask again (``/audit/verify/jobs/{job}``)."""
+    job_id = await run_in_threadpool(
+        start_or_join, runtime.pool, principal.actor.id, lambda: verification_report(runtime)
+    )
+    deadline = time.monotonic() + wait
+    while True:
+        state = await run_in_threadpool(job, runtime.pool, job_id)
+        assert state is not None
+        if state["status"] != "running" or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    return _job_answer(state, response)
+
+
+@router.get(
+    "/audit/verify/jobs/{job_id}",
+    dependencies=[allow("audit.read")],
+)
+def verification_job(job_id: UUID, runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    """A verification's status: running (202), done (200, with its report) or failed."""
+    state = job(runtime.pool, job_id)
+    if state is None:
+        raise NotFound(f"no verification {job_id}", field="job_id")
+    return _job_answer(state, response)
+
+
+def verification_report(runtime: Any) -> dict[str, Any]:
     trusted = load_public_key(runtime.settings.audit_key_file)
     report = verify_as_configured(runtime.settings, runtime.database_url, trusted_key=trusted)
     return {**report.as_dict(), "trusted_key": trusted.hex() if trusted else None}
 
 
+def _job_answer(state: dict[str, Any], response: Response) -> dict[str, Any]:
+    if state["status"] == "done":
+        return {**state["report"], "job": state["job"]}
+    if state["status"] == "running":
+        response.status_code = 202
+        response.headers["Location"] = f"/audit/verify/jobs/{state['job']}"
+        response.headers["Retry-After"] = "5"
+    return state
+
+
 def _record_in_scope(ledger: Any, principal: Principal, aggregate_id: UUID) -> Any:
     """The record as it is now, if the caller's scope reaches it (else: not found)."""
     try:
-        record: Any = ledger.repository.get(aggregate_id)
+        record: Any = ledger.get_any(aggregate_id)
     except AggregateNotFoundError:
         raise NotFound(f"no record {aggregate_id}", field="aggregate_id") from None
     check_record(ledger, principal, record)
@@ -80,6 +131,15 @@ def case_as_of(
     version: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
 ) -> dict[str, Any]:
     """The case as it stood at a moment or at a version."""
+    if at is not None and version is None:
+        # The version in force at the instant, the nearest snapshot and the events after it:
+        # one query (infra/ledger.py ``as_of``).
+        if at.tzinfo is None:
+            raise InvalidValue("at needs a time zone", field="at")
+        case = ledger.as_of(case_id, at)
+        if case is None:
+            raise NotFound(f"{case_id} did not exist at {at.isoformat()}", field="at")
+        return {"as_of": at.isoformat(), **case.summary()}
     version = _version_as_of(runtime, case_id, at, version)
     current = ledger.get_case(case_id)
     if version > current.version:
@@ -207,7 +267,7 @@ def aggregate_as_of(
     version = _version_as_of(runtime, aggregate_id, at, version)
     _record_in_scope(ledger, read.principal, aggregate_id)
     try:
-        record: Any = ledger.repository.get(aggregate_id, version=version)
+        record: Any = ledger.get_any(aggregate_id, version=version)
     except AggregateNotFoundError:
         raise NotFound(f"no record {aggregate_id} at version {version}", field="version") from None
     if isinstance(record, ReliefCase):

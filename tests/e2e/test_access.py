@@ -89,6 +89,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/staff/{staff_id}/ratings"): {H, A},
     ("POST", "/staff/{staff_id}/removal"): {H, A},
     ("GET", "/audit/verify"): {S, U},
+    ("GET", "/audit/verify/jobs/{job_id}"): {S, U},
     ("GET", "/audit/checkpoints"): {S, U},
     ("GET", "/audit/public-key"): {S, U},
     ("GET", "/audit/bundles/{aggregate_id}"): {S, U},
@@ -129,6 +130,7 @@ def concrete(path: str) -> str:
         aggregate_id=uuid.uuid4(),
         alert_id=uuid.uuid4(),
         investigation_id=uuid.uuid4(),
+        job_id=uuid.uuid4(),
         code="440103",
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 
 import psycopg
 import pytest
@@ -219,3 +221,21 @@ def test_any_record_as_it_stood_for_auditors(client: TestClient, runtime: Runtim
     ok(client.get(f"/audit/aggregates/{case.id}/as-of", params={"version": 1}, headers=auditor))
     reads = ok(client.get(f"/cases/{case.id}/reads", headers=auditor))["items"]
     assert [r["purpose"] for r in reads] == ["annual audit"]
+
+
+def test_a_verification_runs_as_a_job_whose_status_anyone_auditing_may_ask(
+    client: TestClient,
+) -> None:
+    started = client.get("/audit/verify?wait=0")
+    assert started.status_code in (200, 202), started.text
+    job = started.json()["job"]
+    deadline = time.monotonic() + 60
+    while True:
+        status = client.get(f"/audit/verify/jobs/{job}")
+        if status.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert status.status_code == 202 and status.headers["location"].endswith(job)
+        time.sleep(0.2)
+    report = ok(status)
+    assert report["job"] == job and "intact" in report
+    refused(client.get(f"/audit/verify/jobs/{uuid.uuid4()}"), 404, "not-found")
