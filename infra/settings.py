@@ -28,6 +28,7 @@
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
+| RELIEF_DIVISIONS_FILE | (unset: infra/data/divisions-44-nbs2023.csv.gz) | division list loaded on first start |
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Settings:
     jwt_public_key_path: Path | None = None
     max_body_bytes: int = 262_144
     aggregate_cache: int = 2000
+    #: the division list loaded when the log has no division yet (None: the shipped file)
+    divisions_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +140,9 @@ class Settings:
             ),
             max_body_bytes=get_int("MAX_BODY_BYTES", defaults.max_body_bytes),
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
+            divisions_file=(
+                Path(get("DIVISIONS_FILE") or "").expanduser() if get("DIVISIONS_FILE") else None
+            ),
         )
 
     @property

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.clock import Clock
+from domain.division import DivisionCatalogue
 from services.cases import CaseService
+from services.divisions import DivisionService
 from services.policy import PolicyService, PolicyStore
 from services.purchasing import PurchasingService
 from services.store import Store
@@ -27,15 +29,24 @@ class Services:
     purchasing: PurchasingService
     supervision: SupervisionService
     policy: PolicyService
+    divisions: DivisionService
 
     @classmethod
     def over(
-        cls, store: Store, *, clock: Clock, identity_key: bytes, policies: PolicyStore
+        cls,
+        store: Store,
+        *,
+        clock: Clock,
+        identity_key: bytes,
+        policies: PolicyStore,
+        register: DivisionCatalogue,
     ) -> Services:
-        purchasing = PurchasingService(store, clock)
+        divisions = DivisionService(store, register)
+        purchasing = PurchasingService(store, clock, divisions)
         return cls(
             clock=clock,
-            cases=CaseService(store, clock, identity_key, purchasing.contract_check),
+            divisions=divisions,
+            cases=CaseService(store, clock, identity_key, purchasing.contract_check, divisions),
             purchasing=purchasing,
             supervision=SupervisionService(store, identity_key),
             policy=PolicyService(policies),
