@@ -591,7 +591,7 @@ def cmd_divisions_import(args: argparse.Namespace) -> int:
         f"{args.file}: {len(listed.divisions):,} divisions listed, effective from "
         f"{listed.effective_from}; wrote {report.written:,} events: {report.established:,} "
         f"established, {report.renamed:,} renamed, {report.abolished:,} abolished"
-        + (f"; {report.ended:,} listed codes ended earlier, left as they are" if report.ended else "")
+        + (f"; {report.ended:,} listed codes ended earlier, left alone" if report.ended else "")
         + f" ({time.monotonic() - started:,.1f}s)"
     )
     return 0

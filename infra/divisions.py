@@ -57,9 +57,7 @@ class RegisterIndex:
                         " FROM read_models.divisions"
                     ).fetchall()
                     self._register = MappingRegister(
-                        DivisionEntry(
-                            code, name, DivisionLevel(LEVELS[level]), parent, start, end
-                        )
+                        DivisionEntry(code, name, DivisionLevel(LEVELS[level]), parent, start, end)
                         for code, name, level, parent, start, end in rows
                     )
                     self._position = position

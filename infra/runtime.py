@@ -21,9 +21,9 @@ from domain.provenance import Actor, Provenance, Role
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpointer, load_or_create_key
 from infra.database import Sessions, discard_broken, open_pool, store_env
-from infra.embedded_kafka import EmbeddedKafka
 from infra.divisions import RegisterIndex
 from infra.divisions_file import DEFAULT_DIVISIONS_FILE, DivisionList, read_division_file
+from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
 from infra.faults import supervise
 from infra.kafka_feed import KafkaFeedRunner

@@ -28,7 +28,7 @@
 | RELIEF_JWT_PUBLIC_KEY | (unset: the dev key in data_dir) | PEM public key checking tokens |
 | RELIEF_MAX_BODY_BYTES | 262144 | larger request bodies are refused (413) |
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
-| RELIEF_DIVISIONS_FILE | (unset: infra/data/divisions-44-nbs2023.csv.gz) | division list loaded on first start |
+| RELIEF_DIVISIONS_FILE | (unset: the shipped Guangdong file) | division list of the first start |
 """
 
 from __future__ import annotations

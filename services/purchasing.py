@@ -126,9 +126,7 @@ class PurchasingService:
             service_area=command.service_area,
         )
         if command.service_area is not None:
-            self.divisions.require_all(
-                _area(command.service_area), command.effective_from or today
-            )
+            self.divisions.require_all(_area(command.service_area), command.effective_from or today)
         self.store.save(contract, contractor)
         return contract
 
@@ -277,9 +275,7 @@ class PurchasingService:
             provenance=command.provenance,
         )
         if command.government_unit is not None:
-            self.divisions.require(
-                command.government_unit, self.clock.today(), "government_unit"
-            )
+            self.divisions.require(command.government_unit, self.clock.today(), "government_unit")
         self.store.save(staff)
         return staff
 

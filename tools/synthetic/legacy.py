@@ -34,6 +34,7 @@ def shipped_villages(counties: int = 20, per_county: int = 45) -> list[str]:
                 villages.append(item.code)
     return [v for villages in chosen.values() for v in villages]
 
+
 SPOILERS = (
     "check character",
     "unknown programme",
