@@ -126,15 +126,20 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
     trusted = tmp_path / "idp-public.pem"
     trusted.write_bytes(TOKEN_PUBLIC_PEM)
+    # The template's cipher key, kept where the data directory keeps it, so a process started
+    # by a test with RELIEF_DATA_DIR (the CLI, `relief run`) opens the register's events too.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "cipher.key").write_text(TEST_CIPHER_KEY)
+    (data_dir / "cipher.key").chmod(0o600)
     return Settings(
         jwt_public_key_path=trusted,
         database_url=database_url,
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         kafka_topic=f"relief.events.{uuid.uuid4().hex[:8]}",
         kafka_partitions=3,
         db_pool_size=4,
         projection_batch=50,
-        cipher_key_b64=TEST_CIPHER_KEY,
         divisions_file=TEST_DIVISIONS,
     )
 
