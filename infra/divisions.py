@@ -63,6 +63,10 @@ class RegisterIndex:
                     self._position = position
             self._checked_at = time.monotonic()
 
+    def refresh(self) -> None:
+        """Read the read model again now (after an import this process made)."""
+        self._refresh(min_interval=0.0)
+
     def lookup(self, code: str, on_date: dt.date) -> DivisionEntry | None:
         self._refresh(min_interval=self.refresh_s)
         entry = self._register.lookup(code, on_date)

@@ -204,8 +204,11 @@ class Runtime:
         return report
 
     def catch_up_divisions(self) -> int:
-        """Apply the division events not yet in the register's read model."""
-        return self.projection_runner(DivisionsProjection).catch_up()
+        """Apply the division events not yet in the register's read model, and read it again
+        into this process's index."""
+        covered = self.projection_runner(DivisionsProjection).catch_up()
+        self.register.refresh()
+        return covered
 
     def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:
         """The application services over a bulk store of this database, on ``clock`` (the
