@@ -5,7 +5,7 @@ each test gets a fresh database created on that server.
 
 Every deployment loads a division register on its first start, so a test's fresh database is
 a copy (``CREATE DATABASE … TEMPLATE``) of one made once per session: the schema and the
-fictional test register (``tests/fixtures/test-divisions.csv``) with its read model. Its
+fictional test register (``tests/fixtures/test-divisions.csv``), every projection past it. Its
 division events come first in the log: tests counting events count those after them
 (tests/integration/helpers.py ``events_written``). ``empty_database_url`` is a database with
 nothing at all, for the tests of a log's very beginning.
@@ -71,7 +71,14 @@ def template_database(pg_server_url: str, tmp_path_factory: pytest.TempPathFacto
         ),
         role="test-template",
     )
-    runtime.close()
+    try:
+        # as a deployment's runners do after its first start: every projection past the register
+        from projections.registry import ALL_PROJECTIONS
+
+        for projection in ALL_PROJECTIONS:
+            runtime.projection_runner(projection).catch_up()
+    finally:
+        runtime.close()
     return str(conninfo_to_dict(url)["dbname"])
 
 
