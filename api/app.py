@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from api import problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
+from api.names import bind_register
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
 from api.safe_writes import IdempotencyStore, SafeWrites
 from infra.runtime import Runtime
@@ -28,7 +29,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="relief-ledger",
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
-        dependencies=[Depends(refuse_unknown_query)],
+        dependencies=[Depends(refuse_unknown_query), Depends(bind_register)],
     )
     verifier = TokenVerifier(runtime.settings)
     app.state.runtime = runtime

@@ -9,7 +9,7 @@ read back before the views that name divisions. The in-memory index commands con
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import Cursor
@@ -113,3 +113,39 @@ class DivisionsProjection(Projection):
                     ),
                 )
         flush()
+
+
+# Reading names ------------------------------------------------------------------------------
+
+
+def division_names(cursor: Cursor[Any], codes: Iterable[str]) -> dict[str, str]:
+    """The current name of each code the register knows (one query)."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    cursor.execute(
+        "SELECT code, name FROM read_models.divisions WHERE valid_to IS NULL AND code = ANY(%s)",
+        (wanted,),
+    )
+    named = {code: name for code, name in cursor.fetchall()}
+    missing = [code for code in wanted if code not in named]
+    if missing:  # merged or abolished since: the last name it had
+        cursor.execute(
+            "SELECT DISTINCT ON (code) code, name FROM read_models.divisions"
+            " WHERE code = ANY(%s) ORDER BY code, valid_from DESC",
+            (missing,),
+        )
+        named.update({code: name for code, name in cursor.fetchall()})
+    return named
+
+
+def name_rows(
+    cursor: Cursor[Any], rows: list[dict[str, Any]], fields: Sequence[str] = ("division",)
+) -> list[dict[str, Any]]:
+    """Each row with the name beside each code field: ``name`` beside ``division``,
+    ``<field>_name`` beside any other (None for a code the register does not know)."""
+    names = division_names(cursor, (row[f] for row in rows for f in fields if row.get(f)))
+    for row in rows:
+        for f in fields:
+            row["name" if f == "division" else f"{f}_name"] = names.get(row.get(f) or "")
+    return rows

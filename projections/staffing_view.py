@@ -25,6 +25,7 @@ class DivisionStaffing:
     government_staff: int
     contractor_staff: int
     shortfall: int
+    name: str | None = None  # from the division register
 
     @property
     def staff(self) -> int:
@@ -37,6 +38,7 @@ class VillageStaffing:
     households: int
     coordinators: int
     status: str  # ok, under_staffed, review
+    name: str | None = None  # from the division register
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,21 @@ _STAFF = """
 """
 
 
+#: Every village of the register in force on the day: a village with no household and no
+#: coordinator is exactly the one the one-or-two-coordinators rule is about.
+_REGISTER_VILLAGES = """
+    SELECT code FROM read_models.divisions
+    WHERE level = 'village' AND code LIKE %(prefix)s
+      AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s)
+"""
+
+_NAMES = """
+    SELECT DISTINCT ON (code) code, name FROM read_models.divisions
+    WHERE code = ANY(%(codes)s) AND valid_from <= %(day)s
+    ORDER BY code, valid_from DESC
+"""
+
+
 def staffing_at(
     cursor: Cursor[Any],
     at: dt.datetime,
@@ -105,7 +122,8 @@ def staffing_at(
     policies: list[StaffingPolicy] | None = None,
 ) -> Snapshot:
     """Relief households, minimums, active staff and shortfall of every county and township
-    (and coordinators of every village) known within ``division``, as it stood at ``at``."""
+    the ledger has seen within ``division``, and coordinators of every village of the division
+    register (and any other the ledger has seen), as it stood at ``at``; each with its name."""
     policies = load_policies(cursor) if policies is None else policies
     day = business_date(at)
     policy = policy_on(policies, day)
@@ -125,6 +143,10 @@ def staffing_at(
         known.add(division)  # asked about by name: shown even with nothing in it
     for code in list(known):  # a village makes its township and county known too
         known.update(code[:width] for width in (6, 9) if len(code) > width)
+    cursor.execute(_REGISTER_VILLAGES, params)
+    known.update(row[0] for row in cursor.fetchall())
+    cursor.execute(_NAMES, {**params, "codes": sorted(known)})
+    names = {code: name for code, name in cursor.fetchall()}
     divisions, villages = [], []
     for code in sorted(known):
         if division and not code.startswith(division):
@@ -149,6 +171,7 @@ def staffing_at(
                     government,
                     contractor,
                     max(minimum - government - contractor, 0),
+                    names.get(code),
                 )
             )
         elif len(code) == 12:
@@ -158,7 +181,7 @@ def staffing_at(
                 status = "under_staffed"
             elif policy is not None and coordinators > policy.village_review_above:
                 status = "review"
-            villages.append(VillageStaffing(code, count, coordinators, status))
+            villages.append(VillageStaffing(code, count, coordinators, status, names.get(code)))
     return Snapshot(at, policy.name if policy else None, divisions, villages)
 
 
