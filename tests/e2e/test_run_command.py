@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from infra.embedded_kafka import free_loopback_port
+from tests.conftest import TEST_DIVISIONS
 from tests.factories import resident_id, village
 from tests.integration.kafka_tools import read_raw, read_topic
 
@@ -31,6 +32,8 @@ def relief_env(data_dir: Path, port: int = 8000) -> dict[str, str]:
     env.update(
         {
             "RELIEF_DATA_DIR": str(data_dir),
+            # the small test register: the first start's load of Guangdong's takes ~15 s
+            "RELIEF_DIVISIONS_FILE": str(TEST_DIVISIONS),
             "RELIEF_HTTP_PORT": str(port),
             "RELIEF_CHECKPOINT_EVENTS": "1",
         }
