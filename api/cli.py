@@ -605,7 +605,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args)
     try:
-        if runtime.head_position():
+        if runtime.events_beyond_register():
             print(
                 "the scenario needs an empty ledger (its red flags run with the scenario's "
                 "thresholds): point RELIEF_DATA_DIR or RELIEF_DATABASE_URL at a new one",

@@ -203,6 +203,16 @@ class Runtime:
         self.catch_up_divisions()
         return report
 
+    def events_beyond_register(self) -> bool:
+        """Whether the log holds any event other than the division register's (an empty
+        ledger, for the scenario, is one that holds only its register)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM public.relief_events"
+                " WHERE topic NOT LIKE 'domain.division:%%')"
+            ).fetchone()
+        return bool(row and row[0])
+
     def catch_up_divisions(self) -> int:
         """Apply the division events not yet in the register's read model, and read it again
         into this process's index."""

@@ -151,6 +151,7 @@ def test_a_case_opened_over_http_reaches_the_log_kafka_and_the_caseload(
         if rows == [
             {
                 "division": "440305",
+                "name": "测试区440305",
                 "programme": "dibao",
                 "status": "received",
                 "cases": 1,
