@@ -217,11 +217,17 @@ def build_dataset(home: Path, events: int, seed: int) -> None:
     log(f"projections caught up to {window_start:,}")
     case200 = layer["case200"]
     with runtime.pool.connection() as conn:
+        # the division register comes first in the log: the margin counts the seeded events
+        first = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM public.relief_events"
+            " WHERE topic LIKE 'domain.division:%%'"
+        ).fetchone()
+        margin = min(2000, (window_start - (first[0] if first else 0)) // 2)
         rows = conn.execute(
             "SELECT case_id::text, village FROM read_models.case_index"
             " WHERE status = 'approved' AND last_position < %s AND NOT case_id::text = ANY(%s)"
             " ORDER BY case_id LIMIT 2000",
-            (window_start - 2000, [c[0] for c in case200]),
+            (window_start - margin, [c[0] for c in case200]),
         ).fetchall()
     targets = [[r[0], r[1][:6]] for r in rows]
     runtime.close()
