@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Header, Request
 from psycopg import Cursor
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
@@ -109,8 +111,13 @@ def get_services(request: Request) -> Services:
 
 def read_cursor(request: Request) -> Iterator[Cursor[Any]]:
     """A cursor on the read models for the request, its connection back in the pool after."""
-    with get_runtime(request).pool.connection() as conn, conn.cursor() as cursor:
-        yield cursor
+    with get_runtime(request).pool.connection() as conn:
+        with conn.cursor() as cursor:
+            yield cursor
+        # A read commits nothing and its answer is read already: a database gone since then
+        # must not turn the answer into an error (the pool drops the broken connection).
+        with contextlib.suppress(psycopg.OperationalError):
+            conn.rollback()
 
 
 def command_provenance(
