@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from api import console, docs, etags, openapi_docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
+from api.names import bind_register
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
 from api.safe_writes import COMMAND_METHODS, IdempotencyStore, SafeWrites
 from infra.ledger import request_loads
@@ -48,7 +49,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="relief-ledger",
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
-        dependencies=[Depends(refuse_unknown_query)],
+        dependencies=[Depends(refuse_unknown_query), Depends(bind_register)],
         docs_url=None,  # served from the package's own assets (api/docs.py), not a CDN
         redoc_url=None,
     )

@@ -692,6 +692,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if not report.rejects else 3
 
 
+def cmd_divisions_import(args: argparse.Namespace) -> int:
+    """Import a division list (the register file, or the statistics bureau's list): writes
+    only what it changes in the register."""
+    from pathlib import Path
+
+    from domain.errors import DomainError
+    from infra.divisions_file import DivisionFileError, read_division_file
+
+    try:
+        listed = read_division_file(Path(args.file))
+    except (OSError, DivisionFileError) as error:
+        print(f"relief divisions import: {error}", file=sys.stderr)
+        return 2
+    runtime = _runtime(args)
+    started = time.monotonic()
+    try:
+        report = runtime.load_divisions(listed, actor=args.actor)
+    except DomainError as error:
+        print(f"relief divisions import: refused: {error.message}", file=sys.stderr)
+        return 3
+    finally:
+        runtime.close()
+    print(
+        f"{args.file}: {len(listed.divisions):,} divisions listed, effective from "
+        f"{listed.effective_from}; wrote {report.written:,} events: {report.established:,} "
+        f"established, {report.renamed:,} renamed, {report.abolished:,} abolished"
+        + (f"; {report.ended:,} listed codes ended earlier, left alone" if report.ended else "")
+        + f" ({time.monotonic() - started:,.1f}s)"
+    )
+    return 0
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Honest province plus injected misconduct; red flags' precision and recall per rule."""
     _dev_tools()
@@ -700,7 +732,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args)
     try:
-        if runtime.head_position():
+        if runtime.events_beyond_register():
             print(
                 "the scenario needs an empty ledger (its red flags run with the scenario's "
                 "thresholds): point RELIEF_DATA_DIR or RELIEF_DATABASE_URL at a new one",
@@ -851,6 +883,14 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--households", type=int, default=300)
     scenario.add_argument("--seed", type=int, default=7)
     scenario.set_defaults(func=cmd_scenario)
+
+    divisions = sub.add_parser("divisions", help="the division register").add_subparsers(
+        dest="divisions_command", required=True, metavar="COMMAND"
+    )
+    dimport = divisions.add_parser("import", help=cmd_divisions_import.__doc__)
+    dimport.add_argument("file", help="a division list (.csv, .txt, optionally .gz)")
+    dimport.add_argument("--actor", default="relief-cli", help="recorded as who imported it")
+    dimport.set_defaults(func=cmd_divisions_import)
 
     legacy = sub.add_parser("import", help=cmd_import.__doc__)
     legacy.add_argument("file", help="JSON lines, one legacy case per line (format: README)")

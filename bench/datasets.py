@@ -217,11 +217,17 @@ def build_dataset(home: Path, events: int, seed: int) -> None:
     log(f"projections caught up to {window_start:,}")
     case200 = layer["case200"]
     with runtime.pool.connection() as conn:
+        # the division register comes first in the log: the margin counts the seeded events
+        first = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM public.relief_events"
+            " WHERE topic LIKE 'domain.division:%%'"
+        ).fetchone()
+        margin = min(2000, (window_start - (first[0] if first else 0)) // 2)
         rows = conn.execute(
             "SELECT case_id::text, village FROM read_models.case_index"
             " WHERE status = 'approved' AND last_position < %s AND NOT case_id::text = ANY(%s)"
             " ORDER BY case_id LIMIT 2000",
-            (window_start - 2000, [c[0] for c in case200]),
+            (window_start - margin, [c[0] for c in case200]),
         ).fetchall()
     targets = [[r[0], r[1][:6]] for r in rows]
     runtime.close()
@@ -253,20 +259,21 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     from infra.runtime import Runtime
     from infra.sealing import seal_of
     from infra.settings import Settings
-    from tools.synthetic.province import Shape, SimulatedClock, seed_province
+    from tools.synthetic.province import Geography, Shape, SimulatedClock, seed_province
 
     shutil.rmtree(data.parent, ignore_errors=True)
     url = start_postgres(data)
     settings = Settings(database_url=url, data_dir=data)
     runtime = Runtime.open(settings)
-    shape = Shape.for_households(households)
+    shape = Shape.for_households(households, Geography.of(runtime.register.current()))
     key = load_or_create_key(settings.audit_key_file)
     token(settings, "auditor", "44", "44", "bench-setup")  # makes the dev token key
     # The 200-event cases: received, investigated, recommended, approved, then reviews.
     case200 = []
     for n in range(special):
         county = shape.counties[n % len(shape.counties)]
-        case200.append([str(make_long_case(runtime, county, n)), county])
+        village = shape.villages[shape.townships[county][0]][0]  # a village of the register
+        case200.append([str(make_long_case(runtime, county, n, village)), county])
     seal = seal_of(runtime.ledger)
     sign_checkpoint(runtime.pool, key, seal)
     log(f"{special} cases of {CASE_EVENTS} events written")
@@ -290,7 +297,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     return runtime, head, shape, case200
 
 
-def make_long_case(runtime: Any, county: str, n: int) -> uuid.UUID:
+def make_long_case(runtime: Any, county: str, n: int, village: str) -> uuid.UUID:
     """A dibao case carried to approval through the ledger, then reviewed until it holds
     ``CASE_EVENTS`` events (each command its own transaction, as over HTTP)."""
     from decimal import Decimal
@@ -308,7 +315,6 @@ def make_long_case(runtime: Any, county: str, n: int) -> uuid.UUID:
     from domain.provenance import Actor, Provenance, Role
     from tools.synthetic.identities import resident_id
 
-    village = f"{county}001001"
     clerk = Provenance(Actor("bench-clerk", Role.INTAKE_CLERK, county), reason="window")
     officer = Provenance(Actor(f"bench-officer-{county}", Role.HANDLING_STAFF, county))
     approver = Provenance(Actor(f"bench-approver-{county}", Role.APPROVER, county))

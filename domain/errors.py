@@ -366,3 +366,16 @@ class ClosureNeedsVerdicts(InvalidState):
 
 class ViolationOnSubjectsContract(InvalidValue):
     """A violation is recorded on a contract of the investigated subject's contractor."""
+
+
+# Divisions ----------------------------------------------------------------------------------
+
+
+class UnknownDivision(DomainError):
+    """A division code names no division of the register at that date."""
+
+    rule = "unknown-division"
+
+
+class DivisionChange(InvalidValue):
+    """A change to the division register contradicts the division's history."""

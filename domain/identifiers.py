@@ -125,7 +125,9 @@ def check_division_code(code: str, *, field: str | None = None) -> None:
     for start, end in _SEGMENTS[1:]:
         if end > len(code):
             break
-        if set(code[start:end]) == {"0"}:
+        # The county segment may be "00": prefecture-level cities without counties (东莞 4419,
+        # 中山 4420) number their townships directly under NNNN00 (东城街道 441900003).
+        if set(code[start:end]) == {"0"} and (start, end) != (4, 6):
             raise InvalidIdentifier(
                 f"division code {code!r} has an all-zero segment at digits {start + 1}-{end}",
                 field=field,

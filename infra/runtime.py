@@ -17,6 +17,7 @@ from eventsourcing.utils import Environment
 from psycopg_pool import ConnectionPool
 
 from domain.clock import Clock, SetClock
+from domain.provenance import Actor, Provenance, Role
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpointer, load_or_create_key
 from infra.database import (
@@ -26,6 +27,8 @@ from infra.database import (
     open_pool,
     store_env,
 )
+from infra.divisions import RegisterIndex
+from infra.divisions_file import DEFAULT_DIVISIONS_FILE, DivisionList, read_division_file
 from infra.embedded_kafka import EmbeddedKafka
 from infra.embedded_postgres import start_embedded_postgres
 from infra.faults import supervise
@@ -38,8 +41,13 @@ from infra.schema import init_schema
 from infra.sealing import read_boundary, seal_of
 from infra.settings import Settings
 from projections.base import Projection
+from projections.divisions import DivisionsProjection
 from projections.registry import ALL_PROJECTIONS
 from services import Services
+from services.divisions import LoadReport
+
+#: Advisory lock key of the first start's register load ("divisn" in ASCII).
+REGISTER_LOCK_KEY = 0x64697669736E
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,7 @@ class Runtime:
     ledger: ReliefLedger
     pool: ConnectionPool
     services: Services
+    register: RegisterIndex
     role: str = "api"
     #: Events up to this position may carry the seal of the version before place binding.
     legacy_seals_until: int = 0
@@ -111,15 +120,19 @@ class Runtime:
         ledger.late_entry_days = settings.late_entry_days
         ledger.business_clock = clock or Clock()
         pool = open_pool(database_url, size=settings.db_pool_size, sessions=sessions)
+        register = RegisterIndex(pool)
         runtime = cls(
             settings=settings,
             database_url=database_url,
             ledger=ledger,
             pool=pool,
-            services=cls._services(settings, ledger, pool, ledger.business_clock),
+            services=cls._services(settings, ledger, pool, ledger.business_clock, register),
+            register=register,
             role=role,
             legacy_seals_until=legacy_seals_until,
         )
+        if init:
+            runtime.ensure_register()
         if kafka:
             runtime.connect_kafka()
         return runtime
@@ -140,15 +153,82 @@ class Runtime:
 
     @staticmethod
     def _services(
-        settings: Settings, store: ReliefLedger, pool: ConnectionPool, clock: Clock
+        settings: Settings,
+        store: ReliefLedger,
+        pool: ConnectionPool,
+        clock: Clock,
+        register: RegisterIndex,
     ) -> Services:
         return Services.over(
             store,
             clock=clock,
             identity_key=settings.identity_key(),
             policies=StaffingPolicies(pool),
+            register=register,
             late_entry_days=settings.late_entry_days,
         )
+
+    # The division register -------------------------------------------------------------------
+
+    def ensure_register(self) -> LoadReport | None:
+        """On the first start of a log without divisions, load the division list
+        (``RELIEF_DIVISIONS_FILE`` or the shipped Guangdong file), under an advisory lock so
+        processes starting together load it once; None when the log has divisions already.
+
+        A log this version begins (empty until now) records its legacy boundary as 0 before
+        writing: the first start must not take these, our own place-bound events, for the
+        head of a log written by the version before place binding (infra/sealing.py)."""
+        sessions = sessions_for(self.settings, self.role)
+        with psycopg.connect(sessions.conninfo(self.database_url), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (REGISTER_LOCK_KEY,))
+            try:
+                if conn.execute(
+                    "SELECT 1 FROM public.relief_events"
+                    " WHERE topic LIKE 'domain.division:%%' LIMIT 1"
+                ).fetchone():
+                    return None
+                conn.execute(
+                    "INSERT INTO audit.seal_boundary (position) SELECT 0"
+                    " WHERE NOT EXISTS (SELECT 1 FROM public.relief_events)"
+                    " ON CONFLICT (only_row) DO NOTHING"
+                )
+                path = self.settings.divisions_file or DEFAULT_DIVISIONS_FILE
+                log.info("loading the division register from %s (first start)", path)
+                report = self.load_divisions(read_division_file(path), actor="relief-first-start")
+                log.info("division register: %s divisions established", report.established)
+                return report
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (REGISTER_LOCK_KEY,))
+
+    def load_divisions(self, listed: DivisionList, *, actor: str) -> LoadReport:
+        """Write what a division list changes in the register, then bring the register's read
+        model up to it (so the next command sees it)."""
+        self.catch_up_divisions()
+        provenance = Provenance(
+            Actor(actor, Role.SYSTEM, "44"), reason=f"division list: {listed.source}"[:2000]
+        )
+        report = self.services.divisions.load_division_list(
+            listed.divisions, provenance, effective_from=listed.effective_from
+        )
+        self.catch_up_divisions()
+        return report
+
+    def events_beyond_register(self) -> bool:
+        """Whether the log holds any event other than the division register's (an empty
+        ledger, for the scenario, is one that holds only its register)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM public.relief_events"
+                " WHERE topic NOT LIKE 'domain.division:%%')"
+            ).fetchone()
+        return bool(row and row[0])
+
+    def catch_up_divisions(self) -> int:
+        """Apply the division events not yet in the register's read model, and read it again
+        into this process's index."""
+        covered = self.projection_runner(DivisionsProjection).catch_up()
+        self.register.refresh()
+        return covered
 
     def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:
         """The application services over a bulk store of this database, on ``clock`` (the
@@ -162,7 +242,11 @@ class Runtime:
             ),
             flush_events=flush_events,
         )
-        return Bulk(store, self._services(self.settings, store, self.pool, clock), clock)
+        return Bulk(
+            store,
+            self._services(self.settings, store, self.pool, clock, self.register),
+            clock,
+        )
 
     def worker_pool(self, role: str) -> ConnectionPool:
         """A small pool of a worker's own, its sessions named after the worker."""

@@ -14,6 +14,7 @@ from psycopg import Cursor
 
 from domain.case import CaseStatus, ReliefCase
 from projections.base import FoldingProjection, RecordedEvent, handles
+from projections.divisions import name_rows
 from projections.sets import Column, arrays, select_where_in, unnest, upsert
 
 #: The status each event moves a case to.
@@ -387,7 +388,7 @@ def query_caseload(
         }
         for r in rows
     ]
-    return items, total
+    return name_rows(cursor, items), total
 
 
 def query_caseload_by(
@@ -430,7 +431,7 @@ def query_waiting(cursor: Cursor[Any], *, division: str | None, now: Any) -> lis
         f" FROM read_models.case_index WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
         params,
     )
-    return [
+    rows = [
         {
             "county": r[0],
             "stage": r[1],
@@ -440,6 +441,7 @@ def query_waiting(cursor: Cursor[Any], *, division: str | None, now: Any) -> lis
         }
         for r in cursor.fetchall()
     ]
+    return name_rows(cursor, rows, ("county",))
 
 
 def query_cross_region(cursor: Cursor[Any], *, division: str | None) -> list[dict[str, Any]]:
@@ -454,4 +456,5 @@ def query_cross_region(cursor: Cursor[Any], *, division: str | None) -> list[dic
         "  WHERE cross_region) flows WHERE county LIKE %s GROUP BY county ORDER BY county",
         (prefix,),
     )
-    return [{"county": r[0], "out": r[1], "in": r[2]} for r in cursor.fetchall()]
+    rows = [{"county": r[0], "out": r[1], "in": r[2]} for r in cursor.fetchall()]
+    return name_rows(cursor, rows, ("county",))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from projections.base import Projection
 from projections.caseload import CaseloadProjection
+from projections.divisions import DivisionsProjection
 from projections.red_flags.projection import RedFlagsProjection
 from projections.staffing import StaffingProjection
 
+#: The division register first: the others' answers name divisions by it.
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
+    DivisionsProjection,
     CaseloadProjection,
     StaffingProjection,
     RedFlagsProjection,

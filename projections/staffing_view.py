@@ -12,6 +12,7 @@ from psycopg import Cursor
 
 from domain.clock import BUSINESS_TZ, business_date
 from domain.staffing import StaffingPolicy, policy_on
+from projections.divisions import name_rows
 
 POLICY_TABLE = "relief.staffing_policies"
 
@@ -25,6 +26,7 @@ class DivisionStaffing:
     government_staff: int
     contractor_staff: int
     shortfall: int
+    name: str | None = None  # from the division register
 
     @property
     def staff(self) -> int:
@@ -37,6 +39,7 @@ class VillageStaffing:
     households: int
     coordinators: int
     status: str  # ok, under_staffed, review
+    name: str | None = None  # from the division register
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,21 @@ _SEEN = """
 """
 
 
+#: Every village of the register in force on the day: a village with no household and no
+#: coordinator is exactly the one the one-or-two-coordinators rule is about.
+_REGISTER_VILLAGES = """
+    SELECT code FROM read_models.divisions
+    WHERE level = 'village' AND code LIKE %(prefix)s
+      AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s)
+"""
+
+_NAMES = """
+    SELECT DISTINCT ON (code) code, name FROM read_models.divisions
+    WHERE code = ANY(%(codes)s) AND valid_from <= %(day)s
+    ORDER BY code, valid_from DESC
+"""
+
+
 def staffing_at(
     cursor: Cursor[Any],
     at: dt.datetime,
@@ -120,7 +138,8 @@ def staffing_at(
     policies: list[StaffingPolicy] | None = None,
 ) -> Snapshot:
     """Relief households, minimums, active staff and shortfall of every county and township
-    (and coordinators of every village) known within ``division``, as it stood at ``at``."""
+    the ledger has seen within ``division``, and coordinators of every village of the division
+    register (and any other the ledger has seen), as it stood at ``at``; each with its name."""
     policies = load_policies(cursor) if policies is None else policies
     day = business_date(at)
     policy = policy_on(policies, day)
@@ -139,6 +158,10 @@ def staffing_at(
         known.add(division)  # asked about by name: shown even with nothing in it
     for code in list(known):  # a village makes its township and county known too
         known.update(code[:width] for width in (6, 9) if len(code) > width)
+    cursor.execute(_REGISTER_VILLAGES, params)
+    known.update(row[0] for row in cursor.fetchall())
+    cursor.execute(_NAMES, {**params, "codes": sorted(known)})
+    names = {code: name for code, name in cursor.fetchall()}
     divisions, villages = [], []
     for code in sorted(known):
         if division and not code.startswith(division):
@@ -163,6 +186,7 @@ def staffing_at(
                     government,
                     contractor,
                     max(minimum - government - contractor, 0),
+                    names.get(code),
                 )
             )
         elif len(code) == 12:
@@ -172,7 +196,7 @@ def staffing_at(
                 status = "under_staffed"
             elif policy is not None and coordinators > policy.village_review_above:
                 status = "review"
-            villages.append(VillageStaffing(code, count, coordinators, status))
+            villages.append(VillageStaffing(code, count, coordinators, status, names.get(code)))
     return Snapshot(at, policy.name if policy else None, divisions, villages)
 
 
@@ -361,7 +385,7 @@ def current_staffing(
         cursor.execute(f"SELECT count(*) FROM ({query}) page", params)
         total = cursor.fetchone()[0]  # type: ignore[index]
     items = [division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
-    return (policy.name if policy else None), items, total
+    return (policy.name if policy else None), name_rows(cursor, items), total
 
 
 def current_summary(
@@ -377,10 +401,13 @@ def current_summary(
         coordinators AS (
           SELECT s.division, count(*) FILTER (WHERE s.kind = 'village_coordinator') AS n
           FROM ({_STAFF}) s WHERE length(s.division) = 12 GROUP BY s.division),
-        villages AS (
-          SELECT coalesce(k.n, 0) AS n FROM read_models.staffing_divisions v
-          LEFT JOIN coordinators k USING (division)
-          WHERE v.level = 'village' AND v.division LIKE %(prefix)s)
+        villages AS (  -- the register's villages in force, and any other the ledger has seen
+          SELECT coalesce(k.n, 0) AS n FROM (
+            SELECT division FROM read_models.staffing_divisions
+            WHERE level = 'village' AND division LIKE %(prefix)s
+            UNION SELECT code FROM ({_REGISTER_VILLAGES}) r
+          ) v
+          LEFT JOIN coordinators k USING (division))
         SELECT
           (SELECT count(*) FILTER (WHERE level = 'county') FROM c),
           (SELECT count(*) FILTER (WHERE level = 'county' AND shortfall > 0) FROM c),

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from domain.clock import Clock
 from domain.contract import DEFAULT_LATE_ENTRY_DAYS
+from domain.division import DivisionCatalogue
 from services.cases import CaseService
+from services.divisions import DivisionService
 from services.policy import PolicyService, PolicyStore
 from services.purchasing import PurchasingService
 from services.store import Store
@@ -28,6 +30,7 @@ class Services:
     purchasing: PurchasingService
     supervision: SupervisionService
     policy: PolicyService
+    divisions: DivisionService
 
     @classmethod
     def over(
@@ -37,12 +40,15 @@ class Services:
         clock: Clock,
         identity_key: bytes,
         policies: PolicyStore,
+        register: DivisionCatalogue,
         late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
     ) -> Services:
-        purchasing = PurchasingService(store, clock, late_entry_days, identity_key)
+        divisions = DivisionService(store, register)
+        purchasing = PurchasingService(store, clock, divisions, late_entry_days, identity_key)
         return cls(
             clock=clock,
-            cases=CaseService(store, clock, identity_key, purchasing.contract_check),
+            divisions=divisions,
+            cases=CaseService(store, clock, identity_key, purchasing.contract_check, divisions),
             purchasing=purchasing,
             supervision=SupervisionService(store, identity_key),
             policy=PolicyService(policies),

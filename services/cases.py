@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.case import ContractCheck, ReliefCase
-from domain.clock import Clock
+from domain.clock import Clock, business_date
 from domain.commands.cases import (
     AddHouseholdMember,
     ApproveCase,
@@ -41,17 +41,25 @@ from domain.identifiers import parse_resident_id
 from domain.person import Person, person_id_for
 from domain.provenance import Provenance
 from domain.staff import StaffMember
+from services.divisions import DivisionService
 from services.store import Store, check_expected_version, paying_contract
 
 
 class CaseService:
     def __init__(
-        self, store: Store, clock: Clock, identity_key: bytes, contract_check: ContractCheck
+        self,
+        store: Store,
+        clock: Clock,
+        identity_key: bytes,
+        contract_check: ContractCheck,
+        divisions: DivisionService,
     ) -> None:
         self.store = store
         self.clock = clock
         self.identity_key = identity_key
         self.contract_check = contract_check
+        #: every division a command names must exist in the register at the command's date
+        self.divisions = divisions
 
     # People --------------------------------------------------------------------------------
 
@@ -109,6 +117,13 @@ class CaseService:
             today=self.clock.today(),
             provenance=command.provenance,
         )
+        self.divisions.require_all(
+            [
+                (household.registered_division.code, "registered_division"),
+                (household.residence_division.code, "residence_division"),
+            ],
+            self.clock.today(),
+        )
         people = [
             self._person_joining(member, household.id, command.provenance)
             for member in command.members
@@ -152,6 +167,7 @@ class CaseService:
             window_division=command.window_division,
             provenance=command.provenance,
         )
+        self.divisions.require(command.window_division, self.clock.today(), "window_division")
         person = self.store.get(Person, self.person_id(case.applicant_id))
         person.check_alive()
         person.claim(programme=case.programme.value, case_id=case.id, provenance=command.provenance)
@@ -178,6 +194,8 @@ class CaseService:
             now=self.clock.now(),
             provenance=command.provenance,
         )
+        visit = command.means_test.home_visit
+        self.divisions.require(visit.place, business_date(visit.visited_at), "home_visit.place")
         return self._save(case, command)
 
     def recommend_case(self, command: RecommendCase) -> ReliefCase:
@@ -230,6 +248,7 @@ class CaseService:
             now=self.clock.now(),
             provenance=command.provenance,
         )
+        self.divisions.require(command.place, business_date(command.start), "place")
         return self._save(case, command)
 
     def review_case(self, command: ReviewCase) -> ReliefCase:

@@ -38,7 +38,12 @@ from domain.credit_code import parse_credit_code
 from domain.errors import Duplicate, OutsideContract
 from domain.identifiers import DivisionCode
 from domain.staff import StaffMember
+from services.divisions import DivisionService
 from services.store import Store, check_expected_version, paying_contract
+
+
+def _area(codes: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(code, f"service_area[{i}]") for i, code in enumerate(codes)]
 
 
 class PurchasingService:
@@ -46,11 +51,14 @@ class PurchasingService:
         self,
         store: Store,
         clock: Clock,
+        divisions: DivisionService,
         late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
         identity_key: bytes | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
+        #: every division a command names must exist in the register at the command's date
+        self.divisions = divisions
         self.late_entry_days = late_entry_days
         self.identity_key = identity_key  # staff's resident IDs are kept as blind indexes
 
@@ -83,6 +91,7 @@ class PurchasingService:
             deciding_unit=command.deciding_unit,
             provenance=command.provenance,
         )
+        self.divisions.require(command.deciding_unit, command.start, "deciding_unit")
         self.store.save(contractor)
         return contractor
 
@@ -104,6 +113,8 @@ class PurchasingService:
             today=today,
             provenance=command.provenance,
         )
+        self.divisions.require(command.purchaser, command.awarded_on or today, "purchaser")
+        self.divisions.require_all(_area(command.service_area), command.start)
         self.store.save(contract, contractor)
         return contract
 
@@ -123,6 +134,8 @@ class PurchasingService:
             work_items=command.work_items,
             service_area=command.service_area,
         )
+        if command.service_area is not None:
+            self.divisions.require_all(_area(command.service_area), command.effective_from or today)
         self.store.save(contract, contractor)
         return contract
 
@@ -282,6 +295,8 @@ class PurchasingService:
             key=self.identity_key,
             provenance=command.provenance,
         )
+        if command.government_unit is not None:
+            self.divisions.require(command.government_unit, self.clock.today(), "government_unit")
         self.store.save(staff)
         return staff
 
@@ -292,6 +307,7 @@ class PurchasingService:
             provenance=command.provenance,
             contract=self.staff_contract(staff),
         )
+        self.divisions.require(command.division, self.clock.today(), "division")
         self.store.save(staff)
         return staff
 

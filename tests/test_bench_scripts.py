@@ -28,6 +28,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "projection_catchup": (
         [],
         [
+            "projection_catchup_postgres_divisions",
             "projection_catchup_postgres_caseload",
             "projection_catchup_postgres_staffing",
             "projection_catchup_postgres_red_flags",
@@ -37,6 +38,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "kafka_catchup": (
         [],
         [
+            "projection_catchup_kafka_divisions",
             "projection_catchup_kafka_caseload",
             "projection_catchup_kafka_staffing",
             "projection_catchup_kafka_red_flags",

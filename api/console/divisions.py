@@ -12,6 +12,8 @@ from typing import Any
 
 from psycopg import Cursor
 
+from projections.divisions import division_names as register_names
+
 #: Length of a division code at each level, province to village.
 LEVEL_WIDTHS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "village": 12}
 LEVELS = tuple(LEVEL_WIDTHS)
@@ -28,13 +30,7 @@ def level_of(code: str) -> str:
 
 
 def division_names(cursor: Cursor[Any], codes: Iterable[str]) -> dict[str, str]:
-    """code → name for the codes the register knows; a code it does not know is absent (the
-    caller shows the code). Without the register's table, an empty mapping."""
-    wanted = sorted(set(codes))
-    if not wanted:
-        return {}
-    row = cursor.execute("SELECT to_regclass('read_models.divisions') IS NOT NULL").fetchone()
-    if not row or not row[0]:
-        return {}
-    cursor.execute("SELECT code, name FROM read_models.divisions WHERE code = ANY(%s)", [wanted])
-    return {str(code): str(name) for code, name in cursor.fetchall()}
+    """code → name for the codes the division register knows (its current name, or the last
+    one of a division merged or abolished since); a code it does not know is absent (the
+    caller shows the code)."""
+    return register_names(cursor, codes)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import allow, check_division, check_record, check_sees_full_ids
 from api.auth import CurrentPrincipal
 from api.deps import AppServices, By, ExpectedVersion, Ledger, RuntimeDep
+from api.names import named
 from api.read_audit import CaseReader, stated_purpose
 from api.requests.cases import (
     AddMember,
@@ -41,12 +42,12 @@ router = APIRouter()
 
 def case_view(case: ReliefCase, response: Response) -> dict[str, Any]:
     response.headers["ETag"] = f'"{case.version}"'
-    return case.summary()
+    return named(case.summary())
 
 
 def household_view(household: Household, response: Response) -> dict[str, Any]:
     response.headers["ETag"] = f'"{household.version}"'
-    return household.summary()
+    return named(household.summary())
 
 
 # Households and people -------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def get_household(
     )
     response.headers["ETag"] = f'"{household.version}"'
     response.headers["Cache-Control"] = "no-store"
-    return household.summary(masked=False)
+    return named(household.summary(masked=False))
 
 
 @router.post(

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 class CaseloadRow(BaseModel):
     division: str
+    name: str | None = None  # the division's name in the register
     programme: str
     status: str
     cases: int

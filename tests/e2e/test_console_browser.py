@@ -16,6 +16,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,7 @@ def test_a_supervisor_takes_alerts_to_a_sanction(
     wait_for(browser, "#closure")
     assert "closure-form" not in browser.page_source
     shot(browser, "investigation-closed")
-    assert runtime.ledger.get_contractor(story["cid"]).ban_on(today) is not None
+    assert runtime.ledger.get_contractor(uuid.UUID(story["cid"])).ban_on(today) is not None
 
     catch_up(runtime)  # the alerts' review status follows the closure
     browser.get(f"{served}/console/contractors/{story['cid']}")

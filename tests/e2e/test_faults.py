@@ -22,7 +22,7 @@ from infra.projection_runner import projection_status
 from infra.runtime import Runtime, Workers
 from infra.settings import Settings
 from projections.registry import ALL_PROJECTIONS
-from tests.conftest import fresh_database
+from tests.conftest import TEST_DIVISIONS, fresh_database
 from tests.e2e.faults import (
     READER,
     RECORDED_ANSWER_LOST,
@@ -66,6 +66,7 @@ def system(tmp_path: Path, kafka_broker: EmbeddedKafka) -> Iterator[System]:
         projection_batch=50,
         checkpoint_events=20,
         checkpoint_seconds=1,
+        divisions_file=TEST_DIVISIONS,  # its first start loads the test register
     )
     runtime = Runtime.open(settings)
     workers = Workers(runtime).start()

@@ -7,13 +7,13 @@ import threading
 import uuid
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from infra.runtime import Runtime
 from tests.e2e.http import actor, ok, refused
 from tests.factories import resident_id, village
+from tests.integration.helpers import events_written
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +21,8 @@ CLERK = actor("intake_clerk", "440103", "clerk-1")
 
 
 def events(runtime: Runtime) -> int:
-    with psycopg.connect(runtime.database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM relief_events").fetchone()
-    assert row is not None
-    return int(row[0])
+    """The events the test wrote (the log less the register the database began with)."""
+    return events_written(runtime.database_url)
 
 
 def household_body(name: str = "Chen Hua", division: str | None = None) -> dict[str, Any]:

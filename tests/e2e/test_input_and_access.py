@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import jwt
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -33,6 +32,7 @@ from infra.settings import Settings, SettingsError
 from tests.e2e.faults import serving
 from tests.e2e.http import actor, contracted, ok, refused
 from tests.factories import BY_CLERK, resident_id, village
+from tests.integration.helpers import events_written
 from tests.scenario import application, approve
 
 pytestmark = pytest.mark.e2e
@@ -42,10 +42,8 @@ OFFICER = actor("handling_staff", "440103", "officer-1", scope="440103")
 
 
 def events(runtime: Runtime) -> int:
-    with psycopg.connect(runtime.database_url) as conn:
-        row = conn.execute("SELECT count(*) FROM relief_events").fetchone()
-    assert row is not None
-    return int(row[0])
+    """The events the test wrote (the log less the register the database began with)."""
+    return events_written(runtime.database_url)
 
 
 def household_body(county: str = "440103") -> dict[str, Any]:

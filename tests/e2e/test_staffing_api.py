@@ -8,8 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
+from infra.divisions_file import read_division_file
 from infra.runtime import Runtime
 from projections.registry import ALL_PROJECTIONS
+from tests.conftest import TEST_DIVISIONS
 from tests.e2e.http import actor, ok, refused
 from tests.factories import BY_OFFICER
 from tests.scenario import application, approve
@@ -50,6 +52,7 @@ def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) ->
             "contractor_staff": 0,
             "staff": 2,
             "shortfall": 0,
+            "name": "测试区440103",
         }
     ]
     before_removal = runtime.services.clock.now()
@@ -83,7 +86,15 @@ def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) ->
     # the household's township is known too; with nobody assigned there it is short by 2
     assert summary["townships_short"] == 1 and summary["township_shortfall"] == 2
     villages = ok(client.get("/staffing/villages", params={"status": "under_staffed"}))
-    assert [v["division"] for v in villages["items"]] == ["440103001001"]
+    # every village of the register without a coordinator, the household's among them
+    register_villages = sorted(
+        d.code
+        for d in read_division_file(TEST_DIVISIONS).divisions
+        if len(d.code) == 12 and d.code.startswith("44")  # the province asked about
+    )
+    assert villages["total"] == len(register_villages)
+    assert [v["division"] for v in villages["items"]] == register_villages[:100]  # first page
+    assert "440103001001" in register_villages
 
     refused(client.get("/staffing", params={"at": "2026-01-01T00:00:00"}), 422, "invalid-value")
     refused(client.get("/staffing/divisions/4401"), 422, "invalid-request")
@@ -121,8 +132,8 @@ def test_waiting_cross_region_and_metrics(client: TestClient, runtime: Runtime) 
     assert waiting[0]["applications"] == 2 and waiting[0]["oldest_application_days"] >= 0
     flows = ok(client.get("/caseload/cross-region"))["items"]
     assert flows == [
-        {"county": "440103", "out": 0, "in": 1},
-        {"county": "440305", "out": 1, "in": 0},
+        {"county": "440103", "out": 0, "in": 1, "county_name": "测试区440103"},
+        {"county": "440305", "out": 1, "in": 0, "county_name": "测试区440305"},
     ]
     metrics = client.get("/metrics")
     assert metrics.status_code == 200

@@ -94,3 +94,28 @@ def projection_conclusions(runtime: Runtime, schema: str) -> dict[str, list[tupl
             row for row in tables["alert_reviews"] if row[0] in open_ids or row[1] != "unreviewed"
         ]
     return tables
+
+
+#: The division register's events (the template's, or a list imported by a test).
+DIVISION_TOPICS = "domain.division:%"
+
+
+def events_written(database_url: str) -> int:
+    """How many events the test wrote: the log less the division register's events."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM public.relief_events WHERE topic NOT LIKE %s",
+            (DIVISION_TOPICS,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def register_head(database_url: str) -> int:
+    """The position of the register's last event: where a test's own events begin after."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(max(notification_id), 0) FROM public.relief_events"
+            " WHERE topic LIKE %s",
+            (DIVISION_TOPICS,),
+        ).fetchone()
+    return int(row[0]) if row else 0

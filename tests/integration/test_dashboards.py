@@ -18,6 +18,7 @@ from infra.schema import create_generation
 from infra.settings import Settings
 from projections.base import Projection
 from projections.caseload import LEVELS, CaseloadProjection, query_caseload
+from projections.divisions import name_rows
 from projections.staffing import StaffingProjection
 from projections.staffing_view import (
     current_staffing,
@@ -105,7 +106,8 @@ def caseload_from_scratch(runtime: Runtime, schema: str) -> dict[str, list[dict[
             {"division": k[0], "programme": k[1], "status": k[2], "cases": v[0], "households": v[1]}
             for k, v in sorted(totals.items())
         ]
-    return answers
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        return {level: name_rows(cursor, items) for level, items in answers.items()}
 
 
 def test_caseload_rollups_equal_a_recomputation(history: Runtime) -> None:

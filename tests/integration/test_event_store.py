@@ -14,6 +14,7 @@ from infra.runtime import Runtime
 from infra.schema import init_schema
 from projections.registry import ALL_PROJECTIONS
 from tests.factories import approver
+from tests.integration.helpers import register_head
 from tests.scenario import application
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,9 @@ def test_cases_are_stored_in_one_ordered_log_with_provenance(runtime: Runtime) -
         CloseCase(case_id=first.id, reason_code="voluntary", provenance=approver("440103"))
     )
 
-    notifications = ledger.recorder.select_notifications(start=None, limit=100)
+    notifications = ledger.recorder.select_notifications(
+        start=register_head(runtime.database_url) + 1, limit=100
+    )
     case_events = [
         (n.originator_id, n.originator_version)
         for n in notifications
@@ -165,7 +168,9 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     for thread in threads:
         thread.join()
     assert errors == []
-    notifications = runtime.ledger.recorder.select_notifications(start=None, limit=1000)
+    notifications = runtime.ledger.recorder.select_notifications(
+        start=register_head(runtime.database_url) + 1, limit=1000
+    )
     ids = [n.id for n in notifications]
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
     assert sum(n.topic.endswith("ApplicationReceived") for n in notifications) == 40

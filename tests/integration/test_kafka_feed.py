@@ -195,7 +195,8 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
                 time.sleep(0.2)
             assert time.monotonic() < deadline
         assert relay.load_state().epoch == 2
-        consume_until(runner, runtime, schema, timeout=90)
+        # the republish carries the division register's events too (the whole log from 0)
+        consume_until(runner, runtime, schema, timeout=180)
     finally:
         runner.close()
     pg = new_schema(runtime, "rm_caseload_lost_pg")

@@ -21,9 +21,11 @@ from eventsourcing.persistence import MapperDeserialisationError
 from domain.case import ReliefCase
 from domain.clock import Clock, SetClock
 from domain.commands.cases import CloseCase
+from domain.division import DivisionEntry, MappingRegister
 from infra import merkle
 from infra.audit_verify import verify_log
 from infra.checkpoints import Checkpoint, all_checkpoints, raw_public_key, sign_checkpoint
+from infra.divisions_file import read_division_file
 from infra.evidence import build_bundle, range_leaves, verify_bundle
 from infra.ledger import ReliefLedger
 from infra.policies import StaffingPolicies
@@ -31,9 +33,11 @@ from infra.projection_runner import rebuild
 from infra.runtime import Runtime
 from infra.schema import init_schema
 from infra.sealing import Seal, place, read_boundary, seal_of
+from infra.settings import Settings
 from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from services import Services
+from tests.conftest import TEST_DIVISIONS
 from tests.factories import approver
 from tests.integration.helpers import caseload_rows
 from tests.scenario import application, paid_case, write_history
@@ -65,11 +69,18 @@ class OldVersion:
         env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
         env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
         self.ledger = ReliefLedger(env=env)
+        listed = read_division_file(TEST_DIVISIONS)
         self.services = Services.over(
             self.ledger,
             clock=Clock(),
             identity_key=runtime.settings.identity_key(),
             policies=StaffingPolicies(runtime.pool),
+            # The old version kept no register: its commands name the test villages, and the
+            # checks of today's services pass over them without a division event in the log.
+            register=MappingRegister(
+                DivisionEntry(d.code, d.name, d.level, d.parent, listed.effective_from)
+                for d in listed.divisions
+            ),
         )
 
     def close(self) -> None:
@@ -148,8 +159,19 @@ def upgrade(runtime: Runtime, before_upgrade: Any = None) -> Iterator[Upgraded]:
 
 
 @pytest.fixture()
-def upgraded(runtime: Runtime) -> Iterator[Upgraded]:
-    yield from upgrade(runtime)
+def bare_runtime(settings: Settings, empty_database_url: str) -> Iterator[Runtime]:
+    """A runtime over a log nothing has been written to: the schema only (as ``relief db init``
+    makes it), no division register; the log an old version wrote into."""
+    settings = settings.with_(database_url=empty_database_url)
+    init_schema(empty_database_url, ALL_PROJECTIONS)
+    runtime = Runtime.open(settings, init=False)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture()
+def upgraded(bare_runtime: Runtime) -> Iterator[Upgraded]:
+    yield from upgrade(bare_runtime)
 
 
 def cipher_key(runtime: Runtime) -> bytes:
@@ -295,7 +317,7 @@ def test_moving_the_signed_boundary_is_caught(upgraded: Upgraded) -> None:
     assert refused is not None and refused.kind == "boundary-moved"
 
 
-def test_an_old_event_copied_before_the_upgrade_is_found_twice(runtime: Runtime) -> None:
+def test_an_old_event_copied_before_the_upgrade_is_found_twice(bare_runtime: Runtime) -> None:
     """The attack the old version could not see: its sealed bytes appear twice."""
     copied: dict[str, int] = {}
 
@@ -315,15 +337,16 @@ def test_an_old_event_copied_before_the_upgrade_is_found_twice(runtime: Runtime)
         )
         copied["at"] = position
 
-    for upgraded in upgrade(runtime, copy_payment):
+    for upgraded in upgrade(bare_runtime, copy_payment):
         report = verify(upgraded.runtime)
         assert report.first_break is not None
         assert (report.first_break.kind, report.first_break.position) == ("duplicate", copied["at"])
 
 
 def test_a_log_restored_after_an_empty_start_is_adopted_at_the_next_start(
-    runtime: Runtime,
+    bare_runtime: Runtime,
 ) -> None:
+    runtime = bare_runtime
     url = runtime.database_url
     assert sql(url, "SELECT count(*) FROM audit.seal_boundary") == [(0,)]  # nothing to exempt
     old = old_version_ledger(runtime)  # the rows of a log written before binding, restored
@@ -338,6 +361,8 @@ def test_a_log_restored_after_an_empty_start_is_adopted_at_the_next_start(
     try:
         report = verify(adopted)
         assert report.intact and report.legacy_events == head
+        # its first start loaded the register above the boundary, place-bound
+        assert adopted.head_position() > head
         [(case_id,)] = sql(
             url,
             "SELECT originator_id FROM relief_events WHERE topic LIKE"
@@ -349,12 +374,14 @@ def test_a_log_restored_after_an_empty_start_is_adopted_at_the_next_start(
 
 
 def test_a_log_begun_here_and_signed_keeps_no_boundary(runtime: Runtime) -> None:
-    """The first chained checkpoint signs the boundary as it is (none): a later start must
-    not record one, or every verify after it would say the boundary moved."""
+    """The first chained checkpoint signs the boundary as it is (0: this version began the log
+    with the division register, recording 0 before its first event): a later start must not
+    record another, or every verify after it would say the boundary moved."""
+    assert sql(runtime.database_url, "SELECT position FROM audit.seal_boundary") == [(0,)]
     write_history(runtime, 2)
     key = Ed25519PrivateKey.generate()
     signed = sign_checkpoint(runtime.pool, key, seal_of(runtime.ledger)).checkpoint
     assert signed is not None and signed.legacy_until == 0
     init_schema(runtime.database_url, ALL_PROJECTIONS)
-    assert sql(runtime.database_url, "SELECT count(*) FROM audit.seal_boundary") == [(0,)]
+    assert sql(runtime.database_url, "SELECT position FROM audit.seal_boundary") == [(0,)]
     assert verify(runtime).intact

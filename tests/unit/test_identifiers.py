@@ -28,6 +28,13 @@ class TestDivisionCode:
         assert DivisionCode("4401").contains(village)
         assert not DivisionCode("4403").contains(village)
 
+    @pytest.mark.parametrize("code", ["441900", "441900003", "441900003001", "442000101001"])
+    def test_cities_without_counties_number_townships_under_county_segment_00(
+        self, code: str
+    ) -> None:
+        # 东莞 4419 and 中山 4420 have no counties: their townships are 4419 00 NNN.
+        assert DivisionCode(code).county == DivisionCode(code[:6])
+
     def test_a_county_has_no_enclosing_village(self) -> None:
         with pytest.raises(InvalidIdentifier) as refused:
             DivisionCode("440103").at(DivisionLevel.VILLAGE)
@@ -43,7 +50,7 @@ class TestDivisionCode:
             ("4401030010011", "length"),
             ("990103", "province"),
             ("440003", "segment"),
-            ("440100", "segment"),
+            ("440000", "segment"),
             ("440103000", "segment"),
             ("440103001000", "segment"),
         ],

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -29,18 +30,22 @@ from domain.commands.purchasing import AwardContract, RegisterContractor
 from domain.commands.supervision import CloseInvestigation, OpenInvestigation, RecordFindings
 from domain.contract import Contract, EventAtPosition, EventOfAggregate
 from domain.contractor import Contractor
+from domain.division import DIVISION_NAMESPACE as DIVISION_NS
+from domain.division import Division, DivisionEntry, ListedDivision, MappingRegister
 from domain.errors import (
     BanTerms,
     PaymentAboveAmountInForce,
     PaymentInAdvance,
     PolicyAuthorityOnly,
     SupervisorsDoNotOperateCases,
+    UnknownDivision,
     VersionMismatch,
 )
 from domain.household import HouseholdMember
 from domain.investigation import BanOrder, CitedAlert, PenaltyOrder, VerdictInput, ViolationOrder
 from domain.provenance import Actor, Provenance, Role
 from domain.staffing import StaffingPolicy
+from infra.divisions_file import read_division_file
 from infra.ledger import ReliefLedger
 from services import Services
 from tests.factories import (
@@ -87,9 +92,44 @@ def store() -> Recording:
     return Recording()
 
 
+TEST_DIVISIONS = read_division_file(
+    Path(__file__).resolve().parents[1] / "fixtures" / "test-divisions.csv"
+)
+
+
+class StoreRegister(MappingRegister):
+    """The register as the services' store holds it: the divisions saved there (read back
+    from the aggregates, as the read model would)."""
+
+    def __init__(self, store: Recording, preloaded: list[DivisionEntry]) -> None:
+        super().__init__(preloaded)
+        self.store = store
+
+    def lookup(self, code: str, on_date: dt.date) -> DivisionEntry | None:
+        found = super().lookup(code, on_date)
+        if found is None and self.store.exists(uuid.uuid5(DIVISION_NS, code)):
+            division = self.store.get(Division, uuid.uuid5(DIVISION_NS, code))
+            found = MappingRegister(division.entries()).lookup(code, on_date)
+        return found
+
+
 @pytest.fixture()
-def services(store: Recording) -> Services:
-    return Services.over(store, clock=SetClock(NOW), identity_key=IDENTITY_KEY, policies=Policies())
+def register() -> MappingRegister:
+    return MappingRegister(
+        DivisionEntry(d.code, d.name, d.level, d.parent, TEST_DIVISIONS.effective_from)
+        for d in TEST_DIVISIONS.divisions
+    )
+
+
+@pytest.fixture()
+def services(store: Recording, register: MappingRegister) -> Services:
+    return Services.over(
+        store,
+        clock=SetClock(NOW),
+        identity_key=IDENTITY_KEY,
+        policies=Policies(),
+        register=register,
+    )
 
 
 def approved_case(services: Services) -> ReliefCase:
@@ -309,3 +349,81 @@ def test_policy_is_loaded_by_an_approving_or_supervising_authority(services: Ser
         LoadStaffingPolicy(document=document, provenance=approver())
     )
     assert policy.name == "test bands"
+
+
+# The division register -----------------------------------------------------------------------
+
+
+def test_a_household_in_a_village_the_register_lacks_is_refused_naming_the_field(
+    services: Services, store: Recording
+) -> None:
+    with pytest.raises(UnknownDivision) as refused:
+        services.cases.register_household(
+            RegisterHousehold(
+                registered_division="440103001099",
+                residence_division=VILLAGE,
+                members=(HouseholdMember(resident_id(), "陈华", "head"),),
+                provenance=BY_CLERK,
+            )
+        )
+    assert refused.value.field == "registered_division"
+    assert store.saves == []
+
+
+def test_an_award_whose_service_area_the_register_lacks_is_refused(services: Services) -> None:
+    contractor = services.purchasing.register_contractor(
+        RegisterContractor(
+            name="社工服务中心",
+            contractor_type="social_organisation",
+            credit_code=credit_code(),
+            provenance=BY_OFFICER,
+        )
+    )
+    with pytest.raises(UnknownDivision) as refused:
+        services.purchasing.award_contract(
+            AwardContract(
+                contractor_id=contractor.id,
+                purchaser="440103",
+                work_items=("household_investigation",),
+                service_area=("440103", "440103015"),
+                start=dt.date(2026, 1, 1),
+                end=dt.date(2026, 12, 31),
+                value=Decimal("100000"),
+                funding_source="relief_work_funds",
+                provenance=officer(),
+            )
+        )
+    assert refused.value.field == "service_area[1]"
+
+
+def test_loading_a_list_twice_writes_it_once_and_a_newer_list_its_differences(
+    store: Recording,
+) -> None:
+    from services.divisions import DivisionService
+
+    by = Provenance(Actor("import", Role.SYSTEM, "44"))
+    service = DivisionService(store, StoreRegister(store, []))
+    listed = [
+        ListedDivision("44", "省"),
+        ListedDivision("4401", "市"),
+        ListedDivision("440103", "区"),
+    ]
+    first = service.load_division_list(listed, by, effective_from=dt.date(2000, 1, 1))
+    assert (first.established, first.written) == (3, 3)
+
+    class Current(StoreRegister):
+        def current(self) -> Mapping[str, DivisionEntry]:
+            return {
+                code: store.get(Division, uuid.uuid5(DIVISION_NS, code)).entries()[-1]
+                for code in ("44", "4401", "440103")
+            }
+
+    service = DivisionService(store, Current(store, []))
+    again = service.load_division_list(listed, by, effective_from=dt.date(2000, 1, 1))
+    assert again.written == 0
+    newer = [ListedDivision("44", "省"), ListedDivision("4401", "新市")]
+    changed = service.load_division_list(newer, by, effective_from=dt.date(2024, 1, 1))
+    assert (changed.established, changed.renamed, changed.abolished) == (0, 1, 1)
+    district = store.get(Division, uuid.uuid5(DIVISION_NS, "440103"))
+    assert district.valid_to == dt.date(2024, 1, 1)
+    assert service.register.lookup("4401", dt.date(2024, 1, 1)).name == "新市"  # type: ignore[union-attr]

@@ -1,5 +1,7 @@
 """A legacy system's export, made up: JSON lines in the import format (infra/legacy_import.py).
 
+Its villages are the division register's (``villages``: by default the first villages of the
+first counties of the shipped Guangdong file), so the lines pass the register's check.
 Deterministic for a seed; ``bad_every`` spoils every n-th line in one of the ways a real
 export goes wrong, so an import run shows its reject report.
 """
@@ -9,11 +11,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tools.synthetic.identities import person_name, resident_id
-from tools.synthetic.province import PREFECTURES, months
+from tools.synthetic.province import months
+
+
+def shipped_villages(counties: int = 20, per_county: int = 45) -> list[str]:
+    """Villages of the shipped register: the first ``per_county`` of each of the first
+    ``counties`` counties (real codes)."""
+    from infra.divisions_file import DEFAULT_DIVISIONS_FILE, read_division_file
+
+    chosen: dict[str, list[str]] = {}
+    for item in read_division_file(DEFAULT_DIVISIONS_FILE).divisions:
+        if len(item.code) != 12:
+            continue
+        county = item.code[:6]
+        if county in chosen or len(chosen) < counties:
+            villages = chosen.setdefault(county, [])
+            if len(villages) < per_county:
+                villages.append(item.code)
+    return [v for villages in chosen.values() for v in villages]
+
 
 SPOILERS = (
     "check character",
@@ -25,13 +45,19 @@ SPOILERS = (
 
 
 def legacy_lines(
-    count: int, *, seed: int = 1, bad_every: int = 0, today: dt.date | None = None
+    count: int,
+    *,
+    seed: int = 1,
+    bad_every: int = 0,
+    today: dt.date | None = None,
+    villages: Sequence[str] | None = None,
 ) -> Iterator[str]:
     rng = random.Random(seed)
     today = today or dt.date.today()
+    places = sorted(villages) if villages is not None else shipped_villages()
     for n in range(count):
-        county = f"44{PREFECTURES[n % 5]}{3 + n % 4:02d}"
-        village = f"{county}{1 + rng.randrange(5):03d}{1 + rng.randrange(9):03d}"
+        village = rng.choice(places)
+        county = village[:6]
         born = dt.date(1950 + rng.randrange(40), 1 + rng.randrange(12), 1 + rng.randrange(28))
         number = resident_id(county, born + dt.timedelta(days=n // 1000), 500 + n)
         received = dt.date(2021, 1, 4) + dt.timedelta(days=rng.randrange(1200))

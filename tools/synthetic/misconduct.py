@@ -98,12 +98,12 @@ from tools.synthetic.identities import credit_code, person_name, resident_id
 from tools.synthetic.province import (
     HISTORY_START,
     LINE,
-    PREFECTURES,
     County,
     Province,
     Shape,
     SimulatedClock,
     build_counties,
+    geography_of,
     months,
     seed_province,
 )
@@ -562,10 +562,15 @@ class _Injector:
         """A county after the province's own (its next code), with the province's staff and
         contractor (build_counties) and a background of honest decisions: about 60 % of the
         households its officer and its contractor investigate are approved."""
-        index = len(self.province.shape.counties)
-        code = f"44{PREFECTURES[index % len(PREFECTURES)]}{3 + index // len(PREFECTURES):02d}"
-        towns = [f"{code}001", f"{code}002"]
-        shape = Shape([code], {code: towns}, {t: [f"{t}{v:03d}" for v in (1, 2, 3)] for t in towns})
+        geography = geography_of(self.bulk)
+        code = next(
+            c
+            for c in geography.counties
+            if c not in self.province.counties
+            and len([t for t in geography.townships(c) if len(geography.villages(t)) >= 3]) >= 2
+        )
+        towns = [t for t in geography.townships(code) if len(geography.villages(t)) >= 3][:2]
+        shape = Shape([code], {code: towns}, {t: geography.villages(t)[:3] for t in towns})
         c = build_counties(self.bulk, self.clock, shape).counties[code]
         villages = self.villages(code, shape)
         approved = set(self.rng.sample(range(APPROVAL_BACKGROUND), APPROVAL_BACKGROUND_APPROVED))
@@ -918,7 +923,14 @@ class _Injector:
                 contract_id=contract_id,
                 reason="area split between providers",
                 effective_from=self.today - dt.timedelta(days=45),
-                service_area=(elsewhere or f"{c.code}099",),
+                service_area=(
+                    elsewhere
+                    or next(
+                        t
+                        for t in geography_of(self.bulk).townships(c.code)
+                        if not recipient.village.startswith(t)
+                    ),
+                ),
                 provenance=c.officer,
             )
         )
@@ -1047,8 +1059,12 @@ class _Injector:
         c = self.home
         villages = self.villages(c.code)
         village = self.rng.choice(villages)
+        geography = geography_of(self.bulk)
         other = next((v for v in villages if v[:9] != village[:9]), None) or next(
-            (v for v in villages if v != village), f"{village[:9]}299"
+            v
+            for t in geography.townships(c.code)
+            for v in geography.villages(t)
+            if v[:9] != village[:9]
         )
         case = self.beneficiary(c, village, place=other)
         self.injected.add("home_visit_elsewhere", case.case_id, "home visit in another village")
@@ -1116,7 +1132,12 @@ class _Injector:
         """In a village of its own, one officer's means tests: most just under the line."""
         c = self.home
         township = self.province.shape.townships[c.code][0]
-        village = f"{township}201"
+        # a village of the township that the province's households do not live in (or its last)
+        in_register = geography_of(self.bulk).villages(township)
+        village = next(
+            (v for v in in_register if v not in self.province.shape.villages[township]),
+            in_register[-1],
+        )
         staff = self.government_staff(c.code, township, c, "调查员")
         by = _actor(staff, Role.HANDLING_STAFF, c.code, "household investigation")
         band = int(LINE) // 10
@@ -1623,8 +1644,8 @@ class _Injector:
         # overlapping terms; twin: the county, a county of another prefecture and the province
         # (two governments' budgets: no prefecture holds three).
         other = next(
-            (k for k in self.injected.counties if k[:4] != c.code[:4]), f"{c.code[:2]}0203"
-        )
+            k for k in geography_of(self.bulk).counties if k[:4] != c.code[:4]
+        )  # a county of another prefecture, from the division register
         for purchasers, inject in (
             ((c.code, c.code[:4], "44"), True),
             ((c.code, other, "44"), False),

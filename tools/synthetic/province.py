@@ -1,7 +1,9 @@
 """A deterministic synthetic province (Guangdong-shaped), written through the ledger's commands.
 
-Shape: counties under the province's prefectures (real-format codes 44PPCC), townships
-(9 digits) and villages (12 digits) scaled to the number of households; in each county its
+Shape: the counties, townships and villages of the division register (``Geography``: the
+shipped Guangdong file in a deployment, the test register in the tests); at full size (40,000
+households and more, about 1M events) every one of them, as many as Guangdong has; for smaller
+runs a few counties spread over the province, scaled to the households; in each county its
 government handling staff and village coordinators, an approver, and a contractor with a
 contract for household investigations and care. Each household lives one story from 2022 to
 the present: an application in one programme, stopped at any stage or carried through approval
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
@@ -41,6 +43,7 @@ from domain.commands.cases import (
     SuspendCase,
 )
 from domain.commands.purchasing import AssignStaff, AwardContract, HireStaff, RegisterContractor
+from domain.division import DivisionEntry
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.runtime import Bulk
@@ -57,6 +60,43 @@ CARERS_PER_COUNTY = 3
 CARE_SLOTS = [(day, hour) for day in range(3, 27) for hour in (8, 10, 13, 15)]
 
 
+#: From this many households on, the province is the register's whole (Guangdong: 124
+#: counties, 1,757 townships, 26,842 villages).
+FULL_SIZE_HOUSEHOLDS = 40_000
+
+
+@dataclass(frozen=True)
+class Geography:
+    """The divisions in force in the register, as a tree: counties that have villages, each
+    county's townships and each township's villages, in code order."""
+
+    children: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, register: Mapping[str, DivisionEntry]) -> Geography:
+        children: dict[str, list[str]] = {}
+        for code in sorted(register):
+            entry = register[code]
+            if entry.valid_to is None and entry.parent is not None:
+                children.setdefault(entry.parent, []).append(code)
+        return cls(children)
+
+    @property
+    def counties(self) -> list[str]:
+        return sorted(
+            c
+            for kids in self.children.values()
+            for c in kids
+            if len(c) == 6 and any(self.villages(t) for t in self.townships(c))
+        )
+
+    def townships(self, county: str) -> list[str]:
+        return [t for t in self.children.get(county, []) if self.children.get(t)]
+
+    def villages(self, township: str) -> list[str]:
+        return list(self.children.get(township, []))
+
+
 @dataclass(frozen=True)
 class Shape:
     counties: list[str]
@@ -64,18 +104,23 @@ class Shape:
     villages: dict[str, list[str]]  # township → village codes
 
     @classmethod
-    def for_households(cls, households: int) -> Shape:
-        """About 120 counties, 13 townships each and 16 villages each at full size (≈ 25,000
-        villages), fewer for small runs so that every village holds a few households."""
-        counties = max(1, min(120, households // 250))
+    def for_households(cls, households: int, geography: Geography) -> Shape:
+        """The register's whole province at full size; fewer counties (spread over the
+        province), townships (≤ 13) and villages (≤ 16) for small runs, so that every village
+        holds a few households."""
+        every = geography.counties
+        if not every:
+            raise ValueError("the division register has no county with villages")
+        if households >= FULL_SIZE_HOUSEHOLDS:
+            town = {c: geography.townships(c) for c in every}
+            vill = {t: geography.villages(t) for ts in town.values() for t in ts}
+            return cls(every, town, vill)
+        counties = max(1, min(len(every), households // 250))
         townships = max(1, min(13, households // (counties * 20)))
         villages = max(1, min(16, households // (counties * townships * 6)))
-        county_codes = [
-            f"44{PREFECTURES[i % len(PREFECTURES)]}{3 + i // len(PREFECTURES):02d}"
-            for i in range(counties)
-        ]
-        town = {c: [f"{c}{t + 1:03d}" for t in range(townships)] for c in county_codes}
-        vill = {t: [f"{t}{v + 1:03d}" for v in range(villages)] for ts in town.values() for t in ts}
+        county_codes = [every[i * len(every) // counties] for i in range(counties)]
+        town = {c: geography.townships(c)[:townships] for c in county_codes}
+        vill = {t: geography.villages(t)[:villages] for ts in town.values() for t in ts}
         return cls(county_codes, town, vill)
 
 
@@ -429,6 +474,12 @@ class Storyteller:
                 )
 
 
+def geography_of(bulk: Bulk) -> Geography:
+    """The register the bulk services check commands against, as a tree."""
+    register = bulk.services.divisions.register
+    return Geography.of(register.current())
+
+
 def seed_province(
     bulk: Bulk,
     clock: SimulatedClock,
@@ -439,7 +490,7 @@ def seed_province(
 ) -> Province:
     """Write the province: counties first, then one story per household; flushes at the end.
     ``bulk`` runs on ``clock``."""
-    shape = Shape.for_households(households)
+    shape = Shape.for_households(households, geography_of(bulk))
     province = build_counties(bulk, clock, shape)
     teller = Storyteller(bulk, clock, province, seed)
     store = bulk.store
