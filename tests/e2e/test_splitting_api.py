@@ -57,7 +57,9 @@ def test_awards_split_across_purchasers_of_one_prefecture(
                         "service_area": [
                             purchaser
                             if len(purchaser) == 6
-                            else f"{purchaser}03"[:6]
+                            else f"{purchaser}05"[
+                                :6
+                            ]  # a county of that prefecture in the test register
                             if len(purchaser) == 4
                             else "440103"
                         ],

@@ -113,12 +113,17 @@ class StoreRegister(MappingRegister):
         return found
 
 
-@pytest.fixture()
-def register() -> MappingRegister:
+def listed_register() -> MappingRegister:
+    """The test division list (tests/fixtures/test-divisions.csv) as an in-memory register."""
     return MappingRegister(
         DivisionEntry(d.code, d.name, d.level, d.parent, TEST_DIVISIONS.effective_from)
         for d in TEST_DIVISIONS.divisions
     )
+
+
+@pytest.fixture()
+def register() -> MappingRegister:
+    return listed_register()
 
 
 @pytest.fixture()
