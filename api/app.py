@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from api import console, docs, etags, openapi_docs, problems
 from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
+from api.metrics import Metrics, RequestMetrics
 from api.names import bind_register
 from api.routes import audit, cases, operations, purchasing, staffing, supervision
 from api.safe_writes import COMMAND_METHODS, IdempotencyStore, SafeWrites
@@ -73,6 +74,9 @@ def create_app(runtime: Runtime) -> FastAPI:
             runtime.were_recorded,
         ),
     )
+    # last added, so outermost: it also counts what SafeWrites refuses before any route runs
+    app.state.metrics = Metrics(runtime.pool)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     document_idempotency_key(app)
     return app
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.access import ScopedDivision, allow
@@ -129,24 +130,15 @@ def caseload_cross_region(
     "/metrics",
     dependencies=[allow("operations.read")],
     tags=["operations"],
-    response_class=PlainTextResponse,
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics(runtime: RuntimeDep) -> str:
-    """Prometheus text exposition: position, head, lag and halt of every projection."""
-    statuses = projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
-    lines = []
-    for metric, kind, help_text, value in (
-        ("relief_projection_position", "gauge", "last global position applied", "position"),
-        ("relief_projection_head", "gauge", "last global position in the log", "head"),
-        ("relief_projection_lag_events", "gauge", "events not yet applied", "lag"),
-        ("relief_projection_generation", "gauge", "build generation serving reads", "generation"),
-        ("relief_projection_halted", "gauge", "1 when stopped on a bad event", "halted"),
-    ):
-        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
-        for s in statuses:
-            number = int(s.last_error is not None) if value == "halted" else getattr(s, value)
-            lines.append(f'{metric}{{projection="{s.name}"}} {number}')
-    return "\n".join(lines) + "\n"
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this process (api/metrics.py): requests and latency by
+    route and status, refused commands by problem type, projection, relay, checkpoint and
+    connection-pool gauges, and ``relief_database_up``."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/projections", dependencies=[allow("operations.read")], tags=["operations"])

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
 from infra.divisions_file import read_division_file
@@ -139,6 +140,11 @@ def test_waiting_cross_region_and_metrics(client: TestClient, runtime: Runtime) 
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
     head = runtime.head_position()
-    assert 'relief_projection_lag_events{projection="caseload"} 0' in metrics.text
-    assert f'relief_projection_head{{projection="staffing"}} {head}' in metrics.text
-    assert 'relief_projection_halted{projection="caseload"} 0' in metrics.text
+    samples = {
+        (s.name, s.labels.get("projection")): s.value
+        for family in text_string_to_metric_families(metrics.text)
+        for s in family.samples
+    }
+    assert samples["relief_projection_lag_events", "caseload"] == 0
+    assert samples["relief_projection_head", "staffing"] == head
+    assert samples["relief_projection_halted", "caseload"] == 0
