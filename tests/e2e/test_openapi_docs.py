@@ -202,3 +202,49 @@ def test_real_answers_match_their_typed_responses(client: TestClient, runtime: A
     }
     for key, answer in answers.items():
         RESPONSES[key].model_validate(answer)  # a wrong type or a missing field raises
+
+
+def test_audit_and_other_answers_match_their_typed_responses(
+    client: TestClient, runtime: Any
+) -> None:
+    """The audit reads (report, job, key, any record as of), a death and a policy load, checked
+    against their typed responses with the API's real answers."""
+    from infra.checkpoints import load_or_create_key, sign_checkpoint
+    from infra.sealing import seal_of
+    from tests.e2e.http import actor, ok
+    from tests.scenario import application
+
+    case = application(runtime)
+    auditor = {**actor("auditor", "44", "auditor-1"), "X-Purpose": "annual audit"}
+    sign_checkpoint(
+        runtime.pool, load_or_create_key(runtime.settings.audit_key_file), seal_of(runtime.ledger)
+    )
+    report = ok(client.get("/audit/verify", params={"wait": 30}, headers=auditor))
+    answers = {
+        ("GET", "/audit/verify"): report,
+        ("GET", "/audit/verify/jobs/{job_id}"): ok(
+            client.get(f"/audit/verify/jobs/{report['job']}", headers=auditor)
+        ),
+        ("GET", "/audit/public-key"): ok(client.get("/audit/public-key", headers=auditor)),
+        ("GET", "/audit/aggregates/{aggregate_id}/as-of"): ok(
+            client.get(f"/audit/aggregates/{case.id}/as-of", params={"version": 1}, headers=auditor)
+        ),
+        ("POST", "/staffing/policies"): ok(
+            client.post(
+                "/staffing/policies",
+                json=POLICY_EXAMPLE,
+                headers=actor("supervisor", "44", "policy-office"),
+            ),
+            201,
+        ),
+        ("POST", "/deaths"): ok(
+            client.post(
+                "/deaths",
+                json={"resident_id": case.applicant_id, "date_of_death": "2026-10-12"},
+                headers=actor("intake_clerk", "440103001", "clerk-1", scope="440103"),
+            )
+        ),
+    }
+    assert "ok" in report  # the finished report, not the job's status
+    for key, answer in answers.items():
+        RESPONSES[key].model_validate(answer)  # a wrong type or a missing field raises
