@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from starlette.routing import BaseRoute
 
 from api.requests import cases as case_bodies
@@ -398,6 +398,227 @@ class Listing(BaseModel):
     items: list[dict[str, Any]]
 
 
+class CaseAsOf(CaseView):
+    """The case as it stood at a moment or at a version."""
+
+    as_of: str | None = Field(description="the moment asked for (null when asked by version)")
+
+
+class PersonView(BaseModel):
+    """A person (ID number masked) with the cases that learnt of their death."""
+
+    model_config = ConfigDict(extra="allow")
+
+    person_id: str
+    resident_id: str = Field(description="resident ID number, masked")
+    name: str
+    household_id: str | None
+    died_on: str | None
+    active_cases: dict[str, str] = Field(description="programme → case id")
+    version: int
+
+
+class Coverage(BaseModel):
+    """Whether a contract covers a work item in a division at a moment."""
+
+    model_config = ConfigDict(extra="allow")
+
+    covered: bool
+    reason: str | None = Field(description="why not, when not covered")
+    field: str | None = Field(default=None, description="the term that excludes it")
+    at: str = Field(description="the moment checked")
+
+
+class StaffingSummary(BaseModel):
+    """How many counties and townships are short, and by how much (staffing bands)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    at: str
+    policy: str | None = Field(description="the band table in force (null: none loaded)")
+    counties: int
+    counties_short: int
+    county_shortfall: int
+    townships: int
+    townships_short: int
+    township_shortfall: int
+    total_shortfall: int
+    villages_without_coordinator: int
+    villages_for_review: int
+
+
+class DivisionPosition(BaseModel):
+    """A county's or township's staffing at a moment."""
+
+    model_config = ConfigDict(extra="allow")
+
+    division: str
+    name: str | None = Field(description="from the division register")
+    level: str = Field(description="county or township")
+    households: int
+    minimum: int = Field(description="handling staff the band table asks for")
+    government_staff: int
+    contractor_staff: int
+    staff: int
+    shortfall: int
+    at: str
+    policy: str | None
+
+
+class DivisionDetail(DivisionPosition):
+    """One division now, since when it is short, and its month-end history."""
+
+    short_since: str | None = Field(description="since when it is short (null: not short)")
+    month_ends: list[DivisionPosition] = Field(description="its position at past month ends")
+
+
+class PolicyLoaded(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    effective_from: str
+    name: str
+
+
+class VerificationReport(BaseModel):
+    """A finished verification of chain, seals and checkpoints (``relief audit verify``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job: str = Field(description="the verification job's id")
+    ok: bool = Field(description="intact, and within the checkpoint limits")
+    intact: bool
+    first_break: dict[str, Any] | None = Field(description="position and kind of the break")
+    intact_up_to: int
+    head: int
+    checked: int
+    signed_up_to: int
+    unsigned_events: int
+    checkpoints: int
+    newest_checkpoint: dict[str, Any] | None
+    checkpoint_age_s: float | None
+    seals_checked: bool
+    seals_opened: int
+    legacy_until: int
+    legacy_events: int
+    unopened: list[dict[str, Any]]
+    over_limits: list[str]
+    trusted_key: str | None = Field(description="the public key trusted (hex), if any")
+
+
+class VerificationJob(BaseModel):
+    """A verification job still running (202), or failed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job: str
+    status: str = Field(description="running, done or failed")
+    requested_by: str
+    started_at: str
+    finished_at: str | None
+    report: dict[str, Any] | None
+    error: str | None
+
+
+class VerificationAnswer(RootModel[VerificationReport | VerificationJob]):
+    """The report when the verification has ended, else the job's status."""
+
+
+class AggregateAsOf(BaseModel):
+    """Any record as it stood at a moment or version."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="ReliefCase, Contract, Contractor, Staff, Household …")
+    as_of: str | None
+    version: int
+    state: dict[str, Any] = Field(description="the record's summary at that version")
+
+
+class PublicKey(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    algorithm: str = Field(description="Ed25519")
+    public_key: str = Field(description="raw public key, hex")
+
+
+class AlertView(BaseModel):
+    """A red-flag alert with its review (resident ID numbers in free text masked)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    alert_id: str
+    rule: str
+    severity: str
+    subject_kind: str
+    subject_id: str
+    contractor_id: str | None
+    county: str | None
+    reason: str
+    evidence: list[int] = Field(description="global positions of the events")
+    first_seen: str
+    last_seen: str
+    status: str
+    review_status: str = Field(description="unreviewed, or the reviewer's verdict")
+    review_reason: str | None
+    investigation_id: str | None
+    investigation_ids: list[str]
+    reviewed_position: int | None
+    reviewed_at: str | None
+    reviewed_by: str | None
+    new_evidence_since_review: bool
+
+
+class AlertDetail(AlertView):
+    investigations: list[dict[str, Any]] = Field(description="investigations citing it")
+
+
+class Dossier(BaseModel):
+    """Everything supervision holds on a contractor, on one timeline."""
+
+    model_config = ConfigDict(extra="allow")
+
+    contractor: dict[str, Any] = Field(description="the register entry")
+    contracts: list[dict[str, Any]]
+    alerts: list[AlertView]
+    investigations: list[dict[str, Any]]
+    services: dict[str, Any] = Field(description="total_recorded and shown")
+    sanctions: dict[str, Any] = Field(description="violations, penalties, terminations, bans")
+    timeline: list[dict[str, Any]] = Field(description="in log order, newest kept")
+    truncated: bool
+
+
+class ProjectionStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    generation: int
+    feed: str | None
+    position: int
+    head: int
+    lag: int
+    last_error: str | None
+    last_error_position: int | None
+
+
+class Projections(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    items: list[ProjectionStatus]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="ok")
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ready: bool
+    checks: dict[str, str] = Field(description="check → ok, or why not")
+
+
 CASE_OPERATIONS = [
     ("POST", "/cases"),
     ("GET", "/cases/{case_id}"),
@@ -488,6 +709,29 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("GET", "/staffing/policies"): Listing,
     ("GET", "/staffing"): Listing,
     ("GET", "/staffing/villages"): Listing,
+    ("POST", "/deaths"): PersonView,
+    ("GET", "/contracts/{contract_id}/coverage"): Coverage,
+    ("GET", "/staffing/summary"): StaffingSummary,
+    ("GET", "/staffing/divisions/{code}"): DivisionDetail,
+    ("POST", "/staffing/policies"): PolicyLoaded,
+    ("GET", "/audit/verify"): VerificationAnswer,
+    ("GET", "/audit/verify/jobs/{job_id}"): VerificationAnswer,
+    ("GET", "/cases/{case_id}/as-of"): CaseAsOf,
+    ("GET", "/audit/public-key"): PublicKey,
+    ("GET", "/audit/aggregates/{aggregate_id}/as-of"): AggregateAsOf,
+    ("GET", "/projections"): Projections,
+    ("GET", "/healthz"): Health,
+    ("GET", "/readyz"): Readiness,
+    ("GET", "/alerts/{alert_id}"): AlertDetail,
+    ("GET", "/contractors/{contractor_id}/dossier"): Dossier,
+}
+
+#: Success answers that are not JSON documents to type (method, path) → why; every other
+#: success answer is typed (tests/e2e/test_openapi_docs.py, tools/untyped_answers.py).
+UNTYPED: dict[tuple[str, str], str] = {
+    ("GET", "/metrics"): "Prometheus text exposition format, not JSON",
+    ("GET", "/audit/bundles/{aggregate_id}"): "a file download (Content-Disposition: "
+    "attachment): the signed evidence bundle, checked offline by relief audit verify-bundle",
 }
 
 
@@ -527,3 +771,32 @@ def document(routes: Iterable[BaseRoute], schema: dict[str, Any]) -> None:
                     content = response.get("content", {}).get("application/json")
                     if status.startswith("2") and content is not None:
                         content["schema"] = _schema(answer, schema)
+
+
+def untyped_answers(schema: dict[str, Any]) -> list[str]:
+    """Success (2xx) answers of a built OpenAPI document whose schema is missing, ``{}`` or an
+    object without properties ("METHOD path status"), the ``UNTYPED`` ones excepted."""
+    components = schema.get("components", {}).get("schemas", {})
+
+    def typed(body: dict[str, Any]) -> bool:
+        if "$ref" in body:
+            body = components.get(body["$ref"].rsplit("/", 1)[1], {})
+        if "anyOf" in body or "oneOf" in body:
+            choices = body.get("anyOf", []) + body.get("oneOf", [])
+            return bool(choices) and all(typed(choice) for choice in choices)
+        if body.get("type") == "array":
+            return typed(body.get("items", {}))
+        return bool(body.get("properties"))
+
+    found = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, operation in methods.items():
+            if (method.upper(), path) in UNTYPED:
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if not status.startswith("2"):
+                    continue
+                body = response.get("content", {}).get("application/json")
+                if body is None or not typed(body.get("schema", {})):
+                    found.append(f"{method.upper()} {path} {status}")
+    return found
