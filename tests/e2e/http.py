@@ -107,3 +107,72 @@ def contracted(
         award["awarded_on"] = awarded_on
     contract = ok(client.post("/contracts", headers=officer, json=award), 201)
     return code, contractor, contract
+
+
+def apply_at_window(
+    client: Any,
+    headers: dict[str, str],
+    household_id: str,
+    applicant_id: str,
+    *,
+    window: str = "440103001",
+) -> dict[str, Any]:
+    """A dibao application received at a township window (``POST /cases``, 201)."""
+    return ok(
+        client.post(
+            "/cases",
+            headers=headers,
+            json={
+                "household_id": household_id,
+                "applicant_id": applicant_id,
+                "programme": "dibao",
+                "window_division": window,
+            },
+        ),
+        201,
+    )
+
+
+def approve_over_http(
+    client: Any,
+    case_id: str,
+    *,
+    officer: dict[str, str],
+    approver: dict[str, str],
+    visited_at: str,
+    start_date: str,
+    household_size: int = 2,
+    place: str = "440103001001",
+) -> None:
+    """Investigated with a home visit at ``visited_at``, recommended, and approved by the
+    county at 960 a month from ``start_date``."""
+    ok(
+        client.post(
+            f"/cases/{case_id}/investigation",
+            headers=officer,
+            json={
+                "income_items": [{"source": "casual work", "monthly_amount": "500"}],
+                "assets": [],
+                "household_size": household_size,
+                "home_visit": {
+                    "visited_at": visited_at,
+                    "place": place,
+                    "visitor_id": "officer-li",
+                },
+            },
+        )
+    )
+    ok(
+        client.post(
+            f"/cases/{case_id}/recommendation",
+            headers=officer,
+            json={"recommendation": "approve", "monthly_amount": "960", "reasons": "below"},
+        )
+    )
+    ok(
+        client.post(
+            f"/cases/{case_id}/approval",
+            headers=approver,
+            json={"monthly_amount": "960", "start_date": start_date, "reasons": "below"},
+        )
+    )

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
-from tests.e2e.http import actor, contracted, ok, reader, refused, subject
+from tests.e2e.http import actor, apply_at_window, contracted, ok, reader, refused, subject
 from tests.factories import resident_id, token
 
 pytestmark = pytest.mark.e2e
@@ -129,19 +129,7 @@ def investigated_case(client: TestClient, worker: dict[str, str], contract_id: s
     """A local dibao application, investigated and recommended by the contractor's worker."""
     head = resident_id()
     home = household(client, head)
-    case_id: str = ok(
-        client.post(
-            "/cases",
-            headers=OFFICER,
-            json={
-                "household_id": home["household_id"],
-                "applicant_id": head,
-                "programme": "dibao",
-                "window_division": "440103001",
-            },
-        ),
-        201,
-    )["case_id"]
+    case_id: str = apply_at_window(client, OFFICER, home["household_id"], head)["case_id"]
     investigate(client, case_id, worker, contract_id)
     return case_id
 

@@ -14,7 +14,7 @@ from domain.clock import BUSINESS_TZ, SetClock
 from infra.runtime import Runtime
 from infra.settings import Settings
 from projections.red_flags.projection import RedFlagsProjection
-from tests.e2e.http import actor, ok, refused
+from tests.e2e.http import actor, apply_at_window, approve_over_http, ok, refused
 from tests.factories import resident_id
 
 pytestmark = pytest.mark.e2e
@@ -57,48 +57,14 @@ def test_a_household_that_shrank_paid_on_is_flagged_for_supervision_in_scope(
         ),
         201,
     )
-    case_id = ok(
-        client.post(
-            "/cases",
-            headers=CLERK,
-            json={
-                "household_id": home["household_id"],
-                "applicant_id": head,
-                "programme": "dibao",
-                "window_division": "440103001",
-            },
-        ),
-        201,
-    )["case_id"]
-    ok(
-        client.post(
-            f"/cases/{case_id}/investigation",
-            headers=OFFICER,
-            json={
-                "income_items": [{"source": "casual work", "monthly_amount": "500"}],
-                "assets": [],
-                "household_size": 2,
-                "home_visit": {
-                    "visited_at": "2026-01-04T10:00:00+08:00",
-                    "place": "440103001001",
-                    "visitor_id": "officer-li",
-                },
-            },
-        )
-    )
-    ok(
-        client.post(
-            f"/cases/{case_id}/recommendation",
-            headers=OFFICER,
-            json={"recommendation": "approve", "monthly_amount": "960", "reasons": "below"},
-        )
-    )
-    ok(
-        client.post(
-            f"/cases/{case_id}/approval",
-            headers=APPROVER,
-            json={"monthly_amount": "960", "start_date": "2026-02-01", "reasons": "below"},
-        )
+    case_id = apply_at_window(client, CLERK, home["household_id"], head)["case_id"]
+    approve_over_http(
+        client,
+        case_id,
+        officer=OFFICER,
+        approver=APPROVER,
+        visited_at="2026-01-04T10:00:00+08:00",
+        start_date="2026-02-01",
     )
     clock.at(dt.date(2026, 2, 10))
     ok(

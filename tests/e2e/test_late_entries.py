@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from domain.clock import BUSINESS_TZ, SetClock
 from infra.runtime import Runtime
 from infra.settings import Settings
-from tests.e2e.http import actor, contracted, ok, refused
+from tests.e2e.http import actor, apply_at_window, approve_over_http, contracted, ok, refused
 from tests.e2e.test_case_story import APPROVER, OFFICER, household
 from tests.factories import resident_id
 
@@ -48,48 +48,14 @@ def service(start: str, contract_id: str, minutes: int = 45) -> dict[str, Any]:
 def approved_case(client: TestClient, worker: dict[str, str], contract_id: str) -> str:
     head = resident_id()
     home = household(client, head)
-    case_id: str = ok(
-        client.post(
-            "/cases",
-            headers=OFFICER,
-            json={
-                "household_id": home["household_id"],
-                "applicant_id": head,
-                "programme": "dibao",
-                "window_division": "440103001",
-            },
-        ),
-        201,
-    )["case_id"]
-    ok(
-        client.post(
-            f"/cases/{case_id}/investigation",
-            headers=OFFICER,
-            json={
-                "income_items": [{"source": "casual work", "monthly_amount": "500"}],
-                "assets": [],
-                "household_size": 2,
-                "home_visit": {
-                    "visited_at": "2026-06-09T10:00:00+08:00",
-                    "place": "440103001001",
-                    "visitor_id": "officer-li",
-                },
-            },
-        )
-    )
-    ok(
-        client.post(
-            f"/cases/{case_id}/recommendation",
-            headers=OFFICER,
-            json={"recommendation": "approve", "monthly_amount": "960", "reasons": "below"},
-        )
-    )
-    ok(
-        client.post(
-            f"/cases/{case_id}/approval",
-            headers=APPROVER,
-            json={"monthly_amount": "960", "start_date": "2026-06-01", "reasons": "below"},
-        )
+    case_id: str = apply_at_window(client, OFFICER, home["household_id"], head)["case_id"]
+    approve_over_http(
+        client,
+        case_id,
+        officer=OFFICER,
+        approver=APPROVER,
+        visited_at="2026-06-09T10:00:00+08:00",
+        start_date="2026-06-01",
     )
     return case_id
 
