@@ -116,30 +116,10 @@ class ConsoleRoute(APIRoute):
             except Unauthenticated as error:
                 if not isinstance(error, oidc.OidcError):
                     return RedirectResponse(f"{PATH}/login", status_code=303)
-                return _page(
-                    request,
-                    "error.html",
-                    {
-                        "title": error.problem_title(),
-                        "detail": error.message,
-                        "field": error.field,
-                        "rule": error.rule,
-                    },
-                    status=401,
-                )
+                return _error_page(request, error, 401)
             except DomainError as error:
                 status = next((c for kind, c in STATUS_BY_ERROR if isinstance(error, kind)), 422)
-                return _page(
-                    request,
-                    "error.html",
-                    {
-                        "title": error.problem_title(),
-                        "detail": error.message,
-                        "field": error.field,
-                        "rule": error.rule,
-                    },
-                    status=status,
-                )
+                return _error_page(request, error, status)
 
         return route
 
@@ -164,6 +144,21 @@ def _principal_or_none(request: Request) -> Principal | None:
         return signed_in(request)
     except Unauthenticated:
         return None
+
+
+def _error_page(request: Request, error: DomainError, status: int) -> Response:
+    """The problem the API would answer, as a page: its title, detail, field and rule."""
+    return _page(
+        request,
+        "error.html",
+        {
+            "title": error.problem_title(),
+            "detail": error.message,
+            "field": error.field,
+            "rule": error.rule,
+        },
+        status=status,
+    )
 
 
 def _page(
