@@ -200,6 +200,82 @@ def staffing_at(
     return Snapshot(at, policy.name if policy else None, divisions, villages)
 
 
+def villages_at(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, list[dict[str, Any]], int]:
+    """The villages ``staffing_at`` lists (the register's in force that day, any other the
+    ledger has seen by then, the one asked about), with households, coordinators and status as
+    they stood at ``at``: one page in code order with the total, counted in one statement
+    instead of every village of the province in Python."""
+    policies = load_policies(cursor) if policies is None else policies
+    day = business_date(at)
+    policy = policy_on(policies, day)
+    params = {
+        "at": at,
+        "day": day,
+        "prefix": (division or "") + "%",
+        "asked": division if division and len(division) == 12 else None,
+        "has_policy": policy is not None,
+        "village_minimum": policy.village_minimum if policy else 0,
+        "review_above": policy.village_review_above if policy else 0,
+        "status": status,
+        "limit": limit,
+        "offset": offset,
+    }
+    cursor.execute(
+        f"""WITH v AS (
+          {_REGISTER_VILLAGES}
+          UNION SELECT village FROM read_models.case_activity
+          WHERE active_from <= %(at)s AND village LIKE %(prefix)s
+          UNION SELECT division FROM read_models.staff_assignment
+          WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s AND length(division) = 12
+          UNION SELECT %(asked)s::text WHERE %(asked)s::text IS NOT NULL),
+        h AS (
+          SELECT village, count(DISTINCT household_id)::int AS households
+          FROM read_models.case_activity
+          WHERE active_from <= %(at)s AND (active_to IS NULL OR active_to > %(at)s)
+            AND village LIKE %(prefix)s
+          GROUP BY village),
+        k AS (
+          SELECT s.division, count(*)::int AS n FROM ({_STAFF}) s
+          WHERE s.kind = 'village_coordinator' AND length(s.division) = 12
+          GROUP BY s.division),
+        r AS (
+          SELECT v.code AS division, coalesce(h.households, 0) AS households,
+            coalesce(k.n, 0) AS coordinators,
+            CASE WHEN NOT %(has_policy)s THEN 'ok'
+                 WHEN coalesce(k.n, 0) < %(village_minimum)s THEN 'under_staffed'
+                 WHEN coalesce(k.n, 0) > %(review_above)s THEN 'review'
+                 ELSE 'ok' END AS status
+          FROM v LEFT JOIN h ON h.village = v.code LEFT JOIN k ON k.division = v.code)
+        SELECT r.division, r.households, r.coordinators, r.status, count(*) OVER ()
+        FROM r WHERE %(status)s::text IS NULL OR r.status = %(status)s::text
+        ORDER BY r.division COLLATE "C" LIMIT %(limit)s OFFSET %(offset)s""",
+        params,
+    )
+    rows = cursor.fetchall()
+    total = int(rows[0][4]) if rows else 0
+    if not rows and offset:  # past the end: the total still
+        return (
+            (policy.name if policy else None),
+            [],
+            villages_at(cursor, at, division=division, status=status, limit=1, policies=policies)[
+                2
+            ],
+        )
+    cursor.execute(_NAMES, {"day": day, "codes": [r[0] for r in rows]})
+    names = {code: name for code, name in cursor.fetchall()}
+    items = [vars(VillageStaffing(r[0], r[1], r[2], r[3], names.get(r[0]))) for r in rows]
+    return (policy.name if policy else None), items, total
+
+
 def division_row(row: DivisionStaffing) -> dict[str, Any]:
     return {**asdict(row), "staff": row.staff}
 

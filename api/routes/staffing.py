@@ -22,6 +22,7 @@ from projections.staffing_view import (
     month_ends,
     short_since,
     staffing_at,
+    villages_at,
 )
 
 router = APIRouter(tags=["staffing"])
@@ -115,10 +116,10 @@ def villages(
     """Villages with their coordinators: none is under-staffed, more than two is for review;
     in code order, paged, with the total."""
     moment = _moment(at, services.clock)
-    snapshot = staffing_at(cursor, moment, division=division)
-    rows = [vars(v) for v in snapshot.villages if status is None or v.status == status]
-    page = rows[offset : offset + limit]
-    return answer(_page(moment, snapshot.policy, page, len(rows), limit, offset), etag)
+    policy, page, total = villages_at(
+        cursor, moment, division=division, status=status, limit=limit, offset=offset
+    )
+    return answer(_page(moment, policy, page, total, limit, offset), etag)
 
 
 @router.get(

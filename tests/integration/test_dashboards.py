@@ -6,6 +6,7 @@ Each history is a small synthetic province with stories in every programme and s
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import defaultdict
 from typing import Any
@@ -25,6 +26,7 @@ from projections.staffing_view import (
     current_summary,
     division_row,
     staffing_at,
+    villages_at,
 )
 from tests.conftest import fresh_database
 from tools.synthetic.misconduct import build_scenario
@@ -209,3 +211,19 @@ def test_current_staffing_equals_the_intervals_now(history: Runtime) -> None:
                 wanted = [r for r in expected if r["level"] == level and r["shortfall"]]
                 assert (items, total) == (wanted[:2], len(wanted))
             assert current_summary(cursor, now, division=division) == snapshot.summary()
+            # Villages in one statement equal staffing_at's, whole and paged, per status, now
+            # and before the history's end.
+            for moment in (now, now - dt.timedelta(days=40)):
+                at_then = staffing_at(cursor, moment, division=division)
+                for status in (None, "under_staffed", "ok", "review"):
+                    wanted_villages = [
+                        vars(v) for v in at_then.villages if status is None or v.status == status
+                    ]
+                    _, items, total = villages_at(
+                        cursor, moment, division=division, status=status, limit=1000
+                    )
+                    assert (items, total) == (wanted_villages[:1000], len(wanted_villages))
+                    _, page, page_total = villages_at(
+                        cursor, moment, division=division, status=status, limit=3, offset=2
+                    )
+                    assert (page, page_total) == (wanted_villages[2:5], len(wanted_villages))
