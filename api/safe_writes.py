@@ -61,11 +61,20 @@ PENDING_LEASE = "5 minutes"
 COMMAND_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def problem_message(status: int, rule: str, title: str, detail: str, field: str | None) -> bytes:
+def problem_message(
+    status: int,
+    rule: str,
+    title: str,
+    detail: str,
+    field: str | None,
+    extensions: dict[str, Any] | None = None,
+) -> bytes:
+    """An RFC 9457 problem body; ``extensions`` are members of its own (RFC 9457 §3.2)."""
     body: dict[str, Any] = {"type": f"/problems/{rule}", "title": title, "status": status}
     body["detail"] = detail
     if field:
         body["field"] = field
+    body.update(extensions or {})
     return json.dumps(body).encode()
 
 
@@ -243,15 +252,10 @@ class IdempotencyStore:
                     "the database went away while this command was being recorded; it was"
                     " recorded, and is not run again: read the records named here",
                     "Idempotency-Key",
+                    {"records": [{"id": i, "version": v} for i, v in records]},
                 )
-                body = json.loads(problem)
-                body["records"] = [{"id": i, "version": v} for i, v in records]
                 self.complete(
-                    caller,
-                    key,
-                    409,
-                    [["content-type", "application/problem+json"]],
-                    json.dumps(body).encode(),
+                    caller, key, 409, [["content-type", "application/problem+json"]], problem
                 )
             else:
                 with self._lock:
