@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from psycopg import sql
 from infra.ledger import ReliefLedger
 from infra.relay import KafkaRelay
 from infra.runtime import Runtime
+from infra.settings import Settings
 from tests.scenario import write_history  # noqa: F401  (re-exported for the tests)
 
 
@@ -119,3 +121,21 @@ def register_head(database_url: str) -> int:
             (DIVISION_TOPICS,),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def scenario_runtime(
+    database_url: str, settings: Settings, data_dir: Path, *, households: int, seed: int
+) -> Runtime:
+    """A runtime over a fresh database holding the generated scenario of ``seed``
+    (tools/synthetic: the honest province and the injected misconduct)."""
+    from tools.synthetic.misconduct import build_scenario
+    from tools.synthetic.province import SimulatedClock
+
+    runtime = Runtime.open(settings.with_(database_url=database_url, data_dir=data_dir))
+    clock = SimulatedClock(runtime.services.clock.today())
+    bulk = runtime.bulk(clock)
+    try:
+        build_scenario(bulk, clock, households=households, seed=seed)
+    finally:
+        bulk.close()
+    return runtime

@@ -29,8 +29,7 @@ from projections.staffing_view import (
     villages_at,
 )
 from tests.conftest import fresh_database
-from tools.synthetic.misconduct import build_scenario
-from tools.synthetic.province import SimulatedClock
+from tests.integration.helpers import scenario_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +42,13 @@ def history(
     request: pytest.FixtureRequest, pg_server_url: str, settings: Settings, tmp_path: Any
 ) -> Any:
     seed = request.param
-    runtime = Runtime.open(
-        settings.with_(database_url=fresh_database(pg_server_url), data_dir=tmp_path / "d")
+    runtime = scenario_runtime(
+        fresh_database(pg_server_url),
+        settings,
+        tmp_path / "d",
+        households=10 + 5 * seed,
+        seed=300 + seed,
     )
-    clock = SimulatedClock(runtime.services.clock.today())
-    bulk = runtime.bulk(clock)
-    try:
-        build_scenario(bulk, clock, households=10 + 5 * seed, seed=300 + seed)
-    finally:
-        bulk.close()
-    runtime.seed = seed  # type: ignore[attr-defined]
     yield runtime
     runtime.close()
 

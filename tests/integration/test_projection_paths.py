@@ -24,10 +24,9 @@ from projections.base import Projection
 from projections.caseload import CaseloadProjection
 from projections.staffing import StaffingProjection
 from tests.conftest import fresh_database
-from tests.integration.helpers import projection_conclusions, relay_for
+from tests.integration.helpers import projection_conclusions, relay_for, scenario_runtime
 from tests.integration.test_kafka_feed import consume_until
-from tools.synthetic.misconduct import build_scenario, scenario_projection
-from tools.synthetic.province import SimulatedClock
+from tools.synthetic.misconduct import scenario_projection
 
 pytestmark = pytest.mark.integration
 
@@ -46,15 +45,13 @@ def history(
 ) -> Any:
     """A fresh database holding the generated history of one seed."""
     seed = request.param
-    runtime = Runtime.open(
-        settings.with_(database_url=fresh_database(pg_server_url), data_dir=tmp_path / "d")
+    runtime = scenario_runtime(
+        fresh_database(pg_server_url),
+        settings,
+        tmp_path / "d",
+        households=12 + 4 * seed,
+        seed=100 + seed,
     )
-    clock = SimulatedClock(runtime.services.clock.today())
-    bulk = runtime.bulk(clock)
-    try:
-        build_scenario(bulk, clock, households=12 + 4 * seed, seed=100 + seed)
-    finally:
-        bulk.close()
     yield runtime
     runtime.close()
 
