@@ -139,7 +139,10 @@ def staffing_at(
 ) -> Snapshot:
     """Relief households, minimums, active staff and shortfall of every county and township
     the ledger has seen within ``division``, and coordinators of every village of the division
-    register (and any other the ledger has seen), as it stood at ``at``; each with its name."""
+    register (and any other the ledger has seen), as it stood at ``at``; each with its name.
+
+    The whole picture, folded in Python: the reference the set-based, paged statements the
+    routes serve (``divisions_at``, ``villages_at``, ``summary_at``) are tested against."""
     policies = load_policies(cursor) if policies is None else policies
     day = business_date(at)
     policy = policy_on(policies, day)
@@ -276,6 +279,175 @@ def villages_at(
     return (policy.name if policy else None), items, total
 
 
+#: Every county and township ``staffing_at`` lists within the prefix (seen through a case
+#: active by then, an assignment made by then, or asked about by code), with its relief
+#: households, minimum from the bands in force and active staff as they stood at ``at``.
+_DIVISIONS_AT = f"""
+    WITH cases AS (
+      SELECT left(village, 6) AS county, left(village, 9) AS township, household_id,
+             (active_to IS NULL OR active_to > %(at)s) AS active
+      FROM read_models.case_activity
+      WHERE active_from <= %(at)s AND village LIKE %(prefix)s),
+    households AS (
+      SELECT coalesce(township, county) COLLATE "C" AS division,
+             count(DISTINCT household_id) FILTER (WHERE active)::int AS households
+      FROM cases GROUP BY GROUPING SETS ((county), (township))),
+    seen AS (
+      SELECT division FROM households
+      UNION SELECT left(a.division, w.width) COLLATE "C"
+      FROM read_models.staff_assignment a, (VALUES (6), (9)) w(width)
+      WHERE a.assigned_from <= %(at)s AND a.division LIKE %(prefix)s
+        AND length(a.division) >= w.width
+      UNION SELECT %(asked)s::text COLLATE "C" WHERE %(asked)s::text IS NOT NULL),
+    staff AS (
+      SELECT s.division,
+        count(*) FILTER (WHERE s.employer = 'government')::int AS government,
+        count(*) FILTER (WHERE s.employer = 'contractor')::int AS contractor
+      FROM ({_STAFF}) s
+      WHERE length(s.division) IN (6, 9) AND s.kind <> 'village_coordinator'
+      GROUP BY s.division),
+    d AS (
+      SELECT v.division, CASE length(v.division) WHEN 6 THEN 'county' ELSE 'township' END
+               AS level,
+             coalesce(h.households, 0) AS households,
+             coalesce(s.government, 0) AS government, coalesce(s.contractor, 0) AS contractor
+      FROM seen v LEFT JOIN households h USING (division) LEFT JOIN staff s USING (division)
+      WHERE v.division LIKE %(prefix)s),
+    r AS (
+      SELECT d.division, d.level, d.households, b.minimum, d.government, d.contractor,
+             greatest(b.minimum - d.government - d.contractor, 0)::int AS shortfall
+      FROM d CROSS JOIN LATERAL (
+        SELECT coalesce(max(m), 0)::int AS minimum FROM (
+          SELECT unnest(CASE WHEN d.level = 'county' THEN %(county_from)s::int[]
+                        ELSE %(township_from)s::int[] END) AS f,
+                 unnest(CASE WHEN d.level = 'county' THEN %(county_minimum)s::int[]
+                        ELSE %(township_minimum)s::int[] END) AS m) band
+        WHERE band.f <= d.households) b)
+"""
+
+
+def _at_params(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    division: str | None,
+    policies: list[StaffingPolicy] | None,
+) -> tuple[dict[str, Any], StaffingPolicy | None]:
+    policies = load_policies(cursor) if policies is None else policies
+    day = business_date(at)
+    policy = policy_on(policies, day)
+    params = {
+        "at": at,
+        "day": day,
+        "prefix": (division or "") + "%",
+        "asked": division if division and len(division) in (6, 9) else None,
+        **_bands(policy),
+    }
+    return params, policy
+
+
+def divisions_at(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    level: str | None = None,
+    short_only: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, list[dict[str, Any]], int]:
+    """The counties and townships ``staffing_at`` lists, as they stood at ``at``: one page in
+    code order with the total, counted in one statement (no village is read, no province
+    computed in Python), named as the register named them that day."""
+    params, policy = _at_params(cursor, at, division, policies)
+    cursor.execute(
+        f"""{_DIVISIONS_AT}
+        SELECT r.*, count(*) OVER () FROM r
+        WHERE (%(level)s::text IS NULL OR r.level = %(level)s::text)
+          AND (NOT %(short_only)s OR r.shortfall > 0)
+        ORDER BY r.division COLLATE "C" LIMIT %(limit)s OFFSET %(offset)s""",
+        {**params, "level": level, "short_only": short_only, "limit": limit, "offset": offset},
+    )
+    rows = cursor.fetchall()
+    total = int(rows[0][7]) if rows else 0
+    if not rows and offset:  # past the end: the total still
+        total = divisions_at(
+            cursor,
+            at,
+            division=division,
+            level=level,
+            short_only=short_only,
+            limit=1,
+            policies=[policy] if policy else [],
+        )[2]
+    cursor.execute(_NAMES, {"day": params["day"], "codes": [r[0] for r in rows]})
+    names = {code: name for code, name in cursor.fetchall()}
+    items = [
+        division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6], names.get(r[0])))
+        for r in rows
+    ]
+    return (policy.name if policy else None), items, total
+
+
+def summary_at(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    policies: list[StaffingPolicy] | None = None,
+) -> dict[str, Any]:
+    """``staffing_at(...).summary()`` in one statement: counties and townships short and by
+    how much, villages without a coordinator or above the review bound, as at ``at``."""
+    params, policy = _at_params(cursor, at, division, policies)
+    cursor.execute(
+        f"""{_DIVISIONS_AT},
+        villages AS (
+          SELECT coalesce(k.n, 0) AS n FROM (
+            {_REGISTER_VILLAGES}
+            UNION SELECT village FROM read_models.case_activity
+            WHERE active_from <= %(at)s AND village LIKE %(prefix)s
+            UNION SELECT division FROM read_models.staff_assignment
+            WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s
+              AND length(division) = 12
+            UNION SELECT %(village)s::text WHERE %(village)s::text IS NOT NULL) v(code)
+          LEFT JOIN (
+            SELECT s.division, count(*) AS n FROM ({_STAFF}) s
+            WHERE s.kind = 'village_coordinator' AND length(s.division) = 12
+            GROUP BY s.division) k ON k.division = v.code)
+        SELECT
+          count(*) FILTER (WHERE level = 'county'),
+          count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
+          coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
+          count(*) FILTER (WHERE level = 'township'),
+          count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
+          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0),
+          (SELECT count(*) FILTER (WHERE n < %(village_minimum)s) FROM villages),
+          (SELECT count(*) FILTER (WHERE n > %(review_above)s) FROM villages)
+        FROM r""",
+        {
+            **params,
+            "village": division if division and len(division) == 12 else None,
+            "village_minimum": policy.village_minimum if policy else 0,
+            "review_above": policy.village_review_above if policy else 2**31 - 1,
+        },
+    )
+    row = cursor.fetchone()
+    assert row is not None
+    return {
+        "at": at.isoformat(),
+        "policy": policy.name if policy else None,
+        "counties": row[0],
+        "counties_short": row[1],
+        "county_shortfall": int(row[2]),
+        "townships": row[3],
+        "townships_short": row[4],
+        "township_shortfall": int(row[5]),
+        "total_shortfall": int(row[2]) + int(row[5]),
+        "villages_without_coordinator": row[6] if policy else 0,
+        "villages_for_review": row[7] if policy else 0,
+    }
+
+
 def division_row(row: DivisionStaffing) -> dict[str, Any]:
     return {**asdict(row), "staff": row.staff}
 
@@ -305,14 +477,29 @@ def change_points(
     return [row[0] for row in cursor.fetchall()]
 
 
+def division_at(
+    cursor: Cursor[Any],
+    code: str,
+    at: dt.datetime,
+    *,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """One county (6 digits) or township (9) as it stood at ``at``, and the band table then:
+    listed even with nothing in it (it is asked about by code)."""
+    level = "county" if len(code) == 6 else "township"
+    policy, rows, _ = divisions_at(
+        cursor, at, division=code, level=level, limit=1, policies=policies
+    )
+    return policy, rows[0]
+
+
 def short_since(
     cursor: Cursor[Any], code: str, at: dt.datetime, policies: list[StaffingPolicy]
 ) -> dt.datetime | None:
     """When the current shortfall of ``code`` began (None when it is not short at ``at``)."""
 
     def shortfall(moment: dt.datetime) -> int:
-        snapshot = staffing_at(cursor, moment, division=code, policies=policies)
-        return next((d.shortfall for d in snapshot.divisions if d.division == code), 0)
+        return int(division_at(cursor, code, moment, policies=policies)[1]["shortfall"])
 
     if not shortfall(at):
         return None

@@ -61,7 +61,7 @@ from projections.dossier import alert_view
 from projections.history import mask_text
 from projections.red_flags.projection import rule_catalogue
 from projections.red_flags.queries import alerts_by_id, query_alerts
-from projections.staffing_view import division_row, load_policies, month_ends, staffing_at
+from projections.staffing_view import current_staffing, division_at, load_policies, month_ends
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -410,8 +410,9 @@ def overview(
     staffing: list[dict[str, Any]] = []
     if principal.role in RULES["staffing.read"]:
         moment = _runtime(request).services.clock.now()
-        snapshot = staffing_at(cursor, moment, division=division)
-        staffing = [division_row(d) for d in snapshot.divisions if d.shortfall][:50]
+        _, staffing, _ = current_staffing(
+            cursor, moment, division=division, short_only=True, limit=50
+        )
     names = division_names(cursor, [*table, *(row["division"] for row in staffing), division])
     parent = division[: max(len(division) - (3 if len(division) > 6 else 2), 2)]
     return _page(
@@ -450,14 +451,13 @@ def staffing_history(
     moment = _runtime(request).services.clock.now()
     points: list[dict[str, Any]] = []
     for end in month_ends(moment, months):  # oldest first: the chart reads left to right
-        snapshot = staffing_at(cursor, end, division=code, policies=policies)
-        row = next((d for d in snapshot.divisions if d.division == code), None)
+        _, row = division_at(cursor, code, end, policies=policies)
         points.append(
             {
                 "at": end.date().isoformat(),
-                "shortfall": row.shortfall if row else 0,
-                "minimum": row.minimum if row else 0,
-                "staff": row.staff if row else 0,
+                "shortfall": row["shortfall"],
+                "minimum": row["minimum"],
+                "staff": row["staff"],
             }
         )
     top = max([int(p["shortfall"]) for p in points] + [1])

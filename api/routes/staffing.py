@@ -17,11 +17,12 @@ from domain.errors import InvalidValue
 from projections.staffing_view import (
     current_staffing,
     current_summary,
-    division_row,
+    division_at,
+    divisions_at,
     load_policies,
     month_ends,
     short_since,
-    staffing_at,
+    summary_at,
     villages_at,
 )
 
@@ -71,14 +72,16 @@ def staffing(
         )
         return answer(_page(moment, policy, rows, total, limit, offset), etag)
     moment = _moment(at, services.clock)
-    snapshot = staffing_at(cursor, moment, division=division)
-    every = [
-        division_row(d)
-        for d in snapshot.divisions
-        if (level is None or d.level == level) and (d.shortfall or not short_only)
-    ]
-    page = every[offset : offset + limit]
-    return answer(_page(moment, snapshot.policy, page, len(every), limit, offset), etag)
+    policy, rows, total = divisions_at(
+        cursor,
+        moment,
+        division=division,
+        level=level,
+        short_only=short_only,
+        limit=limit,
+        offset=offset,
+    )
+    return answer(_page(moment, policy, rows, total, limit, offset), etag)
 
 
 def _page(
@@ -136,8 +139,7 @@ def summary(
     """How many counties and townships are short, and the total shortfall."""
     if at is None:
         return answer(current_summary(cursor, services.clock.now(), division=division), etag)
-    moment = _moment(at, services.clock)
-    return answer(staffing_at(cursor, moment, division=division).summary(), etag)
+    return answer(summary_at(cursor, _moment(at, services.clock), division=division), etag)
 
 
 @router.get(
@@ -158,9 +160,8 @@ def division_detail(
     policies = load_policies(cursor)
 
     def position(when: dt.datetime) -> dict[str, Any]:
-        snapshot = staffing_at(cursor, when, division=code, policies=policies)
-        row = next(d for d in snapshot.divisions if d.division == code)
-        return {**division_row(row), "at": when.isoformat(), "policy": snapshot.policy}
+        policy, row = division_at(cursor, code, when, policies=policies)
+        return {**row, "at": when.isoformat(), "policy": policy}
 
     current = position(moment)
     since = short_since(cursor, code, moment, policies) if current["shortfall"] else None

@@ -25,7 +25,9 @@ from projections.staffing_view import (
     current_staffing,
     current_summary,
     division_row,
+    divisions_at,
     staffing_at,
+    summary_at,
     villages_at,
 )
 from tests.conftest import fresh_database
@@ -211,6 +213,26 @@ def test_current_staffing_equals_the_intervals_now(history: Runtime) -> None:
             # and before the history's end.
             for moment in (now, now - dt.timedelta(days=40)):
                 at_then = staffing_at(cursor, moment, division=division)
+                # ... and so do the counties and townships and the summary then.
+                assert summary_at(cursor, moment, division=division) == at_then.summary()
+                rows_then = [division_row(d) for d in at_then.divisions]
+                assert divisions_at(cursor, moment, division=division, limit=1000) == (
+                    at_then.policy,
+                    rows_then,
+                    len(rows_then),
+                )
+                for level in ("county", "township"):
+                    wanted = [r for r in rows_then if r["level"] == level and r["shortfall"]]
+                    _, page, page_total = divisions_at(
+                        cursor,
+                        moment,
+                        division=division,
+                        level=level,
+                        short_only=True,
+                        limit=2,
+                        offset=1,
+                    )
+                    assert (page, page_total) == (wanted[1:3], len(wanted))
                 for status in (None, "under_staffed", "ok", "review"):
                     wanted_villages = [
                         vars(v) for v in at_then.villages if status is None or v.status == status

@@ -28,7 +28,7 @@ from infra.runtime import Runtime
 from infra.schema import generation_schema
 from projections.base import RecordedEvent
 from projections.staffing import StaffingProjection
-from projections.staffing_view import current_staffing, division_row, staffing_at
+from projections.staffing_view import current_staffing, division_row, divisions_at, staffing_at
 from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code
 from tests.scenario import application, approve
 
@@ -90,6 +90,9 @@ def rows_by_code(
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         moment = at or runtime.services.clock.now()
         snapshot = staffing_at(cursor, moment, division=division)
+        # The one-statement counties and townships say the same as the reference, then and now.
+        _, then, _ = divisions_at(cursor, moment, division=division, limit=1000)
+        assert then == [division_row(d) for d in snapshot.divisions]
         if at is None:  # now: the rows the projection keeps say the same as the intervals
             _, items, _ = current_staffing(cursor, moment, division=division, limit=1000)
             assert items == [division_row(d) for d in snapshot.divisions]
