@@ -58,7 +58,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.token_verifier = verifier
     problems.install(app)
-    etags.install(app)
+    etags.install(app, cache_bytes=runtime.settings.answer_cache_mb * 1024 * 1024)
     docs.install(app)
     console.install(app)
     for router in ROUTERS:
@@ -76,6 +76,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     # last added, so outermost: it also counts what SafeWrites refuses before any route runs
     app.state.metrics = Metrics(runtime.pool)
+    if app.state.answer_cache is not None:
+        app.state.metrics.watch_answer_cache(app.state.answer_cache)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     document_idempotency_key(app)
     return app

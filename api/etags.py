@@ -1,21 +1,31 @@
 """Conditional dashboard reads: an ETag from the positions of the projections an answer reads,
 and ``If-None-Match`` answered 304 before the answer's query runs.
 
-A read model changes only when its projection commits a batch, and every batch moves the
-projection's ``_tracking`` row (position and time) in the same transaction; a rebuild switches
-the generation. So (generation, position, time) of each projection read, with the request
-(path, query, the caller's role, organisation and scope) and whatever the answer depends on
-besides the log (the band tables loaded, the business date, terminations taking effect), name
-the answer. Everything is read from the database on each request: several API processes give
-the same tag for the same state, and no process can serve a stale tag from memory.
+A read model changes only when its projection commits a batch that brought events it reads,
+and such a batch moves the projection's ``_tracking.content_position`` in the same transaction
+(batches of other events move only ``position``); a rebuild switches the generation. So
+(generation, content position) of each projection read, with the request (path, query, the
+caller's role, organisation and scope) and whatever the answer depends on besides the log (the
+band tables loaded, the business date, terminations taking effect), name the answer. They are
+read from the database on each request: several API processes give the same tag for the same
+state, and no process can serve a stale tag from memory.
 
 The tag is read before the answer: a batch committed in between makes the answer newer than its
 tag, never older, so a client revalidating with it gets a fresh 200.
+
+Each API process also keeps the answers it encoded under their tags (``AnswerCache``, bounded in
+bytes, least recently used first out): a request whose tag names a kept answer gets those bytes
+without running the query. A kept answer is never older than its tag (see above), so this serves
+nothing a revalidating client would not have been allowed to keep; an answer "now" carries the
+moment it was computed (``at``), which is as current as the tag says it still is. A request
+with ``Cache-Control: no-cache`` has its answer computed afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -39,8 +49,58 @@ class NotModified(Exception):
         self.etag = etag
 
 
+class CachedAnswer(Exception):
+    """The request's tag names an answer this process keeps: send it as it is."""
+
+    def __init__(self, etag: str, body: bytes) -> None:
+        super().__init__(etag)
+        self.etag = etag
+        self.body = body
+
+
+class AnswerCache:
+    """Encoded answers by ETag, at most ``max_bytes`` of them, least recently used out first.
+    Thread-safe: sync routes run on the thread pool."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.hits = 0
+        self.misses = 0
+        self._answers: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._answers.get(etag)
+            if body is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(etag)
+            self.hits += 1
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes // 8:  # one answer never crowds out the rest
+            return
+        with self._lock:
+            old = self._answers.pop(etag, None)
+            self.size -= len(old) if old is not None else 0
+            self._answers[etag] = body
+            self.size += len(body)
+            while self.size > self.max_bytes:
+                _, dropped = self._answers.popitem(last=False)
+                self.size -= len(dropped)
+
+
+class Tag(str):
+    """An answer's ETag, and where the process keeps answers under it (None: nowhere)."""
+
+    cache: AnswerCache | None = None
+
+
 def projection_marks(cursor: Cursor[Any], names: Sequence[str]) -> list[tuple[Any, ...]]:
-    """(name, generation, position, last batch time) of each projection: two small reads."""
+    """(name, generation, content position) of each projection: two small reads."""
     cursor.execute(
         f"SELECT name, active_generation FROM {CONTROL_SCHEMA}.projections"
         " WHERE name = ANY(%s) ORDER BY name",
@@ -50,7 +110,7 @@ def projection_marks(cursor: Cursor[Any], names: Sequence[str]) -> list[tuple[An
     if not generations:
         return []
     query = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {}::text, {}::int, position, updated_at FROM {}._tracking").format(
+        sql.SQL("SELECT {}::text, {}::int, content_position FROM {}._tracking").format(
             sql.Literal(name),
             sql.Literal(generation),
             sql.Identifier(generation_schema(name, generation)),
@@ -81,7 +141,7 @@ Extra = Callable[[Cursor[Any], Request, Any], list[Any]]
 
 def conditional(*projections: str, extra: Extra | None = None) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
-    If-None-Match names it."""
+    If-None-Match names it, or with the answer this process keeps under it."""
 
     def etag(
         request: Request,
@@ -89,7 +149,11 @@ def conditional(*projections: str, extra: Extra | None = None) -> Any:
         principal: CurrentPrincipal,
         services: AppServices,
         if_none_match: Annotated[str | None, Header()] = None,
-    ) -> str:
+        cache_control: Annotated[
+            str | None,
+            Header(description="no-cache: compute the answer afresh, not from the kept one"),
+        ] = None,
+    ) -> Tag:
         parts: list[Any] = [
             request.url.path,
             sorted(request.query_params.multi_items()),
@@ -101,9 +165,13 @@ def conditional(*projections: str, extra: Extra | None = None) -> Any:
         if extra is not None:
             parts.append(extra(cursor, request, services.clock.now()))
         digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
-        tag = f'"{digest}"'
+        tag = Tag(f'"{digest}"')
         if if_none_match is not None and matches(if_none_match, tag):
             raise NotModified(tag)
+        tag.cache = getattr(request.app.state, "answer_cache", None)
+        fresh = cache_control is not None and "no-cache" in cache_control.lower()
+        if tag.cache is not None and not fresh and (body := tag.cache.get(tag)) is not None:
+            raise CachedAnswer(tag, body)
         return tag
 
     return Depends(etag)
@@ -122,15 +190,32 @@ AlertsTag = Annotated[str, conditional("red_flags")]
 
 def answer(content: Any, etag: str) -> Response:
     """The answer as JSON encoded by orjson (a 1,000-row page in a fraction of a millisecond,
-    where FastAPI's generic encoding takes tens), with its ETag."""
+    where FastAPI's generic encoding takes tens), with its ETag; kept under the tag."""
+    body = orjson.dumps(content)
+    if isinstance(etag, Tag) and etag.cache is not None:
+        etag.cache.put(etag, body)
+    return _json(body, etag)
+
+
+def _json(body: bytes, etag: str) -> Response:
     return Response(
-        orjson.dumps(content),
+        body,
         media_type="application/json",
         headers={"ETag": etag, "Cache-Control": CACHE_CONTROL},
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, cache_bytes: int = 0) -> None:
+    """304 and kept answers for the app's conditional routes; ``cache_bytes`` of answers kept
+    (0: none)."""
+    app.state.answer_cache = AnswerCache(cache_bytes) if cache_bytes > 0 else None
+
+    async def cached(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, CachedAnswer)
+        return _json(error.body, error.etag)
+
+    app.add_exception_handler(CachedAnswer, cached)
+
     async def not_modified(_request: Request, error: Exception) -> Response:
         assert isinstance(error, NotModified)
         return Response(

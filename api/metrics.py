@@ -80,6 +80,28 @@ class Metrics:
         if pool is not None:
             self.registry.register(StateCollector(pool))
 
+    def watch_answer_cache(self, cache: Any) -> None:
+        """Count the dashboard answers served from the process's cache (api/etags.py)."""
+        self.registry.register(AnswerCacheCollector(cache))
+
+
+class AnswerCacheCollector(Collector):
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily(
+            "relief_answer_cache_hits", "dashboard answers sent from the process's cache"
+        )
+        hits.add_metric([], self.cache.hits)
+        misses = CounterMetricFamily(
+            "relief_answer_cache_misses", "dashboard answers computed: no kept answer for the tag"
+        )
+        misses.add_metric([], self.cache.misses)
+        size = GaugeMetricFamily("relief_answer_cache_bytes", "bytes of answers kept")
+        size.add_metric([], self.cache.size)
+        yield from (hits, misses, size)
+
 
 def problem_type(body: bytes) -> str:
     """The bounded label for a problem body's ``type``."""

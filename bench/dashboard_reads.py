@@ -7,8 +7,11 @@ On a fresh copy of the dataset, ``relief api`` and ``relief projections run`` ru
 processes; the runner first catches up the dataset's window. Open loop (latency from each
 request's scheduled send time, no coordinated omission); the reads are a province-wide
 supervisor's, spread evenly over the streams; the commands are one-event reviews on approved
-cases (county handling staff), followed live by the projections. No If-None-Match is sent:
-every read runs its query (the worst case for a dashboard that revalidates).
+cases (county handling staff), every tenth instead a suspension or resumption by the county's
+approver (``--status-every``: changes caseload and staffing, which reviews do not), followed
+live by the projections. No If-None-Match is sent; the API keeps each answer under its ETag
+(api/etags.py), so a read runs its query when a batch changed what it reads since the last
+time (the hit rate of that cache is reported).
 
     .venv/bin/python bench/dashboard_reads.py [--events N] [--seconds 20]
 """
@@ -77,11 +80,13 @@ def streams(settings: object, county: str, rate: float) -> list[load.Stream]:
 
 
 def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list[float]]:
-    """(p50, p99) ms of each GET sent alone, one after another on one connection."""
+    """(p50, p99) ms of each GET sent alone, one after another on one connection, computed
+    afresh each time (``Cache-Control: no-cache``): the query's own cost, not the kept answer."""
     http = load.Http(port)
     times: dict[str, list[float]] = {}
     for stream in reads:
         method, path, body, headers = stream.make(0)
+        headers = {**headers, "Cache-Control": "no-cache"}
         got = []
         for _ in range(n):
             began = time.perf_counter()
@@ -93,6 +98,18 @@ def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list
             round(common.percentile(got, 99), 2),
         ]
     return times
+
+
+def answer_cache(port: int) -> dict[str, float]:
+    """The API's answer cache counters (all worker processes a scrape reaches: one)."""
+    status, body = load.Http(port).request("GET", "/metrics", None, {})
+    assert status == 200, status
+    got = {"hits": 0.0, "misses": 0.0}
+    for line in body.decode().splitlines():
+        for key in got:
+            if line.startswith(f"relief_answer_cache_{key}_total "):
+                got[key] += float(line.split()[1])
+    return got
 
 
 def within_targets(got: dict[str, dict]) -> bool:
@@ -112,6 +129,12 @@ def main() -> None:
     p.add_argument("--alone-requests", type=int, default=50, help="each GET alone, this often")
     p.add_argument("--command-rate", type=float, default=50.0)
     p.add_argument(
+        "--status-every",
+        type=int,
+        default=10,
+        help="every Nth command suspends or resumes a case (changes the dashboards); 0: none",
+    )
+    p.add_argument(
         "--rates",
         default="50,100,150,200,300,400,600",
         help="read rates tried for the capacity, in order (stops at the first over target)",
@@ -124,7 +147,9 @@ def main() -> None:
         waited = load.wait_projections(store, runner)
         common.log(f"projections caught up the window in {waited:.1f}s")
         county = store.meta.counties[0]
-        commands = load.command_stream(store.settings, store.meta.targets, args.command_rate)
+        commands = load.command_stream(
+            store.settings, store.meta.targets, args.command_rate, status_every=args.status_every
+        )
         reads = streams(store.settings, county, args.get_rate)
         load.open_loop(api.port, reads, 2.0)  # warm-up
         idle = load.open_loop(api.port, reads, min(5.0, args.seconds))
@@ -139,8 +164,14 @@ def main() -> None:
             load.LagSampler(store) as lag,
             profiling.maybe_profile(args, api.pid, "dashboard_reads_api"),
         ):
+            before = answer_cache(api.port)
             loaded = load.open_loop(api.port, [*reads, commands], args.seconds)
+            after = answer_cache(api.port)
+        computed = after["misses"] - before["misses"]
+        kept = after["hits"] - before["hits"]
+        hit_rate = round(kept / max(kept + computed, 1), 3)
         common.log(f"loaded: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in loaded.items()}) }")
+        common.log(f"answers kept/computed under load: {kept}/{computed} (hit rate {hit_rate})")
         steps: list[dict] = []
 
         def within_at(rate: float) -> bool:
@@ -180,6 +211,8 @@ def main() -> None:
         results = []
         common_details = {
             "commands": loaded["commands"],
+            "answer_cache_hit_rate": hit_rate,
+            "status_every": args.status_every,
             "max_projection_lag_events": max(lag.lags, default=0),
             "seconds": args.seconds,
             "county": county,

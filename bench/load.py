@@ -288,18 +288,47 @@ def dashboard_streams(settings: Any, rate: float) -> list[Stream]:
     ]
 
 
-def command_stream(settings: Any, targets: Sequence[Sequence[str]], rate: float) -> Stream:
-    requests = review_requests(settings, targets)
-    return Stream(
-        "commands",
-        rate,
-        lambda k: (
-            "POST",
-            requests[k % len(requests)][0],
-            REVIEW_BODY,
-            requests[k % len(requests)][1],
-        ),
-    )
+def command_stream(
+    settings: Any, targets: Sequence[Sequence[str]], rate: float, *, status_every: int = 0
+) -> Stream:
+    """Reviews of the target cases at ``rate``; with ``status_every`` N, every Nth command
+    instead suspends or resumes (by turns) one of a tenth of the cases kept apart for it: a
+    change the caseload and staffing dashboards show, where a review changes neither."""
+    if not status_every:
+        requests = review_requests(settings, targets)
+
+        def review(k: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+            path, headers = requests[k % len(requests)]
+            return "POST", path, REVIEW_BODY, headers
+
+        return Stream("commands", rate, review)
+    kept = max(len(targets) // 10, 1)
+    reviews = review_requests(settings, targets[kept:] or targets)
+    approvers: dict[str, str] = {}
+    for _, county in targets[:kept]:
+        if county not in approvers:
+            approvers[county] = token(settings, "approver", county, county, f"bench-a-{county}")
+    toggled = [
+        (
+            case_id,
+            {"Authorization": f"Bearer {approvers[county]}", "Content-Type": "application/json"},
+        )
+        for case_id, county in targets[:kept]
+    ]
+
+    def make(k: int) -> tuple[str, str, bytes | None, dict[str, str]]:
+        if (k + 1) % status_every:
+            path, headers = reviews[k % len(reviews)]
+            return "POST", path, REVIEW_BODY, headers
+        n = k // status_every
+        case_id, headers = toggled[n % len(toggled)]
+        action = "suspension" if (n // len(toggled)) % 2 == 0 else "resumption"
+        return "POST", f"/cases/{case_id}/{action}", STATUS_BODY, headers
+
+    return Stream("commands", rate, make)
+
+
+STATUS_BODY = json.dumps({"reason": "bench: status change"}).encode()
 
 
 def projection_lag(store: Store) -> int:

@@ -207,7 +207,11 @@ class KafkaFeedRunner:
                     "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = %s",
                     (self.topic, partition),
                 )
-            conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
+            conn.execute(
+                "UPDATE _tracking SET position = %s, updated_at = now(),"
+                " content_position = CASE WHEN %s THEN %s ELSE content_position END",
+                (position, applied > 0, position),
+            )
             if self.before_commit is not None:
                 self.before_commit(position)
         log.debug("kafka feed %s: %d records, %d applied", self.name, len(records), applied)

@@ -230,7 +230,11 @@ class PostgresFeedRunner:
         self.reached_head = last == head
         events = [self.decode(row) for row in rows]
         self.applier.apply(conn, events)
-        conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (last,))
+        conn.execute(
+            "UPDATE _tracking SET position = %s, updated_at = now(),"
+            " content_position = CASE WHEN %s THEN %s ELSE content_position END",
+            (last, bool(events), last),
+        )
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last

@@ -85,10 +85,13 @@ def create_generation(
     for ddl in projection.tables:
         conn.execute(ddl)  # DDL from code, not input
     # One row: which feed builds this generation and how far it has got.
+    # content_position: the position of the last batch that brought events the projection
+    # reads, so an answer's ETag (api/etags.py) stays the same while only other events pass.
     conn.execute(
         "CREATE TABLE _tracking (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
         " feed text NOT NULL, position bigint NOT NULL DEFAULT 0,"
-        " updated_at timestamptz NOT NULL DEFAULT now())"
+        " updated_at timestamptz NOT NULL DEFAULT now(),"
+        " content_position bigint NOT NULL DEFAULT 0)"
     )
     # Kafka feed: where each partition is read to, and the last version applied per aggregate
     # (so a republished or duplicated message is applied once).
@@ -147,6 +150,13 @@ def init_schema(
                 conn.execute(ddl)
             for column, kind in RELAY_CHECKPOINT_COLUMNS.items():
                 add_missing_column(conn, f"{CONTROL_SCHEMA}.relay_state", column, kind)
+            for (schema,) in conn.execute(
+                "SELECT table_schema FROM information_schema.tables"
+                " WHERE table_name = '_tracking' ORDER BY 1"
+            ).fetchall():  # generations built before the column: 0 is a tag never issued
+                add_missing_column(
+                    conn, f"{schema}._tracking", "content_position", "bigint NOT NULL DEFAULT 0"
+                )
             from infra.policies import ensure_default_policy
 
             ensure_default_policy(conn)

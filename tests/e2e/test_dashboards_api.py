@@ -153,6 +153,74 @@ def test_an_etag_names_the_projections_positions(client: TestClient, province: R
     assert approved == {"440103": 2, "440104": 2}
 
 
+def test_a_tag_moves_only_with_events_its_projections_read(
+    client: TestClient, province: Runtime
+) -> None:
+    runtime = province
+    caseload = client.get("/caseload", params={"level": "county"})
+    staffing = client.get("/staffing", params={"level": "county"})
+    # A staff member hired and assigned: the staffing projection reads it, caseload does not.
+    staff = runtime.services.purchasing.hire_staff(
+        HireStaff(name="Wu", kind="handling_staff", government_unit="440104", provenance=BY_OFFICER)
+    )
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440104", provenance=BY_OFFICER)
+    )
+    catch_up(runtime)
+    again = client.get("/caseload", params={"level": "county"})
+    assert again.headers["ETag"] == caseload.headers["ETag"]
+    assert again.content == caseload.content
+    moved = client.get("/staffing", params={"level": "county"})
+    assert moved.headers["ETag"] != staffing.headers["ETag"]
+    county = {r["division"]: r for r in moved.json()["items"]}
+    assert county["440104"]["government_staff"] == 1
+
+
+def test_answers_kept_under_their_tag_are_the_answers(
+    client: TestClient, province: Runtime
+) -> None:
+    runtime = province
+    cache = client.app.state.answer_cache  # type: ignore[attr-defined]
+    assert cache is not None
+    first = client.get("/staffing/villages", params={"status": "under_staffed"})
+    hits = cache.hits
+    kept = client.get("/staffing/villages", params={"status": "under_staffed"})
+    assert cache.hits == hits + 1
+    assert (kept.content, kept.headers["ETag"]) == (first.content, first.headers["ETag"])
+    afresh = client.get(
+        "/staffing/villages",
+        params={"status": "under_staffed"},
+        headers={"Cache-Control": "no-cache"},
+    )
+    assert cache.hits == hits + 1  # computed again: the same answer at a later moment
+    assert {**afresh.json(), "at": None} == {**first.json(), "at": None}
+    # Another caller's scope is another answer, never the one kept for the first.
+    scoped = client.get(
+        "/staffing/villages",
+        params={"status": "under_staffed"},
+        headers=actor("auditor", "440103", "a", scope="440103"),
+    )
+    assert all(v["division"].startswith("440103") for v in scoped.json()["items"])
+    assert scoped.json()["total"] < first.json()["total"]
+    # A coordinator assigned and applied: the kept answer is not served again.
+    coordinator = runtime.services.purchasing.hire_staff(
+        HireStaff(
+            name="Zhao", kind="village_coordinator", government_unit="440103", provenance=BY_OFFICER
+        )
+    )
+    village = first.json()["items"][0]["division"]
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=coordinator.id, division=village, provenance=BY_OFFICER)
+    )
+    catch_up(runtime)
+    fresh = client.get("/staffing/villages", params={"status": "under_staffed"})
+    assert fresh.headers["ETag"] != first.headers["ETag"]
+    assert fresh.json()["total"] == first.json()["total"] - 1
+    assert village not in {v["division"] for v in fresh.json()["items"]}
+    metrics = client.get("/metrics").text
+    assert "relief_answer_cache_hits_total" in metrics
+
+
 def test_staffing_at_a_past_moment_from_the_intervals(
     client: TestClient, province: Runtime
 ) -> None:
