@@ -100,9 +100,12 @@ def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list
     return times
 
 
-def answer_cache(port: int) -> dict[str, float]:
-    """The API's answer cache counters (all worker processes a scrape reaches: one)."""
-    status, body = load.Http(port).request("GET", "/metrics", None, {})
+def answer_cache(port: int, settings: object) -> dict[str, float]:
+    """The API's answer cache counters (of the worker process the scrape reaches)."""
+    bearer = load.token(settings, "supervisor", "44", "44", "bench-sup")
+    status, body = load.Http(port).request(
+        "GET", "/metrics", None, {"Authorization": f"Bearer {bearer}"}
+    )
     assert status == 200, status
     got = {"hits": 0.0, "misses": 0.0}
     for line in body.decode().splitlines():
@@ -164,9 +167,9 @@ def main() -> None:
             load.LagSampler(store) as lag,
             profiling.maybe_profile(args, api.pid, "dashboard_reads_api"),
         ):
-            before = answer_cache(api.port)
+            before = answer_cache(api.port, store.settings)
             loaded = load.open_loop(api.port, [*reads, commands], args.seconds)
-            after = answer_cache(api.port)
+            after = answer_cache(api.port, store.settings)
         computed = after["misses"] - before["misses"]
         kept = after["hits"] - before["hits"]
         hit_rate = round(kept / max(kept + computed, 1), 3)

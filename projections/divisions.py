@@ -50,6 +50,10 @@ class DivisionsProjection(Projection):
         "CREATE UNIQUE INDEX divisions_open ON divisions (code) WHERE valid_to IS NULL",
         "CREATE INDEX divisions_parent ON divisions (parent, code)",
         "CREATE INDEX divisions_id ON divisions (division_id) WHERE valid_to IS NULL",
+        # the villages in force on a day, walked and counted from the index alone (staffing's
+        # villages without a coordinator: every village of the province)
+        "CREATE INDEX divisions_villages ON divisions (code) INCLUDE (valid_from, valid_to)"
+        " WHERE level = 'village'",
     )
     views = ("divisions",)
 

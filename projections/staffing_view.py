@@ -203,6 +203,120 @@ def staffing_at(
     return Snapshot(at, policy.name if policy else None, divisions, villages)
 
 
+#: The register's villages in force on the day within the prefix, walked in code order on the
+#: register's index (``low``/``high`` bound the prefix as a range, so the walk starts and ends
+#: there).
+_VILLAGE_REGISTER = """
+    SELECT code FROM read_models.divisions
+    WHERE level = 'village' AND code >= %(low)s AND (%(high)s::text IS NULL OR code < %(high)s)
+      AND code LIKE %(prefix)s
+      AND valid_from <= %(day)s AND (valid_to IS NULL OR valid_to > %(day)s)
+"""
+
+#: Villages the ledger had seen by then (a case active, a coordinator assigned, or the one asked
+#: about) that the register does not list that day: listed too, after a check per village.
+_VILLAGES_UNLISTED = """
+    SELECT x.code FROM (
+      SELECT village AS code FROM read_models.case_activity
+      WHERE active_from <= %(at)s AND village LIKE %(prefix)s
+      UNION SELECT division FROM read_models.staff_assignment
+      WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s AND length(division) = 12
+      UNION SELECT %(asked)s::text WHERE %(asked)s::text IS NOT NULL) x
+    WHERE (  -- a probe of the register's index per village, never a hash of the register
+      SELECT count(*) FROM (
+        SELECT 1 FROM read_models.divisions d
+        WHERE d.code = x.code AND d.level = 'village' AND d.valid_from <= %(day)s
+          AND (d.valid_to IS NULL OR d.valid_to > %(day)s) LIMIT 1) listed) = 0
+"""
+
+#: Coordinators per village at the moment: only villages that have one (a few rows).
+_COORDINATED = f"""
+    SELECT s.division AS code, count(*)::int AS n FROM ({_STAFF}) s
+    WHERE s.kind = 'village_coordinator' AND length(s.division) = 12 GROUP BY s.division
+"""
+
+#: A village's status from its coordinators ``n`` and the band table's village bounds.
+_VILLAGE_STATUS = """
+    CASE WHEN NOT %(has_policy)s THEN 'ok'
+         WHEN {n} < %(village_minimum)s THEN 'under_staffed'
+         WHEN {n} > %(review_above)s THEN 'review'
+         ELSE 'ok' END
+"""
+
+
+def _prefix_range(prefix: str) -> tuple[str, str | None]:
+    """(low, high) with every code starting with the digits ``prefix`` in [low, high)."""
+    if not prefix or set(prefix) == {"9"}:
+        return prefix, None
+    digits = prefix.rstrip("9")
+    return prefix, digits[:-1] + str(int(digits[-1]) + 1)
+
+
+def _village_params(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    division: str | None,
+    policies: list[StaffingPolicy] | None,
+) -> tuple[dict[str, Any], StaffingPolicy | None]:
+    policies = load_policies(cursor) if policies is None else policies
+    day = business_date(at)
+    policy = policy_on(policies, day)
+    low, high = _prefix_range(division or "")
+    params = {
+        "at": at,
+        "day": day,
+        "prefix": (division or "") + "%",
+        "low": low,
+        "high": high,
+        "asked": division if division and len(division) == 12 else None,
+        "has_policy": policy is not None,
+        "village_minimum": policy.village_minimum if policy else 0,
+        "review_above": policy.village_review_above if policy else 0,
+    }
+    return params, policy
+
+
+def _status_of(coordinators: int, params: dict[str, Any]) -> str:
+    if not params["has_policy"]:
+        return "ok"
+    if coordinators < params["village_minimum"]:
+        return "under_staffed"
+    return "review" if coordinators > params["review_above"] else "ok"
+
+
+def village_totals(cursor: Cursor[Any], params: dict[str, Any]) -> dict[str | None, int]:
+    """How many villages (``None``) and how many of each status, counted without listing
+    them: a village with no coordinator has the status of 0, and only the few with one are
+    judged one by one."""
+    cursor.execute(
+        f"""WITH k AS MATERIALIZED ({_COORDINATED}),
+        unlisted AS MATERIALIZED ({_VILLAGES_UNLISTED})
+        SELECT (SELECT count(*) FROM ({_VILLAGE_REGISTER}) r) + (SELECT count(*) FROM unlisted),
+          k.status, count(*)
+        FROM (
+          SELECT {_VILLAGE_STATUS.format(n="k.n")} AS status FROM k
+          WHERE k.code LIKE %(prefix)s AND (
+            k.code IN (SELECT code FROM unlisted) OR EXISTS (
+              SELECT 1 FROM read_models.divisions d
+              WHERE d.code = k.code AND d.level = 'village' AND d.valid_from <= %(day)s
+                AND (d.valid_to IS NULL OR d.valid_to > %(day)s)))
+          UNION ALL SELECT NULL) k
+        GROUP BY k.status""",
+        params,
+    )
+    everything, judged = 0, {}
+    for total, status, count in cursor.fetchall():
+        everything = int(total)
+        if status is not None:
+            judged[status] = int(count)
+    totals: dict[str | None, int] = {None: everything}
+    uncoordinated = everything - sum(judged.values())
+    for status in ("ok", "under_staffed", "review"):
+        totals[status] = judged.get(status, 0)
+    totals[_status_of(0, params)] += uncoordinated
+    return totals
+
+
 def villages_at(
     cursor: Cursor[Any],
     at: dt.datetime,
@@ -215,67 +329,62 @@ def villages_at(
 ) -> tuple[str | None, list[dict[str, Any]], int]:
     """The villages ``staffing_at`` lists (the register's in force that day, any other the
     ledger has seen by then, the one asked about), with households, coordinators and status as
-    they stood at ``at``: one page in code order with the total, counted in one statement
-    instead of every village of the province in Python."""
-    policies = load_policies(cursor) if policies is None else policies
-    day = business_date(at)
-    policy = policy_on(policies, day)
-    params = {
-        "at": at,
-        "day": day,
-        "prefix": (division or "") + "%",
-        "asked": division if division and len(division) == 12 else None,
-        "has_policy": policy is not None,
-        "village_minimum": policy.village_minimum if policy else 0,
-        "review_above": policy.village_review_above if policy else 0,
-        "status": status,
-        "limit": limit,
-        "offset": offset,
-    }
-    cursor.execute(
-        f"""WITH v AS (
-          {_REGISTER_VILLAGES}
-          UNION SELECT village FROM read_models.case_activity
-          WHERE active_from <= %(at)s AND village LIKE %(prefix)s
-          UNION SELECT division FROM read_models.staff_assignment
-          WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s AND length(division) = 12
-          UNION SELECT %(asked)s::text WHERE %(asked)s::text IS NOT NULL),
-        h AS (
-          SELECT village, count(DISTINCT household_id)::int AS households
-          FROM read_models.case_activity
-          WHERE active_from <= %(at)s AND (active_to IS NULL OR active_to > %(at)s)
-            AND village LIKE %(prefix)s
-          GROUP BY village),
-        k AS (
-          SELECT s.division, count(*)::int AS n FROM ({_STAFF}) s
-          WHERE s.kind = 'village_coordinator' AND length(s.division) = 12
-          GROUP BY s.division),
-        r AS (
-          SELECT v.code AS division, coalesce(h.households, 0) AS households,
-            coalesce(k.n, 0) AS coordinators,
-            CASE WHEN NOT %(has_policy)s THEN 'ok'
-                 WHEN coalesce(k.n, 0) < %(village_minimum)s THEN 'under_staffed'
-                 WHEN coalesce(k.n, 0) > %(review_above)s THEN 'review'
-                 ELSE 'ok' END AS status
-          FROM v LEFT JOIN h ON h.village = v.code LEFT JOIN k ON k.division = v.code)
-        SELECT r.division, r.households, r.coordinators, r.status, count(*) OVER ()
-        FROM r WHERE %(status)s::text IS NULL OR r.status = %(status)s::text
-        ORDER BY r.division COLLATE "C" LIMIT %(limit)s OFFSET %(offset)s""",
-        params,
-    )
-    rows = cursor.fetchall()
-    total = int(rows[0][4]) if rows else 0
-    if not rows and offset:  # past the end: the total still
-        return (
-            (policy.name if policy else None),
-            [],
-            villages_at(cursor, at, division=division, status=status, limit=1, policies=policies)[
-                2
-            ],
+    they stood at ``at``: one page in code order with the total.
+
+    Without reading every village of the province: the page walks the register's index in
+    code order, counting each village's coordinators as it goes, and stops when the page is
+    full (a status a village without coordinators cannot have is found from the few villages
+    that have one instead); the total comes from ``village_totals``."""
+    params, policy = _village_params(cursor, at, division, policies)
+    params.update(status=status, limit=limit, offset=offset)
+    one_village = _STAFF.replace("a.division LIKE %(prefix)s", "a.division = v.code")
+    if status is None or status == _status_of(0, params):
+        cursor.execute(
+            f"""SELECT v.code, c.n FROM (
+              ({_VILLAGE_REGISTER} ORDER BY code)
+              UNION ALL (SELECT code FROM ({_VILLAGES_UNLISTED}) u ORDER BY code)) v
+            CROSS JOIN LATERAL (
+              SELECT count(*)::int AS n FROM ({one_village}) s
+              WHERE s.kind = 'village_coordinator') c
+            WHERE %(status)s::text IS NULL
+               OR {_VILLAGE_STATUS.format(n="c.n")} = %(status)s::text
+            ORDER BY v.code LIMIT %(limit)s OFFSET %(offset)s""",
+            params,
         )
-    cursor.execute(_NAMES, {"day": day, "codes": [r[0] for r in rows]})
+    else:  # only villages with coordinators can have it
+        cursor.execute(
+            f"""WITH k AS MATERIALIZED ({_COORDINATED})
+            SELECT k.code, k.n FROM k
+            WHERE k.code LIKE %(prefix)s
+              AND {_VILLAGE_STATUS.format(n="k.n")} = %(status)s::text
+              AND (k.code IN (SELECT code FROM ({_VILLAGES_UNLISTED}) u) OR EXISTS (
+                SELECT 1 FROM read_models.divisions d
+                WHERE d.code = k.code AND d.level = 'village' AND d.valid_from <= %(day)s
+                  AND (d.valid_to IS NULL OR d.valid_to > %(day)s)))
+            ORDER BY k.code LIMIT %(limit)s OFFSET %(offset)s""",
+            params,
+        )
+    page = cursor.fetchall()
+    codes = [code for code, _ in page]
+    cursor.execute(
+        """SELECT village, count(DISTINCT household_id)::int FROM read_models.case_activity
+        WHERE village = ANY(%(codes)s) AND active_from <= %(at)s
+          AND (active_to IS NULL OR active_to > %(at)s)
+        GROUP BY village""",
+        {"codes": codes, "at": at},
+    )
+    households = dict(cursor.fetchall())
+    cursor.execute(_NAMES, {"day": params["day"], "codes": codes})
     names = {code: name for code, name in cursor.fetchall()}
-    items = [vars(VillageStaffing(r[0], r[1], r[2], r[3], names.get(r[0]))) for r in rows]
+    items = [
+        vars(
+            VillageStaffing(
+                code, households.get(code, 0), n, _status_of(n, params), names.get(code)
+            )
+        )
+        for code, n in page
+    ]
+    total = village_totals(cursor, params)[status]
     return (policy.name if policy else None), items, total
 
 
@@ -396,40 +505,20 @@ def summary_at(
     division: str | None = None,
     policies: list[StaffingPolicy] | None = None,
 ) -> dict[str, Any]:
-    """``staffing_at(...).summary()`` in one statement: counties and townships short and by
+    """``staffing_at(...).summary()`` in two statements: counties and townships short and by
     how much, villages without a coordinator or above the review bound, as at ``at``."""
     params, policy = _at_params(cursor, at, division, policies)
     cursor.execute(
-        f"""{_DIVISIONS_AT},
-        villages AS (
-          SELECT coalesce(k.n, 0) AS n FROM (
-            {_REGISTER_VILLAGES}
-            UNION SELECT village FROM read_models.case_activity
-            WHERE active_from <= %(at)s AND village LIKE %(prefix)s
-            UNION SELECT division FROM read_models.staff_assignment
-            WHERE assigned_from <= %(at)s AND division LIKE %(prefix)s
-              AND length(division) = 12
-            UNION SELECT %(village)s::text WHERE %(village)s::text IS NOT NULL) v(code)
-          LEFT JOIN (
-            SELECT s.division, count(*) AS n FROM ({_STAFF}) s
-            WHERE s.kind = 'village_coordinator' AND length(s.division) = 12
-            GROUP BY s.division) k ON k.division = v.code)
+        f"""{_DIVISIONS_AT}
         SELECT
           count(*) FILTER (WHERE level = 'county'),
           count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
           coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
           count(*) FILTER (WHERE level = 'township'),
           count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
-          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0),
-          (SELECT count(*) FILTER (WHERE n < %(village_minimum)s) FROM villages),
-          (SELECT count(*) FILTER (WHERE n > %(review_above)s) FROM villages)
+          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0)
         FROM r""",
-        {
-            **params,
-            "village": division if division and len(division) == 12 else None,
-            "village_minimum": policy.village_minimum if policy else 0,
-            "review_above": policy.village_review_above if policy else 2**31 - 1,
-        },
+        params,
     )
     row = cursor.fetchone()
     assert row is not None
@@ -443,8 +532,19 @@ def summary_at(
         "townships_short": row[4],
         "township_shortfall": int(row[5]),
         "total_shortfall": int(row[2]) + int(row[5]),
-        "villages_without_coordinator": row[6] if policy else 0,
-        "villages_for_review": row[7] if policy else 0,
+        **_village_counts(cursor, at, division, policy),
+    }
+
+
+def _village_counts(
+    cursor: Cursor[Any], at: dt.datetime, division: str | None, policy: StaffingPolicy | None
+) -> dict[str, int]:
+    """Villages without a coordinator and above the review bound at ``at``."""
+    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
+    totals = village_totals(cursor, village_params)
+    return {
+        "villages_without_coordinator": totals["under_staffed"],
+        "villages_for_review": totals["review"],
     }
 
 
@@ -529,7 +629,7 @@ def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 #: rows), not once per contractor staff member; coordinators (who work in villages) are left
 #: out before any join.
 _STAFF_NOW = """
-    WITH in_force AS (
+    WITH in_force AS MATERIALIZED (  -- judged once, not once per staff member
       SELECT c.contract_id FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms) c
       WHERE EXISTS (
           SELECT 1 FROM (
@@ -654,33 +754,20 @@ def current_staffing(
 def current_summary(
     cursor: Cursor[Any], at: dt.datetime, *, division: str | None = None
 ) -> dict[str, Any]:
-    """How many counties and townships are short now, and by how much, and the villages
-    without a coordinator or with more than the review bound, in one statement."""
+    """How many counties and townships are short now, and by how much (from the rows the
+    projection keeps), and the villages without a coordinator or with more than the review
+    bound (``village_totals``)."""
     params, policy = _current_params(cursor, at, division, None, None)
-    village_minimum = policy.village_minimum if policy else 0
-    review_above = policy.village_review_above if policy else 2**31 - 1
     cursor.execute(
-        f"""WITH c AS ({_current_rows(division, None)}),
-        coordinators AS (
-          SELECT s.division, count(*) FILTER (WHERE s.kind = 'village_coordinator') AS n
-          FROM ({_STAFF}) s WHERE length(s.division) = 12 GROUP BY s.division),
-        villages AS (  -- the register's villages in force, and any other the ledger has seen
-          SELECT coalesce(k.n, 0) AS n FROM (
-            SELECT division FROM read_models.staffing_divisions
-            WHERE level = 'village' AND division LIKE %(prefix)s
-            UNION SELECT code FROM ({_REGISTER_VILLAGES}) r
-          ) v
-          LEFT JOIN coordinators k USING (division))
-        SELECT
-          (SELECT count(*) FILTER (WHERE level = 'county') FROM c),
-          (SELECT count(*) FILTER (WHERE level = 'county' AND shortfall > 0) FROM c),
-          (SELECT coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0) FROM c),
-          (SELECT count(*) FILTER (WHERE level = 'township') FROM c),
-          (SELECT count(*) FILTER (WHERE level = 'township' AND shortfall > 0) FROM c),
-          (SELECT coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0) FROM c),
-          (SELECT count(*) FILTER (WHERE n < %(village_minimum)s) FROM villages),
-          (SELECT count(*) FILTER (WHERE n > %(review_above)s) FROM villages)""",
-        {**params, "village_minimum": village_minimum, "review_above": review_above},
+        f"""SELECT
+          count(*) FILTER (WHERE level = 'county'),
+          count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
+          coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
+          count(*) FILTER (WHERE level = 'township'),
+          count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
+          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0)
+        FROM ({_current_rows(division, None)}) c""",
+        params,
     )
     row = cursor.fetchone()
     assert row is not None
@@ -694,6 +781,5 @@ def current_summary(
         "townships_short": row[4],
         "township_shortfall": int(row[5]),
         "total_shortfall": int(row[2]) + int(row[5]),
-        "villages_without_coordinator": row[6] if policy else 0,
-        "villages_for_review": row[7] if policy else 0,
+        **_village_counts(cursor, at, division, policy),
     }
