@@ -165,9 +165,7 @@ class LivingStandard(Aggregate):
         for the figure it has. Returns whether an event was recorded."""
         check_standards_author(provenance)
         if currency != CURRENCY:
-            raise StandardTerms(
-                f"standards are in {CURRENCY}, not {currency!r}", field="currency"
-            )
+            raise StandardTerms(f"standards are in {CURRENCY}, not {currency!r}", field="currency")
         if not isinstance(effective_from, dt.date) or isinstance(effective_from, dt.datetime):
             raise InvalidValue("effective_from is a date", field="effective_from")
         amount = parse_monthly_amount(monthly_amount)
