@@ -115,7 +115,7 @@ _COLUMNS = (
 #: date, if any was recorded by then.
 _KNOWN = (
     f"SELECT {_COLUMNS}, lead(position) OVER (PARTITION BY standard_id, effective_from"
-    " ORDER BY position) AS superseded_by FROM standards"
+    " ORDER BY position) AS superseded_by FROM read_models.standards"
     " WHERE (%(known_at)s::timestamptz IS NULL OR recorded_at <= %(known_at)s)"
 )
 
