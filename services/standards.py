@@ -142,6 +142,14 @@ def standards_from_document(document: object, provenance: Provenance) -> list[Se
         reason = entry.get("reason")
         if reason is not None and not isinstance(reason, str):
             raise InvalidValue(f"{where}.reason is text", field=f"{where}.reason")
+        try:
+            by = Provenance(
+                provenance.actor,
+                reason=reason if reason is not None else provenance.reason,
+                correlation_id=provenance.correlation_id,
+            )
+        except InvalidValue as error:
+            raise InvalidValue(f"{where}: {error.message}", field=f"{where}.reason") from None
         commands.append(
             SetStandard(
                 division=entry["division"],
@@ -151,7 +159,7 @@ def standards_from_document(document: object, provenance: Provenance) -> list[Se
                 currency=str(entry.get("currency", CURRENCY)),
                 source=entry["source"],
                 reason=reason,
-                provenance=provenance,
+                provenance=by,  # the entry's reason is kept with a set too
             )
         )
     return commands

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from api.deps import Amount, IsoDate, StrictModel
+from api.deps import Amount, IsoDate, StrictModel, with_reason
 from domain.commands.standards import SetStandard as SetStandardCommand
 from domain.provenance import Provenance
 
@@ -42,5 +42,5 @@ class SetStandard(StrictModel):
             currency=self.currency,
             source=self.source,
             reason=self.reason,
-            provenance=by,
+            provenance=with_reason(by, self.reason),  # a set's reason is kept too
         )

@@ -150,3 +150,51 @@ def test_only_an_approver_or_supervisor_sets_standards(role: Role) -> None:
     assert refused.value.field == "actor.role"
     for level in ("44", "4401"):  # the province and a prefecture publish standards too
         LivingStandard.open(division=level, programme="tekun", provenance=SUPERVISOR)
+
+
+ENTRY = {
+    "division": "440103",
+    "programme": "dibao",
+    "effective_from": "2024-07-01",
+    "monthly_amount": "1120",
+    "source": "notice 5",
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({}, "standards"),
+        ([], "standards"),
+        ("440103,1120", "standards"),
+        ([ENTRY, "x"], "standards[1]"),
+        ([ENTRY | {"colour": "red"}], "standards[0]"),
+        ([ENTRY | {"effective_from": "July"}], "standards[0].effective_from"),
+        ([{k: v for k, v in ENTRY.items() if k != "source"}], "standards[0].source"),
+        ([ENTRY | {"division": 440103}], "standards[0].division"),
+        ([ENTRY, ENTRY | {"reason": 5}], "standards[1].reason"),
+        ([ENTRY | {"reason": "bell \x07"}], "standards[0].reason"),
+    ],
+)
+def test_a_malformed_standards_file_is_refused_naming_the_entry(
+    document: object, field: str
+) -> None:
+    from domain.errors import InvalidValue
+    from services.standards import standards_from_document
+
+    with pytest.raises(InvalidValue) as refused:
+        standards_from_document(document, APPROVER)
+    assert refused.value.field == field
+
+
+def test_a_standards_file_gives_one_command_per_entry_with_its_reason() -> None:
+    from services.standards import standards_from_document
+
+    commands = standards_from_document(
+        {"standards": [ENTRY, ENTRY | {"programme": "tekun", "reason": "new notice"}]}, SUPERVISOR
+    )
+    assert [(c.programme, c.effective_from, c.reason) for c in commands] == [
+        ("dibao", JULY, None),
+        ("tekun", JULY, "new notice"),
+    ]
+    assert [c.provenance.reason for c in commands] == ["revised notice", "new notice"]
