@@ -315,24 +315,29 @@ class FactStore:
         know it, whichever arrived first."""
         if not batch.changed_means and not batch.standards:
             return
-        covered = [(s[1], s[2], s[3]) for s in batch.standards]
+        # By key for the batch's means tests; a standard of the batch reads the whole table
+        # (a prefix of the village), which only the rare batches holding one pay for.
+        which = ["t.case_id = ANY(%(cases)s::uuid[])"]
+        if batch.standards:
+            which.append(
+                "EXISTS (SELECT 1 FROM unnest(%(divisions)s::text[], %(programmes)s::text[],"
+                " %(froms)s::date[]) n(division, programme, effective_from)"
+                " WHERE t.programme = n.programme AND t.visited_on >= n.effective_from"
+                " AND left(t.village, length(n.division)) = n.division)"
+            )
         cursor.execute(
             "SELECT t.case_id, t.per_head, s.amount, s.position FROM rf_means t"
             " LEFT JOIN LATERAL (SELECT amount, position FROM rf_standard s"
             " WHERE s.programme = t.programme AND s.effective_from <= t.visited_on"
             " AND left(t.village, length(s.division)) = s.division"
             " ORDER BY length(s.division) DESC, s.effective_from DESC, s.position DESC LIMIT 1"
-            ") s ON true"
-            " WHERE t.case_id = ANY(%s::uuid[]) OR EXISTS (SELECT 1 FROM"
-            " unnest(%s::text[], %s::text[], %s::date[]) n(division, programme, effective_from)"
-            " WHERE t.programme = n.programme AND t.visited_on >= n.effective_from"
-            " AND left(t.village, length(n.division)) = n.division)",
-            (
-                sorted(batch.changed_means),
-                [c[0] for c in covered],
-                [c[1] for c in covered],
-                [c[2] for c in covered],
-            ),
+            f") s ON true WHERE {' OR '.join(which)}",
+            {
+                "cases": sorted(batch.changed_means),
+                "divisions": [s[1] for s in batch.standards],
+                "programmes": [s[2] for s in batch.standards],
+                "froms": [s[3] for s in batch.standards],
+            },
         )
         placed = [
             (case_id, line, band_of(per_head, line, self.config.bunching_band), position)
