@@ -76,6 +76,9 @@ RULES: dict[str, frozenset[Role]] = {
     "caseload.read": DASHBOARDS,
     "staffing.read": DASHBOARDS,
     "staffing.policy": frozenset({APPROVER, SUPERVISOR}),
+    # the local minimum-living standards: published figures, read by every government reader
+    "standards.read": DASHBOARDS,
+    "standards.set": frozenset({APPROVER, SUPERVISOR}),
     "operations.read": frozenset({HANDLER, SUPERVISOR, AUDITOR, INTEGRATION}),
     # audit
     "audit.read": frozenset({SUPERVISOR, AUDITOR}),

@@ -13,7 +13,15 @@ from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.metrics import Metrics, RequestMetrics
 from api.names import bind_register
-from api.routes import audit, cases, operations, purchasing, staffing, supervision
+from api.routes import (
+    audit,
+    cases,
+    operations,
+    purchasing,
+    staffing,
+    standards,
+    supervision,
+)
 from api.safe_writes import COMMAND_METHODS, IdempotencyStore, SafeWrites
 from infra.ledger import request_loads
 from infra.runtime import Runtime
@@ -22,6 +30,7 @@ ROUTERS = (
     cases.router,
     purchasing.router,
     staffing.router,
+    standards.router,
     audit.router,
     operations.router,
     supervision.router,

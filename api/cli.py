@@ -724,6 +724,92 @@ def cmd_divisions_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standards_provenance(args: argparse.Namespace) -> Any:
+    from domain.provenance import Actor, Provenance
+
+    return Provenance(Actor(args.actor, Role(args.role), args.org), reason=args.reason)
+
+
+def _print_outcomes(outcomes: Sequence[Any]) -> None:
+    for o in outcomes:
+        v = o.version
+        print(
+            f"{o.kind:9} {o.programme} {o.division} from {v.effective_from.isoformat()}: "
+            f"{v.monthly_amount} CNY per head and month ({v.source}), version {v.version}"
+            + (f", corrects version {v.corrects}" if v.corrects is not None else "")
+        )
+
+
+def cmd_standards_set(args: argparse.Namespace) -> int:
+    """Set one minimum-living standard (an approver or supervisor): a date that has another
+    figure is corrected (give --reason), the same figure again records nothing."""
+    import datetime as dt
+
+    from domain.commands.standards import SetStandard
+    from domain.errors import DomainError
+
+    try:
+        effective = dt.date.fromisoformat(args.effective_from)
+    except ValueError:
+        print("relief standards set: --effective-from is a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    runtime = _runtime(args)
+    try:
+        outcome = runtime.services.standards.set_standard(
+            SetStandard(
+                division=args.division,
+                programme=args.programme,
+                effective_from=effective,
+                monthly_amount=args.amount,
+                source=args.source,
+                reason=args.reason,
+                provenance=_standards_provenance(args),
+            )
+        )
+    except DomainError as error:
+        print(f"relief standards set: refused ({error.field}): {error.message}", file=sys.stderr)
+        return 3
+    finally:
+        runtime.close()
+    _print_outcomes([outcome])
+    return 0
+
+
+def cmd_standards_load(args: argparse.Namespace) -> int:
+    """Load a published list of minimum-living standards (a JSON list; README), all or none:
+    new dates are set, changed figures corrected (with --reason or each entry's reason)."""
+    import json
+    from decimal import Decimal
+
+    from domain.errors import DomainError
+    from services.standards import standards_from_document
+
+    try:
+        document = json.loads(Path(args.file).read_text(encoding="utf-8"), parse_float=Decimal)
+    except (OSError, ValueError) as error:
+        print(f"relief standards load: {args.file}: {error}", file=sys.stderr)
+        return 2
+    runtime = _runtime(args)
+    try:
+        commands = standards_from_document(document, _standards_provenance(args))
+        outcomes = runtime.services.standards.load_standards(commands, listed_as="standards")
+    except DomainError as error:
+        print(
+            f"relief standards load: refused, nothing recorded ({error.field}): {error.message}",
+            file=sys.stderr,
+        )
+        return 3
+    finally:
+        runtime.close()
+    _print_outcomes(outcomes)
+    counts = {kind: sum(o.kind == kind for o in outcomes) for kind in ("set", "corrected")}
+    print(
+        f"{args.file}: {len(outcomes)} standards listed: {counts['set']} set, "
+        f"{counts['corrected']} corrected, {len(outcomes) - sum(counts.values())} unchanged"
+    )
+    return 0
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Honest province plus injected misconduct; red flags' precision and recall per rule."""
     _dev_tools()
@@ -891,6 +977,25 @@ def build_parser() -> argparse.ArgumentParser:
     dimport.add_argument("file", help="a division list (.csv, .txt, optionally .gz)")
     dimport.add_argument("--actor", default="relief-cli", help="recorded as who imported it")
     dimport.set_defaults(func=cmd_divisions_import)
+
+    standards = sub.add_parser(
+        "standards", help="the local minimum-living standards (低保标准, 特困供养标准)"
+    ).add_subparsers(dest="standards_command", required=True, metavar="COMMAND")
+    sset = standards.add_parser("set", help=cmd_standards_set.__doc__)
+    sset.add_argument("--division", required=True, help="province, prefecture or county code")
+    sset.add_argument("--programme", required=True, choices=("dibao", "tekun"))
+    sset.add_argument("--effective-from", required=True, help="YYYY-MM-DD")
+    sset.add_argument("--amount", required=True, help="yuan per head and month, e.g. 1120")
+    sset.add_argument("--source", required=True, help="the notice it is published in")
+    sset.set_defaults(func=cmd_standards_set)
+    sload = standards.add_parser("load", help=cmd_standards_load.__doc__)
+    sload.add_argument("file", help="a JSON list of standards (format: README)")
+    sload.set_defaults(func=cmd_standards_load)
+    for command in (sset, sload):
+        command.add_argument("--actor", required=True, help="who sets them (recorded)")
+        command.add_argument("--role", required=True, choices=("approver", "supervisor"))
+        command.add_argument("--org", required=True, help="the acting authority's division code")
+        command.add_argument("--reason", help="why (needed when a figure is corrected)")
 
     legacy = sub.add_parser("import", help=cmd_import.__doc__)
     legacy.add_argument("file", help="JSON lines, one legacy case per line (format: README)")

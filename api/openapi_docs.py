@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 
 from api.requests import cases as case_bodies
 from api.requests import purchasing as purchasing_bodies
+from api.requests import standards as standards_bodies
 from api.requests import supervision as supervision_bodies
 
 # Identifiers below are valid by the domain's own rules (check characters included).
@@ -193,6 +194,13 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                 "deciding_unit": "440103",
             },
         },
+    },
+    standards_bodies.SetStandard: {
+        "division": "440106",
+        "programme": "dibao",
+        "effective_from": "2026-07-01",
+        "monthly_amount": "1120",
+        "source": "穗民规字〔2026〕3号 (example notice number)",
     },
     supervision_bodies.Interests: {
         "resident_id": RESIDENT,

@@ -379,3 +379,20 @@ class UnknownDivision(DomainError):
 
 class DivisionChange(InvalidValue):
     """A change to the division register contradicts the division's history."""
+
+
+# Minimum-living standards -------------------------------------------------------------------
+
+
+class StandardsAuthorityOnly(NotPermitted):
+    """The local minimum-living standards are set by an approving or supervising authority."""
+
+
+class StandardTerms(InvalidValue):
+    """A minimum-living standard is a positive monthly amount per head in CNY, for dibao or
+    tekun, of a province, prefecture or county, with the source it is published in."""
+
+
+class StandardCorrection(InvalidValue):
+    """A standard already set for a date is corrected with a reason, never silently
+    replaced."""

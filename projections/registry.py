@@ -7,12 +7,14 @@ from projections.caseload import CaseloadProjection
 from projections.divisions import DivisionsProjection
 from projections.red_flags.projection import RedFlagsProjection
 from projections.staffing import StaffingProjection
+from projections.standards import StandardsProjection
 
 #: The division register first: the others' answers name divisions by it.
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     DivisionsProjection,
     CaseloadProjection,
     StaffingProjection,
+    StandardsProjection,
     RedFlagsProjection,
 )
 

@@ -1,5 +1,5 @@
 """The application services: typed commands in, aggregates' events saved, one module per
-aggregate family (cases and households, purchasing, supervision, policy).
+aggregate family (cases and households, purchasing, supervision, policy, standards).
 
 Each handler is a method named after its command (``cases.record_payment(RecordPayment(...))``):
 it loads the aggregates the command concerns from the store, calls their command methods (the
@@ -19,6 +19,7 @@ from services.cases import CaseService
 from services.divisions import DivisionService
 from services.policy import PolicyService, PolicyStore
 from services.purchasing import PurchasingService
+from services.standards import StandardsService
 from services.store import Store
 from services.supervision import SupervisionService
 
@@ -31,6 +32,7 @@ class Services:
     supervision: SupervisionService
     policy: PolicyService
     divisions: DivisionService
+    standards: StandardsService
 
     @classmethod
     def over(
@@ -52,4 +54,5 @@ class Services:
             purchasing=purchasing,
             supervision=SupervisionService(store, identity_key),
             policy=PolicyService(policies),
+            standards=StandardsService(store, divisions),
         )

@@ -29,6 +29,7 @@ from domain.commands.purchasing import (
     RemoveStaff,
     TerminateContract,
 )
+from domain.commands.standards import SetStandard
 from domain.household import Household, HouseholdMember
 from infra.runtime import Runtime
 from tests.factories import (
@@ -154,11 +155,28 @@ def approve(runtime: Runtime, case: ReliefCase) -> None:
     )
 
 
+def set_standard(runtime: Runtime, amount: str, *, reason: str | None = None) -> None:
+    """Guangzhou's (4401) dibao standard from 2000-01-01; another amount corrects it."""
+    runtime.services.standards.set_standard(
+        SetStandard(
+            division="4401",
+            programme="dibao",
+            effective_from=dt.date(2000, 1, 1),
+            monthly_amount=amount,
+            source="city notice (test)",
+            reason=reason,
+            provenance=approver("4401"),
+        )
+    )
+
+
 def write_rich_history(runtime: Runtime, *, seed: int = 11) -> None:
     """Cases through approval, suspension and closure; staff hired, moved and removed; a
     contract awarded, amended and terminated: every kind of event the projections read."""
     rng = random.Random(seed)
+    set_standard(runtime, "1000")  # the means tests are placed against it ...
     case_ids = write_history(runtime, 30, seed=seed)
+    set_standard(runtime, "1010", reason="typing error")  # ... and again once it is corrected
     for case_id in case_ids:
         case = runtime.ledger.get_case(case_id)
         if case.is_active and rng.random() < 0.7:

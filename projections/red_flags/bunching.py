@@ -7,13 +7,18 @@ side of an administrative line. Incomes nudged down to qualify pile up just unde
 and thin out just above it.
 
 Each case's means test in force (its latest investigation, corrections applied) gives an income
-per head (total monthly income ÷ household size), placed against the line of its programme
-and county on the visit's day (configuration ``lines``; cases with no configured line are left
-out). With w = ``bunching_band`` × line, the test counts the means tests under the line in
+per head (total monthly income ÷ household size), placed against the line of its programme in
+force in its village on the visit's day: the local standard recorded as events
+(domain/living_standards.py), the most specific division's, each date's latest correction
+(facts.py ``place_means``); cases no standard covers are left out. With w =
+``bunching_band`` × line, the test counts the means tests under the line in
 [line − w, line) and above it in [line, line + w); with n the two together, under ~
 Binomial(n, ½) if declarations are honest. One-sided exact binomial test: the alert is raised
 when n ≥ ``bunching_min_sample`` and P(X ≥ under) ≤ ``bunching_alpha``. Re-evaluated for the
-village and for every investigator concerned whenever a means test is recorded or corrected.
+village and for every investigator concerned whenever a means test is recorded or corrected, and
+for every village and investigator with a means test a standard covers whenever that standard
+is set or corrected (also long after the visits: a standard entered late, or a typing error
+corrected, re-judges the visits it applies to). The evidence cites the standards used.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from psycopg import Cursor
 
 from domain.case import ReliefCase
+from domain.living_standards import LivingStandard
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, key_part, majority, triggered_by, unkey_part
 from projections.red_flags.statistics import binomial_upper_tail
@@ -36,7 +42,7 @@ _COUNTS = (
     " WHERE {column} = ANY(%b::text[]) AND band IS NOT NULL GROUP BY 1 HAVING count(*) >= %s"
 )
 _UNDER = """
-SELECT m.position, m.corrected_position, c.county, r.contractor_id
+SELECT m.position, m.corrected_position, c.county, r.contractor_id, m.line_position
 FROM rf_means m JOIN rf_case c USING (case_id) JOIN rf_record r ON r.position = m.position
 WHERE m.{column} = %s AND m.band = 'under'
 ORDER BY m.position LIMIT %s
@@ -51,8 +57,26 @@ class _Bunching(Rule):
     def means_test(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return self.groups_of(cursor, {r.originator_id for r in events})
 
+    @triggered_by(LivingStandard.StandardSet, LivingStandard.StandardCorrected)
+    def standard(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+        """The groups of every means test a standard of the batch applies to (the facts have
+        placed them against it already)."""
+        covered = [(r.event.division, r.event.programme, r.event.effective_from) for r in events]
+        cursor.execute(
+            f"SELECT DISTINCT t.{self.column} FROM rf_means t, unnest(%s::text[], %s::text[],"
+            " %s::date[]) n(division, programme, effective_from)"
+            " WHERE t.programme = n.programme AND t.visited_on >= n.effective_from"
+            " AND left(t.village, length(n.division)) = n.division",
+            ([c[0] for c in covered], [c[1] for c in covered], [c[2] for c in covered]),
+        )
+        return [self.scope_of(row[0]) for row in cursor.fetchall()]
+
     def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
         raise NotImplementedError
+
+    def scope_of(self, value: str) -> str:
+        """The scope of a group value (``group_value``'s inverse)."""
+        return value
 
     def group_value(self, scope: str) -> str:
         return scope
@@ -97,8 +121,9 @@ class _Bunching(Rule):
                 f"just under the line, {n - under} just above it. If declarations were honest "
                 f"the two would be about equal: one-sided exact binomial p = {float(p):.2g} "
                 f"(alpha {config.bunching_alpha}, minimum {config.bunching_min_sample}). "
-                f"Evidence: the investigations of {which} just under the line.",
-                [position for row in cited for position in (row[0], row[1])],
+                f"Evidence: the investigations of {which} just under the line, and the "
+                "standards they were placed against.",
+                [position for row in cited for position in (row[0], row[1], row[4])],
                 contractor_id=majority([row[3] for row in cited]),
                 county=majority([row[2] for row in cited]),
             )
@@ -146,6 +171,9 @@ class IncomeBunchingInvestigator(_Bunching):
 
     def group_value(self, scope: str) -> str:
         return unkey_part(scope)
+
+    def scope_of(self, value: str) -> str:
+        return key_part(value)
 
 
 RULES = (IncomeBunchingVillage, IncomeBunchingInvestigator)

@@ -16,7 +16,6 @@ the same file gives the same decisions on every machine.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -29,18 +28,6 @@ DEFAULT_CONFIG_FILE = Path(__file__).resolve().parents[2] / "policy" / "red-flag
 
 class ConfigError(ValueError):
     """The red-flag configuration is malformed; names the offending key."""
-
-
-@dataclass(frozen=True)
-class EligibilityLine:
-    """A local minimum-living standard (低保标准): monthly income per head below it is
-    eligible. ``division`` is a province, prefecture or county code; the most specific line
-    in force on the day applies."""
-
-    programme: str
-    division: str
-    effective_from: dt.date
-    monthly_per_head: Decimal
 
 
 @dataclass(frozen=True)
@@ -92,8 +79,6 @@ class RedFlagsConfig:
     #: One-sided exact binomial test: flag when P(at least this many under | fair split) is
     #: at most alpha.
     bunching_alpha: Decimal = Decimal("0.001")
-    #: Local standards; none by default: the bunching rules stay silent until loaded.
-    lines: tuple[EligibilityLine, ...] = ()
     # Contract money (money.py) --------------------------------------------------------------
     #: An evaluation scoring below this is poor.
     poor_evaluation_below: Decimal = Decimal(60)
@@ -119,19 +104,6 @@ class RedFlagsConfig:
 
     # Lookups --------------------------------------------------------------------------------
 
-    def line_for(self, programme: str, village: str, day: dt.date) -> EligibilityLine | None:
-        """The most specific line of ``programme`` covering ``village`` in force on ``day``."""
-        candidates = [
-            line
-            for line in self.lines
-            if line.programme == programme
-            and village.startswith(line.division)
-            and line.effective_from <= day
-        ]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda line: (len(line.division), line.effective_from))
-
     def limit_for(self, purchaser: str) -> tuple[Decimal, str]:
         """The tender limit a purchaser's awards are split under, and its source."""
         covering = [t for t in self.tender_limits if purchaser.startswith(t.division)]
@@ -147,17 +119,7 @@ class RedFlagsConfig:
         document: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "lines":
-                value = [
-                    {
-                        "programme": line.programme,
-                        "division": line.division,
-                        "effective_from": line.effective_from.isoformat(),
-                        "monthly_per_head": str(line.monthly_per_head),
-                    }
-                    for line in value
-                ]
-            elif f.name == "tender_limits":
+            if f.name == "tender_limits":
                 value = [
                     {"division": t.division, "limit": str(t.limit), "source": t.source}
                     for t in value
@@ -224,45 +186,6 @@ def _decimal(value: Any, key: str, bounds: tuple[Decimal, Decimal] | None = None
     return number
 
 
-def _lines(value: Any) -> tuple[EligibilityLine, ...]:
-    if not isinstance(value, list):
-        raise ConfigError("lines must be a list")
-    lines = []
-    for n, item in enumerate(value):
-        where = f"lines[{n}]"
-        if not isinstance(item, dict) or set(item) - {
-            "programme",
-            "division",
-            "effective_from",
-            "monthly_per_head",
-            "note",
-        }:
-            raise ConfigError(
-                f"{where} takes programme, division, effective_from, monthly_per_head (and note)"
-            )
-        programme, division = item.get("programme"), item.get("division")
-        if programme not in ("dibao", "tekun", "temporary"):
-            raise ConfigError(f"{where}.programme must be dibao, tekun or temporary")
-        if not (isinstance(division, str) and division.isdigit() and len(division) in (2, 4, 6)):
-            raise ConfigError(f"{where}.division must be a 2, 4 or 6-digit division code")
-        try:
-            effective = dt.date.fromisoformat(str(item.get("effective_from")))
-        except ValueError:
-            raise ConfigError(f"{where}.effective_from must be a date (YYYY-MM-DD)") from None
-        amount = _decimal(
-            item.get("monthly_per_head"),
-            f"{where}.monthly_per_head",
-            (Decimal("0.01"), Decimal(1_000_000)),
-        )
-        lines.append(EligibilityLine(programme, division, effective, amount))
-    keys = [(line.programme, line.division, line.effective_from) for line in lines]
-    if len(set(keys)) != len(keys):
-        raise ConfigError("lines: two lines for one programme, division and date")
-    return tuple(
-        sorted(lines, key=lambda line: (line.programme, line.division, line.effective_from))
-    )
-
-
 def _tender_limits(value: Any) -> tuple[TenderLimit, ...]:
     if not isinstance(value, list):
         raise ConfigError("tender_limits must be a list")
@@ -287,6 +210,13 @@ def parse_config(document: Any) -> RedFlagsConfig:
     """Validate a configuration document; missing keys take the defaults."""
     if not isinstance(document, dict):
         raise ConfigError("the red-flag configuration is a JSON object")
+    if "lines" in document:
+        # The local standards were read from here once; they are events now, with provenance.
+        raise ConfigError(
+            "lines: the local minimum-living standards are no longer configuration; enter them "
+            "with POST /standards or relief standards load FILE (README: Minimum-living "
+            "standards)"
+        )
     known = {f.name for f in fields(RedFlagsConfig)}
     unknown = sorted(set(document) - known - {"note", "$comment"})
     if unknown:
@@ -303,8 +233,6 @@ def parse_config(document: Any) -> RedFlagsConfig:
         if not isinstance(programmes, list) or not set(programmes) <= {"dibao", "tekun"}:
             raise ConfigError("recurring_programmes is a list drawn from dibao and tekun")
         values["recurring_programmes"] = tuple(sorted(set(programmes)))
-    if "lines" in document:
-        values["lines"] = _lines(document["lines"])
     if "tender_limits" in document:
         values["tender_limits"] = _tender_limits(document["tender_limits"])
     if "name" in document:

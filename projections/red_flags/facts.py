@@ -30,6 +30,7 @@ from domain.clock import business_date
 from domain.contract import Contract
 from domain.contractor import Contractor
 from domain.household import Household
+from domain.living_standards import LivingStandard
 from domain.person import Person
 from domain.staff import StaffMember
 from domain.values import period_start
@@ -133,7 +134,8 @@ FACT_TABLES = (
     "CREATE INDEX rf_record_contractor ON rf_record (contractor_id)"
     " WHERE contractor_id IS NOT NULL",
     # The means test in force per case (latest investigation, corrections applied), placed
-    # against the eligibility line. Read by bunching.py.
+    # against the eligibility line in force on the visit's day (rf_standard; line_position: the
+    # standard's event). Read by bunching.py.
     """CREATE TABLE rf_means (
         case_id uuid PRIMARY KEY,
         position bigint NOT NULL,
@@ -147,10 +149,22 @@ FACT_TABLES = (
         per_head numeric NOT NULL,
         line numeric,
         band text CHECK (band IN ('under', 'over')),
-        corrected_position bigint
+        corrected_position bigint,
+        line_position bigint
     )""",
     "CREATE INDEX rf_means_village ON rf_means (village, band, position)",
     "CREATE INDEX rf_means_investigator ON rf_means (investigator, band, position)",
+    # Every figure of the local minimum-living standards (domain/living_standards.py), a
+    # correction beside the figure it corrects (the later position wins). Read when placing
+    # means tests (FactStore.place_means).
+    """CREATE TABLE rf_standard (
+        position bigint PRIMARY KEY,
+        division text NOT NULL,
+        programme text NOT NULL,
+        effective_from date NOT NULL,
+        amount numeric NOT NULL
+    )""",
+    "CREATE INDEX rf_standard_lookup ON rf_standard (programme, division, effective_from)",
     # Who acted on a case as investigator (investigation, home visit, recommendation, means-test
     # correction) or approver (approval, rejection, adjustment). Read by conflict.py.
     """CREATE TABLE rf_act (
@@ -292,6 +306,54 @@ class FactStore:
             for handler in self._handlers.get(type(recorded.event), ()):
                 handler(self, batch, recorded)
         batch.write(cursor)
+        self.place_means(cursor, batch)
+
+    def place_means(self, cursor: Cursor[Any], batch: FactBatch) -> None:
+        """Place against the line the means tests the batch changed, and those a standard of
+        the batch covers (its programme, a village inside its division, visited on or after
+        its date): the line is the standard in force on the visit's day as the facts now
+        know it, whichever arrived first."""
+        if not batch.changed_means and not batch.standards:
+            return
+        # By key for the batch's means tests; a standard of the batch reads the whole table
+        # (a prefix of the village), which only the rare batches holding one pay for.
+        which = ["t.case_id = ANY(%(cases)s::uuid[])"]
+        if batch.standards:
+            which.append(
+                "EXISTS (SELECT 1 FROM unnest(%(divisions)s::text[], %(programmes)s::text[],"
+                " %(froms)s::date[]) n(division, programme, effective_from)"
+                " WHERE t.programme = n.programme AND t.visited_on >= n.effective_from"
+                " AND left(t.village, length(n.division)) = n.division)"
+            )
+        cursor.execute(
+            "SELECT t.case_id, t.per_head, s.amount, s.position FROM rf_means t"
+            " LEFT JOIN LATERAL (SELECT amount, position FROM rf_standard s"
+            " WHERE s.programme = t.programme AND s.effective_from <= t.visited_on"
+            " AND left(t.village, length(s.division)) = s.division"
+            " ORDER BY length(s.division) DESC, s.effective_from DESC, s.position DESC LIMIT 1"
+            f") s ON true WHERE {' OR '.join(which)}",
+            {
+                "cases": sorted(batch.changed_means),
+                "divisions": [s[1] for s in batch.standards],
+                "programmes": [s[2] for s in batch.standards],
+                "froms": [s[3] for s in batch.standards],
+            },
+        )
+        placed = [
+            (case_id, line, band_of(per_head, line, self.config.bunching_band), position)
+            for case_id, per_head, line, position in cursor.fetchall()
+        ]
+        if placed:
+            cursor.execute(
+                "UPDATE rf_means m SET line = p.line, band = p.band, line_position = p.position"
+                " FROM "
+                + unnest(
+                    _columns("case_id uuid", "line numeric", "band text", "position bigint"), "p"
+                )
+                + " WHERE m.case_id = p.case_id AND (m.line, m.band, m.line_position)"
+                " IS DISTINCT FROM (p.line, p.band, p.position)",
+                arrays(placed, 4),
+            )
 
     # Cases ---------------------------------------------------------------------------------
 
@@ -351,8 +413,6 @@ class FactStore:
         village, programme = case["village"], case["programme"]
         income = e.means_test.monthly_income
         per_head = income / e.means_test.household_size
-        line = self.config.line_for(programme, village, business_date(visit.at))
-        amount = line.monthly_per_head if line else None
         means = batch.means.get(recorded.originator_id)
         if means is not None and means["position"] >= recorded.position:
             return  # a later means test is in force already
@@ -367,9 +427,10 @@ class FactStore:
             "monthly_income": income,
             "household_size": e.means_test.household_size,
             "per_head": per_head,
-            "line": amount,
-            "band": band_of(per_head, amount, self.config.bunching_band),
+            "line": None,  # placed once the batch is written (place_means)
+            "band": None,
             "corrected_position": None,
+            "line_position": None,
         }
         batch.changed_means.add(recorded.originator_id)
 
@@ -508,8 +569,7 @@ class FactStore:
         means.update(
             monthly_income=income,
             household_size=size,
-            per_head=per_head,
-            band=band_of(per_head, means["line"], self.config.bunching_band),
+            per_head=per_head,  # placed again once the batch is written (place_means)
             corrected_position=recorded.position,
         )
         batch.changed_means.add(recorded.originator_id)
@@ -588,6 +648,15 @@ class FactStore:
             if staff.get("person_position") is None:
                 staff["person_position"] = recorded.position
             batch.changed_staff.add(recorded.originator_id)
+
+    # Minimum-living standards --------------------------------------------------------------
+
+    @handles(LivingStandard.StandardSet, LivingStandard.StandardCorrected)
+    def standard(self, batch: FactBatch, recorded: RecordedEvent) -> None:
+        e = recorded.event
+        batch.standards.append(
+            (recorded.position, e.division, e.programme, e.effective_from, e.monthly_amount)
+        )
 
     # Contractors and contracts -------------------------------------------------------------
 
@@ -709,6 +778,7 @@ MEANS_COLUMNS = _columns(
     "line numeric",
     "band text",
     "corrected_position bigint",
+    "line_position bigint",
 )
 STAFF_COLUMNS = _columns(
     "staff_id uuid",
@@ -899,6 +969,7 @@ class FactBatch:
         self.contracts: list[tuple[Any, ...]] = []
         self.contract_terms: list[tuple[Any, ...]] = []
         self.purchase_facts: list[tuple[Any, ...]] = []
+        self.standards: list[tuple[Any, ...]] = []
 
     @classmethod
     def load(cls, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> FactBatch:
@@ -1097,6 +1168,19 @@ class FactBatch:
                 arrays(self.contract_terms, len(TERMS_COLUMNS)),
             )
         insert(cursor, "rf_purchase_fact", PURCHASE_COLUMNS, self.purchase_facts, conflict=nothing)
+        insert(
+            cursor,
+            "rf_standard",
+            _columns(
+                "position bigint",
+                "division text",
+                "programme text",
+                "effective_from date",
+                "amount numeric",
+            ),
+            self.standards,
+            conflict=nothing,
+        )
 
     def _staff_row(self, staff_id: UUID) -> list[tuple[str, Any]]:
         staff = self.staff[staff_id]

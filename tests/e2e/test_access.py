@@ -63,6 +63,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/staffing/divisions/{code}"): READERS | {I},
     ("GET", "/staffing/policies"): READERS | {I},
     ("POST", "/staffing/policies"): {A, S},
+    ("GET", "/standards"): READERS | {I},
+    ("POST", "/standards"): {A, S},
     ("GET", "/metrics"): {H, S, U, I},
     ("GET", "/projections"): {H, S, U, I},
     ("POST", "/contractors"): {H},

@@ -50,6 +50,7 @@ from domain.commands.purchasing import (
     RenewContract,
     TerminateContract,
 )
+from domain.commands.standards import SetStandard
 from domain.contract import Contract, Terms
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
@@ -57,7 +58,7 @@ from infra.ledger import ReliefLedger
 from infra.projection_runner import BatchApplier, PostgresFeedRunner, ProjectionHalted, rebuild
 from infra.runtime import Runtime
 from projections.base import RecordedEvent
-from projections.red_flags.config import EligibilityLine, RedFlagsConfig
+from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.engine import alert_id
 from projections.red_flags.projection import ConfigurationChanged, RedFlagsProjection
 from projections.red_flags.queries import query_alerts
@@ -88,7 +89,6 @@ CONFIG = RedFlagsConfig(
     approval_min_difference=Decimal("0.15"),
     bunching_min_sample=8,
     bunching_alpha=Decimal("0.01"),
-    lines=(EligibilityLine("dibao", "440606", dt.date(2000, 1, 1), Decimal(1000)),),
     split_threshold=Decimal(100_000),
     split_band=Decimal("0.10"),
     split_min_contracts=3,
@@ -1038,6 +1038,17 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
         )
         visits[investigator].append(case.id)
 
+    # The county's dibao standard (an event: domain/living_standards.py).
+    services.standards.set_standard(
+        SetStandard(
+            division="440606",
+            programme="dibao",
+            effective_from=dt.date(2000, 1, 1),
+            monthly_amount="1000",
+            source="county notice (test)",
+            provenance=approver("440606"),
+        )
+    )
     for income in (951, 958, 965, 972, 979, 986, 993, 999):
         investigate("001", "inv-a", income)  # 8 of 8 just under the line of 1000
     for income in (955, 960, 970, 980, 990, 995, 1000, 1050):
@@ -1046,7 +1057,8 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
 
     village = alerts(runtime, "income_bunching_village")
     assert [(x["subject_kind"], x["subject_id"]) for x in village] == [("division", "440606001001")]
-    assert village[0]["county"] == "440606" and len(village[0]["evidence"]) == 8
+    # the 8 investigations, and the standard they were placed against
+    assert village[0]["county"] == "440606" and len(village[0]["evidence"]) == 9
     assert "8 of the 8" in village[0]["reason"]
     investigator = alerts(runtime, "income_bunching_investigator")
     assert [(x["subject_kind"], x["subject_id"]) for x in investigator] == [("staff", "inv-a")]

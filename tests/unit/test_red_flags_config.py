@@ -1,8 +1,7 @@
-"""Red-flag thresholds: defaults, the shipped file, validation, lines and the fingerprint."""
+"""Red-flag thresholds: defaults, the shipped file, validation and the fingerprint."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from projections.red_flags.config import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
-    EligibilityLine,
     RedFlagsConfig,
     load_config,
     parse_config,
@@ -50,21 +48,8 @@ def test_a_file_is_read_with_exact_decimals(tmp_path: Path) -> None:
         ({"approval_z": 3.09}, "approval_z"),  # a binary float: write it exactly
         ({"approval_min_difference": "1.5"}, "approval_min_difference"),
         ({"recurring_programmes": ["dibao", "temporary"]}, "recurring_programmes"),
-        ({"lines": [{"programme": "dibao", "division": "4401"}]}, "effective_from"),
-        ({"lines": [{"programme": "x", "division": "4401"}]}, "programme"),
-        (
-            {
-                "lines": [
-                    {
-                        "programme": "dibao",
-                        "division": "44010",
-                        "effective_from": "2019-01-01",
-                        "monthly_per_head": "900",
-                    }
-                ]
-            },
-            "division",
-        ),
+        # The local standards were configuration once: now events, and the key says where.
+        ({"lines": []}, "relief standards load"),
         ([], "JSON object"),
     ],
 )
@@ -73,52 +58,13 @@ def test_malformed_configuration_is_refused_naming_the_key(document: object, fau
         parse_config(document)
 
 
-def test_the_most_specific_line_in_force_applies() -> None:
-    config = parse_config(
-        {
-            "lines": [
-                {
-                    "programme": "dibao",
-                    "division": "44",
-                    "effective_from": "2020-01-01",
-                    "monthly_per_head": "800",
-                },
-                {
-                    "programme": "dibao",
-                    "division": "440103",
-                    "effective_from": "2019-07-01",
-                    "monthly_per_head": "1010",
-                },
-                {
-                    "programme": "dibao",
-                    "division": "440103",
-                    "effective_from": "2021-01-01",
-                    "monthly_per_head": "1080",
-                },
-            ]
-        }
-    )
-
-    def line(village: str, day: str) -> Decimal | None:
-        found = config.line_for("dibao", village, dt.date.fromisoformat(day))
-        return found.monthly_per_head if found else None
-
-    assert line("440103001001", "2019-06-30") is None
-    assert line("440103001001", "2020-06-01") == Decimal(1010)  # county beats province
-    assert line("440103001001", "2021-01-01") == Decimal(1080)
-    assert line("440104001001", "2020-06-01") == Decimal(800)
-    assert config.line_for("tekun", "440103001001", dt.date(2021, 1, 1)) is None
-
-
 def test_the_fingerprint_follows_every_threshold() -> None:
     base = RedFlagsConfig()
     assert base.fingerprint == RedFlagsConfig().fingerprint
     assert base.fingerprint != RedFlagsConfig(max_home_visits_per_day=9).fingerprint
-    with_line = RedFlagsConfig(
-        lines=(EligibilityLine("dibao", "4401", dt.date(2019, 1, 1), Decimal(1000)),)
-    )
-    assert with_line.fingerprint != base.fingerprint
-    assert parse_config(with_line.as_document()) == with_line  # round trip
+    changed = RedFlagsConfig(bunching_band=Decimal("0.05"))
+    assert changed.fingerprint != base.fingerprint
+    assert parse_config(changed.as_document()) == changed  # round trip
 
 
 def test_tender_limits_are_per_purchaser_with_their_source() -> None:

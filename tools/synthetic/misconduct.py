@@ -32,9 +32,10 @@ Injected only with a wrong clock:
   recorded. The only way through the commands is a record entered by a process whose clock runs
   ahead (here: two days), followed by the closure from a process with the right clock.
 
-Thresholds: the rules run with the shipped configuration (policy/red-flags.json) unchanged,
-except that the bunching rules need the local standard (低保标准), which the shipped file leaves
-empty: ``scenario_config`` adds province.py's own dibao line (``LINE`` per head, province-wide).
+Thresholds: the rules run with the shipped configuration (policy/red-flags.json) unchanged.
+The bunching rules need the local standard (低保标准): the scenario records province.py's own
+dibao line (``LINE`` per head, province-wide) in its ledger as a ``StandardSet`` by the
+province's approver (``SCENARIO_STANDARD``), before anything else.
 A red-flags generation built with other thresholds refuses to run on (``ConfigurationChanged``):
 score a scenario in a database of its own, or rebuild the projection with this configuration.
 
@@ -88,11 +89,12 @@ from domain.commands.purchasing import (
     RegisterContractor,
     TerminateContract,
 )
+from domain.commands.standards import SetStandard
 from domain.commands.supervision import DeclareInterests
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.runtime import Bulk, Runtime
-from projections.red_flags.config import EligibilityLine, RedFlagsConfig, load_config
+from projections.red_flags.config import RedFlagsConfig, load_config
 from projections.red_flags.projection import ALL_RULES, RedFlagsProjection
 from tools.synthetic.identities import credit_code, person_name, resident_id
 from tools.synthetic.province import (
@@ -108,8 +110,18 @@ from tools.synthetic.province import (
     seed_province,
 )
 
-#: The local dibao standard the scenario's incomes are drawn against (province.py's LINE).
-SCENARIO_LINES = (EligibilityLine("dibao", "44", dt.date(2000, 1, 1), LINE),)
+#: The local dibao standard the scenario's incomes are drawn against (province.py's LINE),
+#: recorded as an event in the scenario's ledger (the first it writes).
+SCENARIO_STANDARD = SetStandard(
+    division="44",
+    programme="dibao",
+    effective_from=dt.date(2000, 1, 1),
+    monthly_amount=LINE,
+    source="synthetic scenario: province.py LINE, province-wide",
+    provenance=Provenance(
+        Actor("scenario-approver", Role.APPROVER, "44"), reason="the scenario's dibao line"
+    ),
+)
 
 #: Rules no injection can reach through the ledger's commands, and why.
 NOT_INJECTABLE = {
@@ -149,7 +161,6 @@ class Injected:
     households: int  # the honest province's households (seed_province)
     honest_households: int  # those plus the approval county's background households
     counties: tuple[str, ...]
-    lines: tuple[EligibilityLine, ...] = SCENARIO_LINES
     injections: list[Injection] = field(default_factory=list)
     near_misses: list[Injection] = field(default_factory=list)
     not_injected: dict[str, str] = field(default_factory=lambda: dict(NOT_INJECTABLE))
@@ -184,12 +195,8 @@ RULE_NAMES = tuple(rule.name for rule in ALL_RULES)
 
 
 def scenario_config(base: RedFlagsConfig | None = None) -> RedFlagsConfig:
-    """The shipped thresholds (or ``base``) with the scenario's dibao line, unless ``base``
-    already carries local standards of its own."""
-    config = base if base is not None else load_config()
-    if config.lines:
-        return config
-    return dataclasses.replace(config, lines=SCENARIO_LINES, name=f"{config.name} + scenario line")
+    """The shipped thresholds (or ``base``): the scenario's line is an event of its ledger."""
+    return base if base is not None else load_config()
 
 
 def scenario_projection(config: RedFlagsConfig | None = None) -> type[RedFlagsProjection]:
@@ -1684,6 +1691,7 @@ def build_scenario(
     administration and the injected misconduct; return what was injected. The same seed and
     size give the same scenario (ids aside: ``Injected.labels`` is equal). ``progress`` is
     told (households written, events written) as the province is written."""
+    bulk.services.standards.set_standard(SCENARIO_STANDARD)
     province = seed_province(bulk, clock, households=households, seed=seed, progress=progress)
     return _Injector(bulk, clock, province, seed).run(households)
 
