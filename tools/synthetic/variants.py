@@ -136,14 +136,14 @@ def _approved(
     return s.decide(c, case, day, approve=True, amount=600, by=by or c.officer)
 
 
-def _move_out(s: _Injector, c: County, case: _Case) -> None:
+def _move_out(s: _Injector, c: County, case: _Case, on: dt.date) -> None:
     """The applicant moves out of the case's household (to head one elsewhere)."""
-    s.clock.at(s.today - dt.timedelta(days=60), 10)
+    s.clock.at(on, 10)
     s.services.cases.move_out_member(
         MoveOutMember(
             household_id=case.household_id,
             resident_id=case.applicant,
-            on=s.today - dt.timedelta(days=60),
+            on=on,
             provenance=c.clerk,
         )
     )
@@ -160,7 +160,8 @@ def _second_case(
 ) -> _Case:
     """A second application of the same person (in ``other``'s county), approved; in a
     household of their own (with ``joined``) unless ``same_household``."""
-    received = s.today - dt.timedelta(days=55)
+    day = s.next_day(step=20)
+    received = day - dt.timedelta(days=6)
     if same_household:
         s.clock.at(received, 9)
         second = s.services.cases.receive_application(
@@ -174,12 +175,12 @@ def _second_case(
         )
         new = dataclasses.replace(case, case_id=second.id)
     else:
-        _move_out(s, s.home, case)
+        _move_out(s, s.home, case, day - dt.timedelta(days=10))
         member = HouseholdMember(case.applicant, person_name(s.rng), "head")
         new = s.application(
             other, _village(s, other), received, programme=programme, members=[member, *joined]
         )
-    return _approved(s, other, new, day=s.today - dt.timedelta(days=50))
+    return _approved(s, other, new, day=day)
 
 
 # People in two cases -----------------------------------------------------------------------
@@ -201,7 +202,7 @@ def _two_cases(
     ``suspend``: the first suspended while the second is approved, then resumed). Twin: the
     first closed before the second is approved (with ``suspend``: left suspended)."""
     c = s.home
-    other = s.approval if across else c
+    other = s.variant_county("people")[0] if across else c
     joined = [
         HouseholdMember(s.person(c.code, dt.date(1990, 3, 1)), person_name(s.rng), "child")
         for _ in range(members - 1)
@@ -261,7 +262,7 @@ def _death(s: _Injector, inject: bool, *, form: str) -> object:
             else _at(died, 23, 30).astimezone(dt.timezone(-dt.timedelta(hours=5)))
         )
         length = dt.timedelta(hours=1)
-    s.serve(case, start, start + length, by=c.carers[0], contract_id=c.contract_id)
+    s.serve(case, start, start + length, by=s.county_worker(), contract_id=c.contract_id)
     s.clock.at(s.today - DAY, 11)
     s.services.cases.record_death(
         RecordDeath(resident_id=case.applicant, on=died, provenance=c.officer)
@@ -297,7 +298,7 @@ def _closure(s: _Injector, inject: bool, *, form: str) -> object:
         zone = {"service_west": WEST, "service_east": EAST}.get(form, UTC)
         start = (wall + dt.timedelta(hours=3)) if inject else (wall - dt.timedelta(hours=3))
         by, contract = (
-            (c.carers[1], c.contract_id) if form == "contract_service" else (c.officer, None)
+            (s.county_worker(), c.contract_id) if form == "contract_service" else (_bureau(s), None)
         )
         s.clock.set(wall + dt.timedelta(days=2))
         s.services.cases.record_service(
@@ -322,6 +323,7 @@ def _suspension(s: _Injector, inject: bool, *, form: str) -> object:
     resumption, or ended before the suspension."""
     c = s.home
     case = _tekun(s)
+    carer = _bureau(s)
     before = Clock().now() - dt.timedelta(seconds=5)
     if not inject and form == "before":
         s.clock.set(Clock().now())
@@ -333,7 +335,7 @@ def _suspension(s: _Injector, inject: bool, *, form: str) -> object:
                 start=before - dt.timedelta(minutes=30),
                 end=before,
                 place=case.village,
-                provenance=c.officer,
+                provenance=carer,
             )
         )
     rounds = 2 if form == "second_suspension" else 1
@@ -353,7 +355,7 @@ def _suspension(s: _Injector, inject: bool, *, form: str) -> object:
         low, high = spans[-1]
         start = low + (high - low) / 2 if inject else high
         zone = {"west": WEST, "east": EAST}.get(form, UTC)
-        by, contract = (c.carers[2], c.contract_id) if form == "contract" else (c.officer, None)
+        by, contract = (s.county_worker(), c.contract_id) if form == "contract" else (carer, None)
         s.clock.set(Clock().now())
         s.services.cases.record_service(
             RecordService(
@@ -474,6 +476,10 @@ def _contract_work(s: _Injector, inject: bool, *, rule: str, form: str) -> objec
         f"变体服务社{rule[:4]}{form[:4]}", list(_ALL_ITEMS)
     )
     eff = s.today - dt.timedelta(days=30)
+    if form == "recommendation" and not inject:
+        # a recommendation is dated when it is recorded (now): its twin is recorded the day
+        # before the change takes effect
+        eff = s.today + DAY
     work_contract = contract_id
     if form == "second_contract":
         # the contractor's second contract, of another purchaser's area: a ban covers it too
@@ -761,7 +767,7 @@ def _visits(s: _Injector, inject: bool, *, form: str) -> object:
         a = s.worker(c.contract_id, c.code, c.worker.actor.organisation, c, first)
         b = s.worker(other, c.code, other_code, c, second)
         plan = [(a, c.contract_id)] * 5 + [(b, other)] * 4
-        subject = min(a.actor.id, b.actor.id)
+        subject = a.actor.id  # a person's alert names the record with most of the visits
         count = 9
     elif form == "contract":
         by = s.county_worker()
@@ -1112,7 +1118,7 @@ def _approval(s: _Injector, inject: bool, *, form: str) -> object:
         c.code,
         c,
         items=["household_investigation"],
-        awarded=s.today - dt.timedelta(days=1550),
+        awarded=s.today - dt.timedelta(days=1750),
         end=s.today + dt.timedelta(days=365),
     )
     workers = [s.worker(contract_id, c.code, code, c)]
@@ -1792,11 +1798,11 @@ VARIANTS: tuple[Variant, ...] = (
 
 def inject_variants(s: _Injector) -> None:
     """Write every variant and its twin, each in a unit of its own, and record them."""
-    for form, _ in _APPROVAL_FORMS:  # their counties first: building one writes units
+    for form, _ in (*_APPROVAL_FORMS, ("people", "")):  # counties first: they write units
         s.variant_county(form)
     # The variants' investigations take one day each (no investigator's day fills up), from
     # days no other injection used: about a thousand of them, all well before today.
-    s.day = s.today - dt.timedelta(days=1500)
+    s.day = s.today - dt.timedelta(days=1700)
     for variant in VARIANTS:
         for inject in (True, False):
             try:
