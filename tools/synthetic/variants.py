@@ -732,6 +732,7 @@ def _hours(s: _Injector, inject: bool, *, form: str) -> object:
             ],
         )
         return subject
+    spans: list[tuple[Provenance, dt.datetime, dt.datetime, UUID | None]]
     if form == "utc":
         by = s.county_worker()
         spans = [
@@ -766,7 +767,7 @@ def _visits(s: _Injector, inject: bool, *, form: str) -> object:
         second = first if inject else s.person(c.code, dt.date(1983, 10, 1))
         a = s.worker(c.contract_id, c.code, c.worker.actor.organisation, c, first)
         b = s.worker(other, c.code, other_code, c, second)
-        plan = [(a, c.contract_id)] * 5 + [(b, other)] * 4
+        plan: Sequence[tuple[Provenance, UUID | None]] = [(a, c.contract_id)] * 5 + [(b, other)] * 4
         subject = a.actor.id  # a person's alert names the record with most of the visits
         count = 9
     elif form == "contract":
@@ -1212,6 +1213,7 @@ def _bunching_village(s: _Injector, inject: bool, *, form: str) -> object:
     village = s.fresh_village(c)
     sizes: tuple[int, ...] = (1,)
     items = 1
+    plan: list[tuple[str, Provenance, UUID | None]]
     if form == "contract_workers":
         workers = [s.county_worker() for _ in range(4)]
         plan = [(village, w, c.contract_id) for w in workers]
