@@ -41,6 +41,7 @@ from domain.commands.cases import (
     RecordPayment,
     RecordService,
     RegisterHousehold,
+    RejectCase,
     ResumeCase,
     ReviewCase,
     SuspendCase,
@@ -400,11 +401,17 @@ def _household(s: _Injector, inject: bool, *, form: str) -> object:
             )
         )
 
-    if form == "late_record":
-        # the move (in the first month) is recorded only after the later months were paid;
-        # twin: only the month within the grace was paid
+    if form in ("late_record", "late_death"):
+        # the move or death (in the first month) is recorded only after the later months were
+        # paid; twin: only the month within the grace was paid
         s.pay(c, case, case.start, last if inject else second)
-        move(members[0], left, s.today - dt.timedelta(days=3))
+        if form == "late_record":
+            move(members[0], left, s.today - dt.timedelta(days=3))
+        else:
+            s.clock.at(s.today - dt.timedelta(days=3), 10)
+            s.services.cases.record_death(
+                RecordDeath(resident_id=members[1].resident_id, on=left, provenance=c.clerk)
+            )
         return case.case_id
     if form == "two_left":
         s.pay(c, case, case.start, case.start)
@@ -733,11 +740,12 @@ def _hours(s: _Injector, inject: bool, *, form: str) -> object:
         )
         return subject
     spans: list[tuple[Provenance, dt.datetime, dt.datetime, UUID | None]]
-    if form == "utc":
+    if form in ("utc", "east"):
         by = s.county_worker()
+        zone = UTC if form == "utc" else EAST
         spans = [
-            (by, _at(day, 0).astimezone(UTC), _at(day, 12).astimezone(UTC), c.contract_id),
-            (by, _at(day, cut).astimezone(UTC), _at(day + DAY, 0).astimezone(UTC), c.contract_id),
+            (by, _at(day, 0).astimezone(zone), _at(day, 12).astimezone(zone), c.contract_id),
+            (by, _at(day, cut).astimezone(zone), _at(day + DAY, 0).astimezone(zone), c.contract_id),
         ]
     else:  # bureau
         by = _bureau(s)
@@ -774,17 +782,25 @@ def _visits(s: _Injector, inject: bool, *, form: str) -> object:
         by = s.county_worker()
         plan = [(by, c.contract_id)] * count
         subject = by.actor.id
+    elif form == "revisits":  # three households visited three times each (twin: 3, 3, 2)
+        by = _bureau(s)
+        cases = [s.application(c, _village(s), day - dt.timedelta(days=4)) for _ in range(3)]
+        for n in range(count):
+            s.investigate(cases[n % 3], day, 500 + n, by=by, hour=8 + n)
+        return by.actor.id
     else:  # "midnight": the first visit at 00:30 Beijing sent in UTC (the day before in UTC)
         staff = s.government_staff(c.code, c.code, c, "调查员")
         by = _actor(staff, Role.HANDLING_STAFF, c.code, "household investigation")
-        plan = [(by, None)] * 9
+        plan = [(by, None)] * (count if form == "west" else 9)
         subject = str(staff)
     for n, (who, contract) in enumerate(plan):
         case = s.application(c, _village(s), day - dt.timedelta(days=4))
-        if form == "midnight":
+        if form in ("midnight", "west"):
             moment = _at(day, 0, 30).astimezone(UTC) if n == 0 else _at(day, 8 + n)
             if n == 0 and not inject:
                 moment = _at(day - DAY, 23, 30).astimezone(EAST)
+            if form == "west":  # every visit sent from UTC-12, its own date the day before
+                moment = _at(day, 8 + n).astimezone(WEST)
             s.clock.set(moment + dt.timedelta(hours=20))
             s.services.cases.investigate_case(
                 InvestigateCase(
@@ -887,6 +903,38 @@ def _conflict(s: _Injector, inject: bool, *, form: str) -> object:
         )
         approver = _actor(staff, Role.APPROVER, c.code, "county decision")
         s.beneficiary(c, _village(s), members=[applicant], approver=approver)
+        return staff
+    if form == "rejection":  # rejecting a declared relative's case is acting on it too
+        sister = s.adult(c.code)
+        staff = s.government_staff(c.code, c.code, c, "审批员")
+        _declare(
+            s,
+            staff,
+            s.person(c.code, dt.date(1971, 1, 1)),
+            [sister.resident_id if inject else stranger],
+        )
+        day = s.next_day()
+        case = s.application(c, _village(s), day - dt.timedelta(days=6), members=[sister])
+        s.investigate(case, day, 1500, by=c.officer)
+        s.clock.at(day + dt.timedelta(days=2), 15)
+        s.services.cases.recommend_case(
+            RecommendCase(
+                case_id=case.case_id,
+                recommendation="reject",
+                reasons="income above the line",
+                monthly_amount=None,
+                contract_id=None,
+                provenance=c.officer,
+            )
+        )
+        s.clock.at(day + dt.timedelta(days=12), 10)
+        s.services.cases.reject_case(
+            RejectCase(
+                case_id=case.case_id,
+                reasons="income above the line",
+                provenance=_actor(staff, Role.APPROVER, c.code, "county decision"),
+            )
+        )
         return staff
     if form == "declared_late":  # the declaration arrives after the decision
         sister = s.adult(c.code)
@@ -1502,6 +1550,13 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     _v(
         "household_shrank_unreviewed",
+        "a member's death recorded after the payments it makes suspect",
+        "only the month within the grace paid",
+        _household,
+        form="late_death",
+    ),
+    _v(
+        "household_shrank_unreviewed",
         "a move recorded after the payments it makes suspect",
         "only the month within the grace paid",
         _household,
@@ -1580,6 +1635,14 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     _v(
         "service_hours_over_day",
+        "25 hours sent in UTC+14",
+        "24 hours sent in UTC+14",
+        _hours,
+        form="east",
+        also=("overlapping_records",),
+    ),
+    _v(
+        "service_hours_over_day",
         "25 hours sent in UTC",
         "24 hours sent in UTC",
         _hours,
@@ -1601,6 +1664,20 @@ VARIANTS: tuple[Variant, ...] = (
         _hours,
         form="across_midnight",
         also=("overlapping_records",),
+    ),
+    _v(
+        "home_visits_over_ceiling",
+        "three households visited three times each in a day",
+        "eight visits",
+        _visits,
+        form="revisits",
+    ),
+    _v(
+        "home_visits_over_ceiling",
+        "nine visits in a Beijing day, all sent from UTC-12",
+        "eight",
+        _visits,
+        form="west",
     ),
     _v(
         "home_visits_over_ceiling",
@@ -1696,6 +1773,13 @@ VARIANTS: tuple[Variant, ...] = (
         )
     ),
     # conflict of interest
+    _v(
+        "conflict_of_interest",
+        "an approver rejects her declared sister's case",
+        "rejects a stranger's case",
+        _conflict,
+        form="rejection",
+    ),
     _v(
         "conflict_of_interest",
         "the approver is the applicant",
