@@ -554,7 +554,7 @@ class _Injector:
             self.variant_counties[key] = self.approval_county()
         return self.variant_counties[key]
 
-    def run(self, households: int) -> Injected:
+    def run(self, households: int, *, variants: bool = True) -> Injected:
         from tools.synthetic.variants import inject_variants
 
         self.injected.households = households
@@ -597,7 +597,8 @@ class _Injector:
         for step in steps:
             with self.store.unit():
                 step()
-        inject_variants(self)  # each variant and twin in a unit of its own
+        if variants:
+            inject_variants(self)  # each variant and twin in a unit of its own
         self.store.flush()
         return self.injected
 
@@ -1728,13 +1729,16 @@ def build_scenario(
     households: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    variants: bool = True,
 ) -> Injected:
     """Write the honest province (``seed_province``), the approval county, honest contract
     administration and the injected misconduct; return what was injected. The same seed and
     size give the same scenario (ids aside: ``Injected.labels`` is equal). ``progress`` is
-    told (households written, events written) as the province is written."""
+    told (households written, events written) as the province is written. ``variants=False``
+    leaves out the variants of ``variants.py`` (the simplest form of every pattern only: a
+    smaller history for tests that replay it along many paths)."""
     province = seed_province(bulk, clock, households=households, seed=seed, progress=progress)
-    return _Injector(bulk, clock, province, seed).run(households)
+    return _Injector(bulk, clock, province, seed).run(households, variants=variants)
 
 
 # Scoring -------------------------------------------------------------------------------------
