@@ -6,7 +6,8 @@ households, stories and events as ``relief seed``), a second county whose invest
 about 60 % of the cases they see (the honest background the approval-rate test needs), a little
 honest contract administration (yearly invoices within the value, good evaluations, one value
 raised after a good evaluation), and then, for every rule of the red-flags projection, at least
-one instance of the misconduct the rule looks for. Everything goes through the ledger's commands
+one instance of the misconduct the rule looks for, and (``variants.py``) at least five variants
+of it, each with an honest near-miss twin. Everything goes through the ledger's commands
 (``BulkLedger``): only what the domain accepts is written. Situations the domain refuses when it
 already knows the fact are produced the way they arise in practice: the fact arrives late (a
 death recorded months after the payments that followed it, a ban or a termination recorded after
@@ -18,7 +19,9 @@ case, a contract, a contractor, a staff actor, a person's blind-index id, a vill
 injected misconduct; every injected subject is dedicated to its injection, so an alert matches an
 injection unambiguously. ``score`` compares the open alerts with it: an alert on an injected
 subject is a true positive, any other alert of that rule a false positive (raised by honest
-activity, or by an injection meant for another rule). ``scenario_report`` renders the figures.
+activity, by a near-miss twin, or by an injection meant for another rule); recall counts the
+variants a rule is expected to find, and known gaps (``expected=False``) are scored apart.
+``scenario_report`` renders the figures.
 
 Not injected:
 - ``billed_above_value``: the domain refuses an invoice that would bring billing above the value
