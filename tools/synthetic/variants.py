@@ -666,10 +666,9 @@ def _bureau(s: _Injector, number: str | None = None) -> Provenance:
 
 
 def _services(
-    s: _Injector,
-    day: dt.date,
-    spans: Sequence[tuple[Provenance, dt.datetime, dt.datetime, UUID | None]],
+    s: _Injector, spans: Sequence[tuple[Provenance, dt.datetime, dt.datetime, UUID | None]]
 ) -> None:
+    """Each span a service for a tekun beneficiary of its own."""
     for by, start, end, contract in spans:
         s.serve(_tekun(s), start, end, by=by, contract_id=contract)
 
@@ -691,7 +690,6 @@ def _overlap(s: _Injector, inject: bool, *, form: str) -> object:
         by = _bureau(s)
         _services(
             s,
-            day,
             [
                 (by, _at(day, 9), _at(day, 11), None),
                 (by, _at(day, 10 if inject else 11), _at(day, 12 if inject else 13), None),
@@ -700,7 +698,7 @@ def _overlap(s: _Injector, inject: bool, *, form: str) -> object:
         return by.actor.id
     if form == "visit_in_service":  # a home visit during the visitor's own service
         by = _bureau(s)
-        _services(s, day, [(by, _at(day, 9), _at(day, 11), None)])
+        _services(s, [(by, _at(day, 9), _at(day, 11), None)])
         case = s.application(c, _village(s), day - dt.timedelta(days=4))
         s.investigate(case, day, 500, by=by, hour=10 if inject else 12)
         return by.actor.id
@@ -711,7 +709,6 @@ def _overlap(s: _Injector, inject: bool, *, form: str) -> object:
         bureau, roster, subject = _pair_of_records(s, inject)
     _services(
         s,
-        day,
         [
             (bureau, _at(day, 13), _at(day, 15), None),
             (roster, _at(day, 14), _at(day, 16), c.contract_id),
@@ -730,7 +727,6 @@ def _hours(s: _Injector, inject: bool, *, form: str) -> object:
         by = _bureau(s)
         _services(
             s,
-            day,
             [
                 (by, _at(day - DAY, 23), _at(day, 11), None),
                 (by, _at(day, 10 if inject else 11), _at(day + DAY, 0), None),
@@ -741,7 +737,6 @@ def _hours(s: _Injector, inject: bool, *, form: str) -> object:
         bureau, roster, subject = _pair_of_records(s, inject)
         _services(
             s,
-            day,
             [
                 (bureau, _at(day, 0), _at(day, 12), None),
                 (roster, _at(day, cut), _at(day + DAY, 0), c.contract_id),
@@ -762,7 +757,7 @@ def _hours(s: _Injector, inject: bool, *, form: str) -> object:
             (by, _at(day, 0), _at(day, 12), None),
             (by, _at(day, cut), _at(day + DAY, 0), None),
         ]
-    _services(s, day, spans)
+    _services(s, spans)
     return by.actor.id
 
 
