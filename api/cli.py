@@ -811,9 +811,16 @@ def cmd_standards_load(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    """Honest province plus injected misconduct; red flags' precision and recall per rule."""
+    """Honest province plus injected misconduct in variants with near-miss twins; red flags'
+    recall and precision per rule, twins flagged, false alerts on honest households."""
     _dev_tools()
-    from tools.synthetic.misconduct import build_scenario, project_scenario, scenario_report, score
+    from tools.synthetic.misconduct import (
+        build_scenario,
+        honest_false_alerts,
+        project_scenario,
+        scenario_report,
+        score,
+    )
     from tools.synthetic.province import SimulatedClock
 
     runtime = _runtime(args)
@@ -848,7 +855,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         with runtime.pool.connection() as conn, conn.cursor() as cursor:
-            print(scenario_report(score(cursor, injected), injected))
+            honest = honest_false_alerts(cursor, injected)
+            print(scenario_report(score(cursor, injected), injected, len(honest)))
+            for rule, subject, reason in honest:
+                print(f"- false alert {rule} on {subject}: {reason[:200]}")
     finally:
         runtime.close()
     return 0

@@ -127,7 +127,8 @@ def scenario_runtime(
     database_url: str, settings: Settings, data_dir: Path, *, households: int, seed: int
 ) -> Runtime:
     """A runtime over a fresh database holding the generated scenario of ``seed``
-    (tools/synthetic: the honest province and the injected misconduct)."""
+    (tools/synthetic: the honest province and the injected misconduct in its simplest forms;
+    the variants, scored by test_scenario.py, would multiply the replays' run time)."""
     from tools.synthetic.misconduct import build_scenario
     from tools.synthetic.province import SimulatedClock
 
@@ -135,7 +136,7 @@ def scenario_runtime(
     clock = SimulatedClock(runtime.services.clock.today())
     bulk = runtime.bulk(clock)
     try:
-        build_scenario(bulk, clock, households=households, seed=seed)
+        build_scenario(bulk, clock, households=households, seed=seed, variants=False)
     finally:
         bulk.close()
     return runtime

@@ -6,7 +6,8 @@ households, stories and events as ``relief seed``), a second county whose invest
 about 60 % of the cases they see (the honest background the approval-rate test needs), a little
 honest contract administration (yearly invoices within the value, good evaluations, one value
 raised after a good evaluation), and then, for every rule of the red-flags projection, at least
-one instance of the misconduct the rule looks for. Everything goes through the ledger's commands
+one instance of the misconduct the rule looks for, and (``variants.py``) at least five variants
+of it, each with an honest near-miss twin. Everything goes through the ledger's commands
 (``BulkLedger``): only what the domain accepts is written. Situations the domain refuses when it
 already knows the fact are produced the way they arise in practice: the fact arrives late (a
 death recorded months after the payments that followed it, a ban or a termination recorded after
@@ -18,7 +19,9 @@ case, a contract, a contractor, a staff actor, a person's blind-index id, a vill
 injected misconduct; every injected subject is dedicated to its injection, so an alert matches an
 injection unambiguously. ``score`` compares the open alerts with it: an alert on an injected
 subject is a true positive, any other alert of that rule a false positive (raised by honest
-activity, or by an injection meant for another rule). ``scenario_report`` renders the figures.
+activity, by a near-miss twin, or by an injection meant for another rule); recall counts the
+variants a rule is expected to find, and known gaps (``expected=False``) are scored apart.
+``scenario_report`` renders the figures.
 
 Not injected:
 - ``billed_above_value``: the domain refuses an invoice that would bring billing above the value
@@ -151,6 +154,7 @@ class Injection:
     rule: str
     subject_id: str
     label: str
+    expected: bool = True  # False: a variant the rule cannot catch (a known gap, scored apart)
 
 
 @dataclass
@@ -165,10 +169,10 @@ class Injected:
     near_misses: list[Injection] = field(default_factory=list)
     not_injected: dict[str, str] = field(default_factory=lambda: dict(NOT_INJECTABLE))
 
-    def add(self, rule: str, subject_id: object, label: str) -> None:
+    def add(self, rule: str, subject_id: object, label: str, *, expected: bool = True) -> None:
         if rule not in RULE_NAMES:
             raise ValueError(f"no rule {rule!r}")
-        self.injections.append(Injection(rule, str(subject_id), label))
+        self.injections.append(Injection(rule, str(subject_id), label, expected))
 
     def twin(self, rule: str, subject_id: object, label: str) -> None:
         """A near miss of an injected variant: honest, but as close to the pattern as the rule
@@ -178,7 +182,15 @@ class Injected:
         self.near_misses.append(Injection(rule, str(subject_id), label))
 
     def subjects(self, rule: str) -> set[str]:
+        """The injected subjects of ``rule`` (known gaps included: an alert on one is right)."""
         return {i.subject_id for i in self.injections if i.rule == rule}
+
+    def expected(self, rule: str) -> set[str]:
+        """The injected subjects the rule is expected to find (recall counts these)."""
+        return {i.subject_id for i in self.injections if i.rule == rule and i.expected}
+
+    def gaps(self, rule: str) -> set[str]:
+        return self.subjects(rule) - self.expected(rule)
 
     def twins(self, rule: str) -> set[str]:
         return {i.subject_id for i in self.near_misses if i.rule == rule}
@@ -250,11 +262,16 @@ class _Injector:
             honest_households=0,
             counties=tuple(province.shape.counties),
         )
+        self.used_villages: set[str] = set()
+        self.used_counties: set[str] = set(province.counties)
+        self.variant_counties: dict[str, tuple[County, Shape]] = {}
+        self.variant_villages: dict[str, list[str]] = {}
+        self.shapes: dict[str, Shape] = {}  # the injector's own counties
 
     # Building blocks ---------------------------------------------------------------------------
 
     def villages(self, county: str, shape: Shape | None = None) -> list[str]:
-        shape = shape or self.province.shape
+        shape = shape or self.shapes.get(county, self.province.shape)
         return [v for t in shape.townships[county] for v in shape.villages[t]]
 
     def next_day(self, step: int = 1) -> dt.date:
@@ -522,11 +539,39 @@ class _Injector:
 
     # The scenario ------------------------------------------------------------------------------
 
-    def run(self, households: int) -> Injected:
+    def fresh_village(self, c: County) -> str:
+        """A village of the county that no province household lives in and no injection used
+        yet (statistical variants need villages of their own)."""
+        geography = geography_of(self.bulk)
+        shaped = {v for t in self.province.shape.villages.values() for v in t}
+        for township in geography.townships(c.code):
+            for village in geography.villages(township):
+                if village not in shaped and village not in self.used_villages:
+                    self.used_villages.add(village)
+                    return village
+        raise ValueError(f"county {c.code} has no village left for an injection")
+
+    def fresh_villages(self, c: County, key: str, n: int) -> list[str]:
+        """``n`` fresh villages, the same for every call with ``key`` (a variant and its twin)."""
+        if key not in self.variant_villages:
+            self.variant_villages[key] = [self.fresh_village(c) for _ in range(n)]
+        return self.variant_villages[key]
+
+    def variant_county(self, key: str) -> tuple[County, Shape]:
+        """A county of its own (with the approval background), the same for every call with
+        ``key``: an approval-rate variant and its twin."""
+        if key not in self.variant_counties:
+            self.variant_counties[key] = self.approval_county()
+        return self.variant_counties[key]
+
+    def run(self, households: int, *, variants: bool = True) -> Injected:
+        from tools.synthetic.variants import inject_variants
+
         self.injected.households = households
+        self.injected.honest_households = households
+        self.injected.counties = tuple(self.province.shape.counties)
         approval = self.approval_county()
-        self.injected.honest_households = households + APPROVAL_BACKGROUND
-        self.injected.counties = (*self.province.shape.counties, approval[0].code)
+        self.approval = approval[0]
         for code in self.province.shape.counties:
             with self.store.unit():
                 self.honest_contract_administration(self.province.counties[code])
@@ -562,6 +607,8 @@ class _Injector:
         for step in steps:
             with self.store.unit():
                 step()
+        if variants:
+            inject_variants(self)  # each variant and twin in a unit of its own
         self.store.flush()
         return self.injected
 
@@ -573,11 +620,16 @@ class _Injector:
         code = next(
             c
             for c in geography.counties
-            if c not in self.province.counties
+            if c not in self.used_counties
             and len([t for t in geography.townships(c) if len(geography.villages(t)) >= 3]) >= 2
         )
+        self.used_counties.add(code)
+        self.injected.honest_households += APPROVAL_BACKGROUND
+        self.injected.counties = (*self.injected.counties, code)
         towns = [t for t in geography.townships(code) if len(geography.villages(t)) >= 3][:2]
         shape = Shape([code], {code: towns}, {t: geography.villages(t)[:3] for t in towns})
+        self.used_villages.update(v for t in towns for v in shape.villages[t])
+        self.shapes[code] = shape
         c = build_counties(self.bulk, self.clock, shape).counties[code]
         villages = self.villages(code, shape)
         approved = set(self.rng.sample(range(APPROVAL_BACKGROUND), APPROVAL_BACKGROUND_APPROVED))
@@ -1145,6 +1197,7 @@ class _Injector:
             (v for v in in_register if v not in self.province.shape.villages[township]),
             in_register[-1],
         )
+        self.used_villages.add(village)
         staff = self.government_staff(c.code, township, c, "调查员")
         by = _actor(staff, Role.HANDLING_STAFF, c.code, "household investigation")
         band = int(LINE) // 10
@@ -1686,14 +1739,17 @@ def build_scenario(
     households: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    variants: bool = True,
 ) -> Injected:
     """Write the honest province (``seed_province``), the approval county, honest contract
     administration and the injected misconduct; return what was injected. The same seed and
     size give the same scenario (ids aside: ``Injected.labels`` is equal). ``progress`` is
-    told (households written, events written) as the province is written."""
+    told (households written, events written) as the province is written. ``variants=False``
+    leaves out the variants of ``variants.py`` (the simplest form of every pattern only: a
+    smaller history for tests that replay it along many paths)."""
     bulk.services.standards.set_standard(SCENARIO_STANDARD)
     province = seed_province(bulk, clock, households=households, seed=seed, progress=progress)
-    return _Injector(bulk, clock, province, seed).run(households)
+    return _Injector(bulk, clock, province, seed).run(households, variants=variants)
 
 
 # Scoring -------------------------------------------------------------------------------------
@@ -1714,9 +1770,12 @@ def open_alerts(cursor: Cursor[Any]) -> list[tuple[str, str, str]]:
 
 
 def score(cursor: Cursor[Any], injected: Injected) -> dict[str, dict[str, Any]]:
-    """Per rule (in the engine's order): injected subjects, open alerts found, true and false
-    positives, precision (true positives / alerts; None without alerts) and recall (injected
-    subjects with at least one alert / injected subjects; None when nothing was injected).
+    """Per rule (in the engine's order): the variants it is expected to find (``injected``:
+    their subjects) and how many of them carry an alert (``detected``, ``recall``); the open
+    alerts (``found``), those on injected subjects (``true_positives``) and the rest
+    (``false_positives``, ``precision``: None without alerts); the honest near-miss twins and
+    how many carry an alert (``near_misses_flagged``, counted among the false positives); the
+    known gaps (variants injected that the rule cannot catch) and how many were found anyway.
 
     Precision counts alerts (one subject may carry several: every payment after a death is an
     alert of its own); recall counts injected subjects."""
@@ -1725,22 +1784,50 @@ def score(cursor: Cursor[Any], injected: Injected) -> dict[str, dict[str, Any]]:
         alerts[rule].append(subject)
     scores: dict[str, dict[str, Any]] = {}
     for name in RULE_NAMES:
-        expected = injected.subjects(name)
+        expected = injected.expected(name)
         subjects = alerts.get(name, [])
-        true_positives = sum(1 for s in subjects if s in expected)
-        detected = len(expected & set(subjects))
+        flagged = set(subjects)
+        true_positives = sum(1 for s in subjects if s in injected.subjects(name))
+        detected = len(expected & flagged)
         twins = injected.twins(name)
+        gaps = injected.gaps(name)
         scores[name] = {
-            "near_misses": len(twins),
-            "near_misses_flagged": len(twins & set(subjects)),
             "injected": len(expected),
+            "detected": detected,
+            "recall": detected / len(expected) if expected else None,
             "found": len(subjects),
             "true_positives": true_positives,
             "false_positives": len(subjects) - true_positives,
             "precision": true_positives / len(subjects) if subjects else None,
-            "recall": detected / len(expected) if expected else None,
+            "near_misses": len(twins),
+            "near_misses_flagged": len(twins & flagged),
+            "gaps": len(gaps),
+            "gaps_found": len(gaps & flagged),
         }
     return scores
+
+
+def overall(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The totals over every rule: variants expected and detected, alerts right and wrong,
+    twins flagged, and the false alerts on honest activity (neither injected nor a twin)."""
+    injected = sum(int(s["injected"]) for s in scores.values())
+    detected = sum(int(s["detected"]) for s in scores.values())
+    found = sum(int(s["found"]) for s in scores.values())
+    true_positives = sum(int(s["true_positives"]) for s in scores.values())
+    false_positives = found - true_positives
+    twins_flagged = sum(int(s["near_misses_flagged"]) for s in scores.values())
+    return {
+        "injected": injected,
+        "detected": detected,
+        "recall": detected / injected if injected else None,
+        "found": found,
+        "precision": true_positives / found if found else None,
+        "near_misses": sum(int(s["near_misses"]) for s in scores.values()),
+        "near_misses_flagged": twins_flagged,
+        "gaps": sum(int(s["gaps"]) for s in scores.values()),
+        "gaps_found": sum(int(s["gaps_found"]) for s in scores.values()),
+        "false_positives": false_positives,
+    }
 
 
 def false_positives(cursor: Cursor[Any], injected: Injected) -> list[tuple[str, str, str]]:
@@ -1763,30 +1850,56 @@ def _figure(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def scenario_report(scores: dict[str, dict[str, Any]], injected: Injected | None = None) -> str:
-    """The per-rule figures as a markdown table (and, given ``injected``, the totals and the
-    rules nothing was injected for)."""
+def honest_false_alerts(cursor: Cursor[Any], injected: Injected) -> list[tuple[str, str, str]]:
+    """The open alerts on subjects that are neither injected nor a near-miss twin, for their
+    rule: raised by honest activity."""
+    return [
+        (rule, subject, reason)
+        for rule, subject, reason in false_positives(cursor, injected)
+        if subject not in injected.twins(rule)
+    ]
+
+
+def scenario_report(
+    scores: dict[str, dict[str, Any]],
+    injected: Injected | None = None,
+    honest_alerts: int | None = None,
+) -> str:
+    """The per-rule figures as a markdown table, the overall line, and (given ``injected``)
+    the scenario, its honest false alerts and the rules nothing was injected for."""
     lines = [
-        "| rule | injected | found | true positives | false positives | precision | recall |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| rule | variants | found | recall | alerts | precision | twins | twins flagged "
+        "| known gaps (found) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for rule, s in scores.items():
         lines.append(
-            f"| {rule} | {s['injected']} | {s['found']} | {s['true_positives']} | "
-            f"{s['false_positives']} | {_figure(s['precision'])} | {_figure(s['recall'])} |"
+            f"| {rule} | {s['injected']} | {s['detected']} | {_figure(s['recall'])} | "
+            f"{s['found']} | {_figure(s['precision'])} | {s['near_misses']} | "
+            f"{s['near_misses_flagged']} | {s['gaps']} ({s['gaps_found']}) |"
         )
+    total = overall(scores)
+    lines += [
+        "",
+        f"Overall: {total['detected']} of {total['injected']} variants found (recall "
+        f"{_figure(total['recall'])}); {total['found']} alerts, precision "
+        f"{_figure(total['precision'])}; {total['near_misses_flagged']} of "
+        f"{total['near_misses']} near-miss twins flagged; known gaps {total['gaps']} "
+        f"(found {total['gaps_found']}).",
+    ]
     if injected is not None:
-        total_fp = sum(s["false_positives"] for s in scores.values())
+        honest = (
+            total["false_positives"] - total["near_misses_flagged"]
+            if honest_alerts is None
+            else honest_alerts
+        )
         lines += [
-            "",
             f"Scenario: seed {injected.seed}, {injected.households} province households, "
             f"{injected.honest_households} honest households in all, counties "
             f"{', '.join(injected.counties)}.",
-            f"False positives: {total_fp} alerts, "
-            f"{100 * honest_alert_rate(scores, injected):.1f} per 100 honest households.",
-            f"Near misses (honest twins of injected variants): "
-            f"{sum(s['near_misses'] for s in scores.values())}, flagged: "
-            f"{sum(s['near_misses_flagged'] for s in scores.values())}.",
+            f"False alerts on honest activity (subjects neither injected nor a twin): {honest} "
+            f"({100 * honest / max(1, injected.honest_households):.1f} per 100 honest "
+            "households).",
         ]
         for rule, why in injected.not_injected.items():
             lines.append(f"Not injected: {rule}: {why}.")
