@@ -36,6 +36,7 @@ from tests.factories import (
     BY_OFFICER,
     approver,
     credit_code,
+    hire_staff_for,
     officer,
     resident_id,
     village,
@@ -123,14 +124,16 @@ def means_test(place: str = "440103001001", visitor: str = "officer-1") -> Means
 
 
 def approve(runtime: Runtime, case: ReliefCase) -> None:
-    """Investigate, recommend and approve a received case through the county's officers."""
+    """Investigate, recommend and approve a received case through the county's officers
+    (staff records of the county, as every decision-maker is)."""
     county = case.county.code
+    investigator = hire_staff_for(runtime.services, officer(county))
     runtime.services.cases.investigate_case(
         InvestigateCase(
             case_id=case.id,
             means_test=means_test(case.registered_division.code),
             contract_id=None,
-            provenance=officer(county),
+            provenance=investigator,
         )
     )
     runtime.services.cases.recommend_case(
@@ -140,7 +143,7 @@ def approve(runtime: Runtime, case: ReliefCase) -> None:
             reasons="below the line",
             monthly_amount="900",
             contract_id=None,
-            provenance=officer(county),
+            provenance=investigator,
         )
     )
     runtime.services.cases.approve_case(
@@ -149,7 +152,7 @@ def approve(runtime: Runtime, case: ReliefCase) -> None:
             monthly_amount="900",
             start_date=runtime.services.clock.today(),
             reasons="approved",
-            provenance=approver(county),
+            provenance=hire_staff_for(runtime.services, approver(county)),
         )
     )
 
