@@ -344,8 +344,9 @@ class StaffRemoved(InvalidState):
 
 
 class NotAStaffMember(NotPermitted):
-    """The person acting is no active staff record of the unit they act for: every
-    decision-maker on a case (investigator, recommender, approver) is a staff record."""
+    """The person acting is no active staff record of the county or contractor acted for.
+
+    Every decision-maker on a case (investigator, recommender, approver) is a staff record."""
 
     rule = "not-a-staff-member"
 

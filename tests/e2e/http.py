@@ -189,9 +189,7 @@ _KIND_OF_ROLE = {
     "intake_clerk": "handling_staff",
     "contractor_staff": "handling_staff",
 }
-_HIRED: weakref.WeakKeyDictionary[Any, dict[tuple[object, ...], str]] = (
-    weakref.WeakKeyDictionary()
-)
+_HIRED: weakref.WeakKeyDictionary[Any, dict[tuple[object, ...], str]] = weakref.WeakKeyDictionary()
 
 
 def hired(

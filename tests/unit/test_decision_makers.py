@@ -56,9 +56,7 @@ class TestApprovers:
 
     def test_approval_is_never_bought_under_a_contract(self) -> None:
         with pytest.raises(EmployedOnce) as refused:
-            StaffMember.hire(
-                name="Wang", kind="approver", contract=award(), provenance=BY_OFFICER
-            )
+            StaffMember.hire(name="Wang", kind="approver", contract=award(), provenance=BY_OFFICER)
         assert refused.value.field == "contract_id"
 
     def test_an_approver_carries_the_persons_id_like_other_staff(self) -> None:
