@@ -348,9 +348,7 @@ class StaffMember(Aggregate):
         subject = require_text(subject, field="subject", max_length=200)
         if (issuer, subject) in self.sign_ins:
             raise SignInTaken(f"{subject} is linked to this staff record already", field="subject")
-        self.trigger_event(
-            self.SignInLinked, issuer=issuer, subject=subject, provenance=provenance
-        )
+        self.trigger_event(self.SignInLinked, issuer=issuer, subject=subject, provenance=provenance)
 
     class SignInLinked(Aggregate.Event):
         issuer: str

@@ -349,9 +349,7 @@ def link_sign_in(
     runtime: RuntimeDep,
     by: By,
 ) -> dict[str, Any]:
-    staff = services.purchasing.link_sign_in(
-        body.link(staff_id, runtime.settings.jwt_issuer, by)
-    )
+    staff = services.purchasing.link_sign_in(body.link(staff_id, runtime.settings.jwt_issuer, by))
     return staff_view(services, staff, response)
 
 

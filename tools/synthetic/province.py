@@ -235,9 +235,7 @@ def build_counties(bulk: Bulk, clock: SimulatedClock, shape: Shape) -> Province:
                 )
                 carers.append(_by(str(carer), Role.CONTRACTOR_STAFF, code, "care visit"))
             # The county's approver is a staff record too: every decision-maker is one.
-            approver = hire(
-                bulk, f"审批{n}", "approver", county, officer, government_unit=county
-            )
+            approver = hire(bulk, f"审批{n}", "approver", county, officer, government_unit=county)
         officer_actor = _by(str(staff), Role.HANDLING_STAFF, county)
         province.counties[county] = County(
             code=county,
