@@ -385,6 +385,9 @@ class StaffView(BaseModel):
     contract_id: str | None
     assignment: str | None
     active: bool
+    sign_ins: list[dict[str, str]] = Field(
+        description="sign-ins (issuer, subject) that act as this staff record"
+    )
     version: int
 
 
