@@ -124,13 +124,15 @@ def hire_staff_for(
     assigned to ``division`` (the county unless given), and the same provenance with the
     record's id as the actor id, as the API records a linked sign-in. Every decision-maker on
     a case is a staff record (domain/staff.py ``check_decision_maker``). The same actor on the
-    same services is hired once: the record is reused, as a person's sign-in is."""
+    same services is hired once: the record is reused, as a person's sign-in is (until it is
+removed: then a new one is hired)."""
     from domain.commands.purchasing import AssignStaff, HireStaff
 
     actor = by.actor
     key = (actor.id, actor.role, actor.organisation, division, contract_id, resident_id)
     hired = _HIRED.setdefault(services, {})
-    if key in hired:
+    held = services.cases.acting_staff(Provenance(hired[key])) if key in hired else None
+    if held is not None and held.removed_on is None:
         return dataclasses.replace(by, actor=hired[key])
     county = actor.organisation if contract_id is None else None
     manager = Provenance(
