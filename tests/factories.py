@@ -121,11 +121,11 @@ def hire_staff_for(
     name: str | None = None,
 ) -> Provenance:
     """``by`` as a staff record: hired by its county's bureau (or under ``contract_id``),
-    assigned to ``division`` (the county unless given), and the same provenance with the
-    record's id as the actor id, as the API records a linked sign-in. Every decision-maker on
-    a case is a staff record (domain/staff.py ``check_decision_maker``). The same actor on the
-    same services is hired once: the record is reused, as a person's sign-in is (until it is
-removed: then a new one is hired)."""
+        assigned to ``division`` (the county unless given), and the same provenance with the
+        record's id as the actor id, as the API records a linked sign-in. Every decision-maker on
+        a case is a staff record (domain/staff.py ``check_decision_maker``). The same actor on the
+        same services is hired once: the record is reused, as a person's sign-in is (until it is
+    removed: then a new one is hired)."""
     from domain.commands.purchasing import AssignStaff, HireStaff
 
     actor = by.actor
