@@ -25,9 +25,11 @@ from domain.commands.purchasing import (
     AssignStaff,
     AwardContract,
     HireStaff,
+    LinkSignIn,
     RegisterContractor,
     RemoveStaff,
     TerminateContract,
+    UnlinkSignIn,
 )
 from domain.household import Household, HouseholdMember
 from infra.runtime import Runtime
@@ -232,6 +234,17 @@ def write_rich_history(runtime: Runtime, *, seed: int = 11) -> None:
         runtime.services.purchasing.assign_staff(
             AssignStaff(staff_id=staff.id, division=f"{county}001", provenance=BY_OFFICER)
         )
+        if n < 2:  # sign-ins linked (and one unlinked again): the SignIn aggregate too
+            idp, subject = "https://idp.example", f"s-{n}"
+            runtime.services.purchasing.link_sign_in(
+                LinkSignIn(staff_id=staff.id, issuer=idp, subject=subject, provenance=BY_OFFICER)
+            )
+            if n == 1:
+                runtime.services.purchasing.unlink_sign_in(
+                    UnlinkSignIn(
+                        staff_id=staff.id, issuer=idp, subject=subject, provenance=BY_OFFICER
+                    )
+                )
         if n == 4:
             runtime.services.purchasing.assign_staff(
                 AssignStaff(staff_id=staff.id, division=f"{county}002", provenance=BY_OFFICER)
