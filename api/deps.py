@@ -18,9 +18,10 @@ from fastapi import Depends, Header, Request
 from psycopg import Cursor
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
 
-from api.auth import current_actor
+from api.auth import Principal, current_principal
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
+from domain.staff import KINDS_OF_ROLE
 from domain.values import AMOUNT_FORM, AMOUNT_TEXT, check_printable, plain_amount
 from infra.ledger import ReliefLedger
 from infra.runtime import Runtime
@@ -134,16 +135,36 @@ def read_cursor(request: Request) -> Iterator[Cursor[Any]]:
         pool.putconn(conn)
 
 
-async def command_provenance(
-    actor: Annotated[Actor, Depends(current_actor)],
+def acting_actor(services: Services, principal: Principal) -> Actor:
+    """The actor recorded on a command's events: the staff record a caller's sign-in is linked
+    to (its id as the actor id, the token's subject kept beside it), or, with no link, the
+    subject itself (which is that staff record when it is the text of a staff record's id).
+    Only the roles that act as staff records are looked up: one read of a small aggregate."""
+    actor = principal.actor
+    if actor.role not in KINDS_OF_ROLE:
+        return actor
+    staff_id = services.purchasing.signed_in_staff(principal.issuer, actor.id)
+    if staff_id is None:
+        return actor
+    return Actor(
+        id=str(staff_id), role=actor.role, organisation=actor.organisation, subject=actor.id
+    )
+
+
+def command_provenance(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
     x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Provenance:
     """Who is acting and which business transaction the command belongs to. The correlation
     id is kept in every event: control characters (ESC, BEL, DEL, ...) are refused in it as
-    in free text of a body."""
+    in free text of a body. Not ``async``: finding the caller's staff record reads the store."""
     if x_correlation_id is not None:
         check_printable(x_correlation_id, field="X-Correlation-Id")
-    return Provenance(actor=actor, correlation_id=x_correlation_id)
+    runtime: Runtime = request.app.state.runtime
+    return Provenance(
+        actor=acting_actor(runtime.services, principal), correlation_id=x_correlation_id
+    )
 
 
 def with_reason(by: Provenance, reason: str | None) -> Provenance:

@@ -167,6 +167,7 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     purchasing_bodies.StaffRating: {"period": "2025", "rating": "good"},
     purchasing_bodies.Removal: {"on": "2026-12-31", "reason": "left the service"},
+    purchasing_bodies.SignInLink: {"subject": "li.fang@mz.example.gov.cn"},
     supervision_bodies.OpenInvestigation: {
         "subject_kind": "contractor",
         "subject_id": CONTRACTOR,
@@ -268,8 +269,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "evidence (supervision).",
     ("POST", "/contracts/{contract_id}/penalties"): "Impose a penalty for a recorded violation.",
     ("POST", "/contracts/{contract_id}/termination"): "Terminate the contract from a moment.",
-    ("POST", "/staff"): "Hire a handling staff member or village coordinator (government, or "
-    "employed under a contract).",
+    ("POST", "/staff"): "Hire a handling staff member, village coordinator or approver "
+    "(government, or employed under a contract; approvers by the county bureau only).",
     ("GET", "/staff/{staff_id}"): "The staff member: kind, unit or contract, assignment, "
     "trainings and ratings.",
     ("GET", "/staff/{staff_id}/history"): "Every event of the staff member.",
@@ -278,6 +279,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("POST", "/staff/{staff_id}/trainings"): "Record a completed training.",
     ("POST", "/staff/{staff_id}/ratings"): "Record a yearly rating.",
     ("POST", "/staff/{staff_id}/removal"): "Remove the staff member from a day on.",
+    ("POST", "/staff/{staff_id}/sign-ins"): "Link a sign-in (token subject) to the staff "
+    "record: what it does is recorded with the staff record's id as the actor (409 while "
+    "another active record holds it).",
+    ("POST", "/staff/{staff_id}/sign-ins/removal"): "Unlink a sign-in from the staff record.",
     ("GET", "/staffing/policies"): "The staffing band tables loaded, with their effective dates.",
     ("GET", "/caseload"): "Cases by programme and status, rolled up by division code to a "
     "level, within your scope.",
@@ -377,17 +382,20 @@ class ContractView(BaseModel):
 
 
 class StaffView(BaseModel):
-    """A handling staff member or village coordinator."""
+    """A handling staff member, village coordinator or approver."""
 
     model_config = ConfigDict(extra="allow")
 
     staff_id: str
     name: str
-    kind: str = Field(description="handling_staff or village_coordinator")
+    kind: str = Field(description="handling_staff, village_coordinator or approver")
     government_unit: str | None
     contract_id: str | None
     assignment: str | None
     active: bool
+    sign_ins: list[dict[str, str]] = Field(
+        description="sign-ins (issuer, subject) that act as this staff record"
+    )
     version: int
 
 
@@ -695,7 +703,15 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
             ("GET", "/staff/{staff_id}"),
             *[
                 ("POST", f"/staff/{{staff_id}}/{command}")
-                for command in ("assignments", "trainings", "ratings", "removal", "interests")
+                for command in (
+                    "assignments",
+                    "trainings",
+                    "ratings",
+                    "removal",
+                    "interests",
+                    "sign-ins",
+                    "sign-ins/removal",
+                )
             ],
         ],
         StaffView,

@@ -314,10 +314,15 @@ def make_long_case(runtime: Any, county: str, n: int, village: str) -> uuid.UUID
     from domain.household import HouseholdMember
     from domain.provenance import Actor, Provenance, Role
     from tools.synthetic.identities import resident_id
+    from tools.synthetic.staff import as_staff
 
     clerk = Provenance(Actor("bench-clerk", Role.INTAKE_CLERK, county), reason="window")
-    officer = Provenance(Actor(f"bench-officer-{county}", Role.HANDLING_STAFF, county))
-    approver = Provenance(Actor(f"bench-approver-{county}", Role.APPROVER, county))
+    officer = as_staff(
+        runtime.services, Provenance(Actor(f"bench-officer-{county}", Role.HANDLING_STAFF, county))
+    )
+    approver = as_staff(
+        runtime.services, Provenance(Actor(f"bench-approver-{county}", Role.APPROVER, county))
+    )
     # Born in 1930: outside the seeded birth years, so no seeded person shares the number.
     person = resident_id(county, dt.date(1930, 1, 1) + dt.timedelta(days=n), 900 + n)
     home = runtime.services.cases.register_household(

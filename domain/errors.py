@@ -343,6 +343,18 @@ class StaffRemoved(InvalidState):
     """Removed staff take no further changes; no one is hired under a terminated contract."""
 
 
+class NotAStaffMember(NotPermitted):
+    """The person acting is no active staff record of the county or contractor acted for.
+
+    Every decision-maker on a case (investigator, recommender, approver) is a staff record."""
+
+    rule = "not-a-staff-member"
+
+
+class SignInTaken(Duplicate):
+    """A sign-in subject is linked to one active staff record at a time."""
+
+
 class DeclaredInterests(InvalidValue):
     """A declaration lists each person once, never the declarer as their own relative."""
 

@@ -24,11 +24,16 @@ class Role(Enum):
 
 @dataclass(frozen=True)
 class Actor:
-    """The person or system acting, with the organisation it acts for."""
+    """The person or system acting, with the organisation it acts for.
+
+    ``id`` is the staff record's id (its UUID as text) when the caller's sign-in is linked to
+    one (``StaffMember.SignInLinked``), otherwise the token's subject; ``subject`` keeps the
+    token's subject when it differs from ``id``, so an audit sees who signed in."""
 
     id: str
     role: Role
     organisation: str
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id.strip():
@@ -60,13 +65,16 @@ class Provenance:
             )
 
     def to_dict(self) -> dict[str, str | None]:
-        return {
+        data = {
             "actor_id": self.actor.id,
             "actor_role": self.actor.role.value,
             "actor_organisation": self.actor.organisation,
             "reason": self.reason,
             "correlation_id": self.correlation_id,
         }
+        if self.actor.subject is not None:  # absent, not null: earlier events read the same
+            data["actor_subject"] = self.actor.subject
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, str | None]) -> Provenance:
@@ -77,7 +85,12 @@ class Provenance:
         )
         assert actor_id is not None and role is not None and organisation is not None
         return cls(
-            actor=Actor(id=actor_id, role=Role(role), organisation=organisation),
+            actor=Actor(
+                id=actor_id,
+                role=Role(role),
+                organisation=organisation,
+                subject=data.get("actor_subject"),
+            ),
             reason=data.get("reason"),
             correlation_id=data.get("correlation_id"),
         )

@@ -1,4 +1,10 @@
-"""Handling staff (经办人员) and village coordinators (社会救助协理员)."""
+"""Handling staff (经办人员), village coordinators (社会救助协理员) and approvers (审批人员).
+
+Every decision-maker on a case is a staff record: the sign-in a caller's token names (issuer and
+subject) is linked to one (``StaffMember.SignInLinked``, held one at a time by ``SignIn``), and
+``check_decision_maker`` judges whether that record may investigate, recommend or decide a case
+of a county, so the rules about people (conflicts of interest, impossible days, home-visit
+ceilings) see every decision-maker as the person they are."""
 
 from __future__ import annotations
 
@@ -20,12 +26,14 @@ from domain.errors import (
     EmployedOnce,
     InvalidValue,
     NoSelfAssessment,
+    NotAStaffMember,
+    SignInTaken,
     StaffAssignment,
     StaffRemoved,
 )
 from domain.identifiers import DivisionLevel, parse_division_code, parse_resident_id
 from domain.person import person_id_for
-from domain.provenance import Provenance
+from domain.provenance import Provenance, Role
 from domain.upcasting import StoredState
 from domain.values import parse_enum, require_text
 
@@ -35,6 +43,7 @@ JsonDict = dict[str, object]
 class StaffKind(Enum):
     HANDLING_STAFF = "handling_staff"  # 经办服务人员, county or township
     VILLAGE_COORDINATOR = "village_coordinator"  # 社会救助协理员, village or community
+    APPROVER = "approver"  # 审批人员 of the county civil-affairs bureau
 
 
 class Rating(Enum):
@@ -64,6 +73,16 @@ MAX_DECLARED_RELATIVES = 50
 ASSIGNABLE_LEVELS = {
     StaffKind.HANDLING_STAFF: (DivisionLevel.COUNTY, DivisionLevel.TOWNSHIP),
     StaffKind.VILLAGE_COORDINATOR: (DivisionLevel.VILLAGE,),
+    StaffKind.APPROVER: (DivisionLevel.COUNTY,),
+}
+
+#: The staff kinds a signed-in role acts as on a case. Intake clerks at a window are handling
+#: staff of the bureau; contractors' people are handling staff or village coordinators.
+KINDS_OF_ROLE = {
+    Role.APPROVER: frozenset({StaffKind.APPROVER}),
+    Role.HANDLING_STAFF: frozenset({StaffKind.HANDLING_STAFF, StaffKind.VILLAGE_COORDINATOR}),
+    Role.INTAKE_CLERK: frozenset({StaffKind.HANDLING_STAFF}),
+    Role.CONTRACTOR_STAFF: frozenset({StaffKind.HANDLING_STAFF, StaffKind.VILLAGE_COORDINATOR}),
 }
 
 
@@ -135,6 +154,12 @@ class StaffMember(Aggregate):
                 "a staff member is employed either by a government unit or under a contract",
                 field="government_unit",
             )
+        if staff_kind is StaffKind.APPROVER and contract is not None:
+            raise EmployedOnce(
+                "approvers are employed by the county civil-affairs bureau, never under a "
+                "contract (approval is a government function)",
+                field="contract_id",
+            )
         unit = None
         if government_unit is not None:
             unit = parse_division_code(government_unit, field="government_unit").code
@@ -192,6 +217,7 @@ class StaffMember(Aggregate):
         self.person_id: uuid.UUID | None = person_id
         self.hired_as: uuid.UUID | None = person_id  # the person named at hire, if any
         self.relatives: dict[uuid.UUID, Kinship] = {}  # declared relatives by person id
+        self.sign_ins: set[tuple[str, str]] = set()  # (issuer, subject) linked to this record
 
     @property
     def is_contractor_staff(self) -> bool:
@@ -310,6 +336,46 @@ class StaffMember(Aggregate):
             assert isinstance(aggregate, StaffMember)
             aggregate.removed_on = self.on
 
+    # Sign-in (登录身份) ---------------------------------------------------------------------
+
+    def link_sign_in(self, *, issuer: str, subject: str, provenance: Provenance) -> None:
+        """The identity provider's subject (``sub``) at ``issuer`` acts as this staff record:
+        the API records this record's id as the actor of what that sign-in does. Which record
+        holds a subject is decided by ``SignIn``, saved with this event."""
+        check_staff_manager(provenance)
+        self.check_not_removed()
+        issuer = require_text(issuer, field="issuer", max_length=200)
+        subject = require_text(subject, field="subject", max_length=200)
+        if (issuer, subject) in self.sign_ins:
+            raise SignInTaken(f"{subject} is linked to this staff record already", field="subject")
+        self.trigger_event(self.SignInLinked, issuer=issuer, subject=subject, provenance=provenance)
+
+    class SignInLinked(Aggregate.Event):
+        issuer: str
+        subject: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.sign_ins.add((self.issuer, self.subject))
+
+    def unlink_sign_in(self, *, issuer: str, subject: str, provenance: Provenance) -> None:
+        check_staff_manager(provenance)
+        if (issuer, subject) not in self.sign_ins:
+            raise InvalidValue(f"{subject} is not linked to this staff record", field="subject")
+        self.trigger_event(
+            self.SignInUnlinked, issuer=issuer, subject=subject, provenance=provenance
+        )
+
+    class SignInUnlinked(Aggregate.Event):
+        issuer: str
+        subject: str
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, StaffMember)
+            aggregate.sign_ins.discard((self.issuer, self.subject))
+
     # Declared interests (利益冲突申报) ----------------------------------------------------
 
     def declare_interests(
@@ -413,5 +479,148 @@ class StaffMember(Aggregate):
             "trainings": [t.as_dict() for t in self.trainings],
             "ratings": [r.as_dict() for r in self.ratings],
             "removed_on": self.removed_on.isoformat() if self.removed_on else None,
+            "sign_ins": [
+                {"issuer": issuer, "subject": subject} for issuer, subject in sorted(self.sign_ins)
+            ],
             "version": self.version,
         }
+
+
+# Decision-makers --------------------------------------------------------------------------------
+
+
+def check_decision_maker(
+    staff: StaffMember | None,
+    provenance: Provenance,
+    *,
+    county: str,
+    contractor_id: uuid.UUID | None,
+    today: dt.date,
+    contract: Contract | None = None,
+) -> None:
+    """The person investigating, recommending or deciding a case of ``county`` is an active
+    staff record of the kind their role acts as: the county's own staff (employed by a
+    government unit, assigned in the county) for government roles, the named contract's
+    contractor's staff for contractor staff. ``staff`` is the record the actor id names (the
+    service layer looks it up), ``contract`` the one that pays it. Without such a record nobody
+    could tell who decided: not the conflict-of-interest rule, not the workload rules."""
+    actor = provenance.actor
+    kinds = KINDS_OF_ROLE.get(actor.role)
+    if kinds is None:
+        return  # the case's own rules refuse the role
+    who = f"{actor.id}" + (f" (signed in as {actor.subject})" if actor.subject else "")
+    if staff is None:
+        raise NotAStaffMember(
+            f"{who} is no staff record: link the sign-in to the person's staff record first "
+            "(POST /staff/{staff_id}/sign-ins)",
+            field="actor.id",
+        )
+    if staff.kind not in kinds:
+        raise NotAStaffMember(
+            f"{who} is a {staff.kind.value} staff record; a {actor.role.value} acts as "
+            + " or ".join(sorted(k.value for k in kinds)),
+            field="actor.id",
+        )
+    if not staff.is_active_on(today, contract):
+        raise NotAStaffMember(
+            f"{who} is no active staff record (removed, unassigned, or the contract that pays "
+            "them is not running)",
+            field="actor.id",
+        )
+    assert staff.assignment is not None
+    if actor.role is Role.CONTRACTOR_STAFF:
+        if contractor_id is None or staff.contractor_id != contractor_id:
+            raise NotAStaffMember(
+                f"{who} is not on the staff of the contractor of the contract named",
+                field="actor.id",
+            )
+    elif staff.government_unit is None or not staff.assignment.startswith(county):
+        raise NotAStaffMember(
+            f"{who} is not on the staff of county {county}'s government", field="actor.id"
+        )
+
+
+# Sign-ins ---------------------------------------------------------------------------------------
+
+#: Namespace of sign-in ids: (issuer, subject) → the id of its SignIn.
+SIGN_IN_NAMESPACE = uuid.UUID("6f1d7c8e-2b4a-5e13-9a55-3c0b8f1e4d21")
+
+
+def sign_in_id(issuer: str, subject: str) -> uuid.UUID:
+    return uuid.uuid5(SIGN_IN_NAMESPACE, f"{issuer}\n{subject}")
+
+
+class SignIn(Aggregate):
+    """Which staff record one sign-in (a subject at an identity provider) acts as: one active
+    record at a time. Its id is derived from (issuer, subject), so looking a caller up is a
+    read of one small aggregate, and two links of the same subject racing cannot both be
+    saved (the second finds the version taken)."""
+
+    @classmethod
+    def link(
+        cls,
+        *,
+        issuer: str,
+        subject: str,
+        staff: StaffMember,
+        holder: StaffMember | None,
+        existing: SignIn | None,
+        provenance: Provenance,
+    ) -> SignIn:
+        """Link the sign-in to ``staff``; ``holder`` is the record ``existing`` names, if any.
+        Refused while another record that is not removed holds it."""
+        if holder is not None and holder.id != staff.id and holder.removed_on is None:
+            raise SignInTaken(
+                f"{subject} is linked to staff record {holder.id} already: unlink it there first",
+                field="subject",
+            )
+        if existing is None:
+            return cls(
+                id=sign_in_id(issuer, subject),
+                issuer=issuer,
+                subject=subject,
+                staff_id=staff.id,
+                provenance=provenance,
+            )
+        existing.trigger_event(cls.Linked, staff_id=staff.id, provenance=provenance)
+        return existing
+
+    class Created(Aggregate.Created):
+        issuer: str
+        subject: str
+        staff_id: uuid.UUID
+        provenance: Provenance
+
+    @event(Created)
+    def __init__(
+        self,
+        *,
+        id: uuid.UUID,
+        issuer: str,
+        subject: str,
+        staff_id: uuid.UUID,
+        provenance: Provenance,
+    ) -> None:
+        self.issuer = issuer
+        self.subject = subject
+        self.staff_id: uuid.UUID | None = staff_id
+
+    class Linked(Aggregate.Event):
+        staff_id: uuid.UUID
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, SignIn)
+            aggregate.staff_id = self.staff_id
+
+    def unlink(self, *, staff_id: uuid.UUID, provenance: Provenance) -> None:
+        if self.staff_id != staff_id:
+            return  # held by another record (or none): nothing of this record's to release
+        self.trigger_event(self.Unlinked, provenance=provenance)
+
+    class Unlinked(Aggregate.Event):
+        provenance: Provenance
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, SignIn)
+            aggregate.staff_id = None

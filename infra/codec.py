@@ -106,14 +106,20 @@ class ProvenanceAsDict(Transcoding):
             data["actor_organisation"],
             data.get("reason"),
             data.get("correlation_id"),
+            data.get("actor_subject"),
         )
 
 
 @functools.lru_cache(maxsize=1024)
 def _provenance(
-    actor_id: str, role: str, organisation: str, reason: str | None, correlation_id: str | None
+    actor_id: str,
+    role: str,
+    organisation: str,
+    reason: str | None,
+    correlation_id: str | None,
+    subject: str | None = None,
 ) -> Provenance:
-    return Provenance(Actor(actor_id, Role(role), organisation), reason, correlation_id)
+    return Provenance(Actor(actor_id, Role(role), organisation, subject), reason, correlation_id)
 
 
 class DateAsISO(Transcoding):

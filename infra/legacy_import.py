@@ -8,7 +8,10 @@ are imported. The format (``LegacyCase``) is documented in the README.
 
 Imported events carry the legacy actors (the clerk, investigator and approver named in the
 line, acting for the case's county) and the reason ``legacy import <ref>``, so the history
-tells an auditor where each record came from.
+tells an auditor where each record came from. Every decision-maker is a staff record: the
+investigator and the approver named in a line act as the staff record of that name in the
+county's bureau, hired (and assigned to the county) the first time the import meets them, their
+legacy name kept as the actor's subject.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,12 +38,14 @@ from domain.commands.cases import (
     RegisterHousehold,
     RejectCase,
 )
+from domain.commands.purchasing import AssignStaff, HireStaff
 from domain.errors import DomainError
 from domain.household import HouseholdMember
 from domain.identifiers import parse_division_code
 from domain.provenance import Actor, Provenance, Role
 from infra.runtime import Bulk
 from services import Services
+from services.store import Store
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -132,8 +138,30 @@ class LegacyImporter:
     """Writes legacy cases through the application services of a bulk store, each step on
     the clock set to the day the line gives for it."""
 
-    def __init__(self, services: Services, clock: SetClock) -> None:
-        self.services, self.clock = services, clock
+    def __init__(self, services: Services, clock: SetClock, store: Store) -> None:
+        self.services, self.clock, self.store = services, clock, store
+        #: (county, legacy name, role) → the staff record it acts as
+        self.roster: dict[tuple[str, str, Role], UUID] = {}
+
+    def staff(self, county: str, name: str, role: Role, reason: str) -> Provenance:
+        """The legacy decision-maker ``name`` of ``county`` as a staff record of the county's
+        bureau (hired the first time; again if the line that hired it was refused)."""
+        key = (county, name, role)
+        staff_id = self.roster.get(key)
+        if staff_id is None or not self.store.exists(staff_id):
+            by = Provenance(Actor("legacy-import", Role.HANDLING_STAFF, county), reason=reason)
+            purchasing = self.services.purchasing
+            staff = purchasing.hire_staff(
+                HireStaff(
+                    name=name[:100],
+                    kind="approver" if role is Role.APPROVER else "handling_staff",
+                    government_unit=county,
+                    provenance=by,
+                )
+            )
+            purchasing.assign_staff(AssignStaff(staff_id=staff.id, division=county, provenance=by))
+            staff_id = self.roster[key] = staff.id
+        return Provenance(Actor(str(staff_id), role, county, subject=name), reason=reason)
 
     def import_case(self, row: LegacyCase) -> None:
         """Write one legacy case through the application's commands (inside the caller's
@@ -172,7 +200,7 @@ class LegacyImporter:
                 raise _Refused("means_test", "a decision needs the means test it rests on")
             return
         test = row.means_test
-        investigator = by(test.investigator, Role.HANDLING_STAFF)
+        investigator = self.staff(county.code, test.investigator, Role.HANDLING_STAFF, reason)
         visited = clock.at(test.investigated_on, 11)
         cases.investigate_case(
             InvestigateCase(
@@ -205,7 +233,7 @@ class LegacyImporter:
             )
         )
         clock.at(decision.decided_on, 15)
-        approver = by(decision.approver, Role.APPROVER)
+        approver = self.staff(county.code, decision.approver, Role.APPROVER, reason)
         if not approve:
             cases.reject_case(
                 RejectCase(case_id=case.id, reasons=decision.reasons, provenance=approver)
@@ -280,7 +308,7 @@ def import_lines(
     """Import every line, each whole or not at all, on a clock set by each line's dates."""
     report = ImportReport()
     ledger = bulk.store
-    importer = LegacyImporter(bulk.services, bulk.clock)
+    importer = LegacyImporter(bulk.services, bulk.clock, bulk.store)
     before = ledger.events_written + ledger.kept_events
     for number, parsed in read_lines(lines):
         report.read += 1

@@ -99,6 +99,8 @@ def history_item(recorded: RecordedEvent, *, mask: bool = True) -> dict[str, Any
                 "id": provenance.actor.id,
                 "role": provenance.actor.role.value,
                 "organisation": provenance.actor.organisation,
+                # a linked sign-in: the staff record acted, this subject signed in
+                **({"subject": provenance.actor.subject} if provenance.actor.subject else {}),
             }
             if provenance
             else None

@@ -5,6 +5,12 @@ atomic save that records it, so two applications racing for the same person and 
 anywhere in the province cannot both be saved; a rejection or closure releases the slot in the
 save that records it. A death is recorded once on the person and, in the same save, on the
 household and on every active case of that person.
+
+Every decision-maker is a staff record: investigating, recommending, approving, rejecting and
+adjusting a case are refused unless the actor id names an active staff record of the county
+(or of the named contract's contractor). The API has put the staff record's id there for a
+linked sign-in; the handler looks the record up and ``check_decision_maker`` judges it, before
+anything is saved.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.case import ContractCheck, ReliefCase
+from domain.case import ContractCheck, ReliefCase, ReviewOutcome
 from domain.clock import Clock, business_date
 from domain.commands.cases import (
     AddHouseholdMember,
@@ -35,12 +41,13 @@ from domain.commands.cases import (
     ReviewCase,
     SuspendCase,
 )
+from domain.contract import Contract
 from domain.errors import NotFound
 from domain.household import Household, HouseholdMember
 from domain.identifiers import parse_resident_id
 from domain.person import Person, person_id_for
 from domain.provenance import Provenance
-from domain.staff import StaffMember
+from domain.staff import StaffMember, check_decision_maker
 from services.divisions import DivisionService
 from services.store import Store, check_expected_version, paying_contract
 
@@ -196,6 +203,7 @@ class CaseService:
         )
         visit = command.means_test.home_visit
         self.divisions.require(visit.place, business_date(visit.visited_at), "home_visit.place")
+        self._check_decision_maker(case, command.provenance, command.contract_id)
         return self._save(case, command)
 
     def recommend_case(self, command: RecommendCase) -> ReliefCase:
@@ -209,6 +217,7 @@ class CaseService:
             now=self.clock.now(),
             provenance=command.provenance,
         )
+        self._check_decision_maker(case, command.provenance, command.contract_id)
         return self._save(case, command)
 
     def approve_case(self, command: ApproveCase) -> ReliefCase:
@@ -219,11 +228,13 @@ class CaseService:
             reasons=command.reasons,
             provenance=command.provenance,
         )
+        self._check_decision_maker(case, command.provenance)
         return self._save(case, command)
 
     def reject_case(self, command: RejectCase) -> ReliefCase:
         case = self._case(command)
         case.reject(reasons=command.reasons, provenance=command.provenance)
+        self._check_decision_maker(case, command.provenance)
         return self._save(case, command)
 
     def record_payment(self, command: RecordPayment) -> ReliefCase:
@@ -260,6 +271,8 @@ class CaseService:
             effective_from=command.effective_from,
             provenance=command.provenance,
         )
+        if command.outcome == ReviewOutcome.ADJUST.value:  # an eligibility decision
+            self._check_decision_maker(case, command.provenance)
         return self._save(case, command)
 
     def suspend_case(self, command: SuspendCase) -> ReliefCase:
@@ -286,6 +299,29 @@ class CaseService:
             provenance=command.provenance,
         )
         return self._save(case, command)
+
+    def acting_staff(self, provenance: Provenance) -> StaffMember | None:
+        """The staff record the actor id names (the text of its id), if there is one."""
+        try:
+            return self.store.get(StaffMember, UUID(provenance.actor.id))
+        except (ValueError, NotFound):
+            return None
+
+    def _check_decision_maker(
+        self, case: ReliefCase, provenance: Provenance, contract_id: UUID | None = None
+    ) -> None:
+        """Judged after the case's own rules (which name the more precise refusal: a role
+        that may not act at all, a contract that does not cover the work) and before saving."""
+        staff = self.acting_staff(provenance)
+        named = self.store.get(Contract, contract_id) if contract_id is not None else None
+        check_decision_maker(
+            staff,
+            provenance,
+            county=case.county.code,
+            contractor_id=named.contractor_id if named is not None else None,
+            today=self.clock.today(),
+            contract=paying_contract(self.store, staff) if staff is not None else None,
+        )
 
     def _case(self, command: CaseCommand) -> ReliefCase:
         case = self.store.get(ReliefCase, command.case_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from domain.catalogue import WorkItem
 from domain.clock import Clock
 from domain.commands.purchasing import (
@@ -22,6 +24,7 @@ from domain.commands.purchasing import (
     HireStaff,
     ImposePenalty,
     InvoiceContract,
+    LinkSignIn,
     RateStaff,
     RecordContractExpiry,
     RecordStaffTraining,
@@ -31,13 +34,14 @@ from domain.commands.purchasing import (
     RenewContract,
     StaffCommand,
     TerminateContract,
+    UnlinkSignIn,
 )
 from domain.contract import DEFAULT_LATE_ENTRY_DAYS, Contract
 from domain.contractor import Contractor, contractor_id_for
 from domain.credit_code import parse_credit_code
-from domain.errors import Duplicate, OutsideContract
+from domain.errors import Duplicate, NotFound, OutsideContract
 from domain.identifiers import DivisionCode
-from domain.staff import StaffMember
+from domain.staff import SignIn, StaffMember, sign_in_id
 from services.divisions import DivisionService
 from services.store import Store, check_expected_version, paying_contract
 
@@ -333,6 +337,52 @@ class PurchasingService:
         staff.remove(on=command.on, reason=command.reason, provenance=command.provenance)
         self.store.save(staff)
         return staff
+
+    def link_sign_in(self, command: LinkSignIn) -> StaffMember:
+        """Link a sign-in to the staff record, in one save with the ``SignIn`` that says which
+        record holds it (refused while another record that is not removed does)."""
+        staff = self._staff(command)
+        staff.link_sign_in(
+            issuer=command.issuer, subject=command.subject, provenance=command.provenance
+        )
+        existing = self._sign_in(command.issuer, command.subject)
+        holder = None
+        if existing is not None and existing.staff_id is not None:
+            holder = self.store.get(StaffMember, existing.staff_id)
+        sign_in = SignIn.link(
+            issuer=command.issuer,
+            subject=command.subject,
+            staff=staff,
+            holder=holder,
+            existing=existing,
+            provenance=command.provenance,
+        )
+        self.store.save(staff, sign_in)
+        return staff
+
+    def unlink_sign_in(self, command: UnlinkSignIn) -> StaffMember:
+        staff = self._staff(command)
+        staff.unlink_sign_in(
+            issuer=command.issuer, subject=command.subject, provenance=command.provenance
+        )
+        sign_in = self._sign_in(command.issuer, command.subject)
+        touched: list[Aggregate] = [staff]
+        if sign_in is not None:
+            sign_in.unlink(staff_id=staff.id, provenance=command.provenance)
+            touched.append(sign_in)
+        self.store.save(*touched)
+        return staff
+
+    def signed_in_staff(self, issuer: str, subject: str) -> UUID | None:
+        """The staff record a sign-in is linked to, if any (one small aggregate's read)."""
+        sign_in = self._sign_in(issuer, subject)
+        return sign_in.staff_id if sign_in is not None else None
+
+    def _sign_in(self, issuer: str, subject: str) -> SignIn | None:
+        try:
+            return self.store.get(SignIn, sign_in_id(issuer, subject))
+        except NotFound:
+            return None
 
     def staff_contract(self, staff: StaffMember) -> Contract | None:
         """The contract that pays a contractor's staff member (None for government staff)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
+import uuid
+import weakref
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -94,3 +98,63 @@ def token(role: str, org: str, who: str, scope: str = "44", **claims: object) ->
         **claims,
     }
     return jwt.encode(payload, TOKEN_KEY, algorithm="EdDSA")
+
+
+# Staff records of the decision-makers -----------------------------------------------------------
+
+#: The staff kind each acting role is hired as (domain/staff.py KINDS_OF_ROLE).
+STAFF_KIND_OF_ROLE = {
+    Role.APPROVER: "approver",
+    Role.HANDLING_STAFF: "handling_staff",
+    Role.INTAKE_CLERK: "handling_staff",
+    Role.CONTRACTOR_STAFF: "handling_staff",
+}
+
+
+def hire_staff_for(
+    services: Any,
+    by: Provenance,
+    *,
+    division: str | None = None,
+    contract_id: uuid.UUID | None = None,
+    resident_id: str | None = None,
+    name: str | None = None,
+) -> Provenance:
+    """``by`` as a staff record: hired by its county's bureau (or under ``contract_id``),
+        assigned to ``division`` (the county unless given), and the same provenance with the
+        record's id as the actor id, as the API records a linked sign-in. Every decision-maker on
+        a case is a staff record (domain/staff.py ``check_decision_maker``). The same actor on the
+        same services is hired once: the record is reused, as a person's sign-in is (until it is
+    removed: then a new one is hired)."""
+    from domain.commands.purchasing import AssignStaff, HireStaff
+
+    actor = by.actor
+    key = (actor.id, actor.role, actor.organisation, division, contract_id, resident_id)
+    hired = _HIRED.setdefault(services, {})
+    held = services.cases.acting_staff(Provenance(hired[key])) if key in hired else None
+    if held is not None and held.removed_on is None:
+        return dataclasses.replace(by, actor=hired[key])
+    county = actor.organisation if contract_id is None else None
+    manager = Provenance(
+        actor=Actor(id="staff-manager", role=Role.HANDLING_STAFF, organisation=county or "44")
+    )
+    staff = services.purchasing.hire_staff(
+        HireStaff(
+            name=name or actor.id,
+            kind=STAFF_KIND_OF_ROLE[actor.role],
+            government_unit=county,
+            contract_id=contract_id,
+            resident_id=resident_id,
+            provenance=manager,
+        )
+    )
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division=division or county or "", provenance=manager)
+    )
+    hired[key] = Actor(str(staff.id), actor.role, actor.organisation, subject=actor.id)
+    return dataclasses.replace(by, actor=hired[key])
+
+
+_HIRED: weakref.WeakKeyDictionary[Any, dict[tuple[object, ...], Actor]] = (
+    weakref.WeakKeyDictionary()
+)

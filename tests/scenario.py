@@ -25,9 +25,11 @@ from domain.commands.purchasing import (
     AssignStaff,
     AwardContract,
     HireStaff,
+    LinkSignIn,
     RegisterContractor,
     RemoveStaff,
     TerminateContract,
+    UnlinkSignIn,
 )
 from domain.commands.standards import SetStandard
 from domain.household import Household, HouseholdMember
@@ -37,6 +39,7 @@ from tests.factories import (
     BY_OFFICER,
     approver,
     credit_code,
+    hire_staff_for,
     officer,
     resident_id,
     village,
@@ -124,14 +127,16 @@ def means_test(place: str = "440103001001", visitor: str = "officer-1") -> Means
 
 
 def approve(runtime: Runtime, case: ReliefCase) -> None:
-    """Investigate, recommend and approve a received case through the county's officers."""
+    """Investigate, recommend and approve a received case through the county's officers
+    (staff records of the county, as every decision-maker is)."""
     county = case.county.code
+    investigator = hire_staff_for(runtime.services, officer(county))
     runtime.services.cases.investigate_case(
         InvestigateCase(
             case_id=case.id,
             means_test=means_test(case.registered_division.code),
             contract_id=None,
-            provenance=officer(county),
+            provenance=investigator,
         )
     )
     runtime.services.cases.recommend_case(
@@ -141,7 +146,7 @@ def approve(runtime: Runtime, case: ReliefCase) -> None:
             reasons="below the line",
             monthly_amount="900",
             contract_id=None,
-            provenance=officer(county),
+            provenance=investigator,
         )
     )
     runtime.services.cases.approve_case(
@@ -150,7 +155,7 @@ def approve(runtime: Runtime, case: ReliefCase) -> None:
             monthly_amount="900",
             start_date=runtime.services.clock.today(),
             reasons="approved",
-            provenance=approver(county),
+            provenance=hire_staff_for(runtime.services, approver(county)),
         )
     )
 
@@ -247,6 +252,17 @@ def write_rich_history(runtime: Runtime, *, seed: int = 11) -> None:
         runtime.services.purchasing.assign_staff(
             AssignStaff(staff_id=staff.id, division=f"{county}001", provenance=BY_OFFICER)
         )
+        if n < 2:  # sign-ins linked (and one unlinked again): the SignIn aggregate too
+            idp, subject = "https://idp.example", f"s-{n}"
+            runtime.services.purchasing.link_sign_in(
+                LinkSignIn(staff_id=staff.id, issuer=idp, subject=subject, provenance=BY_OFFICER)
+            )
+            if n == 1:
+                runtime.services.purchasing.unlink_sign_in(
+                    UnlinkSignIn(
+                        staff_id=staff.id, issuer=idp, subject=subject, provenance=BY_OFFICER
+                    )
+                )
         if n == 4:
             runtime.services.purchasing.assign_staff(
                 AssignStaff(staff_id=staff.id, division=f"{county}002", provenance=BY_OFFICER)

@@ -42,6 +42,7 @@ from domain.provenance import Actor, Provenance, Role
 from infra.embedded_postgres import start_embedded_postgres
 from infra.runtime import Runtime
 from infra.settings import Settings
+from tools.synthetic.staff import as_staff
 
 EVENTS = 200
 COUNTY = "440103"
@@ -50,8 +51,8 @@ COUNTY = "440103"
 def write_case(runtime: Runtime) -> UUID:
     village = f"{COUNTY}001001"
     clerk = Provenance(Actor("clerk", Role.INTAKE_CLERK, COUNTY))
-    officer = Provenance(Actor("officer", Role.HANDLING_STAFF, COUNTY))
-    approver = Provenance(Actor("approver", Role.APPROVER, COUNTY))
+    officer = as_staff(runtime.services, Provenance(Actor("officer", Role.HANDLING_STAFF, COUNTY)))
+    approver = as_staff(runtime.services, Provenance(Actor("approver", Role.APPROVER, COUNTY)))
     body = f"{COUNTY}19500101123"
     person = body + resident_id_check_character(body)
     home = runtime.services.cases.register_household(

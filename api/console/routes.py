@@ -41,7 +41,7 @@ from api.console.session import (
     session_token,
     signed_in,
 )
-from api.deps import MAX_SEQUENCE, read_cursor
+from api.deps import MAX_SEQUENCE, acting_actor, read_cursor
 from api.problems import STATUS_BY_ERROR
 from api.read_audit import AuditRead, stated_purpose
 from api.requests.supervision import Closure, Findings, Note, OpenInvestigation
@@ -210,7 +210,9 @@ def _one(fields: dict[str, list[str]], name: str) -> str:
 
 
 def _by(principal: Principal, request: Request) -> Provenance:
-    return Provenance(actor=principal.actor, correlation_id=f"console-{uuid.uuid4().hex[:12]}")
+    """As the API records a command's actor: the staff record the sign-in is linked to."""
+    actor = acting_actor(_runtime(request).services, principal)
+    return Provenance(actor=actor, correlation_id=f"console-{uuid.uuid4().hex[:12]}")
 
 
 def _body(model: Any, data: dict[str, Any]) -> Any:

@@ -304,6 +304,31 @@ class StaffRating(StrictModel):
         )
 
 
+class SignInLink(StrictModel):
+    """A sign-in (the ``sub`` of the identity provider's tokens) that acts as the staff
+    record; ``issuer`` defaults to the identity provider this deployment trusts."""
+
+    subject: Annotated[str, Field(min_length=1, max_length=200)]
+    issuer: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    reason: Reason = None
+
+    def link(self, staff_id: UUID, issuer: str, by: Provenance) -> commands.LinkSignIn:
+        return commands.LinkSignIn(
+            staff_id=staff_id,
+            issuer=self.issuer or issuer,
+            subject=self.subject,
+            provenance=with_reason(by, self.reason),
+        )
+
+    def unlink(self, staff_id: UUID, issuer: str, by: Provenance) -> commands.UnlinkSignIn:
+        return commands.UnlinkSignIn(
+            staff_id=staff_id,
+            issuer=self.issuer or issuer,
+            subject=self.subject,
+            provenance=with_reason(by, self.reason),
+        )
+
+
 class Removal(StrictModel):
     on: IsoDate
     reason: Text

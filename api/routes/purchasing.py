@@ -23,6 +23,7 @@ from api.requests.purchasing import (
     RegisterContractor,
     Removal,
     RenewContract,
+    SignInLink,
     StaffRating,
     Termination,
     Training,
@@ -336,4 +337,34 @@ def remove_staff(
     staff_id: UUID, body: Removal, response: Response, services: AppServices, by: By
 ) -> dict[str, Any]:
     staff = services.purchasing.remove_staff(body.command(staff_id, by))
+    return staff_view(services, staff, response)
+
+
+@router.post("/staff/{staff_id}/sign-ins", dependencies=[allow("staff.manage")], tags=["staff"])
+def link_sign_in(
+    staff_id: UUID,
+    body: SignInLink,
+    response: Response,
+    services: AppServices,
+    runtime: RuntimeDep,
+    by: By,
+) -> dict[str, Any]:
+    staff = services.purchasing.link_sign_in(body.link(staff_id, runtime.settings.jwt_issuer, by))
+    return staff_view(services, staff, response)
+
+
+@router.post(
+    "/staff/{staff_id}/sign-ins/removal", dependencies=[allow("staff.manage")], tags=["staff"]
+)
+def unlink_sign_in(
+    staff_id: UUID,
+    body: SignInLink,
+    response: Response,
+    services: AppServices,
+    runtime: RuntimeDep,
+    by: By,
+) -> dict[str, Any]:
+    staff = services.purchasing.unlink_sign_in(
+        body.unlink(staff_id, runtime.settings.jwt_issuer, by)
+    )
     return staff_view(services, staff, response)

@@ -154,6 +154,20 @@ class RateStaff(StaffCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LinkSignIn(StaffCommand):
+    """The sign-in ``subject`` at identity provider ``issuer`` acts as this staff record."""
+
+    issuer: str
+    subject: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnlinkSignIn(StaffCommand):
+    issuer: str
+    subject: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RemoveStaff(StaffCommand):
     on: dt.date
     reason: str

@@ -14,13 +14,18 @@ They should have withdrawn (回避). The comparison uses blind-index person ids 
 declaration, the applicant's claim (``Person.CaseClaimed``) and the memberships all carry the
 keyed hash of the resident ID, never the number.
 
-Who is who: an actor id is a staff member when it is the text of the StaffMember's UUID (the
-same mapping the domain uses when it refuses a self-rating: a token's subject maps to one staff
-record). A staff record names its person at hire (the resident ID's blind index) or by declaring;
-with the person known, membership of the applicant's household is a conflict without any
-declaration, and relatives declared on any staff record of the same person (several rosters)
-count for all of them. Actors with no StaffMember record, or whose person is unknown and who
-never declared, cannot be checked: the rule is silent about them, and says so in no alert.
+Who is who: an actor id is a staff member's id. Every decision-maker is a staff record
+(domain/staff.py ``check_decision_maker``): investigating, recommending, approving, rejecting
+and adjusting a case are refused unless the actor is an active staff record of the county or of
+the named contract's contractor, and the API records the staff record a caller's sign-in is
+linked to (``StaffMember.SignInLinked``) as the actor (a token subject that is itself a staff
+record's id still is that record). A staff record names its person at hire (the resident ID's
+blind index) or by declaring; with the person known, membership of the applicant's household is
+a conflict without any declaration, and relatives declared on any staff record of the same
+person (several rosters) count for all of them. Only staff records whose person is unknown (hired
+without a resident ID, never declared) cannot be checked: the rule is silent about them. Acts
+recorded before decision-makers had to be staff records may carry a bare subject; those stay
+unchecked.
 A declaration, a membership change or a claim arriving after the acts re-judges the
 cases concerned; a newer declaration replaces the older one, and may clear an alert.
 """

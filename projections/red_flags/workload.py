@@ -7,16 +7,17 @@
   part of it that falls on that day;
 - ``home_visits_over_ceiling``: more home visits on one day than ``max_home_visits_per_day``.
 
-A staff member is a person. The records carry an actor id: the recording actor of a service,
-the ``visitor_id`` of a home visit (for staff with a StaffMember record, that id is the staff
-UUID, the token subject the record maps to). When the staff record names its person (the blind
-index of the resident ID, from the hire or the declaration), every record of every staff record
-of that person (two contractors' rosters, a contractor's and a bureau's) is judged together:
-scope and key "%P<person id>|day" (``%P`` never begins an escaped actor id). Actors whose person
-is unknown are judged alone: scope and key "actor|day". A staff record that learns its person
-re-judges its days under both scopes, so the actor's alerts clear and the person's are raised.
-A pair of overlapping records belongs to the day the later of the two starts on, so each pair
-is reported once. Voided services drop out and clear the alert.
+A staff member is a person. The records carry an actor id: the recording actor of a service, the
+``visitor_id`` of a home visit (for staff with a StaffMember record, that id is the staff UUID: the
+API records the staff record a caller's sign-in is linked to as the actor, and every decision-maker
+on a case must be one; a ``visitor_id`` is what the investigator wrote). When the staff record
+names its person (the blind index of the resident ID, from the hire or the declaration), every
+record of every staff record of that person (two contractors' rosters, a contractor's and a
+bureau's) is judged together: scope and key "%P<person id>|day" (``%P`` never begins an escaped
+actor id). Actors whose person is unknown are judged alone: scope and key "actor|day". A staff
+record that learns its person re-judges its days under both scopes, so the actor's alerts clear and
+the person's are raised. A pair of overlapping records belongs to the day the later of the two
+starts on, so each pair is reported once. Voided services drop out and clear the alert.
 """
 
 from __future__ import annotations

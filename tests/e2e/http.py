@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import jwt
@@ -145,7 +146,10 @@ def approve_over_http(
     place: str = "440103001001",
 ) -> None:
     """Investigated with a home visit at ``visited_at``, recommended, and approved by the
-    county at 960 a month from ``start_date``."""
+    county at 960 a month from ``start_date`` (the officer and approver made staff records of
+    the county first, unless they are already)."""
+    hired(client, officer)
+    hired(client, approver)
     ok(
         client.post(
             f"/cases/{case_id}/investigation",
@@ -176,3 +180,61 @@ def approve_over_http(
             json={"monthly_amount": "960", "start_date": start_date, "reasons": "below"},
         )
     )
+
+
+#: The staff kind each acting role is hired as (domain/staff.py KINDS_OF_ROLE).
+_KIND_OF_ROLE = {
+    "approver": "approver",
+    "handling_staff": "handling_staff",
+    "intake_clerk": "handling_staff",
+    "contractor_staff": "handling_staff",
+}
+_HIRED: weakref.WeakKeyDictionary[Any, dict[tuple[object, ...], str]] = weakref.WeakKeyDictionary()
+
+
+def hired(
+    client: Any,
+    headers: dict[str, str],
+    *,
+    division: str | None = None,
+    contract_id: str | None = None,
+    resident_id: str | None = None,
+    manager: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The caller of ``headers`` made a staff record, as a bureau does before anyone decides
+    a case: hired (by its county's bureau, or under ``contract_id``), assigned to ``division``
+    (the county unless given), and its sign-in (the token's subject) linked to the record.
+    Answers the same headers; the record is hired once per client. Its id: ``staff_id_of``."""
+    claims = jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})
+    who, role, org = str(claims["sub"]), str(claims["role"]), str(claims["org"])
+    key = (who, role, org, division, contract_id, resident_id)
+    held = _HIRED.setdefault(client, {})
+    if key in held:
+        return headers
+    county = org if contract_id is None else None
+    by = manager or actor("handling_staff", county or "440103", "staff-manager")
+    hire: dict[str, Any] = {"name": who[:100], "kind": _KIND_OF_ROLE[role]}
+    hire.update({"contract_id": contract_id} if contract_id else {"government_unit": county})
+    if resident_id is not None:
+        hire["resident_id"] = resident_id
+    staff = ok(client.post("/staff", headers=by, json=hire), 201)
+    staff_id = staff["staff_id"]
+    ok(
+        client.post(
+            f"/staff/{staff_id}/assignments",
+            headers=by,
+            json={"division": division or county},
+        )
+    )
+    ok(client.post(f"/staff/{staff_id}/sign-ins", headers=by, json={"subject": who}))
+    held[key] = staff_id
+    _STAFF_OF.setdefault(client, {})[who] = staff_id
+    return headers
+
+
+_STAFF_OF: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def staff_id_of(client: Any, headers: dict[str, str]) -> str:
+    """The id of the staff record ``hired`` made for the caller: the actor id of its events."""
+    return _STAFF_OF[client][subject(headers)]

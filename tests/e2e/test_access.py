@@ -90,6 +90,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/staff/{staff_id}/trainings"): {H, A},
     ("POST", "/staff/{staff_id}/ratings"): {H, A},
     ("POST", "/staff/{staff_id}/removal"): {H, A},
+    ("POST", "/staff/{staff_id}/sign-ins"): {H, A},
+    ("POST", "/staff/{staff_id}/sign-ins/removal"): {H, A},
     ("GET", "/audit/verify"): {S, U},
     ("GET", "/audit/verify/jobs/{job_id}"): {S, U},
     ("GET", "/audit/checkpoints"): {S, U},

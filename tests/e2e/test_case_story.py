@@ -12,7 +12,17 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
-from tests.e2e.http import actor, apply_at_window, contracted, ok, reader, refused, subject
+from tests.e2e.http import (
+    actor,
+    apply_at_window,
+    contracted,
+    hired,
+    ok,
+    reader,
+    refused,
+    staff_id_of,
+    subject,
+)
 from tests.factories import resident_id, token
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +42,7 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(
         create_app(runtime), raise_server_exceptions=False, headers=default
     ) as test_client:
+        hired(test_client, APPROVER)  # the county's approver is a staff record, linked by subject
         yield test_client
 
 
@@ -295,13 +306,13 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
         ("Assigned", "officer-li"),
         ("Investigated", subject(worker)),
         ("Recommended", subject(worker)),
-        ("Approved", "approver-wang"),
+        ("Approved", staff_id_of(client, APPROVER)),
         ("PaymentRecorded", "officer-li"),
         ("PaymentRecorded", "officer-li"),
         ("PaymentRecorded", "officer-li"),
         ("ServiceRecorded", subject(worker)),
         ("BeneficiaryDied", "officer-li"),
-        ("Closed", "approver-wang"),
+        ("Closed", staff_id_of(client, APPROVER)),
     ]
     assert history[0]["reason"] == "lives and works in Shenzhen"
     assert history[0]["correlation_id"] == "walk-in-778"
@@ -309,6 +320,7 @@ def test_cross_region_application_to_closure_after_death(client: TestClient) -> 
     assert history[3]["payload"]["contract_id"] == contract_id
     assert history[3]["reason"] == "home visit with the village coordinator"
     assert history[5]["reason"] == "means test below the dibao line"
+    assert history[5]["actor"]["subject"] == "approver-wang"  # who signed in, for audits
     assert history[-1]["reason"] == "beneficiary died on 2026-06-13"
     assert head not in str(history)
 
@@ -374,6 +386,8 @@ def test_two_approvals_racing_exactly_one_wins(client: TestClient) -> None:
                 ).status_code
             )
 
+        for who in ("a1", "a2"):
+            hired(client, actor("approver", "440103", who))
         threads = [threading.Thread(target=approve, args=(who,)) for who in ("a1", "a2")]
         for thread in threads:
             thread.start()

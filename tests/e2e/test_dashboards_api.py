@@ -4,6 +4,7 @@ it stood at a past moment."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
 from infra.runtime import Runtime
 from projections.registry import ALL_PROJECTIONS
 from tests.e2e.http import actor, ok, refused
-from tests.factories import BY_OFFICER
+from tests.factories import BY_OFFICER, approver, hire_staff_for
 from tests.scenario import application, approve
 
 pytestmark = pytest.mark.e2e
@@ -226,22 +227,26 @@ def test_staffing_at_a_past_moment_from_the_intervals(
 ) -> None:
     runtime = province
     before = runtime.services.clock.now()
-    runtime.services.purchasing.remove_staff(
-        RemoveStaff(
-            staff_id=runtime.staff_id,  # type: ignore[attr-defined]
-            on=runtime.services.clock.today(),
-            reason="left",
-            provenance=BY_OFFICER,
-        )
-    )
     approve(runtime, application(runtime, "440103", village_="004"))
+    # Li and the county's approver (a staff record, as every decision-maker is) leave; the
+    # officer who investigated stays.
+    deciding = hire_staff_for(runtime.services, approver("440103")).actor.id
+    for leaving in (runtime.staff_id, uuid.UUID(deciding)):  # type: ignore[attr-defined]
+        runtime.services.purchasing.remove_staff(
+            RemoveStaff(
+                staff_id=leaving,
+                on=runtime.services.clock.today(),
+                reason="left",
+                provenance=BY_OFFICER,
+            )
+        )
     catch_up(runtime)
     params = {"division": "440103", "level": "county"}
     now = ok(client.get("/staffing", params=params))["items"]
     then = ok(client.get("/staffing", params={**params, "at": before.isoformat()}))
-    assert [(r["households"], r["government_staff"], r["shortfall"]) for r in now] == [(3, 0, 2)]
+    assert [(r["households"], r["government_staff"], r["shortfall"]) for r in now] == [(3, 1, 1)]
     assert [(r["households"], r["government_staff"], r["shortfall"]) for r in then["items"]] == [
-        (2, 1, 1)
+        (2, 3, 0)
     ]
     assert then["total"] == 1 and then["at"] == before.isoformat()
     # At the present moment, the intervals and the kept rows say the same.

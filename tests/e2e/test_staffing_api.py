@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
+from domain.commands.purchasing import RemoveStaff
 from infra.divisions_file import read_division_file
 from infra.runtime import Runtime
 from projections.registry import ALL_PROJECTIONS
 from tests.conftest import TEST_DIVISIONS
 from tests.e2e.http import actor, ok, refused
-from tests.factories import BY_OFFICER
+from tests.factories import BY_OFFICER, approver, hire_staff_for
 from tests.scenario import application, approve
 
 pytestmark = pytest.mark.e2e
@@ -27,19 +28,10 @@ def catch_up(runtime: Runtime) -> None:
 
 def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) -> None:
     services = runtime.services
-    staff = services.purchasing.hire_staff(
-        HireStaff(name="Li", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
-    )
-    services.purchasing.assign_staff(
-        AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
-    )
-    second = services.purchasing.hire_staff(
-        HireStaff(name="Ma", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER)
-    )
-    services.purchasing.assign_staff(
-        AssignStaff(staff_id=second.id, division="440103", provenance=BY_OFFICER)
-    )
+    # Decided by the county's officer and approver: staff records of the county (every
+    # decision-maker is one), its two staff.
     approve(runtime, application(runtime, "440103"))
+    second = uuid.UUID(hire_staff_for(services, approver("440103")).actor.id)
     catch_up(runtime)
     county = ok(client.get("/staffing", params={"division": "440103", "level": "county"}))
     assert county["policy"].startswith("Guangdong 2019")
@@ -60,7 +52,7 @@ def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) ->
 
     services.purchasing.remove_staff(
         RemoveStaff(
-            staff_id=second.id,
+            staff_id=second,
             on=runtime.services.clock.today(),
             reason="left",
             provenance=BY_OFFICER,

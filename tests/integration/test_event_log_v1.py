@@ -196,6 +196,7 @@ def test_the_aggregates_rebuild_to_the_records_the_old_code_showed(
         elif kind == "StaffMember":
             contract = ledger.get_contract(aggregate.contract_id) if aggregate.contract_id else None
             shown = aggregate.summary(written_on, contract)
+            expected = {**expected, "sign_ins": []}  # shown since v1; the old log linked none
         elif kind in ("Contract", "Contractor"):
             shown = aggregate.summary(written_on)
         else:

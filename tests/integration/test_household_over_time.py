@@ -28,7 +28,7 @@ from domain.household import HouseholdMember
 from infra.runtime import Runtime
 from infra.settings import Settings
 from projections.red_flags.queries import query_alerts
-from tests.factories import BY_CLERK, approver, officer, resident_id
+from tests.factories import BY_CLERK, approver, hire_staff_for, officer, resident_id
 from tests.integration.test_red_flags import Flags, run
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ class Case:
                     HomeVisit(self.clock.at(day, 10), "440103001001", "officer-1"),
                 ),
                 contract_id=None,
-                provenance=officer(),
+                provenance=hire_staff_for(self.runtime.services, officer()),
             )
         )
         self.clock.at(day, 15)
@@ -101,7 +101,7 @@ class Case:
                 recommendation="approve",
                 reasons="below",
                 monthly_amount=Decimal(900),
-                provenance=officer(),
+                provenance=hire_staff_for(self.runtime.services, officer()),
             )
         )
         self.clock.at(D(2026, 1, 20))
@@ -111,7 +111,7 @@ class Case:
                 monthly_amount=Decimal(900),
                 start_date=D(2026, 2, 1),
                 reasons="below",
-                provenance=approver(),
+                provenance=hire_staff_for(self.runtime.services, approver()),
             )
         )
 

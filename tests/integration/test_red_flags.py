@@ -41,6 +41,7 @@ from domain.commands.cases import (
 )
 from domain.commands.purchasing import (
     AmendContract,
+    AssignStaff,
     AwardContract,
     BanContractor,
     EvaluateContract,
@@ -52,6 +53,7 @@ from domain.commands.purchasing import (
 )
 from domain.commands.standards import SetStandard
 from domain.contract import Contract, Terms
+from domain.errors import NotFound
 from domain.household import HouseholdMember
 from domain.provenance import Actor, Provenance, Role
 from infra.ledger import ReliefLedger
@@ -68,6 +70,7 @@ from tests.factories import (
     BY_SUPERVISOR,
     approver,
     credit_code,
+    hire_staff_for,
     officer,
     resident_id,
 )
@@ -162,6 +165,18 @@ def staff_actor(who: str, role: Role = Role.HANDLING_STAFF, org: str = "440103")
     return Provenance(actor=Actor(id=who, role=role, organisation=org))
 
 
+def as_staff(
+    runtime: Runtime, by: Provenance, case: ReliefCase, contract_id: uuid.UUID | None = None
+) -> Provenance:
+    """``by`` as it decides a case: a staff record (hired for it unless its id names one)."""
+    try:
+        runtime.ledger.get_staff(uuid.UUID(by.actor.id))
+        return by
+    except (ValueError, NotFound):
+        township = case.registered_division.code[:9] if contract_id else None
+        return hire_staff_for(runtime.services, by, contract_id=contract_id, division=township)
+
+
 def decide(
     runtime: Runtime,
     case: ReliefCase,
@@ -174,7 +189,8 @@ def decide(
     decider: Provenance | None = None,
 ) -> None:
     county = case.county.code
-    investigator = investigator or officer(county)
+    investigator = as_staff(runtime, investigator or officer(county), case, contract_id)
+    decider = as_staff(runtime, decider or approver(county), case)
     runtime.services.cases.investigate_case(
         InvestigateCase(
             case_id=case.id,
@@ -846,7 +862,7 @@ def test_overlapping_services_of_one_staff_member(runtime: Runtime) -> None:
                 HomeVisit(at(yesterday, 10, 30), visited.registered_division.code, "carer-5"),
             ),
             contract_id=None,
-            provenance=officer(),
+            provenance=hire_staff_for(services, officer()),
         )
     )
     serve(runtime, case, at(yesterday, 10), at(yesterday, 11), by=officer(who="carer-5"))
@@ -905,7 +921,7 @@ def test_more_home_visits_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
                     HomeVisit(at(yesterday, hour), case.registered_division.code, visitor),
                 ),
                 contract_id=None,
-                provenance=officer(),
+                provenance=hire_staff_for(services, officer()),
             )
         )
 
@@ -946,7 +962,7 @@ def test_a_home_visit_in_another_village(runtime: Runtime) -> None:
             case_id=case.id,
             means_test=means_test("440103001003"),
             contract_id=None,
-            provenance=officer(),
+            provenance=hire_staff_for(services, officer()),
         )
     )  # where the household lives: fine
     assert alerts(runtime, "home_visit_elsewhere") == []
@@ -955,7 +971,7 @@ def test_a_home_visit_in_another_village(runtime: Runtime) -> None:
             case_id=case.id,
             means_test=means_test("440103002001"),
             contract_id=None,
-            provenance=officer(),
+            provenance=hire_staff_for(services, officer()),
         )
     )
     found = alerts(runtime, "home_visit_elsewhere")
@@ -1033,7 +1049,7 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
                     ),
                 ),
                 contract_id=None,
-                provenance=officer("440606", who=investigator),
+                provenance=hire_staff_for(services, officer("440606", who=investigator)),
             )
         )
         visits[investigator].append(case.id)
@@ -1061,7 +1077,8 @@ def test_incomes_bunched_just_under_the_line(runtime: Runtime) -> None:
     assert village[0]["county"] == "440606" and len(village[0]["evidence"]) == 9
     assert "8 of the 8" in village[0]["reason"]
     investigator = alerts(runtime, "income_bunching_investigator")
-    assert [(x["subject_kind"], x["subject_id"]) for x in investigator] == [("staff", "inv-a")]
+    inv_a = hire_staff_for(services, officer("440606", who="inv-a")).actor.id  # its record
+    assert [(x["subject_kind"], x["subject_id"]) for x in investigator] == [("staff", inv_a)]
 
     # A correction moving one income well above the line leaves 7: below the minimum sample.
     case = ledger.get_case(visits["inv-a"][0])
@@ -1088,11 +1105,12 @@ def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtim
     services = runtime.services
     key = runtime.settings.identity_key()
 
-    def hire(name: str) -> uuid.UUID:
+    def hire(name: str, kind: str = "handling_staff") -> uuid.UUID:
         staff = services.purchasing.hire_staff(
-            HireStaff(
-                name=name, kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
-            )
+            HireStaff(name=name, kind=kind, government_unit="440103", provenance=BY_OFFICER)
+        )
+        services.purchasing.assign_staff(
+            AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
         )
         return staff.id
 
@@ -1104,7 +1122,7 @@ def test_conflicts_of_interest_declared_before_or_after_the_acts(runtime: Runtim
         ledger.save(staff)
 
     # 1. An approver approves their sister's case, and declares her only afterwards.
-    wang = hire("Wang")
+    wang = hire("Wang", "approver")
     sister_case = application(runtime, "440103")
     decide(
         runtime,
@@ -1311,7 +1329,7 @@ def write_story(runtime: Runtime) -> None:
             notes="new pension",
             new_monthly_amount="800",
             effective_from=today,
-            provenance=approver(),
+            provenance=hire_staff_for(runtime.services, approver()),
         )
     )
     runtime.services.cases.review_case(

@@ -13,11 +13,11 @@ import pytest
 
 from domain.case import HomeVisit, IncomeItem, MeansTest
 from domain.commands.cases import InvestigateCase, ReceiveApplication, RegisterHousehold
-from domain.commands.purchasing import HireStaff
+from domain.commands.purchasing import AssignStaff, HireStaff
 from domain.household import HouseholdMember
 from domain.provenance import Role
 from infra.runtime import Runtime
-from tests.factories import BY_CLERK, BY_OFFICER, officer, resident_id
+from tests.factories import BY_CLERK, BY_OFFICER, hire_staff_for, officer, resident_id
 from tests.integration.test_red_flags import (
     alerts,
     approved_case,
@@ -39,17 +39,22 @@ def hire(
     name: str,
     number: str | None = None,
     contract_id: uuid.UUID | None = None,
+    kind: str = "handling_staff",
 ) -> str:
-    """A staff record (on a contract's roster, else the county bureau's): its actor id."""
+    """A staff record (on a contract's roster, else the county bureau's), assigned to the
+    county: its actor id."""
     staff = runtime.services.purchasing.hire_staff(
         HireStaff(
             name=name,
-            kind="handling_staff",
+            kind=kind,
             government_unit=None if contract_id else "440103",
             contract_id=contract_id,
             resident_id=number,
             provenance=BY_OFFICER,
         )
+    )
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
     )
     return str(staff.id)
 
@@ -66,7 +71,7 @@ def visit(runtime: Runtime, visitor: str, when: dt.datetime) -> None:
                 HomeVisit(when, case.registered_division.code, visitor),
             ),
             contract_id=None,
-            provenance=officer(),
+            provenance=hire_staff_for(runtime.services, officer()),
         )
     )
 
@@ -197,10 +202,10 @@ def test_a_household_member_deciding_is_in_conflict_without_declaring(runtime: R
         )
     )
     # The approver is a staff record of the household's member: no declaration at all.
-    approver = hire(runtime, "Ye", member)
+    approver = hire(runtime, "Ye", member, kind="approver")
     decide(runtime, case, decider=staff_actor(approver, Role.APPROVER))
     # Near miss: an approver with a staff record of someone outside the household.
-    other = hire(runtime, "Qian", resident_id(born="19710101"))
+    other = hire(runtime, "Qian", resident_id(born="19710101"), kind="approver")
     decide(runtime, application(runtime, "440103"), decider=staff_actor(other, Role.APPROVER))
     # Across rosters: a relative declared on a contractor's record of a person counts when
     # the same person investigates under the bureau's record.

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from domain.commands.purchasing import AmendContract, EvaluateContract, HireStaff, RenewContract
+from domain.commands.purchasing import (
+    AmendContract,
+    AssignStaff,
+    EvaluateContract,
+    HireStaff,
+    RenewContract,
+)
 from domain.commands.supervision import (
     AddInvestigationNote,
     CloseInvestigation,
@@ -335,9 +341,10 @@ def test_no_case_to_answer_and_staff_subjects(runtime: Runtime) -> None:
     ledger = runtime.ledger
     services = runtime.services
     staff = services.purchasing.hire_staff(
-        HireStaff(
-            name="Zhou", kind="handling_staff", government_unit="440103", provenance=BY_OFFICER
-        )
+        HireStaff(name="Zhou", kind="approver", government_unit="440103", provenance=BY_OFFICER)
+    )
+    services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440103", provenance=BY_OFFICER)
     )
     # Zhou approves a case, then declares the applicant as a relative: a conflict of interest.
     case = application(runtime, "440103")

@@ -55,6 +55,7 @@ from tests.factories import (
     IDENTITY_KEY,
     approver,
     credit_code,
+    hire_staff_for,
     officer,
     resident_id,
 )
@@ -158,11 +159,12 @@ def approved_case(services: Services) -> ReliefCase:
         )
     )
     visit = HomeVisit(NOW - dt.timedelta(days=2), VILLAGE, "officer-1")
+    investigator = hire_staff_for(services, officer())  # decision-makers are staff records
     cases.investigate_case(
         InvestigateCase(
             case_id=case.id,
             means_test=MeansTest((IncomeItem("wages", Decimal("400")),), (), 1, visit),
-            provenance=officer(),
+            provenance=investigator,
         )
     )
     cases.recommend_case(
@@ -171,7 +173,7 @@ def approved_case(services: Services) -> ReliefCase:
             recommendation="approve",
             reasons="below the line",
             monthly_amount=Decimal("900"),
-            provenance=officer(),
+            provenance=investigator,
         )
     )
     return cases.approve_case(
@@ -180,7 +182,7 @@ def approved_case(services: Services) -> ReliefCase:
             monthly_amount=Decimal("900"),
             start_date=dt.date(2026, 5, 1),
             reasons="eligible",
-            provenance=approver(),
+            provenance=hire_staff_for(services, approver()),
         )
     )
 

@@ -353,13 +353,19 @@ class _Injector:
         return _actor(staff.id, Role.CONTRACTOR_STAFF, code, "contracted work")
 
     def government_staff(
-        self, county: str, division: str, c: County, name: str, number: str | None = None
+        self,
+        county: str,
+        division: str,
+        c: County,
+        name: str,
+        number: str | None = None,
+        kind: str = "handling_staff",
     ) -> UUID:
         """A staff record of the county bureau (``number``: the person's resident ID)."""
         staff = self.services.purchasing.hire_staff(
             HireStaff(
                 name=name,
-                kind="handling_staff",
+                kind=kind,
                 government_unit=county,
                 resident_id=number,
                 provenance=c.officer,
@@ -1237,7 +1243,7 @@ class _Injector:
         """An approver approves her declared sister's case; an officer investigates the case
         of the household he lives in (declared, and on the household's register)."""
         c = self.home
-        approver_staff = self.government_staff(c.code, c.code, c, "审批员")
+        approver_staff = self.government_staff(c.code, c.code, c, "审批员", kind="approver")
         sister = self.adult(c.code)
         self.services.supervision.declare_interests(
             DeclareInterests(
@@ -1397,7 +1403,7 @@ class _Injector:
                 self.person(c.code, dt.date(1969, 4, 1)), person_name(self.rng), "spouse"
             )
             number = spouse.resident_id if inject else self.person(c.code, dt.date(1968, 4, 1))
-            staff = self.government_staff(c.code, c.code, c, "审批员", number)
+            staff = self.government_staff(c.code, c.code, c, "审批员", number, kind="approver")
             approver = _actor(staff, Role.APPROVER, c.code, "county decision")
             self.beneficiary(
                 c,

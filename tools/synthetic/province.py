@@ -4,7 +4,8 @@ Shape: the counties, townships and villages of the division register (``Geograph
 shipped Guangdong file in a deployment, the test register in the tests); at full size (40,000
 households and more, about 1M events) every one of them, as many as Guangdong has; for smaller
 runs a few counties spread over the province, scaled to the households; in each county its
-government handling staff and village coordinators, an approver, and a contractor with a
+government handling staff and village coordinators, an approver (a staff record, as every
+decision-maker is), and a contractor with a
 contract for household investigations and care. Each household lives one story from 2022 to
 the present: an application in one programme, stopped at any stage or carried through approval
 into years of monthly payments, care services, annual reviews, suspensions, closures and
@@ -233,12 +234,14 @@ def build_counties(bulk: Bulk, clock: SimulatedClock, shape: Shape) -> Province:
                     bulk, "护理员", "handling_staff", county, officer, contract_id=contract.id
                 )
                 carers.append(_by(str(carer), Role.CONTRACTOR_STAFF, code, "care visit"))
+            # The county's approver is a staff record too: every decision-maker is one.
+            approver = hire(bulk, f"审批{n}", "approver", county, officer, government_unit=county)
         officer_actor = _by(str(staff), Role.HANDLING_STAFF, county)
         province.counties[county] = County(
             code=county,
             clerk=_by(f"clerk-{county}", Role.INTAKE_CLERK, county, "window application"),
             officer=officer_actor,
-            approver=_by(f"approver-{county}", Role.APPROVER, county, "county decision"),
+            approver=_by(str(approver), Role.APPROVER, county, "county decision"),
             officer_staff=staff,
             contract_id=contract.id,
             worker=_by(str(worker), Role.CONTRACTOR_STAFF, code, "contracted investigation"),
