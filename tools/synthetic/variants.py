@@ -903,14 +903,19 @@ def _conflict(s: _Injector, inject: bool, *, form: str) -> object:
     if form == "self":  # the approver is the applicant (twin: someone else)
         applicant = s.adult(c.code)
         staff = s.government_staff(
-            c.code, c.code, c, "审批员", applicant.resident_id if inject else stranger
+            c.code,
+            c.code,
+            c,
+            "审批员",
+            applicant.resident_id if inject else stranger,
+            kind="approver",
         )
         approver = _actor(staff, Role.APPROVER, c.code, "county decision")
         s.beneficiary(c, _village(s), members=[applicant], approver=approver)
         return staff
     if form == "rejection":  # rejecting a declared relative's case is acting on it too
         sister = s.adult(c.code)
-        staff = s.government_staff(c.code, c.code, c, "审批员")
+        staff = s.government_staff(c.code, c.code, c, "审批员", kind="approver")
         _declare(
             s,
             staff,
@@ -942,7 +947,7 @@ def _conflict(s: _Injector, inject: bool, *, form: str) -> object:
         return staff
     if form == "declared_late":  # the declaration arrives after the decision
         sister = s.adult(c.code)
-        staff = s.government_staff(c.code, c.code, c, "审批员")
+        staff = s.government_staff(c.code, c.code, c, "审批员", kind="approver")
         approver = _actor(staff, Role.APPROVER, c.code, "county decision")
         s.beneficiary(c, _village(s), members=[sister], approver=approver)
         _declare(
