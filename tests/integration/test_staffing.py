@@ -22,13 +22,22 @@ from domain.commands.purchasing import (
     RegisterContractor,
     TerminateContract,
 )
-from infra.policies import DEFAULT_POLICY_FILE, store_policy
-from infra.projection_runner import BatchApplier
+from domain.provenance import Actor, Provenance, Role
+from domain.staffing import LoadOutcome
+from infra.policies import DEFAULT_POLICY_FILE
+from infra.projection_runner import BatchApplier, rebuild
 from infra.runtime import Runtime
 from infra.schema import generation_schema
 from projections.base import RecordedEvent
+from projections.policies import PoliciesProjection
 from projections.staffing import StaffingProjection
-from projections.staffing_view import current_staffing, division_row, divisions_at, staffing_at
+from projections.staffing_view import (
+    current_staffing,
+    division_row,
+    divisions_at,
+    load_policies,
+    staffing_at,
+)
 from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code
 from tests.scenario import application, approve
 
@@ -85,16 +94,22 @@ def catch_up(runtime: Runtime) -> None:
 
 
 def rows_by_code(
-    runtime: Runtime, at: dt.datetime | None = None, division: str | None = None
+    runtime: Runtime,
+    at: dt.datetime | None = None,
+    division: str | None = None,
+    known_at: dt.datetime | None = None,
 ) -> dict[str, tuple[int, int, int, int, int]]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         moment = at or runtime.services.clock.now()
-        snapshot = staffing_at(cursor, moment, division=division)
+        policies = load_policies(cursor, known_at) if known_at else None
+        snapshot = staffing_at(cursor, moment, division=division, policies=policies)
         # The one-statement counties and townships say the same as the reference, then and now.
-        _, then, _ = divisions_at(cursor, moment, division=division, limit=1000)
+        _, then, _ = divisions_at(cursor, moment, division=division, limit=1000, policies=policies)
         assert then == [division_row(d) for d in snapshot.divisions]
         if at is None:  # now: the rows the projection keeps say the same as the intervals
-            _, items, _ = current_staffing(cursor, moment, division=division, limit=1000)
+            _, items, _ = current_staffing(
+                cursor, moment, division=division, limit=1000, policies=policies
+            )
             assert items == [division_row(d) for d in snapshot.divisions]
     return {
         d.division: (d.households, d.minimum, d.government_staff, d.contractor_staff, d.shortfall)
@@ -262,6 +277,17 @@ def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> No
         assert rows_by_code(runtime, moment) == live
 
 
+PROVINCE = Provenance(Actor("province-approver", Role.APPROVER, "44"))
+
+
+def recorded_versions(runtime: Runtime) -> list[tuple]:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "SELECT effective_from, revision, corrects, reason, loaded_by, recorded_at, position"
+            " FROM read_models.staffing_policies ORDER BY effective_from, revision"
+        ).fetchall()
+
+
 def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime) -> None:
     services = runtime.services
     application(runtime, "440105")
@@ -279,10 +305,78 @@ def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime)
         name="stricter",
         effective_from=runtime.services.clock.today().isoformat(),
         county=[{"households_from": 0, "minimum": 5}],
+        source="test notice",
     )
-    with runtime.pool.connection() as conn:
-        store_policy(conn, stricter, "test")
+    loaded = runtime.load_policy(stricter, PROVINCE)
+    assert loaded.outcome is LoadOutcome.ADOPTED
     assert rows_by_code(runtime)["440105"][1:] == (5, 1, 0, 4)
     yesterday = runtime.services.clock.now() - dt.timedelta(days=1)
     assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # old table then
-    assert runtime.head_position() == position  # no event was written or replayed
+    # one event, the adoption; the staffing rows were not rebuilt or replayed for it
+    assert runtime.head_position() == position + 1
+    assert runtime.projection_runner(StaffingProjection).catch_up() == 1  # passed over only
+
+
+def test_a_correction_is_used_from_then_on_and_what_was_known_before_stays_answerable(
+    runtime: Runtime,
+) -> None:
+    staff = runtime.services.purchasing.hire_staff(
+        HireStaff(name="S", kind="handling_staff", government_unit="440105", provenance=BY_OFFICER)
+    )
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440105", provenance=BY_OFFICER)
+    )
+    catch_up(runtime)
+    default = recorded_versions(runtime)
+    assert [(v[0].isoformat(), v[1], v[4]) for v in default] == [
+        ("2019-01-04", 1, "relief-first-start")
+    ]
+    today = runtime.services.clock.today()
+    table = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    table.update(
+        name="2026 bands",
+        effective_from=today.isoformat(),
+        county=[{"households_from": 0, "minimum": 5}],
+        source="notice of 2026",
+    )
+    assert runtime.load_policy(table, PROVINCE).outcome is LoadOutcome.ADOPTED
+    adopted_at = recorded_versions(runtime)[-1][5]
+    assert rows_by_code(runtime)["440105"][1] == 5
+    corrected_table = {
+        **table,
+        "county": [{"households_from": 0, "minimum": 7}],
+        "reason": "the county minimum was misprinted",
+    }
+    corrected = runtime.load_policy(corrected_table, PROVINCE)
+    assert corrected.outcome is LoadOutcome.CORRECTED
+    assert (corrected.version.revision, corrected.version.corrects) == (2, 1)
+    head = runtime.head_position()
+    # the same table again: nothing recorded, the same answer
+    assert runtime.load_policy(corrected_table, PROVINCE).outcome is LoadOutcome.UNCHANGED
+    assert runtime.head_position() == head
+    versions = recorded_versions(runtime)
+    assert [(v[1], v[2], v[3]) for v in versions[1:]] == [
+        (1, None, None),
+        (2, 1, "the county minimum was misprinted"),
+    ]
+    corrected_at = versions[-1][5]
+    now = runtime.services.clock.now()
+    # at= now uses the corrected table; as the ledger knew it before the correction, the old
+    assert rows_by_code(runtime, now, "440105")["440105"][1] == 7
+    assert rows_by_code(runtime)["440105"][1] == 7
+    assert rows_by_code(runtime, now, "440105", known_at=adopted_at)["440105"][1] == 5
+    assert rows_by_code(runtime, now, "440105", known_at=corrected_at)["440105"][1] == 7
+    before_adoption = adopted_at - dt.timedelta(microseconds=1)
+    assert rows_by_code(runtime, now, "440105", known_at=before_adoption)["440105"][1] == 2
+    yesterday = now - dt.timedelta(days=1)
+    assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # not in force yet
+    # the read model rebuilt from the log equals the one kept live
+    live = recorded_versions(runtime)
+    generation = rebuild(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        PoliciesProjection,
+        batch_size=1,
+    )
+    assert generation == 2 and recorded_versions(runtime) == live
