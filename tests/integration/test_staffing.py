@@ -8,10 +8,13 @@ import json
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
+import psycopg
 import pytest
 from eventsourcing.utils import get_topic
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from domain.case import ReliefCase
 from domain.commands.cases import CloseCase
@@ -23,11 +26,12 @@ from domain.commands.purchasing import (
     TerminateContract,
 )
 from domain.provenance import Actor, Provenance, Role
-from domain.staffing import LoadOutcome
-from infra.policies import DEFAULT_POLICY_FILE
+from domain.staffing import LoadOutcome, StaffingPolicy
+from infra.policies import DEFAULT_POLICY_FILE, read_policy_file
 from infra.projection_runner import BatchApplier, rebuild
 from infra.runtime import Runtime
 from infra.schema import generation_schema
+from infra.settings import Settings
 from projections.base import RecordedEvent
 from projections.policies import PoliciesProjection
 from projections.staffing import StaffingProjection
@@ -380,3 +384,115 @@ def test_a_correction_is_used_from_then_on_and_what_was_known_before_stays_answe
         batch_size=1,
     )
     assert generation == 2 and recorded_versions(runtime) == live
+
+
+def test_the_cli_loads_a_table_through_the_same_service(
+    runtime: Runtime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from api.cli import main
+
+    monkeypatch.setenv("RELIEF_DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("RELIEF_DATA_DIR", str(runtime.settings.data_dir))
+    table = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    table.update(name="2027 bands", effective_from="2027-01-01", source="notice of 2027")
+    file = tmp_path / "bands-2027.json"
+    file.write_text(json.dumps(table), encoding="utf-8")
+    load = ["policy", "load", str(file), "--actor", "province-1"]
+
+    assert main([*load, "--role", "intake_clerk"]) == 3
+    assert "refused (actor.role)" in capsys.readouterr().err
+    assert main([*load, "--role", "approver"]) == 0
+    assert "from 2027-01-01: adopted" in capsys.readouterr().out
+    assert main([*load, "--role", "supervisor"]) == 0
+    assert "unchanged: revision 1 is this table already" in capsys.readouterr().out
+    table["township"] = [{"households_from": 0, "minimum": 3}]
+    file.write_text(json.dumps(table), encoding="utf-8")
+    assert main([*load, "--role", "approver"]) == 3  # a correction says why
+    assert "refused (reason)" in capsys.readouterr().err
+    assert main([*load, "--role", "approver", "--reason", "township misprint"]) == 0
+    assert "corrected (revision 2 corrects revision 1)" in capsys.readouterr().out
+    file.write_text("{not json", encoding="utf-8")
+    assert main([*load, "--role", "approver"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    versions = recorded_versions(runtime)
+    assert [(v[0].isoformat(), v[1], v[2], v[3]) for v in versions[1:]] == [
+        ("2027-01-01", 1, None, None),
+        ("2027-01-01", 2, 1, "township misprint"),
+    ]
+
+
+def policy_events(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT topic FROM public.relief_events WHERE topic LIKE 'domain.staffing:%%'"
+            " ORDER BY notification_id"
+        ).fetchall()
+    return [row[0].rsplit(".", 1)[-1] for row in rows]
+
+
+def test_the_first_start_adopts_the_shipped_table_once_by_the_system(
+    settings: Settings, empty_database_url: str
+) -> None:
+    settings = settings.with_(database_url=empty_database_url)
+    first = Runtime.open(settings)
+    try:
+        assert policy_events(empty_database_url) == ["Opened", "BandTableAdopted"]
+        versions = recorded_versions(first)
+        assert [(v[0].isoformat(), v[1], v[4]) for v in versions] == [
+            ("2019-01-04", 1, "relief-first-start")
+        ]
+        tables = first.services.policy.band_tables()
+        assert tables is not None
+        adopted = tables.history()[0]
+        assert "粤民发" in adopted.source
+        assert adopted.table == StaffingPolicy.parse(read_policy_file(DEFAULT_POLICY_FILE))
+    finally:
+        first.close()
+    again = Runtime.open(settings)  # the log has band tables: nothing is written
+    try:
+        assert policy_events(empty_database_url) == ["Opened", "BandTableAdopted"]
+        assert not again.events_beyond_register()  # reference data only: an empty ledger
+    finally:
+        again.close()
+
+
+def test_tables_the_version_before_kept_are_adopted_with_where_they_came_from(
+    settings: Settings, empty_database_url: str
+) -> None:
+    """A database of the version before: its upserted tables become adoptions, so its past
+    answers stay as they were."""
+    document = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    del document["source"]
+    stricter = {**document, "name": "stricter", "effective_from": "2024-01-01"}
+    stricter["county"] = [{"households_from": 0, "minimum": 5}]
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA relief")
+        conn.execute(
+            "CREATE TABLE relief.staffing_policies (effective_from date PRIMARY KEY,"
+            " name text NOT NULL, document jsonb NOT NULL, loaded_by text NOT NULL,"
+            " loaded_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for table, by in ((document, "relief db init"), (stricter, "approver-1")):
+            conn.execute(
+                "INSERT INTO relief.staffing_policies (effective_from, name, document, loaded_by)"
+                " VALUES (%s, %s, %s, %s)",
+                (table["effective_from"], table["name"], Jsonb(table), by),
+            )
+    runtime = Runtime.open(settings.with_(database_url=empty_database_url))
+    try:
+        tables = runtime.services.policy.band_tables()
+        assert tables is not None
+        history = tables.history()
+        assert [(v.effective_from.isoformat(), v.revision) for v in history] == [
+            ("2019-01-04", 1),
+            ("2024-01-01", 1),
+        ]
+        assert "relief.staffing_policies, loaded by approver-1" in history[1].source
+        with runtime.pool.connection() as conn, conn.cursor() as cursor:
+            policies = load_policies(cursor)
+        assert [p.name for p in policies] == [document["name"], "stricter"]
+    finally:
+        runtime.close()
