@@ -105,6 +105,10 @@ class Runtime:
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The band tables' runner this process catches up after each load (one, with one pool,
+    #: for the life of the process: a load over HTTP must not open a pool per request).
+    _policies_runner: PostgresFeedRunner | None = None
+    _policies_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(
@@ -277,10 +281,13 @@ class Runtime:
     def catch_up_policies(self) -> int:
         """Apply the band-table events not yet in their read model (a generation built from
         Kafka is left to its own runner)."""
-        try:
-            return self.projection_runner(PoliciesProjection).catch_up()
-        except FeedMismatch:
-            return 0
+        with self._policies_lock:
+            if self._policies_runner is None:
+                self._policies_runner = self.projection_runner(PoliciesProjection)
+            try:
+                return self._policies_runner.catch_up()
+            except FeedMismatch:
+                return 0
 
     def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:
         """The application services over a bulk store of this database, on ``clock`` (the
