@@ -70,9 +70,7 @@ class Snapshot:
         }
 
 
-def load_policies(
-    cursor: Cursor[Any], known_at: dt.datetime | None = None
-) -> list[StaffingPolicy]:
+def load_policies(cursor: Cursor[Any], known_at: dt.datetime | None = None) -> list[StaffingPolicy]:
     """The band table from each effective date, by date: its latest correction as the ledger
     knows it now, or, with ``known_at``, as it knew it then (versions recorded by that moment;
     a table adopted later is not known then)."""

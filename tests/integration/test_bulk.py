@@ -28,8 +28,7 @@ pytestmark = pytest.mark.integration
 def stored_topics(runtime: Runtime) -> collections.Counter[str]:
     with psycopg.connect(runtime.database_url) as conn:
         rows = conn.execute(
-            "SELECT topic, count(*) FROM relief_events WHERE NOT topic LIKE ANY(%s)"
-            " GROUP BY topic",
+            "SELECT topic, count(*) FROM relief_events WHERE NOT topic LIKE ANY(%s) GROUP BY topic",
             (REFERENCE,),
         ).fetchall()
     return collections.Counter({topic: count for topic, count in rows})
