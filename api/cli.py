@@ -810,6 +810,53 @@ def cmd_standards_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_load(args: argparse.Namespace) -> int:
+    """Load a staffing band table (a JSON file stating its source): adopted for its effective
+    date, recorded as a correction of the table adopted for that date (needs --reason), or
+    nothing when it is that table already. By an approver or supervisor."""
+    from pathlib import Path
+
+    from domain.errors import DomainError
+    from domain.provenance import Actor, Provenance, Role
+    from domain.staffing import LoadOutcome
+    from infra.policies import PolicyFileError, read_policy_file
+
+    try:
+        document = read_policy_file(Path(args.file))
+        role = Role(args.role)
+        provenance = Provenance(Actor(args.actor, role, args.organisation), reason=args.reason)
+    except PolicyFileError as error:
+        print(f"relief policy load: {error}", file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f"relief policy load: no role {args.role!r}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"relief policy load: refused: {error.message}", file=sys.stderr)
+        return 3
+    runtime = _runtime(args)
+    try:
+        loaded = runtime.load_policy(document, provenance)
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        print(f"relief policy load: refused{where}: {error.message}", file=sys.stderr)
+        return 3
+    finally:
+        runtime.close()
+    version = loaded.version
+    said = {
+        LoadOutcome.ADOPTED: "adopted",
+        LoadOutcome.CORRECTED: f"corrected (revision {version.revision} corrects revision "
+        f"{version.corrects})",
+        LoadOutcome.UNCHANGED: f"unchanged: revision {version.revision} is this table already",
+    }[loaded.outcome]
+    print(
+        f"{args.file}: band table {version.table.name!r} from "
+        f"{version.effective_from.isoformat()}: {said}"
+    )
+    return 0
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     """Honest province plus injected misconduct in variants with near-miss twins; red flags'
     recall and precision per rule, twins flagged, false alerts on honest households."""
@@ -1006,6 +1053,18 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--role", required=True, choices=("approver", "supervisor"))
         command.add_argument("--org", required=True, help="the acting authority's division code")
         command.add_argument("--reason", help="why (needed when a figure is corrected)")
+    policy = sub.add_parser("policy", help="policy recorded as events").add_subparsers(
+        dest="policy_command", required=True, metavar="COMMAND"
+    )
+    pload = policy.add_parser("load", help=cmd_policy_load.__doc__)
+    pload.add_argument("file", help="a band table (JSON, as POST /staffing/policies takes it)")
+    pload.add_argument("--actor", required=True, help="recorded as who loaded it")
+    pload.add_argument(
+        "--role", required=True, help="the actor's role (an approver or supervisor loads policy)"
+    )
+    pload.add_argument("--organisation", default="44", help="the actor's organisation")
+    pload.add_argument("--reason", help="why (a correction needs one)")
+    pload.set_defaults(func=cmd_policy_load)
 
     legacy = sub.add_parser("import", help=cmd_import.__doc__)
     legacy.add_argument("file", help="JSON lines, one legacy case per line (format: README)")

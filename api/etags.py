@@ -6,7 +6,7 @@ and such a batch moves the projection's ``_tracking.content_position`` in the sa
 (batches of other events move only ``position``); a rebuild switches the generation. So
 (generation, content position) of each projection read, with the request (path, query, the
 caller's role, organisation and scope) and whatever the answer depends on besides the log (the
-band tables loaded, the business date, terminations taking effect), name the answer. They are
+business date, terminations taking effect), name the answer. They are
 read from the database on each request: several API processes give the same tag for the same
 state, and no process can serve a stale tag from memory.
 
@@ -122,11 +122,11 @@ def projection_marks(cursor: Cursor[Any], names: Sequence[str]) -> list[tuple[An
 
 
 def staffing_marks(cursor: Cursor[Any], request: Request, now: Any) -> list[Any]:
-    """What a staffing answer depends on besides the log: the band tables loaded; and, for the
-    present (no ``at``), the business date (contract terms and removals run by the day) and the
-    terminations in effect by now."""
-    cursor.execute(f"SELECT count(*), max(loaded_at) FROM {CONTROL_SCHEMA}.staffing_policies")
-    marks: list[Any] = list(cursor.fetchone() or ())
+    """What a staffing answer depends on besides the projections it reads (the band tables are
+    the policies projection's, marked by its content position): for the present (no ``at``),
+    the business date (contract terms and removals run by the day) and the terminations in
+    effect by now."""
+    marks: list[Any] = []
     if "at" not in request.query_params:
         cursor.execute(
             "SELECT count(*) FROM read_models.contract_termination WHERE effective_at <= %s",
@@ -184,7 +184,7 @@ def matches(if_none_match: str, tag: str) -> bool:
 
 
 CaseloadTag = Annotated[str, conditional("caseload")]
-StaffingTag = Annotated[str, conditional("staffing", extra=staffing_marks)]
+StaffingTag = Annotated[str, conditional("staffing", "policies", extra=staffing_marks)]
 AlertsTag = Annotated[str, conditional("red_flags")]
 
 

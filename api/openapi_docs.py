@@ -11,7 +11,7 @@ schemathesis (tests/e2e/test_fuzz_openapi.py) checks real answers against the ty
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -216,6 +216,7 @@ POLICY_EXAMPLE: dict[str, Any] = {
     "county": [{"households_from": 0, "minimum": 2}, {"households_from": 3000, "minimum": 4}],
     "township": [{"households_from": 0, "minimum": 2}, {"households_from": 300, "minimum": 4}],
     "village": {"minimum": 1, "review_above": 2},
+    "source": "粤民发 notice of 2026-11-20 on handling staff (example)",
 }
 
 #: Operations whose route has no docstring: (method, path) → what it does.
@@ -283,7 +284,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "record: what it does is recorded with the staff record's id as the actor (409 while "
     "another active record holds it).",
     ("POST", "/staff/{staff_id}/sign-ins/removal"): "Unlink a sign-in from the staff record.",
-    ("GET", "/staffing/policies"): "The staffing band tables loaded, with their effective dates.",
+    ("GET", "/staffing/policies"): "Every recorded version of the staffing band tables, "
+    "corrections naming the revision they correct.",
     ("GET", "/caseload"): "Cases by programme and status, rolled up by division code to a "
     "level, within your scope.",
     ("GET", "/caseload/by-staff"): "Cases per assigned handling staff member.",
@@ -489,10 +491,50 @@ class DivisionDetail(DivisionPosition):
 
 
 class PolicyLoaded(BaseModel):
+    """What loading a band table recorded: an adoption, a correction, or nothing."""
+
+    model_config = ConfigDict(extra="allow")
+
+    outcome: Literal["adopted", "corrected", "unchanged"] = Field(
+        description="unchanged: the table for that date is this table already (200)"
+    )
+    effective_from: str
+    name: str
+    revision: int = Field(description="1: the adoption; each correction the next")
+    corrects: int | None = Field(description="the revision this one replaces (a correction)")
+    source: str = Field(description="where the table comes from (the notice)")
+    reason: str | None = Field(description="why it was corrected")
+    loaded_by: str
+    loaded_at: str = Field(description="when the version was recorded")
+
+
+class PolicyVersion(BaseModel):
+    """One recorded version of the band table for an effective date."""
+
     model_config = ConfigDict(extra="allow")
 
     effective_from: str
+    revision: int = Field(description="1: the adoption; each correction the next")
     name: str
+    document: dict[str, Any] = Field(description="the table, as POST /staffing/policies takes it")
+    source: str = Field(description="where the table comes from (the notice)")
+    corrects: int | None = Field(description="the revision this one replaces (a correction)")
+    reason: str | None = Field(description="why it was corrected")
+    corrected_by: int | None = Field(description="the revision that replaces this one")
+    current: bool = Field(description="the version in force for its date as known")
+    loaded_by: str
+    loaded_by_role: str
+    loaded_at: str = Field(description="when the version was recorded")
+    position: int = Field(description="its event's position in the log")
+
+
+class PolicyVersions(BaseModel):
+    """Every recorded version of the band tables, by effective date and revision."""
+
+    model_config = ConfigDict(extra="allow")
+
+    known_at: str | None = Field(description="as the ledger knew them then (null: now)")
+    items: list[PolicyVersion]
 
 
 class VerificationReport(BaseModel):
@@ -730,7 +772,7 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("GET", "/caseload/by-contractor"): Listing,
     ("GET", "/caseload/waiting"): Listing,
     ("GET", "/caseload/cross-region"): Listing,
-    ("GET", "/staffing/policies"): Listing,
+    ("GET", "/staffing/policies"): PolicyVersions,
     ("GET", "/staffing"): Listing,
     ("GET", "/staffing/villages"): Listing,
     ("POST", "/deaths"): PersonView,

@@ -199,6 +199,19 @@ class PolicyAuthorityOnly(NotPermitted):
     """Policy (staffing band tables) is loaded by an approving or supervising authority."""
 
 
+class BandTableAdoptedAlready(InvalidState):
+    """A band table is adopted once per effective date; a changed table for that date is
+    recorded as a correction of the one adopted."""
+
+
+class NoBandTableToCorrect(InvalidState):
+    """A correction replaces the band table adopted for the same effective date."""
+
+
+class CorrectionChangesNothing(InvalidValue):
+    """A correction of a band table changes the table (loading the same table is no event)."""
+
+
 # Relief cases -------------------------------------------------------------------------------
 
 

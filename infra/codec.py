@@ -42,6 +42,7 @@ from domain.investigation import (
 )
 from domain.provenance import Actor, Provenance, Role
 from domain.staff import DeclaredRelative
+from domain.staffing import Band, BandTable, StaffingPolicy
 
 #: Stored name → domain value type. Names are forever; see the module docstring.
 VALUE_TYPES: dict[str, type] = {
@@ -63,6 +64,9 @@ VALUE_TYPES: dict[str, type] = {
     "penalty_sanction": PenaltySanction,
     "termination_sanction": TerminationSanction,
     "ban_sanction": BanSanction,
+    "staffing_band": Band,
+    "staffing_band_table": BandTable,
+    "staffing_policy": StaffingPolicy,
 }
 
 

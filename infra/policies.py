@@ -1,55 +1,58 @@
-"""Policy data in the database: staffing band tables, each with an effective date."""
+"""Band tables from files: the shipped Guangdong table, a file given to ``relief policy load``,
+and the tables a database of the version before kept in ``relief.staffing_policies``.
+
+A table is loaded as an event through the policy service (services/policy.py); nothing here
+writes a table anywhere else.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
-
-from domain.staffing import StaffingPolicy
 
 DEFAULT_POLICY_FILE = (
     Path(__file__).resolve().parents[1] / "policy" / ("staffing-bands-guangdong-2019.json")
 )
 
-
-class StaffingPolicies:
-    """The band tables of a database (services/policy.py ``PolicyStore``)."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
-
-    def store(self, document: Mapping[str, object], loaded_by: str) -> StaffingPolicy:
-        with self.pool.connection() as conn:
-            return store_policy(conn, document, loaded_by)
+#: Where the version before kept band tables (upserted, one per effective date).
+LEGACY_TABLE = "relief.staffing_policies"
 
 
-def store_policy(
-    conn: psycopg.Connection[Any], document: Mapping[str, object], loaded_by: str
-) -> StaffingPolicy:
-    """Validate and store a band table; one per effective date (a newer load replaces it)."""
-    policy = StaffingPolicy.parse(document)
-    conn.execute(
-        "INSERT INTO relief.staffing_policies (effective_from, name, document, loaded_by)"
-        " VALUES (%s, %s, %s, %s) ON CONFLICT (effective_from) DO UPDATE SET"
-        " name = excluded.name, document = excluded.document, loaded_by = excluded.loaded_by,"
-        " loaded_at = now()",
-        (policy.effective_from, policy.name, Jsonb(dict(document)), loaded_by),
-    )
-    return policy
+class PolicyFileError(ValueError):
+    """A band-table file that cannot be read as a JSON object."""
 
 
-def load_policy_file(conn: psycopg.Connection[Any], path: Path, loaded_by: str) -> StaffingPolicy:
-    return store_policy(conn, json.loads(path.read_text(encoding="utf-8")), loaded_by)
+def read_policy_file(path: Path) -> dict[str, object]:
+    """The band table a file holds, as a document for ``LoadStaffingPolicy``."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PolicyFileError(f"{path}: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PolicyFileError(f"{path}: not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise PolicyFileError(f"{path}: a band table is a JSON object")
+    return document
 
 
-def ensure_default_policy(conn: psycopg.Connection[Any]) -> None:
-    """Load the Guangdong 2019 table on a database that has none yet."""
-    row = conn.execute("SELECT count(*) FROM relief.staffing_policies").fetchone()
-    if row and row[0] == 0 and DEFAULT_POLICY_FILE.exists():
-        load_policy_file(conn, DEFAULT_POLICY_FILE, "relief db init")
+def legacy_tables(conn: psycopg.Connection[Any]) -> list[dict[str, object]]:
+    """The tables a database of the version before kept, by effective date, each with the
+    source it was loaded from stated (who loaded it and when): adopted as events on the first
+    start of this version, so its past answers stay as they were."""
+    row = conn.execute("SELECT to_regclass(%s)", (LEGACY_TABLE,)).fetchone()
+    if row is None or row[0] is None:
+        return []
+    rows = conn.execute(
+        f"SELECT document, loaded_by, loaded_at FROM {LEGACY_TABLE} ORDER BY effective_from"
+    ).fetchall()
+    return [
+        {
+            **document,
+            "source": document.get("source")
+            or f"{LEGACY_TABLE}, loaded by {loaded_by} at {loaded_at.isoformat()}",
+        }
+        for document, loaded_by, loaded_at in rows
+    ]

@@ -17,6 +17,7 @@ from eventsourcing.utils import Environment
 from psycopg_pool import ConnectionPool
 
 from domain.clock import Clock, SetClock
+from domain.commands.policy import LoadStaffingPolicy
 from domain.provenance import Actor, Provenance, Role
 from infra.bulk import BulkLedger
 from infra.checkpoints import Checkpointer, load_or_create_key
@@ -34,20 +35,28 @@ from infra.embedded_postgres import start_embedded_postgres
 from infra.faults import supervise
 from infra.kafka_feed import KafkaFeedRunner
 from infra.ledger import ReliefLedger
-from infra.policies import StaffingPolicies
-from infra.projection_runner import PostgresFeedRunner, ProjectionHalted
+from infra.policies import DEFAULT_POLICY_FILE, legacy_tables, read_policy_file
+from infra.projection_runner import FeedMismatch, PostgresFeedRunner, ProjectionHalted
 from infra.relay import KafkaRelay
 from infra.schema import init_schema
 from infra.sealing import read_boundary, seal_of
 from infra.settings import Settings
 from projections.base import Projection
 from projections.divisions import DivisionsProjection
+from projections.policies import PoliciesProjection
 from projections.registry import ALL_PROJECTIONS
 from services import Services
 from services.divisions import LoadReport
+from services.policy import BandTableLoad
 
 #: Advisory lock key of the first start's register load ("divisn" in ASCII).
 REGISTER_LOCK_KEY = 0x64697669736E
+#: Advisory lock key of the first start's band-table load ("policy" in ASCII).
+POLICY_LOCK_KEY = 0x706F6C696379
+
+#: Topics of the reference data a first start records (the division register, the band
+#: tables): a log holding only these is an empty ledger.
+REFERENCE_TOPICS = ("domain.division:%", "domain.staffing:%")
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +105,10 @@ class Runtime:
     kafka_bootstrap: str | None = None
     embedded_kafka: EmbeddedKafka | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    #: The band tables' runner this process catches up after each load (one, with one pool,
+    #: for the life of the process: a load over HTTP must not open a pool per request).
+    _policies_runner: PostgresFeedRunner | None = None
+    _policies_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(
@@ -133,6 +146,7 @@ class Runtime:
         )
         if init:
             runtime.ensure_register()
+            runtime.ensure_policies()
         if kafka:
             runtime.connect_kafka()
         return runtime
@@ -163,7 +177,6 @@ class Runtime:
             store,
             clock=clock,
             identity_key=settings.identity_key(),
-            policies=StaffingPolicies(pool),
             register=register,
             late_entry_days=settings.late_entry_days,
         )
@@ -214,12 +227,12 @@ class Runtime:
         return report
 
     def events_beyond_register(self) -> bool:
-        """Whether the log holds any event other than the division register's (an empty
-        ledger, for the scenario, is one that holds only its register)."""
+        """Whether the log holds any event other than the reference data's (an empty ledger,
+        for the scenario, is one that holds only its register and band tables)."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM public.relief_events"
-                " WHERE topic NOT LIKE 'domain.division:%%')"
+                "SELECT EXISTS (SELECT 1 FROM public.relief_events WHERE NOT topic LIKE ANY(%s))",
+                (list(REFERENCE_TOPICS),),
             ).fetchone()
         return bool(row and row[0])
 
@@ -229,6 +242,52 @@ class Runtime:
         covered = self.projection_runner(DivisionsProjection).catch_up()
         self.register.refresh()
         return covered
+
+    # The band tables ---------------------------------------------------------------------------
+
+    def ensure_policies(self) -> list[BandTableLoad]:
+        """On the first start of a log without band tables, adopt the shipped Guangdong table,
+        or the tables a database of the version before kept (infra/policies.py), as events by
+        the ledger itself with their source stated, under an advisory lock so processes
+        starting together adopt them once; nothing when the log has band tables already."""
+        sessions = sessions_for(self.settings, self.role)
+        with psycopg.connect(sessions.conninfo(self.database_url), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (POLICY_LOCK_KEY,))
+            try:
+                if self.services.policy.band_tables() is not None:
+                    return []
+                documents = legacy_tables(conn)
+                if not documents and DEFAULT_POLICY_FILE.exists():
+                    documents = [read_policy_file(DEFAULT_POLICY_FILE)]
+                provenance = Provenance(
+                    Actor("relief-first-start", Role.SYSTEM, "44"),
+                    reason="the band tables in force when the ledger began",
+                )
+                loads = [self.load_policy(document, provenance) for document in documents]
+                log.info("band tables: %s adopted (first start)", len(loads))
+                return loads
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (POLICY_LOCK_KEY,))
+
+    def load_policy(self, document: dict[str, object], provenance: Provenance) -> BandTableLoad:
+        """Adopt or correct a band table (or nothing, when it is that table already), then
+        bring the tables' read model up to it, so the next answer uses it."""
+        loaded = self.services.policy.load_staffing_policy(
+            LoadStaffingPolicy(document=document, provenance=provenance)
+        )
+        self.catch_up_policies()
+        return loaded
+
+    def catch_up_policies(self) -> int:
+        """Apply the band-table events not yet in their read model (a generation built from
+        Kafka is left to its own runner)."""
+        with self._policies_lock:
+            if self._policies_runner is None:
+                self._policies_runner = self.projection_runner(PoliciesProjection)
+            try:
+                return self._policies_runner.catch_up()
+            except FeedMismatch:
+                return 0
 
     def bulk(self, clock: SetClock, *, flush_events: int = 500) -> Bulk:
         """The application services over a bulk store of this database, on ``clock`` (the

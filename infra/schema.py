@@ -34,13 +34,6 @@ CONTROL_DDL = (
         last_error_position bigint,
         updated_at timestamptz NOT NULL DEFAULT now()
     )""",
-    f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.staffing_policies (
-        effective_from date PRIMARY KEY,
-        name text NOT NULL,
-        document jsonb NOT NULL,
-        loaded_by text NOT NULL,
-        loaded_at timestamptz NOT NULL DEFAULT now()
-    )""",
     # Idempotency-Key: one row per caller and key; the response is kept sealed (it may hold
     # names) so a retried command answers the same without recording anything again.
     f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.idempotency_keys (
@@ -157,9 +150,6 @@ def init_schema(
                 add_missing_column(
                     conn, f"{schema}._tracking", "content_position", "bigint NOT NULL DEFAULT 0"
                 )
-            from infra.policies import ensure_default_policy
-
-            ensure_default_policy(conn)
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from projections.base import Projection
 from projections.caseload import CaseloadProjection
 from projections.divisions import DivisionsProjection
+from projections.policies import PoliciesProjection
 from projections.red_flags.projection import RedFlagsProjection
 from projections.staffing import StaffingProjection
 from projections.standards import StandardsProjection
 
-#: The division register first: the others' answers name divisions by it.
+#: The division register first: the others' answers name divisions by it; then the policy
+#: the staffing answers apply.
 ALL_PROJECTIONS: tuple[type[Projection], ...] = (
     DivisionsProjection,
+    PoliciesProjection,
     CaseloadProjection,
     StaffingProjection,
     StandardsProjection,

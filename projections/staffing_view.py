@@ -14,7 +14,8 @@ from domain.clock import BUSINESS_TZ, business_date
 from domain.staffing import StaffingPolicy, policy_on
 from projections.divisions import name_rows
 
-POLICY_TABLE = "relief.staffing_policies"
+#: Every recorded version of the band tables (projections/policies.py).
+POLICY_TABLE = "read_models.staffing_policies"
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,16 @@ class Snapshot:
         }
 
 
-def load_policies(cursor: Cursor[Any]) -> list[StaffingPolicy]:
-    cursor.execute(f"SELECT document FROM {POLICY_TABLE} ORDER BY effective_from")
+def load_policies(cursor: Cursor[Any], known_at: dt.datetime | None = None) -> list[StaffingPolicy]:
+    """The band table from each effective date, by date: its latest correction as the ledger
+    knows it now, or, with ``known_at``, as it knew it then (versions recorded by that moment;
+    a table adopted later is not known then)."""
+    cursor.execute(
+        f"SELECT DISTINCT ON (effective_from) document FROM {POLICY_TABLE}"
+        " WHERE %(known_at)s::timestamptz IS NULL OR recorded_at <= %(known_at)s"
+        " ORDER BY effective_from, revision DESC",
+        {"known_at": known_at},
+    )
     return [StaffingPolicy.parse(row[0]) for row in cursor.fetchall()]
 
 
@@ -570,7 +579,7 @@ def change_points(
              UNION SELECT ((t.term_end + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
                FROM read_models.contract_terms t
              UNION SELECT (p.effective_from::timestamp AT TIME ZONE 'Asia/Shanghai')
-               FROM relief.staffing_policies p
+               FROM read_models.staffing_policies p
            ) points WHERE t IS NOT NULL AND t <= %(until)s ORDER BY t DESC LIMIT %(n)s""",
         {"p": code + "%", "c": code, "until": until, "n": limit},
     )

@@ -17,7 +17,7 @@ from domain.contract import DEFAULT_LATE_ENTRY_DAYS
 from domain.division import DivisionCatalogue
 from services.cases import CaseService
 from services.divisions import DivisionService
-from services.policy import PolicyService, PolicyStore
+from services.policy import PolicyService
 from services.purchasing import PurchasingService
 from services.standards import StandardsService
 from services.store import Store
@@ -41,7 +41,6 @@ class Services:
         *,
         clock: Clock,
         identity_key: bytes,
-        policies: PolicyStore,
         register: DivisionCatalogue,
         late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS,
     ) -> Services:
@@ -53,6 +52,6 @@ class Services:
             cases=CaseService(store, clock, identity_key, purchasing.contract_check, divisions),
             purchasing=purchasing,
             supervision=SupervisionService(store, identity_key),
-            policy=PolicyService(policies),
+            policy=PolicyService(store),
             standards=StandardsService(store, divisions),
         )

@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
+from psycopg import Cursor
 
 from api.access import ScopedDivision, allow
-from api.deps import AppServices, By, IsoDateTime, ReadCursor
+from api.deps import AppServices, By, IsoDateTime, ReadCursor, RuntimeDep
 from api.etags import StaffingTag, answer
 from domain.clock import Clock
-from domain.commands.policy import LoadStaffingPolicy
 from domain.errors import InvalidValue
+from domain.staffing import LoadOutcome, StaffingPolicy
 from projections.staffing_view import (
     current_staffing,
     current_summary,
@@ -29,6 +30,13 @@ from projections.staffing_view import (
 router = APIRouter(tags=["staffing"])
 
 At = Annotated[IsoDateTime | None, Query(description="as it stood at this moment (default now)")]
+KnownAt = Annotated[
+    IsoDateTime | None,
+    Query(
+        description="with the band tables as the ledger knew them at this moment: versions "
+        "recorded by then (default: as known now, every correction applied)"
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="rows skipped (in code order)")]
 
@@ -38,6 +46,20 @@ def _moment(at: dt.datetime | None, clock: Clock) -> dt.datetime:
     if moment.tzinfo is None:
         raise InvalidValue("at needs a time zone, e.g. 2026-05-31T23:59:59+08:00", field="at")
     return moment
+
+
+def _known_policies(
+    cursor: Cursor[Any], known_at: dt.datetime | None
+) -> list[StaffingPolicy] | None:
+    """The band tables as the ledger knew them at ``known_at``; None (each view reads them
+    as known now) when not asked."""
+    if known_at is None:
+        return None
+    if known_at.tzinfo is None:
+        raise InvalidValue(
+            "known_at needs a time zone, e.g. 2026-05-31T23:59:59+08:00", field="known_at"
+        )
+    return load_policies(cursor, known_at)
 
 
 @router.get(
@@ -52,13 +74,15 @@ def staffing(
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
+    known_at: KnownAt = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Response:
     """Every county and township: relief households, minimum staff from the band table in
     force, active staff (government and contractor apart) and the shortfall; in code order,
     paged, with the total. Now: from the rows the projection keeps; ``at``: from the
-    intervals, as it stood then."""
+    intervals, as it stood then; ``known_at``: with the band tables as recorded by then."""
+    policies = _known_policies(cursor, known_at)
     if at is None:
         moment = services.clock.now()
         policy, rows, total = current_staffing(
@@ -69,6 +93,7 @@ def staffing(
             short_only=short_only,
             limit=limit,
             offset=offset,
+            policies=policies,
         )
         return answer(_page(moment, policy, rows, total, limit, offset), etag)
     moment = _moment(at, services.clock)
@@ -80,6 +105,7 @@ def staffing(
         short_only=short_only,
         limit=limit,
         offset=offset,
+        policies=policies,
     )
     return answer(_page(moment, policy, rows, total, limit, offset), etag)
 
@@ -113,6 +139,7 @@ def villages(
     etag: StaffingTag,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
+    known_at: KnownAt = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Response:
@@ -120,7 +147,13 @@ def villages(
     in code order, paged, with the total."""
     moment = _moment(at, services.clock)
     policy, page, total = villages_at(
-        cursor, moment, division=division, status=status, limit=limit, offset=offset
+        cursor,
+        moment,
+        division=division,
+        status=status,
+        limit=limit,
+        offset=offset,
+        policies=_known_policies(cursor, known_at),
     )
     return answer(_page(moment, policy, page, total, limit, offset), etag)
 
@@ -135,11 +168,14 @@ def summary(
     division: ScopedDivision,
     etag: StaffingTag,
     at: At = None,
+    known_at: KnownAt = None,
 ) -> Response:
     """How many counties and townships are short, and the total shortfall."""
-    if at is None:
+    policies = _known_policies(cursor, known_at)
+    if at is None and policies is None:
         return answer(current_summary(cursor, services.clock.now(), division=division), etag)
-    return answer(summary_at(cursor, _moment(at, services.clock), division=division), etag)
+    moment = _moment(at, services.clock)
+    return answer(summary_at(cursor, moment, division=division, policies=policies), etag)
 
 
 @router.get(
@@ -153,11 +189,14 @@ def division_detail(
     etag: StaffingTag,
     months: Annotated[int, Query(ge=0, le=60)] = 12,
     at: At = None,
+    known_at: KnownAt = None,
 ) -> Response:
     """One county or township now, since when it is short, and its position at the end of
     each of the past ``months`` months."""
     moment = _moment(at, services.clock)
-    policies = load_policies(cursor)
+    policies = _known_policies(cursor, known_at)
+    if policies is None:
+        policies = load_policies(cursor)
 
     def position(when: dt.datetime) -> dict[str, Any]:
         policy, row = division_at(cursor, code, when, policies=policies)
@@ -176,30 +215,81 @@ def division_detail(
     "/staffing/policies",
     dependencies=[allow("staffing.read")],
 )
-def policies(cursor: ReadCursor) -> dict[str, Any]:
+def policies(cursor: ReadCursor, known_at: KnownAt = None) -> dict[str, Any]:
+    """Every recorded version of the band tables, by effective date and revision: each
+    adoption, and each correction naming the revision it ``corrects``; ``current`` marks the
+    version in force for its date as the ledger knows it (with ``known_at``: knew it then,
+    versions recorded later left out)."""
+    if known_at is not None and known_at.tzinfo is None:
+        raise InvalidValue(
+            "known_at needs a time zone, e.g. 2026-05-31T23:59:59+08:00", field="known_at"
+        )
     rows = cursor.execute(
-        "SELECT effective_from, name, document, loaded_by, loaded_at"
-        " FROM relief.staffing_policies ORDER BY effective_from"
+        "SELECT effective_from, revision, name, document, source, corrects, reason, loaded_by,"
+        " loaded_by_role, recorded_at, position FROM read_models.staffing_policies"
+        " WHERE %(known_at)s::timestamptz IS NULL OR recorded_at <= %(known_at)s"
+        " ORDER BY effective_from, revision",
+        {"known_at": known_at},
     ).fetchall()
-    return {
-        "items": [
+    latest: dict[dt.date, int] = {}
+    for row in rows:
+        latest[row[0]] = row[1]
+    items = []
+    for r in rows:
+        corrected_by = r[1] + 1 if latest[r[0]] > r[1] else None
+        items.append(
             {
                 "effective_from": r[0].isoformat(),
-                "name": r[1],
-                "document": r[2],
-                "loaded_by": r[3],
-                "loaded_at": r[4].isoformat(),
+                "revision": r[1],
+                "name": r[2],
+                "document": r[3],
+                "source": r[4],
+                "corrects": r[5],
+                "reason": r[6],
+                "corrected_by": corrected_by,
+                "current": corrected_by is None,
+                "loaded_by": r[7],
+                "loaded_by_role": r[8],
+                "loaded_at": r[9].isoformat(),
+                "position": r[10],
             }
-            for r in rows
-        ]
-    }
+        )
+    return {"known_at": known_at.isoformat() if known_at else None, "items": items}
 
 
-@router.post("/staffing/policies", dependencies=[allow("staffing.policy")], status_code=201)
+@router.post(
+    "/staffing/policies",
+    dependencies=[allow("staffing.policy")],
+    status_code=201,
+    responses={
+        200: {
+            "description": "the table for that date is this table already: nothing recorded",
+            "content": {"application/json": {}},
+        }
+    },
+)
 def load_policy(
-    services: AppServices, by: By, document: Annotated[dict[str, Any], Body()]
+    runtime: RuntimeDep,
+    by: By,
+    document: Annotated[dict[str, Any], Body()],
+    response: Response,
 ) -> dict[str, Any]:
-    """Load a band table with its effective date; the view follows without any replay."""
-    command = LoadStaffingPolicy(document=document, provenance=by)
-    policy = services.policy.load_staffing_policy(command)
-    return {"effective_from": policy.effective_from.isoformat(), "name": policy.name}
+    """Record a band table as an event: adopted for its effective date (201), a correction of
+    the table adopted for that date naming the revision it replaces and needing a ``reason``
+    (201 with ``corrects``), or, when it is that table already, nothing (200). The document
+    states its ``source`` (the notice). The view follows without any replay."""
+    loaded = runtime.load_policy(document, by)
+    if loaded.outcome is LoadOutcome.UNCHANGED:
+        response.status_code = 200
+    version = loaded.version
+    return {
+        "outcome": loaded.outcome.value,
+        "effective_from": version.effective_from.isoformat(),
+        "name": version.table.name,
+        "revision": version.revision,
+        "corrects": version.corrects,
+        "source": version.source,
+        "reason": version.reason,
+        "loaded_by": version.actor,
+        "loaded_at": version.recorded_at.isoformat(),
+    }

@@ -9,6 +9,7 @@ from domain.commands import Command
 
 @dataclass(frozen=True, kw_only=True)
 class LoadStaffingPolicy(Command):
-    """A band table as a JSON document (domain/staffing.py reads it)."""
+    """A band table as a JSON document (domain/staffing.py reads it), with the ``source`` it
+    comes from and, when it corrects the table adopted for its date, a ``reason``."""
 
     document: dict[str, object]

@@ -93,27 +93,105 @@ def test_how_short_where_and_since_when(client: TestClient, runtime: Runtime) ->
     refused(client.get("/staffing/divisions/4401"), 422, "invalid-request")
 
 
-def test_a_band_table_is_loaded_as_data(client: TestClient) -> None:
+def test_a_band_table_is_recorded_adopted_corrected_never_overwritten(
+    client: TestClient,
+) -> None:
     table = ok(client.get("/staffing/policies"))["items"]
-    assert [t["effective_from"] for t in table] == ["2019-01-04"]
+    assert [(t["effective_from"], t["revision"], t["loaded_by"]) for t in table] == [
+        ("2019-01-04", 1, "relief-first-start")
+    ]
+    assert "粤民发" in table[0]["source"] and table[0]["current"] is True
     document = {
         **table[0]["document"],
         "name": "Stricter 2026",
         "effective_from": "2026-01-01",
         "county": [{"households_from": 0, "minimum": 3}],
+        "source": "notice of 2026",
     }
     clerk = actor("intake_clerk", "440103", "clerk-1")
     refused(client.post("/staffing/policies", headers=clerk, json=document), 403, "not-permitted")
+    officer = actor("handling_staff", "440103", "officer-1")
+    refused(client.post("/staffing/policies", headers=officer, json=document), 403, "not-permitted")
     province = actor("approver", "44", "province-1")
-    refused(
-        client.post("/staffing/policies", headers=province, json={**document, "county": []}),
+    for bad, field in (
+        ({"county": []}, "county"),
+        ({"township": [{"households_from": 0, "minimum": "two"}]}, "township[0]"),
+        ({"village": [1]}, "village"),
+        ({"source": ""}, "source"),
+        ({"effective_from": "2026-13-01"}, "effective_from"),
+    ):
+        problem = refused(
+            client.post("/staffing/policies", headers=province, json={**document, **bad}),
+            422,
+            "invalid-value",
+        )
+        assert problem["field"] == field, problem
+    assert len(ok(client.get("/staffing/policies"))["items"]) == 1  # refusals record nothing
+
+    adopted = ok(client.post("/staffing/policies", headers=province, json=document), 201)
+    assert (adopted["outcome"], adopted["revision"], adopted["corrects"]) == ("adopted", 1, None)
+    again = ok(client.post("/staffing/policies", headers=province, json=document), 200)
+    assert again["outcome"] == "unchanged" and again["loaded_at"] == adopted["loaded_at"]
+    detail = ok(client.get("/staffing/divisions/440999", params={"months": 0}))
+    assert detail["minimum"] == 3 and detail["policy"] == "Stricter 2026"
+    tag = client.get("/staffing", params={"division": "440999"}).headers["ETag"]
+
+    corrected_table = {**document, "county": [{"households_from": 0, "minimum": 4}]}
+    problem = refused(
+        client.post("/staffing/policies", headers=province, json=corrected_table),
         422,
         "invalid-value",
     )
-    ok(client.post("/staffing/policies", headers=province, json=document), 201)
-    assert len(ok(client.get("/staffing/policies"))["items"]) == 2
-    detail = ok(client.get("/staffing/divisions/440999", params={"months": 0}))
-    assert detail["minimum"] == 3 and detail["policy"] == "Stricter 2026"
+    assert problem["field"] == "reason"  # a correction says why
+    supervisor = actor("supervisor", "44", "supervisor-1")
+    corrected = ok(
+        client.post(
+            "/staffing/policies",
+            headers=supervisor,
+            json={**corrected_table, "reason": "the county minimum was misprinted"},
+        ),
+        201,
+    )
+    assert (corrected["outcome"], corrected["revision"], corrected["corrects"]) == (
+        "corrected",
+        2,
+        1,
+    )
+    versions = ok(client.get("/staffing/policies"))["items"]
+    assert [
+        (v["effective_from"], v["revision"], v["corrects"], v["corrected_by"]) for v in versions
+    ] == [
+        ("2019-01-04", 1, None, None),
+        ("2026-01-01", 1, None, 2),
+        ("2026-01-01", 2, 1, None),
+    ]
+    assert [v["current"] for v in versions] == [True, False, True]
+    assert versions[2]["reason"] == "the county minimum was misprinted"
+    assert versions[2]["loaded_by"] == "supervisor-1"
+    assert versions[1]["position"] < versions[2]["position"]
+
+    now = dt.datetime.now(dt.UTC).isoformat()
+    scoped = {"division": "440999", "at": now}
+    assert ok(client.get("/staffing", params=scoped))["items"][0]["minimum"] == 4
+    assert client.get("/staffing", params={"division": "440999"}).headers["ETag"] != tag
+    known_before = {**scoped, "known_at": adopted["loaded_at"]}
+    assert ok(client.get("/staffing", params=known_before))["items"][0]["minimum"] == 3
+    as_known = ok(client.get("/staffing/policies", params={"known_at": adopted["loaded_at"]}))
+    assert [(v["revision"], v["current"]) for v in as_known["items"]] == [(1, True), (1, True)]
+    assert ok(client.get("/staffing/summary", params=scoped))["county_shortfall"] == 4
+    assert ok(client.get("/staffing/summary", params=known_before))["county_shortfall"] == 3
+    old = ok(
+        client.get(
+            "/staffing/divisions/440999", params={"months": 0, "known_at": adopted["loaded_at"]}
+        )
+    )
+    assert old["minimum"] == 3
+    problem = refused(
+        client.get("/staffing", params={**scoped, "known_at": "2026-01-01T00:00:00"}),
+        422,
+        "invalid-value",
+    )
+    assert problem["field"] == "known_at"
 
 
 def test_waiting_cross_region_and_metrics(client: TestClient, runtime: Runtime) -> None:

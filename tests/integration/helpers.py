@@ -11,7 +11,7 @@ from psycopg import sql
 
 from infra.ledger import ReliefLedger
 from infra.relay import KafkaRelay
-from infra.runtime import Runtime
+from infra.runtime import REFERENCE_TOPICS, Runtime
 from infra.settings import Settings
 from tests.scenario import write_history  # noqa: F401  (re-exported for the tests)
 
@@ -100,25 +100,28 @@ def projection_conclusions(runtime: Runtime, schema: str) -> dict[str, list[tupl
 
 #: The division register's events (the template's, or a list imported by a test).
 DIVISION_TOPICS = "domain.division:%"
+#: The reference data a first start records: the register's events and the band tables'.
+REFERENCE = list(REFERENCE_TOPICS)
 
 
 def events_written(database_url: str) -> int:
-    """How many events the test wrote: the log less the division register's events."""
+    """How many events the test wrote: the log less the reference data's events."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM public.relief_events WHERE topic NOT LIKE %s",
-            (DIVISION_TOPICS,),
+            "SELECT count(*) FROM public.relief_events WHERE NOT topic LIKE ANY(%s)",
+            (REFERENCE,),
         ).fetchone()
     return int(row[0]) if row else 0
 
 
 def register_head(database_url: str) -> int:
-    """The position of the register's last event: where a test's own events begin after."""
+    """The position of the reference data's last event (the register, the band tables): where
+    a test's own events begin after."""
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT coalesce(max(notification_id), 0) FROM public.relief_events"
-            " WHERE topic LIKE %s",
-            (DIVISION_TOPICS,),
+            " WHERE topic LIKE ANY(%s)",
+            (REFERENCE,),
         ).fetchone()
     return int(row[0]) if row else 0
 

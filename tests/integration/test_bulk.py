@@ -18,7 +18,7 @@ from domain.household import HouseholdMember
 from infra.legacy_import import import_lines
 from infra.runtime import Bulk, Runtime
 from tests.factories import BY_CLERK, resident_id, village
-from tests.integration.helpers import DIVISION_TOPICS, caseload_rows
+from tests.integration.helpers import REFERENCE, caseload_rows
 from tools.synthetic.legacy import legacy_lines
 from tools.synthetic.province import SimulatedClock, seed_province
 
@@ -28,8 +28,8 @@ pytestmark = pytest.mark.integration
 def stored_topics(runtime: Runtime) -> collections.Counter[str]:
     with psycopg.connect(runtime.database_url) as conn:
         rows = conn.execute(
-            "SELECT topic, count(*) FROM relief_events WHERE topic NOT LIKE %s GROUP BY topic",
-            (DIVISION_TOPICS,),
+            "SELECT topic, count(*) FROM relief_events WHERE NOT topic LIKE ANY(%s) GROUP BY topic",
+            (REFERENCE,),
         ).fetchall()
     return collections.Counter({topic: count for topic, count in rows})
 

@@ -28,7 +28,6 @@ from infra.checkpoints import Checkpoint, all_checkpoints, raw_public_key, sign_
 from infra.divisions_file import read_division_file
 from infra.evidence import build_bundle, range_leaves, verify_bundle
 from infra.ledger import ReliefLedger
-from infra.policies import StaffingPolicies
 from infra.projection_runner import rebuild
 from infra.runtime import Runtime
 from infra.schema import init_schema
@@ -74,7 +73,6 @@ class OldVersion:
             self.ledger,
             clock=Clock(),
             identity_key=runtime.settings.identity_key(),
-            policies=StaffingPolicies(runtime.pool),
             # The old version kept no register: its commands name the test villages, and the
             # checks of today's services pass over them without a division event in the log.
             register=MappingRegister(

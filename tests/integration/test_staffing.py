@@ -8,10 +8,13 @@ import json
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
+import psycopg
 import pytest
 from eventsourcing.utils import get_topic
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from domain.case import ReliefCase
 from domain.commands.cases import CloseCase
@@ -22,13 +25,23 @@ from domain.commands.purchasing import (
     RegisterContractor,
     TerminateContract,
 )
-from infra.policies import DEFAULT_POLICY_FILE, store_policy
-from infra.projection_runner import BatchApplier
+from domain.provenance import Actor, Provenance, Role
+from domain.staffing import LoadOutcome, StaffingPolicy
+from infra.policies import DEFAULT_POLICY_FILE, read_policy_file
+from infra.projection_runner import BatchApplier, rebuild
 from infra.runtime import Runtime
 from infra.schema import generation_schema
+from infra.settings import Settings
 from projections.base import RecordedEvent
+from projections.policies import PoliciesProjection
 from projections.staffing import StaffingProjection
-from projections.staffing_view import current_staffing, division_row, divisions_at, staffing_at
+from projections.staffing_view import (
+    current_staffing,
+    division_row,
+    divisions_at,
+    load_policies,
+    staffing_at,
+)
 from tests.factories import BY_CLERK, BY_OFFICER, approver, credit_code
 from tests.scenario import application, approve
 
@@ -85,16 +98,22 @@ def catch_up(runtime: Runtime) -> None:
 
 
 def rows_by_code(
-    runtime: Runtime, at: dt.datetime | None = None, division: str | None = None
+    runtime: Runtime,
+    at: dt.datetime | None = None,
+    division: str | None = None,
+    known_at: dt.datetime | None = None,
 ) -> dict[str, tuple[int, int, int, int, int]]:
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         moment = at or runtime.services.clock.now()
-        snapshot = staffing_at(cursor, moment, division=division)
+        policies = load_policies(cursor, known_at) if known_at else None
+        snapshot = staffing_at(cursor, moment, division=division, policies=policies)
         # The one-statement counties and townships say the same as the reference, then and now.
-        _, then, _ = divisions_at(cursor, moment, division=division, limit=1000)
+        _, then, _ = divisions_at(cursor, moment, division=division, limit=1000, policies=policies)
         assert then == [division_row(d) for d in snapshot.divisions]
         if at is None:  # now: the rows the projection keeps say the same as the intervals
-            _, items, _ = current_staffing(cursor, moment, division=division, limit=1000)
+            _, items, _ = current_staffing(
+                cursor, moment, division=division, limit=1000, policies=policies
+            )
             assert items == [division_row(d) for d in snapshot.divisions]
     return {
         d.division: (d.households, d.minimum, d.government_staff, d.contractor_staff, d.shortfall)
@@ -264,6 +283,17 @@ def test_past_views_equal_what_the_live_view_showed_then(runtime: Runtime) -> No
         assert rows_by_code(runtime, moment) == live
 
 
+PROVINCE = Provenance(Actor("province-approver", Role.APPROVER, "44"))
+
+
+def recorded_versions(runtime: Runtime) -> list[tuple]:
+    with runtime.pool.connection() as conn:
+        return conn.execute(
+            "SELECT effective_from, revision, corrects, reason, loaded_by, recorded_at, position"
+            " FROM read_models.staffing_policies ORDER BY effective_from, revision"
+        ).fetchall()
+
+
 def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime) -> None:
     services = runtime.services
     application(runtime, "440105")
@@ -281,10 +311,190 @@ def test_a_new_band_table_re_evaluates_the_view_without_replay(runtime: Runtime)
         name="stricter",
         effective_from=runtime.services.clock.today().isoformat(),
         county=[{"households_from": 0, "minimum": 5}],
+        source="test notice",
     )
-    with runtime.pool.connection() as conn:
-        store_policy(conn, stricter, "test")
+    loaded = runtime.load_policy(stricter, PROVINCE)
+    assert loaded.outcome is LoadOutcome.ADOPTED
     assert rows_by_code(runtime)["440105"][1:] == (5, 1, 0, 4)
     yesterday = runtime.services.clock.now() - dt.timedelta(days=1)
     assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # old table then
-    assert runtime.head_position() == position  # no event was written or replayed
+    # one event, the adoption; the staffing rows were not rebuilt or replayed for it
+    assert runtime.head_position() == position + 1
+    assert runtime.projection_runner(StaffingProjection).catch_up() == 1  # passed over only
+
+
+def test_a_correction_is_used_from_then_on_and_what_was_known_before_stays_answerable(
+    runtime: Runtime,
+) -> None:
+    staff = runtime.services.purchasing.hire_staff(
+        HireStaff(name="S", kind="handling_staff", government_unit="440105", provenance=BY_OFFICER)
+    )
+    runtime.services.purchasing.assign_staff(
+        AssignStaff(staff_id=staff.id, division="440105", provenance=BY_OFFICER)
+    )
+    catch_up(runtime)
+    default = recorded_versions(runtime)
+    assert [(v[0].isoformat(), v[1], v[4]) for v in default] == [
+        ("2019-01-04", 1, "relief-first-start")
+    ]
+    today = runtime.services.clock.today()
+    table = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    table.update(
+        name="2026 bands",
+        effective_from=today.isoformat(),
+        county=[{"households_from": 0, "minimum": 5}],
+        source="notice of 2026",
+    )
+    assert runtime.load_policy(table, PROVINCE).outcome is LoadOutcome.ADOPTED
+    adopted_at = recorded_versions(runtime)[-1][5]
+    assert rows_by_code(runtime)["440105"][1] == 5
+    corrected_table = {
+        **table,
+        "county": [{"households_from": 0, "minimum": 7}],
+        "reason": "the county minimum was misprinted",
+    }
+    corrected = runtime.load_policy(corrected_table, PROVINCE)
+    assert corrected.outcome is LoadOutcome.CORRECTED
+    assert (corrected.version.revision, corrected.version.corrects) == (2, 1)
+    head = runtime.head_position()
+    # the same table again: nothing recorded, the same answer
+    assert runtime.load_policy(corrected_table, PROVINCE).outcome is LoadOutcome.UNCHANGED
+    assert runtime.head_position() == head
+    versions = recorded_versions(runtime)
+    assert [(v[1], v[2], v[3]) for v in versions[1:]] == [
+        (1, None, None),
+        (2, 1, "the county minimum was misprinted"),
+    ]
+    corrected_at = versions[-1][5]
+    now = runtime.services.clock.now()
+    # at= now uses the corrected table; as the ledger knew it before the correction, the old
+    assert rows_by_code(runtime, now, "440105")["440105"][1] == 7
+    assert rows_by_code(runtime)["440105"][1] == 7
+    assert rows_by_code(runtime, now, "440105", known_at=adopted_at)["440105"][1] == 5
+    assert rows_by_code(runtime, now, "440105", known_at=corrected_at)["440105"][1] == 7
+    before_adoption = adopted_at - dt.timedelta(microseconds=1)
+    assert rows_by_code(runtime, now, "440105", known_at=before_adoption)["440105"][1] == 2
+    yesterday = now - dt.timedelta(days=1)
+    assert rows_by_code(runtime, yesterday, "440105")["440105"][1] == 2  # not in force yet
+    # the read model rebuilt from the log equals the one kept live
+    live = recorded_versions(runtime)
+    generation = rebuild(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        PoliciesProjection,
+        batch_size=1,
+    )
+    assert generation == 2 and recorded_versions(runtime) == live
+
+
+def test_the_cli_loads_a_table_through_the_same_service(
+    runtime: Runtime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from api.cli import main
+
+    monkeypatch.setenv("RELIEF_DATABASE_URL", runtime.database_url)
+    monkeypatch.setenv("RELIEF_DATA_DIR", str(runtime.settings.data_dir))
+    table = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    table.update(name="2027 bands", effective_from="2027-01-01", source="notice of 2027")
+    file = tmp_path / "bands-2027.json"
+    file.write_text(json.dumps(table), encoding="utf-8")
+    load = ["policy", "load", str(file), "--actor", "province-1"]
+
+    assert main([*load, "--role", "intake_clerk"]) == 3
+    assert "refused (actor.role)" in capsys.readouterr().err
+    assert main([*load, "--role", "approver"]) == 0
+    assert "from 2027-01-01: adopted" in capsys.readouterr().out
+    assert main([*load, "--role", "supervisor"]) == 0
+    assert "unchanged: revision 1 is this table already" in capsys.readouterr().out
+    table["township"] = [{"households_from": 0, "minimum": 3}]
+    file.write_text(json.dumps(table), encoding="utf-8")
+    assert main([*load, "--role", "approver"]) == 3  # a correction says why
+    assert "refused (reason)" in capsys.readouterr().err
+    assert main([*load, "--role", "approver", "--reason", "township misprint"]) == 0
+    assert "corrected (revision 2 corrects revision 1)" in capsys.readouterr().out
+    file.write_text("{not json", encoding="utf-8")
+    assert main([*load, "--role", "approver"]) == 2
+    assert "not JSON" in capsys.readouterr().err
+    versions = recorded_versions(runtime)
+    assert [(v[0].isoformat(), v[1], v[2], v[3]) for v in versions[1:]] == [
+        ("2027-01-01", 1, None, None),
+        ("2027-01-01", 2, 1, "township misprint"),
+    ]
+
+
+def policy_events(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT topic FROM public.relief_events WHERE topic LIKE 'domain.staffing:%%'"
+            " ORDER BY notification_id"
+        ).fetchall()
+    return [row[0].rsplit(".", 1)[-1] for row in rows]
+
+
+def test_the_first_start_adopts_the_shipped_table_once_by_the_system(
+    settings: Settings, empty_database_url: str
+) -> None:
+    settings = settings.with_(database_url=empty_database_url)
+    first = Runtime.open(settings)
+    try:
+        assert policy_events(empty_database_url) == ["Opened", "BandTableAdopted"]
+        versions = recorded_versions(first)
+        assert [(v[0].isoformat(), v[1], v[4]) for v in versions] == [
+            ("2019-01-04", 1, "relief-first-start")
+        ]
+        tables = first.services.policy.band_tables()
+        assert tables is not None
+        adopted = tables.history()[0]
+        assert "粤民发" in adopted.source
+        assert adopted.table == StaffingPolicy.parse(read_policy_file(DEFAULT_POLICY_FILE))
+    finally:
+        first.close()
+    again = Runtime.open(settings)  # the log has band tables: nothing is written
+    try:
+        assert policy_events(empty_database_url) == ["Opened", "BandTableAdopted"]
+        assert not again.events_beyond_register()  # reference data only: an empty ledger
+    finally:
+        again.close()
+
+
+def test_tables_the_version_before_kept_are_adopted_with_where_they_came_from(
+    settings: Settings, empty_database_url: str
+) -> None:
+    """A database of the version before: its upserted tables become adoptions, so its past
+    answers stay as they were."""
+    document = json.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+    del document["source"]
+    stricter = {**document, "name": "stricter", "effective_from": "2024-01-01"}
+    stricter["county"] = [{"households_from": 0, "minimum": 5}]
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA relief")
+        conn.execute(
+            "CREATE TABLE relief.staffing_policies (effective_from date PRIMARY KEY,"
+            " name text NOT NULL, document jsonb NOT NULL, loaded_by text NOT NULL,"
+            " loaded_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for table, by in ((document, "relief db init"), (stricter, "approver-1")):
+            conn.execute(
+                "INSERT INTO relief.staffing_policies (effective_from, name, document, loaded_by)"
+                " VALUES (%s, %s, %s, %s)",
+                (table["effective_from"], table["name"], Jsonb(table), by),
+            )
+    runtime = Runtime.open(settings.with_(database_url=empty_database_url))
+    try:
+        tables = runtime.services.policy.band_tables()
+        assert tables is not None
+        history = tables.history()
+        assert [(v.effective_from.isoformat(), v.revision) for v in history] == [
+            ("2019-01-04", 1),
+            ("2024-01-01", 1),
+        ]
+        assert "relief.staffing_policies, loaded by approver-1" in history[1].source
+        with runtime.pool.connection() as conn, conn.cursor() as cursor:
+            policies = load_policies(cursor)
+        assert [p.name for p in policies] == [document["name"], "stricter"]
+    finally:
+        runtime.close()

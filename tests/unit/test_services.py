@@ -34,6 +34,7 @@ from domain.division import DIVISION_NAMESPACE as DIVISION_NS
 from domain.division import Division, DivisionEntry, ListedDivision, MappingRegister
 from domain.errors import (
     BanTerms,
+    InvalidValue,
     PaymentAboveAmountInForce,
     PaymentInAdvance,
     PolicyAuthorityOnly,
@@ -44,7 +45,7 @@ from domain.errors import (
 from domain.household import HouseholdMember
 from domain.investigation import BanOrder, CitedAlert, PenaltyOrder, VerdictInput, ViolationOrder
 from domain.provenance import Actor, Provenance, Role
-from domain.staffing import StaffingPolicy
+from domain.staffing import LoadOutcome, StaffingBandTables, band_tables_id
 from infra.divisions_file import read_division_file
 from infra.ledger import ReliefLedger
 from services import Services
@@ -62,18 +63,6 @@ from tests.factories import (
 
 NOW = dt.datetime(2026, 6, 15, 10, 0, tzinfo=BUSINESS_TZ)
 VILLAGE = "440103001001"
-
-
-class Policies:
-    """Band tables kept in memory (services/policy.py ``PolicyStore``)."""
-
-    def __init__(self) -> None:
-        self.stored: list[tuple[StaffingPolicy, str]] = []
-
-    def store(self, document: Mapping[str, object], loaded_by: str) -> StaffingPolicy:
-        policy = StaffingPolicy.parse(dict(document))
-        self.stored.append((policy, loaded_by))
-        return policy
 
 
 class Recording(ReliefLedger):
@@ -133,7 +122,6 @@ def services(store: Recording, register: MappingRegister) -> Services:
         store,
         clock=SetClock(NOW),
         identity_key=IDENTITY_KEY,
-        policies=Policies(),
         register=register,
     )
 
@@ -340,10 +328,13 @@ def test_a_closure_with_sanctions_is_one_save_and_nothing_when_one_is_refused(
     assert closed.closure is not None and closed.closure.violation_number == 1
 
 
-def test_policy_is_loaded_by_an_approving_or_supervising_authority(services: Services) -> None:
+def test_policy_is_loaded_by_an_approving_or_supervising_authority(
+    services: Services, store: Recording
+) -> None:
     document = {
         "name": "test bands",
         "effective_from": "2026-01-01",
+        "source": "test notice",
         "county": [{"households_from": 0, "minimum": 2}],
         "township": [{"households_from": 0, "minimum": 1}],
         "village": {"minimum": 1, "review_above": 2},
@@ -352,10 +343,32 @@ def test_policy_is_loaded_by_an_approving_or_supervising_authority(services: Ser
         services.policy.load_staffing_policy(
             LoadStaffingPolicy(document=document, provenance=BY_OFFICER)
         )
-    policy = services.policy.load_staffing_policy(
+    assert store.saves == []  # a refusal records nothing
+    loaded = services.policy.load_staffing_policy(
         LoadStaffingPolicy(document=document, provenance=approver())
     )
-    assert policy.name == "test bands"
+    assert loaded.outcome is LoadOutcome.ADOPTED and loaded.version.table.name == "test bands"
+    again = services.policy.load_staffing_policy(
+        LoadStaffingPolicy(document=document, provenance=approver())
+    )
+    assert again.outcome is LoadOutcome.UNCHANGED and again.version == loaded.version
+    assert store.saves == [["StaffingBandTables.Opened", "StaffingBandTables.BandTableAdopted"]]
+    changed = {**document, "county": [{"households_from": 0, "minimum": 3}]}
+    without_reason = dataclasses.replace(approver(), reason=None)
+    with pytest.raises(InvalidValue) as no_reason:
+        services.policy.load_staffing_policy(
+            LoadStaffingPolicy(document=changed, provenance=without_reason)
+        )
+    assert no_reason.value.field == "reason"
+    corrected = services.policy.load_staffing_policy(
+        LoadStaffingPolicy(document={**changed, "reason": "misprint"}, provenance=approver())
+    )
+    assert corrected.outcome is LoadOutcome.CORRECTED
+    assert (corrected.version.revision, corrected.version.corrects) == (2, 1)
+    # read back from the store: both versions, each with its table
+    tables = store.get(StaffingBandTables, band_tables_id())
+    assert [v.table.county.minimum_for(0) for v in tables.history()] == [2, 3]
+    assert services.policy.tables()[0].county.minimum_for(0) == 3
 
 
 # The division register -----------------------------------------------------------------------

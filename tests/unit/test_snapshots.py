@@ -27,7 +27,7 @@ from infra.snapshots import AggregateSnapshot, SnapshotStateError, decode_state,
 from services import Services
 from tests.factories import BY_SUPERVISOR, IDENTITY_KEY
 from tests.scenario import write_rich_history
-from tests.unit.test_services import Policies, contractor_and_contract, listed_register
+from tests.unit.test_services import contractor_and_contract, listed_register
 
 
 def in_memory_ledger(**env: str) -> ReliefLedger:
@@ -41,7 +41,6 @@ def generated_history(ledger: ReliefLedger) -> None:
         ledger,
         clock=Clock(),
         identity_key=IDENTITY_KEY,
-        policies=Policies(),
         register=listed_register(),
     )
     write_rich_history(SimpleNamespace(ledger=ledger, services=services), seed=5)  # type: ignore[arg-type]
