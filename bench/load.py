@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import http.client
 import json
+import logging
 import math
 import threading
 import time
@@ -408,6 +409,13 @@ class ProjectionDelay:
         import psycopg
 
         pending: list[tuple[int, float]] = []  # (head, first seen)
+        try:
+            self._sample(psycopg, pending)
+        except Exception:  # a sampler that died measures nothing: say why
+            logging.getLogger(__name__).exception("projection delay sampling failed")
+            raise
+
+    def _sample(self, psycopg: Any, pending: list[tuple[int, float]]) -> None:
         with psycopg.connect(self.store.url, autocommit=True) as conn:
             query = self._query(conn)
             before = time.monotonic()

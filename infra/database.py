@@ -118,8 +118,12 @@ def store_env(
         "POSTGRES_PORT": str(params.get("port") or "5432"),
         "POSTGRES_USER": str(params.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        # The library keeps POOL_SIZE connections open from the start (its pool's minimum) and
+        # may open MAX_OVERFLOW more: one kept, the rest opened as needed (up to the same
+        # 2 × pool_size), as our own pools do. Keeping them all, in every process (API, relay,
+        # one per projection), left the embedded server's 100 connections short when idle.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(2 * pool_size - 1),
         # The library's name for how long a caller waits for a pooled connection.
         "POSTGRES_CONNECT_TIMEOUT": str(sessions.wait_s),
         "POSTGRES_LOCK_TIMEOUT": "10",

@@ -28,7 +28,7 @@ from projections.standards import (
     standards_in_force,
 )
 from services.standards import standards_from_document
-from tests.factories import officer
+from tests.factories import hire_staff_for, officer
 from tests.integration.helpers import events_written, projection_conclusions
 from tests.scenario import application
 
@@ -199,7 +199,7 @@ def investigate_just_under(runtime: Runtime) -> list[uuid.UUID]:
                     ),
                 ),
                 contract_id=None,
-                provenance=officer("440606", who="inv-a"),
+                provenance=hire_staff_for(runtime.services, officer("440606", who="inv-a")),
             )
         )
         cases.append(case.id)
