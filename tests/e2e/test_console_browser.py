@@ -44,6 +44,7 @@ SHOTS = Path(os.environ.get("RELIEF_SCREENSHOT_DIR", ROOT / "build" / "screensho
 webdriver: Any
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -117,7 +118,11 @@ def sign_in(driver: Any, base: str, bearer: str) -> None:
 def send(driver: Any, form: Any) -> None:
     """Submit a form and wait until the next page replaced it."""
     form.find_element(By.CSS_SELECTOR, "button").click()
-    WebDriverWait(driver, 15).until(EC.staleness_of(form))
+    # Asked mid-navigation, chromedriver may answer "unhandled inspector error" instead of
+    # "stale": not yet an answer, ask again.
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        EC.staleness_of(form)
+    )
 
 
 def fill(driver: Any, form: Any, values: dict[str, str]) -> None:
