@@ -20,7 +20,7 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile
 
 # The console's browser tests drive Debian's Chromium: installed here when missing and this
 # user may (root, as in CI); otherwise those tests are skipped and say why.

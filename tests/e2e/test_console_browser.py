@@ -120,9 +120,7 @@ def send(driver: Any, form: Any) -> None:
     form.find_element(By.CSS_SELECTOR, "button").click()
     # Asked mid-navigation, chromedriver may answer "unhandled inspector error" instead of
     # "stale": not yet an answer, ask again.
-    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
-        EC.staleness_of(form)
-    )
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(EC.staleness_of(form))
 
 
 def fill(driver: Any, form: Any, values: dict[str, str]) -> None:

@@ -80,7 +80,8 @@ def running(tmp_path: Path) -> Iterator[dict[str, str]]:
         lines.append(line)
         if m := re.search(r"serving (http://\S+)", line):
             info["serving"] = m.group(1)
-        if m := re.search(r"database: (.+)$", line):
+        # stderr shares the pipe: a log line of another thread may run on after the value
+        if m := re.search(r"database: (.+?)(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ |$)", line):
             info["db"] = m.group(1).strip()
         if m := re.search(r"kafka: +(\S+) topic (\S+)", line):
             info["kafka"], info["topic"] = m.group(1), m.group(2)
