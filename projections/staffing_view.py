@@ -517,18 +517,31 @@ def summary_at(
     """``staffing_at(...).summary()`` in two statements: counties and townships short and by
     how much, villages without a coordinator or above the review bound, as at ``at``."""
     params, policy = _at_params(cursor, at, division, policies)
-    cursor.execute(
-        f"""{_DIVISIONS_AT}
-        SELECT
-          count(*) FILTER (WHERE level = 'county'),
-          count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
-          coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
-          count(*) FILTER (WHERE level = 'township'),
-          count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
-          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0)
-        FROM r""",
-        params,
-    )
+    return _summary(cursor, f"{_DIVISIONS_AT} {_SHORT_COUNTS} FROM r", params, at, division, policy)
+
+
+#: How many counties and townships, how many short, and by how much, over rows ``r``/``c``.
+_SHORT_COUNTS = """
+    SELECT
+      count(*) FILTER (WHERE level = 'county'),
+      count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
+      coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
+      count(*) FILTER (WHERE level = 'township'),
+      count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
+      coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0)
+"""
+
+
+def _summary(
+    cursor: Cursor[Any],
+    query: str,
+    params: dict[str, Any],
+    at: dt.datetime,
+    division: str | None,
+    policy: StaffingPolicy | None,
+) -> dict[str, Any]:
+    """The summary from ``query`` (``_SHORT_COUNTS`` over the divisions) and the villages."""
+    cursor.execute(query, params)
     row = cursor.fetchone()
     assert row is not None
     return {
@@ -767,28 +780,5 @@ def current_summary(
     projection keeps), and the villages without a coordinator or with more than the review
     bound (``village_totals``)."""
     params, policy = _current_params(cursor, at, division, None, None)
-    cursor.execute(
-        f"""SELECT
-          count(*) FILTER (WHERE level = 'county'),
-          count(*) FILTER (WHERE level = 'county' AND shortfall > 0),
-          coalesce(sum(shortfall) FILTER (WHERE level = 'county'), 0),
-          count(*) FILTER (WHERE level = 'township'),
-          count(*) FILTER (WHERE level = 'township' AND shortfall > 0),
-          coalesce(sum(shortfall) FILTER (WHERE level = 'township'), 0)
-        FROM ({_current_rows(division, None)}) c""",
-        params,
-    )
-    row = cursor.fetchone()
-    assert row is not None
-    return {
-        "at": at.isoformat(),
-        "policy": policy.name if policy else None,
-        "counties": row[0],
-        "counties_short": row[1],
-        "county_shortfall": int(row[2]),
-        "townships": row[3],
-        "townships_short": row[4],
-        "township_shortfall": int(row[5]),
-        "total_shortfall": int(row[2]) + int(row[5]),
-        **_village_counts(cursor, at, division, policy),
-    }
+    query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None)}) c"
+    return _summary(cursor, query, params, at, division, policy)
