@@ -83,21 +83,9 @@ def staffing(
     paged, with the total. Now: from the rows the projection keeps; ``at``: from the
     intervals, as it stood then; ``known_at``: with the band tables as recorded by then."""
     policies = _known_policies(cursor, known_at)
-    if at is None:
-        moment = services.clock.now()
-        policy, rows, total = current_staffing(
-            cursor,
-            moment,
-            division=division,
-            level=level,
-            short_only=short_only,
-            limit=limit,
-            offset=offset,
-            policies=policies,
-        )
-        return answer(_page(moment, policy, rows, total, limit, offset), etag)
     moment = _moment(at, services.clock)
-    policy, rows, total = divisions_at(
+    rows_at = current_staffing if at is None else divisions_at
+    policy, rows, total = rows_at(
         cursor,
         moment,
         division=division,
