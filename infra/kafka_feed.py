@@ -33,6 +33,7 @@ from infra.projection_runner import (
     BatchApplier,
     ProjectionHalted,
     Target,
+    advance_tracking,
     claim_tracking,
     decode_notification,
     record_error,
@@ -207,11 +208,7 @@ class KafkaFeedRunner:
                     "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = %s",
                     (self.topic, partition),
                 )
-            conn.execute(
-                "UPDATE _tracking SET position = %s, updated_at = now(),"
-                " content_position = CASE WHEN %s THEN %s ELSE content_position END",
-                (position, applied > 0, position),
-            )
+            advance_tracking(conn, position, changed=applied > 0)
             if self.before_commit is not None:
                 self.before_commit(position)
         log.debug("kafka feed %s: %d records, %d applied", self.name, len(records), applied)

@@ -73,6 +73,16 @@ class Target:
         return generation_schema(self.projection.name, row[0])
 
 
+def advance_tracking(conn: psycopg.Connection, position: int, *, changed: bool) -> None:
+    """Move the generation's position; its content position too when the batch brought
+    events the projection reads (what answers' ETags follow: api/etags.py)."""
+    conn.execute(
+        "UPDATE _tracking SET position = %s, updated_at = now(),"
+        " content_position = CASE WHEN %s THEN %s ELSE content_position END",
+        (position, changed, position),
+    )
+
+
 def claim_tracking(conn: psycopg.Connection, feed: str) -> int:
     """Lock this generation's tracking row for the batch and return its position."""
     conn.execute(
@@ -230,11 +240,7 @@ class PostgresFeedRunner:
         self.reached_head = last == head
         events = [self.decode(row) for row in rows]
         self.applier.apply(conn, events)
-        conn.execute(
-            "UPDATE _tracking SET position = %s, updated_at = now(),"
-            " content_position = CASE WHEN %s THEN %s ELSE content_position END",
-            (last, bool(events), last),
-        )
+        advance_tracking(conn, last, changed=bool(events))
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last
