@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, params
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal, Principal
 from domain.case import ReliefCase
@@ -128,7 +129,7 @@ def check_prefix(principal: Principal, division: str, *, field: str = "division"
         raise NotPermitted(f"{division} is outside your scope ({principal.scope})", field=field)
 
 
-def scoped_division(
+async def scoped_division(
     principal: CurrentPrincipal,
     division: Annotated[
         str | None,
@@ -139,6 +140,11 @@ def scoped_division(
     ] = None,
 ) -> str:
     """A read filter: the caller's scope when none is given, refused when wider or elsewhere."""
+    return division_in_scope(principal, division)
+
+
+def division_in_scope(principal: Principal, division: str | None) -> str:
+    """``division``, or the caller's scope when none is given; refused when wider or beside."""
     if division is None:
         return principal.scope
     check_prefix(principal, division)
@@ -300,7 +306,7 @@ def check_alert(principal: Principal, alert: dict[str, Any]) -> None:
         raise NotFound(f"no alert with id {alert.get('alert_id')}")
 
 
-def scoped_county(
+async def scoped_county(
     principal: CurrentPrincipal,
     county: Annotated[
         str | None,
@@ -383,6 +389,11 @@ def _scope_path_record(request: Request, principal: Principal, action: str) -> N
         check_prefix(principal, str(code), field="code")
 
 
+def names_records(request: Request) -> bool:
+    """Whether the path names a record the access check must load (else it does no I/O)."""
+    return any(name in request.path_params for name in PATH_KINDS)
+
+
 def _check_self_only(request: Request, principal: Principal, action: str) -> None:
     """Roles that may take ``action`` on their own record only (after the record is found and
     in scope, so an unknown id is 404 for them as for anyone)."""
@@ -405,13 +416,17 @@ def _check_self_only(request: Request, principal: Principal, action: str) -> Non
 
 
 def allow(action: str) -> params.Depends:
-    """Route dependency: the role may take ``action`` and the path's record is in scope."""
+    """Route dependency: the role may take ``action`` and the path's record is in scope. On
+    the event loop; only loading a record the path names goes to a worker thread."""
     if action not in RULES:
         raise KeyError(f"no access rule for {action!r}")
 
-    def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
         check_action(principal, action)
-        _scope_path_record(request, principal, action)
+        if names_records(request):  # loading the path's record reads the store
+            await run_in_threadpool(_scope_path_record, request, principal, action)
+        else:
+            _scope_path_record(request, principal, action)
         _check_self_only(request, principal, action)
         return principal
 

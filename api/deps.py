@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import psycopg
 from fastapi import Depends, Header, Request
 from psycopg import Cursor
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, current_principal
 from domain.errors import InvalidValue
@@ -116,23 +118,56 @@ async def get_services(request: Request) -> Services:
     return runtime.services
 
 
-def read_cursor(request: Request) -> Iterator[Cursor[Any]]:
+class LazyReadCursor:
+    """A read cursor whose connection is taken from the pool at its first use, in the thread
+    that uses it (a sync route's worker thread), not before: a request answered without a
+    query (a kept answer, a 304, a refusal) takes no connection and costs no hand-off."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: psycopg.Connection[Any] | None = None
+        self._cursor: Cursor[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._cursor is None:
+            self._conn = self._pool.getconn()
+            self._cursor = self._conn.cursor()
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.__getattr__("__iter__")())
+
+    @property
+    def taken(self) -> bool:
+        return self._conn is not None
+
+    def release(self) -> None:
+        """Back to the pool: a read's transaction is rolled back, never committed."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(psycopg.Error):
+            if self._cursor is not None:
+                self._cursor.close()
+            conn.rollback()
+        self._pool.putconn(conn)
+
+
+async def read_cursor(request: Request) -> AsyncIterator[Cursor[Any]]:
     """A cursor on the read models for the request, its connection back in the pool after.
 
     Reads only: the transaction is rolled back, not committed, at the end. That end comes
     after the answer has started; a session ended by then (a failover, an operator) has
     nothing left to lose, so the broken connection is dropped by the pool and not raised
-    (which would cut off an answer already on its way)."""
+    (which would cut off an answer already on its way). Lazy (``LazyReadCursor``): the end
+    costs a hand-off to a worker thread only when a query ran."""
     runtime: Runtime = request.app.state.runtime
-    pool = runtime.pool
-    conn = pool.getconn()
+    cursor = LazyReadCursor(runtime.pool)
     try:
-        with conn.cursor() as cursor:
-            yield cursor
+        yield cast(Cursor[Any], cursor)
     finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.rollback()
-        pool.putconn(conn)
+        if cursor.taken:
+            await run_in_threadpool(cursor.release)
 
 
 def acting_actor(services: Services, principal: Principal) -> Actor:
@@ -151,20 +186,23 @@ def acting_actor(services: Services, principal: Principal) -> Actor:
     )
 
 
-def command_provenance(
+async def command_provenance(
     request: Request,
     principal: Annotated[Principal, Depends(current_principal)],
     x_correlation_id: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Provenance:
     """Who is acting and which business transaction the command belongs to. The correlation
     id is kept in every event: control characters (ESC, BEL, DEL, ...) are refused in it as
-    in free text of a body. Not ``async``: finding the caller's staff record reads the store."""
+    in free text of a body. On the event loop but for finding the caller's staff record, which
+    reads the store (only for the roles that act as staff records)."""
     if x_correlation_id is not None:
         check_printable(x_correlation_id, field="X-Correlation-Id")
     runtime: Runtime = request.app.state.runtime
-    return Provenance(
-        actor=acting_actor(runtime.services, principal), correlation_id=x_correlation_id
-    )
+    if principal.actor.role in KINDS_OF_ROLE:
+        actor = await run_in_threadpool(acting_actor, runtime.services, principal)
+    else:
+        actor = principal.actor
+    return Provenance(actor=actor, correlation_id=x_correlation_id)
 
 
 def with_reason(by: Provenance, reason: str | None) -> Provenance:

@@ -8,7 +8,8 @@ and such a batch moves the projection's ``_tracking.content_position`` in the sa
 caller's role, organisation and scope) and whatever the answer depends on besides the log (the
 business date, terminations taking effect), name the answer. They are
 read from the database on each request: several API processes give the same tag for the same
-state, and no process can serve a stale tag from memory.
+state, and no process can serve a stale tag from memory. One statement reads them all, on a
+connection of its own, so a kept answer or a 304 takes no read cursor and one round trip.
 
 The tag is read before the answer: a batch committed in between makes the answer newer than its
 tag, never older, so a client revalidating with it gets a fresh 200.
@@ -23,19 +24,24 @@ with ``Cache-Control: no-cache`` has its answer computed afresh.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
+import psycopg
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
-from psycopg import Cursor, sql
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal
-from api.deps import AppServices, ReadCursor
+from api.deps import AppServices
 from domain.clock import business_date
 from infra.schema import CONTROL_SCHEMA, generation_schema
 
@@ -99,53 +105,115 @@ class Tag(str):
     cache: AnswerCache | None = None
 
 
-def projection_marks(cursor: Cursor[Any], names: Sequence[str]) -> list[tuple[Any, ...]]:
-    """(name, generation, content position) of each projection: two small reads."""
-    cursor.execute(
-        f"SELECT name, active_generation FROM {CONTROL_SCHEMA}.projections"
-        " WHERE name = ANY(%s) ORDER BY name",
-        (list(names),),
-    )
-    generations = cursor.fetchall()
-    if not generations:
-        return []
-    query = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {}::text, {}::int, content_position FROM {}._tracking").format(
-            sql.Literal(name),
-            sql.Literal(generation),
-            sql.Identifier(generation_schema(name, generation)),
-        )
-        for name, generation in generations
-    )
-    cursor.execute(query)
-    return cursor.fetchall()
+class ProjectionMarks:
+    """What an answer's tag follows, read in one round trip on a connection of its own: the
+    content position of each projection's active generation and any scalar the route adds.
+
+    The generation each projection serves from is remembered and checked by the same
+    statement; a rebuild's switch (or a generation dropped under it) makes it read the
+    generations again and ask once more. Several API processes give the same tag for the same
+    state: nothing here is served from memory without the database confirming it."""
+
+    def __init__(self) -> None:
+        self._generations: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def read(
+        self, pool: ConnectionPool, names: Sequence[str], extra: Marks | None = None
+    ) -> list[Any]:
+        key = tuple(sorted(names))
+        conn = pool.getconn()
+        try:
+            conn.autocommit = True  # one statement: no transaction to end afterwards
+            for _ in range(3):
+                with self._lock:
+                    known = self._generations.get(key)
+                if known is None:
+                    known = self._read_generations(conn, key)
+                try:
+                    row = conn.execute(self._statement(known, extra), _params(key, extra))
+                    got = row.fetchone()
+                except psycopg.errors.UndefinedTable:  # a generation dropped since
+                    got = None
+                if got is not None and list(got[0] or []) == [g for _, g in known]:
+                    positions = [(n, g, c) for (n, g), c in zip(known, got[1:], strict=False)]
+                    return [*positions, *got[1 + len(known) :], *(extra.values if extra else [])]
+                with self._lock:
+                    self._generations.pop(key, None)
+            raise RuntimeError(f"projections {key} kept switching generations")
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.autocommit = False
+            pool.putconn(conn)
+
+    def _read_generations(self, conn: psycopg.Connection, key: tuple[str, ...]) -> list[Any]:
+        rows = conn.execute(
+            f"SELECT name, active_generation FROM {CONTROL_SCHEMA}.projections"
+            " WHERE name = ANY(%s) ORDER BY name",
+            (list(key),),
+        ).fetchall()
+        known = [(str(name), int(generation)) for name, generation in rows]
+        with self._lock:
+            self._generations[key] = known
+        return known
+
+    @staticmethod
+    def _statement(known: Sequence[tuple[str, int]], extra: Marks | None) -> sql.Composed:
+        columns = [
+            sql.SQL(
+                "(SELECT array_agg(active_generation ORDER BY name)"
+                " FROM {}.projections WHERE name = ANY(%s))"
+            ).format(sql.Identifier(CONTROL_SCHEMA)),
+            *(
+                sql.SQL("(SELECT content_position FROM {}._tracking)").format(
+                    sql.Identifier(generation_schema(name, generation))
+                )
+                for name, generation in known
+            ),
+        ]
+        if extra is not None and extra.query is not None:
+            columns.append(sql.SQL("({})").format(sql.SQL(extra.query)))
+        return sql.SQL("SELECT ") + sql.SQL(", ").join(columns)
 
 
-def staffing_marks(cursor: Cursor[Any], request: Request, now: Any) -> list[Any]:
+def _params(key: tuple[str, ...], extra: Marks | None) -> tuple[Any, ...]:
+    return (list(key), *(extra.params if extra is not None and extra.query else ()))
+
+
+@dataclass(frozen=True)
+class Marks:
+    """What an answer depends on besides the projections it reads: values known without the
+    database, and a scalar query (constant text, its parameters) read with the marks."""
+
+    values: list[Any]
+    query: str | None = None
+    params: tuple[Any, ...] = ()
+
+
+def staffing_marks(request: Request, now: Any) -> Marks:
     """What a staffing answer depends on besides the projections it reads (the band tables are
     the policies projection's, marked by its content position): for the present (no ``at``),
     the business date (contract terms and removals run by the day) and the terminations in
     effect by now."""
-    marks: list[Any] = []
-    if "at" not in request.query_params:
-        cursor.execute(
-            "SELECT count(*) FROM read_models.contract_termination WHERE effective_at <= %s",
-            (now,),
-        )
-        marks += [business_date(now), (cursor.fetchone() or (0,))[0]]
-    return marks
+    if "at" in request.query_params:
+        return Marks([])
+    return Marks(
+        [business_date(now)],
+        "SELECT count(*) FROM read_models.contract_termination WHERE effective_at <= %s",
+        (now,),
+    )
 
 
-Extra = Callable[[Cursor[Any], Request, Any], list[Any]]
+Extra = Callable[[Request, Any], Marks]
 
 
 def conditional(*projections: str, extra: Extra | None = None) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
-    If-None-Match names it, or with the answer this process keeps under it."""
+    If-None-Match names it, or with the answer this process keeps under it. On the event loop
+    but for the one round trip reading the marks (no read cursor is taken for a kept answer)."""
 
-    def etag(
+    async def etag(
         request: Request,
-        cursor: ReadCursor,
         principal: CurrentPrincipal,
         services: AppServices,
         if_none_match: Annotated[str | None, Header()] = None,
@@ -154,16 +222,19 @@ def conditional(*projections: str, extra: Extra | None = None) -> Any:
             Header(description="no-cache: compute the answer afresh, not from the kept one"),
         ] = None,
     ) -> Tag:
+        runtime = request.app.state.runtime
+        added = extra(request, services.clock.now()) if extra is not None else None
+        marks = await run_in_threadpool(
+            request.app.state.projection_marks.read, runtime.pool, projections, added
+        )
         parts: list[Any] = [
             request.url.path,
             sorted(request.query_params.multi_items()),
             principal.role.value,
             principal.actor.organisation,
             principal.scope,
-            projection_marks(cursor, projections),
+            marks,
         ]
-        if extra is not None:
-            parts.append(extra(cursor, request, services.clock.now()))
         digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
         tag = Tag(f'"{digest}"')
         if if_none_match is not None and matches(if_none_match, tag):
@@ -209,6 +280,7 @@ def install(app: FastAPI, *, cache_bytes: int = 0) -> None:
     """304 and kept answers for the app's conditional routes; ``cache_bytes`` of answers kept
     (0: none)."""
     app.state.answer_cache = AnswerCache(cache_bytes) if cache_bytes > 0 else None
+    app.state.projection_marks = ProjectionMarks()
 
     async def cached(_request: Request, error: Exception) -> Response:
         assert isinstance(error, CachedAnswer)

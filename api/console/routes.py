@@ -393,7 +393,7 @@ def overview(
     """Caseload by programme and status at one level, each division a link one level down;
     the staffing shortfalls of the counties and townships in the same place."""
     check_action(principal, "caseload.read")
-    division = access.scoped_division(principal, division)
+    division = access.division_in_scope(principal, division)
     level = level or next_level(level_of(division)) or "village"
     items, _ = query_caseload(
         cursor,

@@ -11,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
+from infra.projection_runner import rebuild
 from infra.runtime import Runtime
+from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from tests.e2e.http import actor, ok, refused
 from tests.factories import BY_OFFICER, approver, hire_staff_for
@@ -176,6 +178,24 @@ def test_a_tag_moves_only_with_events_its_projections_read(
     county = {r["division"]: r["government_staff"] for r in moved.json()["items"]}
     was = {r["division"]: r["government_staff"] for r in staffing.json()["items"]}
     assert county["440104"] == was["440104"] + 1
+
+
+def test_a_rebuild_gives_new_tags_and_the_same_answers(
+    client: TestClient, province: Runtime
+) -> None:
+    """The API remembers which generation each projection serves from: a rebuild's switch is
+    seen on the next request (another tag, the same rows), never a kept answer of the old one."""
+    runtime = province
+    before = client.get("/caseload", params={"level": "county"})
+    tag = before.headers["ETag"]
+    rebuild(runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection)
+    after = client.get("/caseload", params={"level": "county"}, headers={"If-None-Match": tag})
+    assert after.status_code == 200 and after.headers["ETag"] != tag
+    assert after.json()["items"] == before.json()["items"]
+    rebuild(runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection)
+    again = client.get("/caseload", params={"level": "county"})
+    assert again.headers["ETag"] not in (tag, after.headers["ETag"])
+    assert again.json()["items"] == before.json()["items"]
 
 
 def test_answers_kept_under_their_tag_are_the_answers(
