@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -44,6 +44,7 @@ from api.auth import CurrentPrincipal
 from api.deps import AppServices
 from domain.clock import business_date
 from infra.schema import CONTROL_SCHEMA, generation_schema
+from projections.red_flags.queries import ALERT_TABLES
 
 #: Clients may keep an answer but must ask again (with If-None-Match) before using it.
 CACHE_CONTROL = "private, no-cache"
@@ -119,7 +120,11 @@ class ProjectionMarks:
         self._lock = threading.Lock()
 
     def read(
-        self, pool: ConnectionPool, names: Sequence[str], extra: Marks | None = None
+        self,
+        pool: ConnectionPool,
+        names: Sequence[str],
+        extra: Marks | None = None,
+        tables: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Any]:
         key = tuple(sorted(names))
         conn = pool.getconn()
@@ -131,7 +136,8 @@ class ProjectionMarks:
                 if known is None:
                     known = self._read_generations(conn, key)
                 try:
-                    row = conn.execute(self._statement(known, extra), _params(key, extra))
+                    statement = self._statement(known, extra, tables or {})
+                    row = conn.execute(statement, _params(key, extra))
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
                     got = None
@@ -158,22 +164,30 @@ class ProjectionMarks:
         return known
 
     @staticmethod
-    def _statement(known: Sequence[tuple[str, int]], extra: Marks | None) -> sql.Composed:
+    def _statement(
+        known: Sequence[tuple[str, int]], extra: Marks | None, tables: Mapping[str, Sequence[str]]
+    ) -> sql.Composed:
         columns = [
             sql.SQL(
                 "(SELECT array_agg(active_generation ORDER BY name)"
                 " FROM {}.projections WHERE name = ANY(%s))"
             ).format(sql.Identifier(CONTROL_SCHEMA)),
-            *(
-                sql.SQL("(SELECT content_position FROM {}._tracking)").format(
-                    sql.Identifier(generation_schema(name, generation))
-                )
-                for name, generation in known
-            ),
+            *(_content_mark(name, generation, tables.get(name)) for name, generation in known),
         ]
         if extra is not None and extra.query is not None:
             columns.append(sql.SQL("({})").format(sql.SQL(extra.query)))
         return sql.SQL("SELECT ") + sql.SQL(", ").join(columns)
+
+
+def _content_mark(name: str, generation: int, tables: Sequence[str] | None) -> sql.Composed:
+    """The projection's content position, or, for an answer reading only ``tables`` of it,
+    the position of the last batch that wrote any of them (0: none has been written)."""
+    schema = sql.Identifier(generation_schema(name, generation))
+    if tables is None:
+        return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
+    return sql.SQL(
+        "(SELECT coalesce(max(content_position), 0) FROM {}._table_marks WHERE relname = ANY({}))"
+    ).format(schema, sql.Literal(list(tables)))
 
 
 def _params(key: tuple[str, ...], extra: Marks | None) -> tuple[Any, ...]:
@@ -207,10 +221,16 @@ def staffing_marks(request: Request, now: Any) -> Marks:
 Extra = Callable[[Request, Any], Marks]
 
 
-def conditional(*projections: str, extra: Extra | None = None) -> Any:
+def conditional(
+    *projections: str,
+    extra: Extra | None = None,
+    tables: Mapping[str, Sequence[str]] | None = None,
+) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
     If-None-Match names it, or with the answer this process keeps under it. On the event loop
-    but for the one round trip reading the marks (no read cursor is taken for a kept answer)."""
+    but for the one round trip reading the marks (no read cursor is taken for a kept answer).
+    ``tables``: for a projection named there, the answer reads those of its tables only, and
+    its tag follows their writes alone."""
 
     async def etag(
         request: Request,
@@ -225,7 +245,7 @@ def conditional(*projections: str, extra: Extra | None = None) -> Any:
         runtime = request.app.state.runtime
         added = extra(request, services.clock.now()) if extra is not None else None
         marks = await run_in_threadpool(
-            request.app.state.projection_marks.read, runtime.pool, projections, added
+            request.app.state.projection_marks.read, runtime.pool, projections, added, tables
         )
         parts: list[Any] = [
             request.url.path,
@@ -256,7 +276,8 @@ def matches(if_none_match: str, tag: str) -> bool:
 
 CaseloadTag = Annotated[str, conditional("caseload")]
 StaffingTag = Annotated[str, conditional("staffing", "policies", extra=staffing_marks)]
-AlertsTag = Annotated[str, conditional("red_flags")]
+#: Alerts and their reviews only: the facts the rules keep change with nearly every event.
+AlertsTag = Annotated[str, conditional("red_flags", tables={"red_flags": ALERT_TABLES})]
 
 
 def answer(content: Any, etag: str) -> Response:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
@@ -58,6 +59,15 @@ class Metrics:
 
     def __init__(self, pool: ConnectionPool | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Which worker process answered the scrape, its CPU and memory (process_* series):
+        # counters are per process, so a reader of several workers tells them apart by pid.
+        ProcessCollector(registry=self.registry)
+        Gauge(
+            "relief_api_process",
+            "the API worker process that answered this scrape",
+            ["pid"],
+            registry=self.registry,
+        ).labels(pid=str(os.getpid())).set(1)
         self.requests = Counter(
             "relief_http_requests",
             "HTTP requests answered, by method, route template and status",

@@ -100,19 +100,26 @@ def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list
     return times
 
 
-def answer_cache(port: int, settings: object) -> dict[str, float]:
-    """The API's answer cache counters (of the worker process the scrape reaches)."""
+def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, float]:
+    """The answer cache counters of the API, summed over its worker processes: each scrape
+    (a new connection) reaches one worker, told apart by its pid."""
     bearer = load.token(settings, "supervisor", "44", "44", "bench-sup")
-    status, body = load.Http(port).request(
-        "GET", "/metrics", None, {"Authorization": f"Bearer {bearer}"}
-    )
-    assert status == 200, status
-    got = {"hits": 0.0, "misses": 0.0}
-    for line in body.decode().splitlines():
-        for key in got:
-            if line.startswith(f"relief_answer_cache_{key}_total "):
-                got[key] += float(line.split()[1])
-    return got
+    by_process: dict[str, dict[str, float]] = {}
+    for _ in range(scrapes):
+        status, body = load.Http(port).request(
+            "GET", "/metrics", None, {"Authorization": f"Bearer {bearer}"}
+        )
+        assert status == 200, status
+        got = {"hits": 0.0, "misses": 0.0}
+        pid = "?"
+        for line in body.decode().splitlines():
+            if line.startswith("relief_api_process{"):
+                pid = line.split('pid="', 1)[1].split('"', 1)[0]
+            for key in got:
+                if line.startswith(f"relief_answer_cache_{key}_total "):
+                    got[key] += float(line.split()[1])
+        by_process[pid] = got
+    return {key: sum(got[key] for got in by_process.values()) for key in ("hits", "misses")}
 
 
 def within_targets(got: dict[str, dict]) -> bool:
@@ -132,6 +139,12 @@ def main() -> None:
     p.add_argument("--alone-requests", type=int, default=50, help="each GET alone, this often")
     p.add_argument("--command-rate", type=float, default=50.0)
     p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="API worker processes (RELIEF_WORKERS): one per core, as a deployment runs it",
+    )
+    p.add_argument(
         "--status-every",
         type=int,
         default=10,
@@ -145,7 +158,7 @@ def main() -> None:
     args = p.parse_args()
     with stores.fresh_store(args, "dashboard_reads") as store:
         events = store.head()
-        api = stores.start_api(store)
+        api = stores.start_api(store, workers=args.workers)
         runner = stores.Service(store, "projections", ["projections", "run"])
         waited = load.wait_projections(store, runner)
         common.log(f"projections caught up the window in {waited:.1f}s")
@@ -216,6 +229,7 @@ def main() -> None:
             "commands": loaded["commands"],
             "answer_cache_hit_rate": hit_rate,
             "status_every": args.status_every,
+            "api_workers": args.workers,
             "max_projection_lag_events": max(lag.lags, default=0),
             "seconds": args.seconds,
             "county": county,

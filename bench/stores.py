@@ -186,8 +186,11 @@ class Service:
                 self.process.wait(5)
 
 
-def start_api(store: Store, name: str = "api") -> Service:
-    api = Service(store, name, ["api"], RELIEF_HTTP_PORT=str(free_port()))
+def start_api(store: Store, name: str = "api", *, workers: int = 1) -> Service:
+    """``relief api`` on a free port; ``workers`` processes (RELIEF_WORKERS) behind it."""
+    api = Service(
+        store, name, ["api"], RELIEF_HTTP_PORT=str(free_port()), RELIEF_WORKERS=str(workers)
+    )
     api.wait_http()
     return api
 

@@ -75,12 +75,23 @@ class Target:
 
 def advance_tracking(conn: psycopg.Connection, position: int, *, changed: bool) -> None:
     """Move the generation's position; its content position too when the batch brought
-    events the projection reads (what answers' ETags follow: api/etags.py)."""
+    events the projection reads, and the mark of each table the batch wrote rows to (what
+    answers' ETags follow: api/etags.py). The tables written are the transaction's own
+    statistics (inserted, updated or deleted rows, COPY included): no projection lists them."""
     conn.execute(
         "UPDATE _tracking SET position = %s, updated_at = now(),"
         " content_position = CASE WHEN %s THEN %s ELSE content_position END",
         (position, changed, position),
     )
+    if changed:
+        conn.execute(
+            "INSERT INTO _table_marks (relname, content_position)"
+            " SELECT relname, %s FROM pg_stat_xact_user_tables"
+            " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
+            " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
+            " ON CONFLICT (relname) DO UPDATE SET content_position = excluded.content_position",
+            (position,),
+        )
 
 
 def claim_tracking(conn: psycopg.Connection, feed: str) -> int:

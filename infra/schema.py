@@ -86,6 +86,10 @@ def create_generation(
         " updated_at timestamptz NOT NULL DEFAULT now(),"
         " content_position bigint NOT NULL DEFAULT 0)"
     )
+    # Per table of the generation, the position of the last batch that wrote rows to it: an
+    # answer reading only some tables (alerts, not the facts behind them) keeps its tag while
+    # batches write only the others.
+    conn.execute(TABLE_MARKS_DDL)
     # Kafka feed: where each partition is read to, and the last version applied per aggregate
     # (so a republished or duplicated message is applied once).
     conn.execute(
@@ -96,6 +100,26 @@ def create_generation(
         "CREATE TABLE _applied_versions (originator_id uuid PRIMARY KEY, version bigint NOT NULL)"
     )
     conn.execute("RESET search_path")
+
+
+TABLE_MARKS_DDL = (
+    "CREATE TABLE _table_marks (relname text PRIMARY KEY, content_position bigint NOT NULL)"
+)
+
+
+def add_table_marks(conn: psycopg.Connection, schema: str) -> None:
+    """Table marks for a generation built before them: every table marked at the generation's
+    content position (what its answers' tags followed until now), so no tag goes back."""
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(TABLE_MARKS_DDL)
+        conn.execute(
+            "INSERT INTO _table_marks (relname, content_position)"
+            " SELECT table_name, (SELECT content_position FROM _tracking)"
+            " FROM information_schema.tables WHERE table_schema = %s"
+            " AND left(table_name, 1) <> '_'",
+            (schema,),
+        )
 
 
 def point_views(conn: psycopg.Connection, projection: type[Projection], schema: str) -> None:
@@ -150,6 +174,13 @@ def init_schema(
                 add_missing_column(
                     conn, f"{schema}._tracking", "content_position", "bigint NOT NULL DEFAULT 0"
                 )
+            for (schema,) in conn.execute(
+                "SELECT t.table_schema FROM information_schema.tables t"
+                " WHERE t.table_name = '_tracking' AND NOT EXISTS (SELECT 1 FROM"
+                " information_schema.tables m WHERE m.table_schema = t.table_schema"
+                " AND m.table_name = '_table_marks') ORDER BY 1"
+            ).fetchall():
+                add_table_marks(conn, schema)
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

@@ -17,6 +17,8 @@ COLUMNS = (
     " evidence, first_seen, last_seen, status"
 )
 #: The reviewer's side (reviews.py); an alert without a review row reads as unreviewed.
+#: The projection's tables a list of alerts reads (answers' tags follow their writes alone).
+ALERT_TABLES = ("alerts", "alert_reviews")
 REVIEW_COLUMNS = (
     "review_status, review_reason, investigation_id, investigation_ids, reviewed_position,"
     " reviewed_at, reviewed_by"

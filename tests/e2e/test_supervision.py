@@ -625,3 +625,29 @@ def test_staff_declare_their_interests_or_the_staff_office_does(
     history = ok(client.get(f"/staff/{sid}/history", headers=OFFICER))["items"]
     assert [e["type"] for e in history].count("StaffMember.InterestsDeclared") == 2
     assert own not in str(history) and spouse not in str(history)
+
+
+def test_a_list_of_alerts_keeps_its_tag_while_only_the_facts_behind_it_change(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """The alerts' tag follows the alert tables, not every fact the rules keep: an approved
+    case (facts the rules read, no alert) leaves it; alerts raised move it."""
+    first = client.get("/alerts", headers=SUPERVISOR)
+    tag = first.headers["ETag"]
+    approve(runtime, application(runtime, "440103"))
+    catch_up(runtime)
+    with runtime.pool.connection() as conn:
+        written = dict(
+            conn.execute(
+                "SELECT relname, content_position FROM rm_red_flags_g1._table_marks"
+            ).fetchall()
+        )
+        content = conn.execute("SELECT content_position FROM rm_red_flags_g1._tracking").fetchone()
+    assert content is not None and written["rf_case"] == content[0] > 0  # facts were written
+    assert written.get("alerts", 0) < content[0]
+    same = client.get("/alerts", headers={**SUPERVISOR, "If-None-Match": tag})
+    assert same.status_code == 304
+    misconduct(client, runtime)
+    moved = client.get("/alerts", headers={**SUPERVISOR, "If-None-Match": tag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != tag
+    assert {a["rule"] for a in moved.json()["items"]} >= {"work_outside_scope"}

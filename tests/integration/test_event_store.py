@@ -15,7 +15,7 @@ from infra.schema import init_schema
 from projections.registry import ALL_PROJECTIONS
 from tests.factories import approver
 from tests.integration.helpers import register_head
-from tests.scenario import application
+from tests.scenario import application, approve
 
 pytestmark = pytest.mark.integration
 
@@ -174,3 +174,26 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     ids = [n.id for n in notifications]
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
     assert sum(n.topic.endswith("ApplicationReceived") for n in notifications) == 40
+
+
+def test_a_generation_built_before_table_marks_gets_them_at_its_content_position(
+    runtime: Runtime,
+) -> None:
+    """Upgrading a generation built without per-table marks marks every one of its tables at
+    the content position its answers' tags followed, so no tag goes back to an older one."""
+    approve(runtime, application(runtime))
+    for projection in ALL_PROJECTIONS:
+        runtime.projection_runner(projection).catch_up()
+    with psycopg.connect(runtime.settings.database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE rm_caseload_g1._table_marks")
+        (content,) = conn.execute(
+            "SELECT content_position FROM rm_caseload_g1._tracking"
+        ).fetchone() or (None,)
+    assert content is not None and content > 0
+    init_schema(runtime.settings.database_url, ALL_PROJECTIONS)
+    with psycopg.connect(runtime.settings.database_url) as conn:
+        marks = dict(
+            conn.execute("SELECT relname, content_position FROM rm_caseload_g1._table_marks")
+        )
+    assert set(marks) >= {"caseload", "caseload_rollup", "case_index"}
+    assert set(marks.values()) == {content}

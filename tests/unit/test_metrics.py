@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -63,3 +64,12 @@ def test_each_app_has_its_own_registry() -> None:
     first.requests.labels("GET", "/cases/{case_id}", "200").inc()
     assert b"relief_http_requests_total{" not in generate_latest(second.registry)
     assert b"relief_http_requests_total{" in generate_latest(first.registry)
+
+
+def test_a_scrape_names_the_worker_process_that_answered_it() -> None:
+    text = generate_latest(Metrics().registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert [(s.labels, s.value) for s in families["relief_api_process"].samples] == [
+        ({"pid": str(os.getpid())}, 1)
+    ]
+    assert families["process_cpu_seconds"].samples[0].value > 0
