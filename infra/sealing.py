@@ -39,7 +39,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import Environment
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 #: Application env key: the highest position whose events may carry a pre-binding seal.
 LEGACY_SEALS_UNTIL = "LEGACY_SEALS_UNTIL"
@@ -215,7 +215,32 @@ class PlaceBoundMapper(Mapper[UUID]):
 
 class PositionedRecorder(PostgresApplicationRecorder):
     """The library's recorder whose aggregate reads keep each event's position (the library
-    selects it and drops it), so the mapper can tell where a pre-binding seal is allowed."""
+    selects it and drops it), so the mapper can tell where a pre-binding seal is allowed; and
+    whose inserts pass the stored events as four binary arrays, where the library passes one
+    array of a composite type that psycopg can only write as text (each sealed state escaped
+    to hex, then quoted twice, in Python: an eighth of a command's CPU)."""
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        self._lock_table(curs)  # what the library's application recorder does first
+        self._notify_channel(curs)
+        curs.execute(
+            SQL(
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+                " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+                " RETURNING notification_id"
+            ).format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name),
+            ),
+            (
+                [_uuid(e.originator_id) for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [bytes(e.state) for e in stored_events],
+            ),
+        )
 
     def select_events(
         self,
@@ -252,6 +277,10 @@ class PositionedRecorder(PostgresApplicationRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def seal_of(application: Any) -> Seal:

@@ -197,3 +197,24 @@ def test_a_generation_built_before_table_marks_gets_them_at_its_content_position
         )
     assert set(marks) >= {"caseload", "caseload_rollup", "case_index"}
     assert set(marks.values()) == {content}
+
+
+def test_several_events_saved_together_get_their_positions_in_order(runtime: Runtime) -> None:
+    """The recorder's insert (four binary arrays) returns each stored event's position in the
+    order given, and stores its bytes as they were."""
+    ledger = runtime.ledger
+    cases = [application(runtime, "440103") for _ in range(2)]
+    loaded = [ledger.get_case(case.id) for case in cases]
+    for case in loaded:
+        case.close(reason_code="voluntary", provenance=approver("440103"))
+    recordings = ledger.save(*loaded)
+    positions = [r.notification.id for r in recordings]
+    assert positions == sorted(positions) and len(set(positions)) == 2
+    stored = ledger.recorder.select_notifications(start=positions[0], limit=2)
+    assert [(n.id, n.originator_id, n.originator_version) for n in stored] == [
+        (p, case.id, 2) for p, case in zip(positions, cases, strict=True)
+    ]
+    assert [ledger.mapper.to_domain_event(n).reason_code for n in stored] == [
+        "voluntary",
+        "voluntary",
+    ]
