@@ -21,6 +21,7 @@ authenticated). Light imports on purpose: worker processes start from this modul
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,11 +60,12 @@ WALK = f"""COPY (
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 COPY_TRAILER = b"\xff\xff"
 #: A row is a 16-bit field count, then each field as a 32-bit length (-1: NULL) and its bytes.
-#: With no NULL (every row chained by this version) the fields lie at fixed offsets: the head
-#: at 6:38 (its position 6:14), the recording time 42:50, the link 54:86, the previous
-#: position 90:98, the tail from 102; the two length words below say a row is such a row.
-LINK_FIELD = (32).to_bytes(4, "big")  # at 50:54
-PREVIOUS_FIELD = (8).to_bytes(4, "big")  # at 86:90
+#: With no NULL (every row chained by this version) the fields lie at fixed offsets, read by
+#: one unpack: the head (its position the first 8 bytes), the recording time, the link, the
+#: previous position, each after its length; the tail follows from ``TAIL_AT``. The lengths of
+#: the link and the previous position say whether a row is such a row.
+FIXED = struct.Struct(">hi32siqi32si8si")
+TAIL_AT = FIXED.size
 
 
 def pin_session(conn: psycopg.Connection[Any]) -> None:
@@ -147,7 +149,7 @@ def walk(
     pin_session(conn)
     sha256 = hashlib.sha256
     blank = sha256()  # copied for each link: cheaper than a new hash object
-    from_bytes = int.from_bytes
+    unpack = FIXED.unpack_from
     result = Walked(span, last_position=span.after, link=span.start_link)
     targets = span.checkpoints
     target = 0
@@ -170,14 +172,15 @@ def walk(
         cursor.copy(WALK, {"after": span.after, "upto": span.upto}) as copy,
     ):
         for row in _rows(copy, conn.pgconn):
-            if row[50:54] == LINK_FIELD and row[86:90] == PREVIOUS_FIELD:
-                head, stamp, chained, previous_at, tail = (
-                    row[6:38],
-                    row[42:50],
-                    row[54:86],
-                    row[90:98],
-                    row[102:],
+            try:
+                _, _, head, _, stamp, link_size, chained, previous_size, previous_at, _ = unpack(
+                    row
                 )
+                fixed = link_size == 32 and previous_size == 8
+            except struct.error:  # shorter than a row without NULLs
+                fixed = False
+            if fixed:
+                tail = row[TAIL_AT:]
             else:
                 head, stamp, chained, previous_at, tail = _fields(row)
             position = head[:8]
@@ -187,9 +190,7 @@ def walk(
             if previous_at != last and previous_at is not None:
                 result.chain_break = _gap(_number(position), _number(previous_at), _number(last))
                 break
-            recorded = (from_bytes(stamp, "big", signed=True) + POSTGRES_EPOCH_US).to_bytes(
-                8, "big", signed=True
-            )  # unix_micros(stamp), inline: once per event
+            recorded = (stamp + POSTGRES_EPOCH_US).to_bytes(8, "big", signed=True)
             link = blank.copy()
             link.update(previous)
             link.update(head)
@@ -207,8 +208,9 @@ def walk(
                 )
                 break
             if seal is not None and decrypt is not None:
-                end = tail.index(0)
-                sealed, at = tail[end + 1 :], head[8:32] + tail[:end]
+                whole = bytes(tail)
+                end = whole.index(0)
+                sealed, at = whole[end + 1 :], head[8:32] + whole[:end]
                 number = _number(position)
                 # Above the boundary the place-bound seal is the rule: tried here, inline.
                 if number <= legacy_until or not _opens(decrypt, sealed, at):
@@ -273,11 +275,11 @@ def _number(at: bytes) -> int:
     return int.from_bytes(at, "big", signed=True)
 
 
-def _rows(copy: psycopg.Copy, pgconn: Any) -> Iterator[bytes]:
-    """The rows of a binary COPY as libpq receives them, one message each, the header cut off,
-    up to the trailer. A message libpq holds already is taken directly; psycopg's own read
-    (which waits on the socket, and ends the COPY or raises the server's error) only when none
-    is in yet, and for the end."""
+def _rows(copy: psycopg.Copy, pgconn: Any) -> Iterator[memoryview]:
+    """The rows of a binary COPY as libpq receives them, one message each (not copied), the
+    header cut off, up to the trailer. A message libpq holds already is taken directly;
+    psycopg's own read (which waits on the socket, and ends the COPY or raises the server's
+    error) only when none is in yet, and for the end."""
     get = pgconn.get_copy_data
     header = True
     while True:
@@ -286,11 +288,11 @@ def _rows(copy: psycopg.Copy, pgconn: Any) -> Iterator[bytes]:
             failed = pgconn.get_result()
             detail = failed.error_message.decode(errors="replace") if failed is not None else ""
             raise psycopg.OperationalError(f"the walk's COPY ended early: {detail}")
-        row = bytes(message if size else copy.read())
+        row: memoryview = message if size else memoryview(copy.read())
         if not row:
             return
         if header:
-            if not row.startswith(COPY_SIGNATURE):
+            if row[: len(COPY_SIGNATURE)] != COPY_SIGNATURE:
                 raise psycopg.DataError("the walk's COPY does not start with its signature")
             row = row[19 + int.from_bytes(row[15:19], "big") :]
             header = False
@@ -301,11 +303,12 @@ def _rows(copy: psycopg.Copy, pgconn: Any) -> Iterator[bytes]:
         yield row
 
 
-def _fields(row: bytes) -> tuple[bytes, bytes, bytes | None, bytes | None, bytes]:
-    """A row's five fields wherever they lie (a NULL link or previous position moves the rest)."""
+def _fields(row: memoryview) -> tuple[bytes, int, bytes | None, bytes | None, memoryview]:
+    """A row's five fields wherever they lie (a NULL link or previous position moves the rest),
+    the recording time as a number (microseconds since 2000)."""
     if int.from_bytes(row[:2], "big") != 5:
         raise psycopg.DataError(f"a row of the walk's COPY has {row[:2].hex()} fields, not 5")
-    fields: list[bytes | None] = []
+    fields: list[memoryview | None] = []
     at = 2
     for _ in range(5):
         size = int.from_bytes(row[at : at + 4], "big", signed=True)
@@ -313,9 +316,15 @@ def _fields(row: bytes) -> tuple[bytes, bytes, bytes | None, bytes | None, bytes
         fields.append(None if size < 0 else row[at : at + size])
         at += max(size, 0)
     head, stamp, chained, previous_at, tail = fields
-    if head is None or stamp is None or tail is None:
+    if head is None or stamp is None or tail is None or len(head) != 32 or len(stamp) != 8:
         raise psycopg.DataError("a row of the walk's COPY lacks a field that cannot be NULL")
-    return head, stamp, chained, previous_at, tail
+    return (
+        bytes(head),
+        int.from_bytes(stamp, "big", signed=True),
+        None if chained is None else bytes(chained),
+        None if previous_at is None else bytes(previous_at),
+        tail,
+    )
 
 
 def _opens(decrypt: Callable[..., bytes], sealed: bytes, at: bytes) -> bool:
