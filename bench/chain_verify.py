@@ -7,7 +7,7 @@ processes (one per CPU; ranges between checkpoints in parallel), every signed ch
 per 1,000 events) checked, every link and Merkle root recomputed. Baseline, same run:
 ``COPY public.relief_events TO STDOUT (FORMAT BINARY)`` with the row types set, every row
 parsed into Python values by psycopg, in one process. Rounds alternate the two. Details give
-one process's verification too.
+one process's verification too, and the peak RSS of the verifying processes (≤ 300 MB at 1M).
 
     .venv/bin/python bench/chain_verify.py [--events N] [--rounds 3]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import resource
 import sys
 import threading
 import time
@@ -50,6 +51,10 @@ def parsed_copy(url: str) -> tuple[int, float]:
             for _row in copy.rows():
                 rows += 1
         return rows, time.perf_counter() - started
+
+
+def _peak_mb(who: int) -> int:
+    return round(resource.getrusage(who).ru_maxrss / 1024)  # Linux: kilobytes
 
 
 def main() -> None:
@@ -118,6 +123,12 @@ def main() -> None:
                 "one_process_events_per_s": round(common.median(single)),
                 "legacy_events": report.legacy_events,
                 "seals_opened": report.seals_opened,
+                # Kernel high-water marks: this process (it also ran the baseline) and the
+                # largest worker process it waited for (target ≤ 300 MB at 1M events).
+                "peak_rss_mb": {
+                    "verifier_and_bench": _peak_mb(resource.RUSAGE_SELF),
+                    "largest_worker": _peak_mb(resource.RUSAGE_CHILDREN),
+                },
             },
             note="Links and Merkle roots recomputed; a checkpoint per 1,000 events, all checked.",
         )

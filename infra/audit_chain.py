@@ -8,9 +8,11 @@ events table writes the link in the same transaction as the event; inserts are s
 store's table lock, so the chain follows commit order. Each chain row also names the position it
 was chained after, so a row deleted together with its link is found at its own position.
 
-The event bytes are defined once as SQL (``event_bytes_sql``, for the trigger and the
-verifier's COPY) and once in Python (``event_bytes``, for bundles checked offline); tests hold
-the two equal. Checking the chain is infra/audit_verify.py; signing it, infra/checkpoints.py.
+The event bytes are defined once as SQL (``event_bytes_sql``, for the trigger; the verifier's
+COPY reads the same expressions but the recording time, ``event_parts_sql``, and the recording
+time as stored, ``unix_micros``) and once in Python (``event_bytes``, for bundles checked
+offline); tests hold them equal. Checking the chain is infra/audit_verify.py; signing it,
+infra/checkpoints.py.
 """
 
 from __future__ import annotations
@@ -29,18 +31,28 @@ GENESIS = bytes(32)
 EVENTS_TABLE = "public.relief_events"
 
 
+def event_parts_sql(
+    position: str, aggregate_id: str, version: str, topic: str, state: str
+) -> tuple[str, str]:
+    """The canonical bytes of one stored event but its recording time, as two SQL expressions
+    over the given columns: the head (position, aggregate id, version: 32 bytes) and the tail
+    (topic, 0x00, stored state). The event bytes are head || recording time || tail."""
+    return (
+        f"int8send({position}) || uuid_send({aggregate_id}) || int8send({version})",
+        f"convert_to({topic}, 'UTF8') || '\\x00'::bytea || {state}",
+    )
+
+
 def event_bytes_sql(
     position: str, aggregate_id: str, version: str, recorded_at: str, topic: str, state: str
 ) -> str:
     """The canonical bytes of one stored event as a SQL expression over the given columns, in
-    built-in functions only: the trigger writes links with it, the verifier reads events with
-    it (with ``search_path`` pinned to pg_catalog, so no function of the database's own can
-    stand in for it)."""
-    return (
-        f"int8send({position}) || uuid_send({aggregate_id}) || int8send({version})"
-        f" || int8send((extract(epoch FROM {recorded_at}) * 1000000)::bigint)"
-        f" || convert_to({topic}, 'UTF8') || '\\x00'::bytea || {state}"
-    )
+    built-in functions only: the trigger writes links with it; the verifier reads the same
+    head and tail (``event_parts_sql``) and the recording time as stored (``unix_micros``),
+    with ``search_path`` pinned to pg_catalog, so no function of the database's own can stand
+    in for them."""
+    head, tail = event_parts_sql(position, aggregate_id, version, topic, state)
+    return f"{head} || int8send((extract(epoch FROM {recorded_at}) * 1000000)::bigint) || {tail}"
 
 
 NEW_EVENT_BYTES = event_bytes_sql(
@@ -111,6 +123,19 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 def microseconds(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(microseconds=1)
+
+
+#: PostgreSQL's epoch (2000-01-01 UTC) in microseconds since the Unix epoch: a timestamptz in
+#: binary form counts microseconds from the former, the event bytes from the latter.
+POSTGRES_EPOCH_US = 946_684_800_000_000
+
+
+def unix_micros(stored: bytes) -> bytes:
+    """The recording time's 8 bytes in the event bytes, from a timestamptz in binary form (as
+    a binary COPY sends it): integer arithmetic, no datetime."""
+    return (int.from_bytes(stored, "big", signed=True) + POSTGRES_EPOCH_US).to_bytes(
+        8, "big", signed=True
+    )
 
 
 def event_bytes(

@@ -1,12 +1,17 @@
 """One range of the chain, walked: links, Merkle leaves and seals recomputed from stored bytes.
 
 The events and their chain rows come in one ``COPY ... (FORMAT BINARY)`` in position order
-through a merge join of the two primary-key indexes (nothing sorts). PostgreSQL assembles each
-event's canonical bytes from the stored columns with built-in functions only (the same
-expression as the trigger's, ``event_bytes_sql``; ``search_path`` pinned so nothing of the
-database's own can stand in), so each row is one buffer feeding the link, the Merkle leaf and
-the seal check, and the recording time arrives as integer microseconds: no datetime work per
-row.
+through a merge join of the two primary-key indexes (nothing sorts; rows the join cannot see are
+found by the verifier's anti-joins). PostgreSQL sends each event's canonical bytes in two pieces
+made by built-in functions only (the trigger's own expressions, ``event_parts_sql``;
+``search_path`` pinned so nothing of the database's own can stand in) with the recording time
+between them as stored: a timestamptz in binary form, which is integer microseconds since 2000,
+made Unix microseconds by one addition (``unix_micros``): no datetime work per row, and no
+numeric arithmetic in the server either. Rows are read as libpq receives them, one message
+each, and cut at fixed offsets (no field objects built); the link is hashed straight from the
+message's pieces, and the Merkle leaf from the link. The canonical bytes are put together as
+one buffer only where something needs them whole: a seal to open, a leaf of a format-v1
+range, a break to describe.
 
 Used by the verifier (infra/audit_verify.py, one walk per range between checkpoints, in parallel
 processes) and by the checkpointer (infra/checkpoints.py, which signs only what a walk
@@ -16,7 +21,8 @@ authenticated). Light imports on purpose: worker processes start from this modul
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -25,34 +31,41 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 
 from infra import merkle
-from infra.audit_chain import event_bytes_sql
+from infra.audit_chain import POSTGRES_EPOCH_US, event_parts_sql
 from infra.sealing import Outcome, Seal, describe
 
 #: A position no event reaches: "no checkpoint ahead".
 BEYOND = 2**63
 
-#: The canonical bytes of each stored event, from the events (e) and chain (c) columns.
-EVENT_BYTES = event_bytes_sql(
-    "e.notification_id",
-    "e.originator_id",
-    "e.originator_version",
-    "c.recorded_at",
-    "e.topic",
-    "e.state",
+#: The canonical bytes of each stored event but its recording time, from the events (e)
+#: columns: position, aggregate id and version (32 bytes), then topic, 0x00 and stored state.
+HEAD, TAIL = event_parts_sql(
+    "e.notification_id", "e.originator_id", "e.originator_version", "e.topic", "e.state"
 )
-#: Position, canonical bytes, the chained link (NULL when the chain row names another event),
-#: the position the link was chained after.
+#: Per event: the head of its bytes, its recording time (binary timestamptz), the chained link
+#: (NULL when the chain row names another event), the position the link was chained after,
+#: the tail of its bytes.
 WALK = f"""COPY (
-    SELECT e.notification_id, {EVENT_BYTES},
+    SELECT {HEAD}, c.recorded_at,
            CASE WHEN e.originator_id = c.originator_id
                  AND e.originator_version = c.originator_version THEN c.hash END,
-           c.previous_position
+           c.previous_position, {TAIL}
     FROM public.relief_events e JOIN audit.chain c ON c.position = e.notification_id
     WHERE e.notification_id > %(after)s AND e.notification_id <= %(upto)s
       AND c.position > %(after)s AND c.position <= %(upto)s
     ORDER BY e.notification_id
 ) TO STDOUT (FORMAT BINARY)"""
-ROW_TYPES = ["int8", "bytea", "bytea", "int8"]
+#: A binary COPY opens with this signature (then 32-bit flags and a header extension length),
+#: and ends with a row of field count -1.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_TRAILER = b"\xff\xff"
+#: A row is a 16-bit field count, then each field as a 32-bit length (-1: NULL) and its bytes.
+#: With no NULL (every row chained by this version) the fields lie at fixed offsets, read by
+#: one unpack: the head (its position the first 8 bytes), the recording time, the link, the
+#: previous position, each after its length; the tail follows from ``TAIL_AT``. The lengths of
+#: the link and the previous position say whether a row is such a row.
+FIXED = struct.Struct(">hi32siqi32si8si")
+TAIL_AT = FIXED.size
 
 
 def pin_session(conn: psycopg.Connection[Any]) -> None:
@@ -129,93 +142,189 @@ def walk(
     listed (up to ``unopened_limit``) and the walk goes on, or, with ``stop_at_unopened``, stops
     before the first of them (the checkpointer signs nothing from there on). ``want_root``: the
     Merkle root of the links after the span's last checkpoint, for the checkpointer to sign.
+
+    Positions stay as the 8 bytes the row carries (big-endian, so for positions, which are
+    positive, bytes compare as the numbers do) and become numbers only where reported.
     """
     pin_session(conn)
     sha256 = hashlib.sha256
+    blank = sha256()  # copied for each link: cheaper than a new hash object
+    unpack = FIXED.unpack_from
     result = Walked(span, last_position=span.after, link=span.start_link)
     targets = span.checkpoints
     target = 0
-    next_checkpoint = targets[0].position if targets else BEYOND
+    next_checkpoint = _at(targets[0].position if targets else BEYOND)
     # Leaves of the range being walked: over links, except in ranges format-v1 checkpoints
     # signed (and beyond the last checkpoint, where the next one will be chained).
     over_links = targets[0].over_links if targets else True
     leaves: list[bytes] = []
     add_leaf = leaves.append
-    opener = seal.open if seal is not None else None
     decrypt = seal.aead.decrypt if seal is not None else None
     legacy_until = seal.legacy_until if seal is not None else 0
     previous = before_last = span.start_link
-    last = span.after
+    last = _at(span.after)
     checked = legacy = 0
     mismatch: tuple[Any, ...] | None = None
+    chained: bytes | None  # None: the chain row names another event
+    previous_at: bytes | None  # None: a chain row from before rows named their predecessor
     with (
         conn.cursor() as cursor,
         cursor.copy(WALK, {"after": span.after, "upto": span.upto}) as copy,
     ):
-        copy.set_types(ROW_TYPES)
-        for position, data, chained, previous_position in copy.rows():
+        for row in _rows(copy, conn.pgconn):
+            try:
+                _, _, head, _, stamp, link_size, chained, previous_size, previous_at, _ = unpack(
+                    row
+                )
+                fixed = link_size == 32 and previous_size == 8
+            except struct.error:  # shorter than a row without NULLs
+                fixed = False
+            if fixed:
+                tail = row[TAIL_AT:]
+            else:
+                head, stamp, chained, previous_at, tail = _fields(row)
+            position = head[:8]
             if position > next_checkpoint:
-                result.chain_break = _checkpoint_gone(next_checkpoint)
+                result.chain_break = _checkpoint_gone(_number(next_checkpoint))
                 break
-            if previous_position != last and previous_position is not None:
-                result.chain_break = _gap(position, previous_position, last)
+            if previous_at != last and previous_at is not None:
+                result.chain_break = _gap(_number(position), _number(previous_at), _number(last))
                 break
-            computed = sha256(previous + data).digest()
+            recorded = (stamp + POSTGRES_EPOCH_US).to_bytes(8, "big", signed=True)
+            link = blank.copy()
+            link.update(previous)
+            link.update(head)
+            link.update(recorded)
+            link.update(tail)
+            computed = link.digest()
             if computed != chained:
-                mismatch = (position, data, chained, previous_position, before_last, last)
+                mismatch = (
+                    _number(position),
+                    head + recorded + tail,
+                    chained,
+                    None if previous_at is None else _number(previous_at),
+                    before_last,
+                    _number(last),
+                )
                 break
-            if opener is not None and decrypt is not None:
-                end = data.index(0, 40)
-                sealed, at = data[end + 1 :], data[8:32] + data[40:end]
+            if seal is not None and decrypt is not None:
+                whole = bytes(tail)
+                end = whole.index(0)
+                sealed, at = whole[end + 1 :], head[8:32] + whole[:end]
+                number = _number(position)
                 # Above the boundary the place-bound seal is the rule: tried here, inline.
-                if position <= legacy_until or not _opens(decrypt, sealed, at):
-                    outcome = opener(sealed, at, position)[0]
+                if number <= legacy_until or not _opens(decrypt, sealed, at):
+                    outcome = seal.open(sealed, at, number)[0]
                     if outcome == "legacy":
                         legacy += 1
                     elif outcome != "bound":
+                        data = head + recorded + tail
                         if stop_at_unopened:
-                            result.unopened.append(_unopened(position, data, outcome))
+                            result.unopened.append(_unopened(number, data, outcome))
                             break
                         if len(result.unopened) < unopened_limit:
-                            result.unopened.append(_unopened(position, data, outcome))
-            add_leaf(sha256(b"\x00" + (computed if over_links else data)).digest())
+                            result.unopened.append(_unopened(number, data, outcome))
+            add_leaf(
+                sha256(b"\x00" + (computed if over_links else head + recorded + tail)).digest()
+            )
             checked += 1
             before_last, previous, last = previous, computed, position
             if position == next_checkpoint:
                 signed = targets[target]
                 if computed != signed.link or merkle.root(leaves) != signed.root:
+                    number = _number(position)
                     result.chain_break = Finding(
-                        position,
+                        number,
                         "rewritten",
-                        f"the record up to position {position} was altered together with its "
-                        f"chain: the signed checkpoint at {position} does not match",
+                        f"the record up to position {number} was altered together with its "
+                        f"chain: the signed checkpoint at {number} does not match",
                     )
                     break
-                result.matched.append(position)
+                result.matched.append(signed.position)
                 leaves = []
                 add_leaf = leaves.append
                 target += 1
                 if target < len(targets):
-                    next_checkpoint, over_links = (
-                        targets[target].position,
-                        targets[target].over_links,
-                    )
+                    next_checkpoint = _at(targets[target].position)
+                    over_links = targets[target].over_links
                 else:
-                    next_checkpoint, over_links = BEYOND, True
+                    next_checkpoint, over_links = _at(BEYOND), True
             if progress is not None and not checked % 8192:
                 progress(checked)
         while copy.read():  # after a stop: the rest of the COPY, unread, so the session is free
             pass
     if mismatch is not None:
         result.chain_break = _mismatch(conn, *mismatch)
-    if result.chain_break is None and next_checkpoint != BEYOND:
-        result.chain_break = _checkpoint_gone(next_checkpoint)
+    if result.chain_break is None and next_checkpoint != _at(BEYOND):
+        result.chain_break = _checkpoint_gone(_number(next_checkpoint))
     result.checked, result.legacy = checked, legacy
     result.opened = checked if seal is not None else 0
-    result.last_position, result.link = last, previous
+    result.last_position, result.link = _number(last), previous
     if want_root:
         result.root = merkle.root(leaves)
     return result
+
+
+def _at(position: int) -> bytes:
+    """A position as a row carries it (unsigned here, so that ``BEYOND`` fits)."""
+    return position.to_bytes(8, "big")
+
+
+def _number(at: bytes) -> int:
+    """A position from a row's 8 bytes."""
+    return int.from_bytes(at, "big", signed=True)
+
+
+def _rows(copy: psycopg.Copy, pgconn: Any) -> Iterator[memoryview]:
+    """The rows of a binary COPY as libpq receives them, one message each (not copied), the
+    header cut off, up to the trailer. A message libpq holds already is taken directly;
+    psycopg's own read (which waits on the socket, and ends the COPY or raises the server's
+    error) only when none is in yet, and for the end."""
+    get = pgconn.get_copy_data
+    header = True
+    while True:
+        size, message = get(1)  # 0: no whole message received yet
+        if size < 0:  # the COPY ended before its trailer: the server's error is waiting
+            failed = pgconn.get_result()
+            detail = failed.error_message.decode(errors="replace") if failed is not None else ""
+            raise psycopg.OperationalError(f"the walk's COPY ended early: {detail}")
+        row: memoryview = message if size else memoryview(copy.read())
+        if not row:
+            return
+        if header:
+            if row[: len(COPY_SIGNATURE)] != COPY_SIGNATURE:
+                raise psycopg.DataError("the walk's COPY does not start with its signature")
+            row = row[19 + int.from_bytes(row[15:19], "big") :]
+            header = False
+        if row == COPY_TRAILER:
+            while copy.read():
+                pass
+            return
+        yield row
+
+
+def _fields(row: memoryview) -> tuple[bytes, int, bytes | None, bytes | None, memoryview]:
+    """A row's five fields wherever they lie (a NULL link or previous position moves the rest),
+    the recording time as a number (microseconds since 2000)."""
+    if int.from_bytes(row[:2], "big") != 5:
+        raise psycopg.DataError(f"a row of the walk's COPY has {row[:2].hex()} fields, not 5")
+    fields: list[memoryview | None] = []
+    at = 2
+    for _ in range(5):
+        size = int.from_bytes(row[at : at + 4], "big", signed=True)
+        at += 4
+        fields.append(None if size < 0 else row[at : at + size])
+        at += max(size, 0)
+    head, stamp, chained, previous_at, tail = fields
+    if head is None or stamp is None or tail is None or len(head) != 32 or len(stamp) != 8:
+        raise psycopg.DataError("a row of the walk's COPY lacks a field that cannot be NULL")
+    return (
+        bytes(head),
+        int.from_bytes(stamp, "big", signed=True),
+        None if chained is None else bytes(chained),
+        None if previous_at is None else bytes(previous_at),
+        tail,
+    )
 
 
 def _opens(decrypt: Callable[..., bytes], sealed: bytes, at: bytes) -> bool:

@@ -198,22 +198,32 @@ def test_a_seal_opens_only_at_its_place() -> None:
 
 
 def test_sql_and_python_agree_on_the_event_bytes(runtime: Runtime) -> None:
-    """The trigger and the verifier's COPY (SQL) and the offline bundle checker (Python)."""
-    from infra.audit_chain import event_bytes
-    from infra.audit_walk import EVENT_BYTES
+    """The trigger (SQL), the verifier's walk (SQL head and tail, the recording time as a binary
+    COPY sends it) and the offline bundle checker (Python) make the same bytes."""
+    from infra.audit_chain import event_bytes, event_bytes_sql, unix_micros
+    from infra.audit_walk import HEAD, TAIL
 
     write_history(runtime, 3)
+    whole = event_bytes_sql(
+        "e.notification_id",
+        "e.originator_id",
+        "e.originator_version",
+        "c.recorded_at",
+        "e.topic",
+        "e.state",
+    )
     rows = sql(
         runtime.database_url,
         "SELECT e.notification_id, e.originator_id, e.originator_version, c.recorded_at,"
-        f" e.topic, e.state, {EVENT_BYTES}, c.hash, c.previous_position"
+        f" e.topic, e.state, {whole}, {HEAD}, timestamptz_send(c.recorded_at), {TAIL}, c.hash"
         " FROM relief_events e JOIN audit.chain c ON c.position = e.notification_id"
         " ORDER BY e.notification_id",
     )
     assert rows
     previous = bytes(32)
-    for position, oid, version, at, topic, state, data, chained, _ in rows:
+    for position, oid, version, at, topic, state, data, head, stamp, tail, chained in rows:
         assert event_bytes(position, oid, version, at, topic, bytes(state)) == bytes(data)
+        assert bytes(head) + unix_micros(bytes(stamp)) + bytes(tail) == bytes(data)
         previous = hashlib.sha256(previous + bytes(data)).digest()
         assert previous == bytes(chained)  # the trigger's link
 
