@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -208,12 +207,13 @@ def build_dataset(home: Path, events: int, seed: int) -> None:
     url = start_postgres(data)
     with psycopg.connect(url, autocommit=True) as conn:
         reset_read_models(conn)
-    runtime = Runtime.open(Settings(database_url=url, data_dir=data))
+    settings = Settings(database_url=url, data_dir=data)
+    runtime = Runtime.open(settings)
     _, window = dataset_plan(events)
     head = runtime.head_position()
     assert head == layer["events"], (head, layer)
     window_start = head - window
-    catch_up_projections(runtime, up_to=window_start)
+    catch_up_projections(settings, up_to=window_start)
     log(f"projections caught up to {window_start:,}")
     case200 = layer["case200"]
     with runtime.pool.connection() as conn:
@@ -387,37 +387,45 @@ def make_long_case(runtime: Any, county: str, n: int, village: str) -> uuid.UUID
     return case.id
 
 
+def _catch_up_process(settings: Any, name: str, up_to: int | None) -> None:
+    from infra.runtime import Runtime
+    from projections.registry import projection_class
+
+    runtime = Runtime.open(settings, init=False, role=f"bench-{name}")
+    try:
+        runner = runtime.projection_runner(projection_class(name))
+        while runner.run_once(up_to=up_to):
+            pass
+    finally:
+        runtime.close()
+
+
 def catch_up_projections(
-    runtime: Any, *, up_to: int | None = None, names: Sequence[str] | None = None
-) -> dict[str, float]:
-    """Run every projection's PostgreSQL feed (one thread each) up to a position; seconds each."""
+    settings: Any, *, up_to: int | None = None, names: Sequence[str] | None = None
+) -> None:
+    """Run every projection's PostgreSQL feed up to a position, each in a process of its own
+    (as ``relief projections rebuild`` does: threads of one process would share one
+    interpreter lock), in batches of a rebuild's size."""
+    import dataclasses
+    import multiprocessing
+
+    from infra.projection_processes import REBUILD_BATCH
     from projections.registry import ALL_PROJECTIONS
 
-    seconds: dict[str, float] = {}
-    errors: list[BaseException] = []
-
-    def run(projection: Any) -> None:
-        runner = runtime.projection_runner(projection)
-        started = time.perf_counter()
-        try:
-            while runner.run_once(up_to=up_to):
-                pass
-        except BaseException as error:
-            errors.append(error)
-        seconds[projection.name] = time.perf_counter() - started
-
-    threads = [
-        threading.Thread(target=run, args=(p,))
+    settings = dataclasses.replace(settings, projection_batch=REBUILD_BATCH)
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_catch_up_process, args=(settings, p.name, up_to))
         for p in ALL_PROJECTIONS
         if names is None or p.name in names
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return seconds
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"a projection's catch-up failed (exit codes {failed})")
 
 
 def main() -> None:

@@ -146,7 +146,7 @@ class Service:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_http(self, timeout: float = 60.0) -> None:
+    def wait_http(self, timeout: float = 180.0) -> None:
         assert self.port is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
