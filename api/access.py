@@ -415,18 +415,48 @@ def _check_self_only(request: Request, principal: Principal, action: str) -> Non
         )
 
 
+#: Record kinds whose scope is fixed when they are created: ``check_case`` reads a case's
+#: registered village and receiving county, set when the application is received and changed
+#: by no later event (tests/unit/test_case.py checks every version of the scenario's cases).
+#: Their scope check may read any version of them, the cached one included (no I/O).
+SCOPE_FIXED_AT_CREATION: frozenset[type] = frozenset({ReliefCase})
+
+
+def _checked_from_cache(request: Request, principal: Principal) -> bool:
+    """The path's record checked on this process's cached version, with no I/O, when that
+    suffices: one record of a kind whose scope never changes, cached, and a caller whose
+    check reads nothing else (contractor staff's reads their contracts). False: not checked."""
+    if principal.role is CONTRACTOR or "code" in request.path_params:
+        return False
+    named = [(name, kind) for name, kind in PATH_KINDS.items() if name in request.path_params]
+    if len(named) != 1 or named[0][1] not in SCOPE_FIXED_AT_CREATION:
+        return False
+    name, kind = named[0]
+    try:
+        record_id = uuid.UUID(str(request.path_params[name]))
+    except ValueError:
+        return False
+    ledger = request.app.state.runtime.ledger
+    record = ledger.cached(kind, record_id)
+    if record is None:
+        return False
+    CHECKS[kind](ledger, principal, record)
+    return True
+
+
 def allow(action: str) -> params.Depends:
-    """Route dependency: the role may take ``action`` and the path's record is in scope. On
-    the event loop; only loading a record the path names goes to a worker thread."""
+    """Route dependency: the role may take ``action`` and the path's record is in scope.
+    On the event loop when the record's scope is known without I/O (``_checked_from_cache``);
+    else the record is loaded on a worker thread (the request's load: ``request_loads``)."""
     if action not in RULES:
         raise KeyError(f"no access rule for {action!r}")
 
     async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
         check_action(principal, action)
-        if names_records(request):  # loading the path's record reads the store
+        if not names_records(request):
+            _scope_path_record(request, principal, action)  # no record to load: no I/O
+        elif action in ACTION_CHECKS or not _checked_from_cache(request, principal):
             await run_in_threadpool(_scope_path_record, request, principal, action)
-        else:
-            _scope_path_record(request, principal, action)
         _check_self_only(request, principal, action)
         return principal
 

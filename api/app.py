@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from api import console, docs, etags, openapi_docs, problems
 from api.auth import TokenVerifier
@@ -23,15 +23,18 @@ from api.routes import (
     supervision,
 )
 from api.safe_writes import COMMAND_METHODS, IdempotencyStore, SafeWrites
-from infra.ledger import request_loads
-from infra.runtime import Runtime
+from infra.database import LoopReads
+from infra.ledger import ByVersion, request_loads
+from infra.runtime import Runtime, sessions_for
 
+#: In the order requests are matched against them: the case reads (cases, then audit's as-of
+#: and reads) come first, being the most asked.
 ROUTERS = (
     cases.router,
+    audit.router,
     purchasing.router,
     staffing.router,
     standards.router,
-    audit.router,
     operations.router,
     supervision.router,
 )
@@ -46,8 +49,9 @@ def app_from_env() -> FastAPI:
     app = create_app(runtime)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with closing_loop_reads(app):
+            yield
         runtime.close()
 
     app.router.lifespan_context = lifespan
@@ -59,19 +63,31 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="relief-ledger",
         version="0.1.0",
         description="Event-sourced case management for social assistance and purchased services.",
-        dependencies=[Depends(refuse_unknown_query), Depends(bind_register)],
+        dependencies=[Depends(every_request)],
         docs_url=None,  # served from the package's own assets (api/docs.py), not a CDN
         redoc_url=None,
     )
     verifier = TokenVerifier(runtime.settings)
     app.state.runtime = runtime
     app.state.token_verifier = verifier
+    # Case summaries by (id, version) (api/routes/cases.py), as many as cached aggregates.
+    size = runtime.settings.aggregate_cache
+    app.state.case_summaries = ByVersion(size) if size > 0 else None
+    # Case reads sent from the event loop (api/routes/cases.py, audit.py): closed at shutdown.
+    app.state.loop_reads = LoopReads(
+        runtime.database_url,
+        size=runtime.settings.db_pool_size,
+        sessions=sessions_for(runtime.settings, runtime.role),
+    )
+    app.router.lifespan_context = closing_loop_reads
     problems.install(app)
     etags.install(app, cache_bytes=runtime.settings.answer_cache_mb * 1024 * 1024)
-    docs.install(app)
-    console.install(app)
+    # The API's routes first: a request is matched against the routes in order, and the
+    # console's (a router of its own, scanned whole) and the docs' are the rarely asked.
     for router in ROUTERS:
         app.include_router(router, responses=problems.documented_errors())
+    docs.install(app)
+    console.install(app)
     app.add_middleware(OneLoadPerRequest)
     app.add_middleware(
         SafeWrites,
@@ -90,6 +106,22 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     document_idempotency_key(app)
     return app
+
+
+async def every_request(request: Request) -> None:
+    """The app-wide dependency: unknown query parameters refused, the division register
+    bound for the answer's names (one dependency: FastAPI resolves each on every request)."""
+    await refuse_unknown_query(request)
+    await bind_register(request)
+
+
+@asynccontextmanager
+async def closing_loop_reads(app: FastAPI) -> AsyncIterator[None]:
+    """The app's lifespan: its loop's connections (``LoopReads``) closed at shutdown."""
+    try:
+        yield
+    finally:
+        await app.state.loop_reads.close()
 
 
 class OneLoadPerRequest:

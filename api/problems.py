@@ -200,6 +200,9 @@ def install(app: FastAPI) -> None:
         # The connections the pools still hold are likely dead too (a restart ends them all):
         # test them now, so the requests that follow get fresh ones.
         await run_in_threadpool(request.app.state.runtime.discard_broken_connections)
+        loop_reads = getattr(request.app.state, "loop_reads", None)
+        if loop_reads is not None:
+            await loop_reads.check()
         return database_unavailable(request.url.path)
 
     @app.exception_handler(Exception)

@@ -20,7 +20,7 @@ from api.deps import get_runtime
 from domain.errors import InvalidValue
 from domain.provenance import Actor
 from domain.values import check_printable
-from infra.read_audit import record_read
+from infra.read_audit import ReadRecord, record_read, write_read
 from infra.runtime import Runtime
 
 
@@ -82,7 +82,33 @@ async def case_reader(
     await recorded
 
 
+async def case_read(
+    case_id: UUID,
+    request: Request,
+    principal: CurrentPrincipal,
+    x_purpose: Annotated[str | None, Header(max_length=500)] = None,
+) -> AsyncIterator[ReadRecord]:
+    """As ``case_reader``, for a route whose load of the case writes the record in its own
+    statement (``ledger.get``/``as_of`` with ``recording=``: no round trip of its own). A
+    record the route did not write (the case was loaded already, the load failed) is written
+    here before the answer is sent, as ``case_reader`` does: no answer goes unrecorded."""
+    # Few dependencies (the principal the access check already has, the runtime from the
+    # app): each costs FastAPI's resolution on every request of the hottest reads.
+    runtime: Runtime = request.app.state.runtime
+    record = ReadRecord(case_id, principal.actor, stated_purpose(x_purpose), request.url.path)
+    try:
+        yield record
+    except BaseException:
+        if not record.written:
+            with contextlib.suppress(Exception):
+                await run_in_threadpool(write_read, runtime.pool, record)
+        raise
+    if not record.written:
+        await run_in_threadpool(write_read, runtime.pool, record)
+
+
 #: ``scope="function"``: the code after ``yield`` runs when the route has returned, before
 #: its answer is sent.
 CaseReader = Annotated[Actor, Depends(case_reader, scope="function")]
+CaseRead = Annotated[ReadRecord, Depends(case_read, scope="function")]
 AuditorRead = Annotated[AuditRead, Depends(auditor_read)]

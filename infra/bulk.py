@@ -23,7 +23,6 @@ conflict error, which stops the run rather than overwrite anything.
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +30,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import NotFound
-from infra.ledger import A, ReliefLedger
+from infra.ledger import A, ReliefLedger, own_copy
+from infra.read_audit import ReadRecord
 
 COPY_EVENTS = (
     "COPY public.relief_events (originator_id, originator_version, topic, state)"
@@ -57,6 +57,7 @@ class BulkLedger(ReliefLedger):
         self._clean: OrderedDict[UUID, Any] = OrderedDict()  # saved, kept for reuse (LRU)
         self._unit: dict[UUID, Any] | None = None  # copies read or changed by the current unit
         self._pending = 0
+        self._stored: set[UUID] | None = None  # ids in the log (``_stored_ids``)
         self.events_written = 0
 
     @property
@@ -76,9 +77,16 @@ class BulkLedger(ReliefLedger):
                 self._clean.move_to_end(aggregate_id)
         return found
 
-    def get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
-        if version is not None:
-            return super().get(kind, aggregate_id, version=version)
+    def get(
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        *,
+        version: int | None = None,
+        recording: ReadRecord | None = None,
+    ) -> A:
+        if version is not None or recording is not None:
+            return super().get(kind, aggregate_id, version=version, recording=recording)
         found = self._lookup(aggregate_id)
         if found is None:
             found = super().get(kind, aggregate_id)
@@ -86,12 +94,31 @@ class BulkLedger(ReliefLedger):
         if not isinstance(found, kind):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
         if self._unit is not None and aggregate_id not in self._unit:
-            found = copy.deepcopy(found)  # the unit works on its own copy until it succeeds
-            self._unit[aggregate_id] = found
+            mine: A = own_copy(found)  # the unit works on its own copy until it succeeds
+            self._unit[aggregate_id] = mine
+            return mine
         return found
 
     def exists(self, aggregate_id: UUID) -> bool:
-        return self._lookup(aggregate_id) is not None or super().exists(aggregate_id)
+        if self._lookup(aggregate_id) is not None:
+            return True
+        if not self._sql_store():
+            return super().exists(aggregate_id)
+        return aggregate_id in self._stored_ids()
+
+    def _stored_ids(self) -> set[UUID]:
+        """Ids of the aggregates in the log: read once (one query, where asking for each
+        person of each record took a round trip apiece), then kept up to date by ``flush``.
+        A writer beside the run adding the same aggregate meanwhile makes a flush fail on the
+        primary key, as it would have had this asked the database each time (module doc)."""
+        if self._stored is None:
+            recorder: Any = self.recorder
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                rows = cursor.execute(
+                    "SELECT DISTINCT originator_id FROM public.relief_events"
+                ).fetchall()
+            self._stored = {row["originator_id"] for row in rows}
+        return self._stored
 
     def _remember(self, aggregate: Any) -> None:
         self._clean[aggregate.id] = aggregate
@@ -186,5 +213,7 @@ class BulkLedger(ReliefLedger):
         self._pending = 0
         for aggregate in aggregates:
             self._remember(aggregate)
+            if self._stored is not None:
+                self._stored.add(aggregate.id)
         self.events_written += written
         return written

@@ -16,6 +16,7 @@ Every database session of the system says who it is and how long it may wait:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import time
@@ -28,8 +29,9 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from infra.faults import is_transient, session_lost
 from infra.sealing import LEGACY_SEALS_UNTIL, PositionedRecorder
@@ -303,6 +305,57 @@ def open_pool(database_url: str, *, size: int = 8, sessions: Sessions) -> Connec
     )
     pool.open(wait=True, timeout=30)
     return pool
+
+
+class LoopReads:
+    """Statements sent from an event loop on async connections of their own (the API's case
+    reads: no hand-off to a worker thread and back, which under load cost more than the read
+    itself). The pool is made on first use, in and for the loop that uses it (an asyncio
+    pool serves one loop): ``serves()`` says whether the running loop is that one.
+    Connections as the store's: autocommit (a statement is committed when its rows arrive),
+    rows as dicts, the sessions' parameters (names, timeouts)."""
+
+    def __init__(self, database_url: str, *, size: int, sessions: Sessions) -> None:
+        self._conninfo = sessions.conninfo(database_url)
+        self._size = size
+        self._sessions = sessions
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def serves(self) -> bool:
+        """Whether the running loop may use this pool (the first loop that did, or any while
+        none has)."""
+        return self._loop is None or self._loop is asyncio.get_running_loop()
+
+    async def fetch(self, query: str, params: dict[str, Any]) -> list[Any]:
+        """The rows of one statement (prepared), committed when they arrive."""
+        if self._pool is None:
+            self._loop = asyncio.get_running_loop()
+            self._pool = AsyncConnectionPool(
+                self._conninfo,
+                kwargs={"autocommit": True, "row_factory": dict_row},
+                min_size=1,
+                max_size=self._size,
+                name=f"{self._sessions.application_name}-loop",
+                open=False,
+                timeout=self._sessions.wait_s,
+                reconnect_timeout=RECONNECT_TIMEOUT_S,
+            )
+            await self._pool.open(wait=False)
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query, params, prepare=True)
+            rows: list[Any] = await cursor.fetchall()
+        return rows
+
+    async def check(self) -> None:
+        """Replace the broken idle connections (after a connection error)."""
+        if self._pool is not None and not self._pool.closed and self.serves():
+            await self._pool.check()
+
+    async def close(self) -> None:
+        if self._pool is not None and self.serves():
+            await self._pool.close()
+        self._pool, self._loop = None, None
 
 
 def discard_broken(pools: Iterable[ConnectionPool]) -> None:

@@ -15,16 +15,21 @@ Loads (README "How it works"):
 - *Within one request* an aggregate is loaded once (``request_loads``): the access check's
   load is the one the command then changes, or the read then answers from.
 - *Past versions*, and latest versions not cached, start from the nearest snapshot at or
-  below the version (infra/snapshots.py) and replay the events after it.
+  below the version (infra/snapshots.py) and replay the events after it. Snapshots once
+  opened are kept per process (``ByVersion``): a snapshot of a version never changes.
+- *A read of a case's personal data* hands the load its read record (``recording``): the
+  record is inserted by the same statement that reads the events (a data-modifying CTE, in
+  autocommit), so it is committed when the rows arrive and costs no round trip of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from copy import deepcopy
@@ -52,6 +57,7 @@ from domain.household import Household
 from domain.investigation import Investigation
 from domain.staff import StaffMember
 from infra.codec import register_transcodings
+from infra.read_audit import READ_INSERT_CTE, ReadRecord
 from infra.snapshots import AggregateSnapshot, SnapshotStateError
 
 A = TypeVar("A", bound=Aggregate)
@@ -103,6 +109,18 @@ def own_copy(aggregate: Any) -> Any:
     copy = object.__new__(type(aggregate))
     copy.__dict__.update({k: _copied(v) for k, v in vars(aggregate).items()})
     return copy
+
+
+#: Sends one statement with its parameters on an async connection, answers its rows.
+Fetch = Callable[[str, dict[str, Any]], Awaitable[list[Any]]]
+
+
+class _SnapshotUnopened(Exception):
+    """The snapshot of a read did not open: replay every event up to ``version`` instead."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
 
 
 class RecordUnreadable(Exception):
@@ -174,6 +192,33 @@ class LatestCache:
         return len(self._items)
 
 
+class ByVersion:
+    """What is derived from an aggregate at a version, by (aggregate id, version): LRU,
+    thread-safe. An aggregate's state at a version never changes (its events are never
+    updated), so neither does what is derived from it; entries are shared, never changed.
+    The ledger keeps opened snapshots in one (a load replays onto a copy), the API case
+    summaries in another."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple[UUID, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[UUID, int]) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[UUID, int], aggregate: Any) -> None:
+        with self._lock:
+            self._items[key] = aggregate
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+
 class ReliefLedger(Application[UUID]):
     #: The library names the events table after the application: relief_events.
     name = "relief"
@@ -199,32 +244,52 @@ class ReliefLedger(Application[UUID]):
         # without copies and never changes a shared one in place.
         size = int(self.env.get(CACHE_SIZE) or 0)
         self.latest: LatestCache | None = LatestCache(size) if size > 0 else None
+        self.opened: ByVersion | None = ByVersion(size) if size > 0 else None
         self.snapshot_interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
     # Loads -----------------------------------------------------------------------------------
 
-    def get(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
+    def get(
+        self,
+        kind: type[A],
+        aggregate_id: UUID,
+        *,
+        version: int | None = None,
+        recording: ReadRecord | None = None,
+    ) -> A:
         """The aggregate of ``kind`` with that id (as it was at ``version``); NotFound when
         there is none of that kind. Outside a request (CLI, workers, tests) the caller gets
-        its own copy; inside one, see ``request_loads``."""
+        its own copy; inside one, see ``request_loads``. ``recording``: a read record the
+        load's statement writes too, if the load reads the database (``recording.written``
+        says whether it did; the caller writes it otherwise). Only for a caller that has
+        checked the reader may see the aggregate."""
         try:
             if version is not None:
-                aggregate = self.reconstruct(aggregate_id, version)
+                aggregate = self.reconstruct(aggregate_id, version, recording)
             else:
                 loads = _request_loads.get()
                 if loads is None:
-                    aggregate = self.load_latest(aggregate_id, private=True)
+                    aggregate = self.load_latest(aggregate_id, private=True, recording=recording)
                 else:
                     aggregate = loads.get(aggregate_id)
                     if aggregate is None:
-                        aggregate = self.load_latest(aggregate_id, private=loads.writes)
+                        aggregate = self.load_latest(
+                            aggregate_id, private=loads.writes, recording=recording
+                        )
                         loads[aggregate_id] = aggregate
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}") from None
         if not isinstance(aggregate, kind):
             raise NotFound(f"no {kind.__name__} with id {aggregate_id}")
         return aggregate
+
+    def cached(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        """This process's newest known version of the aggregate (shared: never to be
+        changed), with no I/O; None when it is not cached or not of ``kind``. It may be older
+        than the log: for what never changes after an aggregate's creation only."""
+        found = self.latest.get(aggregate_id) if self.latest is not None else None
+        return found if isinstance(found, kind) else None
 
     def loaded(self, kind: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate this request has loaded already (no I/O), or None."""
@@ -241,16 +306,28 @@ class ReliefLedger(Application[UUID]):
             return loads[aggregate_id]
         return self.load_latest(aggregate_id, private=loads is None or loads.writes)
 
-    def load_latest(self, aggregate_id: UUID, *, private: bool) -> Any:
+    def load_latest(
+        self, aggregate_id: UUID, *, private: bool, recording: ReadRecord | None = None
+    ) -> Any:
         """The newest version: the cached one brought up to date with the log (a copy when
         ``private``, the shared one else)."""
         cached = self.latest.get(aggregate_id) if self.latest is not None else None
         if cached is None:
-            aggregate = self.reconstruct(aggregate_id, None)
+            aggregate = self.reconstruct(aggregate_id, None, recording)
             if self.latest is not None:
                 self.latest.offer(own_copy(aggregate) if private else aggregate)
             return aggregate
-        new = list(self._events(aggregate_id, gt=cached.version))
+        if recording is not None and self._sql_store():
+            query, params = self._newer_query(aggregate_id, cached.version, recording)
+            rows = self._fetch(query, params)
+            recording.written = True
+            new = list(self._decoded(aggregate_id, rows))
+        else:
+            new = list(self._events(aggregate_id, gt=cached.version))
+        return self._caught_up(cached, new, private=private)
+
+    def _caught_up(self, cached: Any, new: list[Any], *, private: bool) -> Any:
+        """``cached`` with the ``new`` events applied (to a copy), offered to the cache."""
         if not new:
             return own_copy(cached) if private else cached
         aggregate = replay(own_copy(cached), new)
@@ -258,38 +335,152 @@ class ReliefLedger(Application[UUID]):
             self.latest.offer(aggregate)
         return own_copy(aggregate) if private else aggregate
 
-    def reconstruct(self, aggregate_id: UUID, version: int | None) -> Any:
+    def reconstruct(
+        self, aggregate_id: UUID, version: int | None, recording: ReadRecord | None = None
+    ) -> Any:
         """Replayed from the nearest snapshot at or below ``version`` (None: the newest)."""
         if version is None:
-            aggregate = self._replayed(aggregate_id, str(NEWEST), {})
+            aggregate = self._replayed(aggregate_id, str(NEWEST), {}, recording)
         else:
-            aggregate = self._replayed(aggregate_id, "%(version)s::bigint", {"version": version})
+            aggregate = self._replayed(
+                aggregate_id, "%(version)s::bigint", {"version": version}, recording
+            )
         if aggregate is None:
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r}")
         return aggregate
 
-    def as_of(self, aggregate_id: UUID, moment: Any) -> Any:
+    #: The version recorded last at or before a moment (audit.chain's time index).
+    VERSION_AT = (
+        "(SELECT max(originator_version) FROM audit.chain"
+        " WHERE originator_id = %(id)s AND recorded_at <= %(moment)s)"
+    )
+
+    def as_of(self, aggregate_id: UUID, moment: Any, *, recording: ReadRecord | None = None) -> Any:
         """The aggregate as it stood at ``moment`` (the version recorded last at or before
-        it), or None when it did not exist yet; one query (version, snapshot and events)."""
-        return self._replayed(
-            aggregate_id,
-            "(SELECT max(originator_version) FROM audit.chain"
-            " WHERE originator_id = %(id)s AND recorded_at <= %(moment)s)",
-            {"moment": moment},
+        it), or None when it did not exist yet; one query (version, snapshot and events, and
+        the read record when ``recording``)."""
+        return self._replayed(aggregate_id, self.VERSION_AT, {"moment": moment}, recording)
+
+    # Reads on an event loop (the API's case reads) ---------------------------------------------
+
+    def reads_on_loop(self) -> bool:
+        """Whether ``read_latest``/``read_as_of`` can answer (the events are in PostgreSQL)."""
+        return self.snapshots is not None and self._sql_store()
+
+    async def read_latest(
+        self, kind: type[A], aggregate_id: UUID, recording: ReadRecord, fetch: Fetch
+    ) -> A | None:
+        """Inside a read request: the newest version of a cached aggregate, its newer events
+        and the read record in one statement sent by ``fetch`` (an async connection: no
+        worker thread); None when it is not cached (the caller loads it as ``get`` does)."""
+        loads = _request_loads.get()
+        cached = self.cached(kind, aggregate_id)
+        if cached is None or loads is None or loads.writes or not self.reads_on_loop():
+            return None
+        query, params = self._newer_query(aggregate_id, cached.version, recording)
+        rows = await fetch(query, params)
+        recording.written = True
+        aggregate: A = self._caught_up(
+            cached, list(self._decoded(aggregate_id, rows)), private=False
+        )
+        loads[aggregate_id] = aggregate
+        return aggregate
+
+    async def read_as_of(
+        self, aggregate_id: UUID, moment: Any, recording: ReadRecord, fetch: Fetch
+    ) -> Any:
+        """``as_of`` with its statement sent by ``fetch`` (see ``read_latest``)."""
+        query, params = self._replayed_query(
+            aggregate_id, self.VERSION_AT, {"moment": moment}, recording
+        )
+        rows = await fetch(query, params)
+        recording.written = True
+        try:
+            return self._from_rows(aggregate_id, rows)
+        except _SnapshotUnopened as unopened:
+            version = unopened.version
+        return await asyncio.to_thread(
+            lambda: replay(None, self._events(aggregate_id, lte=version))
         )
 
-    def _replayed(self, aggregate_id: UUID, version_sql: str, params: dict[str, Any]) -> Any:
-        """The nearest snapshot at or below the version and the events after it up to the
-        version, fetched in one round trip and replayed; None when there are none."""
+    # Statements and their rows -----------------------------------------------------------------
+
+    def _sql_store(self) -> bool:
+        """Whether the events are in PostgreSQL (not the unit tests' in-memory store)."""
+        return hasattr(self.recorder, "datastore")
+
+    def _fetch(self, query: str, params: dict[str, Any]) -> list[Any]:
         recorder: Any = self.recorder
-        if self.snapshots is None or not hasattr(recorder, "datastore"):
+        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+            rows: list[Any] = cursor.execute(query, params, prepare=True).fetchall()
+        return rows
+
+    def _newer_query(
+        self, aggregate_id: UUID, after: int, recording: ReadRecord
+    ) -> tuple[str, dict[str, Any]]:
+        """The events after version ``after``, read by the statement that writes the read
+        record (committed when the rows arrive: autocommit)."""
+        query = (
+            f"WITH {READ_INSERT_CTE}"
+            " SELECT notification_id AS position, originator_version, topic, state"
+            " FROM public.relief_events WHERE originator_id = %(id)s"
+            " AND originator_version > %(after)s ORDER BY originator_version"
+        )
+        return query, {"id": aggregate_id, "after": after, **recording.params()}
+
+    def _decoded(self, aggregate_id: UUID, rows: list[Any]) -> Iterator[Any]:
+        """Domain events of stored rows (position, originator_version, topic, state):
+        unsealed (their seals checked) and decoded."""
+        mapper = self.mapper
+        try:
+            for row in rows:
+                yield mapper.to_domain_event(
+                    Notification(
+                        id=row["position"],
+                        originator_id=aggregate_id,
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+        except MapperDeserialisationError as error:
+            raise RecordUnreadable(aggregate_id, str(error)) from error
+
+    def _replayed(
+        self,
+        aggregate_id: UUID,
+        version_sql: str,
+        params: dict[str, Any],
+        recording: ReadRecord | None = None,
+    ) -> Any:
+        """The nearest snapshot at or below the version and the events after it up to the
+        version, fetched in one round trip and replayed; None when there are none. With
+        ``recording``, the same statement writes the read record."""
+        if not self.reads_on_loop():
             # The in-memory store (unit tests): the library's reads, one after the other.
             version = params.get("version")
             start = self._snapshot_at(aggregate_id, version)
             events = self._events(aggregate_id, gt=start.version if start else None, lte=version)
             return replay(start, events)
+        query, params = self._replayed_query(aggregate_id, version_sql, params, recording)
+        rows = self._fetch(query, params)
+        if recording is not None:
+            recording.written = True
+        try:
+            return self._from_rows(aggregate_id, rows)
+        except _SnapshotUnopened as unopened:  # every event up to the same version
+            return replay(None, self._events(aggregate_id, lte=unopened.version))
+
+    def _replayed_query(
+        self,
+        aggregate_id: UUID,
+        version_sql: str,
+        params: dict[str, Any],
+        recording: ReadRecord | None,
+    ) -> tuple[str, dict[str, Any]]:
+        record = f"{READ_INSERT_CTE}, " if recording is not None else ""
         query = (
-            f"WITH v AS (SELECT {version_sql} AS version),"
+            f"WITH {record}v AS (SELECT {version_sql} AS version),"
             " s AS (SELECT originator_version, topic, state FROM public.relief_snapshots"
             " WHERE originator_id = %(id)s AND originator_version <= (SELECT version FROM v)"
             " ORDER BY originator_version DESC LIMIT 1)"
@@ -301,38 +492,39 @@ class ReliefLedger(Application[UUID]):
             " AND originator_version <= (SELECT version FROM v)"
             " ORDER BY snapshot DESC, originator_version"
         )
-        with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
-            rows = cursor.execute(query, {"id": aggregate_id, **params}, prepare=True).fetchall()
+        params = {"id": aggregate_id, **params}
+        if recording is not None:
+            params.update(recording.params())
+        return query, params
+
+    def _from_rows(self, aggregate_id: UUID, rows: list[Any]) -> Any:
+        """The aggregate of a snapshot row (if first) and the event rows after it; None when
+        there are no rows; ``_SnapshotUnopened`` when the snapshot does not open."""
         if not rows:
             return None
         start = None
         if rows[0]["snapshot"]:
             head = rows.pop(0)
             start = self._open_snapshot(aggregate_id, head)
-            if start is None:  # it did not open: every event up to the same version
+            if start is None:
                 last = rows[-1] if rows else head
-                return replay(None, self._events(aggregate_id, lte=last["originator_version"]))
-        mapper = self.mapper
-        try:
-            return replay(
-                start,
-                (
-                    mapper.to_domain_event(
-                        Notification(
-                            id=row["position"],
-                            originator_id=aggregate_id,
-                            originator_version=row["originator_version"],
-                            topic=row["topic"],
-                            state=bytes(row["state"]),
-                        )
-                    )
-                    for row in rows
-                ),
-            )
-        except MapperDeserialisationError as error:
-            raise RecordUnreadable(aggregate_id, str(error)) from error
+                raise _SnapshotUnopened(last["originator_version"])
+        return replay(start, self._decoded(aggregate_id, rows))
 
     def _open_snapshot(self, aggregate_id: UUID, row: Any) -> Any:
+        """The snapshot's aggregate, a copy of its own to replay onto; None when it does not
+        open. Opened once per process (``opened``)."""
+        key = (aggregate_id, row["originator_version"])
+        opened = self.opened.get(key) if self.opened is not None else None
+        if opened is None:
+            opened = self._opened_snapshot(aggregate_id, row)
+            if opened is None:
+                return None
+            if self.opened is not None:
+                self.opened.put(key, opened)
+        return own_copy(opened)
+
+    def _opened_snapshot(self, aggregate_id: UUID, row: Any) -> Any:
         stored = StoredEvent(
             originator_id=aggregate_id,
             originator_version=row["originator_version"],

@@ -24,22 +24,63 @@ READS_DDL = (
 )
 
 
+class ReadRecord:
+    """One read of a case's personal data, to be recorded (committed) before its answer is
+    sent. ``written`` once committed: by ``record_read``, or in the same statement as the
+    load that reads the case (``insert_cte``, infra/ledger.py), so the record costs no round
+    trip of its own."""
+
+    __slots__ = ("actor", "case_id", "endpoint", "purpose", "written")
+
+    def __init__(self, case_id: UUID, actor: Actor, purpose: str, endpoint: str) -> None:
+        self.case_id, self.actor, self.purpose, self.endpoint = case_id, actor, purpose, endpoint
+        self.written = False
+
+    def params(self) -> dict[str, Any]:
+        actor = self.actor
+        return {
+            "read_case": self.case_id,
+            "read_actor": actor.id,
+            "read_role": actor.role.value,
+            "read_organisation": actor.organisation,
+            "read_purpose": self.purpose,
+            "read_endpoint": self.endpoint,
+        }
+
+
+#: The record as a data-modifying CTE of another statement (named parameters ``params()``):
+#: PostgreSQL runs it exactly once whether or not the statement reads it, in the statement's
+#: transaction, so in autocommit the record is committed when the statement's rows arrive.
+READ_INSERT_CTE = (
+    "recorded AS (INSERT INTO audit.reads (case_id, actor_id, actor_role, actor_organisation,"
+    " purpose, endpoint) VALUES (%(read_case)s, %(read_actor)s, %(read_role)s,"
+    " %(read_organisation)s, %(read_purpose)s, %(read_endpoint)s))"
+)
+
+
 def record_read(
     pool: ConnectionPool, case_id: UUID, actor: Actor, purpose: str, endpoint: str
 ) -> None:
     """Recorded and committed before the caller goes on (the answer waits for it, so a read
     never goes unrecorded): one round trip in autocommit, a prepared statement."""
+    write_read(pool, ReadRecord(case_id, actor, purpose, endpoint))
+
+
+def write_read(pool: ConnectionPool, record: ReadRecord) -> None:
+    """``record`` on its own statement, committed (autocommit) before returning."""
     with pool.connection() as conn:
         conn.autocommit = True
         try:
             conn.execute(
                 "INSERT INTO audit.reads (case_id, actor_id, actor_role, actor_organisation,"
-                " purpose, endpoint) VALUES (%s, %s, %s, %s, %s, %s)",
-                (case_id, actor.id, actor.role.value, actor.organisation, purpose, endpoint),
+                " purpose, endpoint) VALUES (%(read_case)s, %(read_actor)s, %(read_role)s,"
+                " %(read_organisation)s, %(read_purpose)s, %(read_endpoint)s)",
+                record.params(),
                 prepare=True,
             )
         finally:
             conn.autocommit = False
+    record.written = True
 
 
 def reads_of(pool: ConnectionPool, case_id: UUID, limit: int = 1000) -> list[dict[str, Any]]:

@@ -9,21 +9,24 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.access import allow, check_record
 from api.auth import CurrentPrincipal, Principal
 from api.deps import MAX_SEQUENCE, IsoDateTime, Ledger, RuntimeDep
-from api.read_audit import AuditorRead, CaseReader
+from api.read_audit import AuditorRead, CaseRead, CaseReader
+from api.routes.cases import case_json, case_summary
 from domain.case import ReliefCase
 from domain.clock import business_date
 from domain.errors import InvalidState, InvalidValue, NotFound
 from infra.audit_chain import version_at
 from infra.audit_verify import verify_as_configured
 from infra.checkpoints import checkpoints, load_public_key
+from infra.database import LoopReads
 from infra.evidence import build_bundle
 from infra.read_audit import reads_of, record_read
+from infra.runtime import Runtime
 from infra.sealing import seal_of
 from infra.verification_jobs import job, start_or_join
 
@@ -121,33 +124,45 @@ def _version_as_of(
 @router.get(
     "/cases/{case_id}/as-of",
     dependencies=[allow("case.read")],
+    response_model=dict[str, Any],
 )
-def case_as_of(
+async def case_as_of(
     case_id: UUID,
-    ledger: Ledger,
-    runtime: RuntimeDep,
-    reader: CaseReader,
+    request: Request,
+    reader: CaseRead,
     at: Annotated[IsoDateTime | None, Query(description="a moment, with time zone")] = None,
     version: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """The case as it stood at a moment or at a version."""
+    runtime: Runtime = request.app.state.runtime  # no dependencies: fewer to resolve
+    ledger = runtime.ledger
     if at is not None and version is None:
-        # The version in force at the instant, the nearest snapshot and the events after it:
-        # one query (infra/ledger.py ``as_of``).
+        # The version in force at the instant, the nearest snapshot, the events after it and
+        # the read record: one statement, sent from the event loop (infra/ledger.py ``as_of``).
         if at.tzinfo is None:
             raise InvalidValue("at needs a time zone", field="at")
-        case = ledger.as_of(case_id, at)
+        loop_reads: LoopReads = request.app.state.loop_reads
+        if loop_reads.serves() and ledger.reads_on_loop():
+            case = await ledger.read_as_of(case_id, at, reader, loop_reads.fetch)
+        else:
+            case = await run_in_threadpool(ledger.as_of, case_id, at, recording=reader)
         if case is None:
             raise NotFound(f"{case_id} did not exist at {at.isoformat()}", field="at")
-        return {"as_of": at.isoformat(), **case.summary()}
+    else:
+        case = await run_in_threadpool(_case_at_version, runtime, ledger, case_id, at, version)
+    content = {"as_of": at.isoformat() if at else None, **case_summary(request, case)}
+    return case_json(content)
+
+
+def _case_at_version(
+    runtime: Any, ledger: Any, case_id: UUID, at: dt.datetime | None, version: int | None
+) -> ReliefCase:
     version = _version_as_of(runtime, case_id, at, version)
     current = ledger.get_case(case_id)
     if version > current.version:
         raise NotFound(f"case {case_id} has no version {version}", field="version")
-    return {
-        "as_of": at.isoformat() if at else None,
-        **ledger.get_case(case_id, version=version).summary(),
-    }
+    case: ReliefCase = ledger.get_case(case_id, version=version)
+    return case
 
 
 @router.get(

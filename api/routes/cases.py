@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -12,7 +13,7 @@ from api.access import allow, check_division, check_record, check_sees_full_ids
 from api.auth import CurrentPrincipal
 from api.deps import AppServices, By, ExpectedVersion, Ledger, RuntimeDep
 from api.names import named
-from api.read_audit import CaseReader, stated_purpose
+from api.read_audit import CaseRead, CaseReader, stated_purpose
 from api.requests.cases import (
     AddMember,
     Approval,
@@ -34,7 +35,9 @@ from api.requests.cases import (
 from domain.case import ReliefCase
 from domain.errors import NotFound
 from domain.household import Household
+from infra.database import LoopReads
 from infra.history import aggregate_history
+from infra.ledger import ByVersion, ReliefLedger
 from infra.read_audit import record_read
 
 router = APIRouter()
@@ -43,6 +46,28 @@ router = APIRouter()
 def case_view(case: ReliefCase, response: Response) -> dict[str, Any]:
     response.headers["ETag"] = f'"{case.version}"'
     return named(case.summary())
+
+
+def case_summary(request: Request, case: ReliefCase) -> dict[str, Any]:
+    """``case.summary()``, kept per process by (id, version) (``app.state.case_summaries``):
+    a version's summary never changes, and a long case's takes longer to build than to load.
+    Shared: callers copy it before adding to it."""
+    summaries: ByVersion | None = getattr(request.app.state, "case_summaries", None)
+    if summaries is None:
+        return case.summary()
+    key = (case.id, case.version)
+    summary: dict[str, Any] | None = summaries.get(key)
+    if summary is None:
+        summary = case.summary()
+        summaries.put(key, summary)
+    return summary
+
+
+def case_json(content: dict[str, Any], etag: int | None = None) -> Response:
+    """A case answer encoded by orjson (FastAPI's generic encoding of a long case took
+    several times longer), with the case's version as ETag when it is the newest."""
+    headers = {"ETag": f'"{etag}"'} if etag is not None else None
+    return Response(orjson.dumps(content), media_type="application/json", headers=headers)
 
 
 def household_view(household: Household, response: Response) -> dict[str, Any]:
@@ -153,15 +178,26 @@ def receive_application(
     return case_view(case, response)
 
 
-@router.get("/cases/{case_id}", dependencies=[allow("case.read")], tags=["cases"])
-async def get_case(
-    case_id: UUID, response: Response, ledger: Ledger, reader: CaseReader
-) -> dict[str, Any]:
-    # The access check loaded it for this request: answered on the event loop, no I/O.
+@router.get(
+    "/cases/{case_id}",
+    dependencies=[allow("case.read")],
+    tags=["cases"],
+    response_model=dict[str, Any],
+)
+async def get_case(case_id: UUID, request: Request, reader: CaseRead) -> Response:
+    ledger: ReliefLedger = request.app.state.runtime.ledger  # no dependency: fewer to resolve
+    # Loaded by the access check for this request (which then had no cached version to check):
+    # answered on the event loop, no I/O; the read record is written after the route.
     case = ledger.loaded(ReliefCase, case_id)
     if case is None:
-        case = await run_in_threadpool(ledger.get_case, case_id)
-    return case_view(case, response)
+        # One statement sent from the event loop: the events newer than the cached version
+        # and the read record (committed when they arrive); on a worker thread if not cached.
+        loop_reads: LoopReads = request.app.state.loop_reads
+        if loop_reads.serves():
+            case = await ledger.read_latest(ReliefCase, case_id, reader, loop_reads.fetch)
+        if case is None:
+            case = await run_in_threadpool(ledger.get, ReliefCase, case_id, recording=reader)
+    return case_json(named(dict(case_summary(request, case))), case.version)
 
 
 @router.get("/cases/{case_id}/history", dependencies=[allow("case.read")], tags=["cases"])

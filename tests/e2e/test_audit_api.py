@@ -239,3 +239,58 @@ def test_a_verification_runs_as_a_job_whose_status_anyone_auditing_may_ask(
     report = ok(status)
     assert report["job"] == job and "intact" in report
     refused(client.get(f"/audit/verify/jobs/{uuid.uuid4()}"), 404, "not-found")
+
+
+def test_reads_of_a_cached_case_are_recorded_by_the_statement_that_loads_it(
+    client: TestClient, runtime: Runtime
+) -> None:
+    """Once a read has cached the case, ``GET /cases/{id}`` and ``as-of?at=`` check its scope
+    on the cached case and write the read record in the statement that reads its events
+    (infra/ledger.py ``read_latest``/``read_as_of``): each answered read is recorded once, the
+    answers see events recorded since, and a read refused by scope is not recorded."""
+    case = application(runtime)
+    received_at = runtime.services.clock.now()
+    path = f"/cases/{case.id}"
+    assert ok(client.get(path, headers=reader("first", who="a")))["status"] == "received"
+    approve(runtime, case)  # recorded outside the API: the cached case is now behind the log
+    again = client.get(path, headers=reader("second", who="b"))
+    assert ok(again)["status"] == "approved"
+    assert again.headers["ETag"] == f'"{ok(again)["version"]}"'
+    assert client.app.state.loop_reads._pool is not None  # sent from the event loop
+    then = ok(
+        client.get(
+            f"{path}/as-of",
+            headers=reader("third", who="c"),
+            params={"at": received_at.isoformat()},
+        )
+    )
+    assert then["status"] == "received" and then["as_of"] == received_at.isoformat()
+    elsewhere = {**actor("handling_staff", "440104", "d", scope="440104"), "X-Purpose": "fourth"}
+    refused(client.get(path, headers=elsewhere), 404, "not-found")
+    refused(
+        client.get(f"{path}/as-of", headers=elsewhere, params={"at": "2026-01-01T00:00:00Z"}),
+        404,
+        "not-found",
+    )
+    # The ledger's own loads with a record: written by their statement, not afterwards.
+    from domain.case import ReliefCase
+    from domain.provenance import Actor, Role
+    from infra.ledger import request_loads
+    from infra.read_audit import ReadRecord
+
+    who = Actor("e", Role.HANDLING_STAFF, "440103")
+    latest, past = ReadRecord(case.id, who, "fifth", "/l"), ReadRecord(case.id, who, "sixth", "/p")
+    with request_loads(writes=False):
+        assert runtime.ledger.cached(ReliefCase, case.id) is not None
+        assert runtime.ledger.get(ReliefCase, case.id, recording=latest).status.value == "approved"
+    assert runtime.ledger.as_of(case.id, received_at, recording=past).version == 1
+    assert latest.written and past.written
+    auditor = actor("auditor", "44", "auditor-1")
+    reads = ok(client.get(f"{path}/reads", headers=auditor))["items"]
+    assert [(r["actor"]["id"], r["purpose"], r["endpoint"]) for r in reads] == [
+        ("e", "sixth", "/p"),
+        ("e", "fifth", "/l"),
+        ("c", "third", f"{path}/as-of"),
+        ("b", "second", path),
+        ("a", "first", path),
+    ]

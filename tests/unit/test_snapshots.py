@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -259,3 +260,40 @@ def test_a_commands_own_copy_equals_the_aggregate_and_changing_it_leaves_the_ori
             assert copied is not original and state(copied) == before
             replay(copied, events[version:])  # every later change, applied to the copy
             assert state(original) == before
+
+
+def test_what_decides_a_cases_scope_never_changes_after_it_is_received() -> None:
+    """The access check may read a case's scope on any version of it, the cached one too
+    (api/access.py ``SCOPE_FIXED_AT_CREATION``): its registered village and receiving county
+    are the same at every version of every case of a history with every kind of case event."""
+    from api.access import SCOPE_FIXED_AT_CREATION
+    from domain.case import ReliefCase
+
+    assert ReliefCase in SCOPE_FIXED_AT_CREATION
+    ledger = in_memory_ledger()
+    generated_history(ledger)
+    kinds: set[str] = set()
+    cases = 0
+    for events in all_histories(ledger).values():
+        first = replay(None, events[:1])
+        if not isinstance(first, ReliefCase):
+            continue
+        cases += 1
+        scope = (first.registered_division, first.received_county)
+        for version in range(2, len(events) + 1):
+            kinds.add(type(events[version - 1]).__qualname__)
+            case = replay(None, events[:version])
+            assert (case.registered_division, case.received_county) == scope, version
+    assert cases >= 5 and len(kinds) >= 6, (cases, sorted(kinds))
+    # ... and no event of a case but its first so much as names those fields in its apply
+    events = [
+        kind
+        for kind in vars(ReliefCase).values()
+        if isinstance(kind, type) and issubclass(kind, ReliefCase.Event)
+    ]
+    assert len(events) >= 14
+    for kind in events:
+        if kind is not ReliefCase.ApplicationReceived and "apply" in vars(kind):
+            source = inspect.getsource(kind.apply)
+            assert "registered_division" not in source, kind
+            assert "received_county" not in source, kind
