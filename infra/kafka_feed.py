@@ -182,7 +182,7 @@ class KafkaFeedRunner:
             for record in records:
                 if record.partition in rewound:
                     continue
-                event = cloudevents.decode(record.value)
+                event = cloudevents.decode(record.value, topics=self.topics)
                 try:
                     self._check_continuity(record, event, offsets)
                 except _Rewind as rewind:
