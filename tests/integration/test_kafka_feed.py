@@ -222,3 +222,24 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
         schema=pg,
     ).catch_up()
     assert caseload_rows(runtime.database_url, schema) == caseload_rows(runtime.database_url, pg)
+
+
+def test_a_feed_that_joined_before_the_relay_first_published_reads_everything(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    """Its member joined its group while the topic did not exist (assigned nothing); the
+    embedded broker answers that member's later rejoins with that empty assignment, so the
+    runner rejoins as a new member once the relay has started."""
+    write_history(runtime, 10)
+    schema = new_schema(runtime, "rm_caseload_early")
+    runner = kafka_runner(runtime, own_broker.bootstrap, schema, group_id="early")
+    try:
+        joined_until = time.monotonic() + 8
+        while time.monotonic() < joined_until:
+            runner.run_once(timeout_ms=500)
+        relay = relay_for(runtime, own_broker.bootstrap)
+        while relay.run_once():
+            runner.run_once(timeout_ms=100)  # polling on: the member keeps its place
+        consume_until(runner, runtime, schema, timeout=90)
+    finally:
+        runner.close()
