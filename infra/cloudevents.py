@@ -9,16 +9,18 @@ whenever the relay republishes the log to a broker that lost it).
 from __future__ import annotations
 
 import base64
+import binascii
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Container
+from typing import Any, NamedTuple
 from uuid import UUID
+
+import orjson
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
 
-@dataclass(frozen=True)
-class RelayedEvent:
+class RelayedEvent(NamedTuple):  # a tuple: built for every record a Kafka-fed projection reads
     position: int
     originator_id: UUID
     originator_version: int
@@ -60,26 +62,42 @@ class MalformedCloudEvent(ValueError):
     pass
 
 
-def decode(value: bytes) -> RelayedEvent:
+def decode(value: bytes, *, topics: Container[str] | None = None) -> RelayedEvent:
+    """The relayed event a message carries; raises MalformedCloudEvent for anything else.
+
+    ``topics``: decode the state only of events of these topics; the others come with an empty
+    state (a reader that only follows where they are in the log need not unpack them).
+    orjson parses the envelope (the stdlib parser took most of a Kafka-fed projection's own
+    decoding time). A JSON state (an unsealed event: ``data``) is taken from the stdlib's parse,
+    which keeps integers beyond 64 bits exact (orjson makes them floats); sealed events travel as
+    ``data_base64``.
+    """
     try:
-        envelope = json.loads(value)
+        try:
+            envelope = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            envelope = json.loads(value)
         if envelope.get("specversion") != "1.0":
             raise MalformedCloudEvent(f"unsupported specversion {envelope.get('specversion')!r}")
-        if "data_base64" in envelope:
-            state = base64.b64decode(envelope["data_base64"])
+        topic = envelope["type"]
+        if not isinstance(topic, str):
+            raise TypeError(f"type is {type(topic).__name__}, not a string")
+        if topics is not None and topic not in topics:
+            state = b""
+        elif "data_base64" in envelope:
+            state = binascii.a2b_base64(envelope["data_base64"])
         else:
-            state = json.dumps(envelope["data"], separators=(",", ":"), ensure_ascii=False).encode(
-                "utf-8"
-            )
+            data = json.loads(value)["data"]
+            state = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         return RelayedEvent(
             position=int(envelope["position"]),
             originator_id=UUID(envelope["subject"]),
             originator_version=int(envelope["aggregateversion"]),
-            topic=str(envelope["type"]),
+            topic=topic,
             state=state,
             epoch=int(envelope.get("relayepoch", 1)),
         )
     except MalformedCloudEvent:
         raise
-    except (KeyError, TypeError, ValueError) as error:
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise MalformedCloudEvent(f"not a relief-ledger CloudEvent: {error}") from error

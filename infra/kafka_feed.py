@@ -10,7 +10,9 @@ Exactly-once effect over an at-least-once topic:
   its start when that record is no longer there or has changed; and before every poll it
   compares the relay's epoch (in PostgreSQL, the source of truth) with the epoch it last read:
   a newer one means the relay recreated the topic and republished the log, so every partition
-  is read again from its start. Deduplication makes re-reading safe.
+  is read again from its start, by a consumer that rejoins its group as a new member (the
+  embedded broker answers a member that rejoined across the loss with a stale assignment).
+  Deduplication makes re-reading safe.
 """
 
 from __future__ import annotations
@@ -76,12 +78,16 @@ class KafkaFeedRunner:
         self.topic = topic
         self.batch_size = batch_size
         self.before_commit = before_commit
-        self.consumer: KafkaConsumer = kafka_io.consumer(
-            bootstrap,
-            group_id=group_id or f"relief-projection-{projection.name}-{schema or 'active'}",
-            max_poll_records=batch_size,
-        )
+        self.bootstrap = bootstrap
+        self.group_id = group_id or f"relief-projection-{projection.name}-{schema or 'active'}"
         self._verify: dict[int, tuple[int, str]] = {}  # partition -> (offset, cloudevent id)
+        self._relay_epoch: int | None = None  # the relay's epoch (0: none yet) at the last poll
+        self.consumer: KafkaConsumer = self._new_consumer()
+
+    def _new_consumer(self) -> KafkaConsumer:
+        consumer = kafka_io.consumer(
+            self.bootstrap, group_id=self.group_id, max_poll_records=self.batch_size
+        )
         runner = self
 
         class _OnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -91,7 +97,23 @@ class KafkaFeedRunner:
             def on_partitions_assigned(self, assigned: Any) -> None:
                 runner._seek_to_stored(assigned)
 
-        self.consumer.subscribe([topic], listener=_OnAssign())
+        consumer.subscribe([self.topic], listener=_OnAssign())
+        return consumer
+
+    def _renew_consumer(self, why: str) -> None:
+        """Leave the group and join it again as a new member.
+
+        After the broker lost the topic, the group's members rejoin while the topic is missing
+        or recreated; the embedded broker (Tansu) then answers a later SyncGroup of the same
+        member with the assignment it stored for an earlier one (none, or partitions of a topic
+        that no longer exists) instead of the leader's new one, and kafka-python, trusting it,
+        never fetches again. A new member, joining once the relay has recreated the topic, gets
+        the leader's assignment; its listener seeks to the stored offsets as at any join.
+        """
+        log.warning("kafka feed %s: rejoining its group as a new member: %s", self.name, why)
+        self._verify.clear()
+        self.consumer.close()
+        self.consumer = self._new_consumer()
 
     @property
     def name(self) -> str:
@@ -134,27 +156,33 @@ class KafkaFeedRunner:
     # The batch ------------------------------------------------------------------------------
 
     def _follow_relay_epoch(self) -> None:
-        """Rewind partitions last read in an older relay epoch: the topic was rebuilt."""
+        """Rewind partitions last read in an older relay epoch: the topic was rebuilt; and
+        rejoin the group as a new member when the relay's epoch moved on since the last poll."""
         with self.pool.connection() as conn, conn.transaction():
             row = conn.execute(f"SELECT max(epoch) FROM {CONTROL_SCHEMA}.relay_state").fetchone()
-            relay_epoch = row[0] if row and row[0] is not None else None
-            if relay_epoch is None:
+            relay_epoch = int(row[0]) if row and row[0] is not None else 0  # 0: no relay yet
+            renew = self._relay_epoch is not None and relay_epoch > self._relay_epoch
+            self._relay_epoch = relay_epoch
+            if relay_epoch == 0:
                 return
             # Only this consumer's partitions: another member of the group follows its own.
             assigned = [tp.partition for tp in self.consumer.assignment()]
-            if not assigned:
-                return
-            schema = self.target.schema(conn)
-            stale = [
-                r[0]
-                for r in conn.execute(
-                    sql.SQL(
-                        "DELETE FROM {}._kafka_offsets WHERE topic = %s AND epoch < %s"
-                        " AND partition = ANY(%s) RETURNING partition"
-                    ).format(sql.Identifier(schema)),
-                    (self.topic, relay_epoch, assigned),
-                ).fetchall()
-            ]
+            stale: list[int] = []
+            if assigned:
+                schema = self.target.schema(conn)
+                stale = [
+                    r[0]
+                    for r in conn.execute(
+                        sql.SQL(
+                            "DELETE FROM {}._kafka_offsets WHERE topic = %s AND epoch < %s"
+                            " AND partition = ANY(%s) RETURNING partition"
+                        ).format(sql.Identifier(schema)),
+                        (self.topic, relay_epoch, assigned),
+                    ).fetchall()
+                ]
+        if renew:  # the new member seeks from the stored offsets, these ones deleted
+            self._renew_consumer(f"the relay republished the log in epoch {relay_epoch}")
+            return
         for partition in stale:
             self._rewind(partition, f"relay republished the log in epoch {relay_epoch}")
 
@@ -182,7 +210,7 @@ class KafkaFeedRunner:
             for record in records:
                 if record.partition in rewound:
                     continue
-                event = cloudevents.decode(record.value)
+                event = cloudevents.decode(record.value, topics=self.topics)
                 try:
                     self._check_continuity(record, event, offsets)
                 except _Rewind as rewind:

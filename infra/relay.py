@@ -10,8 +10,10 @@ PostgreSQL is the source of truth; Kafka is a copy for consumers and scale-out.
   stops and its supervisor (``infra.faults.supervise``) starts it again after a pause.
 - Broker lost its data (the embedded broker keeps memory only, or a topic was recreated): the
   relay remembers the next offset of every partition it wrote. A broker whose end offsets are
-  below those, a missing topic, or an acknowledgement with a lower offset than one already seen
-  means the copy is gone, so the relay starts a new epoch and republishes from position 0.
+  below those, a missing topic, a topic with other partitions than the relay's (another client
+  had the broker create it after the loss), or an acknowledgement with a lower offset than one
+  already seen means the copy is gone, so the relay starts a new epoch and republishes from
+  position 0, into a topic it recreated with its partitions.
 - One active relay: an advisory lock elects it; others wait.
 - Checkpoints: each signed checkpoint is copied to ``<topic>.checkpoints`` once the events it
   covers are published, and again, from the first, in every new epoch (a broker that lost the
@@ -162,6 +164,12 @@ class KafkaRelay:
         if self.topic not in topics:
             raise BrokerLostData("the topic is gone")
         partitions = self._probe.partitions_for_topic(self.topic) or set()
+        if len(partitions) != self.partitions:
+            # Not the topic the relay created: another client's metadata request had the
+            # broker create it (with the broker's default partitions) after it lost ours.
+            raise BrokerLostData(
+                f"the topic has {len(partitions)} partitions, not {self.partitions}"
+            )
         ends = self._probe.end_offsets([TopicPartition(self.topic, p) for p in partitions])
         for partition, next_offset in state.partition_offsets.items():
             end = ends.get(TopicPartition(self.topic, partition))

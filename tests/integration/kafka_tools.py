@@ -58,3 +58,17 @@ def read_raw(
         return values
     finally:
         consumer.close()
+
+
+def topic_partitions(bootstrap: str, topic: str) -> int | None:
+    """How many partitions the broker says the topic has; None when it has no such topic."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        if topic not in admin.list_topics():
+            return None
+        (described,) = admin.describe_topics([topic])
+        return len(described["partitions"])
+    finally:
+        admin.close()

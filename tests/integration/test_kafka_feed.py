@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     relay_for,
     write_history,
 )
+from tests.integration.kafka_tools import topic_partitions
 from tests.scenario import application, write_rich_history
 
 pytestmark = pytest.mark.integration
@@ -181,20 +182,33 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
     try:
         consume_until(runner, runtime, schema)
         own_broker.restart()
+        # The feed's consumer goes on polling a broker that lost the topic, long enough to
+        # rejoin its group there (Tansu answers a JoinGroup after ~3 s). It must not have the
+        # broker create the topic (Tansu would, with 4 partitions). And the member that joined
+        # while the topic was missing is answered, at its later rejoins, with the empty
+        # assignment Tansu stored then: only a new member gets the relay's partitions again.
+        rejoin_until = time.monotonic() + 8
+        while time.monotonic() < rejoin_until:
+            runner.run_once(timeout_ms=500)
+        assert topic_partitions(own_broker.bootstrap, runtime.settings.kafka_topic) is None
         for _ in range(15):
             case = application(runtime, programme="tekun")
             runtime.services.cases.close_case(
                 CloseCase(case_id=case.id, reason_code="death", provenance=approver())
             )
-        deadline = time.monotonic() + 60
+        # The relay republishes while the feed goes on polling, as they run in service: the
+        # member stays in its group (it is not dropped for a poll interval gone by).
+        deadline = time.monotonic() + 150
         while relay.load_state().position < runtime.head_position():
             try:
                 relay.run_once()
             except Exception:
                 relay._drop_producer()
                 time.sleep(0.2)
+            runner.run_once(timeout_ms=100)
             assert time.monotonic() < deadline
         assert relay.load_state().epoch == 2
+        assert topic_partitions(own_broker.bootstrap, runtime.settings.kafka_topic) == 3
         # the republish carries the division register's events too (the whole log from 0)
         consume_until(runner, runtime, schema, timeout=180)
     finally:
@@ -208,3 +222,24 @@ def test_a_broker_that_lost_everything_is_followed_through_the_republish(
         schema=pg,
     ).catch_up()
     assert caseload_rows(runtime.database_url, schema) == caseload_rows(runtime.database_url, pg)
+
+
+def test_a_feed_that_joined_before_the_relay_first_published_reads_everything(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    """Its member joined its group while the topic did not exist (assigned nothing); the
+    embedded broker answers that member's later rejoins with that empty assignment, so the
+    runner rejoins as a new member once the relay has started."""
+    write_history(runtime, 10)
+    schema = new_schema(runtime, "rm_caseload_early")
+    runner = kafka_runner(runtime, own_broker.bootstrap, schema, group_id="early")
+    try:
+        joined_until = time.monotonic() + 8
+        while time.monotonic() < joined_until:
+            runner.run_once(timeout_ms=500)
+        relay = relay_for(runtime, own_broker.bootstrap)
+        while relay.run_once():
+            runner.run_once(timeout_ms=100)  # polling on: the member keeps its place
+        consume_until(runner, runtime, schema, timeout=90)
+    finally:
+        runner.close()

@@ -8,14 +8,17 @@ from collections import defaultdict
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaTimeoutError
 
 from domain.commands.cases import CloseCase
+from infra import kafka_io
 from infra.embedded_kafka import EmbeddedKafka
 from infra.relay import KafkaRelay
 from infra.runtime import Runtime
 from tests.factories import approver
 from tests.integration.helpers import relay_for, write_history
-from tests.integration.kafka_tools import read_topic
+from tests.integration.kafka_tools import read_topic, topic_partitions
 from tests.scenario import application
 
 pytestmark = pytest.mark.integration
@@ -112,6 +115,77 @@ def test_broker_restarted_empty_mid_run_the_relay_republishes_everything(
     records = assert_topic_holds_the_log(runtime, own_broker.bootstrap)
     assert len(records) >= runtime.head_position()
     assert {e.epoch for _, _, _, e in records} == {2}  # the forgotten copy was replaced whole
+
+
+def test_our_kafka_clients_never_have_the_broker_create_a_topic(
+    own_broker: EmbeddedKafka,
+) -> None:
+    """The embedded broker creates any topic a metadata request asks for (4 partitions);
+    kafka-python 3.0 asks although told not to. After a broker lost its data, a consumer still
+    subscribed or a producer still running would recreate the relay's topic behind its back."""
+    bootstrap = own_broker.bootstrap
+    plain = KafkaConsumer(bootstrap_servers=bootstrap, group_id="plain")
+    try:
+        plain.subscribe(["t.plain"])
+        plain.poll(timeout_ms=2000)
+    finally:
+        plain.close()
+    assert topic_partitions(bootstrap, "t.plain") == 4  # the hazard is real on this broker
+
+    consumer = kafka_io.consumer(bootstrap, group_id="ours")
+    try:
+        consumer.subscribe(["t.consumed"])
+        for _ in range(4):
+            consumer.poll(timeout_ms=500)
+    finally:
+        consumer.close()
+    producer = kafka_io.producer(bootstrap)
+    try:
+        with pytest.raises(KafkaTimeoutError):
+            producer.send("t.produced", b"x").get(timeout=10)
+    finally:
+        producer.close(timeout=1)
+    assert topic_partitions(bootstrap, "t.consumed") is None
+    assert topic_partitions(bootstrap, "t.produced") is None
+
+
+def test_a_topic_another_client_created_after_the_loss_is_replaced_and_republished(
+    runtime: Runtime, own_broker: EmbeddedKafka
+) -> None:
+    """A broker that lost the topic, then had it created by another client (the broker's
+    default partitions) and written to: not the relay's copy, however full its partitions."""
+    relay = relay_for(runtime, own_broker.bootstrap)
+    _open_some(runtime, 10)
+    publish_all(relay)
+    # More records in every partition than the relay wrote there: no partition looks emptied,
+    # and the relay's next acknowledgements come with offsets above those it saw.
+    written = max(relay.load_state().partition_offsets.values())
+    relay._drop_producer()
+    own_broker.restart()  # and the relay with it: a new process, its state in PostgreSQL
+    topic = runtime.settings.kafka_topic
+    foreign = KafkaProducer(bootstrap_servers=own_broker.bootstrap)  # library defaults
+    try:
+        for partition in range(4):
+            for _ in range(written + 1):
+                foreign.send(topic, b"not a cloudevent", partition=partition)
+        foreign.flush(timeout=30)
+    finally:
+        foreign.close(timeout=1)
+    assert topic_partitions(own_broker.bootstrap, topic) == 4
+    relay = relay_for(runtime, own_broker.bootstrap)
+    _open_some(runtime, 5)
+    deadline = time.monotonic() + 60
+    while relay.load_state().position < runtime.head_position():
+        try:
+            relay.run_once()
+        except Exception:
+            relay._drop_producer()  # the old producer's broker is gone
+            time.sleep(0.2)
+        assert time.monotonic() < deadline, "timed out"
+    assert relay.load_state().epoch == 2
+    assert topic_partitions(own_broker.bootstrap, topic) == 3
+    records = assert_topic_holds_the_log(runtime, own_broker.bootstrap)
+    assert {e.epoch for _, _, _, e in records} == {2}
 
 
 def test_broker_unresponsive_then_back_with_its_data_the_relay_catches_up(

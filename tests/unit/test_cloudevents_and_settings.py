@@ -40,7 +40,32 @@ def test_a_binary_state_travels_as_data_base64() -> None:
     assert cloudevents.decode(cloudevents.encode(event, source="urn:test")) == event
 
 
-@pytest.mark.parametrize("value", [b"not json", b'{"specversion":"0.3"}', b'{"specversion":"1.0"}'])
+def test_only_the_states_of_the_topics_asked_for_are_decoded() -> None:
+    event = relayed(b"\x00\xffencrypted")
+    value = cloudevents.encode(event, source="urn:test")
+    assert cloudevents.decode(value, topics={event.topic}) == event
+    skipped = cloudevents.decode(value, topics={"domain.other:Event"})
+    assert skipped.state == b""
+    assert skipped._replace(state=event.state) == event  # where it is in the log, all of it
+
+
+def test_a_json_state_orjson_refuses_is_decoded_all_the_same() -> None:
+    state = b'{"big":123456789012345678901234567890,"f":0.1}'  # beyond 64 bits
+    event = relayed(state)
+    decoded = cloudevents.decode(cloudevents.encode(event, source="urn:test"))
+    assert json.loads(decoded.state) == json.loads(state)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"not json",
+        b"[1]",
+        b'{"specversion":"0.3"}',
+        b'{"specversion":"1.0"}',
+        b'{"specversion":"1.0","type":1}',
+    ],
+)
 def test_a_foreign_message_is_refused(value: bytes) -> None:
     with pytest.raises(cloudevents.MalformedCloudEvent):
         cloudevents.decode(value)
