@@ -1,18 +1,22 @@
 """Writing and reading a batch's rows as sets: one statement per table, whatever the batch size.
 
 Rows travel as one array per column and come back as a table through ``unnest``, so a batch of
-a thousand rows costs one round trip and one statement, planned once.
+a thousand rows costs one round trip and one statement, planned once. Reads that do not depend
+on each other are sent together (``run_together``: steps that yield ``Read``s), so a batch
+waits for the server once per round of reads, not once per read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Generator, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from psycopg import Cursor
 
 #: A column of a set: (name, PostgreSQL type).
 Column = tuple[str, str]
+T = TypeVar("T")
 
 
 def unnest(columns: Sequence[Column], alias: str = "v") -> str:
@@ -81,3 +85,103 @@ def select_where_in(
         return []
     cursor.execute(query.replace("%s", f"%b::{kind}[]", 1), (values,))
     return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class Read:
+    """A query a step waits for (``rows = yield Read(...)``; ``a, b = yield [Read, Read]``
+    waits for both): ``run_together`` sends it with every other step's and gives the rows
+    back."""
+
+    query: str
+    params: Any = None
+
+    def key(self) -> Hashable:
+        return (self.query, _hashable(self.params))
+
+
+#: A step: a generator that yields a ``Read`` (or a list of them) and returns its result.
+Step = Generator[Any, Any, T]
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _hashable(item)) for key, item in value.items()))
+    return cast(Hashable, value)
+
+
+def read_rows(query: str, params: Any = None) -> Step[list[tuple[Any, ...]]]:
+    """One read as a step (``rows = yield from read_rows(...)``)."""
+    rows: list[tuple[Any, ...]] = yield Read(query, params)
+    return rows
+
+
+def read_where_in(query: str, keys: Iterable[Any], kind: str = "uuid") -> Step[list[Any]]:
+    """``select_where_in`` as a step: no read when there are no keys."""
+    values = list(keys)
+    if not values:
+        return []
+    rows: list[Any] = yield Read(query.replace("%s", f"%b::{kind}[]", 1), (values,))
+    return rows
+
+
+def together(steps: Sequence[Any]) -> Step[list[Any]]:
+    """A step running ``steps`` side by side: each round yields the reads every unfinished
+    step waits for, all at once, then resumes each with its answer. A step that is not a
+    generator is its own result. Returns the results in the order of ``steps``."""
+    results: list[Any] = list(steps)
+    waiting: dict[int, tuple[Step[Any], list[Read], bool]] = {}
+
+    def advance(index: int, step: Step[Any], answer: Any) -> None:
+        try:
+            reads = step.send(answer)
+        except StopIteration as done:
+            results[index] = done.value
+            waiting.pop(index, None)
+            return
+        single = not isinstance(reads, list)
+        waiting[index] = (step, [reads] if single else reads, single)
+
+    for index, step in enumerate(steps):
+        if isinstance(step, Generator):
+            advance(index, step, None)
+    while waiting:
+        answers = iter((yield [read for _, reads, _ in waiting.values() for read in reads]))
+        for index, (step, reads, single) in list(waiting.items()):
+            got = [next(answers) for _ in reads]
+            advance(index, step, got[0] if single else got)
+    return results
+
+
+def drive(cursor: Cursor[Any], step: Any) -> Any:
+    """Run a step: the reads it yields at once are all sent (an identical read once) before
+    any answer is read, so in pipeline mode each yield costs one round trip however many
+    reads it holds. Returns its result (``step`` itself when it is not a generator)."""
+    if not isinstance(step, Generator):
+        return step
+    answer: Any = None
+    while True:
+        try:
+            reads = step.send(answer)
+        except StopIteration as done:
+            return done.value
+        single = not isinstance(reads, list)
+        sent: dict[Hashable, Cursor[Any]] = {}
+        for read in [reads] if single else reads:
+            key = read.key()
+            if key not in sent:
+                sent[key] = cursor.connection.cursor()
+                sent[key].execute(read.query, read.params)
+        rows = {key: sent_cursor.fetchall() for key, sent_cursor in sent.items()}
+        for sent_cursor in sent.values():
+            sent_cursor.close()
+        # a list of its own for each read: a step may change the rows it is given
+        answer = list(rows[reads.key()]) if single else [list(rows[read.key()]) for read in reads]
+
+
+def run_together(cursor: Cursor[Any], steps: Sequence[Any]) -> list[Any]:
+    """Run ``steps`` side by side (``together``); their results in the order of ``steps``."""
+    results: list[Any] = drive(cursor, together(steps))
+    return results

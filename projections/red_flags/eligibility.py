@@ -25,7 +25,7 @@ from domain.case import ReliefCase
 from domain.person import Person
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
-from projections.sets import select_where_in
+from projections.sets import Read, Step, read_rows, read_where_in
 
 #: The payments and services of the scopes ("case" or "case|position") dated after a death,
 #: after the closure or inside a suspension (the first suspension containing them): only the
@@ -78,8 +78,8 @@ class _CaseRecords(Rule):
         return [f"{r.originator_id}|{r.position}" for r in events]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        cursor.execute(
+    def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield Read(
             "SELECT r.case_id, r.position FROM rf_record r"
             " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
@@ -89,11 +89,10 @@ class _CaseRecords(Rule):
                 [r.event.corrects_version for r in events],
             ),
         )
-        return [f"{case_id}|{position}" for case_id, position in cursor.fetchall()]
+        return [f"{case_id}|{position}" for case_id, position in rows]
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        cursor.execute(_RECORDS, record_scopes(scopes))
-        return cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
+        return (yield from read_rows(_RECORDS, record_scopes(scopes)))
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
@@ -140,9 +139,8 @@ class RecordAfterDeath(_CaseRecords):
         return [str(r.originator_id) for r in events]
 
     @triggered_by(Person.Died)
-    def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
+    def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT case_id FROM rf_case WHERE person_id = ANY(%s)",
             {r.originator_id for r in events},
         )
