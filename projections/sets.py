@@ -8,11 +8,16 @@ waits for the server once per round of reads, not once per read.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Hashable, Iterable, Sequence
+import datetime as dt
+import struct
+from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+import psycopg
 from psycopg import Cursor
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 #: A column of a set: (name, PostgreSQL type).
 Column = tuple[str, str]
@@ -33,6 +38,78 @@ def arrays(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
+class EncodedArray:
+    """An array parameter already in PostgreSQL's binary array format (``encode``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _EncodedArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = 0  # the type comes from the statement's cast (``%b::bigint[]``)
+
+    def dump(self, obj: Any) -> bytes:
+        return cast(EncodedArray, obj).data
+
+
+psycopg.adapters.register_dumper(EncodedArray, _EncodedArrayDumper)
+
+_LENGTH = struct.Struct("!i")
+_NULL = _LENGTH.pack(-1)
+_INT8 = struct.Struct("!iq")
+_INT4 = struct.Struct("!ii")
+_HEADER = struct.Struct("!iiiii")
+_EPOCH_DAY = dt.date(2000, 1, 1).toordinal()
+
+
+def _text(value: Any) -> bytes:
+    data = str(value).encode()
+    return _LENGTH.pack(len(data)) + data
+
+
+#: Element encoders of the binary array format, by type: (element type oid, encoder). Other
+#: types (uuid, timestamptz, numeric ...) are left to psycopg's dumpers, as fast or faster
+#: there; integers and text here take a third to a half of psycopg's time.
+_ENCODERS: dict[str, tuple[int, Callable[[Any], bytes]]] = {
+    "bigint": (20, lambda value: _INT8.pack(8, value)),
+    "integer": (23, lambda value: _INT4.pack(4, value)),
+    "text": (25, _text),
+    "date": (1082, lambda value: _INT4.pack(4, value.toordinal() - _EPOCH_DAY)),
+}
+
+
+def encode(kind: str, values: Sequence[Any]) -> Any:
+    """``values`` as the parameter of a ``%b::kind[]`` placeholder: encoded here for the types
+    of ``_ENCODERS``, else the list for psycopg to dump."""
+    found = _ENCODERS.get(kind)
+    if found is None:
+        return list(values)
+    oid, element = found
+    if not values:
+        return EncodedArray(_HEADER.pack(0, 0, oid, 0, 0)[:12])
+    nulls = False
+    parts = [b""]
+    for value in values:
+        if value is None:
+            nulls = True
+            parts.append(_NULL)
+        else:
+            parts.append(element(value))
+    parts[0] = _HEADER.pack(1, int(nulls), oid, len(values), 1)
+    return EncodedArray(b"".join(parts))
+
+
+def columns_of(rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> list[Any]:
+    """The rows' values column by column, each the parameter of its ``unnest`` column."""
+    return [
+        encode(kind, values)
+        for (_, kind), values in zip(columns, arrays(rows, len(columns)), strict=True)
+    ]
+
+
 def insert(
     cursor: Cursor[Any],
     table: str,
@@ -47,7 +124,7 @@ def insert(
     names = ", ".join(name for name, _ in columns)
     cursor.execute(
         f"INSERT INTO {table} ({names}) SELECT * FROM {unnest(columns)} {conflict}",
-        arrays(rows, len(columns)),
+        columns_of(rows, columns),
     )
 
 

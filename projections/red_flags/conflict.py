@@ -41,7 +41,7 @@ from domain.case import ReliefCase
 from domain.person import Person
 from domain.staff import StaffMember
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, ScopedRule, key_part, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, key_part, originators, triggered_by
 from projections.sets import Read, Step
 
 #: The acts on the scopes' cases by staff whose person is known or who declared (nobody else can be
@@ -90,7 +90,7 @@ class ConflictOfInterest(ScopedRule):
         ReliefCase.RecordCorrected,
     )
     def act(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Person.CaseClaimed)
     def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:

@@ -27,7 +27,14 @@ from domain.case import ReliefCase
 from domain.contract import Contract
 from domain.contractor import Contractor
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    local_time,
+    originators,
+    record_scopes,
+    triggered_by,
+)
 from projections.sets import Read, Step, read_rows
 
 #: The work of the scopes (a contract id, or "contract|position") judged against the terms in
@@ -35,9 +42,9 @@ from projections.sets import Read, Step, read_rows
 #: the day: only the work that breaks one of the five rules (the candidate violations).
 _WORK = """
 WITH w AS (
-    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
-    UNION
-    SELECT * FROM rf_record WHERE contract_id = ANY(%(subjects)b::uuid[])
+    -- one scan for both kinds of scope (a UNION would compare whole rows to drop repeats)
+    SELECT * FROM rf_record
+    WHERE position = ANY(%(positions)b::bigint[]) OR contract_id = ANY(%(subjects)b::uuid[])
 ), judged AS (
     SELECT w.position, w.kind, w.work_item, w.contract_day, w.starts,
            CASE WHEN w.kind = 'service' THEN w.place ELSE c.village END AS division,
@@ -117,7 +124,7 @@ class _ContractWork(Rule):
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Terminated)
     def contract_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
         return (yield from read_rows(_WORK, record_scopes(scopes)))

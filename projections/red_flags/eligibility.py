@@ -24,7 +24,14 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    local_time,
+    originators,
+    record_scopes,
+    triggered_by,
+)
 from projections.sets import Read, Step, read_rows, read_where_in
 
 #: The payments and services of the scopes ("case" or "case|position") dated after a death,
@@ -32,9 +39,9 @@ from projections.sets import Read, Step, read_rows, read_where_in
 #: candidate violations, each with what the three rules judge it against.
 _RECORDS = """
 WITH r AS (
-    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
-    UNION
-    SELECT * FROM rf_record WHERE case_id = ANY(%(subjects)b::uuid[])
+    -- one scan for both kinds of scope (a UNION would compare whole rows to drop repeats)
+    SELECT * FROM rf_record
+    WHERE position = ANY(%(positions)b::bigint[]) OR case_id = ANY(%(subjects)b::uuid[])
 )
 SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
@@ -136,7 +143,7 @@ class RecordAfterDeath(_CaseRecords):
 
     @triggered_by(ReliefCase.BeneficiaryDied)
     def death_on_case(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Person.Died)
     def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
@@ -181,7 +188,7 @@ class RecordAfterClosure(_CaseRecords):
 
     @triggered_by(ReliefCase.Closed)
     def closure(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
         closed_at, closed_on, closed_position = record[13:16]
@@ -213,7 +220,7 @@ class RecordInSuspension(_CaseRecords):
 
     @triggered_by(ReliefCase.Suspended, ReliefCase.Resumed)
     def suspension(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
         from_position, from_at, to_position, to_at = record[16:20]

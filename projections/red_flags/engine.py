@@ -52,7 +52,7 @@ from domain.clock import BUSINESS_TZ
 from projections.base import RecordedEvent
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.reviews import REVIEWS_DDL
-from projections.sets import Step, arrays, run_together, together, unnest
+from projections.sets import Read, Step, columns_of, run_together, together, unnest
 
 #: Namespace of alert ids: uuid5(ALERT_NAMESPACE, "<rule>|<key>").
 ALERT_NAMESPACE = uuid.UUID("6a1f3c2e-0b7d-5e44-9c1a-7f2d3b8e4a10")
@@ -98,6 +98,9 @@ ALERTS_DDL = (
     " WHERE contractor_id IS NOT NULL",
     "CREATE INDEX alerts_county ON alerts (county text_pattern_ops) WHERE county IS NOT NULL",
     "CREATE INDEX alerts_subject ON alerts (subject_kind, subject_id)",
+    # The open alerts of a rule: whether it has any (a batch clears only those rules'), and
+    # those inside the judged scopes.
+    "CREATE INDEX alerts_open ON alerts (rule, key) WHERE status = 'open'",
     # When each event the projection read was recorded: first_seen/last_seen of evidence.
     "CREATE TABLE rf_event_time (position bigint PRIMARY KEY, at timestamptz NOT NULL)",
     # The reviewer's status of each alert (reviews.py).
@@ -159,6 +162,12 @@ def collect_handlers(cls: type) -> dict[type, tuple[Callable[..., Any], ...]]:
             for event_class in getattr(attribute, "_handles", ()):
                 found.setdefault(event_class, []).append(attribute)
     return {event_class: tuple(methods) for event_class, methods in found.items()}
+
+
+def originators(events: Iterable[RecordedEvent]) -> list[str]:
+    """The events' aggregate ids as scopes, each once (a batch often holds many events of one
+    aggregate)."""
+    return [str(originator) for originator in {r.originator_id for r in events}]
 
 
 def in_scopes(key: str, scopes: set[str]) -> bool:
@@ -303,9 +312,20 @@ _FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
 class AlertWriter:
     """Makes the alerts of the judged rules and scopes agree with their findings: one
     statement raises (or refreshes) every finding of the batch, one clears what is no longer
-    found."""
+    found (looked for only under the rules that had open alerts when the batch began: most
+    rules, most of the time, have none, and their scopes need no clearing)."""
 
-    def sync(self, cursor: Cursor[Any], judged: Sequence[Judged]) -> None:
+    @staticmethod
+    def open_rules(rules: Sequence[str]) -> Step[set[str]]:
+        """Which of ``rules`` have open alerts (read with the batch's facts)."""
+        rows = yield Read(
+            "SELECT r FROM unnest(%b::text[]) AS r"
+            " WHERE EXISTS (SELECT 1 FROM alerts WHERE rule = r AND status = 'open')",
+            (list(rules),),
+        )
+        return {row[0] for row in rows}
+
+    def sync(self, cursor: Cursor[Any], judged: Sequence[Judged], open_rules: set[str]) -> None:
         raised: list[tuple[Any, ...]] = []
         pairs: list[tuple[str, str]] = []
         for item in judged:
@@ -336,7 +356,8 @@ class AlertWriter:
                         "{" + ",".join(map(str, finding.evidence)) + "}",
                     )
                 )
-            pairs.extend((rule.name, scope) for scope in item.scopes)
+            if rule.name in open_rules:
+                pairs.extend((rule.name, scope) for scope in item.scopes)
         if raised:
             self.raise_alerts(cursor, raised)
         if pairs:
@@ -376,7 +397,7 @@ class AlertWriter:
             " 'open') RETURNING alert_id)"
             " INSERT INTO alert_reviews (alert_id) SELECT alert_id FROM raised"
             " ON CONFLICT (alert_id) DO NOTHING",
-            arrays(rows, len(_FINDING_COLUMNS)),
+            columns_of(rows, _FINDING_COLUMNS),
         )
 
 
@@ -402,7 +423,9 @@ class Engine:
         self, cursor: Cursor[Any], events: Sequence[RecordedEvent], *also: Step[Any]
     ) -> None:
         """``also``: steps read with the facts the batch changes (a check of the batch)."""
-        self.facts.apply_batch(cursor, events, *also)
+        *_, open_rules = self.facts.apply_batch(
+            cursor, events, *also, self.writer.open_rules([rule.name for rule in self.rules])
+        )
         by_class: dict[type, list[RecordedEvent]] = {}
         for recorded in events:
             by_class.setdefault(type(recorded.event), []).append(recorded)
@@ -440,4 +463,4 @@ class Engine:
             Judged(rule, mine, rule_findings)
             for (rule, mine, _), rule_findings in zip(judging, findings, strict=True)
         ]
-        self.writer.sync(cursor, judged)
+        self.writer.sync(cursor, judged, open_rules)

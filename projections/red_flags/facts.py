@@ -331,7 +331,7 @@ class FactStore:
             return
         # By key for the batch's means tests; a standard of the batch reads the whole table
         # (a prefix of the village), which only the rare batches holding one pay for.
-        which = ["t.case_id = ANY(%(cases)s::uuid[])"]
+        which = ["t.case_id = ANY(%(cases)b::uuid[])"]
         if batch.standards:
             which.append(
                 "EXISTS (SELECT 1 FROM unnest(%(divisions)s::text[], %(programmes)s::text[],"

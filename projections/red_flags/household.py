@@ -36,13 +36,16 @@ from domain.case import ReliefCase
 from domain.household import Household
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, ScopedRule, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, originators, triggered_by
 from projections.sets import Read, Step, read_where_in
 
 _LOSSES = """
 WITH c AS (
-    SELECT case_id, household_id, county, died_on FROM rf_case
-    WHERE case_id = ANY(%(cases)s::uuid[]) AND decision = 'approved' AND household_id IS NOT NULL
+    -- only cases whose household lost someone: most never did, and need no further look
+    SELECT case_id, household_id, county, died_on FROM rf_case k
+    WHERE case_id = ANY(%(cases)b::text[]::uuid[]) AND decision = 'approved'
+      AND household_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM rf_household_loss l WHERE l.household_id = k.household_id)
 ), inv AS (
     SELECT DISTINCT ON (r.case_id) r.case_id, r.day FROM rf_record r JOIN c USING (case_id)
     WHERE r.kind = 'investigation' ORDER BY r.case_id, r.position DESC
@@ -107,7 +110,7 @@ class HouseholdShrankUnreviewed(ScopedRule):
         ReliefCase.RecordCorrected,
     )
     def case_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Household.MemberMovedOut, Household.MemberDied)
     def member_lost(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:

@@ -33,7 +33,14 @@ from psycopg import Cursor
 
 from domain.contract import Contract
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, ScopedRule, majority, triggered_by
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    ScopedRule,
+    majority,
+    originators,
+    triggered_by,
+)
 from projections.sets import Read, Step, read_rows
 
 
@@ -49,7 +56,7 @@ class BilledAboveValue(Rule):
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Invoiced)
     def money(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
         """The contracts billed above their value in force (the latest terms)."""
@@ -99,7 +106,7 @@ class ValueRaisedAfterPoorEvaluation(Rule):
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Evaluated)
     def changes(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
         """The contracts with a poor evaluation and more than one version of their terms:
@@ -202,7 +209,7 @@ class ContractSplitting(ScopedRule):
             " k.purchaser, t.work_items, t.term_start, t.term_end"
             " FROM rf_contract k JOIN rf_contract_terms t"
             " ON t.contract_id = k.contract_id AND t.kind = 'awarded'"
-            " WHERE k.contractor_id = ANY(%s::uuid[])"
+            " WHERE k.contractor_id = ANY(%b::text[]::uuid[])"
             " ORDER BY k.contractor_id, k.awarded_on, k.position",
             (list(scopes),),
         )

@@ -23,7 +23,7 @@ from domain.case import ReliefCase
 from domain.clock import business_date
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
+from projections.red_flags.engine import Finding, Rule, originators, triggered_by
 from projections.sets import Step, read_rows, read_where_in
 
 #: Pairs of a person's active cases that overlapped long enough to flag (ongoing, or longer
@@ -69,7 +69,7 @@ class _ConcurrentCases(Rule):
 
     @triggered_by(Person.CaseClaimed)
     def claimant(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def concerns(self, row: tuple[Any, ...]) -> bool:
         raise NotImplementedError

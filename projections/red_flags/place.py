@@ -16,7 +16,7 @@ from psycopg import Cursor
 
 from domain.case import ReliefCase
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, originators, triggered_by
 from projections.red_flags.facts import HouseholdRegistered
 from projections.sets import Step, read_rows, read_where_in
 
@@ -47,7 +47,7 @@ class HomeVisitElsewhere(Rule):
 
     @triggered_by(ReliefCase.Investigated)
     def investigation(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(HouseholdRegistered)
     def household(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
