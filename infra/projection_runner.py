@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -129,6 +129,12 @@ class BatchApplier:
             # Pipeline mode: the server runs a statement while the next is being prepared;
             # a read waits for its own answer.
             with conn.pipeline(), conn.transaction(), conn.cursor() as cursor:
+                # A projection runs the same statements batch after batch: each is prepared at
+                # its first run on the session and keeps one generic plan, instead of being
+                # planned again every batch (a third of the server's time in red_flags'
+                # catch-up went to planning).
+                conn.prepare_threshold = 0
+                cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
                 self.projection.apply_batch(cursor, events)
             return
         except Exception as error:
@@ -169,50 +175,6 @@ def decode_notification(
     )
 
 
-@dataclass
-class _Fetched:
-    """A batch as read: the rows after ``after`` up to ``stop`` (the head, or less), decoded;
-    or the error reading or decoding them raised."""
-
-    after: int
-    head: int = 0
-    stop: int = 0
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[RecordedEvent] = field(default_factory=list)
-    error: BaseException | None = None
-
-    def result(self) -> tuple[int, int, list[tuple[Any, ...]], list[RecordedEvent]]:
-        if self.error is not None:
-            raise self.error
-        return self.head, self.stop, self.rows, self.events
-
-
-class _Prefetch:
-    """The batch after ``after`` read and decoded in a thread on a connection of its own,
-    while the batch before it is applied: decoding (CPU in Python) runs while the applying
-    thread waits for the server. Nothing is written; a batch that does not follow on (the one
-    before was rolled back) is dropped."""
-
-    def __init__(self, runner: PostgresFeedRunner, after: int) -> None:
-        self.after = after
-        self._fetched = _Fetched(after)
-        self._thread = threading.Thread(
-            target=self._run, args=(runner,), name=f"prefetch-{runner.name}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, runner: PostgresFeedRunner) -> None:
-        try:
-            with runner.pool.connection() as conn:
-                self._fetched = runner._fetch(conn, self.after, None)
-        except BaseException as error:  # raised in the applying thread, if it takes the batch
-            self._fetched = _Fetched(self.after, error=error)
-
-    def fetched(self) -> _Fetched:
-        self._thread.join()
-        return self._fetched
-
-
 class PostgresFeedRunner:
     """Feeds a projection from the global log in PostgreSQL (the default feed)."""
 
@@ -240,7 +202,6 @@ class PostgresFeedRunner:
         self.batch_size = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
         self.reached_head = False  # the last batch reached the head as it stood then
-        self._prefetch: _Prefetch | None = None  # the next batch, being read ahead
         table = sql.SQL("{}.{}").format(
             sql.Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
             sql.Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
@@ -259,9 +220,12 @@ class PostgresFeedRunner:
     def run_once(self, *, up_to: int | None = None) -> int:
         """Apply the next batch in one transaction; return how many events it covered."""
         with self.pool.connection() as conn, conn.transaction():
-            schema = self.target.schema(conn)
-            conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-            position = claim_tracking(conn, self.feed)
+            # In a pipeline: the search path and the tracking row's insert are sent with the
+            # tracking row's read, not each on a round trip of its own.
+            with conn.pipeline():
+                schema = self.target.schema(conn)
+                conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+                position = claim_tracking(conn, self.feed)
             return self._apply_after(conn, position, up_to=up_to)[0]
 
     def _apply_after(
@@ -271,43 +235,24 @@ class PostgresFeedRunner:
 
         Only the topics the projection reads are fetched and decoded; the position moves over
         the others too, up to the head as it stood before the read (ids commit in order, so
-        every event up to that head is visible). A full batch starts reading and decoding the
-        next one in a thread while it is applied (``_Prefetch``)."""
-        fetched = self._prefetched(position) if up_to is None else None
-        if fetched is None:
-            fetched = self._fetch(conn, position, up_to)
-        head, stop, rows, events = fetched.result()
+        every event up to that head is visible)."""
+        head_row = conn.execute(self._head_sql).fetchone()
+        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+        stop = head if up_to is None else min(up_to, head)
         if stop <= position:
             return 0, position
+        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
+            rows = cursor.execute(
+                self._select_sql, (position, stop, self.topic_list, self.batch_size)
+            ).fetchall()
         last = int(rows[-1][0]) if len(rows) == self.batch_size else stop
         self.reached_head = last == head
-        if up_to is None and len(rows) == self.batch_size:
-            self._prefetch = _Prefetch(self, last)
+        events = [self.decode(row) for row in rows]
         self.applier.apply(conn, events)
         advance_tracking(conn, last, changed=bool(events))
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last
-
-    def _fetch(self, conn: psycopg.Connection, position: int, up_to: int | None) -> _Fetched:
-        """The events after ``position`` up to the head (or ``up_to``), read and decoded."""
-        head_row = conn.execute(self._head_sql).fetchone()
-        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
-        stop = head if up_to is None else min(up_to, head)
-        if stop <= position:
-            return _Fetched(position, head, stop, [], [])
-        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
-            rows = cursor.execute(
-                self._select_sql, (position, stop, self.topic_list, self.batch_size)
-            ).fetchall()
-        return _Fetched(position, head, stop, rows, [self.decode(row) for row in rows])
-
-    def _prefetched(self, position: int) -> _Fetched | None:
-        """The batch read ahead, when it follows ``position`` (else it is dropped)."""
-        prefetch, self._prefetch = self._prefetch, None
-        if prefetch is None or prefetch.after != position:
-            return None
-        return prefetch.fetched()
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row

@@ -17,6 +17,7 @@ when stored, so either side may arrive first.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -278,6 +279,9 @@ FACT_TABLES = (
 )
 
 
+#: The first day of a month 'YYYY-MM' (payments name a few months, over and over).
+_month_start = functools.lru_cache(maxsize=4096)(period_start)
+
 #: ``investigated_by`` of cases no contractor investigated.
 GOVERNMENT = UUID(int=0)
 
@@ -531,7 +535,7 @@ class FactStore:
             recorded,
             kind="payment",
             period=e.period,
-            period_start=period_start(e.period),
+            period_start=_month_start(e.period),
             amount=e.amount,
         )
 
