@@ -62,13 +62,14 @@ def raw_batched_insert(url: str, start: int) -> tuple[int, float]:
         return rows_done, time.perf_counter() - started
 
 
-def catch_up_process(settings: Any, name: str, go: Any, done: Any) -> None:
+def catch_up_process(settings: Any, name: str, ready: Any, go: Any, done: Any) -> None:
     """One projection's runner in a process of its own: ready, then released, then caught up."""
     from infra.runtime import Runtime
     from projections.registry import projection_class
 
     runtime = Runtime.open(settings, init=False, role=name)
     runner = runtime.projection_runner(projection_class(name))
+    ready.put(name)
     go.wait()
     started = time.perf_counter()
     covered = runner.catch_up()
@@ -81,14 +82,19 @@ def catch_up(
 ) -> tuple[float, dict[str, dict[str, Any]]]:
     """Wall seconds for ``names`` to catch up the window, a process each; per-process rates."""
     context = multiprocessing.get_context("spawn")
-    go, done = context.Event(), context.Queue()
+    ready, go, done = context.Queue(), context.Event(), context.Queue()
     settings = store.settings.with_(database_url=store.url)
     processes = [
-        context.Process(target=catch_up_process, args=(settings, name, go, done)) for name in names
+        context.Process(target=catch_up_process, args=(settings, name, ready, go, done))
+        for name in names
     ]
     for process in processes:
         process.start()
-    time.sleep(3.0)  # the processes import and connect before the clock starts
+    # The processes import and connect before the clock starts: on a loaded machine six of
+    # them take longer than any fixed pause, and their imports would be counted as catch-up.
+    for _ in names:
+        ready.get(timeout=600)
+    time.sleep(0.5)  # let the last one reach its wait
     spies = [
         profiling.PySpy(p.pid, profile / f"projection_catchup_{n}.txt").__enter__()
         for p, n in zip(processes, names, strict=True)

@@ -28,7 +28,7 @@ from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, ScopedRule, triggered_by
 from projections.red_flags.facts import GOVERNMENT
 from projections.red_flags.statistics import two_proportion_z
-from projections.sets import select_where_in
+from projections.sets import Read, Step, read_where_in
 
 
 class ApprovalRateOutlier(ScopedRule):
@@ -41,9 +41,8 @@ class ApprovalRateOutlier(ScopedRule):
     )
 
     @triggered_by(ReliefCase.Approved, ReliefCase.Rejected)
-    def decision(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
+    def decision(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT DISTINCT county FROM rf_case WHERE case_id = ANY(%s)",
             {r.originator_id for r in events},
         )
@@ -51,10 +50,10 @@ class ApprovalRateOutlier(ScopedRule):
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
-    ) -> dict[str, list[tuple[Any, ...]]]:
+    ) -> Step[dict[str, list[tuple[Any, ...]]]]:
         """The decision counts of the counties where some contractor decided enough cases to
         be tested."""
-        cursor.execute(
+        rows = yield Read(
             "SELECT county, investigated_by, approved, decided FROM rf_decision_count d"
             " WHERE county = ANY(%b::text[]) AND EXISTS (SELECT 1 FROM rf_decision_count x"
             " WHERE x.county = d.county AND x.investigated_by <> %s AND x.decided >= %s)"
@@ -62,17 +61,17 @@ class ApprovalRateOutlier(ScopedRule):
             (list(scopes), GOVERNMENT, self.config.approval_min_cases),
         )
         counties: dict[str, list[tuple[Any, ...]]] = {}
-        for county, *group in cursor.fetchall():
+        for county, *group in rows:
             counties.setdefault(county, []).append(tuple(group))
         return counties
 
     def judge_scope(
         self, cursor: Cursor[Any], scope: str, groups: list[tuple[Any, ...]]
-    ) -> list[Finding]:
+    ) -> Step[list[Finding]]:
         all_approved = sum(row[1] for row in groups)
         all_decided = sum(row[2] for row in groups)
         config = self.config
-        findings = []
+        outliers = []
         for contractor, x1, n1 in groups:
             if contractor == GOVERNMENT:
                 continue
@@ -85,15 +84,27 @@ class ApprovalRateOutlier(ScopedRule):
                 continue
             if difference < config.approval_min_difference:
                 continue
-            cursor.execute(
-                "SELECT decision_position FROM rf_case WHERE county = %s"
-                " AND investigating_contractor = %s AND decision = 'approved'"
-                " ORDER BY decision_position LIMIT %s",
-                (scope, contractor, config.max_evidence),
+            outliers.append((contractor, x1, n1, x2, n2, z))
+        if not outliers:
+            return []
+        # every outlier's evidence and name, read at once
+        answers = yield [
+            read
+            for contractor, *_ in outliers
+            for read in (
+                Read(
+                    "SELECT decision_position FROM rf_case WHERE county = %s"
+                    " AND investigating_contractor = %s AND decision = 'approved'"
+                    " ORDER BY decision_position LIMIT %s",
+                    (scope, contractor, config.max_evidence),
+                ),
+                Read("SELECT name FROM rf_contractor WHERE contractor_id = %s", (contractor,)),
             )
-            evidence = [row[0] for row in cursor.fetchall()]
-            cursor.execute("SELECT name FROM rf_contractor WHERE contractor_id = %s", (contractor,))
-            named = cursor.fetchone()
+        ]
+        findings = []
+        for index, (contractor, x1, n1, x2, n2, z) in enumerate(outliers):
+            evidence = [row[0] for row in answers[2 * index]]
+            named = answers[2 * index + 1]
             cited = (
                 "the approvals" if len(evidence) == x1 else f"the first {len(evidence)} approvals"
             )
@@ -102,7 +113,7 @@ class ApprovalRateOutlier(ScopedRule):
                     f"{scope}|{contractor}",
                     contractor,
                     f"In county {scope}, cases investigated by contractor "
-                    f"{named[0] if named else ''} ({contractor}) were approved at "
+                    f"{named[0][0] if named else ''} ({contractor}) were approved at "
                     f"{x1 / n1:.0%} ({x1} of {n1}), against {x2 / n2:.0%} ({x2} of {n2}) for the "
                     f"county's other investigators: one-sided two-proportion z = {z:.2f} "
                     f"(threshold {config.approval_z}, minimum samples {config.approval_min_cases}"

@@ -34,7 +34,7 @@ from domain.living_standards import LivingStandard
 from projections.base import RecordedEvent
 from projections.red_flags.engine import Finding, Rule, key_part, majority, triggered_by, unkey_part
 from projections.red_flags.statistics import binomial_upper_tail
-from projections.sets import select_where_in
+from projections.sets import Read, Step, read_where_in, together
 
 #: Means tests under and in both bands, per group, for the groups with enough of them to test.
 _COUNTS = (
@@ -54,24 +54,24 @@ class _Bunching(Rule):
     group: str  # how the reason names the group
 
     @triggered_by(ReliefCase.Investigated, ReliefCase.RecordCorrected)
-    def means_test(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return self.groups_of(cursor, {r.originator_id for r in events})
+    def means_test(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        return (yield from self.groups_of({r.originator_id for r in events}))
 
     @triggered_by(LivingStandard.StandardSet, LivingStandard.StandardCorrected)
-    def standard(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def standard(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """The groups of every means test a standard of the batch applies to (the facts have
         placed them against it already)."""
         covered = [(r.event.division, r.event.programme, r.event.effective_from) for r in events]
-        cursor.execute(
+        rows = yield Read(
             f"SELECT DISTINCT t.{self.column} FROM rf_means t, unnest(%s::text[], %s::text[],"
             " %s::date[]) n(division, programme, effective_from)"
             " WHERE t.programme = n.programme AND t.visited_on >= n.effective_from"
             " AND left(t.village, length(n.division)) = n.division",
             ([c[0] for c in covered], [c[1] for c in covered], [c[2] for c in covered]),
         )
-        return [self.scope_of(row[0]) for row in cursor.fetchall()]
+        return [self.scope_of(row[0]) for row in rows]
 
-    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
+    def groups_of(self, case_ids: set[Any]) -> Step[list[str]]:
         raise NotImplementedError
 
     def scope_of(self, value: str) -> str:
@@ -84,33 +84,34 @@ class _Bunching(Rule):
     def family(self) -> Any:
         return (type(self).candidates, self.column)  # one family per grouping column
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> dict[str, tuple[int, int]]:
+    def candidates(
+        self, cursor: Cursor[Any], scopes: Sequence[str]
+    ) -> Step[dict[str, tuple[int, int]]]:
         """(under, n) of each group with at least the minimum sample."""
-        cursor.execute(
+        rows = yield Read(
             _COUNTS.format(column=self.column),
             ([self.group_value(scope) for scope in scopes], self.config.bunching_min_sample),
         )
-        return {value: (under, n) for value, under, n in cursor.fetchall()}
+        return {value: (under, n) for value, under, n in rows}
 
     def judge(
         self, cursor: Cursor[Any], candidates: dict[str, tuple[int, int]], scopes: Sequence[str]
-    ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            value = self.group_value(scope)
-            if value in candidates:
-                findings.extend(self.judge_group(cursor, scope, value, *candidates[value]))
-        return findings
+    ) -> Step[list[Finding]]:
+        judged = yield from together(
+            [
+                self.judge_group(scope, value, *candidates[value])
+                for scope, value in ((scope, self.group_value(scope)) for scope in scopes)
+                if value in candidates
+            ]
+        )
+        return [finding for findings in judged for finding in findings]
 
-    def judge_group(
-        self, cursor: Cursor[Any], scope: str, value: str, under: int, n: int
-    ) -> list[Finding]:
+    def judge_group(self, scope: str, value: str, under: int, n: int) -> Step[list[Finding]]:
         config = self.config
         p = binomial_upper_tail(under, n)
         if p > Fraction(config.bunching_alpha):
             return []
-        cursor.execute(_UNDER.format(column=self.column), (value, config.max_evidence))
-        cited = cursor.fetchall()
+        cited = yield Read(_UNDER.format(column=self.column), (value, config.max_evidence))
         which = "those" if len(cited) == under else f"the first {len(cited)} of those"
         return [
             self.finding(
@@ -141,9 +142,9 @@ class IncomeBunchingVillage(_Bunching):
     column = "village"
     group = "Village"
 
-    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
-        rows = select_where_in(
-            cursor, "SELECT DISTINCT village FROM rf_means WHERE case_id = ANY(%s)", case_ids
+    def groups_of(self, case_ids: set[Any]) -> Step[list[str]]:
+        rows = yield from read_where_in(
+            "SELECT DISTINCT village FROM rf_means WHERE case_id = ANY(%s)", case_ids
         )
         return [row[0] for row in rows]
 
@@ -159,10 +160,9 @@ class IncomeBunchingInvestigator(_Bunching):
     column = "investigator"
     group = "Investigator"
 
-    def groups_of(self, cursor: Cursor[Any], case_ids: set[Any]) -> list[str]:
+    def groups_of(self, case_ids: set[Any]) -> Step[list[str]]:
         # Everyone who ever investigated the case: a re-investigation moves it between them.
-        rows = select_where_in(
-            cursor,
+        rows = yield from read_where_in(
             "SELECT DISTINCT actor FROM rf_record WHERE case_id = ANY(%s)"
             " AND kind = 'investigation'",
             case_ids,

@@ -41,7 +41,8 @@ from domain.case import ReliefCase
 from domain.person import Person
 from domain.staff import StaffMember
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, ScopedRule, key_part, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, key_part, originators, triggered_by
+from projections.sets import Read, Step
 
 #: The acts on the scopes' cases by staff whose person is known or who declared (nobody else can be
 #: checked: the candidates), with the case's applicant and the household's members over time.
@@ -89,30 +90,30 @@ class ConflictOfInterest(ScopedRule):
         ReliefCase.RecordCorrected,
     )
     def act(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Person.CaseClaimed)
     def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [str(r.event.case_id) for r in events]
 
     @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared)
-    def declaration(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def declaration(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """A staff record naming its person or declaring: the cases it acted on, and those
         every other staff record of the same person acted on."""
         actors = [str(r.originator_id) for r in events]
-        cursor.execute(
+        rows = yield Read(
             "SELECT DISTINCT case_id FROM rf_act WHERE actor = ANY(%(a)s)"
             " UNION SELECT a.case_id FROM rf_act a JOIN rf_staff s ON s.actor_id = a.actor"
             " WHERE s.person_id IN"
             " (SELECT person_id FROM rf_staff WHERE actor_id = ANY(%(a)s))",
             {"a": actors},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(Person.Registered, Person.HouseholdChanged)
-    def membership(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def membership(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         people = list({r.originator_id for r in events})
-        cursor.execute(
+        rows = yield Read(
             # cases of every household the people have belonged to ...
             "SELECT c.case_id FROM rf_case c JOIN rf_membership m"
             " ON m.household_id = c.household_id WHERE m.person_id = ANY(%s)"
@@ -121,14 +122,13 @@ class ConflictOfInterest(ScopedRule):
             " WHERE s.person_id = ANY(%s)",
             (people, people),
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
-    ) -> dict[str, list[tuple[Any, ...]]]:
-        cursor.execute(_ACTS, (list(scopes),))
+    ) -> Step[dict[str, list[tuple[Any, ...]]]]:
         cases: dict[str, list[tuple[Any, ...]]] = {}
-        for row in cursor.fetchall():
+        for row in (yield Read(_ACTS, (list(scopes),))):
             cases.setdefault(str(row[0]), []).append(tuple(row[1:]))
         return cases
 

@@ -27,16 +27,24 @@ from domain.case import ReliefCase
 from domain.contract import Contract
 from domain.contractor import Contractor
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    local_time,
+    originators,
+    record_scopes,
+    triggered_by,
+)
+from projections.sets import Read, Step, read_rows
 
 #: The work of the scopes (a contract id, or "contract|position") judged against the terms in
 #: force on its day, with the termination in effect by then and the contractor's bans covering
 #: the day: only the work that breaks one of the five rules (the candidate violations).
 _WORK = """
 WITH w AS (
-    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
-    UNION
-    SELECT * FROM rf_record WHERE contract_id = ANY(%(subjects)b::uuid[])
+    -- one scan for both kinds of scope (a UNION would compare whole rows to drop repeats)
+    SELECT * FROM rf_record
+    WHERE position = ANY(%(positions)b::bigint[]) OR contract_id = ANY(%(subjects)b::uuid[])
 ), judged AS (
     SELECT w.position, w.kind, w.work_item, w.contract_day, w.starts,
            CASE WHEN w.kind = 'service' THEN w.place ELSE c.village END AS division,
@@ -101,8 +109,8 @@ class _ContractWork(Rule):
         return [f"{r.event.contract_id}|{r.position}" for r in events if r.event.contract_id]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        cursor.execute(
+    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield Read(
             "SELECT r.contract_id, r.position FROM rf_record r"
             " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
@@ -112,15 +120,14 @@ class _ContractWork(Rule):
                 [r.event.corrects_version for r in events],
             ),
         )
-        return [f"{contract_id}|{position}" for contract_id, position in cursor.fetchall()]
+        return [f"{contract_id}|{position}" for contract_id, position in rows]
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Terminated)
     def contract_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        cursor.execute(_WORK, record_scopes(scopes))
-        return cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
+        return (yield from read_rows(_WORK, record_scopes(scopes)))
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
@@ -236,15 +243,15 @@ class WorkByBannedContractor(_ContractWork):
     )
 
     @triggered_by(Contractor.Banned)
-    def ban(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def ban(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         contractors = list({r.originator_id for r in events})
-        cursor.execute(
+        rows = yield Read(
             "SELECT contract_id FROM rf_contract WHERE contractor_id = ANY(%s)"
             " UNION SELECT contract_id FROM rf_record WHERE contractor_id = ANY(%s)"
             " AND contract_id IS NOT NULL",
             (contractors, contractors),
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     def check(self, row: tuple[Any, ...]) -> tuple[str, list[int]] | None:
         contractor_id, day, bans = row[_CONTRACTOR], row[_DAY], row[_BANS]

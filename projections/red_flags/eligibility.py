@@ -24,17 +24,24 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, record_scopes, triggered_by
-from projections.sets import select_where_in
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    local_time,
+    originators,
+    record_scopes,
+    triggered_by,
+)
+from projections.sets import Read, Step, read_rows, read_where_in
 
 #: The payments and services of the scopes ("case" or "case|position") dated after a death,
 #: after the closure or inside a suspension (the first suspension containing them): only the
 #: candidate violations, each with what the three rules judge it against.
 _RECORDS = """
 WITH r AS (
-    SELECT * FROM rf_record WHERE position = ANY(%(positions)b::bigint[])
-    UNION
-    SELECT * FROM rf_record WHERE case_id = ANY(%(subjects)b::uuid[])
+    -- one scan for both kinds of scope (a UNION would compare whole rows to drop repeats)
+    SELECT * FROM rf_record
+    WHERE position = ANY(%(positions)b::bigint[]) OR case_id = ANY(%(subjects)b::uuid[])
 )
 SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
@@ -78,8 +85,8 @@ class _CaseRecords(Rule):
         return [f"{r.originator_id}|{r.position}" for r in events]
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        cursor.execute(
+    def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield Read(
             "SELECT r.case_id, r.position FROM rf_record r"
             " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
@@ -89,11 +96,10 @@ class _CaseRecords(Rule):
                 [r.event.corrects_version for r in events],
             ),
         )
-        return [f"{case_id}|{position}" for case_id, position in cursor.fetchall()]
+        return [f"{case_id}|{position}" for case_id, position in rows]
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        cursor.execute(_RECORDS, record_scopes(scopes))
-        return cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
+        return (yield from read_rows(_RECORDS, record_scopes(scopes)))
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
@@ -137,12 +143,11 @@ class RecordAfterDeath(_CaseRecords):
 
     @triggered_by(ReliefCase.BeneficiaryDied)
     def death_on_case(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Person.Died)
-    def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
+    def death_of_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT case_id FROM rf_case WHERE person_id = ANY(%s)",
             {r.originator_id for r in events},
         )
@@ -183,7 +188,7 @@ class RecordAfterClosure(_CaseRecords):
 
     @triggered_by(ReliefCase.Closed)
     def closure(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
         closed_at, closed_on, closed_position = record[13:16]
@@ -215,7 +220,7 @@ class RecordInSuspension(_CaseRecords):
 
     @triggered_by(ReliefCase.Suspended, ReliefCase.Resumed)
     def suspension(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def check(self, case_id: str, record: tuple[Any, ...]) -> tuple[str, list[int | None]] | None:
         from_position, from_at, to_position, to_at = record[16:20]

@@ -52,7 +52,7 @@ from domain.clock import BUSINESS_TZ
 from projections.base import RecordedEvent
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.reviews import REVIEWS_DDL
-from projections.sets import arrays, unnest
+from projections.sets import Read, Step, columns_of, run_together, together, unnest
 
 #: Namespace of alert ids: uuid5(ALERT_NAMESPACE, "<rule>|<key>").
 ALERT_NAMESPACE = uuid.UUID("6a1f3c2e-0b7d-5e44-9c1a-7f2d3b8e4a10")
@@ -60,13 +60,14 @@ ALERT_NAMESPACE = uuid.UUID("6a1f3c2e-0b7d-5e44-9c1a-7f2d3b8e4a10")
 SEVERITIES = ("high", "medium", "low")
 SUBJECT_KINDS = ("contractor", "staff", "case", "contract", "person", "division")
 
-T = TypeVar("T", bound=Callable[..., Iterable[str]])
+T = TypeVar("T", bound=Callable[..., Any])
 
 
 def triggered_by(*event_classes: type) -> Callable[[T], T]:
     """Mark a rule method as a trigger: called once per batch with (cursor, events), the
     batch's events of these classes, it returns the scopes they may have changed (at most one
-    statement for the whole batch)."""
+    statement for the whole batch), or, when it reads, a step yielding its ``Read``s
+    (``projections.sets.run_together``: every rule's reads of a batch are sent together)."""
 
     def mark(method: T) -> T:
         method.__dict__.setdefault("_handles", []).extend(event_classes)
@@ -97,6 +98,9 @@ ALERTS_DDL = (
     " WHERE contractor_id IS NOT NULL",
     "CREATE INDEX alerts_county ON alerts (county text_pattern_ops) WHERE county IS NOT NULL",
     "CREATE INDEX alerts_subject ON alerts (subject_kind, subject_id)",
+    # The open alerts of a rule: whether it has any (a batch clears only those rules'), and
+    # those inside the judged scopes.
+    "CREATE INDEX alerts_open ON alerts (rule, key) WHERE status = 'open'",
     # When each event the projection read was recorded: first_seen/last_seen of evidence.
     "CREATE TABLE rf_event_time (position bigint PRIMARY KEY, at timestamptz NOT NULL)",
     # The reviewer's status of each alert (reviews.py).
@@ -160,6 +164,12 @@ def collect_handlers(cls: type) -> dict[type, tuple[Callable[..., Any], ...]]:
     return {event_class: tuple(methods) for event_class, methods in found.items()}
 
 
+def originators(events: Iterable[RecordedEvent]) -> list[str]:
+    """The events' aggregate ids as scopes, each once (a batch often holds many events of one
+    aggregate)."""
+    return [str(originator) for originator in {r.originator_id for r in events}]
+
+
 def in_scopes(key: str, scopes: set[str]) -> bool:
     """Whether ``key`` is one of ``scopes`` or lies inside one ("scope|...")."""
     cut = len(key)
@@ -194,17 +204,19 @@ class Rule:
     def events(cls) -> set[type]:
         return set(cls._triggers)
 
-    def scopes(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[str]:
-        """Every scope the batch's events (by class) may have changed, sorted."""
+    def scope_steps(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[Any]:
+        """The trigger calls the batch's events (by class) make: each a list of scopes, or a
+        step (``projections.sets.run_together``) returning one."""
         events: dict[Callable[..., Any], list[RecordedEvent]] = {}
         for event_class, triggers in self._triggers.items():
             for trigger in triggers:
                 events.setdefault(trigger, []).extend(batch.get(event_class, ()))
-        scopes: set[str] = set()
-        for trigger, recorded in events.items():
-            if recorded:
-                scopes.update(trigger(self, cursor, recorded))
-        return sorted(scopes)
+        return [trigger(self, cursor, recorded) for trigger, recorded in events.items() if recorded]
+
+    def scopes(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[str]:
+        """Every scope the batch's events (by class) may have changed, sorted."""
+        found = run_together(cursor, self.scope_steps(cursor, batch))
+        return sorted({scope for scopes in found for scope in scopes})
 
     def family(self) -> Any:
         """Rules of one family share one ``candidates`` query per batch: by default, the rules
@@ -213,11 +225,13 @@ class Rule:
 
     def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Any:
         """One statement over every scope of the family's rules in the batch: the rows that
-        may be violations (and only those)."""
+        may be violations (and only those); or a step reading them (sent with the other
+        families')."""
         raise NotImplementedError
 
-    def judge(self, cursor: Cursor[Any], candidates: Any, scopes: Sequence[str]) -> list[Finding]:
-        """Every finding in ``scopes``, from the family's candidates."""
+    def judge(self, cursor: Cursor[Any], candidates: Any, scopes: Sequence[str]) -> Any:
+        """Every finding in ``scopes``, from the family's candidates (a list, or a step
+        returning one when it reads)."""
         raise NotImplementedError
 
     def finding(
@@ -247,14 +261,18 @@ class ScopedRule(Rule):
 
     def judge(
         self, cursor: Cursor[Any], candidates: dict[str, Any], scopes: Sequence[str]
-    ) -> list[Finding]:
-        findings = []
-        for scope in scopes:
-            if scope in candidates:
-                findings.extend(self.judge_scope(cursor, scope, candidates[scope]))
-        return findings
+    ) -> Step[list[Finding]]:
+        judged = yield from together(
+            [
+                self.judge_scope(cursor, scope, candidates[scope])
+                for scope in scopes
+                if scope in candidates
+            ]
+        )
+        return [finding for findings in judged for finding in findings]
 
-    def judge_scope(self, cursor: Cursor[Any], scope: str, rows: Any) -> list[Finding]:
+    def judge_scope(self, cursor: Cursor[Any], scope: str, rows: Any) -> Any:
+        """The scope's findings (a list, or a step returning one when it reads)."""
         raise NotImplementedError
 
 
@@ -294,9 +312,20 @@ _FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
 class AlertWriter:
     """Makes the alerts of the judged rules and scopes agree with their findings: one
     statement raises (or refreshes) every finding of the batch, one clears what is no longer
-    found."""
+    found (looked for only under the rules that had open alerts when the batch began: most
+    rules, most of the time, have none, and their scopes need no clearing)."""
 
-    def sync(self, cursor: Cursor[Any], judged: Sequence[Judged]) -> None:
+    @staticmethod
+    def open_rules(rules: Sequence[str]) -> Step[set[str]]:
+        """Which of ``rules`` have open alerts (read with the batch's facts)."""
+        rows = yield Read(
+            "SELECT r FROM unnest(%b::text[]) AS r"
+            " WHERE EXISTS (SELECT 1 FROM alerts WHERE rule = r AND status = 'open')",
+            (list(rules),),
+        )
+        return {row[0] for row in rows}
+
+    def sync(self, cursor: Cursor[Any], judged: Sequence[Judged], open_rules: set[str]) -> None:
         raised: list[tuple[Any, ...]] = []
         pairs: list[tuple[str, str]] = []
         for item in judged:
@@ -327,7 +356,8 @@ class AlertWriter:
                         "{" + ",".join(map(str, finding.evidence)) + "}",
                     )
                 )
-            pairs.extend((rule.name, scope) for scope in item.scopes)
+            if rule.name in open_rules:
+                pairs.extend((rule.name, scope) for scope in item.scopes)
         if raised:
             self.raise_alerts(cursor, raised)
         if pairs:
@@ -367,7 +397,7 @@ class AlertWriter:
             " 'open') RETURNING alert_id)"
             " INSERT INTO alert_reviews (alert_id) SELECT alert_id FROM raised"
             " ON CONFLICT (alert_id) DO NOTHING",
-            arrays(rows, len(_FINDING_COLUMNS)),
+            columns_of(rows, _FINDING_COLUMNS),
         )
 
 
@@ -389,21 +419,48 @@ class Engine:
             events |= rule.events()
         return events
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
-        self.facts.apply_batch(cursor, events)
+    def apply_batch(
+        self, cursor: Cursor[Any], events: Sequence[RecordedEvent], *also: Step[Any]
+    ) -> None:
+        """``also``: steps read with the facts the batch changes (a check of the batch)."""
+        *_, open_rules = self.facts.apply_batch(
+            cursor, events, *also, self.writer.open_rules([rule.name for rule in self.rules])
+        )
         by_class: dict[type, list[RecordedEvent]] = {}
         for recorded in events:
             by_class.setdefault(type(recorded.event), []).append(recorded)
-        scopes = {rule.name: rule.scopes(cursor, by_class) for rule in self.rules}
+        # Every rule's trigger reads, then every family's candidates, then every judgement's
+        # reads: each round sent together (one round trip in the runner's pipeline).
+        steps = [(rule, step) for rule in self.rules for step in rule.scope_steps(cursor, by_class)]
+        found: dict[str, set[str]] = {rule.name: set() for rule in self.rules}
+        for (rule, _), rule_scopes in zip(
+            steps, run_together(cursor, [step for _, step in steps]), strict=True
+        ):
+            found[rule.name].update(rule_scopes)
+        scopes = {name: sorted(rule_scopes) for name, rule_scopes in found.items()}
         families: dict[Any, list[Rule]] = {}
         for rule in self.rules:
             if scopes[rule.name]:
                 families.setdefault(rule.family(), []).append(rule)
-        judged = []
-        for rules in families.values():
-            union = sorted({scope for rule in rules for scope in scopes[rule.name]})
-            candidates = rules[0].candidates(cursor, union)
-            for rule in rules:
-                mine = scopes[rule.name]
-                judged.append(Judged(rule, mine, rule.judge(cursor, candidates, mine)))
-        self.writer.sync(cursor, judged)
+        candidates = run_together(
+            cursor,
+            [
+                rules[0].candidates(
+                    cursor, sorted({scope for rule in rules for scope in scopes[rule.name]})
+                )
+                for rules in families.values()
+            ],
+        )
+        judging = [
+            (rule, scopes[rule.name], found_candidates)
+            for rules, found_candidates in zip(families.values(), candidates, strict=True)
+            for rule in rules
+        ]
+        findings = run_together(
+            cursor, [rule.judge(cursor, found, mine) for rule, mine, found in judging]
+        )
+        judged = [
+            Judged(rule, mine, rule_findings)
+            for (rule, mine, _), rule_findings in zip(judging, findings, strict=True)
+        ]
+        self.writer.sync(cursor, judged, open_rules)

@@ -17,6 +17,7 @@ when stored, so either side may arrive first.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -45,7 +46,16 @@ from projections.payloads import (
 )
 from projections.red_flags.config import RedFlagsConfig
 from projections.red_flags.engine import collect_handlers
-from projections.sets import Column, arrays, insert, select_where_in, unnest, upsert
+from projections.sets import (
+    Column,
+    Step,
+    arrays,
+    insert,
+    read_where_in,
+    run_together,
+    unnest,
+    upsert,
+)
 
 HouseholdRegistered = Household.Registered
 ContractorRegistered = Contractor.Registered
@@ -269,6 +279,9 @@ FACT_TABLES = (
 )
 
 
+#: The first day of a month 'YYYY-MM' (payments name a few months, over and over).
+_month_start = functools.lru_cache(maxsize=4096)(period_start)
+
 #: ``investigated_by`` of cases no contractor investigated.
 GOVERNMENT = UUID(int=0)
 
@@ -299,14 +312,19 @@ class FactStore:
     def events(self) -> set[type]:
         return set(self._handlers)
 
-    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
-        batch = FactBatch.load(cursor, events)
+    def apply_batch(
+        self, cursor: Cursor[Any], events: Sequence[RecordedEvent], *also: Step[Any]
+    ) -> list[Any]:
+        """Fold the batch's events into the facts and write them; ``also``: steps read with
+        the facts the batch changes (their results are returned)."""
+        batch, results = FactBatch.load(cursor, events, *also)
         for recorded in events:
             batch.event_times.append((recorded.position, recorded.timestamp))
             for handler in self._handlers.get(type(recorded.event), ()):
                 handler(self, batch, recorded)
         batch.write(cursor)
         self.place_means(cursor, batch)
+        return results
 
     def place_means(self, cursor: Cursor[Any], batch: FactBatch) -> None:
         """Place against the line the means tests the batch changed, and those a standard of
@@ -317,7 +335,7 @@ class FactStore:
             return
         # By key for the batch's means tests; a standard of the batch reads the whole table
         # (a prefix of the village), which only the rare batches holding one pay for.
-        which = ["t.case_id = ANY(%(cases)s::uuid[])"]
+        which = ["t.case_id = ANY(%(cases)b::uuid[])"]
         if batch.standards:
             which.append(
                 "EXISTS (SELECT 1 FROM unnest(%(divisions)s::text[], %(programmes)s::text[],"
@@ -517,7 +535,7 @@ class FactStore:
             recorded,
             kind="payment",
             period=e.period,
-            period_start=period_start(e.period),
+            period_start=_month_start(e.period),
             amount=e.amount,
         )
 
@@ -840,12 +858,13 @@ class Intervals:
         self.open: dict[UUID, list[int]] = {}
         self.changed: set[tuple[UUID, int]] = set()
 
-    def load(self, cursor: Cursor[Any], owners: set[UUID]) -> None:
-        for row in select_where_in(
-            cursor,
-            f"SELECT {_names(self.columns)} FROM {self.table}"
-            f" WHERE {self.owner} = ANY(%s) AND to_position IS NULL ORDER BY 1, 2",
-            owners,
+    def load(self, owners: set[UUID]) -> Step[None]:
+        for row in (
+            yield from read_where_in(
+                f"SELECT {_names(self.columns)} FROM {self.table}"
+                f" WHERE {self.owner} = ANY(%s) AND to_position IS NULL ORDER BY 1, 2",
+                owners,
+            )
         ):
             self.rows[(row[0], row[1])] = list(row)
             self.open.setdefault(row[0], []).append(row[1])
@@ -972,7 +991,11 @@ class FactBatch:
         self.standards: list[tuple[Any, ...]] = []
 
     @classmethod
-    def load(cls, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> FactBatch:
+    def load(
+        cls, cursor: Cursor[Any], events: Sequence[RecordedEvent], *also: Step[Any]
+    ) -> tuple[FactBatch, list[Any]]:
+        """The batch with the rows its events change read (all in one round of reads, with
+        the steps ``also``, whose results come second)."""
         batch = cls()
         cases, means, intervals, people, staff = set(), set(), set(), set(), set()
         for recorded in events:
@@ -989,24 +1012,31 @@ class FactBatch:
                 people.add(recorded.originator_id)
             if kind is StaffMember.InterestsDeclared:
                 staff.add(recorded.originator_id)
-        names = [name for name, _ in CASE_COLUMNS]
-        for row in select_where_in(
-            cursor, f"SELECT {', '.join(names)} FROM rf_case WHERE case_id = ANY(%s)", cases
-        ):
-            batch.cases[row[0]] = dict(zip(names, row, strict=True))
-        names = [name for name, _ in MEANS_COLUMNS]
-        for row in select_where_in(
-            cursor, f"SELECT {', '.join(names)} FROM rf_means WHERE case_id = ANY(%s)", means
-        ):
-            batch.means[row[0]] = dict(zip(names, row, strict=True))
-        batch.intervals.load(cursor, intervals)
-        batch.memberships.load(cursor, people)
-        names = [name for name, _ in STAFF_COLUMNS]
-        for row in select_where_in(
-            cursor, f"SELECT {', '.join(names)} FROM rf_staff WHERE staff_id = ANY(%s)", staff
-        ):
-            batch.staff[row[0]] = dict(zip(names, row, strict=True))
-        return batch
+        results = run_together(
+            cursor,
+            [
+                batch._load_rows(batch.cases, CASE_COLUMNS, "rf_case", "case_id", cases),
+                batch._load_rows(batch.means, MEANS_COLUMNS, "rf_means", "case_id", means),
+                batch.intervals.load(intervals),
+                batch.memberships.load(people),
+                batch._load_rows(batch.staff, STAFF_COLUMNS, "rf_staff", "staff_id", staff),
+                *also,
+            ],
+        )
+        return batch, results[5:]
+
+    @staticmethod
+    def _load_rows(
+        into: dict[UUID, dict[str, Any]],
+        columns: Sequence[Column],
+        table: str,
+        key: str,
+        keys: set[UUID],
+    ) -> Step[None]:
+        names = [name for name, _ in columns]
+        query = f"SELECT {', '.join(names)} FROM {table} WHERE {key} = ANY(%s)"
+        for row in (yield from read_where_in(query, keys)):
+            into[row[0]] = dict(zip(names, row, strict=True))
 
     def case(self, case_id: UUID, *, create: bool = False) -> Any:
         """The case's row (to change), or None when unknown (made blank with ``create``)."""

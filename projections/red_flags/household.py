@@ -36,12 +36,16 @@ from domain.case import ReliefCase
 from domain.household import Household
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, ScopedRule, triggered_by
+from projections.red_flags.engine import Finding, ScopedRule, originators, triggered_by
+from projections.sets import Read, Step, read_where_in
 
 _LOSSES = """
 WITH c AS (
-    SELECT case_id, household_id, county, died_on FROM rf_case
-    WHERE case_id = ANY(%(cases)s::uuid[]) AND decision = 'approved' AND household_id IS NOT NULL
+    -- only cases whose household lost someone: most never did, and need no further look
+    SELECT case_id, household_id, county, died_on FROM rf_case k
+    WHERE case_id = ANY(%(cases)b::text[]::uuid[]) AND decision = 'approved'
+      AND household_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM rf_household_loss l WHERE l.household_id = k.household_id)
 ), inv AS (
     SELECT DISTINCT ON (r.case_id) r.case_id, r.day FROM rf_record r JOIN c USING (case_id)
     WHERE r.kind = 'investigation' ORDER BY r.case_id, r.position DESC
@@ -106,48 +110,48 @@ class HouseholdShrankUnreviewed(ScopedRule):
         ReliefCase.RecordCorrected,
     )
     def case_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(Household.MemberMovedOut, Household.MemberDied)
-    def member_lost(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        cursor.execute(
+    def member_lost(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT case_id FROM rf_case WHERE household_id = ANY(%s)",
-            (list({r.originator_id for r in events}),),
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(ReliefCase.ApplicationReceived)
-    def case_elsewhere(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def case_elsewhere(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """A new case of a household someone joined after leaving another: the old
         household's cases name it."""
-        cursor.execute(
+        rows = yield from read_where_in(
             "SELECT DISTINCT c.case_id FROM rf_case k"
             " JOIN rf_membership n ON n.household_id = k.household_id"
             " JOIN rf_membership m ON m.person_id = n.person_id AND m.to_position IS NOT NULL"
             " JOIN rf_case c ON c.household_id = m.household_id"
             " WHERE k.case_id = ANY(%s)",
-            (list({r.originator_id for r in events}),),
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     @triggered_by(Person.HouseholdChanged)
-    def person_moved(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def person_moved(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """Where a person who left went: the cases of every household they belonged to."""
-        cursor.execute(
+        rows = yield from read_where_in(
             "SELECT DISTINCT c.case_id FROM rf_case c JOIN rf_membership m"
             " ON m.household_id = c.household_id WHERE m.person_id = ANY(%s)",
-            (list({r.originator_id for r in events}),),
+            {r.originator_id for r in events},
         )
-        return [str(row[0]) for row in cursor.fetchall()]
+        return [str(row[0]) for row in rows]
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
-    ) -> dict[str, list[tuple[Any, ...]]]:
-        cursor.execute(
+    ) -> Step[dict[str, list[tuple[Any, ...]]]]:
+        rows = yield Read(
             _LOSSES, {"cases": list(scopes), "grace": self.config.household_review_grace_days}
         )
         found: dict[str, list[tuple[Any, ...]]] = {}
-        for row in cursor.fetchall():
+        for row in rows:
             found.setdefault(str(row[0]), []).append(tuple(row[1:]))
         return found
 

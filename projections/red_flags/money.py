@@ -33,7 +33,15 @@ from psycopg import Cursor
 
 from domain.contract import Contract
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, ScopedRule, majority, triggered_by
+from projections.red_flags.engine import (
+    Finding,
+    Rule,
+    ScopedRule,
+    majority,
+    originators,
+    triggered_by,
+)
+from projections.sets import Read, Step, read_rows
 
 
 def _county(purchaser: str | None) -> str | None:
@@ -48,23 +56,24 @@ class BilledAboveValue(Rule):
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Invoiced)
     def money(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
         """The contracts billed above their value in force (the latest terms)."""
-        cursor.execute(
-            "SELECT k.contract_id, k.contractor_id, k.purchaser, t.position, t.value, i.billed,"
-            " i.positions FROM rf_contract k"
-            " JOIN LATERAL (SELECT position, value FROM rf_contract_terms"
-            "  WHERE contract_id = k.contract_id"
-            "  ORDER BY effective_from DESC, position DESC LIMIT 1) t ON true"
-            " JOIN LATERAL (SELECT sum(amount) AS billed,"
-            "  array_agg(position ORDER BY position) AS positions FROM rf_purchase_fact"
-            "  WHERE subject_id = k.contract_id AND kind = 'invoice') i ON true"
-            " WHERE k.contract_id = ANY(%b::uuid[]) AND i.billed > t.value",
-            (list(scopes),),
+        return (
+            yield from read_rows(
+                "SELECT k.contract_id, k.contractor_id, k.purchaser, t.position, t.value, i.billed,"
+                " i.positions FROM rf_contract k"
+                " JOIN LATERAL (SELECT position, value FROM rf_contract_terms"
+                "  WHERE contract_id = k.contract_id"
+                "  ORDER BY effective_from DESC, position DESC LIMIT 1) t ON true"
+                " JOIN LATERAL (SELECT sum(amount) AS billed,"
+                "  array_agg(position ORDER BY position) AS positions FROM rf_purchase_fact"
+                "  WHERE subject_id = k.contract_id AND kind = 'invoice') i ON true"
+                " WHERE k.contract_id = ANY(%b::uuid[]) AND i.billed > t.value",
+                (list(scopes),),
+            )
         )
-        return cursor.fetchall()
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
@@ -97,30 +106,31 @@ class ValueRaisedAfterPoorEvaluation(Rule):
 
     @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Evaluated)
     def changes(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
         """The contracts with a poor evaluation and more than one version of their terms:
         their terms and evaluations in order."""
-        cursor.execute(
-            "SELECT k.contract_id, k.contractor_id, k.purchaser,"
-            " t.positions, t.kinds, t.values, t.times, e.positions, e.scores, e.times"
-            " FROM rf_contract k"
-            " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
-            "  array_agg(kind ORDER BY position) AS kinds,"
-            "  array_agg(value ORDER BY position) AS values,"
-            "  array_agg(recorded_at ORDER BY position) AS times"
-            "  FROM rf_contract_terms WHERE contract_id = k.contract_id) t"
-            "  ON cardinality(t.positions) > 1"
-            " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
-            "  array_agg(score ORDER BY position) AS scores,"
-            "  array_agg(recorded_at ORDER BY position) AS times, bool_or(score < %s) AS poor"
-            "  FROM rf_purchase_fact WHERE subject_id = k.contract_id AND kind = 'evaluation') e"
-            "  ON e.poor"
-            " WHERE k.contract_id = ANY(%b::uuid[]) ORDER BY k.contract_id",
-            (self.config.poor_evaluation_below, list(scopes)),
+        return (
+            yield from read_rows(
+                "SELECT k.contract_id, k.contractor_id, k.purchaser,"
+                " t.positions, t.kinds, t.values, t.times, e.positions, e.scores, e.times"
+                " FROM rf_contract k"
+                " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
+                "  array_agg(kind ORDER BY position) AS kinds,"
+                "  array_agg(value ORDER BY position) AS values,"
+                "  array_agg(recorded_at ORDER BY position) AS times"
+                "  FROM rf_contract_terms WHERE contract_id = k.contract_id) t"
+                "  ON cardinality(t.positions) > 1"
+                " JOIN LATERAL (SELECT array_agg(position ORDER BY position) AS positions,"
+                "  array_agg(score ORDER BY position) AS scores,"
+                "  array_agg(recorded_at ORDER BY position) AS times, bool_or(score < %s) AS poor"
+                "  FROM rf_purchase_fact WHERE subject_id = k.contract_id"
+                "  AND kind = 'evaluation') e ON e.poor"
+                " WHERE k.contract_id = ANY(%b::uuid[]) ORDER BY k.contract_id",
+                (self.config.poor_evaluation_below, list(scopes)),
+            )
         )
-        return cursor.fetchall()
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]
@@ -191,20 +201,20 @@ class ContractSplitting(ScopedRule):
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
-    ) -> dict[str, list[tuple[Any, ...]]]:
+    ) -> Step[dict[str, list[tuple[Any, ...]]]]:
         """Awards just under their purchaser's limit, per contractor with enough of them:
         (position, contract, awarded on, value, purchaser, work items, term start, end)."""
-        cursor.execute(
+        rows = yield Read(
             "SELECT k.contractor_id, k.position, k.contract_id, k.awarded_on, k.award_value,"
             " k.purchaser, t.work_items, t.term_start, t.term_end"
             " FROM rf_contract k JOIN rf_contract_terms t"
             " ON t.contract_id = k.contract_id AND t.kind = 'awarded'"
-            " WHERE k.contractor_id = ANY(%s::uuid[])"
+            " WHERE k.contractor_id = ANY(%b::text[]::uuid[])"
             " ORDER BY k.contractor_id, k.awarded_on, k.position",
             (list(scopes),),
         )
         awards: dict[str, list[tuple[Any, ...]]] = {}
-        for contractor, *award in cursor.fetchall():
+        for contractor, *award in rows:
             if self._just_under(award[4], award[3]):
                 awards.setdefault(str(contractor), []).append(tuple(award))
         return {

@@ -23,8 +23,8 @@ from domain.case import ReliefCase
 from domain.clock import business_date
 from domain.person import Person
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, triggered_by
-from projections.sets import select_where_in
+from projections.red_flags.engine import Finding, Rule, originators, triggered_by
+from projections.sets import Step, read_rows, read_where_in
 
 #: Pairs of a person's active cases that overlapped long enough to flag (ongoing, or longer
 #: than the grace in all) and differ in county or programme: the candidate violations.
@@ -59,9 +59,8 @@ class _ConcurrentCases(Rule):
     subject_kind = "person"
 
     @triggered_by(ReliefCase.Approved, ReliefCase.Suspended, ReliefCase.Resumed, ReliefCase.Closed)
-    def case_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
+    def case_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT DISTINCT person_id FROM rf_case WHERE case_id = ANY(%s)"
             " AND person_id IS NOT NULL",
             {r.originator_id for r in events},
@@ -70,7 +69,7 @@ class _ConcurrentCases(Rule):
 
     @triggered_by(Person.CaseClaimed)
     def claimant(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     def concerns(self, row: tuple[Any, ...]) -> bool:
         raise NotImplementedError
@@ -78,9 +77,12 @@ class _ConcurrentCases(Rule):
     def describe(self, row: tuple[Any, ...]) -> str:
         raise NotImplementedError
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        cursor.execute(_PAIRS, {"people": list(scopes), "grace": self.config.overlap_grace_days})
-        return cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
+        return (
+            yield from read_rows(
+                _PAIRS, {"people": list(scopes), "grace": self.config.overlap_grace_days}
+            )
+        )
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]

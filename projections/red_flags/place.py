@@ -16,9 +16,9 @@ from psycopg import Cursor
 
 from domain.case import ReliefCase
 from projections.base import RecordedEvent
-from projections.red_flags.engine import Finding, Rule, local_time, triggered_by
+from projections.red_flags.engine import Finding, Rule, local_time, originators, triggered_by
 from projections.red_flags.facts import HouseholdRegistered
-from projections.sets import select_where_in
+from projections.sets import Step, read_rows, read_where_in
 
 #: The home visits of the scopes (case ids) recorded in a village that is neither the
 #: household's hukou village nor the one it lives in (the case's village when the household is
@@ -47,20 +47,18 @@ class HomeVisitElsewhere(Rule):
 
     @triggered_by(ReliefCase.Investigated)
     def investigation(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [str(r.originator_id) for r in events]
+        return originators(events)
 
     @triggered_by(HouseholdRegistered)
-    def household(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        rows = select_where_in(
-            cursor,
+    def household(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield from read_where_in(
             "SELECT case_id FROM rf_case WHERE household_id = ANY(%s)",
             {r.originator_id for r in events},
         )
         return [str(row[0]) for row in rows]
 
-    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> list[tuple[Any, ...]]:
-        cursor.execute(_VISITS, (list(scopes),))
-        return cursor.fetchall()
+    def candidates(self, cursor: Cursor[Any], scopes: Sequence[str]) -> Step[list[tuple[Any, ...]]]:
+        return (yield from read_rows(_VISITS, (list(scopes),)))
 
     def judge(
         self, cursor: Cursor[Any], candidates: list[tuple[Any, ...]], scopes: Sequence[str]

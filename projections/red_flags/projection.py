@@ -34,6 +34,7 @@ from projections.red_flags.config import DEFAULT_CONFIG_FILE, RedFlagsConfig, lo
 from projections.red_flags.engine import ALERTS_DDL, Engine, Rule, collect_handlers
 from projections.red_flags.facts import FACT_TABLES, FactStore
 from projections.red_flags.reviews import REVIEW_EVENTS, apply_review
+from projections.sets import Read, Step
 
 #: Every rule, in the order the engine runs them (fixed: part of determinism).
 ALL_RULES: tuple[type[Rule], ...] = (
@@ -91,17 +92,16 @@ class RedFlagsProjection(Projection):
         self.engine = Engine(FactStore(self.config), [rule(self.config) for rule in ALL_RULES])
         self._engine_events = frozenset(self.engine.events())
 
-    def _check_configuration(self, cursor: Cursor[Any]) -> None:
-        """Once per batch: the generation's configuration must be this one; a new generation
-        records it."""
-        cursor.execute("SELECT fingerprint FROM rf_config")
-        row = cursor.fetchone()
-        if row is None:
+    def _check_configuration(self, cursor: Cursor[Any]) -> Step[None]:
+        """Once per batch (read with the batch's facts): the generation's configuration must
+        be this one; a new generation records it."""
+        rows = yield Read("SELECT fingerprint FROM rf_config")
+        if not rows:
             cursor.execute(
                 "INSERT INTO rf_config (fingerprint, document) VALUES (%s, %s)",
                 (self.config.fingerprint, Jsonb(self.config.as_document())),
             )
-        elif row[0] != self.config.fingerprint:
+        elif rows[0][0] != self.config.fingerprint:
             raise ConfigurationChanged(
                 "the red-flag thresholds differ from those this generation was built with; "
                 "rebuild it (relief projections rebuild red_flags) to apply them"
@@ -115,8 +115,7 @@ class RedFlagsProjection(Projection):
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         engine_events = [r for r in events if type(r.event) in self._engine_events]
         if engine_events:
-            self._check_configuration(cursor)
-            self.engine.apply_batch(cursor, engine_events)
+            self.engine.apply_batch(cursor, engine_events, self._check_configuration(cursor))
         for recorded in events:
             # Investigations citing and judging alerts: the reviewer's status (reviews.py).
             if type(recorded.event) in REVIEW_EVENTS:

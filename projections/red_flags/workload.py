@@ -43,7 +43,7 @@ from projections.red_flags.engine import (
     triggered_by,
     unkey_part,
 )
-from projections.sets import select_where_in
+from projections.sets import Read, Step
 
 #: For each scope (actor, day): the actor's services starting on the day or the day before
 #: (not voided) and their home visits (as visitor) on the day, kept only for scopes where one of
@@ -100,23 +100,24 @@ def _unscope(scope: str) -> tuple[str, dt.date]:
     return (who if who.startswith(PERSON) else unkey_part(who)), dt.date.fromisoformat(day)
 
 
-def _people(cursor: Cursor[Any], actors: set[str]) -> dict[str, str]:
+_PEOPLE = (
+    "SELECT actor_id, person_id FROM rf_staff WHERE actor_id = ANY(%b::text[])"
+    " AND person_id IS NOT NULL"
+)
+
+
+def _people(actors: set[str]) -> Step[dict[str, str]]:
     """Actor id -> PERSON + person id, for the actors whose staff record names its person."""
     if not actors:
         return {}
-    rows = select_where_in(
-        cursor,
-        "SELECT actor_id, person_id FROM rf_staff"
-        " WHERE actor_id = ANY(%s) AND person_id IS NOT NULL",
-        actors,
-        "text",
-    )
+    # in order: the same actors are the same read (run_together reads it once)
+    rows = yield Read(_PEOPLE, (sorted(actors),))
     return {actor: f"{PERSON}{person}" for actor, person in rows}
 
 
-def _scopes(cursor: Cursor[Any], dated: list[tuple[str, dt.date]]) -> list[str]:
+def _scopes(dated: list[tuple[str, dt.date]]) -> Step[list[str]]:
     """The scopes of (actor, day) pairs: the actor's person's, when known."""
-    people = _people(cursor, {actor for actor, _ in dated})
+    people = yield from _people({actor for actor, _ in dated})
     return [_scope(people.get(actor, actor), day) for actor, day in dated]
 
 
@@ -124,24 +125,25 @@ class _StaffDay(ScopedRule):
     subject_kind = "staff"
 
     @triggered_by(ReliefCase.ServiceRecorded)
-    def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return _scopes(
-            cursor,
-            [
-                (r.event.provenance.actor.id, business_date(moment))
-                for r in events
-                for moment in (r.event.start, r.event.end)
-            ],
+    def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        return (
+            yield from _scopes(
+                [
+                    (r.event.provenance.actor.id, business_date(moment))
+                    for r in events
+                    for moment in (r.event.start, r.event.end)
+                ]
+            )
         )
 
     @triggered_by(ReliefCase.Investigated)
-    def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         visits = [home_visit_of(r.event) for r in events]
-        return _scopes(cursor, [(visit.visitor, business_date(visit.at)) for visit in visits])
+        return (yield from _scopes([(visit.visitor, business_date(visit.at)) for visit in visits]))
 
     @triggered_by(ReliefCase.RecordCorrected)
-    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        cursor.execute(
+    def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
+        rows = yield Read(
             "SELECT r.actor, r.starts, r.ends FROM rf_record r"
             " JOIN unnest(%b::uuid[], %b::integer[]) AS c(case_id, version)"
             " ON r.case_id = c.case_id AND r.version = c.version"
@@ -151,54 +153,58 @@ class _StaffDay(ScopedRule):
                 [r.event.corrects_version for r in events],
             ),
         )
-        return _scopes(
-            cursor,
-            [
-                (actor, business_date(moment))
-                for actor, starts, ends in cursor.fetchall()
-                for moment in (starts, ends)
-            ],
+        return (
+            yield from _scopes(
+                [
+                    (actor, business_date(moment))
+                    for actor, starts, ends in rows
+                    for moment in (starts, ends)
+                ]
+            )
         )
 
     @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared)
-    def person_named(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
+    def person_named(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """A staff record that names its person: its days, under its own scope (to clear)
         and its person's (to judge with the person's other rosters)."""
         actors = {str(r.originator_id) for r in events}
-        cursor.execute(
+        rows = yield Read(
             "SELECT actor, day, (ends AT TIME ZONE 'Asia/Shanghai')::date FROM rf_record"
             " WHERE kind = 'service' AND actor = ANY(%(a)s)"
             " UNION SELECT visitor, day, day FROM rf_record WHERE visitor = ANY(%(a)s)",
             {"a": list(actors)},
         )
-        dated = [(actor, day) for actor, *days in cursor.fetchall() for day in days if day]
-        return [_scope(actor, day) for actor, day in dated] + _scopes(cursor, dated)
+        dated = [(actor, day) for actor, *days in rows for day in days if day]
+        return [_scope(actor, day) for actor, day in dated] + (yield from _scopes(dated))
 
     def candidates(
         self, cursor: Cursor[Any], scopes: Sequence[str]
-    ) -> dict[str, list[tuple[Any, ...]]]:
+    ) -> Step[dict[str, list[tuple[Any, ...]]]]:
         """The records of each candidate scope, in (starts, position) order:
         (position, kind, starts, ends, day, contractor, county, actor). A person's scope
         reads the records of every actor of the person; an actor's scope, those of the actor
         while its person is unknown (none once known: they are the person's)."""
         parts = [_unscope(scope) for scope in scopes]
         persons = {who[len(PERSON) :] for who, _ in parts if who.startswith(PERSON)}
-        actors_of: dict[str, list[str]] = {}
-        if persons:
-            cursor.execute(
-                "SELECT person_id::text, actor_id FROM rf_staff WHERE person_id = ANY(%s::uuid[])",
+        actors = sorted({who for who, _ in parts if not who.startswith(PERSON)})
+        staff, people = yield [
+            Read(
+                "SELECT person_id::text, actor_id FROM rf_staff WHERE person_id = ANY(%b::uuid[])",
                 (sorted(persons),),
-            )
-            for person, actor in cursor.fetchall():
-                actors_of.setdefault(f"{PERSON}{person}", []).append(actor)
-        known = _people(cursor, {who for who, _ in parts if not who.startswith(PERSON)})
+            ),
+            Read(_PEOPLE, (actors,)),
+        ]
+        actors_of: dict[str, list[str]] = {}
+        for person, actor in staff:
+            actors_of.setdefault(f"{PERSON}{person}", []).append(actor)
+        known = {actor: f"{PERSON}{person}" for actor, person in people}
         rows: list[tuple[str, str, dt.date]] = []
         for scope, (who, day) in zip(scopes, parts, strict=True):
             if who.startswith(PERSON):
                 rows.extend((scope, actor, day) for actor in actors_of.get(who, []))
             elif who not in known:
                 rows.append((scope, who, day))
-        cursor.execute(
+        records = yield Read(
             _RECORDS,
             {
                 "scopes": [scope for scope, _, _ in rows],
@@ -209,7 +215,7 @@ class _StaffDay(ScopedRule):
             },
         )
         found: dict[str, list[tuple[Any, ...]]] = {}
-        for row in cursor.fetchall():
+        for row in records:
             found.setdefault(row[0], []).append(tuple(row[2:]))
         return found
 
