@@ -220,20 +220,22 @@ class PositionedRecorder(PostgresApplicationRecorder):
     array of a composite type that psycopg can only write as text (each sealed state escaped
     to hex, then quoted twice, in Python: an eighth of a command's CPU)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Composed once, as the library composes its own statements (not on every command).
+        self.insert_arrays_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
+            " RETURNING notification_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any
     ) -> None:
         self._lock_table(curs)  # what the library's application recorder does first
         self._notify_channel(curs)
         curs.execute(
-            SQL(
-                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-                " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[])"
-                " RETURNING notification_id"
-            ).format(
-                schema=Identifier(self.datastore.schema),
-                table=Identifier(self.events_table_name),
-            ),
+            self.insert_arrays_statement,
             (
                 [_uuid(e.originator_id) for e in stored_events],
                 [e.originator_version for e in stored_events],
