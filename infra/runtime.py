@@ -367,6 +367,7 @@ class Runtime:
             self.ledger.mapper,
             projection,
             batch_size=self.settings.projection_batch,
+            linger_s=self.settings.projection_linger_ms / 1000,
         )
 
     def audit_key(self) -> Ed25519PrivateKey:
