@@ -241,6 +241,11 @@ class PostgresFeedRunner:
             with conn.pipeline():
                 schema = self.target.schema(conn)
                 conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+                # Derived rows, committed with the position they reach: a server crash may
+                # lose the last batches' commits, and then their tracking with them, so they
+                # are applied again. The commit does not wait for its WAL flush, which under
+                # load queued behind and slowed the commands' own (those stay durable).
+                conn.execute("SET LOCAL synchronous_commit = off")
                 position = claim_tracking(conn, self.feed)
             return self._apply_after(conn, position, up_to=up_to)[0]
 
