@@ -517,7 +517,10 @@ def summary_at(
     """``staffing_at(...).summary()`` in two statements: counties and townships short and by
     how much, villages without a coordinator or above the review bound, as at ``at``."""
     params, policy = _at_params(cursor, at, division, policies)
-    return _summary(cursor, f"{_DIVISIONS_AT} {_SHORT_COUNTS} FROM r", params, at, division, policy)
+    query = f"{_DIVISIONS_AT} {_SHORT_COUNTS} FROM r"
+    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
+    villages = village_totals(cursor, village_params)
+    return _summary(cursor, query, params, at, policy, villages)
 
 
 #: How many counties and townships, how many short, and by how much, over rows ``r``/``c``.
@@ -537,10 +540,11 @@ def _summary(
     query: str,
     params: dict[str, Any],
     at: dt.datetime,
-    division: str | None,
     policy: StaffingPolicy | None,
+    villages: dict[str | None, int],
 ) -> dict[str, Any]:
-    """The summary from ``query`` (``_SHORT_COUNTS`` over the divisions) and the villages."""
+    """The summary from ``query`` (``_SHORT_COUNTS`` over the divisions) and the villages'
+    totals per status."""
     cursor.execute(query, params)
     row = cursor.fetchone()
     assert row is not None
@@ -554,19 +558,8 @@ def _summary(
         "townships_short": row[4],
         "township_shortfall": int(row[5]),
         "total_shortfall": int(row[2]) + int(row[5]),
-        **_village_counts(cursor, at, division, policy),
-    }
-
-
-def _village_counts(
-    cursor: Cursor[Any], at: dt.datetime, division: str | None, policy: StaffingPolicy | None
-) -> dict[str, int]:
-    """Villages without a coordinator and above the review bound at ``at``."""
-    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
-    totals = village_totals(cursor, village_params)
-    return {
-        "villages_without_coordinator": totals["under_staffed"],
-        "villages_for_review": totals["review"],
+        "villages_without_coordinator": villages["under_staffed"],
+        "villages_for_review": villages["review"],
     }
 
 
@@ -776,9 +769,217 @@ def current_staffing(
 def current_summary(
     cursor: Cursor[Any], at: dt.datetime, *, division: str | None = None
 ) -> dict[str, Any]:
-    """How many counties and townships are short now, and by how much (from the rows the
-    projection keeps), and the villages without a coordinator or with more than the review
-    bound (``village_totals``)."""
+    """How many counties and townships are short now, and by how much, and the villages
+    without a coordinator or with more than the review bound: all from the rows the
+    projection keeps (``current_village_totals``)."""
     params, policy = _current_params(cursor, at, division, None, None)
     query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None)}) c"
-    return _summary(cursor, query, params, at, division, policy)
+    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
+    villages = current_village_totals(cursor, village_params)
+    return _summary(cursor, query, params, at, policy, villages)
+
+
+# The villages now, from the rows the staffing projection keeps -------------------------------
+
+#: Contracts in force at the moment (judged once; a few rows), and those that are not.
+_CONTRACTS_NOW = """
+    in_force AS MATERIALIZED (
+      SELECT c.contract_id FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms) c
+      WHERE EXISTS (
+          SELECT 1 FROM (
+            SELECT t.term_start, t.term_end FROM read_models.contract_terms t
+            WHERE t.contract_id = c.contract_id AND t.recorded_at <= %(at)s
+              AND t.effective_from <= %(day)s
+            ORDER BY t.effective_from DESC, t.recorded_at DESC LIMIT 1
+          ) terms WHERE terms.term_start <= %(day)s AND terms.term_end >= %(day)s)
+        AND NOT EXISTS (
+          SELECT 1 FROM read_models.contract_termination x
+          WHERE x.contract_id = c.contract_id AND x.recorded_at <= %(at)s
+            AND x.effective_at <= %(at)s)),
+    out_of_force AS MATERIALIZED (
+      SELECT DISTINCT contract_id FROM read_models.contract_terms
+      EXCEPT SELECT contract_id FROM in_force)
+"""
+
+#: How the coordinators of a village at the moment differ from the open assignments the
+#: projection counts (``staffing_villages.coordinators``): less those a contract out of force
+#: pays, plus those whose removal is dated ahead of the moment. A few villages, found from the
+#: contracts out of force and the assignments ending ahead, each on its index.
+_ADJUSTED = f"""
+    WITH {_CONTRACTS_NOW},
+    adjusted AS MATERIALIZED (
+      SELECT x.village COLLATE "C" AS village, sum(x.d)::int AS d FROM (
+        SELECT a.division AS village, -1 AS d
+        FROM out_of_force o
+        JOIN read_models.staff_member m ON m.contract_id = o.contract_id
+        JOIN read_models.staff_assignment a ON a.staff_id = m.staff_id
+        WHERE m.kind = 'village_coordinator' AND a.assigned_to IS NULL
+        UNION ALL
+        SELECT a.division, 1
+        FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+        WHERE a.assigned_to > %(at)s AND a.assigned_from <= %(at)s
+          AND m.kind = 'village_coordinator'
+          AND (m.contract_id IS NULL OR m.contract_id IN (SELECT contract_id FROM in_force))
+      ) x
+      WHERE length(x.village) = 12 AND x.village >= %(low)s
+        AND (%(high)s::text IS NULL OR x.village < %(high)s)
+      GROUP BY x.village HAVING sum(x.d) <> 0),
+    unlisted AS MATERIALIZED (  -- register villages not in force that day, never seen
+      SELECT village FROM read_models.staffing_villages
+      WHERE NOT seen AND listed_to <= %(day)s
+      UNION SELECT village FROM read_models.staffing_villages
+      WHERE NOT seen AND listed_from > %(day)s),
+    hidden AS MATERIALIZED (
+      SELECT village FROM unlisted
+      WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
+        AND village IS DISTINCT FROM %(asked)s::text)
+"""
+
+
+def _coordinator_ranges(status: str | None, params: dict[str, Any]) -> list[tuple[int, int | None]]:
+    """The numbers of coordinators a village of ``status`` has under the band table in force,
+    as ranges [low, high] (high None: no bound); no range when no village can have it."""
+    if status is None:
+        return [(0, None)]
+    if not params["has_policy"]:
+        return [(0, None)] if status == "ok" else []
+    minimum, review_above = params["village_minimum"], params["review_above"]
+    if status == "under_staffed":
+        return [(0, minimum - 1)] if minimum > 0 else []
+    if status == "ok":
+        low = max(minimum, 0)
+        return [(low, review_above)] if review_above >= low else []
+    return [(max(minimum, review_above + 1, 0), None)]
+
+
+#: A bounded range of at most this many values is walked a value at a time, each in code order
+#: on the coordinators index (merged); a wider one is read whole and sorted.
+_VALUES_WALKED = 16
+
+
+def _village_branches(ranges: list[tuple[int, int | None]]) -> list[str]:
+    """Statements each giving the kept villages within the prefix of one number (or range) of
+    coordinators, in code order, the corrected and hidden ones left out, at most the page's
+    end."""
+    within = (
+        "village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)"
+        " AND village NOT IN (SELECT village FROM adjusted)"
+        " AND village NOT IN (SELECT village FROM hidden)"
+    )
+    branches = []
+    for low, high in ranges:
+        if low == 0 and high is None:
+            conditions = [f"({within})"]
+        elif high is not None and high - low < _VALUES_WALKED:
+            conditions = [f"coordinators = {n} AND {within}" for n in range(low, high + 1)]
+        elif high is None:
+            conditions = [f"coordinators >= {int(low)} AND {within}"]
+        else:
+            conditions = [f"coordinators BETWEEN {int(low)} AND {int(high)} AND {within}"]
+        branches += [
+            "(SELECT village, coordinators FROM read_models.staffing_villages"
+            f" WHERE {condition} ORDER BY village LIMIT %(end)s)"
+            for condition in conditions
+        ]
+    return branches
+
+
+def current_village_totals(cursor: Cursor[Any], params: dict[str, Any]) -> dict[str | None, int]:
+    """How many villages are listed now (``None``) and how many of each status: the kept
+    counts per county and number of coordinators (or, within a county, the kept villages),
+    less the register's villages not in force that day, with the few corrected villages moved
+    to their number now; and the village asked about when the ledger has no row for it."""
+    prefix = params["prefix"][:-1]
+    if len(prefix) <= 6:  # a county's, prefecture's or the province's: a few rows
+        counted = """SELECT coordinators, sum(villages)::int AS n
+            FROM read_models.staffing_village_counts
+            WHERE county >= %(low)s AND (%(high)s::text IS NULL OR county < %(high)s)
+            GROUP BY coordinators"""
+    else:
+        counted = """SELECT coordinators, count(*)::int AS n FROM read_models.staffing_villages
+            WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
+            GROUP BY coordinators"""
+    cursor.execute(
+        f"""{_ADJUSTED}
+        SELECT 'kept', coordinators, n FROM ({counted}) kept
+        UNION ALL SELECT 'hidden', v.coordinators, count(*)::int
+          FROM hidden h JOIN read_models.staffing_villages v USING (village)
+          GROUP BY v.coordinators
+        UNION ALL SELECT 'adjusted', v.coordinators, a.d
+          FROM adjusted a JOIN read_models.staffing_villages v USING (village)
+        UNION ALL SELECT 'asked', 0, 1 WHERE %(asked)s::text IS NOT NULL AND NOT EXISTS (
+          SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s)""",
+        params,
+    )
+    villages: dict[int, int] = defaultdict(int)
+    for what, coordinators, n in cursor.fetchall():
+        if what == "kept" or what == "asked":
+            villages[coordinators] += n
+        elif what == "hidden":
+            villages[coordinators] -= n
+        else:  # a corrected village: counted at its number now
+            villages[coordinators] -= 1
+            villages[coordinators + n] += 1
+    totals: dict[str | None, int] = {None: sum(villages.values())}
+    for status in ("ok", "under_staffed", "review"):
+        totals[status] = 0
+    for coordinators, n in villages.items():
+        totals[_status_of(coordinators, params)] += n
+    return totals
+
+
+def current_villages(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, list[dict[str, Any]], int]:
+    """``villages_at`` now (``at`` is the present moment), from the rows the projection keeps:
+    a status is ranges of the coordinators index walked in code order (the band table in force
+    is compared when read), the few villages whose coordinators differ at the moment (a
+    contract out of force, a removal dated ahead) are judged one by one, and the total comes
+    from the kept counts (``current_village_totals``)."""
+    params, policy = _village_params(cursor, at, division, policies)
+    params.update(status=status, limit=limit, offset=offset, end=limit + offset)
+    branches = _village_branches(_coordinator_ranges(status, params))
+    page: list[tuple[str, int]] = []
+    if branches:
+        kept = " UNION ALL ".join(branches)
+        cursor.execute(
+            f"""{_ADJUSTED}
+            SELECT v.village, v.n FROM (
+              SELECT village, coordinators AS n FROM ({kept}) k
+              UNION ALL SELECT v.village, v.coordinators + a.d
+                FROM adjusted a JOIN read_models.staffing_villages v USING (village)
+              UNION ALL SELECT %(asked)s::text COLLATE "C", 0 WHERE %(asked)s::text IS NOT NULL
+                AND NOT EXISTS (
+                  SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s)) v
+            WHERE %(status)s::text IS NULL
+               OR {_VILLAGE_STATUS.format(n="v.n")} = %(status)s::text
+            ORDER BY v.village COLLATE "C" LIMIT %(limit)s OFFSET %(offset)s""",
+            params,
+        )
+        page = cursor.fetchall()
+    codes = [code for code, _ in page]
+    cursor.execute(
+        "SELECT division, households FROM read_models.staffing_divisions"
+        " WHERE division = ANY(%(codes)s::text[])",
+        {"codes": codes},
+    )
+    households = dict(cursor.fetchall())
+    cursor.execute(_NAMES, {"day": params["day"], "codes": codes})
+    names = {code: name for code, name in cursor.fetchall()}
+    items = [
+        vars(
+            VillageStaffing(
+                code, households.get(code, 0), n, _status_of(n, params), names.get(code)
+            )
+        )
+        for code, n in page
+    ]
+    total = current_village_totals(cursor, params)[status]
+    return (policy.name if policy else None), items, total
