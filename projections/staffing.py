@@ -223,15 +223,11 @@ class StaffingProjection(FoldingProjection):
     def established(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
         e = recorded.event
         if e.level == VILLAGE_WIDTH:
-            batch.current.register.append(
-                ("establish", e.code, recorded.originator_id, e.effective_from)
-            )
+            batch.current.register.append((e.code, recorded.originator_id, e.effective_from))
 
     @handles(Division.MergedInto, Division.Abolished)
     def ended(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
-        batch.current.register.append(
-            ("end", None, recorded.originator_id, recorded.event.effective_from)
-        )
+        batch.current.register.append((None, recorded.originator_id, recorded.event.effective_from))
 
 
 class Intervals:
@@ -401,9 +397,9 @@ class CurrentStaffing:
         self.moves: dict[tuple[str, UUID], int] = {}  # (division, household) -> active cases
         self.touched: set[str] = set()  # divisions seen by this batch
         self.coordinators: dict[str, int] = {}  # village -> coordinators come and gone
-        # the register's villages: ("establish", code, division id, from) and
-        # ("end", None, division id, from), in the order of the events
-        self.register: list[tuple[str, str | None, UUID, dt.date]] = []
+        # the register's villages in the order of the events: (code, division id, from) of an
+        # establishment, (None, division id, from) of a merger or abolition
+        self.register: list[tuple[str | None, UUID, dt.date]] = []
 
     def active(self, household_id: UUID, village: str, delta: int) -> None:
         for code in divisions_of(village):
@@ -471,9 +467,9 @@ class CurrentStaffing:
         """The villages' rows the batch changes, read once and written once, and the counts
         per county and number of coordinators they move."""
         seen = {code for code in self.touched if len(code) == VILLAGE_WIDTH}
-        ended = {division_id for op, _, division_id, _ in self.register if op == "end"}
+        ended = {division_id for code, division_id, _ in self.register if code is None}
         codes = seen | set(self.coordinators)
-        codes.update(code for _, code, _, _ in self.register if code is not None)
+        codes.update(code for code, _, _ in self.register if code is not None)
         if not codes and not ended:
             return
         cursor.execute(
@@ -493,11 +489,10 @@ class CurrentStaffing:
             if after[code][1] < 0:
                 raise LookupError(f"village {code} had no coordinator to lose")
         village_of = {row[3]: code for code, row in after.items() if row[3] is not None}
-        for op, code, division_id, effective_from in self.register:
-            if op == "establish":
-                assert code is not None
-                after[code][3:6] = [division_id, effective_from, None]
-                village_of[division_id] = code
+        for established, division_id, effective_from in self.register:
+            if established is not None:
+                after[established][3:6] = [division_id, effective_from, None]
+                village_of[division_id] = established
             elif division_id in village_of:  # a village's merger or abolition
                 after[village_of[division_id]][5] = effective_from
         changed = [row for code, row in sorted(after.items()) if tuple(row) != before.get(code)]
