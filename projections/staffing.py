@@ -73,9 +73,9 @@ class StaffingProjection(FoldingProjection):
             cases integer NOT NULL CHECK (cases > 0),
             PRIMARY KEY (division, household_id)
         )""",
-        # ... and every county, township and village the ledger has seen (a case became
-        # active in it or below it, a staff member was assigned to it or below it) with its
-        # relief households now. Staff are counted when read: a contract's term runs out and
+        # ... and every county and township the ledger has seen (a case became active in it
+        # or below it, a staff member was assigned to it or below it) with its relief
+        # households now. Staff are counted when read: a contract's term runs out and
         # a removal dated ahead takes effect with no event.
         """CREATE TABLE staffing_divisions (
             division text COLLATE "C" PRIMARY KEY,
@@ -83,16 +83,23 @@ class StaffingProjection(FoldingProjection):
             households integer NOT NULL CHECK (households >= 0)
         )""",
         "CREATE INDEX staffing_divisions_level ON staffing_divisions (level, division)",
+        # the staff of counties and townships now, read apart from the villages' coordinators
+        "CREATE INDEX staff_assignment_divisions ON staff_assignment (division text_pattern_ops)"
+        " WHERE length(division) IN (6, 9)",
+        "CREATE INDEX staff_member_divisions ON staff_member (staff_id)"
+        " INCLUDE (employer, contract_id) WHERE kind <> 'village_coordinator'",
         # ... and every village of the division register and every village the ledger has
-        # seen, with its village coordinators: open assignments of coordinators, whoever pays
-        # them (the few a contract out of force or a removal dated ahead makes count
-        # differently at a moment are corrected when read), so the villages of a status are a
-        # range of the coordinators index in code order and a policy change needs no replay.
+        # seen, with its relief households now and its village coordinators: open assignments
+        # of coordinators, whoever pays them (the few a contract out of force or a removal
+        # dated ahead makes count differently at a moment are corrected when read), so the
+        # villages of a status are a range of the coordinators index in code order and a
+        # policy change needs no replay.
         # ``listed_from``/``listed_to``: the register's period of the village (its latest
         # establishment to its merger or abolition); ``seen``: a case became active in it or a
         # coordinator was assigned to it, so it is listed whatever the register says.
         """CREATE TABLE staffing_villages (
             village text COLLATE "C" PRIMARY KEY,
+            households integer NOT NULL CHECK (households >= 0),
             coordinators integer NOT NULL CHECK (coordinators >= 0),
             seen boolean NOT NULL,
             division_id uuid,
@@ -415,9 +422,35 @@ class CurrentStaffing:
             self.coordinators[division] = self.coordinators.get(division, 0) + delta
 
     def write(self, cursor: Cursor[Any]) -> None:
-        self.write_villages(cursor)
-        if not self.touched:
+        households: dict[str, int] = {}
+        if self.moves:
+            households = self.write_households(cursor)
+        self.write_villages(cursor, households)
+        codes = sorted(code for code in self.touched if len(code) < VILLAGE_WIDTH)
+        if not codes:
             return
+        counts = dict(
+            select_where_in(
+                cursor,
+                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
+                codes,
+                kind="text",
+            )
+        )
+        upsert(
+            cursor,
+            "staffing_divisions",
+            (("division", "text"), ("level", "text"), ("households", "integer")),
+            [
+                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
+                for code in codes
+            ],
+            key=("division",),
+        )
+
+    def write_households(self, cursor: Cursor[Any]) -> dict[str, int]:
+        """Each household's active cases per division moved; how each division's relief
+        households changed."""
         member: tuple[Column, ...] = (("division", "text"), ("household_id", "uuid"))
         keys = sorted(self.moves)
         cursor.execute(
@@ -443,29 +476,12 @@ class CurrentStaffing:
                 ' WHERE (a.division, a.household_id) = (k.division COLLATE "C", k.household_id)',
                 arrays(gone, 2),
             )
-        codes = sorted(self.touched)
-        counts = dict(
-            select_where_in(
-                cursor,
-                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
-                codes,
-                kind="text",
-            )
-        )
-        upsert(
-            cursor,
-            "staffing_divisions",
-            (("division", "text"), ("level", "text"), ("households", "integer")),
-            [
-                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
-                for code in codes
-            ],
-            key=("division",),
-        )
+        return households
 
-    def write_villages(self, cursor: Cursor[Any]) -> None:
-        """The villages' rows the batch changes, read once and written once, and the counts
-        per county and number of coordinators they move."""
+    def write_villages(self, cursor: Cursor[Any], households: dict[str, int]) -> None:
+        """The villages' rows the batch changes (``households``: how their relief households
+        changed), read once and written once, and the counts per county and number of
+        coordinators they move."""
         seen = {code for code in self.touched if len(code) == VILLAGE_WIDTH}
         ended = {division_id for code, division_id, _ in self.register if code is None}
         codes = seen | set(self.coordinators)
@@ -473,34 +489,36 @@ class CurrentStaffing:
         if not codes and not ended:
             return
         cursor.execute(
-            "SELECT village, coordinators, seen, division_id, listed_from, listed_to"
-            " FROM staffing_villages WHERE village = ANY(%(codes)s::text[])"
+            "SELECT village, households, coordinators, seen, division_id, listed_from,"
+            " listed_to FROM staffing_villages WHERE village = ANY(%(codes)s::text[])"
             " OR division_id = ANY(%(ended)s::uuid[])",
             {"codes": sorted(codes), "ended": sorted(ended)},
         )
         before = {row[0]: row for row in cursor.fetchall()}
         after: dict[str, list[Any]] = {code: list(row) for code, row in before.items()}
         for code in sorted(codes - set(before)):
-            after[code] = [code, 0, False, None, None, None]
+            after[code] = [code, 0, 0, False, None, None, None]
         for code in seen:
-            after[code][2] = True
+            after[code][1] += households.get(code, 0)
+            after[code][3] = True
         for code, delta in self.coordinators.items():
-            after[code][1] += delta
-            if after[code][1] < 0:
+            after[code][2] += delta
+            if after[code][2] < 0:
                 raise LookupError(f"village {code} had no coordinator to lose")
-        village_of = {row[3]: code for code, row in after.items() if row[3] is not None}
+        village_of = {row[4]: code for code, row in after.items() if row[4] is not None}
         for established, division_id, effective_from in self.register:
             if established is not None:
-                after[established][3:6] = [division_id, effective_from, None]
+                after[established][4:7] = [division_id, effective_from, None]
                 village_of[division_id] = established
             elif division_id in village_of:  # a village's merger or abolition
-                after[village_of[division_id]][5] = effective_from
+                after[village_of[division_id]][6] = effective_from
         changed = [row for code, row in sorted(after.items()) if tuple(row) != before.get(code)]
         upsert(
             cursor,
             "staffing_villages",
             (
                 ("village", "text"),
+                ("households", "integer"),
                 ("coordinators", "integer"),
                 ("seen", "boolean"),
                 ("division_id", "uuid"),
@@ -513,12 +531,12 @@ class CurrentStaffing:
         counts: dict[tuple[str, int], int] = {}
         for row in changed:
             old = before.get(row[0])
-            if old is not None and old[1] == row[1]:
+            if old is not None and old[2] == row[2]:
                 continue
             if old is not None:
-                key = (row[0][:6], old[1])
+                key = (row[0][:6], old[2])
                 counts[key] = counts.get(key, 0) - 1
-            key = (row[0][:6], row[1])
+            key = (row[0][:6], row[2])
             counts[key] = counts.get(key, 0) + 1
         moved = sorted(key for key, delta in counts.items() if delta)
         if not moved:

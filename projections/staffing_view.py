@@ -795,22 +795,23 @@ _CONTRACTS_NOW = """
         AND NOT EXISTS (
           SELECT 1 FROM read_models.contract_termination x
           WHERE x.contract_id = c.contract_id AND x.recorded_at <= %(at)s
-            AND x.effective_at <= %(at)s)),
-    out_of_force AS MATERIALIZED (
-      SELECT DISTINCT contract_id FROM read_models.contract_terms
-      EXCEPT SELECT contract_id FROM in_force)
+            AND x.effective_at <= %(at)s))
 """
 
-#: How the coordinators of a village at the moment differ from the open assignments the
-#: projection counts (``staffing_villages.coordinators``): less those a contract out of force
-#: pays, plus those whose removal is dated ahead of the moment. A few villages, found from the
-#: contracts out of force and the assignments ending ahead, each on its index.
-_ADJUSTED = f"""
-    WITH {_CONTRACTS_NOW},
-    adjusted AS MATERIALIZED (
-      SELECT x.village COLLATE "C" AS village, sum(x.d)::int AS d FROM (
+#: What the kept rows say about the villages within the prefix, in one statement:
+#: ``kept``: how many villages have each number of coordinators (the counts per county, or
+#: within a county its villages); ``hidden``: register villages not in force that day and never
+#: seen (not listed); ``adjusted``: villages whose coordinators at the moment differ from the
+#: open assignments kept, by ``d`` (less those a contract out of force pays, plus those whose
+#: removal is dated ahead), found from the contracts out of force and the assignments ending
+#: ahead, each on its index; ``asked``: the village asked about, when no row is kept for it.
+_VILLAGES_NOW = """
+    WITH {contracts},
+    adjusted AS (
+      SELECT x.village, sum(x.d)::int AS d FROM (
         SELECT a.division AS village, -1 AS d
-        FROM out_of_force o
+        FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms
+              EXCEPT SELECT contract_id FROM in_force) o
         JOIN read_models.staff_member m ON m.contract_id = o.contract_id
         JOIN read_models.staff_assignment a ON a.staff_id = m.staff_id
         WHERE m.kind = 'village_coordinator' AND a.assigned_to IS NULL
@@ -823,17 +824,78 @@ _ADJUSTED = f"""
       ) x
       WHERE length(x.village) = 12 AND x.village >= %(low)s
         AND (%(high)s::text IS NULL OR x.village < %(high)s)
-      GROUP BY x.village HAVING sum(x.d) <> 0),
-    unlisted AS MATERIALIZED (  -- register villages not in force that day, never seen
-      SELECT village FROM read_models.staffing_villages
-      WHERE NOT seen AND listed_to <= %(day)s
-      UNION SELECT village FROM read_models.staffing_villages
-      WHERE NOT seen AND listed_from > %(day)s),
-    hidden AS MATERIALIZED (
-      SELECT village FROM unlisted
-      WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
-        AND village IS DISTINCT FROM %(asked)s::text)
+      GROUP BY x.village HAVING sum(x.d) <> 0)
+    SELECT 'kept', NULL, coordinators, n FROM ({counted}) kept
+    UNION ALL SELECT 'hidden', v.village, v.coordinators, 0
+      FROM read_models.staffing_villages v
+      WHERE NOT v.seen AND (v.listed_to <= %(day)s OR v.listed_from > %(day)s)
+        AND v.village >= %(low)s AND (%(high)s::text IS NULL OR v.village < %(high)s)
+        AND v.village IS DISTINCT FROM %(asked)s::text
+    UNION ALL SELECT 'adjusted', v.village, v.coordinators, a.d
+      FROM adjusted a JOIN read_models.staffing_villages v ON v.village = a.village COLLATE "C"
+    UNION ALL SELECT 'asked', %(asked)s::text, 0, 1
+      WHERE %(asked)s::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s::text)
 """
+
+#: Villages per number of coordinators: the counts per county (a county, a prefecture, the
+#: province: a few rows), or a township's villages.
+_COUNTED_BY_COUNTY = """
+    SELECT coordinators, sum(villages)::int AS n FROM read_models.staffing_village_counts
+    WHERE county >= %(low)s AND (%(high)s::text IS NULL OR county < %(high)s)
+    GROUP BY coordinators
+"""
+_COUNTED_BY_VILLAGE = """
+    SELECT coordinators, count(*)::int AS n FROM read_models.staffing_villages
+    WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
+    GROUP BY coordinators
+"""
+
+
+@dataclass
+class _VillagesNow:
+    """The villages within a prefix now, from the kept rows: how many have each number of
+    coordinators, the ones not listed, the ones counted anew, the one asked about."""
+
+    villages: dict[int, int]
+    skipped: list[str]  # hidden or adjusted: left out of the kept rows' walk
+    extra: dict[str, int]  # adjusted and asked: village -> coordinators now
+
+    def totals(self, params: dict[str, Any]) -> dict[str | None, int]:
+        totals: dict[str | None, int] = {None: sum(self.villages.values())}
+        for status in ("ok", "under_staffed", "review"):
+            totals[status] = 0
+        for coordinators, n in self.villages.items():
+            totals[_status_of(coordinators, params)] += n
+        return totals
+
+
+def _villages_now(cursor: Cursor[Any], params: dict[str, Any]) -> _VillagesNow:
+    counted = _COUNTED_BY_COUNTY if len(params["low"]) <= 6 else _COUNTED_BY_VILLAGE
+    cursor.execute(_VILLAGES_NOW.format(contracts=_CONTRACTS_NOW, counted=counted), params)
+    now = _VillagesNow(defaultdict(int), [], {})
+    for what, village, coordinators, n in cursor.fetchall():
+        if what == "kept":
+            now.villages[coordinators] += n
+        elif what == "hidden":
+            now.villages[coordinators] -= 1
+            now.skipped.append(village)
+        elif what == "adjusted":  # counted at its number now
+            now.villages[coordinators] -= 1
+            now.villages[coordinators + n] += 1
+            now.skipped.append(village)
+            now.extra[village] = coordinators + n
+        else:  # asked about, no row kept: none there
+            now.villages[0] += 1
+            now.extra[village] = 0
+    return now
+
+
+def current_village_totals(cursor: Cursor[Any], params: dict[str, Any]) -> dict[str | None, int]:
+    """How many villages are listed now (``None``) and how many of each status: the kept
+    counts, less the register's villages not in force that day, with the few villages whose
+    coordinators differ at the moment moved to their number now."""
+    return _villages_now(cursor, params).totals(params)
 
 
 def _coordinator_ranges(status: str | None, params: dict[str, Any]) -> list[tuple[int, int | None]]:
@@ -858,74 +920,27 @@ _VALUES_WALKED = 16
 
 
 def _village_branches(ranges: list[tuple[int, int | None]]) -> list[str]:
-    """Statements each giving the kept villages within the prefix of one number (or range) of
-    coordinators, in code order, the corrected and hidden ones left out, at most the page's
-    end."""
+    """Statements each giving the kept villages within the prefix with one number (or a
+    range) of coordinators, in code order, the skipped ones left out, up to the page's end."""
     within = (
         "village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)"
-        " AND village NOT IN (SELECT village FROM adjusted)"
-        " AND village NOT IN (SELECT village FROM hidden)"
+        " AND village <> ALL(%(skipped)s::text[])"
     )
-    branches = []
+    conditions = []
     for low, high in ranges:
         if low == 0 and high is None:
-            conditions = [f"({within})"]
+            conditions.append(within)
         elif high is not None and high - low < _VALUES_WALKED:
-            conditions = [f"coordinators = {n} AND {within}" for n in range(low, high + 1)]
+            conditions += [f"coordinators = {n} AND {within}" for n in range(low, high + 1)]
         elif high is None:
-            conditions = [f"coordinators >= {int(low)} AND {within}"]
+            conditions.append(f"coordinators >= {int(low)} AND {within}")
         else:
-            conditions = [f"coordinators BETWEEN {int(low)} AND {int(high)} AND {within}"]
-        branches += [
-            "(SELECT village, coordinators FROM read_models.staffing_villages"
-            f" WHERE {condition} ORDER BY village LIMIT %(end)s)"
-            for condition in conditions
-        ]
-    return branches
-
-
-def current_village_totals(cursor: Cursor[Any], params: dict[str, Any]) -> dict[str | None, int]:
-    """How many villages are listed now (``None``) and how many of each status: the kept
-    counts per county and number of coordinators (or, within a county, the kept villages),
-    less the register's villages not in force that day, with the few corrected villages moved
-    to their number now; and the village asked about when the ledger has no row for it."""
-    prefix = params["prefix"][:-1]
-    if len(prefix) <= 6:  # a county's, prefecture's or the province's: a few rows
-        counted = """SELECT coordinators, sum(villages)::int AS n
-            FROM read_models.staffing_village_counts
-            WHERE county >= %(low)s AND (%(high)s::text IS NULL OR county < %(high)s)
-            GROUP BY coordinators"""
-    else:
-        counted = """SELECT coordinators, count(*)::int AS n FROM read_models.staffing_villages
-            WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
-            GROUP BY coordinators"""
-    cursor.execute(
-        f"""{_ADJUSTED}
-        SELECT 'kept', coordinators, n FROM ({counted}) kept
-        UNION ALL SELECT 'hidden', v.coordinators, count(*)::int
-          FROM hidden h JOIN read_models.staffing_villages v USING (village)
-          GROUP BY v.coordinators
-        UNION ALL SELECT 'adjusted', v.coordinators, a.d
-          FROM adjusted a JOIN read_models.staffing_villages v USING (village)
-        UNION ALL SELECT 'asked', 0, 1 WHERE %(asked)s::text IS NOT NULL AND NOT EXISTS (
-          SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s)""",
-        params,
-    )
-    villages: dict[int, int] = defaultdict(int)
-    for what, coordinators, n in cursor.fetchall():
-        if what == "kept" or what == "asked":
-            villages[coordinators] += n
-        elif what == "hidden":
-            villages[coordinators] -= n
-        else:  # a corrected village: counted at its number now
-            villages[coordinators] -= 1
-            villages[coordinators + n] += 1
-    totals: dict[str | None, int] = {None: sum(villages.values())}
-    for status in ("ok", "under_staffed", "review"):
-        totals[status] = 0
-    for coordinators, n in villages.items():
-        totals[_status_of(coordinators, params)] += n
-    return totals
+            conditions.append(f"coordinators BETWEEN {int(low)} AND {int(high)} AND {within}")
+    return [
+        "(SELECT village, coordinators FROM read_models.staffing_villages"
+        f" WHERE {condition} ORDER BY village LIMIT %(end)s)"
+        for condition in conditions
+    ]
 
 
 def current_villages(
@@ -942,44 +957,43 @@ def current_villages(
     a status is ranges of the coordinators index walked in code order (the band table in force
     is compared when read), the few villages whose coordinators differ at the moment (a
     contract out of force, a removal dated ahead) are judged one by one, and the total comes
-    from the kept counts (``current_village_totals``)."""
+    from the kept counts. Two statements, whatever the size of the province."""
     params, policy = _village_params(cursor, at, division, policies)
-    params.update(status=status, limit=limit, offset=offset, end=limit + offset)
+    now = _villages_now(cursor, params)
+    extra = {
+        village: n
+        for village, n in now.extra.items()
+        if status is None or _status_of(n, params) == status
+    }
     branches = _village_branches(_coordinator_ranges(status, params))
-    page: list[tuple[str, int]] = []
-    if branches:
-        kept = " UNION ALL ".join(branches)
+    page: list[tuple[Any, ...]] = []
+    if branches or extra:
+        walked = " UNION ALL ".join(
+            [*branches, "SELECT * FROM unnest(%(extra)s::text[], %(extra_n)s::int[])"]
+        )
         cursor.execute(
-            f"""{_ADJUSTED}
-            SELECT v.village, v.n FROM (
-              SELECT village, coordinators AS n FROM ({kept}) k
-              UNION ALL SELECT v.village, v.coordinators + a.d
-                FROM adjusted a JOIN read_models.staffing_villages v USING (village)
-              UNION ALL SELECT %(asked)s::text COLLATE "C", 0 WHERE %(asked)s::text IS NOT NULL
-                AND NOT EXISTS (
-                  SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s)) v
-            WHERE %(status)s::text IS NULL
-               OR {_VILLAGE_STATUS.format(n="v.n")} = %(status)s::text
-            ORDER BY v.village COLLATE "C" LIMIT %(limit)s OFFSET %(offset)s""",
-            params,
+            f"""SELECT p.village, p.n, coalesce(h.households, 0), named.name FROM (
+              SELECT w.village COLLATE "C" AS village, w.n FROM ({walked}) w(village, n)
+              ORDER BY 1 LIMIT %(limit)s OFFSET %(offset)s) p
+            LEFT JOIN read_models.staffing_villages h ON h.village = p.village
+            LEFT JOIN LATERAL (
+              SELECT d.name FROM read_models.divisions d
+              WHERE d.code = p.village COLLATE "default" AND d.valid_from <= %(day)s
+              ORDER BY d.valid_from DESC LIMIT 1) named ON true
+            ORDER BY p.village""",
+            {
+                **params,
+                "skipped": now.skipped,
+                "extra": list(extra),
+                "extra_n": list(extra.values()),
+                "limit": limit,
+                "offset": offset,
+                "end": limit + offset,
+            },
         )
         page = cursor.fetchall()
-    codes = [code for code, _ in page]
-    cursor.execute(
-        "SELECT division, households FROM read_models.staffing_divisions"
-        " WHERE division = ANY(%(codes)s::text[])",
-        {"codes": codes},
-    )
-    households = dict(cursor.fetchall())
-    cursor.execute(_NAMES, {"day": params["day"], "codes": codes})
-    names = {code: name for code, name in cursor.fetchall()}
     items = [
-        vars(
-            VillageStaffing(
-                code, households.get(code, 0), n, _status_of(n, params), names.get(code)
-            )
-        )
-        for code, n in page
+        vars(VillageStaffing(code, households, n, _status_of(n, params), name))
+        for code, n, households, name in page
     ]
-    total = current_village_totals(cursor, params)[status]
-    return (policy.name if policy else None), items, total
+    return (policy.name if policy else None), items, now.totals(params)[status]
