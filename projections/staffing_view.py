@@ -660,8 +660,7 @@ _IN_FORCE = """
             AND x.effective_at <= %(at)s))
 """
 
-_STAFF_NOW = f"""
-    WITH {_IN_FORCE}
+_STAFF_NOW = """
     SELECT a.division,
       count(*) FILTER (WHERE m.employer = 'government') AS government,
       count(*) FILTER (WHERE m.employer = 'contractor' AND f.contract_id IS NOT NULL)
@@ -692,10 +691,26 @@ def _bands(policy: StaffingPolicy | None) -> dict[str, Any]:
     return params
 
 
-def _current_rows(division: str | None, level: str | None) -> str:
+def _minimum(policy: StaffingPolicy | None) -> str:
+    """The minimum staff of a county or township ``d`` from the band table in force, as an
+    expression: the highest minimum of the bands starting at or below its households (the
+    first band starts at 0; minimums never fall), 0 with no table."""
+    levels = []
+    for level in ("county", "township"):
+        table = getattr(policy, level) if policy else None
+        bands = table.bands if table else []
+        cases = ", ".join(
+            f"CASE WHEN d.households >= {int(b.households_from)} THEN {int(b.minimum)} END"
+            for b in bands
+        )
+        levels.append(f"coalesce(greatest({cases}), 0)" if bands else "0")
+    return f"(CASE WHEN d.level = 'county' THEN {levels[0]} ELSE {levels[1]} END)::int"
+
+
+def _current_rows(division: str | None, level: str | None, policy: StaffingPolicy | None) -> str:
     """Every county and township (or one level) within the prefix: households kept by the
-    projection, staff counted now, minimum from the bands, shortfall. A division asked about
-    by name is listed even with nothing in it."""
+    projection, staff counted now (once, materialized), minimum from the bands, shortfall. A
+    division asked about by name is listed even with nothing in it."""
     levels = "('county', 'township')" if level is None else "(%(level)s)"
     named = ""
     if division and len(division) in (6, 9):
@@ -705,24 +720,18 @@ def _current_rows(division: str | None, level: str | None) -> str:
             f" AND %(named_level)s IN {levels}"
         )
     return f"""
-      SELECT d.division, d.level, d.households, b.minimum,
-        coalesce(s.government, 0)::int AS government_staff,
-        coalesce(s.contractor, 0)::int AS contractor_staff,
-        greatest(b.minimum - coalesce(s.government, 0) - coalesce(s.contractor, 0), 0)::int
+      WITH {_IN_FORCE},
+      s AS MATERIALIZED ({_STAFF_NOW}),
+      d AS (
+        SELECT division, level, households FROM read_models.staffing_divisions
+        WHERE level IN {levels} AND division LIKE %(prefix)s{named})
+      SELECT x.*, greatest(x.minimum - x.government_staff - x.contractor_staff, 0)::int
           AS shortfall
       FROM (
-        SELECT division, level, households FROM read_models.staffing_divisions
-        WHERE level IN {levels} AND division LIKE %(prefix)s{named}
-      ) d
-      LEFT JOIN ({_STAFF_NOW}) s ON s.division = d.division
-      CROSS JOIN LATERAL (
-        SELECT coalesce(max(m), 0)::int AS minimum FROM (
-          SELECT unnest(CASE WHEN d.level = 'county' THEN %(county_from)s::int[]
-                        ELSE %(township_from)s::int[] END) AS f,
-                 unnest(CASE WHEN d.level = 'county' THEN %(county_minimum)s::int[]
-                        ELSE %(township_minimum)s::int[] END) AS m) band
-        WHERE band.f <= d.households  -- the first band starts at 0; minimums never fall
-      ) b
+        SELECT d.division, d.level, d.households, {_minimum(policy)} AS minimum,
+          coalesce(s.government, 0)::int AS government_staff,
+          coalesce(s.contractor, 0)::int AS contractor_staff
+        FROM d LEFT JOIN s ON s.division = d.division) x
     """
 
 
@@ -763,7 +772,8 @@ def current_staffing(
     projection's current rows), in code order, one page, with the total; and the policy."""
     params, policy = _current_params(cursor, at, division, level, policies)
     where = "WHERE c.shortfall > 0" if short_only else ""
-    query = f"SELECT c.*, count(*) OVER () FROM ({_current_rows(division, level)}) c {where}"
+    rows_now = _current_rows(division, level, policy)
+    query = f"SELECT c.*, count(*) OVER () FROM ({rows_now}) c {where}"
     cursor.execute(
         f"{query} ORDER BY c.division LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": limit, "offset": offset},
@@ -785,7 +795,7 @@ def current_summary(
     without a coordinator or with more than the review bound: all from the rows the
     projection keeps (``current_village_totals``)."""
     params, policy = _current_params(cursor, at, division, None, None)
-    query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None)}) c"
+    query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None, policy)}) c"
     village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
     villages = current_village_totals(cursor, village_params)
     return _summary(cursor, query, params, at, policy, villages)
