@@ -43,8 +43,15 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import CurrentPrincipal
 from api.deps import AppServices
 from domain.clock import business_date
+from infra.database import LoopReads
 from infra.schema import CONTROL_SCHEMA, generation_schema
 from projections.red_flags.queries import ALERT_TABLES
+
+#: The generation each projection serves from.
+GENERATIONS = (
+    f"SELECT name, active_generation FROM {CONTROL_SCHEMA}.projections"
+    " WHERE name = ANY(%s) ORDER BY name"
+)
 
 #: Clients may keep an answer but must ask again (with If-None-Match) before using it.
 CACHE_CONTROL = "private, no-cache"
@@ -152,12 +159,39 @@ class ProjectionMarks:
                 conn.autocommit = False
             pool.putconn(conn)
 
+    async def read_on_loop(
+        self,
+        reads: LoopReads,
+        names: Sequence[str],
+        extra: Marks | None = None,
+        tables: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Any]:
+        """``read``, its statements sent from the event loop (``LoopReads``): a kept answer
+        or a 304 then costs no hand-off to a worker thread at all."""
+        key = tuple(sorted(names))
+        for _ in range(3):
+            with self._lock:
+                known = self._generations.get(key)
+            if known is None:
+                rows = await reads.fetch(GENERATIONS, (list(key),))
+                known = [(str(r["name"]), int(r["active_generation"])) for r in rows]
+                with self._lock:
+                    self._generations[key] = known
+            try:
+                statement = self._statement(known, extra, tables or {})
+                rows = await reads.fetch(statement, _params(key, extra))
+                got = list(rows[0].values()) if rows else None
+            except psycopg.errors.UndefinedTable:  # a generation dropped since
+                got = None
+            if got is not None and list(got[0] or []) == [g for _, g in known]:
+                positions = [(n, g, c) for (n, g), c in zip(known, got[1:], strict=False)]
+                return [*positions, *got[1 + len(known) :], *(extra.values if extra else [])]
+            with self._lock:
+                self._generations.pop(key, None)
+        raise RuntimeError(f"projections {key} kept switching generations")
+
     def _read_generations(self, conn: psycopg.Connection, key: tuple[str, ...]) -> list[Any]:
-        rows = conn.execute(
-            f"SELECT name, active_generation FROM {CONTROL_SCHEMA}.projections"
-            " WHERE name = ANY(%s) ORDER BY name",
-            (list(key),),
-        ).fetchall()
+        rows = conn.execute(GENERATIONS, (list(key),)).fetchall()
         known = [(str(name), int(generation)) for name, generation in rows]
         with self._lock:
             self._generations[key] = known
@@ -176,7 +210,11 @@ class ProjectionMarks:
         ]
         if extra is not None and extra.query is not None:
             columns.append(sql.SQL("({})").format(sql.SQL(extra.query)))
-        return sql.SQL("SELECT ") + sql.SQL(", ").join(columns)
+        # Named apart: rows read as dicts (``LoopReads``) keep every column.
+        named = [
+            sql.SQL("{} AS {}").format(c, sql.Identifier(f"m{i}")) for i, c in enumerate(columns)
+        ]
+        return sql.SQL("SELECT ") + sql.SQL(", ").join(named)
 
 
 def _content_mark(name: str, generation: int, tables: Sequence[str] | None) -> sql.Composed:
@@ -244,9 +282,12 @@ def conditional(
     ) -> Tag:
         runtime = request.app.state.runtime
         added = extra(request, services.clock.now()) if extra is not None else None
-        marks = await run_in_threadpool(
-            request.app.state.projection_marks.read, runtime.pool, projections, added, tables
-        )
+        marks_of: ProjectionMarks = request.app.state.projection_marks
+        reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
+        if reads is not None and reads.serves():
+            marks = await marks_of.read_on_loop(reads, projections, added, tables)
+        else:
+            marks = await run_in_threadpool(marks_of.read, runtime.pool, projections, added, tables)
         parts: list[Any] = [
             request.url.path,
             sorted(request.query_params.multi_items()),

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg.abc import Params, Query
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
@@ -327,7 +328,7 @@ class LoopReads:
         none has)."""
         return self._loop is None or self._loop is asyncio.get_running_loop()
 
-    async def fetch(self, query: str, params: dict[str, Any]) -> list[Any]:
+    async def fetch(self, query: Query, params: Params) -> list[Any]:
         """The rows of one statement (prepared), committed when they arrive."""
         if self._pool is None:
             self._loop = asyncio.get_running_loop()

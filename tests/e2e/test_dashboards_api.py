@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -241,6 +242,29 @@ def test_answers_kept_under_their_tag_are_the_answers(
     assert village not in {v["division"] for v in fresh.json()["items"]}
     metrics = client.get("/metrics").text
     assert "relief_answer_cache_hits_total" in metrics
+
+
+def test_a_kept_answer_and_a_304_are_sent_without_a_worker_thread(
+    client: TestClient, province: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The marks an answer's tag is made of are read from the event loop (``ProjectionMarks.
+    read_on_loop``): a kept answer or a 304 hands off to no worker thread; a computed one to
+    one (its query)."""
+    path, params = "/staffing/villages", {"status": "under_staffed"}
+    tag = client.get(path, params=params).headers["ETag"]
+    hand_offs: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    assert client.get(path, params=params).headers["ETag"] == tag  # kept
+    assert client.get(path, params=params, headers={"If-None-Match": tag}).status_code == 304
+    assert hand_offs == []
+    afresh = client.get(path, params=params, headers={"Cache-Control": "no-cache"})
+    assert afresh.headers["ETag"] == tag and hand_offs
 
 
 def test_staffing_at_a_past_moment_from_the_intervals(
