@@ -131,6 +131,10 @@ class LazyReadCursor:
     def __getattr__(self, name: str) -> Any:
         if self._cursor is None:
             self._conn = self._pool.getconn()
+            # Each statement its own transaction (as in READ COMMITTED each saw its own
+            # snapshot anyway): nothing is left open to roll back, so the connection goes
+            # back to the pool from the event loop, with no I/O and no hand-off.
+            self._conn.autocommit = True
             self._cursor = self._conn.cursor()
         return getattr(self._cursor, name)
 
@@ -141,33 +145,46 @@ class LazyReadCursor:
     def taken(self) -> bool:
         return self._conn is not None
 
+    @property
+    def idle(self) -> bool:
+        """Whether its connection has no transaction open (``release`` then does no I/O)."""
+        conn = self._conn
+        return conn is None or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
     def release(self) -> None:
-        """Back to the pool: a read's transaction is rolled back, never committed."""
+        """Back to the pool, as it was taken (a transaction left open is rolled back, never
+        committed: I/O, on a worker thread)."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
         with contextlib.suppress(psycopg.Error):
             if self._cursor is not None:
                 self._cursor.close()
-            conn.rollback()
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.autocommit = False
         self._pool.putconn(conn)
 
 
 async def read_cursor(request: Request) -> AsyncIterator[Cursor[Any]]:
     """A cursor on the read models for the request, its connection back in the pool after.
 
-    Reads only: the transaction is rolled back, not committed, at the end. That end comes
-    after the answer has started; a session ended by then (a failover, an operator) has
-    nothing left to lose, so the broken connection is dropped by the pool and not raised
-    (which would cut off an answer already on its way). Lazy (``LazyReadCursor``): the end
-    costs a hand-off to a worker thread only when a query ran."""
+    Reads only, each statement in a transaction of its own (``LazyReadCursor``): nothing is
+    open at the end, which comes after the answer has started, so the connection goes back to
+    the pool from the event loop. A session ended by then (a failover, an operator) has
+    nothing left to lose: the broken connection is dropped by the pool and not raised (which
+    would cut off an answer already on its way). Lazy: a request answered without a query
+    takes no connection at all."""
     runtime: Runtime = request.app.state.runtime
     cursor = LazyReadCursor(runtime.pool)
     try:
         yield cast(Cursor[Any], cursor)
     finally:
         if cursor.taken:
-            await run_in_threadpool(cursor.release)
+            if cursor.idle:
+                cursor.release()
+            else:
+                await run_in_threadpool(cursor.release)
 
 
 def acting_actor(services: Services, principal: Principal) -> Actor:
