@@ -66,6 +66,7 @@ class KafkaFeedRunner:
         topic: str,
         group_id: str | None = None,
         batch_size: int = 1000,
+        catch_up_batch: int | None = None,
         schema: str | None = None,
         before_commit: Callable[[int], None] | None = None,
     ) -> None:
@@ -77,6 +78,10 @@ class KafkaFeedRunner:
         self.target = Target(projection, schema)
         self.topic = topic
         self.batch_size = batch_size
+        # As the PostgreSQL feed's runner: up to ``catch_up_batch`` records a poll while the
+        # last poll came back full (behind), ``batch_size`` once it did not.
+        self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
+        self._next_batch = batch_size
         self.before_commit = before_commit
         self.bootstrap = bootstrap
         self.group_id = group_id or f"relief-projection-{projection.name}-{schema or 'active'}"
@@ -86,7 +91,7 @@ class KafkaFeedRunner:
 
     def _new_consumer(self) -> KafkaConsumer:
         consumer = kafka_io.consumer(
-            self.bootstrap, group_id=self.group_id, max_poll_records=self.batch_size
+            self.bootstrap, group_id=self.group_id, max_poll_records=self.catch_up_batch
         )
         runner = self
 
@@ -189,8 +194,10 @@ class KafkaFeedRunner:
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch and apply it in one transaction; return records consumed."""
         self._follow_relay_epoch()
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        limit = self._next_batch
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         records = [record for batch in polled.values() for record in batch]
+        self._next_batch = self.catch_up_batch if len(records) == limit else self.batch_size
         if not records:
             return 0
         rewound: set[int] = set()
