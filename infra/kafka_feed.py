@@ -37,6 +37,7 @@ from infra.projection_runner import (
     Target,
     advance_tracking,
     claim_tracking,
+    collector_paused,
     decode_notification,
     record_error,
 )
@@ -193,6 +194,10 @@ class KafkaFeedRunner:
 
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch and apply it in one transaction; return records consumed."""
+        with collector_paused():  # as the PostgreSQL feed's batches (reading records included)
+            return self._run_once(timeout_ms)
+
+    def _run_once(self, timeout_ms: int) -> int:
         self._follow_relay_epoch()
         limit = self._next_batch
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)

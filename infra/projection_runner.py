@@ -16,9 +16,11 @@ halt it: the batch is rolled back and run again after a pause.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +169,24 @@ class BatchApplier:
         return ProjectionHalted(self.projection.name, recorded.position, recorded.topic, error)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch is decoded and applied.
+
+    A batch makes hundreds of thousands of short-lived objects (decoded events, fact rows,
+    statement parameters), which reference counting frees; the collector, triggered every 700
+    allocations, walked the young ones some fifteen times per 1,000 events: a seventh of
+    red_flags' Python time in catch-up. Cycles the batch leaves are collected after it."""
+    if not gc.isenabled():  # paused already (another runner's batch in this process)
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def decode_notification(
     mapper: Mapper[Any],
     projection_name: str,
@@ -268,8 +288,9 @@ class PostgresFeedRunner:
         last = int(rows[-1][0]) if full else stop
         self._next_batch = self.catch_up_batch if full else self.batch_size
         self.reached_head = last == head
-        events = [self.decode(row) for row in rows]
-        self.applier.apply(conn, events)
+        with collector_paused():
+            events = [self.decode(row) for row in rows]
+            self.applier.apply(conn, events)
         advance_tracking(conn, last, changed=bool(events))
         if self.before_commit is not None:
             self.before_commit(last)
