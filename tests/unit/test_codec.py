@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
@@ -70,3 +70,11 @@ def test_an_unknown_value_type_is_refused_as_the_library_refuses_it() -> None:
         library.decode(data)
     with pytest.raises(TranscodingNotRegisteredError):
         fast.decode(data)
+
+
+def test_ids_read_through_the_cache_are_the_ids_written() -> None:
+    library, fast = transcoders()
+    ids = [uuid4() for _ in range(50)]
+    data = library.encode({"ids": ids + ids})
+    assert fast.decode(data)["ids"] == ids + ids
+    assert all(type(i) is UUID for i in fast.decode(data)["ids"])
