@@ -233,7 +233,10 @@ class KafkaFeedRunner:
                 offsets[record.partition] = (record.offset + 1, event.epoch)
                 position = max(position, event.position)
             applied = self._apply(conn, relayed)
-            last_ids = {record.partition: event.id for record, event in relayed}
+            last_of: dict[int, cloudevents.RelayedEvent] = {}
+            for record, event in relayed:
+                last_of[record.partition] = event
+            last_ids = {partition: event.id for partition, event in last_of.items()}
             for partition, (next_offset, epoch) in offsets.items():
                 if partition in last_ids:
                     conn.execute(
