@@ -34,7 +34,8 @@ from domain.identifiers import parse_division_code
 from domain.investigation import Investigation, SubjectKind
 from domain.person import Person
 from domain.provenance import Role
-from domain.staff import StaffMember
+from domain.staff import KINDS_OF_ROLE, StaffMember, sign_in_id
+from infra.ledger import WouldLoad, current_loads
 
 CLERK, HANDLER, CONTRACTOR = Role.INTAKE_CLERK, Role.HANDLING_STAFF, Role.CONTRACTOR_STAFF
 APPROVER, SUPERVISOR, AUDITOR, INTEGRATION = (
@@ -394,6 +395,42 @@ def names_records(request: Request) -> bool:
     return any(name in request.path_params for name in PATH_KINDS)
 
 
+async def _checked_on_loop(request: Request, principal: Principal, action: str) -> bool:
+    """A command's loads read on the event loop in one statement (``ReliefLedger.
+    load_on_loop``: an async connection, no worker thread): the records its path names and
+    the caller's sign-in (``api.deps.acting_actor``); the command finds them in the request's
+    loads. The path's records are checked there when the check reads nothing else. A read:
+    checked on the cached version when that suffices (``_checked_from_cache``). False: not
+    checked (the caller checks on a worker thread, a command's records already loaded)."""
+    loads = current_loads()
+    if loads is None or not loads.writes:
+        return _checked_from_cache(request, principal)  # a read: its loads are its own
+    ledger = request.app.state.runtime.ledger
+    reads = getattr(request.app.state, "loop_reads", None)
+    if reads is None or not reads.serves():
+        return False
+    wanted = []
+    for name in PATH_KINDS:
+        raw = request.path_params.get(name)
+        if raw is None:
+            continue
+        try:
+            wanted.append(uuid.UUID(str(raw)))
+        except ValueError:
+            return False  # the route's own validation answers 422
+    if principal.actor.role in KINDS_OF_ROLE:
+        wanted.append(sign_in_id(principal.issuer, principal.actor.id))
+    await ledger.load_on_loop(wanted, reads.fetch)
+    if principal.role is CONTRACTOR:
+        return False  # contractor staff's checks read their contracts too
+    try:
+        with ledger.loaded_only():
+            _scope_path_record(request, principal, action)
+    except WouldLoad:
+        return False
+    return True
+
+
 def _check_self_only(request: Request, principal: Principal, action: str) -> None:
     """Roles that may take ``action`` on their own record only (after the record is found and
     in scope, so an unknown id is 404 for them as for anyone)."""
@@ -455,7 +492,7 @@ def allow(action: str) -> params.Depends:
         check_action(principal, action)
         if not names_records(request):
             _scope_path_record(request, principal, action)  # no record to load: no I/O
-        elif action in ACTION_CHECKS or not _checked_from_cache(request, principal):
+        elif action in ACTION_CHECKS or not await _checked_on_loop(request, principal, action):
             await run_in_threadpool(_scope_path_record, request, principal, action)
         _check_self_only(request, principal, action)
         return principal

@@ -23,9 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, current_principal
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
-from domain.staff import KINDS_OF_ROLE
+from domain.staff import KINDS_OF_ROLE, sign_in_id
 from domain.values import AMOUNT_FORM, AMOUNT_TEXT, check_printable, plain_amount
-from infra.ledger import ReliefLedger
+from infra.ledger import ReliefLedger, WouldLoad, current_loads
 from infra.runtime import Runtime
 from services import Services
 
@@ -197,12 +197,26 @@ async def command_provenance(
     reads the store (only for the roles that act as staff records)."""
     if x_correlation_id is not None:
         check_printable(x_correlation_id, field="X-Correlation-Id")
-    runtime: Runtime = request.app.state.runtime
     if principal.actor.role in KINDS_OF_ROLE:
-        actor = await run_in_threadpool(acting_actor, runtime.services, principal)
+        actor = await _acting_actor(request, principal)
     else:
         actor = principal.actor
     return Provenance(actor=actor, correlation_id=x_correlation_id)
+
+
+async def _acting_actor(request: Request, principal: Principal) -> Actor:
+    """``acting_actor``: the caller's sign-in read on the event loop into the request's loads
+    (``ReliefLedger.load_on_loop``), so the command neither hops to a worker thread for it nor
+    reads it again; on a worker thread where that cannot be done."""
+    runtime: Runtime = request.app.state.runtime
+    reads = getattr(request.app.state, "loop_reads", None)
+    if reads is not None and reads.serves() and current_loads() is not None:
+        ledger = runtime.ledger
+        # Read with the path's records by the access check (``api.access.allow``) already.
+        await ledger.load_on_loop([sign_in_id(principal.issuer, principal.actor.id)], reads.fetch)
+        with contextlib.suppress(WouldLoad), ledger.loaded_only():
+            return acting_actor(runtime.services, principal)
+    return await run_in_threadpool(acting_actor, runtime.services, principal)
 
 
 def with_reason(by: Provenance, reason: str | None) -> Provenance:

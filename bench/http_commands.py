@@ -1,6 +1,7 @@
 """Commands/s over HTTP: 4 concurrent clients, 1 event per command, beside raw inserts.
 
-Ours: ``relief api`` (one process, as deployed) on a fresh copy of the dataset; 4 client
+Ours: ``relief api`` (two worker processes by default, one per core, as a deployment runs it;
+``--workers``) on a fresh copy of the dataset; 4 client
 processes POST ``/cases/{id}/reviews`` (outcome continue: one ``Reviewed`` event) back to back,
 each on its own approved cases (disjoint, so no conflicts), with a handling-staff bearer token
 of the case's county. Baseline, same run, same table: 4 processes doing by hand what the store
@@ -40,10 +41,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=8.0, help="length of each measured round")
     p.add_argument("--rounds", type=int, default=2, help="rounds of (ours, baseline)")
     p.add_argument("--clients", type=int, default=4)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="API worker processes (RELIEF_WORKERS): one per core, as a deployment runs it",
+    )
     args = p.parse_args()
     with stores.fresh_store(args, "http_commands") as store:
         events = store.head()
-        api = stores.start_api(store)
+        api = stores.start_api(store, workers=args.workers)
         requests = load.review_requests(store.settings, store.meta.targets)
         assert len(requests) >= args.clients, "dataset has too few approved cases"
         per_client = [(api.port, requests[i :: args.clients]) for i in range(args.clients)]
@@ -98,9 +105,13 @@ def main() -> None:
             target_on="ratio",
             target_op=">=",
             target_value=0.5,
-            details={"rounds": rounds, "seconds_per_round": args.seconds},
-            note="API is `relief api` alone (no relay/projections in its process); "
-            "median of rounds.",
+            details={
+                "rounds": rounds,
+                "seconds_per_round": args.seconds,
+                "api_workers": args.workers,
+            },
+            note=f"API is `relief api` alone (no relay/projections in its processes), "
+            f"{args.workers} worker process(es); median of rounds.",
         )
         reporting.report(args, "bench/http_commands.py", [result], events)
 

@@ -171,10 +171,14 @@ class Service:
     def cpu_seconds(self) -> float:
         import psutil
 
+        total = 0.0
         with contextlib.suppress(psutil.Error):
-            t = psutil.Process(self.pid).cpu_times()
-            return float(t.user + t.system)
-        return 0.0
+            process = psutil.Process(self.pid)
+            for each in [process, *process.children(recursive=True)]:  # API workers too
+                with contextlib.suppress(psutil.Error):
+                    t = each.cpu_times()
+                    total += float(t.user + t.system)
+        return total
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -135,15 +135,31 @@ class RecordUnreadable(Exception):
 
 
 class RequestLoads(dict[UUID, Any]):
-    """Aggregates loaded during one request, by id. ``writes``: the request is a command, so
-    what it loads is its own copy (it will change it); else the shared cached aggregate."""
+    """Aggregates loaded during one request, by id (``ABSENT``: looked for, not there).
+    ``writes``: the request is a command, so what it loads is its own copy (it will change
+    it); else the shared cached aggregate."""
 
     def __init__(self, *, writes: bool) -> None:
         super().__init__()
         self.writes = writes
 
 
+#: In ``RequestLoads``: the log holds no aggregate of that id (as the request found it).
+ABSENT = object()
+
+
+class WouldLoad(Exception):
+    """Raised inside ``ReliefLedger.loaded_only``: the aggregate is not among the request's
+    loads, and loading it would block the event loop on I/O."""
+
+
 _request_loads: ContextVar[RequestLoads | None] = ContextVar("relief_request_loads", default=None)
+_loaded_only: ContextVar[bool] = ContextVar("relief_loaded_only", default=False)
+
+
+def current_loads() -> RequestLoads | None:
+    """The running request's loads (None outside a request)."""
+    return _request_loads.get()
 
 
 @contextmanager
@@ -280,6 +296,8 @@ class ReliefLedger(Application[UUID]):
                     aggregate = self.load_latest(aggregate_id, private=True, recording=recording)
                 else:
                     aggregate = loads.get(aggregate_id)
+                    if aggregate is ABSENT:
+                        raise AggregateNotFoundError(f"Aggregate {aggregate_id!r}")
                     if aggregate is None:
                         aggregate = self.load_latest(
                             aggregate_id, private=loads.writes, recording=recording
@@ -310,14 +328,34 @@ class ReliefLedger(Application[UUID]):
             return self.reconstruct(aggregate_id, version)
         loads = _request_loads.get()
         if loads is not None and aggregate_id in loads:
+            if loads[aggregate_id] is ABSENT:
+                raise AggregateNotFoundError(f"Aggregate {aggregate_id!r}")
             return loads[aggregate_id]
         return self.load_latest(aggregate_id, private=loads is None or loads.writes)
+
+    @staticmethod
+    @contextmanager
+    def loaded_only() -> Iterator[None]:
+        """Within the block, ``get`` and ``get_any`` answer only from the request's loads
+        (``load_on_loop``) and raise ``WouldLoad`` where they would read the database: for
+        checks run on the event loop, which must not wait on a blocking connection."""
+        token = _loaded_only.set(True)
+        try:
+            yield
+        finally:
+            _loaded_only.reset(token)
+
+    @staticmethod
+    def _check_may_load() -> None:
+        if _loaded_only.get():
+            raise WouldLoad()
 
     def load_latest(
         self, aggregate_id: UUID, *, private: bool, recording: ReadRecord | None = None
     ) -> Any:
         """The newest version: the cached one brought up to date with the log (a copy when
         ``private``, the shared one else)."""
+        self._check_may_load()
         cached = self.latest.get(aggregate_id) if self.latest is not None else None
         if cached is None:
             aggregate = self.reconstruct(aggregate_id, None, recording)
@@ -393,6 +431,70 @@ class ReliefLedger(Application[UUID]):
         loads[aggregate_id] = aggregate
         return aggregate
 
+    async def load_on_loop(self, aggregate_ids: Iterable[UUID], fetch: Fetch) -> None:
+        """Into the request's loads (``request_loads``): the newest version of each aggregate
+        (``ABSENT`` when there is none), all read by one statement sent by ``fetch`` (an async
+        connection: no worker thread): of a cached aggregate the events after the cached
+        version, of another its nearest snapshot and the events after it. A command then
+        changes its own copy, its access check having read the same version. What the request
+        loaded already is not read again; a store whose events are not in PostgreSQL reads
+        nothing (the loads happen where they are asked for)."""
+        loads = _request_loads.get()
+        if loads is None or not self.reads_on_loop():
+            return
+        wanted = [i for i in dict.fromkeys(aggregate_ids) if i not in loads]
+        if not wanted:
+            return
+        cached = {i: self.latest.get(i) if self.latest is not None else None for i in wanted}
+        rows = await fetch(
+            self.LOADS_QUERY,
+            {
+                "ids": wanted,
+                "after": [c.version if c is not None else None for c in cached.values()],
+            },
+        )
+        by_id: dict[UUID, list[Any]] = {i: [] for i in wanted}
+        for row in rows:
+            by_id[row["originator_id"]].append(row)
+        for aggregate_id, found in by_id.items():
+            held = cached[aggregate_id]
+            if held is not None:
+                new = list(self._decoded(aggregate_id, found))
+                loads[aggregate_id] = self._caught_up(held, new, private=loads.writes)
+                continue
+            try:
+                aggregate = self._from_rows(aggregate_id, found)
+            except _SnapshotUnopened as unopened:
+                version = unopened.version
+                aggregate = await asyncio.to_thread(
+                    lambda: replay(None, self._events(aggregate_id, lte=version))  # noqa: B023
+                )
+            if aggregate is None:
+                loads[aggregate_id] = ABSENT
+                continue
+            if self.latest is not None and not loads.writes:
+                # A command's load is cached when it is saved (``save``), not before: a copy
+                # offered now would only be replaced.
+                self.latest.offer(aggregate)
+            loads[aggregate_id] = aggregate
+
+    #: ``load_on_loop``'s statement: per id, after a cached version the newer events; with
+    #: none (``after`` NULL) the newest snapshot and the events after it.
+    LOADS_QUERY = (
+        "WITH want AS (SELECT * FROM unnest(%(ids)s::uuid[], %(after)s::bigint[]) w(id, after)),"
+        " s AS (SELECT DISTINCT ON (r.originator_id) r.originator_id, r.originator_version,"
+        " r.topic, r.state FROM want JOIN public.relief_snapshots r"
+        " ON r.originator_id = want.id AND want.after IS NULL"
+        " ORDER BY r.originator_id, r.originator_version DESC)"
+        " SELECT originator_id, true AS snapshot, NULL::bigint AS position, originator_version,"
+        " topic, state FROM s UNION ALL"
+        " SELECT e.originator_id, false, e.notification_id, e.originator_version, e.topic,"
+        " e.state FROM want JOIN public.relief_events e ON e.originator_id = want.id"
+        " AND e.originator_version > coalesce(want.after,"
+        " (SELECT s.originator_version FROM s WHERE s.originator_id = want.id), 0)"
+        " ORDER BY 1, 2 DESC, 4"
+    )
+
     async def read_as_of(
         self, aggregate_id: UUID, moment: Any, recording: ReadRecord, fetch: Fetch
     ) -> Any:
@@ -423,17 +525,18 @@ class ReliefLedger(Application[UUID]):
         return rows
 
     def _newer_query(
-        self, aggregate_id: UUID, after: int, recording: ReadRecord
+        self, aggregate_id: UUID, after: int, recording: ReadRecord | None
     ) -> tuple[str, dict[str, Any]]:
         """The events after version ``after``, read by the statement that writes the read
-        record (committed when the rows arrive: autocommit)."""
+        record when there is one (committed when the rows arrive: autocommit)."""
         query = (
-            f"WITH {READ_INSERT_CTE}"
-            " SELECT notification_id AS position, originator_version, topic, state"
+            f"{f'WITH {READ_INSERT_CTE} ' if recording is not None else ''}"
+            "SELECT notification_id AS position, originator_version, topic, state"
             " FROM public.relief_events WHERE originator_id = %(id)s"
             " AND originator_version > %(after)s ORDER BY originator_version"
         )
-        return query, {"id": aggregate_id, "after": after, **recording.params()}
+        params = {"id": aggregate_id, "after": after}
+        return query, params if recording is None else {**params, **recording.params()}
 
     def _decoded(self, aggregate_id: UUID, rows: list[Any]) -> Iterator[Any]:
         """Domain events of stored rows (position, originator_version, topic, state):
@@ -463,6 +566,7 @@ class ReliefLedger(Application[UUID]):
         """The nearest snapshot at or below the version and the events after it up to the
         version, fetched in one round trip and replayed; None when there are none. With
         ``recording``, the same statement writes the read record."""
+        self._check_may_load()
         if not self.reads_on_loop():
             # The in-memory store (unit tests): the library's reads, one after the other.
             version = params.get("version")
@@ -568,9 +672,10 @@ class ReliefLedger(Application[UUID]):
     def exists(self, aggregate_id: UUID) -> bool:
         loads = _request_loads.get()
         if loads is not None and aggregate_id in loads:
-            return True
+            return loads[aggregate_id] is not ABSENT
         if self.latest is not None and self.latest.get(aggregate_id) is not None:
             return True
+        self._check_may_load()
         recorder: Any = self.recorder
         if not hasattr(recorder, "datastore"):  # the in-memory store (unit tests)
             return aggregate_id in self.repository

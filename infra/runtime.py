@@ -369,6 +369,7 @@ class Runtime:
             projection,
             batch_size=self.settings.projection_batch,
             catch_up_batch=self.settings.projection_catch_up_batch,
+            linger_s=self.settings.projection_linger_ms / 1000,
         )
 
     def audit_key(self) -> Ed25519PrivateKey:

@@ -13,6 +13,7 @@
 | RELIEF_DB_STATEMENT_TIMEOUT | 60 | seconds an API statement may run (0: no limit) |
 | RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction |
 | RELIEF_PROJECTION_CATCH_UP_BATCH | 5000 | events per transaction while a runner is behind |
+| RELIEF_PROJECTION_LINGER_MS | 100 | a live projection woken by a commit waits this long for more |
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
 | RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
@@ -70,6 +71,7 @@ class Settings:
     db_statement_timeout: int = 60
     projection_batch: int = 1000
     projection_catch_up_batch: int = 5000
+    projection_linger_ms: int = 100
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
     identity_key_hex: str | None = None
@@ -137,6 +139,9 @@ class Settings:
             projection_batch=get_int("PROJECTION_BATCH", defaults.projection_batch),
             projection_catch_up_batch=get_int(
                 "PROJECTION_CATCH_UP_BATCH", defaults.projection_catch_up_batch
+            ),
+            projection_linger_ms=get_int(
+                "PROJECTION_LINGER_MS", defaults.projection_linger_ms, minimum=0
             ),
             late_entry_days=get_int("LATE_ENTRY_DAYS", defaults.late_entry_days, minimum=0),
             ready_max_lag=get_int("READY_MAX_LAG", defaults.ready_max_lag),

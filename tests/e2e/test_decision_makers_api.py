@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -244,3 +245,34 @@ def test_an_approver_living_in_the_applicants_household_is_in_conflict_by_sign_i
     ]
     assert [(a["subject_kind"], a["subject_id"]) for a in found] == [("staff", staff_id)]
     assert spouse not in str(found)
+
+
+def test_a_command_checks_access_and_finds_its_actor_on_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command's case and the caller's sign-in are read on the event loop, in one statement
+    (``ReliefLedger.load_on_loop``), where its access is checked and its actor found: the
+    command hands off to a worker thread once, to record its event; a caller outside the
+    case's scope is refused without any."""
+    case_id = recommended_case(client)
+    staff_id = hire(client, "approver", "440103")
+    ok(link(client, staff_id, "wang.fang@mz"))
+    hand_offs: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    elsewhere = actor("approver", "440104", "approver@tianhe", scope="440104")
+    refused(approve(client, case_id, elsewhere), 404, "not-found")
+    assert hand_offs == []
+    decided = ok(approve(client, case_id, actor("approver", "440103", "wang.fang@mz")))
+    assert decided["status"] == "approved" and len(hand_offs) == 1
+    monkeypatch.undo()
+    history = ok(
+        client.get(f"/cases/{case_id}/history", headers={**OFFICER, "X-Purpose": "audit"})
+    )["items"]
+    approved = next(e for e in history if e["type"] == "ReliefCase.Approved")
+    assert approved["actor"]["id"] == staff_id

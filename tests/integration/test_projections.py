@@ -110,6 +110,39 @@ def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) 
     assert rows == expected_caseload(runtime.ledger, cases)
 
 
+def test_a_live_runner_lingers_after_a_wake_up_to_apply_the_commits_behind_it_together(
+    runtime: Runtime,
+) -> None:
+    """Woken by a commit, a live runner waits ``linger_s`` for the commits right behind it
+    and applies them in one batch (one transaction, one judgement); without lingering the
+    first commit is applied alone."""
+    for linger_s, most_batches in ((3.0, 1), (0.0, None)):
+        r = runner(runtime, linger_s=linger_s)
+        r.catch_up()
+        batches: list[int] = []
+        r.before_commit = batches.append
+        stop = threading.Event()
+        worker = threading.Thread(target=r.run_forever, args=(stop,), kwargs={"idle_wait_s": 5})
+        worker.start()
+        try:
+            time.sleep(0.5)  # listening, idle
+            for county in ("440103", "440104", "440105"):
+                application(runtime, county)  # commits 0.3 s apart
+                time.sleep(0.3)
+            head = runtime.head_position()
+            deadline = time.monotonic() + 30
+            while not batches or batches[-1] < head:
+                assert time.monotonic() < deadline, "the runner did not reach the head"
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            worker.join(10)
+        if most_batches is not None:
+            assert len(batches) <= most_batches, batches
+        else:
+            assert len(batches) > 1, batches  # the first commit alone, then the rest
+
+
 class Fragile(CaseloadProjection):
     """Fails on cases of one county until ``broken`` is cleared."""
 

@@ -3,17 +3,21 @@ events, outside the audit chain, ignored when they do not open, and used by as-o
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from domain.case import ReliefCase
 from domain.clock import SetClock
 from domain.commands.cases import ReviewCase
+from domain.errors import NotFound
 from infra.audit_verify import verify_log
-from infra.ledger import replay
+from infra.ledger import ABSENT, WouldLoad, replay, request_loads
 from infra.runtime import Runtime
 from infra.sealing import place, seal_of
 from infra.settings import Settings
@@ -120,3 +124,59 @@ def test_the_bulk_path_takes_snapshots_too_and_as_of_uses_them(snapshotting: Run
     # the backfill takes the multiples that saves of several events stepped over, once
     runtime.ledger.take_snapshots(2)
     assert runtime.ledger.take_snapshots(2) == 0
+
+
+def loop_fetch(runtime: Runtime) -> Any:
+    """A ``Fetch`` as the API's ``LoopReads`` sends: one statement on an async connection."""
+
+    async def fetch(query: str, params: dict[str, Any]) -> list[Any]:
+        async with await psycopg.AsyncConnection.connect(
+            runtime.database_url, autocommit=True, row_factory=dict_row
+        ) as conn:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+
+    return fetch
+
+
+def test_loads_on_the_event_loop_equal_full_replays_and_know_what_is_absent(
+    snapshotting: Runtime,
+) -> None:
+    """``load_on_loop`` reads several aggregates in one statement (from their snapshots, or
+    after their cached versions) into the request's loads: each equals a full replay of its
+    events, an id with no events is known absent, and inside ``loaded_only`` nothing else is
+    read (``WouldLoad``)."""
+    runtime = snapshotting
+    ledger = runtime.ledger
+    first, second = reviewed_case(runtime, 5), reviewed_case(runtime, 2)
+    ledger.latest.discard(first.id)  # first from its snapshot, second after its cached version
+    cached = ledger.cached(ReliefCase, second.id)
+    assert cached is not None
+    runtime.services.cases.review_case(
+        ReviewCase(
+            case_id=second.id,
+            outcome="continue",
+            notes="after it was cached",
+            provenance=officer(second.county.code),
+        )
+    )
+    ledger.latest.offer(cached)  # as another process's write leaves this one's cache behind
+    missing = uuid.uuid4()
+    with request_loads(writes=True) as loads:
+        asyncio.run(
+            ledger.load_on_loop([first.id, second.id, missing, first.id], loop_fetch(runtime))
+        )
+        assert set(loads) == {first.id, second.id, missing} and loads[missing] is ABSENT
+        with ledger.loaded_only():
+            for case_id in (first.id, second.id):
+                loaded = ledger.get(ReliefCase, case_id)
+                assert vars(loaded) == vars(full_replay(runtime, case_id))
+            assert ledger.get(ReliefCase, second.id).version == cached.version + 1
+            with pytest.raises(NotFound):
+                ledger.get(ReliefCase, missing)
+            assert not ledger.exists(missing) and ledger.exists(first.id)
+            with pytest.raises(WouldLoad):
+                ledger.get(ReliefCase, uuid.uuid4())
+        # a command's loads are its own copies: changing one leaves the cache as it was
+        ledger.get(ReliefCase, second.id).reviews.clear()
+    assert ledger.cached(ReliefCase, second.id).reviews  # type: ignore[union-attr]
