@@ -79,8 +79,8 @@ class KafkaFeedRunner:
         self.target = Target(projection, schema)
         self.topic = topic
         self.batch_size = batch_size
-        # As the PostgreSQL feed's runner: up to ``catch_up_batch`` records a poll while the
-        # last poll came back full (behind), ``batch_size`` once it did not.
+        # As the PostgreSQL feed's runner: up to ``catch_up_batch`` records a poll while
+        # behind (the last poll brought ``batch_size`` or more), ``batch_size`` once not.
         self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
         self._next_batch = batch_size
         self.before_commit = before_commit
@@ -202,7 +202,10 @@ class KafkaFeedRunner:
         limit = self._next_batch
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         records = [record for batch in polled.values() for record in batch]
-        self._next_batch = self.catch_up_batch if len(records) == limit else self.batch_size
+        # Behind while a poll brings a live batch's worth or more: a poll returns what the
+        # fetches have buffered, often less than asked for even far behind the head.
+        behind = len(records) >= self.batch_size
+        self._next_batch = self.catch_up_batch if behind else self.batch_size
         if not records:
             return 0
         rewound: set[int] = set()
