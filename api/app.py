@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 
 from api import console, docs, etags, openapi_docs, problems
@@ -47,6 +50,7 @@ def app_from_env() -> FastAPI:
 
     runtime = Runtime.open(Settings.from_env(), init=False, role="api")
     app = create_app(runtime)
+    settle_heap(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +110,19 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     document_idempotency_key(app)
     return app
+
+
+def settle_heap(runtime: Runtime) -> None:
+    """A serving process's long-lived objects (modules, the app, the division register's
+    ~29,000 entries) taken out of the garbage collector's sight (``gc.freeze``): each full
+    collection walked them all, 0.1-0.3 s on this machine, a pause every request then in
+    flight waited out. Young collections every 10,000 allocations, not 700: a request's
+    objects are mostly freed by reference counting before any collection sees them."""
+    with contextlib.suppress(psycopg.Error):
+        len(runtime.register)  # loaded now, not by the first request (later reloads are not)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 async def every_request(request: Request) -> None:

@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Store, broker, relay, projection runners and API in one process."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, settle_heap
     from infra.runtime import Workers
 
     settings = Settings.from_env()
@@ -67,7 +67,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         n = _workers(args, settings)
         if n == 1:
-            config = uvicorn.Config(create_app(runtime), host=host, port=port, log_level="info")
+            app = create_app(runtime)
+            settle_heap(runtime)
+            config = uvicorn.Config(app, host=host, port=port, log_level="info")
         else:
             config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)  # after uvicorn configured its handlers
@@ -102,7 +104,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     """Only the HTTP API (scale it out; run relay and projections elsewhere)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, settle_heap
 
     settings = Settings.from_env()
     runtime = _runtime(args, role="api")
@@ -111,7 +113,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     try:
         n = _workers(args, settings)
         if n == 1:
-            config = uvicorn.Config(create_app(runtime), host=host, port=port)
+            app = create_app(runtime)
+            settle_heap(runtime)
+            config = uvicorn.Config(app, host=host, port=port)
         else:
             config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)

@@ -1,9 +1,9 @@
 """Conditional dashboard reads: an ETag from the positions of the projections an answer reads,
 and ``If-None-Match`` answered 304 before the answer's query runs.
 
-A read model changes only when its projection commits a batch that brought events it reads,
-and such a batch moves the projection's ``_tracking.content_position`` in the same transaction
-(batches of other events move only ``position``); a rebuild switches the generation. So
+A read model changes only when its projection commits a batch that wrote rows to it, and such
+a batch moves the projection's ``_tracking.content_position`` in the same transaction (batches
+that wrote nothing move only ``position``); a rebuild switches the generation. So
 (generation, content position) of each projection read, with the request (path, query, the
 caller's role, organisation and scope) and whatever the answer depends on besides the log (the
 business date, terminations taking effect), name the answer. They are

@@ -16,6 +16,11 @@ and NOTIFY, as the library's insert would, but without its per-row INSERT: the s
 are the application mapper's (sealed to their place), the audit-chain trigger fires for each
 row, and a version taken meanwhile by another writer fails the COPY on the primary key.
 
+A transaction is written on a writer thread of its own while the next units run (their
+commands are Python; the COPY and the audit-chain trigger are the server's): one transaction
+in flight at a time, in order, its rows and snapshots encoded before it is handed over, and
+its failure raised by the next hand-over, ``flush`` or ``close``.
+
 It assumes it is the only writer of the aggregates it touches while it runs (a seed or an
 import into a quiet ledger); a concurrent writer makes the next flush fail with the library's
 conflict error, which stops the run rather than overwrite anything.
@@ -23,20 +28,36 @@ conflict error, which stops the run rather than overwrite anything.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from domain.errors import NotFound
 from infra.ledger import A, ReliefLedger, own_copy
 from infra.read_audit import ReadRecord
+from infra.snapshots import AggregateSnapshot
 
 COPY_EVENTS = (
     "COPY public.relief_events (originator_id, originator_version, topic, state)"
     " FROM STDIN (FORMAT BINARY)"
 )
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Transaction:
+    """One transaction's rows, encoded (sealed) before it is handed to the writer thread."""
+
+    events: list[StoredEvent]
+    snapshots: list[StoredEvent]
 
 
 class BulkLedger(ReliefLedger):
@@ -59,11 +80,14 @@ class BulkLedger(ReliefLedger):
         self._pending = 0
         self._stored: set[UUID] | None = None  # ids in the log (``_stored_ids``)
         self.events_written = 0
+        self._writer: ThreadPoolExecutor | None = None  # made at the first hand-over
+        self._in_flight: Future[int] | None = None
+        self._in_flight_events = 0
 
     @property
     def kept_events(self) -> int:
-        """Events kept in memory, not yet written."""
-        return self._pending
+        """Events kept in memory or being written, not yet written."""
+        return self._pending + self._in_flight_events
 
     # Reads see unsaved work ------------------------------------------------------------------
 
@@ -89,6 +113,7 @@ class BulkLedger(ReliefLedger):
             return super().get(kind, aggregate_id, version=version, recording=recording)
         found = self._lookup(aggregate_id)
         if found is None:
+            self._settle()  # the log as this run has written it so far
             found = super().get(kind, aggregate_id)
             self._remember(found)
         if not isinstance(found, kind):
@@ -112,6 +137,7 @@ class BulkLedger(ReliefLedger):
         A writer beside the run adding the same aggregate meanwhile makes a flush fail on the
         primary key, as it would have had this asked the database each time (module doc)."""
         if self._stored is None:
+            self._settle()
             recorder: Any = self.recorder
             with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
                 rows = cursor.execute(
@@ -174,14 +200,48 @@ class BulkLedger(ReliefLedger):
 
     def _maybe_flush(self) -> None:
         if self._pending >= self.flush_events:
-            self.flush()
+            self._hand_over()
 
-    def _copy(self, aggregates: list[Any]) -> int:
-        """The aggregates' new events, in one transaction, by COPY; then their snapshots."""
+    def _hand_over(self) -> None:
+        """The kept events, encoded here, written on the writer thread while the next units
+        run (after the transaction before them: one in flight at a time); the aggregates stay
+        cached."""
+        if not self._dirty:
+            return
+        aggregates = list(self._dirty.values())
+        transaction = self._encoded(aggregates)
+        self._settle()
+        self._dirty.clear()
+        self._pending = 0
+        for aggregate in aggregates:
+            self._remember(aggregate)
+            if self._stored is not None:
+                self._stored.add(aggregate.id)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="bulk-writer")
+        self._in_flight_events = len(transaction.events)
+        self._in_flight = self._writer.submit(self._write, transaction)
+
+    def _encoded(self, aggregates: list[Any]) -> Transaction:
+        """The aggregates' new events and the snapshots due, as stored (sealed) rows."""
         before = {a.id: a.version - len(a.pending_events) for a in aggregates}
-        stored = [
+        events = [
             self.mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()
         ]
+        snapshots = []
+        interval = self.snapshot_interval
+        if interval and self.snapshots is not None:
+            for aggregate in aggregates:
+                if aggregate.version // interval > before[aggregate.id] // interval:
+                    try:
+                        snapshot = AggregateSnapshot.take(aggregate)
+                        snapshots.append(self.snapshots.mapper.to_stored_event(snapshot))
+                    except Exception as error:  # a snapshot only spares replays
+                        log.warning("no snapshot of %s: %s", aggregate.id, error)
+        return Transaction(events, snapshots)
+
+    def _write(self, transaction: Transaction) -> int:
+        """One transaction by COPY under the store's lock and NOTIFY; then its snapshots."""
         recorder: Any = self.recorder
         with (
             recorder.datastore.get_connection() as conn,
@@ -192,28 +252,40 @@ class BulkLedger(ReliefLedger):
             recorder._notify_channel(cursor)
             with cursor.copy(COPY_EVENTS) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea"])
-                for event in stored:
+                for event in transaction.events:
                     copy.write_row(
                         (event.originator_id, event.originator_version, event.topic, event.state)
                     )
-        interval = self.snapshot_interval
-        if interval:
-            for aggregate in aggregates:
-                if aggregate.version // interval > before[aggregate.id] // interval:
-                    self.snapshot(aggregate)
-        return len(stored)
+        if transaction.snapshots and self.snapshots is not None:
+            try:
+                self.snapshots.recorder.insert_events(transaction.snapshots)
+            except Exception as error:  # never fail written events for their snapshots
+                log.warning("no snapshots of %d aggregates: %s", len(transaction.snapshots), error)
+        return len(transaction.events)
+
+    def _settle(self) -> None:
+        """Wait for the transaction in flight; its failure is raised here."""
+        if self._in_flight is None:
+            return
+        in_flight, self._in_flight = self._in_flight, None
+        try:
+            self.events_written += in_flight.result()
+        finally:
+            self._in_flight_events = 0
 
     def flush(self) -> int:
-        """Write every kept event in one transaction; the aggregates stay cached."""
-        if not self._dirty:
-            return 0
-        aggregates = list(self._dirty.values())
-        written = self._copy(aggregates)
-        self._dirty.clear()
-        self._pending = 0
-        for aggregate in aggregates:
-            self._remember(aggregate)
-            if self._stored is not None:
-                self._stored.add(aggregate.id)
-        self.events_written += written
-        return written
+        """Write every kept event (and wait for it); the aggregates stay cached."""
+        before = self.events_written
+        self._hand_over()
+        self._settle()
+        return self.events_written - before
+
+    def close(self) -> None:
+        """Wait for the transaction in flight (its failure raised), then close the store."""
+        try:
+            self._settle()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+            super().close()

@@ -76,24 +76,28 @@ class Target:
 
 
 def advance_tracking(conn: psycopg.Connection, position: int, *, changed: bool) -> None:
-    """Move the generation's position; its content position too when the batch brought
-    events the projection reads, and the mark of each table the batch wrote rows to (what
-    answers' ETags follow: api/etags.py). The tables written are the transaction's own
-    statistics (inserted, updated or deleted rows, COPY included): no projection lists them."""
+    """Move the generation's position; when the batch brought events the projection reads and
+    wrote rows, the mark of each table it wrote to and the content position too (what
+    answers' ETags follow: api/etags.py), in the same statement. The tables written are the
+    transaction's own statistics (inserted, updated or deleted rows, COPY included): no
+    projection lists them. A batch whose events changed no row (a projection reading a topic
+    for some events of it only) leaves every answer's tag as it was."""
+    if not changed:
+        conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
+        return
     conn.execute(
-        "UPDATE _tracking SET position = %s, updated_at = now(),"
-        " content_position = CASE WHEN %s THEN %s ELSE content_position END",
-        (position, changed, position),
+        "WITH written AS ("
+        " INSERT INTO _table_marks (relname, content_position)"
+        " SELECT relname, %(position)s FROM pg_stat_xact_user_tables"
+        " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
+        " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
+        " ON CONFLICT (relname) DO UPDATE SET content_position = excluded.content_position"
+        " RETURNING 1)"
+        " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
+        " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
+        " ELSE content_position END",
+        {"position": position},
     )
-    if changed:
-        conn.execute(
-            "INSERT INTO _table_marks (relname, content_position)"
-            " SELECT relname, %s FROM pg_stat_xact_user_tables"
-            " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
-            " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
-            " ON CONFLICT (relname) DO UPDATE SET content_position = excluded.content_position",
-            (position,),
-        )
 
 
 def claim_tracking(conn: psycopg.Connection, feed: str) -> int:

@@ -78,8 +78,8 @@ def create_generation(
     for ddl in projection.tables:
         conn.execute(ddl)  # DDL from code, not input
     # One row: which feed builds this generation and how far it has got.
-    # content_position: the position of the last batch that brought events the projection
-    # reads, so an answer's ETag (api/etags.py) stays the same while only other events pass.
+    # content_position: the position of the last batch that wrote rows, so an answer's ETag
+    # (api/etags.py) stays the same while only events that change nothing of it pass.
     conn.execute(
         "CREATE TABLE _tracking (only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
         " feed text NOT NULL, position bigint NOT NULL DEFAULT 0,"

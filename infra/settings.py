@@ -13,7 +13,7 @@
 | RELIEF_DB_STATEMENT_TIMEOUT | 60 | seconds an API statement may run (0: no limit) |
 | RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction |
 | RELIEF_PROJECTION_CATCH_UP_BATCH | 5000 | events per transaction while a runner is behind |
-| RELIEF_PROJECTION_LINGER_MS | 100 | a live projection woken by a commit waits this long for more |
+| RELIEF_PROJECTION_LINGER_MS | 200 | a live projection woken by a commit waits this long for more |
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
 | RELIEF_IDENTITY_KEY | (unset: data_dir/identity.key) | hex key of the ID-number blind index |
@@ -71,7 +71,7 @@ class Settings:
     db_statement_timeout: int = 60
     projection_batch: int = 1000
     projection_catch_up_batch: int = 5000
-    projection_linger_ms: int = 100
+    projection_linger_ms: int = 200
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
     identity_key_hex: str | None = None

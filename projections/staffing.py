@@ -19,6 +19,7 @@ from psycopg import Cursor
 from domain.case import ReliefCase
 from domain.clock import BUSINESS_TZ
 from domain.contract import Contract
+from domain.division import Division
 from domain.staff import StaffMember
 from projections.base import FoldingProjection, RecordedEvent, handles
 from projections.payloads import terms_of
@@ -72,9 +73,9 @@ class StaffingProjection(FoldingProjection):
             cases integer NOT NULL CHECK (cases > 0),
             PRIMARY KEY (division, household_id)
         )""",
-        # ... and every county, township and village the ledger has seen (a case became
-        # active in it or below it, a staff member was assigned to it or below it) with its
-        # relief households now. Staff are counted when read: a contract's term runs out and
+        # ... and every county and township the ledger has seen (a case became active in it
+        # or below it, a staff member was assigned to it or below it) with its relief
+        # households now. Staff are counted when read: a contract's term runs out and
         # a removal dated ahead takes effect with no event.
         """CREATE TABLE staffing_divisions (
             division text COLLATE "C" PRIMARY KEY,
@@ -82,11 +83,54 @@ class StaffingProjection(FoldingProjection):
             households integer NOT NULL CHECK (households >= 0)
         )""",
         "CREATE INDEX staffing_divisions_level ON staffing_divisions (level, division)",
+        # the staff of counties and townships now, read apart from the villages' coordinators
+        "CREATE INDEX staff_assignment_divisions ON staff_assignment (division text_pattern_ops)"
+        " WHERE length(division) IN (6, 9)",
+        "CREATE INDEX staff_member_divisions ON staff_member (staff_id)"
+        " INCLUDE (employer, contract_id) WHERE kind <> 'village_coordinator'",
+        # ... and every village of the division register and every village the ledger has
+        # seen, with its relief households now and its village coordinators: open assignments
+        # of coordinators, whoever pays them (the few a contract out of force or a removal
+        # dated ahead makes count differently at a moment are corrected when read), so the
+        # villages of a status are a range of the coordinators index in code order and a
+        # policy change needs no replay.
+        # ``listed_from``/``listed_to``: the register's period of the village (its latest
+        # establishment to its merger or abolition); ``seen``: a case became active in it or a
+        # coordinator was assigned to it, so it is listed whatever the register says.
+        """CREATE TABLE staffing_villages (
+            village text COLLATE "C" PRIMARY KEY,
+            households integer NOT NULL CHECK (households >= 0),
+            coordinators integer NOT NULL CHECK (coordinators >= 0),
+            seen boolean NOT NULL,
+            division_id uuid,
+            listed_from date,
+            listed_to date
+        )""",
+        "CREATE INDEX staffing_villages_coordinators ON staffing_villages (coordinators, village)",
+        "CREATE INDEX staffing_villages_division ON staffing_villages (division_id)",
+        # the few register villages not listed on a day: not established yet, or ended
+        "CREATE INDEX staffing_villages_from ON staffing_villages (listed_from) WHERE NOT seen",
+        "CREATE INDEX staffing_villages_to ON staffing_villages (listed_to)"
+        " WHERE NOT seen AND listed_to IS NOT NULL",
+        # How many villages of each county have each number of coordinators: a province's or
+        # prefecture's villages per status are a sum of a few rows (no row at 0 villages).
+        """CREATE TABLE staffing_village_counts (
+            county text COLLATE "C" NOT NULL,
+            coordinators integer NOT NULL,
+            villages integer NOT NULL CHECK (villages > 0),
+            PRIMARY KEY (county, coordinators)
+        )""",
+        # the read-time corrections: coordinators of contracts, assignments ending ahead
+        "CREATE INDEX staff_member_contract ON staff_member (contract_id)"
+        " WHERE contract_id IS NOT NULL",
+        "CREATE INDEX staff_assignment_to ON staff_assignment (assigned_to)",
         "CREATE INDEX staff_assignment_division ON staff_assignment (division text_pattern_ops)",
         "CREATE INDEX case_activity_from ON case_activity (active_from)",
     )
     views = (
         "staffing_divisions",
+        "staffing_villages",
+        "staffing_village_counts",
         "case_activity",
         "staff_member",
         "staff_assignment",
@@ -125,10 +169,16 @@ class StaffingProjection(FoldingProjection):
         e = recorded.event
         employer = "contractor" if e.contract_id else "government"
         batch.staff.append((recorded.originator_id, e.kind, employer, e.contract_id))
+        batch.kinds[recorded.originator_id] = e.kind
 
     @staticmethod
     def _end_assignment(batch: StaffingBatch, staff_id: UUID, at: dt.datetime) -> None:
-        batch.assignments.close(staff_id, lambda start: max(at, start))
+        """Close the open assignment: a coordinator leaves its village's count now, even when
+        the end is dated ahead (the view adds those back until then)."""
+        coordinator = batch.kinds.get(staff_id) == COORDINATOR
+        for row in batch.assignments.close(staff_id, lambda start: max(at, start)):
+            if coordinator:
+                batch.current.coordinator(row[2], -1)
 
     @handles(StaffMember.Assigned)
     def assigned(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
@@ -137,6 +187,8 @@ class StaffingProjection(FoldingProjection):
             recorded.originator_id, recorded.timestamp, (recorded.event.division,)
         )
         batch.current.seen(recorded.event.division)
+        if batch.kinds.get(recorded.originator_id) == COORDINATOR:
+            batch.current.coordinator(recorded.event.division, +1)
 
     @handles(StaffMember.Removed)
     def removed(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
@@ -171,6 +223,18 @@ class StaffingProjection(FoldingProjection):
         batch.terminations.append(
             (recorded.originator_id, recorded.timestamp, recorded.event.effective_at)
         )
+
+    # The division register: its villages, each listed while in force -----------------------
+
+    @handles(Division.Established)
+    def established(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
+        e = recorded.event
+        if e.level == VILLAGE_WIDTH:
+            batch.current.register.append((e.code, recorded.originator_id, e.effective_from))
+
+    @handles(Division.MergedInto, Division.Abolished)
+    def ended(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
+        batch.current.register.append((None, recorded.originator_id, recorded.event.effective_from))
 
 
 class Intervals:
@@ -239,6 +303,7 @@ class StaffingBatch:
         self.staff: list[tuple[Any, ...]] = []
         self.terms: list[tuple[Any, ...]] = []
         self.terminations: list[tuple[Any, ...]] = []
+        self.kinds: dict[UUID, str] = {}  # staff member -> kind, of those the batch moves
         self.current = CurrentStaffing()
 
     @classmethod
@@ -254,6 +319,11 @@ class StaffingBatch:
         batch.activity.load(cursor, cases)
         staff = {r.originator_id for r in events if type(r.event) in STAFF_STATE_EVENTS}
         batch.assignments.load(cursor, staff)
+        batch.kinds.update(
+            select_where_in(
+                cursor, "SELECT staff_id, kind FROM staff_member WHERE staff_id = ANY(%s)", staff
+            )
+        )
         return batch
 
     def write(self, cursor: Cursor[Any]) -> None:
@@ -298,6 +368,8 @@ class StaffingBatch:
 
 #: Where a relief household counts: its village, its township, its county.
 LEVEL_OF_WIDTH = {6: "county", 9: "township", 12: "village"}
+VILLAGE_WIDTH = 12
+COORDINATOR = "village_coordinator"
 
 
 def divisions_of(code: str) -> list[str]:
@@ -331,6 +403,10 @@ class CurrentStaffing:
     def __init__(self) -> None:
         self.moves: dict[tuple[str, UUID], int] = {}  # (division, household) -> active cases
         self.touched: set[str] = set()  # divisions seen by this batch
+        self.coordinators: dict[str, int] = {}  # village -> coordinators come and gone
+        # the register's villages in the order of the events: (code, division id, from) of an
+        # establishment, (None, division id, from) of a merger or abolition
+        self.register: list[tuple[str | None, UUID, dt.date]] = []
 
     def active(self, household_id: UUID, village: str, delta: int) -> None:
         for code in divisions_of(village):
@@ -341,9 +417,40 @@ class CurrentStaffing:
     def seen(self, division: str) -> None:
         self.touched.update(divisions_of(division))
 
+    def coordinator(self, division: str, delta: int) -> None:
+        if len(division) == VILLAGE_WIDTH:
+            self.coordinators[division] = self.coordinators.get(division, 0) + delta
+
     def write(self, cursor: Cursor[Any]) -> None:
-        if not self.touched:
+        households: dict[str, int] = {}
+        if self.moves:
+            households = self.write_households(cursor)
+        self.write_villages(cursor, households)
+        codes = sorted(code for code in self.touched if len(code) < VILLAGE_WIDTH)
+        if not codes:
             return
+        counts = dict(
+            select_where_in(
+                cursor,
+                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
+                codes,
+                kind="text",
+            )
+        )
+        upsert(
+            cursor,
+            "staffing_divisions",
+            (("division", "text"), ("level", "text"), ("households", "integer")),
+            [
+                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
+                for code in codes
+            ],
+            key=("division",),
+        )
+
+    def write_households(self, cursor: Cursor[Any]) -> dict[str, int]:
+        """Each household's active cases per division moved; how each division's relief
+        households changed."""
         member: tuple[Column, ...] = (("division", "text"), ("household_id", "uuid"))
         keys = sorted(self.moves)
         cursor.execute(
@@ -369,25 +476,96 @@ class CurrentStaffing:
                 ' WHERE (a.division, a.household_id) = (k.division COLLATE "C", k.household_id)',
                 arrays(gone, 2),
             )
-        codes = sorted(self.touched)
-        counts = dict(
-            select_where_in(
-                cursor,
-                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
-                codes,
-                kind="text",
-            )
+        return households
+
+    def write_villages(self, cursor: Cursor[Any], households: dict[str, int]) -> None:
+        """The villages' rows the batch changes (``households``: how their relief households
+        changed), read once and written once, and the counts per county and number of
+        coordinators they move."""
+        seen = {code for code in self.touched if len(code) == VILLAGE_WIDTH}
+        ended = {division_id for code, division_id, _ in self.register if code is None}
+        codes = seen | set(self.coordinators)
+        codes.update(code for code, _, _ in self.register if code is not None)
+        if not codes and not ended:
+            return
+        cursor.execute(
+            "SELECT village, households, coordinators, seen, division_id, listed_from,"
+            " listed_to FROM staffing_villages WHERE village = ANY(%(codes)s::text[])"
+            " OR division_id = ANY(%(ended)s::uuid[])",
+            {"codes": sorted(codes), "ended": sorted(ended)},
         )
+        before = {row[0]: row for row in cursor.fetchall()}
+        after: dict[str, list[Any]] = {code: list(row) for code, row in before.items()}
+        for code in sorted(codes - set(before)):
+            after[code] = [code, 0, 0, False, None, None, None]
+        for code in seen:
+            after[code][1] += households.get(code, 0)
+            after[code][3] = True
+        for code, delta in self.coordinators.items():
+            after[code][2] += delta
+            if after[code][2] < 0:
+                raise LookupError(f"village {code} had no coordinator to lose")
+        village_of = {row[4]: code for code, row in after.items() if row[4] is not None}
+        for established, division_id, effective_from in self.register:
+            if established is not None:
+                after[established][4:7] = [division_id, effective_from, None]
+                village_of[division_id] = established
+            elif division_id in village_of:  # a village's merger or abolition
+                after[village_of[division_id]][6] = effective_from
+        changed = [row for code, row in sorted(after.items()) if tuple(row) != before.get(code)]
         upsert(
             cursor,
-            "staffing_divisions",
-            (("division", "text"), ("level", "text"), ("households", "integer")),
-            [
-                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
-                for code in codes
-            ],
-            key=("division",),
+            "staffing_villages",
+            (
+                ("village", "text"),
+                ("households", "integer"),
+                ("coordinators", "integer"),
+                ("seen", "boolean"),
+                ("division_id", "uuid"),
+                ("listed_from", "date"),
+                ("listed_to", "date"),
+            ),
+            changed,
+            key=("village",),
         )
+        counts: dict[tuple[str, int], int] = {}
+        for row in changed:
+            old = before.get(row[0])
+            if old is not None and old[2] == row[2]:
+                continue
+            if old is not None:
+                key = (row[0][:6], old[2])
+                counts[key] = counts.get(key, 0) - 1
+            key = (row[0][:6], row[2])
+            counts[key] = counts.get(key, 0) + 1
+        moved = sorted(key for key, delta in counts.items() if delta)
+        if not moved:
+            return
+        member: tuple[Column, ...] = (("county", "text"), ("coordinators", "integer"))
+        cursor.execute(
+            f"SELECT c.county, c.coordinators, c.villages FROM {unnest(member, 'k')}"
+            " JOIN staffing_village_counts c"
+            ' ON (c.county, c.coordinators) = (k.county COLLATE "C", k.coordinators)',
+            arrays(moved, 2),
+        )
+        had = {(row[0], row[1]): row[2] for row in cursor.fetchall()}
+        now = {key: had.get(key, 0) + counts[key] for key in moved}
+        if any(villages < 0 for villages in now.values()):
+            raise LookupError(f"village counts below zero: {now}")
+        upsert(
+            cursor,
+            "staffing_village_counts",
+            (*member, ("villages", "integer")),
+            [(*key, villages) for key, villages in now.items() if villages],
+            key=("county", "coordinators"),
+        )
+        gone = [key for key, villages in now.items() if not villages and key in had]
+        if gone:
+            cursor.execute(
+                f"DELETE FROM staffing_village_counts c USING {unnest(member, 'k')}"
+                ' WHERE (c.county, c.coordinators) = (k.county COLLATE "C", k.coordinators)',
+                arrays(gone, 2),
+            )
 
 
 #: Events that read or change a case's open activity, a staff member's open assignment.

@@ -517,7 +517,10 @@ def summary_at(
     """``staffing_at(...).summary()`` in two statements: counties and townships short and by
     how much, villages without a coordinator or above the review bound, as at ``at``."""
     params, policy = _at_params(cursor, at, division, policies)
-    return _summary(cursor, f"{_DIVISIONS_AT} {_SHORT_COUNTS} FROM r", params, at, division, policy)
+    query = f"{_DIVISIONS_AT} {_SHORT_COUNTS} FROM r"
+    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
+    villages = village_totals(cursor, village_params)
+    return _summary(cursor, query, params, at, policy, villages)
 
 
 #: How many counties and townships, how many short, and by how much, over rows ``r``/``c``.
@@ -537,11 +540,12 @@ def _summary(
     query: str,
     params: dict[str, Any],
     at: dt.datetime,
-    division: str | None,
     policy: StaffingPolicy | None,
+    villages: dict[str | None, int],
 ) -> dict[str, Any]:
-    """The summary from ``query`` (``_SHORT_COUNTS`` over the divisions) and the villages."""
-    cursor.execute(query, params)
+    """The summary from ``query`` (``_SHORT_COUNTS`` over the divisions) and the villages'
+    totals per status. Planned afresh each time (``_CUSTOM_PLAN``)."""
+    cursor.execute(query, params, prepare=_CUSTOM_PLAN)
     row = cursor.fetchone()
     assert row is not None
     return {
@@ -554,19 +558,8 @@ def _summary(
         "townships_short": row[4],
         "township_shortfall": int(row[5]),
         "total_shortfall": int(row[2]) + int(row[5]),
-        **_village_counts(cursor, at, division, policy),
-    }
-
-
-def _village_counts(
-    cursor: Cursor[Any], at: dt.datetime, division: str | None, policy: StaffingPolicy | None
-) -> dict[str, int]:
-    """Villages without a coordinator and above the review bound at ``at``."""
-    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
-    totals = village_totals(cursor, village_params)
-    return {
-        "villages_without_coordinator": totals["under_staffed"],
-        "villages_for_review": totals["review"],
+        "villages_without_coordinator": villages["under_staffed"],
+        "villages_for_review": villages["review"],
     }
 
 
@@ -650,20 +643,24 @@ def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 #: Active staff per county and township now: the contracts in force are judged once (a few
 #: rows), not once per contractor staff member; coordinators (who work in villages) are left
 #: out before any join.
-_STAFF_NOW = """
-    WITH in_force AS MATERIALIZED (  -- judged once, not once per staff member
-      SELECT c.contract_id FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms) c
-      WHERE EXISTS (
-          SELECT 1 FROM (
-            SELECT t.term_start, t.term_end FROM read_models.contract_terms t
-            WHERE t.contract_id = c.contract_id AND t.recorded_at <= %(at)s
-              AND t.effective_from <= %(day)s
-            ORDER BY t.effective_from DESC, t.recorded_at DESC LIMIT 1
-          ) terms WHERE terms.term_start <= %(day)s AND terms.term_end >= %(day)s)
+#: The contracts in force at the moment, judged once (not once per staff member) in one pass
+#: over the terms: each contract's terms in force that day as known then (the latest effective
+#: by then, its latest correction), covering the day, and no termination in effect.
+_IN_FORCE = """
+    in_force AS MATERIALIZED (
+      SELECT t.contract_id FROM (
+        SELECT DISTINCT ON (contract_id) contract_id, term_start, term_end
+        FROM read_models.contract_terms
+        WHERE recorded_at <= %(at)s AND effective_from <= %(day)s
+        ORDER BY contract_id, effective_from DESC, recorded_at DESC) t
+      WHERE t.term_start <= %(day)s AND t.term_end >= %(day)s
         AND NOT EXISTS (
           SELECT 1 FROM read_models.contract_termination x
-          WHERE x.contract_id = c.contract_id AND x.recorded_at <= %(at)s
+          WHERE x.contract_id = t.contract_id AND x.recorded_at <= %(at)s
             AND x.effective_at <= %(at)s))
+"""
+
+_STAFF_NOW = """
     SELECT a.division,
       count(*) FILTER (WHERE m.employer = 'government') AS government,
       count(*) FILTER (WHERE m.employer = 'contractor' AND f.contract_id IS NOT NULL)
@@ -677,6 +674,12 @@ _STAFF_NOW = """
 """
 
 
+#: The counties' and townships' statements are never prepared: the generic plan a prepared
+#: statement falls back to after five runs (not knowing the prefix, the bands, the moment) took
+#: 36 ms at the 1M bench's province where a plan for the values takes 7 ms, planning included.
+_CUSTOM_PLAN = False
+
+
 def _bands(policy: StaffingPolicy | None) -> dict[str, Any]:
     """The band table in force as arrays the query reads (no policy: minimums of 0)."""
     params: dict[str, Any] = {}
@@ -688,10 +691,26 @@ def _bands(policy: StaffingPolicy | None) -> dict[str, Any]:
     return params
 
 
-def _current_rows(division: str | None, level: str | None) -> str:
+def _minimum(policy: StaffingPolicy | None) -> str:
+    """The minimum staff of a county or township ``d`` from the band table in force, as an
+    expression: the highest minimum of the bands starting at or below its households (the
+    first band starts at 0; minimums never fall), 0 with no table."""
+    levels = []
+    for level in ("county", "township"):
+        table = getattr(policy, level) if policy else None
+        bands = table.bands if table else []
+        cases = ", ".join(
+            f"CASE WHEN d.households >= {int(b.households_from)} THEN {int(b.minimum)} END"
+            for b in bands
+        )
+        levels.append(f"coalesce(greatest({cases}), 0)" if bands else "0")
+    return f"(CASE WHEN d.level = 'county' THEN {levels[0]} ELSE {levels[1]} END)::int"
+
+
+def _current_rows(division: str | None, level: str | None, policy: StaffingPolicy | None) -> str:
     """Every county and township (or one level) within the prefix: households kept by the
-    projection, staff counted now, minimum from the bands, shortfall. A division asked about
-    by name is listed even with nothing in it."""
+    projection, staff counted now (once, materialized), minimum from the bands, shortfall. A
+    division asked about by name is listed even with nothing in it."""
     levels = "('county', 'township')" if level is None else "(%(level)s)"
     named = ""
     if division and len(division) in (6, 9):
@@ -701,24 +720,18 @@ def _current_rows(division: str | None, level: str | None) -> str:
             f" AND %(named_level)s IN {levels}"
         )
     return f"""
-      SELECT d.division, d.level, d.households, b.minimum,
-        coalesce(s.government, 0)::int AS government_staff,
-        coalesce(s.contractor, 0)::int AS contractor_staff,
-        greatest(b.minimum - coalesce(s.government, 0) - coalesce(s.contractor, 0), 0)::int
+      WITH {_IN_FORCE},
+      s AS MATERIALIZED ({_STAFF_NOW}),
+      d AS (
+        SELECT division, level, households FROM read_models.staffing_divisions
+        WHERE level IN {levels} AND division LIKE %(prefix)s{named})
+      SELECT x.*, greatest(x.minimum - x.government_staff - x.contractor_staff, 0)::int
           AS shortfall
       FROM (
-        SELECT division, level, households FROM read_models.staffing_divisions
-        WHERE level IN {levels} AND division LIKE %(prefix)s{named}
-      ) d
-      LEFT JOIN ({_STAFF_NOW}) s ON s.division = d.division
-      CROSS JOIN LATERAL (
-        SELECT coalesce(max(m), 0)::int AS minimum FROM (
-          SELECT unnest(CASE WHEN d.level = 'county' THEN %(county_from)s::int[]
-                        ELSE %(township_from)s::int[] END) AS f,
-                 unnest(CASE WHEN d.level = 'county' THEN %(county_minimum)s::int[]
-                        ELSE %(township_minimum)s::int[] END) AS m) band
-        WHERE band.f <= d.households  -- the first band starts at 0; minimums never fall
-      ) b
+        SELECT d.division, d.level, d.households, {_minimum(policy)} AS minimum,
+          coalesce(s.government, 0)::int AS government_staff,
+          coalesce(s.contractor, 0)::int AS contractor_staff
+        FROM d LEFT JOIN s ON s.division = d.division) x
     """
 
 
@@ -759,15 +772,17 @@ def current_staffing(
     projection's current rows), in code order, one page, with the total; and the policy."""
     params, policy = _current_params(cursor, at, division, level, policies)
     where = "WHERE c.shortfall > 0" if short_only else ""
-    query = f"SELECT c.*, count(*) OVER () FROM ({_current_rows(division, level)}) c {where}"
+    rows_now = _current_rows(division, level, policy)
+    query = f"SELECT c.*, count(*) OVER () FROM ({rows_now}) c {where}"
     cursor.execute(
         f"{query} ORDER BY c.division LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": limit, "offset": offset},
+        prepare=_CUSTOM_PLAN,
     )
     rows = cursor.fetchall()
     total = rows[0][7] if rows else 0
     if not rows and offset:
-        cursor.execute(f"SELECT count(*) FROM ({query}) page", params)
+        cursor.execute(f"SELECT count(*) FROM ({query}) page", params, prepare=_CUSTOM_PLAN)
         total = cursor.fetchone()[0]  # type: ignore[index]
     items = [division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
     return (policy.name if policy else None), name_rows(cursor, items), total
@@ -776,9 +791,214 @@ def current_staffing(
 def current_summary(
     cursor: Cursor[Any], at: dt.datetime, *, division: str | None = None
 ) -> dict[str, Any]:
-    """How many counties and townships are short now, and by how much (from the rows the
-    projection keeps), and the villages without a coordinator or with more than the review
-    bound (``village_totals``)."""
+    """How many counties and townships are short now, and by how much, and the villages
+    without a coordinator or with more than the review bound: all from the rows the
+    projection keeps (``current_village_totals``)."""
     params, policy = _current_params(cursor, at, division, None, None)
-    query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None)}) c"
-    return _summary(cursor, query, params, at, division, policy)
+    query = f"{_SHORT_COUNTS} FROM ({_current_rows(division, None, policy)}) c"
+    village_params, _ = _village_params(cursor, at, division, [policy] if policy else [])
+    villages = current_village_totals(cursor, village_params)
+    return _summary(cursor, query, params, at, policy, villages)
+
+
+# The villages now, from the rows the staffing projection keeps -------------------------------
+
+#: What the kept rows say about the villages within the prefix, in one statement:
+#: ``kept``: how many villages have each number of coordinators (the counts per county, or
+#: within a county its villages); ``hidden``: register villages not in force that day and never
+#: seen (not listed); ``adjusted``: villages whose coordinators at the moment differ from the
+#: open assignments kept, by ``d`` (less those a contract out of force pays, plus those whose
+#: removal is dated ahead), found from the contracts out of force and the assignments ending
+#: ahead, each on its index; ``asked``: the village asked about, when no row is kept for it.
+_VILLAGES_NOW = """
+    WITH {contracts},
+    adjusted AS (
+      SELECT x.village, sum(x.d)::int AS d FROM (
+        SELECT a.division AS village, -1 AS d
+        FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms
+              EXCEPT SELECT contract_id FROM in_force) o
+        JOIN read_models.staff_member m ON m.contract_id = o.contract_id
+        JOIN read_models.staff_assignment a ON a.staff_id = m.staff_id
+        WHERE m.kind = 'village_coordinator' AND a.assigned_to IS NULL
+        UNION ALL
+        SELECT a.division, 1
+        FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+        WHERE a.assigned_to > %(at)s AND a.assigned_from <= %(at)s
+          AND m.kind = 'village_coordinator'
+          AND (m.contract_id IS NULL OR m.contract_id IN (SELECT contract_id FROM in_force))
+      ) x
+      WHERE length(x.village) = 12 AND x.village >= %(low)s
+        AND (%(high)s::text IS NULL OR x.village < %(high)s)
+      GROUP BY x.village HAVING sum(x.d) <> 0)
+    SELECT 'kept', NULL, coordinators, n FROM ({counted}) kept
+    UNION ALL SELECT 'hidden', v.village, v.coordinators, 0
+      FROM read_models.staffing_villages v
+      WHERE NOT v.seen AND (v.listed_to <= %(day)s OR v.listed_from > %(day)s)
+        AND v.village >= %(low)s AND (%(high)s::text IS NULL OR v.village < %(high)s)
+        AND v.village IS DISTINCT FROM %(asked)s::text
+    UNION ALL SELECT 'adjusted', v.village, v.coordinators, a.d
+      FROM adjusted a JOIN read_models.staffing_villages v ON v.village = a.village COLLATE "C"
+    UNION ALL SELECT 'asked', %(asked)s::text, 0, 1
+      WHERE %(asked)s::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM read_models.staffing_villages WHERE village = %(asked)s::text)
+"""
+
+#: Villages per number of coordinators: the counts per county (a county, a prefecture, the
+#: province: a few rows), or a township's villages.
+_COUNTED_BY_COUNTY = """
+    SELECT coordinators, sum(villages)::int AS n FROM read_models.staffing_village_counts
+    WHERE county >= %(low)s AND (%(high)s::text IS NULL OR county < %(high)s)
+    GROUP BY coordinators
+"""
+_COUNTED_BY_VILLAGE = """
+    SELECT coordinators, count(*)::int AS n FROM read_models.staffing_villages
+    WHERE village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)
+    GROUP BY coordinators
+"""
+
+
+@dataclass
+class _VillagesNow:
+    """The villages within a prefix now, from the kept rows: how many have each number of
+    coordinators, the ones not listed, the ones counted anew, the one asked about."""
+
+    villages: dict[int, int]
+    skipped: list[str]  # hidden or adjusted: left out of the kept rows' walk
+    extra: dict[str, int]  # adjusted and asked: village -> coordinators now
+
+    def totals(self, params: dict[str, Any]) -> dict[str | None, int]:
+        totals: dict[str | None, int] = {None: sum(self.villages.values())}
+        for status in ("ok", "under_staffed", "review"):
+            totals[status] = 0
+        for coordinators, n in self.villages.items():
+            totals[_status_of(coordinators, params)] += n
+        return totals
+
+
+def _villages_now(cursor: Cursor[Any], params: dict[str, Any]) -> _VillagesNow:
+    counted = _COUNTED_BY_COUNTY if len(params["low"]) <= 6 else _COUNTED_BY_VILLAGE
+    cursor.execute(_VILLAGES_NOW.format(contracts=_IN_FORCE, counted=counted), params)
+    now = _VillagesNow(defaultdict(int), [], {})
+    for what, village, coordinators, n in cursor.fetchall():
+        if what == "kept":
+            now.villages[coordinators] += n
+        elif what == "hidden":
+            now.villages[coordinators] -= 1
+            now.skipped.append(village)
+        elif what == "adjusted":  # counted at its number now
+            now.villages[coordinators] -= 1
+            now.villages[coordinators + n] += 1
+            now.skipped.append(village)
+            now.extra[village] = coordinators + n
+        else:  # asked about, no row kept: none there
+            now.villages[0] += 1
+            now.extra[village] = 0
+    return now
+
+
+def current_village_totals(cursor: Cursor[Any], params: dict[str, Any]) -> dict[str | None, int]:
+    """How many villages are listed now (``None``) and how many of each status: the kept
+    counts, less the register's villages not in force that day, with the few villages whose
+    coordinators differ at the moment moved to their number now."""
+    return _villages_now(cursor, params).totals(params)
+
+
+def _coordinator_ranges(status: str | None, params: dict[str, Any]) -> list[tuple[int, int | None]]:
+    """The numbers of coordinators a village of ``status`` has under the band table in force,
+    as ranges [low, high] (high None: no bound); no range when no village can have it."""
+    if status is None:
+        return [(0, None)]
+    if not params["has_policy"]:
+        return [(0, None)] if status == "ok" else []
+    minimum, review_above = params["village_minimum"], params["review_above"]
+    if status == "under_staffed":
+        return [(0, minimum - 1)] if minimum > 0 else []
+    if status == "ok":
+        low = max(minimum, 0)
+        return [(low, review_above)] if review_above >= low else []
+    return [(max(minimum, review_above + 1, 0), None)]
+
+
+#: A bounded range of at most this many values is walked a value at a time, each in code order
+#: on the coordinators index (merged); a wider one is read whole and sorted.
+_VALUES_WALKED = 16
+
+
+def _village_branches(ranges: list[tuple[int, int | None]]) -> list[str]:
+    """Statements each giving the kept villages within the prefix with one number (or a
+    range) of coordinators, in code order, the skipped ones left out, up to the page's end."""
+    within = (
+        "village >= %(low)s AND (%(high)s::text IS NULL OR village < %(high)s)"
+        " AND village <> ALL(%(skipped)s::text[])"
+    )
+    conditions = []
+    for low, high in ranges:
+        if low == 0 and high is None:
+            conditions.append(within)
+        elif high is not None and high - low < _VALUES_WALKED:
+            conditions += [f"coordinators = {n} AND {within}" for n in range(low, high + 1)]
+        elif high is None:
+            conditions.append(f"coordinators >= {int(low)} AND {within}")
+        else:
+            conditions.append(f"coordinators BETWEEN {int(low)} AND {int(high)} AND {within}")
+    return [
+        "(SELECT village, coordinators FROM read_models.staffing_villages"
+        f" WHERE {condition} ORDER BY village LIMIT %(end)s)"
+        for condition in conditions
+    ]
+
+
+def current_villages(
+    cursor: Cursor[Any],
+    at: dt.datetime,
+    *,
+    division: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    policies: list[StaffingPolicy] | None = None,
+) -> tuple[str | None, list[dict[str, Any]], int]:
+    """``villages_at`` now (``at`` is the present moment), from the rows the projection keeps:
+    a status is ranges of the coordinators index walked in code order (the band table in force
+    is compared when read), the few villages whose coordinators differ at the moment (a
+    contract out of force, a removal dated ahead) are judged one by one, and the total comes
+    from the kept counts. Two statements, whatever the size of the province."""
+    params, policy = _village_params(cursor, at, division, policies)
+    now = _villages_now(cursor, params)
+    extra = {
+        village: n
+        for village, n in now.extra.items()
+        if status is None or _status_of(n, params) == status
+    }
+    branches = _village_branches(_coordinator_ranges(status, params))
+    page: list[tuple[Any, ...]] = []
+    if branches or extra:
+        walked = " UNION ALL ".join(
+            [*branches, "SELECT * FROM unnest(%(extra)s::text[], %(extra_n)s::int[])"]
+        )
+        cursor.execute(
+            f"""SELECT p.village, p.n, coalesce(h.households, 0), named.name FROM (
+              SELECT w.village COLLATE "C" AS village, w.n FROM ({walked}) w(village, n)
+              ORDER BY 1 LIMIT %(limit)s OFFSET %(offset)s) p
+            LEFT JOIN read_models.staffing_villages h ON h.village = p.village
+            LEFT JOIN LATERAL (
+              SELECT d.name FROM read_models.divisions d
+              WHERE d.code = p.village COLLATE "default" AND d.valid_from <= %(day)s
+              ORDER BY d.valid_from DESC LIMIT 1) named ON true
+            ORDER BY p.village""",
+            {
+                **params,
+                "skipped": now.skipped,
+                "extra": list(extra),
+                "extra_n": list(extra.values()),
+                "limit": limit,
+                "offset": offset,
+                "end": limit + offset,
+            },
+        )
+        page = cursor.fetchall()
+    items = [
+        vars(VillageStaffing(code, households, n, _status_of(n, params), name))
+        for code, n, households, name in page
+    ]
+    return (policy.name if policy else None), items, now.totals(params)[status]

@@ -18,6 +18,7 @@ from domain.staffing import LoadOutcome, StaffingPolicy
 from projections.staffing_view import (
     current_staffing,
     current_summary,
+    current_villages,
     division_at,
     divisions_at,
     load_policies,
@@ -132,9 +133,11 @@ def villages(
     offset: Offset = 0,
 ) -> Response:
     """Villages with their coordinators: none is under-staffed, more than two is for review;
-    in code order, paged, with the total."""
+    in code order, paged, with the total. Now: from the rows the projection keeps; ``at``:
+    from the intervals, as it stood then."""
     moment = _moment(at, services.clock)
-    policy, page, total = villages_at(
+    rows_at = current_villages if at is None else villages_at
+    policy, page, total = rows_at(
         cursor,
         moment,
         division=division,

@@ -24,6 +24,7 @@ from projections.staffing import StaffingProjection
 from projections.staffing_view import (
     current_staffing,
     current_summary,
+    current_villages,
     division_row,
     divisions_at,
     staffing_at,
@@ -209,6 +210,18 @@ def test_current_staffing_equals_the_intervals_now(history: Runtime) -> None:
                 wanted = [r for r in expected if r["level"] == level and r["shortfall"]]
                 assert (items, total) == (wanted[:2], len(wanted))
             assert current_summary(cursor, now, division=division) == snapshot.summary()
+            # The villages now, from the kept rows, equal the reference's, whole and paged.
+            for status in (None, "under_staffed", "ok", "review"):
+                wanted_now = [
+                    vars(v) for v in snapshot.villages if status is None or v.status == status
+                ]
+                assert current_villages(
+                    cursor, now, division=division, status=status, limit=1000
+                ) == (snapshot.policy, wanted_now[:1000], len(wanted_now)), (division, status)
+                _, page, page_total = current_villages(
+                    cursor, now, division=division, status=status, limit=3, offset=2
+                )
+                assert (page, page_total) == (wanted_now[2:5], len(wanted_now))
             # Villages in one statement equal staffing_at's, whole and paged, per status, now
             # and before the history's end.
             for moment in (now, now - dt.timedelta(days=40)):

@@ -10,8 +10,10 @@ from eventsourcing.persistence import RecordConflictError
 
 from domain.commands.cases import CloseCase
 from domain.errors import CaseAlreadyClosed, NotFound, VersionMismatch
+from infra.projection_runner import advance_tracking
 from infra.runtime import Runtime
 from infra.schema import init_schema
+from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from tests.factories import approver
 from tests.integration.helpers import register_head
@@ -197,6 +199,35 @@ def test_a_generation_built_before_table_marks_gets_them_at_its_content_position
         )
     assert set(marks) >= {"caseload", "caseload_rollup", "case_index"}
     assert set(marks.values()) == {content}
+
+
+def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_table_mark(
+    runtime: Runtime,
+) -> None:
+    """``advance_tracking``: a batch of events the projection reads moves its content
+    position (what answers' tags follow) only when it wrote rows, and marks the tables it
+    wrote to at that position."""
+    approve(runtime, application(runtime))
+    runtime.projection_runner(CaseloadProjection).catch_up()
+
+    def marks(conn: psycopg.Connection) -> tuple[int, dict[str, int]]:
+        (content,) = conn.execute("SELECT content_position FROM _tracking").fetchone() or (0,)
+        return content, dict(conn.execute("SELECT relname, content_position FROM _table_marks"))
+
+    with psycopg.connect(runtime.settings.database_url) as conn:
+        conn.execute("SET search_path TO rm_caseload_g1")
+        before = marks(conn)
+        with conn.transaction():
+            advance_tracking(conn, before[0] + 5, changed=True)  # events read, nothing written
+        assert marks(conn) == before
+        assert conn.execute("SELECT position FROM _tracking").fetchone() == (before[0] + 5,)
+        with conn.transaction():
+            conn.execute("UPDATE caseload SET households = households WHERE false")  # no row
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, before[0] + 9, changed=True)
+        content, tables = marks(conn)
+        assert content == before[0] + 9 and tables["caseload_rollup"] == content
+        assert tables["caseload"] == before[1]["caseload"] < content
 
 
 def test_several_events_saved_together_get_their_positions_in_order(runtime: Runtime) -> None:
