@@ -7,7 +7,9 @@ stopped ``window`` events before the head: the rows of the dataset's generation 
 there), each partition's offset of that position, each aggregate's last version applied.
 
 Ours: each projection's ``KafkaFeedRunner`` alone (as one process of ``relief projections run
---feed kafka``), in its own consumer group, reads the window from the topic and applies it;
+--feed kafka``, with its batch settings: ``RELIEF_PROJECTION_BATCH`` records a poll, up to
+``RELIEF_PROJECTION_CATCH_UP_BATCH`` while behind), in its own consumer group, reads the window
+from the topic and applies it;
 events/s = window / time until it has consumed it. Baseline, same run, same topic, same records: a
 bare kafka-python consumer (the same consumer settings and group protocol, no decoding, no
 database) reading the window from the same offsets.
@@ -232,6 +234,7 @@ def main() -> None:
                 topic=topic,
                 group_id=f"bench-{projection.name}-{uuid.uuid4().hex[:8]}",
                 batch_size=runtime.settings.projection_batch,
+                catch_up_batch=runtime.settings.projection_catch_up_batch,
                 schema=schema,
             )
             joined = join_group(runner.consumer)

@@ -3,9 +3,10 @@
 The dataset's projections stand ``window`` events (10,000 at the default and 1M sizes) behind
 the head of a log of ``--events`` events: a runner that fell behind. Ours, each on a fresh copy:
 every projection alone, then the three together as ``relief projections run`` runs them (a
-process each), ``RELIEF_PROJECTION_BATCH`` (1,000) events per transaction; events/s = window /
-wall time until the projection(s) reached the head, from the moment the (already started and
-imported) runner processes are released.
+process each), with the runners' batch settings: ``RELIEF_PROJECTION_BATCH`` (1,000) events in
+the first transaction, then up to ``RELIEF_PROJECTION_CATCH_UP_BATCH`` (5,000) while behind;
+events/s = window / wall time until the projection(s) reached the head, from the moment the
+(already started and imported) runner processes are released.
 
 Baseline, same run: the same rows (read from the log 1,000 at a time) INSERTed into a plain
 table of the same columns, 100 rows per transaction (executemany).

@@ -12,7 +12,9 @@ import dataclasses
 import datetime as dt
 import functools
 from typing import Any
+from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
@@ -126,6 +128,22 @@ def _provenance(
     return Provenance(Actor(actor_id, Role(role), organisation, subject), reason, correlation_id)
 
 
+class UUIDAsHexCached(UUIDAsHex):
+    """The library's ``uuid_hex``, read through a cache: the ids of a batch's events repeat
+    (cases, households, contractors, contracts), and building a UUID from text is slow Python.
+    UUIDs are immutable, so events may share one."""
+
+    def decode(self, data: str) -> UUID:
+        if type(data) is not str:
+            raise TypeError(f"uuid_hex holds {type(data).__name__}, not text")
+        return _uuid_from_hex(data)
+
+
+@functools.lru_cache(maxsize=16384)
+def _uuid_from_hex(data: str) -> UUID:
+    return UUID(data)
+
+
 class DateAsISO(Transcoding):
     type = dt.date
     name = "date_iso"
@@ -137,9 +155,81 @@ class DateAsISO(Transcoding):
         return dt.date.fromisoformat(data)
 
 
+#: orjson reads integers from -2**63 to 2**64 - 1 as integers, larger ones as floats.
+_BIG = float(2**63)
+
+
+class _ReadAsLibrary(Exception):
+    """A document orjson read otherwise than the library would."""
+
+
+class FastJSONTranscoder(JSONTranscoder):
+    """The library's JSON transcoder, reading with orjson.
+
+    Writing is the library's, byte for byte. Reading parses with orjson, then turns every
+    ``{"_type_": NAME, "_data_": ...}`` into its value, innermost first, as the library's
+    ``object_hook`` does: the same values, in about three quarters of the time (decoding
+    stored events is a third of a projection's Python time in catch-up). A document orjson
+    refuses (NaN) or reads otherwise (an integer beyond 64 bits comes back a float: any float
+    that large sends the document back), or whose values do not decode, is read the library's
+    way, which gives its answer or its error."""
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            parsed = orjson.loads(data)
+            kind = type(parsed)
+            if kind is dict:
+                return self._revive_dict(parsed)
+            if kind is list:
+                self._revive_list(parsed)
+            elif kind is float and not -_BIG < parsed < _BIG:
+                raise _ReadAsLibrary
+            return parsed
+        except Exception:
+            return super().decode(data)
+
+    def _revive_dict(self, d: dict[str, Any]) -> Any:
+        if len(d) == 2 and "_type_" in d and "_data_" in d:
+            return self._typed(d)
+        for key, value in d.items():  # values replaced in place: the dict keeps its size
+            kind = type(value)
+            if kind is dict:
+                d[key] = (
+                    self._typed(value)
+                    if len(value) == 2 and "_type_" in value and "_data_" in value
+                    else self._revive_dict(value)
+                )
+            elif kind is list:
+                self._revive_list(value)
+            elif kind is float and not -_BIG < value < _BIG:
+                raise _ReadAsLibrary
+        return d
+
+    def _typed(self, d: dict[str, Any]) -> Any:
+        data = d["_data_"]
+        kind = type(data)
+        if kind is dict:
+            data = self._revive_dict(data)
+        elif kind is list:
+            self._revive_list(data)
+        elif kind is float and not -_BIG < data < _BIG:
+            raise _ReadAsLibrary
+        return self.names[d["_type_"]].decode(data)
+
+    def _revive_list(self, items: list[Any]) -> None:
+        for index, value in enumerate(items):
+            kind = type(value)
+            if kind is dict:
+                items[index] = self._revive_dict(value)
+            elif kind is list:
+                self._revive_list(value)
+            elif kind is float and not -_BIG < value < _BIG:
+                raise _ReadAsLibrary
+
+
 def register_transcodings(transcoder: JSONTranscoder) -> None:
     for transcoding in (
-        UUIDAsHex(),
+        UUIDAsHexCached(),
         DecimalAsStr(),
         DatetimeAsISO(),
         DateAsISO(),

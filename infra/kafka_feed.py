@@ -37,6 +37,7 @@ from infra.projection_runner import (
     Target,
     advance_tracking,
     claim_tracking,
+    collector_paused,
     decode_notification,
     record_error,
 )
@@ -66,6 +67,7 @@ class KafkaFeedRunner:
         topic: str,
         group_id: str | None = None,
         batch_size: int = 1000,
+        catch_up_batch: int | None = None,
         schema: str | None = None,
         before_commit: Callable[[int], None] | None = None,
     ) -> None:
@@ -77,6 +79,10 @@ class KafkaFeedRunner:
         self.target = Target(projection, schema)
         self.topic = topic
         self.batch_size = batch_size
+        # As the PostgreSQL feed's runner: up to ``catch_up_batch`` records a poll while
+        # behind (the last poll brought ``batch_size`` or more), ``batch_size`` once not.
+        self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
+        self._next_batch = batch_size
         self.before_commit = before_commit
         self.bootstrap = bootstrap
         self.group_id = group_id or f"relief-projection-{projection.name}-{schema or 'active'}"
@@ -86,7 +92,7 @@ class KafkaFeedRunner:
 
     def _new_consumer(self) -> KafkaConsumer:
         consumer = kafka_io.consumer(
-            self.bootstrap, group_id=self.group_id, max_poll_records=self.batch_size
+            self.bootstrap, group_id=self.group_id, max_poll_records=self.catch_up_batch
         )
         runner = self
 
@@ -188,9 +194,18 @@ class KafkaFeedRunner:
 
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch and apply it in one transaction; return records consumed."""
+        with collector_paused():  # as the PostgreSQL feed's batches (reading records included)
+            return self._run_once(timeout_ms)
+
+    def _run_once(self, timeout_ms: int) -> int:
         self._follow_relay_epoch()
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        limit = self._next_batch
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         records = [record for batch in polled.values() for record in batch]
+        # Behind while a poll brings a live batch's worth or more: a poll returns what the
+        # fetches have buffered, often less than asked for even far behind the head.
+        behind = len(records) >= self.batch_size
+        self._next_batch = self.catch_up_batch if behind else self.batch_size
         if not records:
             return 0
         rewound: set[int] = set()
@@ -221,7 +236,10 @@ class KafkaFeedRunner:
                 offsets[record.partition] = (record.offset + 1, event.epoch)
                 position = max(position, event.position)
             applied = self._apply(conn, relayed)
-            last_ids = {record.partition: event.id for record, event in relayed}
+            last_of: dict[int, cloudevents.RelayedEvent] = {}
+            for record, event in relayed:
+                last_of[record.partition] = event
+            last_ids = {partition: event.id for partition, event in last_of.items()}
             for partition, (next_offset, epoch) in offsets.items():
                 if partition in last_ids:
                     conn.execute(

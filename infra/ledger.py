@@ -45,6 +45,7 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     Notification,
     StoredEvent,
+    Transcoder,
 )
 from eventsourcing.utils import Environment
 
@@ -56,7 +57,7 @@ from domain.errors import NotFound
 from domain.household import Household
 from domain.investigation import Investigation
 from domain.staff import StaffMember
-from infra.codec import register_transcodings
+from infra.codec import FastJSONTranscoder, register_transcodings
 from infra.read_audit import READ_INSERT_CTE, ReadRecord
 from infra.snapshots import AggregateSnapshot, SnapshotStateError
 
@@ -251,6 +252,12 @@ class ReliefLedger(Application[UUID]):
         the library would read ``RELIEF_<KEY>`` there as its own ``<KEY>`` (our
         RELIEF_CIPHER_KEY as its CIPHER_KEY, with its own cipher class)."""
         return Environment(name, dict(env or {}))
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON transcoder, reading with orjson (infra.codec)."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         register_transcodings(transcoder)

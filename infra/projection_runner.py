@@ -16,9 +16,11 @@ halt it: the batch is rolled back and run again after a pause.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +173,24 @@ class BatchApplier:
         return ProjectionHalted(self.projection.name, recorded.position, recorded.topic, error)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch is decoded and applied.
+
+    A batch makes hundreds of thousands of short-lived objects (decoded events, fact rows,
+    statement parameters), which reference counting frees; the collector, triggered every 700
+    allocations, walked the young ones some fifteen times per 1,000 events: a seventh of
+    red_flags' Python time in catch-up. Cycles the batch leaves are collected after it."""
+    if not gc.isenabled():  # paused already (another runner's batch in this process)
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def decode_notification(
     mapper: Mapper[Any],
     projection_name: str,
@@ -203,6 +223,7 @@ class PostgresFeedRunner:
         projection: type[Projection],
         *,
         batch_size: int = 1000,
+        catch_up_batch: int | None = None,
         schema: str | None = None,
         before_commit: Callable[[int], None] | None = None,
         linger_s: float = 0.0,
@@ -220,6 +241,12 @@ class PostgresFeedRunner:
         self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
         self.batch_size = batch_size
+        # A runner whose last batch was full is behind: it takes up to ``catch_up_batch``
+        # events at a time until it reaches the head (fewer transactions and statements for
+        # the same rows: a fifth of the server's time, a tenth of ours, at 5,000 instead of
+        # 1,000), then ``batch_size`` again. The open alerts do not depend on batch boundaries.
+        self.catch_up_batch = max(batch_size, catch_up_batch or batch_size)
+        self._next_batch = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
         self.reached_head = False  # the last batch reached the head as it stood then
         table = sql.SQL("{}.{}").format(
@@ -266,14 +293,18 @@ class PostgresFeedRunner:
         stop = head if up_to is None else min(up_to, head)
         if stop <= position:
             return 0, position
+        limit = self._next_batch
         with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
             rows = cursor.execute(
-                self._select_sql, (position, stop, self.topic_list, self.batch_size)
+                self._select_sql, (position, stop, self.topic_list, limit)
             ).fetchall()
-        last = int(rows[-1][0]) if len(rows) == self.batch_size else stop
+        full = len(rows) == limit
+        last = int(rows[-1][0]) if full else stop
+        self._next_batch = self.catch_up_batch if full else self.batch_size
         self.reached_head = last == head
-        events = [self.decode(row) for row in rows]
-        self.applier.apply(conn, events)
+        with collector_paused():
+            events = [self.decode(row) for row in rows]
+            self.applier.apply(conn, events)
         advance_tracking(conn, last, changed=bool(events))
         if self.before_commit is not None:
             self.before_commit(last)
@@ -348,6 +379,7 @@ def rebuild(
     projection: type[Projection],
     *,
     batch_size: int = 1000,
+    catch_up_batch: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Build a new generation from position 0 while the active one keeps serving; then switch.
@@ -373,7 +405,13 @@ def rebuild(
             (new_generation, name),
         )
     runner = PostgresFeedRunner(
-        pool, recorder, mapper, projection, batch_size=batch_size, schema=schema
+        pool,
+        recorder,
+        mapper,
+        projection,
+        batch_size=batch_size,
+        catch_up_batch=catch_up_batch,
+        schema=schema,
     )
     done = 0
     analyzed_at = ANALYZE_FIRST

@@ -357,6 +357,7 @@ class Runtime:
             bootstrap=self.connect_kafka(),
             topic=self.settings.kafka_topic,
             batch_size=self.settings.projection_batch,
+            catch_up_batch=self.settings.projection_catch_up_batch,
         )
 
     def projection_runner(self, projection: type[Projection]) -> PostgresFeedRunner:
@@ -367,6 +368,7 @@ class Runtime:
             self.ledger.mapper,
             projection,
             batch_size=self.settings.projection_batch,
+            catch_up_batch=self.settings.projection_catch_up_batch,
             linger_s=self.settings.projection_linger_ms / 1000,
         )
 

@@ -11,7 +11,8 @@
 | RELIEF_DB_POOL_SIZE | 8 | connections per pool |
 | RELIEF_DB_TIMEOUT | 3 | seconds to reach the database (connect, pooled connection) |
 | RELIEF_DB_STATEMENT_TIMEOUT | 60 | seconds an API statement may run (0: no limit) |
-| RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction during catch-up |
+| RELIEF_PROJECTION_BATCH | 1000 | events per projection transaction |
+| RELIEF_PROJECTION_CATCH_UP_BATCH | 5000 | events per transaction while a runner is behind |
 | RELIEF_PROJECTION_LINGER_MS | 200 | a live projection woken by a commit waits this long for more |
 | RELIEF_READY_MAX_LAG | 1000 | /readyz fails when a projection is further behind than this |
 | RELIEF_SOURCE | urn:relief-ledger:events | CloudEvents ``source`` of relayed events |
@@ -69,6 +70,7 @@ class Settings:
     db_timeout: int = 3
     db_statement_timeout: int = 60
     projection_batch: int = 1000
+    projection_catch_up_batch: int = 5000
     projection_linger_ms: int = 200
     ready_max_lag: int = 1000
     source: str = "urn:relief-ledger:events"
@@ -135,6 +137,9 @@ class Settings:
                 "DB_STATEMENT_TIMEOUT", defaults.db_statement_timeout, minimum=0
             ),
             projection_batch=get_int("PROJECTION_BATCH", defaults.projection_batch),
+            projection_catch_up_batch=get_int(
+                "PROJECTION_CATCH_UP_BATCH", defaults.projection_catch_up_batch
+            ),
             projection_linger_ms=get_int(
                 "PROJECTION_LINGER_MS", defaults.projection_linger_ms, minimum=0
             ),

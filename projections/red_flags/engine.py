@@ -101,7 +101,9 @@ ALERTS_DDL = (
     # The open alerts of a rule: whether it has any (a batch clears only those rules'), and
     # those inside the judged scopes.
     "CREATE INDEX alerts_open ON alerts (rule, key) WHERE status = 'open'",
-    # When each event the projection read was recorded: first_seen/last_seen of evidence.
+    # When each event the projection read was recorded: first_seen/last_seen of evidence. The
+    # events of records keep their time in their rf_record row instead (recorded_at): most
+    # events are records, and this table's rows were a fifth of a batch's writes.
     "CREATE TABLE rf_event_time (position bigint PRIMARY KEY, at timestamptz NOT NULL)",
     # The reviewer's status of each alert (reviews.py).
     *REVIEWS_DDL,
@@ -383,8 +385,10 @@ class AlertWriter:
             " subject_id, contractor_id, county, reason, evidence, first_seen, last_seen, status)"
             " SELECT f.alert_id, f.rule, f.key, f.severity, f.subject_kind, f.subject_id,"
             " f.contractor_id, f.county, f.reason, f.evidence::bigint[], t.first, t.last, 'open'"
-            " FROM f CROSS JOIN LATERAL (SELECT min(at) AS first, max(at) AS last"
-            " FROM rf_event_time WHERE position = ANY(f.evidence::bigint[])) t"
+            " FROM f CROSS JOIN LATERAL (SELECT min(at) AS first, max(at) AS last FROM"
+            " (SELECT at FROM rf_event_time WHERE position = ANY(f.evidence::bigint[])"
+            " UNION ALL SELECT recorded_at FROM rf_record"
+            " WHERE position = ANY(f.evidence::bigint[])) e) t"
             " ON CONFLICT (alert_id) DO UPDATE SET severity = excluded.severity,"
             " subject_kind = excluded.subject_kind, subject_id = excluded.subject_id,"
             " contractor_id = excluded.contractor_id, county = excluded.county,"

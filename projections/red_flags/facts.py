@@ -115,7 +115,8 @@ FACT_TABLES = (
     )""",
     # Dated records on cases: payments, services, investigations (with their home visit),
     # recommendations and reviews. Read by eligibility.py, contract_scope.py, workload.py,
-    # place.py, household.py (each reads its own kinds).
+    # place.py, household.py (each reads its own kinds). recorded_at: when the record's event
+    # was recorded (the evidence times of alerts; rf_event_time holds the other events').
     """CREATE TABLE rf_record (
         position bigint PRIMARY KEY,
         case_id uuid NOT NULL,
@@ -135,6 +136,7 @@ FACT_TABLES = (
         period text,
         period_start date,
         amount numeric,
+        recorded_at timestamptz NOT NULL,
         void_position bigint,
         UNIQUE (case_id, version)
     )""",
@@ -319,7 +321,8 @@ class FactStore:
         the facts the batch changes (their results are returned)."""
         batch, results = FactBatch.load(cursor, events, *also)
         for recorded in events:
-            batch.event_times.append((recorded.position, recorded.timestamp))
+            if type(recorded.event) not in _RECORD_EVENTS:  # a record keeps its own time
+                batch.event_times.append((recorded.position, recorded.timestamp))
             for handler in self._handlers.get(type(recorded.event), ()):
                 handler(self, batch, recorded)
         batch.write(cursor)
@@ -395,6 +398,7 @@ class FactStore:
             case_id=recorded.originator_id,
             version=recorded.originator_version,
             actor=recorded.event.provenance.actor.id,
+            recorded_at=recorded.timestamp,
             **columns,
         )
         batch.records.append(tuple(row.values()))
@@ -780,6 +784,7 @@ RECORD_COLUMNS = _columns(
     "period text",
     "period_start date",
     "amount numeric",
+    "recorded_at timestamptz",
 )
 RECORD_NAMES = [name for name, _ in RECORD_COLUMNS]
 MEANS_COLUMNS = _columns(
@@ -961,6 +966,16 @@ _INTERVAL_EVENTS = frozenset(
     {ReliefCase.Approved, ReliefCase.Suspended, ReliefCase.Resumed, ReliefCase.Closed}
 )
 _MEMBERSHIP_EVENTS = frozenset({Person.Registered, Person.HouseholdChanged})
+#: Events that always write a row of rf_record (``FactStore._record``), which keeps their time.
+_RECORD_EVENTS = frozenset(
+    {
+        ReliefCase.Investigated,
+        ReliefCase.Recommended,
+        ReliefCase.Reviewed,
+        ReliefCase.PaymentRecorded,
+        ReliefCase.ServiceRecorded,
+    }
+)
 
 
 class FactBatch:

@@ -170,10 +170,9 @@ def contractor_services(
     row = cursor.fetchone()
     total = int(row[0]) if row else 0
     cursor.execute(
-        "SELECT r.position, t.at, r.case_id, r.contract_id, r.work_item, r.starts, r.ends,"
-        " r.place, r.actor, r.void_position"
-        " FROM read_models.rf_record r LEFT JOIN read_models.rf_event_time t"
-        " ON t.position = r.position"
+        "SELECT r.position, r.recorded_at, r.case_id, r.contract_id, r.work_item, r.starts,"
+        " r.ends, r.place, r.actor, r.void_position"
+        " FROM read_models.rf_record r"
         " WHERE r.contractor_id = %s AND r.kind = 'service'"
         " ORDER BY r.position DESC LIMIT %s",
         (contractor_id, limit),

@@ -1,5 +1,6 @@
 """One answer whatever the path: every projection, built from the same log event by event, in
-batches of 7 or of 1,000, and from the Kafka topic, concludes the same rows: the same open
+batches of 7 or of 1,000, in batches of 7 growing to 60 while behind, and from the Kafka topic
+(polls of 7 growing to 1,000), concludes the same rows: the same open
 alerts (ids, evidence, first and last seen), the same facts, caseload and staffing rows.
 
 Property-style: each seed generates another history (a small synthetic province with every
@@ -81,6 +82,18 @@ def test_every_path_concludes_the_same(history: Runtime, kafka_broker: EmbeddedK
                 schema=schema,
             ).catch_up()
             paths[f"postgres, batches of {batch}"] = projection_conclusions(runtime, schema)
+        # batches of 7, then of 60 while behind (as a live runner catching up)
+        schema = build(runtime, projection, f"rm_{projection.name}_grow")
+        PostgresFeedRunner(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            projection,
+            batch_size=7,
+            catch_up_batch=60,
+            schema=schema,
+        ).catch_up()
+        paths["postgres, batches of 7 then 60"] = projection_conclusions(runtime, schema)
 
     def from_kafka(projection: type[Projection]) -> None:
         schema = build(runtime, projection, f"rm_{projection.name}_kafka")
@@ -91,7 +104,8 @@ def test_every_path_concludes_the_same(history: Runtime, kafka_broker: EmbeddedK
             bootstrap=kafka_broker.bootstrap,
             topic=runtime.settings.kafka_topic,
             schema=schema,
-            batch_size=1000,
+            batch_size=7,
+            catch_up_batch=1000,
         )
         try:
             consume_until(runner, runtime, schema)

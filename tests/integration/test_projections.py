@@ -60,6 +60,33 @@ def test_catch_up_commits_in_batches_and_matches_the_aggregates(runtime: Runtime
     assert status.position == head and status.lag == 0 and status.feed == "postgres"
 
 
+def test_a_runner_behind_takes_larger_batches_until_it_reaches_the_head(
+    runtime: Runtime,
+) -> None:
+    cases = write_history(runtime, 120)
+    r = runner(runtime, batch_size=20, catch_up_batch=70)
+    read: list[int] = []
+    apply = r.applier.apply
+
+    def counting(conn: psycopg.Connection, events: list[RecordedEvent]) -> None:
+        read.append(len(events))
+        apply(conn, events)
+
+    r.applier.apply = counting  # type: ignore[method-assign]
+    while r.run_once() > 0:
+        pass
+    # the first batch at the live size, the next ones (behind: the last batch was full) at the
+    # catch-up size, the last one what was left
+    assert read[0] == 20 and len(read) > 2
+    assert all(count == 70 for count in read[1:-1]) and 0 < read[-1] <= 70, read
+    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
+    # at the head: the live size again
+    write_history(runtime, 1)
+    read.clear()
+    r.run_once()
+    assert 0 < read[0] <= 20
+
+
 def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) -> None:
     cases = write_history(runtime, 60)
 

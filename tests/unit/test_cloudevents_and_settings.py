@@ -78,6 +78,7 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
             "RELIEF_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
             "RELIEF_HTTP_PORT": "9000",
             "RELIEF_PROJECTION_BATCH": "250",
+            "RELIEF_PROJECTION_CATCH_UP_BATCH": "2000",
             "DATABASE_URL": "ignored",
         }
     )
@@ -85,6 +86,8 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
     assert settings.kafka_bootstrap == "k1:9092,k2:9092"
     assert settings.http_port == 9000
     assert settings.projection_batch == 250
+    assert settings.projection_catch_up_batch == 2000
+    assert Settings.from_env({}).projection_catch_up_batch == 5000
 
 
 def test_unset_settings_mean_the_embedded_defaults() -> None:
