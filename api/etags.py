@@ -148,11 +148,8 @@ class ProjectionMarks:
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
                     got = None
-                if got is not None and list(got[0] or []) == [g for _, g in known]:
-                    positions = [(n, g, c) for (n, g), c in zip(known, got[1:], strict=False)]
-                    return [*positions, *got[1 + len(known) :], *(extra.values if extra else [])]
-                with self._lock:
-                    self._generations.pop(key, None)
+                if (marks := self._marks(key, known, got, extra)) is not None:
+                    return marks
             raise RuntimeError(f"projections {key} kept switching generations")
         finally:
             with contextlib.suppress(psycopg.Error):
@@ -183,12 +180,21 @@ class ProjectionMarks:
                 got = list(rows[0].values()) if rows else None
             except psycopg.errors.UndefinedTable:  # a generation dropped since
                 got = None
-            if got is not None and list(got[0] or []) == [g for _, g in known]:
-                positions = [(n, g, c) for (n, g), c in zip(known, got[1:], strict=False)]
-                return [*positions, *got[1 + len(known) :], *(extra.values if extra else [])]
-            with self._lock:
-                self._generations.pop(key, None)
+            if (marks := self._marks(key, known, got, extra)) is not None:
+                return marks
         raise RuntimeError(f"projections {key} kept switching generations")
+
+    def _marks(
+        self, key: tuple[str, ...], known: list[Any], got: Any, extra: Marks | None
+    ) -> list[Any] | None:
+        """The marks of a row read for the ``known`` generations; None, and the generations
+        forgotten, when they were not those the row was read for (a switch in between)."""
+        if got is not None and list(got[0] or []) == [g for _, g in known]:
+            positions = [(n, g, c) for (n, g), c in zip(known, got[1:], strict=False)]
+            return [*positions, *got[1 + len(known) :], *(extra.values if extra else [])]
+        with self._lock:
+            self._generations.pop(key, None)
+        return None
 
     def _read_generations(self, conn: psycopg.Connection, key: tuple[str, ...]) -> list[Any]:
         rows = conn.execute(GENERATIONS, (list(key),)).fetchall()

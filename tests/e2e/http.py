@@ -238,3 +238,19 @@ _STAFF_OF: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDicti
 def staff_id_of(client: Any, headers: dict[str, str]) -> str:
     """The id of the staff record ``hired`` made for the caller: the actor id of its events."""
     return _STAFF_OF[client][subject(headers)]
+
+
+def count_hand_offs(monkeypatch: Any) -> list[object]:
+    """The functions handed off to a worker thread from now on (anyio's ``run_sync``, which
+    Starlette's and FastAPI's hand-offs go through), in order."""
+    import anyio.to_thread
+
+    hand_offs: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hand_offs.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    return hand_offs

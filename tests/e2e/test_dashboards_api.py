@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,7 +15,7 @@ from infra.projection_runner import rebuild
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
-from tests.e2e.http import actor, ok, refused
+from tests.e2e.http import actor, count_hand_offs, ok, refused
 from tests.factories import BY_OFFICER, approver, hire_staff_for
 from tests.scenario import application, approve
 
@@ -252,14 +251,7 @@ def test_a_kept_answer_and_a_304_are_sent_without_a_worker_thread(
     one (its query)."""
     path, params = "/staffing/villages", {"status": "under_staffed"}
     tag = client.get(path, params=params).headers["ETag"]
-    hand_offs: list[object] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
-        hand_offs.append(func)
-        return await run_sync(func, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    hand_offs = count_hand_offs(monkeypatch)
     assert client.get(path, params=params).headers["ETag"] == tag  # kept
     assert client.get(path, params=params, headers={"If-None-Match": tag}).status_code == 304
     assert hand_offs == []

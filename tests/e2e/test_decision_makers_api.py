@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
 
 from infra.runtime import Runtime
 from projections.red_flags.projection import RedFlagsProjection
-from tests.e2e.http import actor, apply_at_window, hired, ok, refused
+from tests.e2e.http import actor, apply_at_window, count_hand_offs, hired, ok, refused
 from tests.factories import resident_id
 
 pytestmark = pytest.mark.e2e
@@ -257,14 +256,7 @@ def test_a_command_checks_access_and_finds_its_actor_on_the_event_loop(
     case_id = recommended_case(client)
     staff_id = hire(client, "approver", "440103")
     ok(link(client, staff_id, "wang.fang@mz"))
-    hand_offs: list[object] = []
-    run_sync = anyio.to_thread.run_sync
-
-    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
-        hand_offs.append(func)
-        return await run_sync(func, *args, **kwargs)
-
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    hand_offs = count_hand_offs(monkeypatch)
     elsewhere = actor("approver", "440104", "approver@tianhe", scope="440104")
     refused(approve(client, case_id, elsewhere), 404, "not-found")
     assert hand_offs == []
