@@ -75,12 +75,16 @@ class StaffingProjection(FoldingProjection):
         )""",
         # ... and every county and township the ledger has seen (a case became active in it
         # or below it, a staff member was assigned to it or below it) with its relief
-        # households now. Staff are counted when read: a contract's term runs out and
-        # a removal dated ahead takes effect with no event.
+        # households now and its staff: open assignments to it of staff who are not village
+        # coordinators, paid by the government or under a contract (whether or not the
+        # contract is in force: a term runs out and a removal dated ahead takes effect with no
+        # event, so the few staff these make count differently are corrected when read).
         """CREATE TABLE staffing_divisions (
             division text COLLATE "C" PRIMARY KEY,
             level text NOT NULL,
-            households integer NOT NULL CHECK (households >= 0)
+            households integer NOT NULL CHECK (households >= 0),
+            government integer NOT NULL CHECK (government >= 0),
+            contractor integer NOT NULL CHECK (contractor >= 0)
         )""",
         "CREATE INDEX staffing_divisions_level ON staffing_divisions (level, division)",
         # the staff of counties and townships now, read apart from the villages' coordinators
@@ -170,6 +174,7 @@ class StaffingProjection(FoldingProjection):
         employer = "contractor" if e.contract_id else "government"
         batch.staff.append((recorded.originator_id, e.kind, employer, e.contract_id))
         batch.kinds[recorded.originator_id] = e.kind
+        batch.employers[recorded.originator_id] = employer
 
     @staticmethod
     def _end_assignment(batch: StaffingBatch, staff_id: UUID, at: dt.datetime) -> None:
@@ -179,6 +184,8 @@ class StaffingProjection(FoldingProjection):
         for row in batch.assignments.close(staff_id, lambda start: max(at, start)):
             if coordinator:
                 batch.current.coordinator(row[2], -1)
+            else:
+                batch.current.staff(row[2], batch.employers[staff_id], -1)
 
     @handles(StaffMember.Assigned)
     def assigned(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
@@ -189,6 +196,9 @@ class StaffingProjection(FoldingProjection):
         batch.current.seen(recorded.event.division)
         if batch.kinds.get(recorded.originator_id) == COORDINATOR:
             batch.current.coordinator(recorded.event.division, +1)
+        else:
+            employer = batch.employers[recorded.originator_id]
+            batch.current.staff(recorded.event.division, employer, +1)
 
     @handles(StaffMember.Removed)
     def removed(self, batch: StaffingBatch, recorded: RecordedEvent) -> None:
@@ -304,6 +314,7 @@ class StaffingBatch:
         self.terms: list[tuple[Any, ...]] = []
         self.terminations: list[tuple[Any, ...]] = []
         self.kinds: dict[UUID, str] = {}  # staff member -> kind, of those the batch moves
+        self.employers: dict[UUID, str] = {}  # staff member -> government or contractor
         self.current = CurrentStaffing()
 
     @classmethod
@@ -319,11 +330,13 @@ class StaffingBatch:
         batch.activity.load(cursor, cases)
         staff = {r.originator_id for r in events if type(r.event) in STAFF_STATE_EVENTS}
         batch.assignments.load(cursor, staff)
-        batch.kinds.update(
-            select_where_in(
-                cursor, "SELECT staff_id, kind FROM staff_member WHERE staff_id = ANY(%s)", staff
-            )
-        )
+        for staff_id, kind, employer in select_where_in(
+            cursor,
+            "SELECT staff_id, kind, employer FROM staff_member WHERE staff_id = ANY(%s)",
+            staff,
+        ):
+            batch.kinds[staff_id] = kind
+            batch.employers[staff_id] = employer
         return batch
 
     def write(self, cursor: Cursor[Any]) -> None:
@@ -369,6 +382,7 @@ class StaffingBatch:
 #: Where a relief household counts: its village, its township, its county.
 LEVEL_OF_WIDTH = {6: "county", 9: "township", 12: "village"}
 VILLAGE_WIDTH = 12
+STAFFED_WIDTHS = (6, 9)  # counties and townships, whose staff are counted
 COORDINATOR = "village_coordinator"
 
 
@@ -404,6 +418,8 @@ class CurrentStaffing:
         self.moves: dict[tuple[str, UUID], int] = {}  # (division, household) -> active cases
         self.touched: set[str] = set()  # divisions seen by this batch
         self.coordinators: dict[str, int] = {}  # village -> coordinators come and gone
+        # county or township -> [government, contractor] staff come and gone
+        self.staffed: dict[str, list[int]] = {}
         # the register's villages in the order of the events: (code, division id, from) of an
         # establishment, (None, division id, from) of a merger or abolition
         self.register: list[tuple[str | None, UUID, dt.date]] = []
@@ -421,30 +437,57 @@ class CurrentStaffing:
         if len(division) == VILLAGE_WIDTH:
             self.coordinators[division] = self.coordinators.get(division, 0) + delta
 
+    def staff(self, division: str, employer: str, delta: int) -> None:
+        """A staff member who is not a coordinator came to or left a county or township."""
+        if len(division) in STAFFED_WIDTHS:
+            moved = self.staffed.setdefault(division, [0, 0])
+            moved[employer == "contractor"] += delta
+
     def write(self, cursor: Cursor[Any]) -> None:
         households: dict[str, int] = {}
         if self.moves:
             households = self.write_households(cursor)
         self.write_villages(cursor, households)
-        codes = sorted(code for code in self.touched if len(code) < VILLAGE_WIDTH)
+        codes = sorted(
+            {code for code in self.touched if len(code) < VILLAGE_WIDTH} | set(self.staffed)
+        )
         if not codes:
             return
-        counts = dict(
-            select_where_in(
+        before = {
+            row[0]: row[1:]
+            for row in select_where_in(
                 cursor,
-                "SELECT division, households FROM staffing_divisions WHERE division = ANY(%s)",
+                "SELECT division, households, government, contractor FROM staffing_divisions"
+                " WHERE division = ANY(%s)",
                 codes,
                 kind="text",
             )
-        )
+        }
+        rows = []
+        for code in codes:
+            had = before.get(code, (0, 0, 0))
+            moved = self.staffed.get(code, [0, 0])
+            row = (
+                code,
+                LEVEL_OF_WIDTH[len(code)],
+                had[0] + households.get(code, 0),
+                had[1] + moved[0],
+                had[2] + moved[1],
+            )
+            if row[3] < 0 or row[4] < 0:
+                raise LookupError(f"division {code} had no staff to lose")
+            rows.append(row)
         upsert(
             cursor,
             "staffing_divisions",
-            (("division", "text"), ("level", "text"), ("households", "integer")),
-            [
-                (code, LEVEL_OF_WIDTH[len(code)], counts.get(code, 0) + households.get(code, 0))
-                for code in codes
-            ],
+            (
+                ("division", "text"),
+                ("level", "text"),
+                ("households", "integer"),
+                ("government", "integer"),
+                ("contractor", "integer"),
+            ),
+            rows,
             key=("division",),
         )
 

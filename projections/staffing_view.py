@@ -640,9 +640,6 @@ def month_ends(now: dt.datetime, months: int) -> list[dt.datetime]:
 
 # The current position, from the rows the staffing projection keeps ---------------------------
 
-#: Active staff per county and township now: the contracts in force are judged once (a few
-#: rows), not once per contractor staff member; coordinators (who work in villages) are left
-#: out before any join.
 #: The contracts in force at the moment, judged once (not once per staff member) in one pass
 #: over the terms: each contract's terms in force that day as known then (the latest effective
 #: by then, its latest correction), covering the day, and no termination in effect.
@@ -660,17 +657,31 @@ _IN_FORCE = """
             AND x.effective_at <= %(at)s))
 """
 
-_STAFF_NOW = """
-    SELECT a.division,
-      count(*) FILTER (WHERE m.employer = 'government') AS government,
-      count(*) FILTER (WHERE m.employer = 'contractor' AND f.contract_id IS NOT NULL)
-        AS contractor
-    FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
-    LEFT JOIN in_force f ON f.contract_id = m.contract_id
-    WHERE a.assigned_from <= %(at)s AND (a.assigned_to IS NULL OR a.assigned_to > %(at)s)
-      AND a.division LIKE %(prefix)s AND length(a.division) IN (6, 9)
-      AND m.kind <> 'village_coordinator'
-    GROUP BY a.division
+#: The few counties and townships whose staff now differ from the open assignments kept on
+#: their rows (``staffing_divisions``), by how many government and contractor staff: less the
+#: staff a contract out of force pays (found from the contracts out of force), plus those whose
+#: removal is dated ahead (found on the assignments ending ahead); coordinators left out.
+_STAFF_ADJUSTED = """
+    adjusted AS MATERIALIZED (
+      SELECT x.division COLLATE "C" AS division, sum(x.g)::int AS government,
+        sum(x.c)::int AS contractor
+      FROM (
+        SELECT a.division, 0 AS g, -1 AS c
+        FROM (SELECT DISTINCT contract_id FROM read_models.contract_terms
+              EXCEPT SELECT contract_id FROM in_force) o
+        JOIN read_models.staff_member m ON m.contract_id = o.contract_id
+        JOIN read_models.staff_assignment a ON a.staff_id = m.staff_id
+        WHERE m.kind <> 'village_coordinator' AND a.assigned_to IS NULL
+        UNION ALL
+        SELECT a.division, (m.employer = 'government')::int,
+          (m.employer = 'contractor' AND f.contract_id IS NOT NULL)::int
+        FROM read_models.staff_assignment a JOIN read_models.staff_member m USING (staff_id)
+        LEFT JOIN in_force f ON f.contract_id = m.contract_id
+        WHERE a.assigned_to > %(at)s AND a.assigned_from <= %(at)s
+          AND m.kind <> 'village_coordinator'
+      ) x
+      WHERE length(x.division) IN (6, 9) AND x.division LIKE %(prefix)s
+      GROUP BY 1)
 """
 
 
@@ -707,31 +718,37 @@ def _minimum(policy: StaffingPolicy | None) -> str:
     return f"(CASE WHEN d.level = 'county' THEN {levels[0]} ELSE {levels[1]} END)::int"
 
 
-def _current_rows(division: str | None, level: str | None, policy: StaffingPolicy | None) -> str:
-    """Every county and township (or one level) within the prefix: households kept by the
-    projection, staff counted now (once, materialized), minimum from the bands, shortfall. A
-    division asked about by name is listed even with nothing in it."""
+def _current_rows(
+    division: str | None, level: str | None, policy: StaffingPolicy | None, *, paged: bool = False
+) -> str:
+    """Every county and township (or one level) within the prefix, or with ``paged`` one page
+    of them in code order (an index range, ``%(limit)s``/``%(offset)s``) with their number:
+    households and staff kept by the projection, the staff corrected for the few counted
+    differently now (``_STAFF_ADJUSTED``), minimum from the bands, shortfall. A division asked
+    about by name is listed even with nothing in it."""
     levels = "('county', 'township')" if level is None else "(%(level)s)"
     named = ""
     if division and len(division) in (6, 9):
         named = (
-            " UNION ALL SELECT %(division)s, %(named_level)s, 0 WHERE NOT EXISTS ("
+            " UNION ALL SELECT %(division)s, %(named_level)s, 0, 0, 0 WHERE NOT EXISTS ("
             " SELECT 1 FROM read_models.staffing_divisions WHERE division = %(division)s)"
             f" AND %(named_level)s IN {levels}"
         )
+    rows = "(SELECT * FROM d ORDER BY division LIMIT %(limit)s OFFSET %(offset)s)" if paged else "d"
+    total = ", (SELECT count(*) FROM d) AS total" if paged else ""
     return f"""
-      WITH {_IN_FORCE},
-      s AS MATERIALIZED ({_STAFF_NOW}),
-      d AS (
-        SELECT division, level, households FROM read_models.staffing_divisions
+      WITH {_IN_FORCE}, {_STAFF_ADJUSTED},
+      d AS NOT MATERIALIZED (
+        SELECT division, level, households, government, contractor
+        FROM read_models.staffing_divisions
         WHERE level IN {levels} AND division LIKE %(prefix)s{named})
       SELECT x.*, greatest(x.minimum - x.government_staff - x.contractor_staff, 0)::int
-          AS shortfall
+          AS shortfall{total}
       FROM (
         SELECT d.division, d.level, d.households, {_minimum(policy)} AS minimum,
-          coalesce(s.government, 0)::int AS government_staff,
-          coalesce(s.contractor, 0)::int AS contractor_staff
-        FROM d LEFT JOIN s ON s.division = d.division) x
+          (d.government + coalesce(j.government, 0))::int AS government_staff,
+          (d.contractor + coalesce(j.contractor, 0))::int AS contractor_staff
+        FROM {rows} d LEFT JOIN adjusted j ON j.division = d.division) x
     """
 
 
@@ -771,18 +788,23 @@ def current_staffing(
     """The counties and townships now (``at`` is the present moment: households are the
     projection's current rows), in code order, one page, with the total; and the policy."""
     params, policy = _current_params(cursor, at, division, level, policies)
-    where = "WHERE c.shortfall > 0" if short_only else ""
     rows_now = _current_rows(division, level, policy)
-    query = f"SELECT c.*, count(*) OVER () FROM ({rows_now}) c {where}"
+    if short_only:  # every row judged (a scan of the kept rows), the page of the short ones
+        query = f"""SELECT c.*, count(*) OVER () FROM ({rows_now}) c WHERE c.shortfall > 0
+            ORDER BY c.division LIMIT %(limit)s OFFSET %(offset)s"""
+    else:  # the page an index range in code order, its rows alone judged
+        paged = _current_rows(division, level, policy, paged=True)
+        query = f"SELECT c.* FROM ({paged}) c ORDER BY c.division"
     cursor.execute(
-        f"{query} ORDER BY c.division LIMIT %(limit)s OFFSET %(offset)s",
+        query,
         {**params, "limit": limit, "offset": offset},
         prepare=_CUSTOM_PLAN,
     )
     rows = cursor.fetchall()
     total = rows[0][7] if rows else 0
-    if not rows and offset:
-        cursor.execute(f"SELECT count(*) FROM ({query}) page", params, prepare=_CUSTOM_PLAN)
+    if not rows and offset:  # past the end: the total still
+        where = "WHERE c.shortfall > 0" if short_only else ""
+        cursor.execute(f"SELECT count(*) FROM ({rows_now}) c {where}", params, prepare=_CUSTOM_PLAN)
         total = cursor.fetchone()[0]  # type: ignore[index]
     items = [division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
     return (policy.name if policy else None), name_rows(cursor, items), total

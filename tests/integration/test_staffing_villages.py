@@ -1,11 +1,14 @@
 """The villages' rows the staffing projection keeps (``staffing_villages``, and the counts per
-county and number of coordinators ``staffing_village_counts``) against a recount from the
-events, over generated histories: coordinators hired by the bureau and by contracts, moved,
+county and number of coordinators ``staffing_village_counts``) and the counties' and townships'
+rows (``staffing_divisions``: households, government and contractor staff) against a recount
+from the events, over generated histories: coordinators and handling staff hired by the bureau
+and by contracts, moved,
 removed (as of a past day and as of a day ahead), contracts terminated and run out, relief
 cases opened and closed, the register's villages established, renamed, merged and abolished
 (some never seen, some ahead of today). Built in batches of several sizes and with each
 aggregate's events arriving in another order (as from Kafka partitions); and the villages now
-read from the kept rows equal the reference computed from the intervals, under the band table
+and the counties and townships now (whole, paged, per level, the short ones) read from the
+kept rows equal the reference computed from the intervals, under the band table
 shipped and under another one (compared when read: no replay)."""
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ from projections.divisions import DivisionsProjection
 from projections.staffing import StaffingProjection
 from projections.staffing_view import (
     _village_params,
+    current_staffing,
     current_summary,
     current_village_totals,
     current_villages,
+    division_row,
     staffing_at,
 )
 from tests.factories import BY_CLERK, BY_OFFICER, approver
@@ -48,9 +53,20 @@ from tests.factories import BY_CLERK, BY_OFFICER, approver
 pytestmark = pytest.mark.integration
 
 SHIPPED = StaffingPolicy.parse(json.loads(DEFAULT_POLICY_FILE.read_text("utf-8")))
-#: Another band table for villages: two coordinators at least, more than three for review.
+#: Another band table: for villages two coordinators at least, more than three for review; for
+#: counties and townships bands at the few households of the history.
 STRICTER = StaffingPolicy.parse(
-    {**SHIPPED.to_document(), "name": "stricter", "village": {"minimum": 2, "review_above": 3}}
+    {
+        **SHIPPED.to_document(),
+        "name": "stricter",
+        "village": {"minimum": 2, "review_above": 3},
+        "county": [
+            {"households_from": 0, "minimum": 1},
+            {"households_from": 4, "minimum": 3},
+            {"households_from": 9, "minimum": 5},
+        ],
+        "township": [{"households_from": 0, "minimum": 1}, {"households_from": 2, "minimum": 3}],
+    }
 )
 
 
@@ -201,11 +217,36 @@ def generate(seed: int, now: dt.datetime) -> History:
             provenance=BY_OFFICER,
         )
     # Coordinators, relief cases, moves and removals, interleaved.
-    staff: dict[uuid.UUID, bool] = {}  # coordinator -> removed
+    staff: dict[uuid.UUID, bool] = {}  # staff member -> removed
+    handling: set[uuid.UUID] = set()  # the handling staff of counties and townships
+    staffed = [*COUNTIES, *(county + t for county in COUNTIES for t in ("001", "002", "003"))]
     cases: dict[uuid.UUID, str] = {}  # case -> active, suspended or closed
-    for _ in range(160):
-        roll = rng.random()
+    for _ in range(220):
         active_staff = [s for s, removed in staff.items() if not removed]
+        if rng.random() < 0.12:  # handling staff of a county or township, paid either way
+            staff_id = uuid.uuid4()
+            contract = rng.choice([None, None, *(c for c, _ in contracts)])
+            h.record(
+                StaffMember.Hired,
+                staff_id,
+                name="经办员",
+                kind="handling_staff",
+                government_unit=None if contract else COUNTIES[0],
+                contractor_id=None,
+                contract_id=contract,
+                person_id=None,
+                provenance=BY_OFFICER,
+            )
+            h.record(
+                StaffMember.Assigned,
+                staff_id,  # now and then to a village, where it is not counted
+                division=rng.choice(staffed if rng.random() < 0.9 else villages[:1]),
+                provenance=BY_OFFICER,
+            )
+            staff[staff_id] = False
+            handling.add(staff_id)
+            continue
+        roll = rng.random()
         if roll < 0.3 or not active_staff:
             staff_id = uuid.uuid4()
             contract = rng.choice([None, None, *(c for c, _ in contracts)])
@@ -228,10 +269,11 @@ def generate(seed: int, now: dt.datetime) -> History:
             )
             staff[staff_id] = False
         elif roll < 0.45:
+            staff_id = rng.choice(active_staff)
             h.record(
                 StaffMember.Assigned,
-                rng.choice(active_staff),
-                division=rng.choice(villages[:-1]),
+                staff_id,
+                division=rng.choice(staffed if staff_id in handling else villages[:-1]),
                 provenance=BY_OFFICER,
             )
         elif roll < 0.55:
@@ -299,11 +341,15 @@ def generate(seed: int, now: dt.datetime) -> History:
     return h
 
 
-def recount(events: list[RecordedEvent]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The villages' rows and the counts per county and coordinators, from the events alone:
-    households with an active case, open assignments of coordinators per village, villages
-    seen, the register's periods."""
+def recount(
+    events: list[RecordedEvent],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The villages' rows, the counts per county and coordinators, and the counties' and
+    townships' rows, from the events alone: households with an active case, open assignments
+    of coordinators per village and of other staff per county and township (by who pays them),
+    divisions seen, the register's periods."""
     kinds: dict[uuid.UUID, str] = {}
+    employers: dict[uuid.UUID, str] = {}
     assignment: dict[uuid.UUID, str] = {}
     homes: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
     active: set[uuid.UUID] = set()
@@ -314,6 +360,7 @@ def recount(events: list[RecordedEvent]) -> tuple[list[tuple[Any, ...]], list[tu
         e, who = recorded.event, recorded.originator_id
         if isinstance(e, StaffMember.Hired):
             kinds[who] = e.kind
+            employers[who] = "contractor" if e.contract_id else "government"
         elif isinstance(e, StaffMember.Assigned):
             assignment[who] = e.division
             seen.add(e.division)
@@ -345,7 +392,30 @@ def recount(events: list[RecordedEvent]) -> tuple[list[tuple[Any, ...]], list[tu
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for row in rows:
         counts[(row[0][:6], row[2])] += 1
-    return rows, sorted((county, n, villages) for (county, n), villages in counts.items())
+    staff: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for staff_id, division in assignment.items():
+        if kinds[staff_id] != "village_coordinator" and len(division) in (6, 9):
+            staff[division][employers[staff_id]] += 1
+    areas: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for case_id in active:
+        household, village = homes[case_id]
+        for width in (6, 9):
+            areas[village[:width]].add(household)
+    divisions = [
+        (
+            code,
+            "county" if len(code) == 6 else "township",
+            len(areas[code]),
+            staff[code]["government"],
+            staff[code]["contractor"],
+        )
+        for code in sorted({code[:w] for code in seen for w in (6, 9) if len(code) >= w})
+    ]
+    return (
+        rows,
+        sorted((county, n, villages) for (county, n), villages in counts.items()),
+        divisions,
+    )
 
 
 def per_aggregate(events: list[RecordedEvent], seed: int) -> list[RecordedEvent]:
@@ -404,7 +474,8 @@ def test_kept_villages_equal_a_recount_and_the_reference(runtime: Runtime, seed:
     assert any(
         isinstance(r.event, StaffMember.Removed) and r.event.on > history.today for r in events
     )
-    rows, counts = recount(events)
+    rows, counts, divisions = recount(events)
+    assert any(row[3] and row[4] for row in divisions), "no county or township staff of both"
     assert any(not row[3] and row[2] == 0 for row in rows), "no village only in the register"
     assert any(row[3] and row[4] is None for row in rows), "no village outside the register"
     assert any(row[1] for row in rows) and any(row[2] for row in rows)
@@ -420,8 +491,9 @@ def test_kept_villages_equal_a_recount_and_the_reference(runtime: Runtime, seed:
         kept[name] = (
             table(runtime, schema, "staffing_villages"),
             table(runtime, schema, "staffing_village_counts"),
+            table(runtime, schema, "staffing_divisions"),
         )
-        assert kept[name] == (rows, counts), name
+        assert kept[name] == (rows, counts, divisions), name
     # The villages now, read from the kept rows, equal the reference from the intervals.
     serve(runtime, StaffingProjection, f"rm_staffing_v{seed}_b7")
     register = f"rm_divisions_v{seed}"
@@ -430,6 +502,9 @@ def test_kept_villages_equal_a_recount_and_the_reference(runtime: Runtime, seed:
     build(runtime, DivisionsProjection(), register, chunks(register_events, 50))
     serve(runtime, DivisionsProjection, register)
     statuses: dict[str, int] = defaultdict(int)
+    shortfalls: set[bool] = set()
+    corrected = 0  # divisions whose staff now differ from the open assignments kept
+    kept_staff = {row[0]: row[3] + row[4] for row in divisions}
     with runtime.pool.connection() as conn, conn.cursor() as cursor:
         for policy, division in itertools.product(
             (SHIPPED, STRICTER),
@@ -456,6 +531,40 @@ def test_kept_villages_equal_a_recount_and_the_reference(runtime: Runtime, seed:
                     policies=[policy],
                 )
                 assert (page, total) == (wanted[3:5], len(wanted))
+            # The counties and townships now, from the kept rows: whole, paged, past the
+            # end, per level, the short ones.
+            expected = [division_row(d) for d in snapshot.divisions]
+            shortfalls.update(bool(r["shortfall"]) for r in expected)
+            corrected += sum(
+                r["staff"] != kept_staff.get(r["division"], r["staff"]) for r in expected
+            )
+            got_divisions = current_staffing(
+                cursor, now, division=division, limit=1000, policies=[policy]
+            )
+            assert got_divisions == (policy.name, expected, len(expected)), (policy.name, division)
+            for limit, offset in ((2, 3), (3, 0), (2, len(expected) + 4)):
+                _, page, total = current_staffing(
+                    cursor, now, division=division, limit=limit, offset=offset, policies=[policy]
+                )
+                assert (page, total) == (expected[offset : offset + limit], len(expected))
+            for level, short_only in itertools.product(("county", "township", None), (True, False)):
+                wanted_rows = [
+                    r
+                    for r in expected
+                    if (level is None or r["level"] == level) and (r["shortfall"] or not short_only)
+                ]
+                for offset in (0, 1, len(wanted_rows) + 2):
+                    _, page, total = current_staffing(
+                        cursor,
+                        now,
+                        division=division,
+                        level=level,
+                        short_only=short_only,
+                        limit=2,
+                        offset=offset,
+                        policies=[policy],
+                    )
+                    assert (page, total) == (wanted_rows[offset : offset + 2], len(wanted_rows))
             params, _ = _village_params(cursor, now, division, [policy])
             totals = current_village_totals(cursor, params)
             summary = snapshot.summary()
@@ -467,3 +576,4 @@ def test_kept_villages_equal_a_recount_and_the_reference(runtime: Runtime, seed:
             got_summary = current_summary(cursor, now, division=division)
             assert got_summary == staffing_at(cursor, now, division=division).summary()
     assert statuses["under_staffed"] and statuses["ok"] and statuses["review"], statuses
+    assert shortfalls == {True, False} and corrected, (shortfalls, corrected)
