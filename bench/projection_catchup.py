@@ -165,7 +165,8 @@ def main() -> None:
         results.append(
             reporting.Result(
                 key="projection_catchup_postgres",
-                figure="projection catch-up events/s, PostgreSQL feed, all three together",
+                figure="projection catch-up events/s, PostgreSQL feed, all six together "
+                "(divisions, policies, caseload, staffing, standards, red_flags)",
                 unit="events/s",
                 ours=window / wall,
                 baseline=rows / seconds,
