@@ -525,18 +525,17 @@ class ReliefLedger(Application[UUID]):
         return rows
 
     def _newer_query(
-        self, aggregate_id: UUID, after: int, recording: ReadRecord | None
+        self, aggregate_id: UUID, after: int, recording: ReadRecord
     ) -> tuple[str, dict[str, Any]]:
         """The events after version ``after``, read by the statement that writes the read
-        record when there is one (committed when the rows arrive: autocommit)."""
+        record (committed when the rows arrive: autocommit)."""
         query = (
-            f"{f'WITH {READ_INSERT_CTE} ' if recording is not None else ''}"
-            "SELECT notification_id AS position, originator_version, topic, state"
+            f"WITH {READ_INSERT_CTE}"
+            " SELECT notification_id AS position, originator_version, topic, state"
             " FROM public.relief_events WHERE originator_id = %(id)s"
             " AND originator_version > %(after)s ORDER BY originator_version"
         )
-        params = {"id": aggregate_id, "after": after}
-        return query, params if recording is None else {**params, **recording.params()}
+        return query, {"id": aggregate_id, "after": after, **recording.params()}
 
     def _decoded(self, aggregate_id: UUID, rows: list[Any]) -> Iterator[Any]:
         """Domain events of stored rows (position, originator_version, topic, state):
