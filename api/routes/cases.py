@@ -52,14 +52,10 @@ def record_answer(content: dict[str, Any], version: int, response: Response) -> 
     returned dict (a tenth of a command's CPU), with its version as ETag and the status and
     headers the route set on ``response`` (FastAPI passes a returned response through as it
     is, the route's ``status_code`` included: a route creating a record sets 201 itself)."""
-    answer = Response(
-        orjson.dumps(content),
-        status_code=response.status_code or 200,
-        media_type="application/json",
-    )
+    answer = case_json(content, version)
+    answer.status_code = response.status_code or 200
     for name, value in response.headers.items():
         answer.headers[name] = value
-    answer.headers["ETag"] = f'"{version}"'
     return answer
 
 
