@@ -194,11 +194,7 @@ class FastJSONTranscoder(JSONTranscoder):
         for key, value in d.items():  # values replaced in place: the dict keeps its size
             kind = type(value)
             if kind is dict:
-                d[key] = (
-                    self._typed(value)
-                    if len(value) == 2 and "_type_" in value and "_data_" in value
-                    else self._revive_dict(value)
-                )
+                d[key] = self._revive_dict(value)
             elif kind is list:
                 self._revive_list(value)
             elif kind is float and not -_BIG < value < _BIG:
