@@ -49,8 +49,7 @@ def app_from_env() -> FastAPI:
     from infra.settings import Settings
 
     runtime = Runtime.open(Settings.from_env(), init=False, role="api")
-    app = create_app(runtime)
-    settle_heap(runtime)
+    app = serving_app(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +108,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.state.metrics.watch_answer_cache(app.state.answer_cache)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     document_idempotency_key(app)
+    return app
+
+
+def serving_app(runtime: Runtime) -> FastAPI:
+    """The app of a process that serves it (not the tests'), its heap settled after."""
+    app = create_app(runtime)
+    settle_heap(runtime)
     return app
 
 

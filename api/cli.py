@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Store, broker, relay, projection runners and API in one process."""
     import uvicorn
 
-    from api.app import create_app, settle_heap
+    from api.app import serving_app
     from infra.runtime import Workers
 
     settings = Settings.from_env()
@@ -67,9 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         n = _workers(args, settings)
         if n == 1:
-            app = create_app(runtime)
-            settle_heap(runtime)
-            config = uvicorn.Config(app, host=host, port=port, log_level="info")
+            config = uvicorn.Config(serving_app(runtime), host=host, port=port, log_level="info")
         else:
             config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)  # after uvicorn configured its handlers
@@ -104,7 +102,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     """Only the HTTP API (scale it out; run relay and projections elsewhere)."""
     import uvicorn
 
-    from api.app import create_app, settle_heap
+    from api.app import serving_app
 
     settings = Settings.from_env()
     runtime = _runtime(args, role="api")
@@ -113,9 +111,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     try:
         n = _workers(args, settings)
         if n == 1:
-            app = create_app(runtime)
-            settle_heap(runtime)
-            config = uvicorn.Config(app, host=host, port=port)
+            config = uvicorn.Config(serving_app(runtime), host=host, port=port)
         else:
             config = _worker_config(runtime.database_url, host, port, n)
         logs.install(*UVICORN_LOGGERS)
