@@ -229,15 +229,15 @@ class BulkLedger(ReliefLedger):
             self.mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()
         ]
         snapshots = []
-        interval = self.snapshot_interval
-        if interval and self.snapshots is not None:
-            for aggregate in aggregates:
-                if aggregate.version // interval > before[aggregate.id] // interval:
-                    try:
-                        snapshot = AggregateSnapshot.take(aggregate)
-                        snapshots.append(self.snapshots.mapper.to_stored_event(snapshot))
-                    except Exception as error:  # a snapshot only spares replays
-                        log.warning("no snapshot of %s: %s", aggregate.id, error)
+        store = self.snapshots
+        due = [a for a in aggregates if self.snapshot_due(before[a.id], a.version)]
+        if store is not None:
+            for aggregate in due:
+                try:
+                    snapshot = AggregateSnapshot.take(aggregate)
+                    snapshots.append(store.mapper.to_stored_event(snapshot))
+                except Exception as error:  # a snapshot only spares replays
+                    log.warning("no snapshot of %s: %s", aggregate.id, error)
         return Transaction(events, snapshots)
 
     def _write(self, transaction: Transaction) -> int:

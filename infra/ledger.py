@@ -704,10 +704,15 @@ class ReliefLedger(Application[UUID]):
                 # route only reads it): it is the newest version, shared from now on. Other
                 # callers may go on changing theirs, so theirs are not shared.
                 self.latest.offer(aggregate)
-            interval = self.snapshot_interval
-            if interval and aggregate.version // interval > before[aggregate.id] // interval:
+            if self.snapshot_due(before[aggregate.id], aggregate.version):
                 self.snapshot(aggregate)
         return recordings
+
+    def snapshot_due(self, version_before: int, version: int) -> bool:
+        """Whether a save from ``version_before`` to ``version`` crossed a multiple of the
+        snapshot interval (0: snapshots are not taken)."""
+        interval = self.snapshot_interval
+        return bool(interval) and version // interval > version_before // interval
 
     def snapshot(self, aggregate: Any) -> bool:
         """Store a snapshot of ``aggregate`` (at its version); False when it cannot be taken
