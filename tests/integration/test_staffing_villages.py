@@ -19,7 +19,7 @@ import json
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -221,53 +221,47 @@ def generate(seed: int, now: dt.datetime) -> History:
     handling: set[uuid.UUID] = set()  # the handling staff of counties and townships
     staffed = [*COUNTIES, *(county + t for county in COUNTIES for t in ("001", "002", "003"))]
     cases: dict[uuid.UUID, str] = {}  # case -> active, suspended or closed
+
+    def hire(name: str, kind: str, divisions: Callable[[], list[str]]) -> uuid.UUID:
+        """A staff member hired (paid by the county or under a contract) and assigned to one
+        of ``divisions`` (asked for after the hire, as the history's order of draws wants)."""
+        staff_id = uuid.uuid4()
+        contract = rng.choice([None, None, *(c for c, _ in contracts)])
+        h.record(
+            StaffMember.Hired,
+            staff_id,
+            name=name,
+            kind=kind,
+            government_unit=None if contract else COUNTIES[0],
+            contractor_id=None,
+            contract_id=contract,
+            person_id=None,
+            provenance=BY_OFFICER,
+        )
+        h.record(
+            StaffMember.Assigned, staff_id, division=rng.choice(divisions()), provenance=BY_OFFICER
+        )
+        staff[staff_id] = False
+        return staff_id
+
     for _ in range(220):
         active_staff = [s for s, removed in staff.items() if not removed]
         if rng.random() < 0.12:  # handling staff of a county or township, paid either way
-            staff_id = uuid.uuid4()
-            contract = rng.choice([None, None, *(c for c, _ in contracts)])
-            h.record(
-                StaffMember.Hired,
-                staff_id,
-                name="经办员",
-                kind="handling_staff",
-                government_unit=None if contract else COUNTIES[0],
-                contractor_id=None,
-                contract_id=contract,
-                person_id=None,
-                provenance=BY_OFFICER,
+            # now and then assigned to a village, where it is not counted
+            staff_id = hire(
+                "经办员",
+                "handling_staff",
+                lambda: staffed if rng.random() < 0.9 else villages[:1],
             )
-            h.record(
-                StaffMember.Assigned,
-                staff_id,  # now and then to a village, where it is not counted
-                division=rng.choice(staffed if rng.random() < 0.9 else villages[:1]),
-                provenance=BY_OFFICER,
-            )
-            staff[staff_id] = False
             handling.add(staff_id)
             continue
         roll = rng.random()
         if roll < 0.3 or not active_staff:
-            staff_id = uuid.uuid4()
-            contract = rng.choice([None, None, *(c for c, _ in contracts)])
-            h.record(
-                StaffMember.Hired,
-                staff_id,
-                name="协理员",
-                kind="village_coordinator",
-                government_unit=None if contract else COUNTIES[0],
-                contractor_id=None,
-                contract_id=contract,
-                person_id=None,
-                provenance=BY_OFFICER,
+            hire(
+                "协理员",
+                "village_coordinator",
+                lambda: villages[:-2] if rng.random() < 0.9 else [unregistered],
             )
-            h.record(
-                StaffMember.Assigned,
-                staff_id,
-                division=rng.choice(villages[:-2] if rng.random() < 0.9 else [unregistered]),
-                provenance=BY_OFFICER,
-            )
-            staff[staff_id] = False
         elif roll < 0.45:
             staff_id = rng.choice(active_staff)
             h.record(
