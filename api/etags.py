@@ -25,6 +25,7 @@ with ``Cache-Control: no-cache`` has its answer computed afresh.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import threading
 from collections import OrderedDict
@@ -38,10 +39,11 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from psycopg import sql
 from psycopg_pool import ConnectionPool
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal
-from api.deps import AppServices
+from api.deps import AppServices, IsoDateTime
 from domain.clock import business_date
 from infra.database import LoopReads
 from infra.schema import CONTROL_SCHEMA, generation_schema
@@ -132,6 +134,7 @@ class ProjectionMarks:
         names: Sequence[str],
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
+        days: Mapping[str, dt.date] | None = None,
     ) -> list[Any]:
         key = tuple(sorted(names))
         conn = pool.getconn()
@@ -143,7 +146,7 @@ class ProjectionMarks:
                 if known is None:
                     known = self._read_generations(conn, key)
                 try:
-                    statement = self._statement(known, extra, tables or {})
+                    statement = self._statement(known, extra, tables or {}, days or {})
                     row = conn.execute(statement, _params(key, extra))
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -162,6 +165,7 @@ class ProjectionMarks:
         names: Sequence[str],
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
+        days: Mapping[str, dt.date] | None = None,
     ) -> list[Any]:
         """``read``, its statements sent from the event loop (``LoopReads``): a kept answer
         or a 304 then costs no hand-off to a worker thread at all."""
@@ -175,7 +179,7 @@ class ProjectionMarks:
                 with self._lock:
                     self._generations[key] = known
             try:
-                statement = self._statement(known, extra, tables or {})
+                statement = self._statement(known, extra, tables or {}, days or {})
                 rows = await reads.fetch(statement, _params(key, extra))
                 got = list(rows[0].values()) if rows else None
             except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -205,14 +209,20 @@ class ProjectionMarks:
 
     @staticmethod
     def _statement(
-        known: Sequence[tuple[str, int]], extra: Marks | None, tables: Mapping[str, Sequence[str]]
+        known: Sequence[tuple[str, int]],
+        extra: Marks | None,
+        tables: Mapping[str, Sequence[str]],
+        days: Mapping[str, dt.date],
     ) -> sql.Composed:
         columns = [
             sql.SQL(
                 "(SELECT array_agg(active_generation ORDER BY name)"
                 " FROM {}.projections WHERE name = ANY(%s))"
             ).format(sql.Identifier(CONTROL_SCHEMA)),
-            *(_content_mark(name, generation, tables.get(name)) for name, generation in known),
+            *(
+                _content_mark(name, generation, tables.get(name), days.get(name))
+                for name, generation in known
+            ),
         ]
         if extra is not None and extra.query is not None:
             columns.append(sql.SQL("({})").format(sql.SQL(extra.query)))
@@ -223,10 +233,19 @@ class ProjectionMarks:
         return sql.SQL("SELECT ") + sql.SQL(", ").join(named)
 
 
-def _content_mark(name: str, generation: int, tables: Sequence[str] | None) -> sql.Composed:
-    """The projection's content position, or, for an answer reading only ``tables`` of it,
-    the position of the last batch that wrote any of them (0: none has been written)."""
+def _content_mark(
+    name: str, generation: int, tables: Sequence[str] | None, day: dt.date | None
+) -> sql.Composed:
+    """The projection's content position; for an answer reading only ``tables`` of it, the
+    position of the last batch that wrote any of them; for an answer built only from what was
+    recorded by a moment on ``day``, the position of the last batch that held an event recorded
+    on or before that day (0: none)."""
     schema = sql.Identifier(generation_schema(name, generation))
+    if day is not None:
+        return sql.SQL(
+            "(SELECT coalesce((SELECT content_position FROM {}._day_marks"
+            " WHERE recorded_on <= {} ORDER BY recorded_on DESC LIMIT 1), 0))"
+        ).format(schema, sql.Literal(day))
     if tables is None:
         return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
     return sql.SQL(
@@ -262,19 +281,43 @@ def staffing_marks(request: Request, now: Any) -> Marks:
     )
 
 
+_MOMENT: TypeAdapter[dt.datetime] = TypeAdapter(IsoDateTime)
+
+
+def day_asked(request: Request) -> dt.date | None:
+    """The business day of the past moment a staffing answer is asked as it stood at
+    (``at``, parsed as the route parses it); None for the present, or for an ``at`` the route
+    refuses. The staffing tables keep intervals from when their events were recorded, so an
+    answer at a moment is built from what was recorded by then (a correction recorded later is
+    dated from when it was recorded, as the view as it stood then did not know it)."""
+    text = request.query_params.get("at")
+    if text is None:
+        return None
+    try:
+        moment = _MOMENT.validate_python(text)
+    except ValidationError:
+        return None
+    return business_date(moment) if moment.tzinfo is not None else None
+
+
 Extra = Callable[[Request, Any], Marks]
+Day = Callable[[Request], dt.date | None]
 
 
 def conditional(
     *projections: str,
     extra: Extra | None = None,
     tables: Mapping[str, Sequence[str]] | None = None,
+    recorded_by: Mapping[str, Day] | None = None,
 ) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
     If-None-Match names it, or with the answer this process keeps under it. On the event loop
     but for the one round trip reading the marks (no read cursor is taken for a kept answer).
     ``tables``: for a projection named there, the answer reads those of its tables only, and
-    its tag follows their writes alone."""
+    its tag follows their writes alone. ``recorded_by``: for a projection named there, when
+    the request asks for an answer built from what was recorded by a moment on the day given,
+    its tag follows only batches holding events recorded by that day (a month-end answer is
+    kept while today's commands pass)."""
 
     async def etag(
         request: Request,
@@ -290,10 +333,13 @@ def conditional(
         added = extra(request, services.clock.now()) if extra is not None else None
         marks_of: ProjectionMarks = request.app.state.projection_marks
         reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
+        days = {name: day for name, of in (recorded_by or {}).items() if (day := of(request))}
         if reads is not None and reads.serves():
-            marks = await marks_of.read_on_loop(reads, projections, added, tables)
+            marks = await marks_of.read_on_loop(reads, projections, added, tables, days)
         else:
-            marks = await run_in_threadpool(marks_of.read, runtime.pool, projections, added, tables)
+            marks = await run_in_threadpool(
+                marks_of.read, runtime.pool, projections, added, tables, days
+            )
         parts: list[Any] = [
             request.url.path,
             sorted(request.query_params.multi_items()),
@@ -321,8 +367,18 @@ def matches(if_none_match: str, tag: str) -> bool:
     return any(c == "*" or c.removeprefix("W/") == tag for c in candidates)
 
 
-CaseloadTag = Annotated[str, conditional("caseload")]
-StaffingTag = Annotated[str, conditional("staffing", "policies", extra=staffing_marks)]
+# Caseload and staffing rows carry the names of their divisions (the divisions projection's).
+CaseloadTag = Annotated[str, conditional("caseload", "divisions")]
+StaffingTag = Annotated[
+    str,
+    conditional(
+        "staffing",
+        "policies",
+        "divisions",
+        extra=staffing_marks,
+        recorded_by={"staffing": day_asked},
+    ),
+]
 #: Alerts and their reviews only: the facts the rules keep change with nearly every event.
 AlertsTag = Annotated[str, conditional("red_flags", tables={"red_flags": ALERT_TABLES})]
 

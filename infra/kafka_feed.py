@@ -254,10 +254,10 @@ class KafkaFeedRunner:
                     "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = %s",
                     (self.topic, partition),
                 )
-            advance_tracking(conn, position, changed=applied > 0)
+            advance_tracking(conn, position, applied)
             if self.before_commit is not None:
                 self.before_commit(position)
-        log.debug("kafka feed %s: %d records, %d applied", self.name, len(records), applied)
+        log.debug("kafka feed %s: %d records, %d applied", self.name, len(records), len(applied))
         return len(records)
 
     def _check_continuity(
@@ -283,7 +283,7 @@ class KafkaFeedRunner:
 
     def _apply(
         self, conn: psycopg.Connection, relayed: list[tuple[Any, cloudevents.RelayedEvent]]
-    ) -> int:
+    ) -> list[RecordedEvent]:
         ids = list({event.originator_id for _, event in relayed})
         versions: dict[UUID, int] = dict(
             conn.execute(
@@ -329,7 +329,7 @@ class KafkaFeedRunner:
                 sorted(changed.items()),
                 key=("originator_id",),
             )
-        return len(fresh)
+        return fresh
 
     def run_forever(self, stop: threading.Event) -> None:
         try:

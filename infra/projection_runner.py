@@ -29,6 +29,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification,
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from domain.clock import business_date
 from infra.faults import is_transient
 from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
 from projections.base import Projection, RecordedEvent
@@ -75,14 +76,21 @@ class Target:
         return generation_schema(self.projection.name, row[0])
 
 
-def advance_tracking(conn: psycopg.Connection, position: int, *, changed: bool) -> None:
-    """Move the generation's position; when the batch brought events the projection reads and
-    wrote rows, the mark of each table it wrote to and the content position too (what
-    answers' ETags follow: api/etags.py), in the same statement. The tables written are the
-    transaction's own statistics (inserted, updated or deleted rows, COPY included): no
-    projection lists them. A batch whose events changed no row (a projection reading a topic
-    for some events of it only) leaves every answer's tag as it was."""
-    if not changed:
+def advance_tracking(
+    conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]
+) -> None:
+    """Move the generation's position past a batch that applied ``events``; when it brought
+    events the projection reads and wrote rows, the marks answers' ETags follow
+    (api/etags.py) move too, in the same statement:
+    - the mark of each table written, from the transaction's own statistics (inserted,
+      updated or deleted rows, COPY included): no projection lists them;
+    - the content position;
+    - the day mark of the business day of the batch's earliest recorded event (marks of later
+      days are dropped: that batch is the last for every day from it on), which an answer as
+      things stood at a past moment follows.
+    A batch whose events changed no row (a projection reading a topic for some events of it
+    only) leaves every answer's tag as it was."""
+    if not events:
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
         return
     conn.execute(
@@ -92,11 +100,16 @@ def advance_tracking(conn: psycopg.Connection, position: int, *, changed: bool) 
         " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
         " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
         " ON CONFLICT (relname) DO UPDATE SET content_position = excluded.content_position"
-        " RETURNING 1)"
+        " RETURNING 1),"
+        " later AS (DELETE FROM _day_marks"
+        " WHERE recorded_on > %(day)s AND EXISTS (SELECT FROM written)),"
+        " day AS (INSERT INTO _day_marks (recorded_on, content_position)"
+        " SELECT %(day)s, %(position)s WHERE EXISTS (SELECT FROM written)"
+        " ON CONFLICT (recorded_on) DO UPDATE SET content_position = excluded.content_position)"
         " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
         " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
         " ELSE content_position END",
-        {"position": position},
+        {"position": position, "day": business_date(min(e.timestamp for e in events))},
     )
 
 
@@ -305,7 +318,7 @@ class PostgresFeedRunner:
         with collector_paused():
             events = [self.decode(row) for row in rows]
             self.applier.apply(conn, events)
-        advance_tracking(conn, last, changed=bool(events))
+        advance_tracking(conn, last, events)
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last

@@ -90,6 +90,10 @@ def create_generation(
     # answer reading only some tables (alerts, not the facts behind them) keeps its tag while
     # batches write only the others.
     conn.execute(TABLE_MARKS_DDL)
+    # Per business day, the position of the last batch that wrote rows and held an event
+    # recorded that day or before: an answer as things stood at a past moment (built only from
+    # what was recorded by then) keeps its tag while batches of later events pass.
+    conn.execute(DAY_MARKS_DDL)
     # Kafka feed: where each partition is read to, and the last version applied per aggregate
     # (so a republished or duplicated message is applied once).
     conn.execute(
@@ -105,6 +109,35 @@ def create_generation(
 TABLE_MARKS_DDL = (
     "CREATE TABLE _table_marks (relname text PRIMARY KEY, content_position bigint NOT NULL)"
 )
+
+
+DAY_MARKS_DDL = (
+    "CREATE TABLE _day_marks (recorded_on date PRIMARY KEY, content_position bigint NOT NULL)"
+)
+
+
+def add_day_marks(conn: psycopg.Connection, schema: str) -> None:
+    """Day marks for a generation built before them: one mark before every day at the
+    generation's content position, so an answer at any moment follows every batch, as before."""
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute(DAY_MARKS_DDL)
+        conn.execute(
+            "INSERT INTO _day_marks (recorded_on, content_position)"
+            " SELECT '-infinity', content_position FROM _tracking"
+        )
+
+
+def generations_without(conn: psycopg.Connection, table: str) -> list[str]:
+    """The generations (schemas with a tracking table) built before ``table`` was added."""
+    rows = conn.execute(
+        "SELECT t.table_schema FROM information_schema.tables t"
+        " WHERE t.table_name = '_tracking' AND NOT EXISTS (SELECT 1 FROM"
+        " information_schema.tables m WHERE m.table_schema = t.table_schema"
+        " AND m.table_name = %s) ORDER BY 1",
+        (table,),
+    ).fetchall()
+    return [str(schema) for (schema,) in rows]
 
 
 def add_table_marks(conn: psycopg.Connection, schema: str) -> None:
@@ -174,13 +207,9 @@ def init_schema(
                 add_missing_column(
                     conn, f"{schema}._tracking", "content_position", "bigint NOT NULL DEFAULT 0"
                 )
-            for (schema,) in conn.execute(
-                "SELECT t.table_schema FROM information_schema.tables t"
-                " WHERE t.table_name = '_tracking' AND NOT EXISTS (SELECT 1 FROM"
-                " information_schema.tables m WHERE m.table_schema = t.table_schema"
-                " AND m.table_name = '_table_marks') ORDER BY 1"
-            ).fetchall():
-                add_table_marks(conn, schema)
+            for table, add in (("_table_marks", add_table_marks), ("_day_marks", add_day_marks)):
+                for schema in generations_without(conn, table):
+                    add(conn, schema)
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

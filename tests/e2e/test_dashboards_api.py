@@ -4,17 +4,21 @@ it stood at a past moment."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
+from infra.divisions_file import read_division_file
 from infra.projection_runner import rebuild
 from infra.runtime import Runtime
 from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
+from tests.conftest import TEST_DIVISIONS
 from tests.e2e.http import actor, count_hand_offs, ok, refused
 from tests.factories import BY_OFFICER, approver, hire_staff_for
 from tests.scenario import application, approve
@@ -298,3 +302,53 @@ def test_staffing_at_a_past_moment_from_the_intervals(
     tag_then = client.get("/staffing", params={**params, "at": before.isoformat()}).headers["ETag"]
     assert tag_then != client.get("/staffing", params=params).headers["ETag"]
     refused(client.get("/staffing", params={"at": "yesterday"}), 422, "invalid-request")
+
+
+def test_an_answer_at_a_past_day_keeps_its_tag_while_later_events_pass(
+    client: TestClient, province: Runtime
+) -> None:
+    """Staffing as it stood at a moment is built from what was recorded by then: its tag (and
+    the answer kept under it) stays while batches of events recorded on later days pass, and
+    moves with those recorded on its own day."""
+    runtime = province
+    cache = client.app.state.answer_cache  # type: ignore[attr-defined]
+    yesterday = (runtime.services.clock.now() - dt.timedelta(days=1)).isoformat()
+    earlier_today = runtime.services.clock.now().isoformat()
+    path, params = "/staffing", {"level": "county"}
+    past = client.get(path, params={**params, "at": yesterday})
+    today = client.get(path, params={**params, "at": earlier_today})
+    approve(runtime, application(runtime, "440104", village_="002"))
+    catch_up(runtime)
+    hits = cache.hits
+    again = client.get(path, params={**params, "at": yesterday})
+    assert (again.headers["ETag"], again.content) == (past.headers["ETag"], past.content)
+    assert cache.hits == hits + 1
+    moved = client.get(path, params={**params, "at": earlier_today})
+    assert moved.headers["ETag"] != today.headers["ETag"]
+    assert moved.json()["items"] == today.json()["items"]  # recorded after that moment
+    now = ok(client.get(path, params=params))["items"]
+    assert {r["division"]: r["households"] for r in now}["440104"] == 2
+
+
+def test_a_renamed_division_moves_the_tags_of_answers_naming_it(
+    client: TestClient, province: Runtime, tmp_path: Path
+) -> None:
+    """Caseload and staffing rows carry their divisions' names: a rename is a new answer."""
+    runtime = province
+    caseload = client.get("/caseload", params={"level": "county"})
+    staffing = client.get("/staffing", params={"level": "county"})
+    listed = read_division_file(TEST_DIVISIONS)
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(
+        f"# effective_from: {runtime.services.clock.today().isoformat()}\ncode,name\n"
+        + "\n".join(
+            f"{d.code},{'新名区' if d.code == '440103' else d.name}" for d in listed.divisions
+        )
+    )
+    assert runtime.load_divisions(read_division_file(renamed), actor="test").renamed == 1
+    catch_up(runtime)
+    for before, path in ((caseload, "/caseload"), (staffing, "/staffing")):
+        after = client.get(path, params={"level": "county"})
+        assert after.headers["ETag"] != before.headers["ETag"]
+        names = {r["division"]: r["name"] for r in after.json()["items"]}
+        assert names["440103"] == "新名区"

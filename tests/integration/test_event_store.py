@@ -1,18 +1,23 @@
 """The event store on a real PostgreSQL: one ordered log, provenance on every event, conflicts."""
 
+import datetime as dt
 import multiprocessing
 import threading
 import uuid
+from types import SimpleNamespace
+from typing import Any
 
 import psycopg
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
+from domain.clock import BUSINESS_TZ
 from domain.commands.cases import CloseCase
 from domain.errors import CaseAlreadyClosed, NotFound, VersionMismatch
 from infra.projection_runner import advance_tracking
 from infra.runtime import Runtime
 from infra.schema import init_schema
+from projections.base import RecordedEvent
 from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from tests.factories import approver
@@ -178,16 +183,18 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     assert sum(n.topic.endswith("ApplicationReceived") for n in notifications) == 40
 
 
-def test_a_generation_built_before_table_marks_gets_them_at_its_content_position(
+def test_a_generation_built_before_table_and_day_marks_gets_them_at_its_content_position(
     runtime: Runtime,
 ) -> None:
-    """Upgrading a generation built without per-table marks marks every one of its tables at
-    the content position its answers' tags followed, so no tag goes back to an older one."""
+    """Upgrading a generation built without per-table or per-day marks marks every one of its
+    tables, and every day, at the content position its answers' tags followed, so no tag goes
+    back to an older one."""
     approve(runtime, application(runtime))
     for projection in ALL_PROJECTIONS:
         runtime.projection_runner(projection).catch_up()
     with psycopg.connect(runtime.settings.database_url, autocommit=True) as conn:
         conn.execute("DROP TABLE rm_caseload_g1._table_marks")
+        conn.execute("DROP TABLE rm_caseload_g1._day_marks")
         (content,) = conn.execute(
             "SELECT content_position FROM rm_caseload_g1._tracking"
         ).fetchone() or (None,)
@@ -197,37 +204,68 @@ def test_a_generation_built_before_table_marks_gets_them_at_its_content_position
         marks = dict(
             conn.execute("SELECT relname, content_position FROM rm_caseload_g1._table_marks")
         )
+        days = conn.execute(
+            "SELECT recorded_on::text, content_position FROM rm_caseload_g1._day_marks"
+        ).fetchall()
     assert set(marks) >= {"caseload", "caseload_rollup", "case_index"}
     assert set(marks.values()) == {content}
+    assert days == [("-infinity", content)]
 
 
-def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_table_mark(
+def recorded_on(*days: dt.date) -> list[RecordedEvent]:
+    """Events recorded at noon (business time) on ``days``: all ``advance_tracking`` reads of
+    the events a batch applied is when they were recorded."""
+    return [
+        RecordedEvent(0, uuid.uuid4(), 1, "t", SimpleNamespace(timestamp=at_noon(day)))
+        for day in days
+    ]
+
+
+def at_noon(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12), BUSINESS_TZ)
+
+
+def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_mark(
     runtime: Runtime,
 ) -> None:
     """``advance_tracking``: a batch of events the projection reads moves its content
-    position (what answers' tags follow) only when it wrote rows, and marks the tables it
-    wrote to at that position."""
+    position (what answers' tags follow) only when it wrote rows, marks the tables it wrote
+    to at that position, and the business day of its earliest event (dropping the marks of
+    later days: no answer at a moment from that day on is older than this batch)."""
     approve(runtime, application(runtime))
     runtime.projection_runner(CaseloadProjection).catch_up()
 
-    def marks(conn: psycopg.Connection) -> tuple[int, dict[str, int]]:
+    def marks(conn: psycopg.Connection) -> tuple[int, dict[str, int], list[tuple[Any, ...]]]:
         (content,) = conn.execute("SELECT content_position FROM _tracking").fetchone() or (0,)
-        return content, dict(conn.execute("SELECT relname, content_position FROM _table_marks"))
+        tables = dict(conn.execute("SELECT relname, content_position FROM _table_marks"))
+        days = conn.execute("SELECT * FROM _day_marks ORDER BY recorded_on").fetchall()
+        return content, tables, days
 
+    may, june, july = dt.date(2026, 5, 31), dt.date(2026, 6, 30), dt.date(2026, 7, 31)
     with psycopg.connect(runtime.settings.database_url) as conn:
         conn.execute("SET search_path TO rm_caseload_g1")
         before = marks(conn)
         with conn.transaction():
-            advance_tracking(conn, before[0] + 5, changed=True)  # events read, nothing written
+            advance_tracking(conn, before[0] + 5, recorded_on(may))  # events read, none written
         assert marks(conn) == before
         assert conn.execute("SELECT position FROM _tracking").fetchone() == (before[0] + 5,)
         with conn.transaction():
             conn.execute("UPDATE caseload SET households = households WHERE false")  # no row
             conn.execute("UPDATE caseload_rollup SET households = households")
-            advance_tracking(conn, before[0] + 9, changed=True)
-        content, tables = marks(conn)
+            advance_tracking(conn, before[0] + 9, recorded_on(july, june))
+        content, tables, days = marks(conn)
         assert content == before[0] + 9 and tables["caseload_rollup"] == content
         assert tables["caseload"] == before[1]["caseload"] < content
+        assert days[-1] == (june, content)
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, before[0] + 12, recorded_on(july))
+        assert marks(conn)[2][-2:] == [(june, before[0] + 9), (july, before[0] + 12)]
+        with conn.transaction():  # a batch holding an event recorded earlier than those
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, before[0] + 15, recorded_on(july, may))
+        assert marks(conn)[2][-1] == (may, before[0] + 15)
+        assert all(day < may for day, _ in marks(conn)[2][:-1])
 
 
 def test_several_events_saved_together_get_their_positions_in_order(runtime: Runtime) -> None:
