@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import http.client
 import json
 import logging
@@ -12,7 +13,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -184,12 +185,26 @@ class Stream:
     ok: tuple[int, ...] = (200,)
 
 
+def schedule(rates: Sequence[float], seconds: float) -> Iterator[tuple[float, int, int]]:
+    """When each request falls due, in order: (seconds from the start, stream, its number).
+    Each stream keeps its own phase, so the streams' requests interleave evenly rather than
+    all falling due at the same instant (as they did here before: a burst of one request per
+    stream, each queued behind the others)."""
+    phase = [i / (len(rates) * rate) for i, rate in enumerate(rates)]
+    heap = [(phase[i], i, 0) for i in range(len(rates))]
+    heapq.heapify(heap)
+    while heap:
+        at, i, k = heapq.heappop(heap)
+        if at < seconds:
+            yield at, i, k
+            heapq.heappush(heap, (phase[i] + (k + 1) / rates[i], i, k + 1))
+
+
 def open_loop(port: int, streams: Sequence[Stream], seconds: float, workers: int = 32) -> dict:
     """Send every stream at its rate for ``seconds`` from a pool of keep-alive connections.
 
     Latency is measured from the request's *scheduled* time to its answer, so a slow answer
     that delays the ones behind it counts against them too (no coordinated omission)."""
-    import heapq
     import queue
 
     jobs: queue.Queue[Any] = queue.Queue()
@@ -214,19 +229,13 @@ def open_loop(port: int, streams: Sequence[Stream], seconds: float, workers: int
     for t in threads:
         t.start()
     t0 = time.perf_counter() + 0.2
-    end = t0 + seconds
-    heap = [(t0 + i / (len(streams) * s.rate), i, 0) for i, s in enumerate(streams)]
-    heapq.heapify(heap)
-    while heap:
-        at, i, k = heapq.heappop(heap)
-        if at >= end:
-            continue
+    for offset, i, k in schedule([s.rate for s in streams], seconds):
+        at = t0 + offset
         delay = at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         stream = streams[i]
         jobs.put((stream, at, stream.make(k)))
-        heapq.heappush(heap, (t0 + (k + 1) / stream.rate, i, k + 1))
     for _ in threads:
         jobs.put(None)
     for t in threads:

@@ -6,6 +6,7 @@ never by the test suite. These tests only keep the scripts working.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -174,3 +175,16 @@ def test_run_all_writes_the_table(bench_home: Path, tmp_path: Path) -> None:
     assert "## 3k events" in table
     assert "chain verification events/s" in table
     assert "bulk import events/s" in table
+
+
+def test_the_open_loop_interleaves_its_streams_evenly() -> None:
+    """Four streams at 10 requests/s: one request every 25 ms in turn, for the whole run, never
+    one of each at the same instant."""
+    from bench.load import schedule
+
+    due = list(schedule([10.0] * 4, 1.0))
+    assert len(due) == 40
+    assert [i for _, i, _ in due] == [0, 1, 2, 3] * 10
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(due)]
+    assert min(gaps) == pytest.approx(0.025) and max(gaps) == pytest.approx(0.025)
+    assert [k for _, i, k in due if i == 2] == list(range(10))
