@@ -1,8 +1,12 @@
-"""The arithmetic of the dashboards' rolled-up rows (projections/caseload.py rollup)."""
+"""The arithmetic of the dashboards' rolled-up rows (projections/caseload.py rollup) and the
+staffing rows' answers."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from projections.caseload import LEVELS, rollup, rollup_source
+from projections.staffing_view import DivisionStaffing, division_row
 
 
 def test_a_village_change_counts_once_at_every_level() -> None:
@@ -45,3 +49,9 @@ def test_a_level_within_a_narrower_division_reads_the_division_level() -> None:
     assert rollup_source("440103001", "county") == "township"
     assert rollup_source("440103001001", "province") == "village"
     assert rollup_source("44010300", "prefecture") == "township"
+
+
+def test_a_staffing_row_answers_every_field_and_its_staff() -> None:
+    row = DivisionStaffing("440103", "county", 300, 4, 2, 1, 1, "荔湾区")
+    answered = division_row(row)
+    assert answered == {**{f.name: getattr(row, f.name) for f in fields(row)}, "staff": 3}
