@@ -14,7 +14,7 @@ from psycopg import Cursor
 
 from domain.case import CaseStatus, ReliefCase
 from projections.base import FoldingProjection, RecordedEvent, handles
-from projections.divisions import name_rows
+from projections.divisions import NAME_OF, name_rows
 from projections.sets import Column, arrays, select_where_in, unnest, upsert
 
 #: The status each event moves a case to.
@@ -366,10 +366,12 @@ def query_caseload(
             " sum(r.cases)::int AS cases, sum(r.households)::int AS households"
             f" FROM read_models.caseload_rollup r WHERE {clause} GROUP BY 1, 2, 3"
         )
-    # One place to add columns beside a row (a division's name joins here on g.division).
+    # The page, then beside each of its rows the division's name (only the page's are named).
     cursor.execute(
+        f"SELECT p.*, {NAME_OF.format(code='p.division')} FROM ("
         "SELECT g.division, g.programme, g.status, g.cases, g.households, count(*) OVER ()"
-        f" FROM ({rows_sql}) g ORDER BY g.division, g.programme, g.status LIMIT %s OFFSET %s",
+        f" FROM ({rows_sql}) g ORDER BY g.division, g.programme, g.status LIMIT %s OFFSET %s"
+        ") p ORDER BY p.division, p.programme, p.status",
         [*params, limit, offset],
     )
     rows = cursor.fetchall()
@@ -385,10 +387,11 @@ def query_caseload(
             "cases": r[3],
             # A household is counted once per village (a household lives in one village).
             "households": r[4],
+            "name": r[6],
         }
         for r in rows
     ]
-    return name_rows(cursor, items), total
+    return items, total
 
 
 def query_caseload_by(

@@ -12,7 +12,7 @@ from psycopg import Cursor
 
 from domain.clock import BUSINESS_TZ, business_date
 from domain.staffing import StaffingPolicy, policy_on
-from projections.divisions import name_rows
+from projections.divisions import NAME_OF
 
 #: Every recorded version of the band tables (projections/policies.py).
 POLICY_TABLE = "read_models.staffing_policies"
@@ -807,8 +807,9 @@ def current_staffing(
     else:  # the page an index range in code order, its rows alone judged
         paged = _current_rows(division, level, policy, paged=True)
         query = f"SELECT c.* FROM ({paged}) c ORDER BY c.division"
+    # Beside each row of the page, the division's name (no round trip of its own).
     cursor.execute(
-        query,
+        f"SELECT q.*, {NAME_OF.format(code='q.division')} FROM ({query}) q ORDER BY q.division",
         {**params, "limit": limit, "offset": offset},
         prepare=_CUSTOM_PLAN,
     )
@@ -818,8 +819,11 @@ def current_staffing(
         where = "WHERE c.shortfall > 0" if short_only else ""
         cursor.execute(f"SELECT count(*) FROM ({rows_now}) c {where}", params, prepare=_CUSTOM_PLAN)
         total = cursor.fetchone()[0]  # type: ignore[index]
-    items = [division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows]
-    return (policy.name if policy else None), name_rows(cursor, items), total
+    items = [
+        division_row(DivisionStaffing(r[0], r[1], r[2], r[3], r[4], r[5], r[6], name=r[8]))
+        for r in rows
+    ]
+    return (policy.name if policy else None), items, total
 
 
 def current_summary(

@@ -333,7 +333,8 @@ def test_an_answer_at_a_past_day_keeps_its_tag_while_later_events_pass(
 def test_a_renamed_division_moves_the_tags_of_answers_naming_it(
     client: TestClient, province: Runtime, tmp_path: Path
 ) -> None:
-    """Caseload and staffing rows carry their divisions' names: a rename is a new answer."""
+    """Caseload and staffing rows carry their divisions' names: a rename is a new answer, and
+    a division abolished since keeps the last name it had."""
     runtime = province
     caseload = client.get("/caseload", params={"level": "county"})
     staffing = client.get("/staffing", params={"level": "county"})
@@ -342,13 +343,17 @@ def test_a_renamed_division_moves_the_tags_of_answers_naming_it(
     renamed.write_text(
         f"# effective_from: {runtime.services.clock.today().isoformat()}\ncode,name\n"
         + "\n".join(
-            f"{d.code},{'新名区' if d.code == '440103' else d.name}" for d in listed.divisions
+            f"{d.code},{'新名区' if d.code == '440103' else d.name}"
+            for d in listed.divisions
+            if not d.code.startswith("440104")  # abolished
         )
     )
-    assert runtime.load_divisions(read_division_file(renamed), actor="test").renamed == 1
+    report = runtime.load_divisions(read_division_file(renamed), actor="test")
+    assert report.renamed == 1 and report.abolished > 0
     catch_up(runtime)
     for before, path in ((caseload, "/caseload"), (staffing, "/staffing")):
         after = client.get(path, params={"level": "county"})
         assert after.headers["ETag"] != before.headers["ETag"]
         names = {r["division"]: r["name"] for r in after.json()["items"]}
         assert names["440103"] == "新名区"
+        assert names["440104"] == "测试区440104"
