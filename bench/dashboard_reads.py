@@ -122,6 +122,32 @@ def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, fl
     return {key: sum(got[key] for got in by_process.values()) for key in ("hits", "misses")}
 
 
+def cpu_by_process(api: stores.Service, runner: stores.Service, store: stores.Store) -> dict:
+    """CPU seconds so far of each part of the system under test, of this process (the load
+    generator) and of the whole machine (anything else running shows as ``other``), with the
+    wall clock."""
+    import psutil
+
+    machine = psutil.cpu_times()
+    return {
+        "wall": time.perf_counter(),
+        "api": api.cpu_seconds(),
+        "projections": runner.cpu_seconds(),
+        "postgres": store.postgres_cpu(),
+        "load_generator": time.process_time(),
+        "machine": machine.user + machine.system + machine.nice + machine.irq + machine.softirq,
+    }
+
+
+def cores_busy(before: dict, after: dict) -> dict[str, float]:
+    """Cores each part kept busy between two readings (of the machine's 2 or more)."""
+    wall = after["wall"] - before["wall"]
+    busy = {k: (after[k] - before[k]) / wall for k in before if k != "wall"}
+    parts = sum(v for k, v in busy.items() if k != "machine")
+    busy["other"] = max(busy.pop("machine") - parts, 0.0)
+    return {k: round(v, 2) for k, v in busy.items()}
+
+
 def within_targets(got: dict[str, dict]) -> bool:
     return all(
         v["failed"] == 0
@@ -181,13 +207,16 @@ def main() -> None:
             profiling.maybe_profile(args, api.pid, "dashboard_reads_api"),
         ):
             before = answer_cache(api.port, store.settings)
+            cpu_before = cpu_by_process(api, runner, store)
             loaded = load.open_loop(api.port, [*reads, commands], args.seconds)
+            cores = cores_busy(cpu_before, cpu_by_process(api, runner, store))
             after = answer_cache(api.port, store.settings)
         computed = after["misses"] - before["misses"]
         kept = after["hits"] - before["hits"]
         hit_rate = round(kept / max(kept + computed, 1), 3)
         common.log(f"loaded: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in loaded.items()}) }")
         common.log(f"answers kept/computed under load: {kept}/{computed} (hit rate {hit_rate})")
+        common.log(f"cores busy under load, by process: {cores}")
         steps: list[dict] = []
 
         def within_at(rate: float) -> bool:
@@ -228,6 +257,7 @@ def main() -> None:
         common_details = {
             "commands": loaded["commands"],
             "answer_cache_hit_rate": hit_rate,
+            "cores_busy_under_load": cores,
             "status_every": args.status_every,
             "api_workers": args.workers,
             "max_projection_lag_events": max(lag.lags, default=0),
