@@ -84,7 +84,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.router.lifespan_context = closing_loop_reads
     problems.install(app)
-    etags.install(app, cache_bytes=runtime.settings.answer_cache_mb * 1024 * 1024)
+    etags.install(
+        app,
+        cache_bytes=runtime.settings.answer_cache_mb * 1024 * 1024,
+        # Several processes: each answer computed by one of them serves the others too.
+        shared=app.state.loop_reads if runtime.settings.workers > 1 else None,
+        seal=getattr(getattr(runtime.ledger.mapper, "cipher", None), "seal", None),
+    )
     # The API's routes first: a request is matched against the routes in order, and the
     # console's (a router of its own, scanned whole) and the docs' are the rarely asked.
     for router in ROUTERS:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -35,11 +36,13 @@ from typing import Annotated, Any
 
 import orjson
 import psycopg
+from cryptography.exceptions import InvalidTag
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import TypeAdapter, ValidationError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal
@@ -47,7 +50,10 @@ from api.deps import AppServices, IsoDateTime
 from domain.clock import business_date
 from infra.database import LoopReads
 from infra.schema import CONTROL_SCHEMA, generation_schema
+from infra.sealing import Seal
 from projections.red_flags.queries import ALERT_TABLES
+
+log = logging.getLogger(__name__)
 
 #: The generation each projection serves from.
 GENERATIONS = (
@@ -83,6 +89,7 @@ class AnswerCache:
         self.size = 0
         self.hits = 0
         self.misses = 0
+        self.shared_hits = 0  # of the hits: answers another process computed (SharedAnswers)
         self._answers: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -95,6 +102,15 @@ class AnswerCache:
             self._answers.move_to_end(etag)
             self.hits += 1
             return body
+
+    def found_shared(self, etag: str, body: bytes) -> None:
+        """The answer ``get`` missed, found among the shared ones: kept here too, and counted
+        as a hit, not a miss (nothing was computed)."""
+        self.put(etag, body)
+        with self._lock:
+            self.misses -= 1
+            self.hits += 1
+            self.shared_hits += 1
 
     def put(self, etag: str, body: bytes) -> None:
         if len(body) > self.max_bytes // 8:  # one answer never crowds out the rest
@@ -109,10 +125,66 @@ class AnswerCache:
                 self.size -= len(dropped)
 
 
+#: How long a shared answer is kept after it was computed: a tag moves with every batch that
+#: changes what its answer reads, so an older one is rarely asked for again.
+SHARED_TTL_S = 60
+
+_SHARED_GET = f"SELECT body FROM {CONTROL_SCHEMA}.shared_answers WHERE tag = %s"
+_SHARED_PUT = (
+    f"INSERT INTO {CONTROL_SCHEMA}.shared_answers (tag, body) VALUES (%s, %s)"
+    " ON CONFLICT (tag) DO NOTHING RETURNING 1"
+)
+_SHARED_PRUNE = (
+    f"WITH gone AS (DELETE FROM {CONTROL_SCHEMA}.shared_answers"
+    " WHERE stored_at < now() - make_interval(secs => %s) RETURNING 1)"
+    " SELECT count(*) FROM gone"
+)
+
+
+class SharedAnswers:
+    """Answers any API process computed, kept in the database under their tag for a minute, so
+    the several processes of ``relief api --workers N`` (or several hosts) compute each answer
+    once, not once each. An unlogged table: a server crash loses them, which only means
+    computing them again. Sealed with the event key and bound to their tag (answers can carry
+    names): bytes copied under another tag do not open there. Read from the event loop on a
+    process's own miss; written from it after the answer is sent. A failure here is logged and
+    the answer computed or sent as without it."""
+
+    def __init__(self, reads: LoopReads, seal: Seal | None) -> None:
+        self.reads, self.seal = reads, seal
+        self._puts = 0
+
+    def _place(self, tag: str) -> bytes:
+        return b"shared-answer\x00" + tag.encode()
+
+    async def get(self, tag: str) -> bytes | None:
+        try:
+            rows = await self.reads.fetch(_SHARED_GET, (tag,))
+            if not rows:
+                return None
+            body = bytes(rows[0]["body"])
+            return self.seal.open_bound(body, self._place(tag)) if self.seal else body
+        except (psycopg.Error, InvalidTag) as error:
+            log.warning("shared answer %s not read: %s", tag, error)
+            return None
+
+    async def put(self, tag: str, body: bytes) -> None:
+        sealed = self.seal.seal(body, self._place(tag)) if self.seal else body
+        self._puts += 1
+        try:
+            await self.reads.fetch(_SHARED_PUT, (tag, sealed))
+            if self._puts % 100 == 0:
+                await self.reads.fetch(_SHARED_PRUNE, (SHARED_TTL_S,))
+        except psycopg.Error as error:
+            log.warning("shared answer %s not kept: %s", tag, error)
+
+
 class Tag(str):
-    """An answer's ETag, and where the process keeps answers under it (None: nowhere)."""
+    """An answer's ETag, where the process keeps answers under it (None: nowhere), and where
+    it shares them with the other processes (None: not shared)."""
 
     cache: AnswerCache | None = None
+    shared: SharedAnswers | None = None
 
 
 class ProjectionMarks:
@@ -353,9 +425,15 @@ def conditional(
         if if_none_match is not None and matches(if_none_match, tag):
             raise NotModified(tag)
         tag.cache = getattr(request.app.state, "answer_cache", None)
+        on_loop = reads is not None and reads.serves()
+        tag.shared = getattr(request.app.state, "shared_answers", None) if on_loop else None
         fresh = cache_control is not None and "no-cache" in cache_control.lower()
-        if tag.cache is not None and not fresh and (body := tag.cache.get(tag)) is not None:
-            raise CachedAnswer(tag, body)
+        if tag.cache is not None and not fresh:
+            if (body := tag.cache.get(tag)) is not None:
+                raise CachedAnswer(tag, body)
+            if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:
+                tag.cache.found_shared(tag, body)
+                raise CachedAnswer(tag, body)
         return tag
 
     return Depends(etag)
@@ -389,21 +467,30 @@ def answer(content: Any, etag: str) -> Response:
     body = orjson.dumps(content)
     if isinstance(etag, Tag) and etag.cache is not None:
         etag.cache.put(etag, body)
+        if etag.shared is not None:  # shared once sent: the caller does not wait for it
+            return _json(body, etag, BackgroundTask(etag.shared.put, str(etag), body))
     return _json(body, etag)
 
 
-def _json(body: bytes, etag: str) -> Response:
+def _json(body: bytes, etag: str, background: BackgroundTask | None = None) -> Response:
     return Response(
         body,
         media_type="application/json",
         headers={"ETag": etag, "Cache-Control": CACHE_CONTROL},
+        background=background,
     )
 
 
-def install(app: FastAPI, *, cache_bytes: int = 0) -> None:
+def install(
+    app: FastAPI, *, cache_bytes: int = 0, shared: LoopReads | None = None, seal: Seal | None = None
+) -> None:
     """304 and kept answers for the app's conditional routes; ``cache_bytes`` of answers kept
-    (0: none)."""
+    (0: none); with ``shared``, computed answers shared with the other processes through the
+    database (``SharedAnswers``), sealed with ``seal``."""
     app.state.answer_cache = AnswerCache(cache_bytes) if cache_bytes > 0 else None
+    app.state.shared_answers = (
+        SharedAnswers(shared, seal) if shared is not None and cache_bytes > 0 else None
+    )
     app.state.projection_marks = ProjectionMarks()
 
     async def cached(_request: Request, error: Exception) -> Response:

@@ -108,9 +108,14 @@ class AnswerCacheCollector(Collector):
             "relief_answer_cache_misses", "dashboard answers computed: no kept answer for the tag"
         )
         misses.add_metric([], self.cache.misses)
+        shared = CounterMetricFamily(
+            "relief_answer_cache_shared_hits",
+            "of the answers sent from the cache, those another API process computed",
+        )
+        shared.add_metric([], self.cache.shared_hits)
         size = GaugeMetricFamily("relief_answer_cache_bytes", "bytes of answers kept")
         size.add_metric([], self.cache.size)
-        yield from (hits, misses, size)
+        yield from (hits, misses, shared, size)
 
 
 def problem_type(body: bytes) -> str:

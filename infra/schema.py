@@ -46,6 +46,13 @@ CONTROL_DDL = (
         completed_at timestamptz,
         PRIMARY KEY (caller, key)
     )""",
+    # Dashboard answers computed by one API process for the others (api/etags.py
+    # SharedAnswers): derived, sealed, a minute old at most; unlogged (a crash only empties it).
+    f"""CREATE UNLOGGED TABLE IF NOT EXISTS {CONTROL_SCHEMA}.shared_answers (
+        tag text PRIMARY KEY,
+        body bytea NOT NULL,
+        stored_at timestamptz NOT NULL DEFAULT now()
+    )""",
     f"""CREATE TABLE IF NOT EXISTS {CONTROL_SCHEMA}.relay_state (
         name text PRIMARY KEY,
         position bigint NOT NULL DEFAULT 0,

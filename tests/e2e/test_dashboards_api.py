@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
 from domain.commands.purchasing import AssignStaff, HireStaff, RemoveStaff
 from infra.divisions_file import read_division_file
 from infra.projection_runner import rebuild
@@ -20,7 +23,7 @@ from projections.caseload import CaseloadProjection
 from projections.registry import ALL_PROJECTIONS
 from tests.conftest import TEST_DIVISIONS
 from tests.e2e.http import actor, count_hand_offs, ok, refused
-from tests.factories import BY_OFFICER, approver, hire_staff_for
+from tests.factories import BY_OFFICER, approver, hire_staff_for, token
 from tests.scenario import application, approve
 
 pytestmark = pytest.mark.e2e
@@ -357,3 +360,43 @@ def test_a_renamed_division_moves_the_tags_of_answers_naming_it(
         names = {r["division"]: r["name"] for r in after.json()["items"]}
         assert names["440103"] == "新名区"
         assert names["440104"] == "测试区440104"
+
+
+def test_an_answer_computed_by_one_process_serves_the_others(
+    province: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several API processes, an answer one computed is kept, sealed, in the database
+    under its tag: another process asked the same sends it without computing it, and after a
+    batch that changes it, both see the new tag and compute or share the new answer."""
+    runtime = province
+    assert create_app(runtime).state.shared_answers is None  # one process: nothing to share
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, workers=2))
+    default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
+    with (
+        TestClient(create_app(runtime), headers=default) as first,
+        TestClient(create_app(runtime), headers=default) as second,
+    ):
+        params = {"level": "county"}
+        computed = first.get("/staffing", params=params)
+        shared = second.get("/staffing", params=params)
+        assert (shared.content, shared.headers["ETag"]) == (
+            computed.content,
+            computed.headers["ETag"],
+        )
+        cache = second.app.state.answer_cache  # type: ignore[attr-defined]
+        assert (cache.shared_hits, cache.hits, cache.misses) == (1, 1, 0)
+        assert "relief_answer_cache_shared_hits_total 1.0" in second.get("/metrics").text
+        with psycopg.connect(runtime.settings.database_url) as conn:
+            stored = conn.execute(
+                "SELECT body FROM relief.shared_answers WHERE tag = %s",
+                (computed.headers["ETag"],),
+            ).fetchone()
+        assert stored is not None and b"440103" not in bytes(stored[0])  # sealed
+        approve(runtime, application(runtime, "440104", village_="002"))
+        catch_up(runtime)
+        moved = second.get("/staffing", params=params)
+        assert moved.headers["ETag"] != computed.headers["ETag"]
+        assert cache.misses == 1
+        again = first.get("/staffing", params=params)
+        assert again.content == moved.content
+        assert first.app.state.answer_cache.shared_hits == 1  # type: ignore[attr-defined]
