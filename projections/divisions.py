@@ -124,9 +124,11 @@ class DivisionsProjection(Projection):
 
 #: A division's name as answers give it: its current one, or for a code merged or abolished
 #: since, the last it had. ``{code}``: the SQL expression of the code; answers reading rows
-#: add it beside them in their own statement (no round trip of its own).
+#: add it beside them in their own statement (no round trip of its own). The code is compared
+#: in the register's collation: read models keep codes in "C", and codes of mixed collations
+#: compare without the register's index (a scan of the register per row named).
 NAME_OF = (
-    "(SELECT d.name FROM read_models.divisions d WHERE d.code = {code}"
+    "(SELECT d.name FROM read_models.divisions d WHERE d.code = {code} COLLATE \"default\""
     " ORDER BY d.valid_to IS NULL DESC, d.valid_from DESC LIMIT 1)"
 )
 
