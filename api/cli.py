@@ -138,6 +138,7 @@ def _worker_config(database_url: str, host: str, port: int, workers: int) -> Any
     import uvicorn
 
     os.environ["RELIEF_DATABASE_URL"] = database_url
+    os.environ["RELIEF_WORKERS"] = str(workers)  # each knows it has siblings (shared answers)
     return uvicorn.Config(
         "api.app:app_from_env", factory=True, host=host, port=port, workers=workers
     )

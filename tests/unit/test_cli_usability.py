@@ -103,3 +103,14 @@ def test_the_record_is_forgotten_at_shutdown_only_by_its_own_process(
     cli.record_serving(Settings(data_dir=served), "http://127.0.0.1:8000")
     cli.forget_serving()
     assert not record.exists()
+
+
+def test_worker_processes_know_how_many_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``relief api --workers 3`` tells its worker processes (which read their settings from
+    the environment) that they are three: they then share the answers they compute."""
+    monkeypatch.delenv("RELIEF_WORKERS", raising=False)
+    monkeypatch.setenv("RELIEF_DATABASE_URL", "postgresql://unused")
+    config = cli._worker_config("postgresql://db/relief", "127.0.0.1", 8000, 3)
+    assert config.workers == 3
+    assert os.environ["RELIEF_WORKERS"] == "3"
+    assert os.environ["RELIEF_DATABASE_URL"] == "postgresql://db/relief"
