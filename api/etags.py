@@ -9,7 +9,9 @@ caller's role, organisation and scope) and whatever the answer depends on beside
 business date, terminations taking effect), name the answer. They are
 read from the database on each request: several API processes give the same tag for the same
 state, and no process can serve a stale tag from memory. One statement reads them all, on a
-connection of its own, so a kept answer or a 304 takes no read cursor and one round trip.
+connection of its own, so a kept answer or a 304 takes no read cursor and one round trip. An
+answer as things stood at a past moment, built from what was recorded by then, follows instead
+the last batch holding an event recorded by that day (the generation's day marks).
 
 The tag is read before the answer: a batch committed in between makes the answer newer than its
 tag, never older, so a client revalidating with it gets a fresh 200.
@@ -19,7 +21,8 @@ bytes, least recently used first out): a request whose tag names a kept answer g
 without running the query. A kept answer is never older than its tag (see above), so this serves
 nothing a revalidating client would not have been allowed to keep; an answer "now" carries the
 moment it was computed (``at``), which is as current as the tag says it still is. A request
-with ``Cache-Control: no-cache`` has its answer computed afresh.
+with ``Cache-Control: no-cache`` has its answer computed afresh. With several processes, the
+answers one computes are kept in the database for the others too (``SharedAnswers``).
 """
 
 from __future__ import annotations
