@@ -81,36 +81,58 @@ def advance_tracking(
 ) -> None:
     """Move the generation's position past a batch that applied ``events``; when it brought
     events the projection reads and wrote rows, the marks answers' ETags follow
-    (api/etags.py) move too, in the same statement:
-    - the mark of each table written, from the transaction's own statistics (inserted,
-      updated or deleted rows, COPY included): no projection lists them;
-    - the content position;
-    - the day mark of the business day of the batch's earliest recorded event (marks of later
-      days are dropped: that batch is the last for every day from it on), which an answer as
-      things stood at a past moment follows.
-    A batch whose events changed no row (a projection reading a topic for some events of it
-    only) leaves every answer's tag as it was."""
+    (api/etags.py) move too, in the same statement (``MARKS``), and the content position."""
     if not events:
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
         return
     conn.execute(
-        "WITH written AS ("
-        " INSERT INTO _table_marks (relname, content_position)"
-        " SELECT relname, %(position)s FROM pg_stat_xact_user_tables"
-        " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
-        " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
-        " ON CONFLICT (relname) DO UPDATE SET content_position = excluded.content_position"
-        " RETURNING 1),"
-        " later AS (DELETE FROM _day_marks"
-        " WHERE recorded_on > %(day)s AND EXISTS (SELECT FROM written)),"
-        " day AS (INSERT INTO _day_marks (recorded_on, content_position)"
-        " SELECT %(day)s, %(position)s WHERE EXISTS (SELECT FROM written)"
-        " ON CONFLICT (recorded_on) DO UPDATE SET content_position = excluded.content_position)"
-        " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
+        MARKS + " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
         " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
         " ELSE content_position END",
-        {"position": position, "day": business_date(min(e.timestamp for e in events))},
+        marks_params(position, events),
     )
+
+
+#: The marks of a batch that wrote rows, the head of a statement (``written``: whether it
+#: did), none moving back (a rebuild's stages may commit positions out of order):
+#: - each table written, from the transaction's own statistics (inserted, updated or deleted
+#:   rows, COPY included): no projection lists them;
+#: - the business day of the batch's earliest recorded event, at the batch's position or the
+#:   mark of the last day before it if higher; the marks of later days at or below that are
+#:   dropped, so marks rise with their days and an answer as things stood at a past moment
+#:   follows the mark of the last day up to that moment's.
+#: A batch whose events changed no row (a projection reading a topic for some events of it
+#: only) leaves every answer's tag as it was.
+MARKS = (
+    "WITH written AS ("
+    " INSERT INTO _table_marks (relname, content_position)"
+    " SELECT relname, %(position)s FROM pg_stat_xact_user_tables"
+    " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"
+    " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
+    " ON CONFLICT (relname) DO UPDATE SET content_position"
+    " = greatest(_table_marks.content_position, excluded.content_position)"
+    " RETURNING 1),"
+    " prior AS (SELECT greatest(%(position)s, coalesce((SELECT content_position"
+    " FROM _day_marks WHERE recorded_on <= %(day)s ORDER BY recorded_on DESC LIMIT 1), 0))"
+    " AS mark),"
+    " later AS (DELETE FROM _day_marks WHERE recorded_on > %(day)s"
+    " AND content_position <= (SELECT mark FROM prior) AND EXISTS (SELECT FROM written)),"
+    " day AS (INSERT INTO _day_marks (recorded_on, content_position)"
+    " SELECT %(day)s, mark FROM prior WHERE EXISTS (SELECT FROM written)"
+    " ON CONFLICT (recorded_on) DO UPDATE SET content_position"
+    " = greatest(_day_marks.content_position, excluded.content_position))"
+)
+
+
+def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]) -> None:
+    """The marks of a batch alone (``MARKS``), for a writer whose position another keeps (a
+    rebuild's trailing stage)."""
+    if events:
+        conn.execute(MARKS + " SELECT 1", marks_params(position, events))
+
+
+def marks_params(position: int, events: Sequence[RecordedEvent]) -> dict[str, Any]:
+    return {"position": position, "day": business_date(min(e.timestamp for e in events))}
 
 
 def claim_tracking(conn: psycopg.Connection, feed: str) -> int:

@@ -14,7 +14,7 @@ from eventsourcing.persistence import RecordConflictError
 from domain.clock import BUSINESS_TZ
 from domain.commands.cases import CloseCase
 from domain.errors import CaseAlreadyClosed, NotFound, VersionMismatch
-from infra.projection_runner import advance_tracking
+from infra.projection_runner import advance_tracking, mark_batch
 from infra.runtime import Runtime
 from infra.schema import init_schema
 from projections.base import RecordedEvent
@@ -266,6 +266,24 @@ def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_mark(
             advance_tracking(conn, before[0] + 15, recorded_on(july, may))
         assert marks(conn)[2][-1] == (may, before[0] + 15)
         assert all(day < may for day, _ in marks(conn)[2][:-1])
+        # A second writer behind the first (a rebuild's trailing stage): no mark moves back,
+        # and the marks still rise with their days.
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            mark_batch(conn, before[0] + 13, recorded_on(july))
+            mark_batch(conn, before[0] + 14, recorded_on(june))
+        content, tables, days = marks(conn)
+        assert (content, tables["caseload_rollup"]) == (before[0] + 15, before[0] + 15)
+        assert days[-2:] == [(may, before[0] + 15), (june, before[0] + 15)]
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, before[0] + 20, recorded_on(july))
+            mark_batch(conn, before[0] + 18, recorded_on(june))
+        assert marks(conn)[2][-3:] == [
+            (may, before[0] + 15),
+            (june, before[0] + 18),
+            (july, before[0] + 20),
+        ]
 
 
 def test_several_events_saved_together_get_their_positions_in_order(runtime: Runtime) -> None:
