@@ -389,22 +389,41 @@ class PostgresFeedRunner:
                     stop.wait(self.linger_s)
 
 
-#: A rebuild refreshes the planner's statistics of its new tables once it has covered this
-#: many positions, then every time that has grown fourfold: tables filled from nothing keep the
-#: statistics of empty ones until then, and queries planned for empty tables scan them whole.
-ANALYZE_FIRST = 20_000
+#: A rebuild refreshes the planner's statistics of a new table once it holds this many rows
+#: more than at its last ANALYZE, and at least as many again as then: tables filled from
+#: nothing keep the statistics of empty ones until then, and the plans a batch's statements
+#: keep (one generic plan each, infra/projection_runner.BatchApplier) were made for them. By
+#: table, not by position: a table the log's first events leave empty (the cases, behind the
+#: people and households) was analysed empty at the first mark of a position schedule, and a
+#: plan made for an empty case table cost a batch more the more records there were (a
+#: statement of red_flags' grew to half a second per batch between two marks, 80k apart).
+ANALYZE_MIN_ROWS = 1_000
 
 
-def analyze(pool: ConnectionPool, schema: str) -> None:
-    """Refresh the planner's statistics of every table of ``schema``."""
+def analyze(pool: ConnectionPool, schema: str, *, grown_only: bool = False) -> list[str]:
+    """Refresh the planner's statistics of the tables of ``schema`` (``grown_only``: of those
+    that have doubled, by ``ANALYZE_MIN_ROWS`` at least, since their last ANALYZE); the tables
+    analysed."""
     with pool.connection() as conn:
-        tables = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
-        ).fetchall()
-        for (table,) in tables:
+        # The server's counts of each table's changes (of committed transactions: a few
+        # moments behind, which only moves an ANALYZE to a later batch).
+        condition = (
+            " AND n_mod_since_analyze >= greatest(%s, n_live_tup - n_mod_since_analyze)"
+            if grown_only
+            else ""
+        )
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s" + condition,
+                (schema, ANALYZE_MIN_ROWS) if grown_only else (schema,),
+            ).fetchall()
+        ]
+        for table in tables:
             conn.execute(
                 sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             )
+    return tables
 
 
 def rebuild(
@@ -449,7 +468,6 @@ def rebuild(
         schema=schema,
     )
     done = 0
-    analyzed_at = ANALYZE_FIRST
     while True:
         count = runner.run_once()
         done += count
@@ -457,9 +475,7 @@ def rebuild(
             progress(done, max(done, recorder.max_notification_id() or 0))
         if count == 0 or runner.reached_head:
             break
-        if done >= analyzed_at:
-            analyze(pool, schema)
-            analyzed_at *= 4
+        analyze(pool, schema, grown_only=True)
     analyze(pool, schema)
     # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
     with pool.connection() as conn, conn.transaction():

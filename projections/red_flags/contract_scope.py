@@ -30,6 +30,7 @@ from projections.base import RecordedEvent
 from projections.red_flags.engine import (
     Finding,
     Rule,
+    id_text,
     local_time,
     originators,
     record_scopes,
@@ -106,7 +107,9 @@ class _ContractWork(Rule):
 
     @triggered_by(ReliefCase.ServiceRecorded, ReliefCase.Investigated, ReliefCase.Recommended)
     def work(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [f"{r.event.contract_id}|{r.position}" for r in events if r.event.contract_id]
+        return [
+            f"{id_text(r.event.contract_id)}|{r.position}" for r in events if r.event.contract_id
+        ]
 
     @triggered_by(ReliefCase.RecordCorrected)
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:

@@ -27,6 +27,7 @@ from projections.base import RecordedEvent
 from projections.red_flags.engine import (
     Finding,
     Rule,
+    id_text,
     local_time,
     originators,
     record_scopes,
@@ -82,7 +83,7 @@ class _CaseRecords(Rule):
 
     @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded)
     def record(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
-        return [f"{r.originator_id}|{r.position}" for r in events]
+        return [f"{id_text(r.originator_id)}|{r.position}" for r in events]
 
     @triggered_by(ReliefCase.RecordCorrected)
     def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:

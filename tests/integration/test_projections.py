@@ -355,3 +355,28 @@ def test_the_rebuild_command_rebuilds_in_processes_and_never_stalls_other_runner
     statuses = {s.name: s for s in projection_status(runtime.pool, ALL_PROJECTIONS, 0)}
     assert statuses["caseload"].generation == 1
     assert statuses["staffing"].generation == statuses["red_flags"].generation == 2
+
+
+def test_a_rebuild_analyses_a_table_each_time_it_has_doubled(runtime: Runtime) -> None:
+    """A rebuild's new tables get statistics as they grow, each on its own: a table the log's
+    first events leave empty is analysed once it holds rows, not at a fixed position."""
+    from infra.projection_runner import ANALYZE_MIN_ROWS, analyze
+
+    def grow(table: str, rows: int) -> None:
+        with psycopg.connect(runtime.database_url) as conn:
+            conn.execute(f"INSERT INTO grow_stats.{table} SELECT generate_series(1, %s)", (rows,))
+            conn.execute("SELECT pg_stat_force_next_flush()")  # the counts seen at once
+
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA grow_stats")
+        conn.execute("CREATE TABLE grow_stats.big (n integer)")
+        conn.execute("CREATE TABLE grow_stats.small (n integer)")
+    grow("big", ANALYZE_MIN_ROWS + 500)
+    grow("small", 10)
+    assert analyze(runtime.pool, "grow_stats", grown_only=True) == ["big"]
+    assert analyze(runtime.pool, "grow_stats", grown_only=True) == []
+    grow("big", ANALYZE_MIN_ROWS)  # less than it held when analysed
+    assert analyze(runtime.pool, "grow_stats", grown_only=True) == []
+    grow("big", 600)  # now more than it held
+    assert analyze(runtime.pool, "grow_stats", grown_only=True) == ["big"]
+    assert sorted(analyze(runtime.pool, "grow_stats")) == ["big", "small"]
