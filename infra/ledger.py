@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 #: Application env keys (set by infra.database.store_env).
 CACHE_SIZE = "AGGREGATE_CACHE_MAXSIZE"
 SNAPSHOT_INTERVAL = "SNAPSHOT_INTERVAL"
+#: Decoded events kept per process (``ReliefLedger.decoded``): this many per cached aggregate.
+DECODED_PER_AGGREGATE = 10
 #: A version above every version (PostgreSQL bigint's largest).
 NEWEST = 9_223_372_036_854_775_807
 
@@ -100,6 +102,30 @@ def _copied(value: Any) -> Any:
     if params is not None and params.frozen:
         return value  # the domain's values: frozen, with tuples inside (infra/codec.py)
     return deepcopy(value)  # anything else that may change in place (a household member)
+
+
+def _shareable(event: Any) -> bool:
+    """Whether no replay can change ``event``: its values are immutable all the way down
+    (frozen dataclasses, tuples, text, numbers...). One holding a list or a dict is not
+    shared between replays (``ReliefLedger.decoded``): an apply may keep that container."""
+    for value in vars(event).values():
+        kind = type(value)
+        if kind is tuple or kind is frozenset:
+            if not all(_immutable(v) for v in value):
+                return False
+        elif not _immutable(value):
+            return False
+    return True
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, _IMMUTABLE):
+        return True
+    kind = type(value)
+    if kind is tuple or kind is frozenset:
+        return all(_immutable(v) for v in value)
+    params = getattr(kind, "__dataclass_params__", None)
+    return params is not None and params.frozen  # the domain's values (infra/codec.py)
 
 
 def own_copy(aggregate: Any) -> Any:
@@ -213,8 +239,8 @@ class ByVersion:
     """What is derived from an aggregate at a version, by (aggregate id, version): LRU,
     thread-safe. An aggregate's state at a version never changes (its events are never
     updated), so neither does what is derived from it; entries are shared, never changed.
-    The ledger keeps opened snapshots in one (a load replays onto a copy), the API case
-    summaries in another."""
+    The ledger keeps opened snapshots in one (a load replays onto a copy) and decoded events
+    in another, the API case summaries in a third."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
@@ -268,6 +294,9 @@ class ReliefLedger(Application[UUID]):
         size = int(self.env.get(CACHE_SIZE) or 0)
         self.latest: LatestCache | None = LatestCache(size) if size > 0 else None
         self.opened: ByVersion | None = ByVersion(size) if size > 0 else None
+        self.decoded: ByVersion | None = (
+            ByVersion(size * DECODED_PER_AGGREGATE) if size > 0 else None
+        )
         self.snapshot_interval = int(self.env.get(SNAPSHOT_INTERVAL) or 0)
         return Repository(event_store=self.events, snapshot_store=self.snapshots)
 
@@ -539,19 +568,32 @@ class ReliefLedger(Application[UUID]):
 
     def _decoded(self, aggregate_id: UUID, rows: list[Any]) -> Iterator[Any]:
         """Domain events of stored rows (position, originator_version, topic, state):
-        unsealed (their seals checked) and decoded."""
-        mapper = self.mapper
+        unsealed (their seals checked) and decoded. An event this process decoded before from
+        the very same row (same position, topic and sealed bytes, compared in full) is the one
+        decoded then (``decoded``): unsealing and decoding those bytes again could only give
+        it again, so a changed row is still unsealed, and refused, as before."""
+        mapper, cache = self.mapper, self.decoded
         try:
             for row in rows:
-                yield mapper.to_domain_event(
+                version, position, topic = row["originator_version"], row["position"], row["topic"]
+                state = bytes(row["state"])
+                if cache is not None:
+                    held = cache.get((aggregate_id, version))
+                    if held is not None and held[0] == state and held[1:3] == (position, topic):
+                        yield held[3]
+                        continue
+                event = mapper.to_domain_event(
                     Notification(
-                        id=row["position"],
+                        id=position,
                         originator_id=aggregate_id,
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
+                        originator_version=version,
+                        topic=topic,
+                        state=state,
                     )
                 )
+                if cache is not None and _shareable(event):
+                    cache.put((aggregate_id, version), (state, position, topic, event))
+                yield event
         except MapperDeserialisationError as error:
             raise RecordUnreadable(aggregate_id, str(error)) from error
 

@@ -310,22 +310,23 @@ def import_lines(
     ledger = bulk.store
     importer = LegacyImporter(bulk.services, bulk.clock, bulk.store)
     before = ledger.events_written + ledger.kept_events
-    for number, parsed in read_lines(lines):
-        report.read += 1
-        if isinstance(parsed, Reject):
-            report.rejects.append(parsed)
-        else:
-            try:
-                with ledger.unit():
-                    importer.import_case(parsed)
-            except DomainError as error:
-                report.rejects.append(
-                    Reject(number, parsed.ref, error.field, error.rule, error.message)
-                )
+    with ledger.collector_per_transaction():
+        for number, parsed in read_lines(lines):
+            report.read += 1
+            if isinstance(parsed, Reject):
+                report.rejects.append(parsed)
             else:
-                report.imported += 1
-        if progress is not None:
-            progress(report.read, len(report.rejects))
-    ledger.flush()
+                try:
+                    with ledger.unit():
+                        importer.import_case(parsed)
+                except DomainError as error:
+                    report.rejects.append(
+                        Reject(number, parsed.ref, error.field, error.rule, error.message)
+                    )
+                else:
+                    report.imported += 1
+            if progress is not None:
+                progress(report.read, len(report.rejects))
+        ledger.flush()
     report.events = ledger.events_written - before
     return report

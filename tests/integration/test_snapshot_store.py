@@ -17,7 +17,7 @@ from domain.clock import SetClock
 from domain.commands.cases import ReviewCase
 from domain.errors import NotFound
 from infra.audit_verify import verify_log
-from infra.ledger import ABSENT, WouldLoad, replay, request_loads
+from infra.ledger import ABSENT, RecordUnreadable, WouldLoad, replay, request_loads
 from infra.runtime import Runtime
 from infra.sealing import place, seal_of
 from infra.settings import Settings
@@ -180,3 +180,53 @@ def test_loads_on_the_event_loop_equal_full_replays_and_know_what_is_absent(
         # a command's loads are its own copies: changing one leaves the cache as it was
         ledger.get(ReliefCase, second.id).reviews.clear()
     assert ledger.cached(ReliefCase, second.id).reviews  # type: ignore[union-attr]
+
+
+def test_reads_from_events_this_process_decoded_before_equal_full_replays(
+    snapshotting: Runtime,
+) -> None:
+    """Events decoded once are kept (``ReliefLedger.decoded``) and shared by later reads: a
+    replay must never change one. Every aggregate of a generated history, at every version,
+    newest first then oldest first (each read starting from events an earlier read applied),
+    equals a full replay decoded afresh by the library's event store."""
+    runtime = snapshotting
+    bulk = runtime.bulk(SetClock(runtime.services.clock.now()))
+    write_history(bulk, 6, seed=5)
+    bulk.store.flush()
+    bulk.close()
+    case = reviewed_case(runtime, 6)
+    heads = rows(
+        runtime,
+        "SELECT originator_id, max(originator_version) FROM relief_events GROUP BY 1",
+    )
+    ledger = runtime.ledger
+    assert ledger.decoded is not None
+    kinds = set()
+    for aggregate_id, head in heads:
+        expected = {v: vars(full_replay(runtime, aggregate_id, v)) for v in range(1, head + 1)}
+        for order in (range(head, 0, -1), range(1, head + 1)):
+            for version in order:
+                loaded = ledger.reconstruct(aggregate_id, version)
+                assert vars(loaded) == expected[version], (aggregate_id, version)
+        kinds.add(type(loaded).__name__)
+    assert {"ReliefCase", "Household", "Person"} <= kinds
+    # kept, so shared: the events after each snapshot (versions 1, 3, 5...; 2, 4... start one)
+    assert ledger.decoded.get((case.id, case.version - 1)) is not None
+
+
+def test_a_row_changed_after_its_event_was_decoded_and_kept_is_still_refused(
+    snapshotting: Runtime,
+) -> None:
+    runtime = snapshotting
+    case = reviewed_case(runtime, 1)  # 5 events: snapshots at 2 and 4
+    ledger = runtime.ledger
+    ledger.reconstruct(case.id, 3)  # event 3 decoded and kept
+    assert ledger.decoded is not None and ledger.decoded.get((case.id, 3)) is not None
+    execute(
+        runtime,
+        "UPDATE relief_events SET state = state || '\\x20'::bytea"
+        " WHERE originator_id = %s AND originator_version = 3",
+        (case.id,),
+    )
+    with pytest.raises(RecordUnreadable):
+        ledger.reconstruct(case.id, 3)
