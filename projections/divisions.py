@@ -128,7 +128,7 @@ class DivisionsProjection(Projection):
 #: in the register's collation: read models keep codes in "C", and codes of mixed collations
 #: compare without the register's index (a scan of the register per row named).
 NAME_OF = (
-    "(SELECT d.name FROM read_models.divisions d WHERE d.code = {code} COLLATE \"default\""
+    '(SELECT d.name FROM read_models.divisions d WHERE d.code = {code} COLLATE "default"'
     " ORDER BY d.valid_to IS NULL DESC, d.valid_from DESC LIMIT 1)"
 )
 
