@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -235,6 +236,23 @@ class BulkLedger(ReliefLedger):
         finally:
             self._collecting = False
             gc.enable()
+
+    #: While ``writer_turns`` is on, the interpreter offers the other thread its turn this
+    #: often (seconds; its default is 0.005).
+    WRITER_SWITCH_S = 0.0005
+
+    @contextmanager
+    def writer_turns(self) -> Iterator[None]:
+        """Within the block, a thread waiting for the interpreter's lock gets it within half a
+        millisecond, not five: the writer thread's round trips (COPY, commit) each waited out
+        the main thread's turn at the commands (the lock step of a 1M import's transactions,
+        1.8 s, fell to 0.44 s). The interval is put back however the block ends."""
+        before = sys.getswitchinterval()
+        sys.setswitchinterval(min(before, self.WRITER_SWITCH_S))
+        try:
+            yield
+        finally:
+            sys.setswitchinterval(before)
 
     def _collect(self) -> None:
         if not self._collecting:

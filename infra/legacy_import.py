@@ -310,7 +310,7 @@ def import_lines(
     ledger = bulk.store
     importer = LegacyImporter(bulk.services, bulk.clock, bulk.store)
     before = ledger.events_written + ledger.kept_events
-    with ledger.collector_per_transaction():
+    with ledger.collector_per_transaction(), ledger.writer_turns():
         for number, parsed in read_lines(lines):
             report.read += 1
             if isinstance(parsed, Reject):

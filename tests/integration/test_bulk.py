@@ -7,6 +7,7 @@ import collections
 import datetime as dt
 import gc
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -231,3 +232,15 @@ def test_the_collector_runs_once_per_transaction_and_is_back_on_after_the_block(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_writer_gets_its_turns_during_an_import_and_the_interval_is_put_back(
+    runtime: Runtime,
+) -> None:
+    ledger = runtime.bulk(SetClock(runtime.services.clock.now())).store
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), ledger.writer_turns():
+        assert sys.getswitchinterval() == ledger.WRITER_SWITCH_S < before
+        raise RuntimeError("an import that fails")
+    assert sys.getswitchinterval() == before
+    ledger.close()
