@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from infra.settings import Settings
 
@@ -63,12 +64,67 @@ def _rebuild_process(
             projection_class(name),
             batch_size=batch_size,
             progress=progress,
+            second_stage=lambda schema: _SecondStageProcess(settings, name, schema, batch_size),
         )
         head = runtime.head_position()
         reports.put(Progress(name, head, head, generation=generation))
     except Exception as error:
         reports.put(Progress(name, 0, 0, error=f"{type(error).__name__}: {error}"))
         raise
+    finally:
+        runtime.close()
+
+
+class _SecondStageProcess:
+    """The second stage of a projection's rebuild (``Projection.rebuild_stages``: red_flags'
+    rules behind its facts), in a process of its own: the first stage's process and the
+    server kept one core busy between them, the other was idle once the other projections
+    were rebuilt."""
+
+    def __init__(self, settings: Settings, name: str, schema: str, batch_size: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.first_done = context.Event()
+        self.process = context.Process(
+            target=_second_stage_process,
+            args=(settings, name, schema, batch_size, self.first_done),
+            name=f"rebuild-{name}-stage-2",
+        )
+        self.process.start()
+
+    def finish(self) -> None:
+        self.first_done.set()
+        self.process.join()
+        if self.process.exitcode != 0:
+            raise RuntimeError(
+                f"the second stage of the rebuild failed (exit code {self.process.exitcode})"
+            )
+
+    def abort(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+
+
+def _second_stage_process(
+    settings: Settings, name: str, schema: str, batch_size: int, first_done: Any
+) -> None:
+    from infra.projection_runner import TrailingFeedRunner
+    from infra.runtime import Runtime
+    from projections.registry import projection_class
+
+    stages = projection_class(name).rebuild_stages()
+    assert stages is not None
+    runtime = Runtime.open(settings, init=False, role=f"rebuild-{name}-2")
+    try:
+        runner = TrailingFeedRunner(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            stages[1],
+            schema=schema,
+            batch_size=batch_size,
+        )
+        runner.follow(first_done.is_set)
     finally:
         runtime.close()
 

@@ -20,9 +20,10 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
@@ -340,10 +341,15 @@ class PostgresFeedRunner:
         with collector_paused():
             events = [self.decode(row) for row in rows]
             self.applier.apply(conn, events)
-        advance_tracking(conn, last, events)
+        self._advance(conn, last, events)
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last
+
+    def _advance(
+        self, conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        advance_tracking(conn, position, events)
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row
@@ -389,6 +395,54 @@ class PostgresFeedRunner:
                     stop.wait(self.linger_s)
 
 
+class TrailingFeedRunner(PostgresFeedRunner):
+    """A rebuild's second stage (``Projection.rebuild_stages``): applies the log to the
+    generation ``schema`` behind its first stage, up to the position the first has committed
+    (the generation's tracking row, which it leaves to the first). Its own position lives
+    here: a rebuild that fails starts again from nothing."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        recorder: ApplicationRecorder,
+        mapper: Mapper[Any],
+        projection: type[Projection],
+        *,
+        schema: str,
+        batch_size: int,
+    ) -> None:
+        super().__init__(pool, recorder, mapper, projection, batch_size=batch_size, schema=schema)
+        self.schema = schema
+        self.position = 0
+        self._head_sql = sql.SQL("SELECT position FROM {}._tracking").format(sql.Identifier(schema))
+
+    def run_once(self, *, up_to: int | None = None) -> int:
+        with self.pool.connection() as conn, conn.transaction():
+            with conn.pipeline():
+                conn.execute(
+                    sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema))
+                )
+                conn.execute("SET LOCAL synchronous_commit = off")
+            count, self.position = self._apply_after(conn, self.position, up_to=up_to)
+        return count
+
+    def _advance(
+        self, conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        """The marks of the batch alone (the tracking row is the first stage's)."""
+        mark_batch(conn, position, events)
+
+    def follow(self, first_done: Callable[[], bool], *, idle_s: float = 0.05) -> None:
+        """Apply batches until the first stage is done (``first_done``) and every event it
+        committed is applied."""
+        while True:
+            done = first_done()  # before the batch: what it finds then is the first's last
+            if self.run_once() == 0:
+                if done:
+                    return
+                time.sleep(idle_s)
+
+
 #: A rebuild refreshes the planner's statistics of a new table once it holds this many rows
 #: more than at its last ANALYZE, and at least as many again as then: tables filled from
 #: nothing keep the statistics of empty ones until then, and the plans a batch's statements
@@ -426,6 +480,17 @@ def analyze(pool: ConnectionPool, schema: str, *, grown_only: bool = False) -> l
     return tables
 
 
+class SecondStage(Protocol):
+    """A rebuild's second stage running elsewhere (``TrailingFeedRunner.follow``)."""
+
+    def finish(self) -> None:
+        """The first stage is done: wait until the second has applied all it committed
+        (raises when the second failed)."""
+
+    def abort(self) -> None:
+        """The first stage failed: stop the second."""
+
+
 def rebuild(
     pool: ConnectionPool,
     recorder: ApplicationRecorder,
@@ -435,10 +500,13 @@ def rebuild(
     batch_size: int = 1000,
     catch_up_batch: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    second_stage: Callable[[str], SecondStage] | None = None,
 ) -> int:
     """Build a new generation from position 0 while the active one keeps serving; then switch.
 
-    Returns the new generation number.
+    ``second_stage``: for a projection with ``rebuild_stages``, starts the second stage on the
+    new generation's schema (in a process of its own: ``infra.projection_processes``), while
+    this process applies the first; the switch waits for it. Returns the new generation number.
     """
     name = projection.name
     with pool.connection() as conn, conn.transaction():
@@ -458,24 +526,37 @@ def rebuild(
             " WHERE name = %s",
             (new_generation, name),
         )
+    stages = projection.rebuild_stages() if second_stage is not None else None
     runner = PostgresFeedRunner(
         pool,
         recorder,
         mapper,
-        projection,
+        stages[0] if stages else projection,
         batch_size=batch_size,
         catch_up_batch=catch_up_batch,
         schema=schema,
     )
-    done = 0
-    while True:
-        count = runner.run_once()
-        done += count
-        if progress is not None:
-            progress(done, max(done, recorder.max_notification_id() or 0))
-        if count == 0 or runner.reached_head:
-            break
-        analyze(pool, schema, grown_only=True)
+    follower = second_stage(schema) if second_stage is not None and stages else None
+    try:
+        done = 0
+        while True:
+            count = runner.run_once()
+            done += count
+            if progress is not None:
+                progress(done, max(done, recorder.max_notification_id() or 0))
+            if count == 0 or runner.reached_head:
+                break
+            analyze(pool, schema, grown_only=True)
+    except BaseException:
+        if follower is not None:
+            follower.abort()
+        raise
+    if follower is not None:
+        follower.finish()  # every event the first stage applied, applied by the second
+        # The tail and everything after the switch: the projection itself.
+        runner = PostgresFeedRunner(
+            pool, recorder, mapper, projection, batch_size=batch_size, schema=schema
+        )
     analyze(pool, schema)
     # Switch: hold the registry row so live batches pause, finish the tail, repoint the views.
     with pool.connection() as conn, conn.transaction():

@@ -75,6 +75,16 @@ class Projection:
 
         return sorted(get_topic(event_class) for event_class in cls._handlers)
 
+    @classmethod
+    def rebuild_stages(cls) -> tuple[type[Projection], type[Projection]] | None:
+        """Two projections that together apply what this one does, for a rebuild in two
+        processes (``infra.projection_runner.rebuild``): the first applies every event as
+        it comes, the second follows it, applying the events the first has committed, on the
+        same tables. The second may see rows of events after its batch (the first is ahead):
+        what it writes must depend on the rows only, and be written again by whichever later
+        event changes the rows it read. None: the rebuild runs in one process."""
+        return None
+
     def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         """One event: a batch of one."""
         self.apply_batch(cursor, [recorded])

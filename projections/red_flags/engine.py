@@ -437,6 +437,30 @@ class Engine:
         *_, open_rules = self.facts.apply_batch(
             cursor, events, *also, self.writer.open_rules([rule.name for rule in self.rules])
         )
+        self.judge_batch(cursor, events, open_rules)
+
+    def apply_facts(
+        self, cursor: Cursor[Any], events: Sequence[RecordedEvent], *also: Step[Any]
+    ) -> None:
+        """The batch's facts alone (a rebuild's first stage; ``judge_batch`` follows)."""
+        self.facts.apply_batch(cursor, events, *also)
+
+    def judge_batch(
+        self,
+        cursor: Cursor[Any],
+        events: Sequence[RecordedEvent],
+        open_rules: set[str] | None = None,
+    ) -> None:
+        """Every rule the batch's events trigger, each touched scope judged once, from the
+        facts as stored: the batch's own (``apply_batch``), or, in a rebuild's second stage,
+        the facts of the batch and maybe of later events (a scope judged with facts newer
+        than the batch is judged again with the batch that brought them, whose events
+        trigger it, as in a larger batch). ``open_rules``: the rules with open alerts when
+        the batch began (read here when not given)."""
+        if open_rules is None:
+            (open_rules,) = run_together(
+                cursor, [self.writer.open_rules([rule.name for rule in self.rules])]
+            )
         by_class: dict[type, list[RecordedEvent]] = {}
         for recorded in events:
             by_class.setdefault(type(recorded.event), []).append(recorded)

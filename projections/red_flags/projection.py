@@ -112,11 +112,54 @@ class RedFlagsProjection(Projection):
         """Declares the events this projection reads; ``apply_batch`` applies them."""
         raise NotImplementedError
 
+    @classmethod
+    def rebuild_stages(cls) -> tuple[type[Projection], type[Projection]]:
+        """A rebuild in two processes: the facts, and behind them the rules (see
+        ``Projection.rebuild_stages``; the rules judge every scope the events trigger from
+        the facts as stored, so facts of later events only make a scope's judgement that of
+        a larger batch). Stages of this class: its thresholds."""
+        return _stages(cls)
+
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         engine_events = [r for r in events if type(r.event) in self._engine_events]
         if engine_events:
             self.engine.apply_batch(cursor, engine_events, self._check_configuration(cursor))
+        self._apply_reviews(cursor, events)
+
+    @staticmethod
+    def _apply_reviews(cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         for recorded in events:
             # Investigations citing and judging alerts: the reviewer's status (reviews.py).
             if type(recorded.event) in REVIEW_EVENTS:
                 apply_review(cursor, recorded)
+
+
+_STAGES: dict[type[RedFlagsProjection], tuple[type[Projection], type[Projection]]] = {}
+
+
+def _stages(cls: type[RedFlagsProjection]) -> tuple[type[Projection], type[Projection]]:
+    if cls not in _STAGES:
+        _STAGES[cls] = (
+            type(f"{cls.__name__}Facts", (_FactsStage, cls), {}),
+            type(f"{cls.__name__}Rules", (_RulesStage, cls), {}),
+        )
+    return _STAGES[cls]
+
+
+class _FactsStage(RedFlagsProjection):
+    """A rebuild's first stage: the facts (and the configuration's check)."""
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        engine_events = [r for r in events if type(r.event) in self._engine_events]
+        if engine_events:
+            self.engine.apply_facts(cursor, engine_events, self._check_configuration(cursor))
+
+
+class _RulesStage(RedFlagsProjection):
+    """A rebuild's second stage, behind the first: the rules' alerts and the reviews."""
+
+    def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
+        engine_events = [r for r in events if type(r.event) in self._engine_events]
+        if engine_events:
+            self.engine.judge_batch(cursor, engine_events)
+        self._apply_reviews(cursor, events)

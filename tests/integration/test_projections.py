@@ -355,6 +355,24 @@ def test_the_rebuild_command_rebuilds_in_processes_and_never_stalls_other_runner
     statuses = {s.name: s for s in projection_status(runtime.pool, ALL_PROJECTIONS, 0)}
     assert statuses["caseload"].generation == 1
     assert statuses["staffing"].generation == statuses["red_flags"].generation == 2
+    # red_flags was rebuilt in two processes (its facts, its rules behind them): it concludes
+    # what a rebuild in one process does.
+    from projections.red_flags.projection import RedFlagsProjection
+    from tests.integration.helpers import projection_conclusions
+
+    PostgresFeedRunner(  # the events written since its switch
+        runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, RedFlagsProjection
+    ).catch_up()
+    two_stages = projection_conclusions(runtime, "rm_red_flags_g2")
+    assert two_stages["alerts"] and two_stages["rf_record"]
+    rebuild(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        RedFlagsProjection,
+        batch_size=500,
+    )
+    assert projection_conclusions(runtime, "rm_red_flags_g3") == two_stages
 
 
 def test_a_rebuild_analyses_a_table_each_time_it_has_doubled(runtime: Runtime) -> None:
