@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -126,13 +127,23 @@ DAY_MARKS_DDL = (
 def add_day_marks(conn: psycopg.Connection, schema: str) -> None:
     """Day marks for a generation built before them: one mark before every day at the
     generation's content position, so an answer at any moment follows every batch, as before."""
+    _add_marks(
+        conn,
+        schema,
+        DAY_MARKS_DDL,
+        "INSERT INTO _day_marks (recorded_on, content_position)"
+        " SELECT '-infinity', content_position FROM _tracking",
+    )
+
+
+def _add_marks(
+    conn: psycopg.Connection, schema: str, ddl: str, fill: str, params: tuple[Any, ...] = ()
+) -> None:
+    """A marks table created in ``schema`` (a generation) and filled, in one transaction."""
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute(DAY_MARKS_DDL)
-        conn.execute(
-            "INSERT INTO _day_marks (recorded_on, content_position)"
-            " SELECT '-infinity', content_position FROM _tracking"
-        )
+        conn.execute(ddl)
+        conn.execute(fill, params)
 
 
 def generations_without(conn: psycopg.Connection, table: str) -> list[str]:
@@ -150,16 +161,16 @@ def generations_without(conn: psycopg.Connection, table: str) -> list[str]:
 def add_table_marks(conn: psycopg.Connection, schema: str) -> None:
     """Table marks for a generation built before them: every table marked at the generation's
     content position (what its answers' tags followed until now), so no tag goes back."""
-    with conn.transaction():
-        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute(TABLE_MARKS_DDL)
-        conn.execute(
-            "INSERT INTO _table_marks (relname, content_position)"
-            " SELECT table_name, (SELECT content_position FROM _tracking)"
-            " FROM information_schema.tables WHERE table_schema = %s"
-            " AND left(table_name, 1) <> '_'",
-            (schema,),
-        )
+    _add_marks(
+        conn,
+        schema,
+        TABLE_MARKS_DDL,
+        "INSERT INTO _table_marks (relname, content_position)"
+        " SELECT table_name, (SELECT content_position FROM _tracking)"
+        " FROM information_schema.tables WHERE table_schema = %s"
+        " AND left(table_name, 1) <> '_'",
+        (schema,),
+    )
 
 
 def point_views(conn: psycopg.Connection, projection: type[Projection], schema: str) -> None:
