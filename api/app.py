@@ -93,6 +93,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     # The API's routes first: a request is matched against the routes in order, and the
     # console's (a router of its own, scanned whole) and the docs' are the rarely asked.
+    etags.document_not_modified(r for router in ROUTERS for r in router.routes)
     for router in ROUTERS:
         app.include_router(router, responses=problems.documented_errors())
     docs.install(app)

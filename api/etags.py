@@ -33,7 +33,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,6 +42,7 @@ import psycopg
 from cryptography.exceptions import InvalidTag
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 from pydantic import TypeAdapter, ValidationError
@@ -439,7 +440,27 @@ def conditional(
                 raise CachedAnswer(tag, body)
         return tag
 
+    etag.conditional = True  # type: ignore[attr-defined]  # (document_not_modified)
     return Depends(etag)
+
+
+def document_not_modified(routes: Iterable[Any]) -> None:
+    """Each of ``routes`` that answers conditionally lists 304 among its answers (OpenAPI)."""
+    for route in routes:
+        if isinstance(route, APIRoute) and _conditional(route.dependant):
+            route.responses.setdefault(
+                304,
+                {
+                    "description": "Not Modified: the answer the If-None-Match tag names is "
+                    "still current (no body; the ETag header names it again)"
+                },
+            )
+
+
+def _conditional(dependant: Any) -> bool:
+    return any(
+        getattr(d.call, "conditional", False) or _conditional(d) for d in dependant.dependencies
+    )
 
 
 def matches(if_none_match: str, tag: str) -> bool:

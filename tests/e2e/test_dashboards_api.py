@@ -400,3 +400,15 @@ def test_an_answer_computed_by_one_process_serves_the_others(
         again = first.get("/staffing", params=params)
         assert again.content == moved.content
         assert first.app.state.answer_cache.shared_hits == 1  # type: ignore[attr-defined]
+
+
+def test_every_conditional_answer_documents_its_304(client: TestClient) -> None:
+    """A dashboard GET answers 304 to an If-None-Match naming its tag (or ``*``): the OpenAPI
+    document lists it for exactly the routes that can."""
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/caseload", "/staffing", "/staffing/summary", "/staffing/villages", "/alerts"):
+        assert "304" in paths[path]["get"]["responses"], path
+    assert "304" not in paths["/cases/{case_id}"]["get"]["responses"]
+    tag = client.get("/staffing").headers["ETag"]
+    assert client.get("/staffing", headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get("/staffing", headers={"If-None-Match": tag}).status_code == 304
