@@ -176,17 +176,22 @@ class FastJSONTranscoder(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         try:
-            parsed = orjson.loads(data)
-            kind = type(parsed)
-            if kind is dict:
-                return self._revive_dict(parsed)
-            if kind is list:
-                self._revive_list(parsed)
-            elif kind is float and not -_BIG < parsed < _BIG:
-                raise _ReadAsLibrary
-            return parsed
+            return self._revived(orjson.loads(data))
         except Exception:
             return super().decode(data)
+
+    def _revived(self, value: Any) -> Any:
+        """A document's value revived. ``_typed`` and the loops below repeat this test inline
+        rather than call it: they run once per value of every stored event (a call each cost
+        3% of decoding an event of eight typed values)."""
+        kind = type(value)
+        if kind is dict:
+            return self._revive_dict(value)
+        if kind is list:
+            self._revive_list(value)
+        elif kind is float and not -_BIG < value < _BIG:
+            raise _ReadAsLibrary
+        return value
 
     def _revive_dict(self, d: dict[str, Any]) -> Any:
         if len(d) == 2 and "_type_" in d and "_data_" in d:
@@ -202,7 +207,7 @@ class FastJSONTranscoder(JSONTranscoder):
         return d
 
     def _typed(self, d: dict[str, Any]) -> Any:
-        data = d["_data_"]
+        data = d["_data_"]  # revived inline (``_revived``): once per typed value of every event
         kind = type(data)
         if kind is dict:
             data = self._revive_dict(data)
