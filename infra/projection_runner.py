@@ -313,8 +313,12 @@ class PostgresFeedRunner:
                 # are applied again. The commit does not wait for its WAL flush, which under
                 # load queued behind and slowed the commands' own (those stay durable).
                 conn.execute("SET LOCAL synchronous_commit = off")
-                position = claim_tracking(conn, self.feed)
+                position = self._claim(conn)
             return self._apply_after(conn, position, up_to=up_to)[0]
+
+    def _claim(self, conn: psycopg.Connection) -> int:
+        """Where this batch starts: the generation's tracking row, locked for the batch."""
+        return claim_tracking(conn, self.feed)
 
     def _apply_after(
         self, conn: psycopg.Connection, position: int, *, up_to: int | None
@@ -412,25 +416,19 @@ class TrailingFeedRunner(PostgresFeedRunner):
         batch_size: int,
     ) -> None:
         super().__init__(pool, recorder, mapper, projection, batch_size=batch_size, schema=schema)
-        self.schema = schema
         self.position = 0
         self._head_sql = sql.SQL("SELECT position FROM {}._tracking").format(sql.Identifier(schema))
 
-    def run_once(self, *, up_to: int | None = None) -> int:
-        with self.pool.connection() as conn, conn.transaction():
-            with conn.pipeline():
-                conn.execute(
-                    sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema))
-                )
-                conn.execute("SET LOCAL synchronous_commit = off")
-            count, self.position = self._apply_after(conn, self.position, up_to=up_to)
-        return count
+    def _claim(self, conn: psycopg.Connection) -> int:
+        return self.position
 
     def _advance(
         self, conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]
     ) -> None:
-        """The marks of the batch alone (the tracking row is the first stage's)."""
+        """The marks of the batch alone (the tracking row is the first stage's); the position
+        kept here."""
         mark_batch(conn, position, events)
+        self.position = position
 
     def follow(self, first_done: Callable[[], bool], *, idle_s: float = 0.05) -> None:
         """Apply batches until the first stage is done (``first_done``) and every event it
