@@ -17,10 +17,11 @@ import psycopg
 from fastapi import Depends, Header, Request
 from psycopg import Cursor
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, current_principal
+from domain.clock import business_date
 from domain.errors import InvalidValue
 from domain.provenance import Actor, Provenance
 from domain.staff import KINDS_OF_ROLE, sign_in_id
@@ -40,9 +41,21 @@ def _iso_text(value: object) -> object:
 ISO_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
+def _on_a_business_day(value: dt.datetime) -> dt.datetime:
+    """An instant whose business day is a date: 0001-01-01T00:00+14:00 falls on a day before
+    the year 1 in China Standard Time, and reading its business day failed (a 500)."""
+    try:
+        business_date(value)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            "out of range: its day in China Standard Time is not between 0001-01-01 and 9999-12-31"
+        ) from None
+    return value
+
+
 #: Request dates and instants: ISO 8601 text only (pydantic would read 0.5 as 1970-01-01).
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_text)]
-IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_on_a_business_day)]
 #: JSON integers and booleans as such: "5" and 1 are not accepted for them.
 JsonInt = Annotated[int, Strict()]
 JsonBool = Annotated[bool, Strict()]

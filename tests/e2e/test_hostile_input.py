@@ -186,3 +186,14 @@ def test_unknown_or_absurd_query_parameters_are_refused(client: TestClient) -> N
     )
     response = client.get("/caseload", params={"offset": str(2**63)}, headers=reader)
     assert response.status_code == 422 and response.json()["field"] == "offset"
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_an_instant_whose_business_day_is_no_date_is_refused(client: TestClient, at: str) -> None:
+    """An instant at the calendar's edge whose day in China Standard Time falls outside it is
+    a 422 naming the field, on every route that reads one (a 500 before)."""
+    reader = actor("auditor", "44", "auditor-1")
+    for path in ("/staffing", "/staffing/summary", "/staffing/villages"):
+        response = client.get(path, params={"at": at}, headers=reader)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["field"] == "at"
