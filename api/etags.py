@@ -53,6 +53,7 @@ from api.auth import CurrentPrincipal
 from api.deps import AppServices, IsoDateTime
 from domain.clock import business_date
 from infra.database import LoopReads
+from infra.projection_runner import minute_of
 from infra.schema import CONTROL_SCHEMA, generation_schema
 from infra.sealing import Seal
 from projections.red_flags.queries import ALERT_TABLES
@@ -210,7 +211,7 @@ class ProjectionMarks:
         names: Sequence[str],
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
-        days: Mapping[str, dt.date] | None = None,
+        moments: Mapping[str, dt.datetime] | None = None,
     ) -> list[Any]:
         key = tuple(sorted(names))
         conn = pool.getconn()
@@ -222,7 +223,7 @@ class ProjectionMarks:
                 if known is None:
                     known = self._read_generations(conn, key)
                 try:
-                    statement = self._statement(known, extra, tables or {}, days or {})
+                    statement = self._statement(known, extra, tables or {}, moments or {})
                     row = conn.execute(statement, _params(key, extra))
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -241,7 +242,7 @@ class ProjectionMarks:
         names: Sequence[str],
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
-        days: Mapping[str, dt.date] | None = None,
+        moments: Mapping[str, dt.datetime] | None = None,
     ) -> list[Any]:
         """``read``, its statements sent from the event loop (``LoopReads``): a kept answer
         or a 304 then costs no hand-off to a worker thread at all."""
@@ -255,7 +256,7 @@ class ProjectionMarks:
                 with self._lock:
                     self._generations[key] = known
             try:
-                statement = self._statement(known, extra, tables or {}, days or {})
+                statement = self._statement(known, extra, tables or {}, moments or {})
                 rows = await reads.fetch(statement, _params(key, extra))
                 got = list(rows[0].values()) if rows else None
             except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -288,7 +289,7 @@ class ProjectionMarks:
         known: Sequence[tuple[str, int]],
         extra: Marks | None,
         tables: Mapping[str, Sequence[str]],
-        days: Mapping[str, dt.date],
+        moments: Mapping[str, dt.datetime],
     ) -> sql.Composed:
         columns = [
             sql.SQL(
@@ -296,7 +297,7 @@ class ProjectionMarks:
                 " FROM {}.projections WHERE name = ANY(%s))"
             ).format(sql.Identifier(CONTROL_SCHEMA)),
             *(
-                _content_mark(name, generation, tables.get(name), days.get(name))
+                _content_mark(name, generation, tables.get(name), moments.get(name))
                 for name, generation in known
             ),
         ]
@@ -310,18 +311,19 @@ class ProjectionMarks:
 
 
 def _content_mark(
-    name: str, generation: int, tables: Sequence[str] | None, day: dt.date | None
+    name: str, generation: int, tables: Sequence[str] | None, moment: dt.datetime | None
 ) -> sql.Composed:
     """The projection's content position; for an answer reading only ``tables`` of it, the
     position of the last batch that wrote any of them; for an answer built only from what was
-    recorded by a moment on ``day``, the position of the last batch that held an event recorded
-    on or before that day (0: none)."""
+    recorded by ``moment``, the position of the last batch that held an event recorded in
+    that moment's minute or before (0: none): the answer as things stood at a past moment
+    keeps its tag while later events are applied."""
     schema = sql.Identifier(generation_schema(name, generation))
-    if day is not None:
+    if moment is not None:
         return sql.SQL(
-            "(SELECT coalesce((SELECT content_position FROM {}._day_marks"
-            " WHERE recorded_on <= {} ORDER BY recorded_on DESC LIMIT 1), 0))"
-        ).format(schema, sql.Literal(day))
+            "(SELECT coalesce((SELECT content_position FROM {}._moment_marks"
+            " WHERE recorded_by <= {} ORDER BY recorded_by DESC LIMIT 1), 0))"
+        ).format(schema, sql.Literal(minute_of(moment)))
     if tables is None:
         return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
     return sql.SQL(
@@ -360,12 +362,12 @@ def staffing_marks(request: Request, now: Any) -> Marks:
 _MOMENT: TypeAdapter[dt.datetime] = TypeAdapter(IsoDateTime)
 
 
-def day_asked(request: Request) -> dt.date | None:
-    """The business day of the past moment a staffing answer is asked as it stood at
-    (``at``, parsed as the route parses it); None for the present, or for an ``at`` the route
-    refuses. The staffing tables keep intervals from when their events were recorded, so an
-    answer at a moment is built from what was recorded by then (a correction recorded later is
-    dated from when it was recorded, as the view as it stood then did not know it)."""
+def moment_asked(request: Request) -> dt.datetime | None:
+    """The past moment a staffing answer is asked as it stood at (``at``, parsed as the route
+    parses it); None for the present, or for an ``at`` the route refuses. The staffing tables
+    keep intervals from when their events were recorded, so an answer at a moment is built
+    from what was recorded by then (a correction recorded later is dated from when it was
+    recorded, as the view as it stood then did not know it)."""
     text = request.query_params.get("at")
     if text is None:
         return None
@@ -373,27 +375,27 @@ def day_asked(request: Request) -> dt.date | None:
         moment = _MOMENT.validate_python(text)
     except ValidationError:
         return None
-    return business_date(moment) if moment.tzinfo is not None else None
+    return moment if moment.tzinfo is not None else None
 
 
 Extra = Callable[[Request, Any], Marks]
-Day = Callable[[Request], dt.date | None]
+Moment = Callable[[Request], dt.datetime | None]
 
 
 def conditional(
     *projections: str,
     extra: Extra | None = None,
     tables: Mapping[str, Sequence[str]] | None = None,
-    recorded_by: Mapping[str, Day] | None = None,
+    recorded_by: Mapping[str, Moment] | None = None,
 ) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
     If-None-Match names it, or with the answer this process keeps under it. On the event loop
     but for the one round trip reading the marks (no read cursor is taken for a kept answer).
     ``tables``: for a projection named there, the answer reads those of its tables only, and
     its tag follows their writes alone. ``recorded_by``: for a projection named there, when
-    the request asks for an answer built from what was recorded by a moment on the day given,
-    its tag follows only batches holding events recorded by that day (a month-end answer is
-    kept while today's commands pass)."""
+    the request asks for an answer built from what was recorded by the moment given, its tag
+    follows only batches holding events recorded by that moment's minute (a month-end answer
+    is kept while today's commands pass)."""
 
     async def etag(
         request: Request,
@@ -409,12 +411,12 @@ def conditional(
         added = extra(request, services.clock.now()) if extra is not None else None
         marks_of: ProjectionMarks = request.app.state.projection_marks
         reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
-        days = {name: day for name, of in (recorded_by or {}).items() if (day := of(request))}
+        moments = {name: at for name, of in (recorded_by or {}).items() if (at := of(request))}
         if reads is not None and reads.serves():
-            marks = await marks_of.read_on_loop(reads, projections, added, tables, days)
+            marks = await marks_of.read_on_loop(reads, projections, added, tables, moments)
         else:
             marks = await run_in_threadpool(
-                marks_of.read, runtime.pool, projections, added, tables, days
+                marks_of.read, runtime.pool, projections, added, tables, moments
             )
         parts: list[Any] = [
             request.url.path,
@@ -478,7 +480,7 @@ StaffingTag = Annotated[
         "policies",
         "divisions",
         extra=staffing_marks,
-        recorded_by={"staffing": day_asked},
+        recorded_by={"staffing": moment_asked},
     ),
 ]
 #: Alerts and their reviews only: the facts the rules keep change with nearly every event.

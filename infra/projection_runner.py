@@ -17,6 +17,7 @@ halt it: the batch is rolled back and run again after a pause.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import logging
 import threading
@@ -30,7 +31,6 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification,
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from domain.clock import business_date
 from infra.faults import is_transient
 from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
 from projections.base import Projection, RecordedEvent
@@ -98,10 +98,11 @@ def advance_tracking(
 #: did), none moving back (a rebuild's stages may commit positions out of order):
 #: - each table written, from the transaction's own statistics (inserted, updated or deleted
 #:   rows, COPY included): no projection lists them;
-#: - the business day of the batch's earliest recorded event, at the batch's position or the
-#:   mark of the last day before it if higher; the marks of later days at or below that are
-#:   dropped, so marks rise with their days and an answer as things stood at a past moment
-#:   follows the mark of the last day up to that moment's.
+#: - the minute of the batch's earliest recorded event, at the batch's position or the mark
+#:   of the last minute before it if higher; the marks of later minutes at or below that are
+#:   dropped, so marks rise with their minutes and an answer as things stood at a past moment
+#:   follows the mark of the last minute up to that moment's (batches of events recorded
+#:   after it, today's commands, leave it as it is).
 #: A batch whose events changed no row (a projection reading a topic for some events of it
 #: only) leaves every answer's tag as it was.
 MARKS = (
@@ -114,14 +115,14 @@ MARKS = (
     " = greatest(_table_marks.content_position, excluded.content_position)"
     " RETURNING 1),"
     " prior AS (SELECT greatest(%(position)s, coalesce((SELECT content_position"
-    " FROM _day_marks WHERE recorded_on <= %(day)s ORDER BY recorded_on DESC LIMIT 1), 0))"
+    " FROM _moment_marks WHERE recorded_by <= %(minute)s ORDER BY recorded_by DESC LIMIT 1), 0))"
     " AS mark),"
-    " later AS (DELETE FROM _day_marks WHERE recorded_on > %(day)s"
+    " later AS (DELETE FROM _moment_marks WHERE recorded_by > %(minute)s"
     " AND content_position <= (SELECT mark FROM prior) AND EXISTS (SELECT FROM written)),"
-    " day AS (INSERT INTO _day_marks (recorded_on, content_position)"
-    " SELECT %(day)s, mark FROM prior WHERE EXISTS (SELECT FROM written)"
-    " ON CONFLICT (recorded_on) DO UPDATE SET content_position"
-    " = greatest(_day_marks.content_position, excluded.content_position))"
+    " moment AS (INSERT INTO _moment_marks (recorded_by, content_position)"
+    " SELECT %(minute)s, mark FROM prior WHERE EXISTS (SELECT FROM written)"
+    " ON CONFLICT (recorded_by) DO UPDATE SET content_position"
+    " = greatest(_moment_marks.content_position, excluded.content_position))"
 )
 
 
@@ -133,7 +134,12 @@ def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[Recorde
 
 
 def marks_params(position: int, events: Sequence[RecordedEvent]) -> dict[str, Any]:
-    return {"position": position, "day": business_date(min(e.timestamp for e in events))}
+    return {"position": position, "minute": minute_of(min(e.timestamp for e in events))}
+
+
+def minute_of(moment: dt.datetime) -> dt.datetime:
+    """The minute a moment falls in (its start): the grain of the moment marks."""
+    return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
 def claim_tracking(conn: psycopg.Connection, feed: str) -> int:

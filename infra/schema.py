@@ -98,10 +98,10 @@ def create_generation(
     # answer reading only some tables (alerts, not the facts behind them) keeps its tag while
     # batches write only the others.
     conn.execute(TABLE_MARKS_DDL)
-    # Per business day, the position of the last batch that wrote rows and held an event
-    # recorded that day or before: an answer as things stood at a past moment (built only from
+    # Per minute, the position of the last batch that wrote rows and held an event recorded
+    # in that minute or before: an answer as things stood at a past moment (built only from
     # what was recorded by then) keeps its tag while batches of later events pass.
-    conn.execute(DAY_MARKS_DDL)
+    conn.execute(MOMENT_MARKS_DDL)
     # Kafka feed: where each partition is read to, and the last version applied per aggregate
     # (so a republished or duplicated message is applied once).
     conn.execute(
@@ -119,21 +119,25 @@ TABLE_MARKS_DDL = (
 )
 
 
-DAY_MARKS_DDL = (
-    "CREATE TABLE _day_marks (recorded_on date PRIMARY KEY, content_position bigint NOT NULL)"
+MOMENT_MARKS_DDL = (
+    "CREATE TABLE _moment_marks (recorded_by timestamptz PRIMARY KEY,"
+    " content_position bigint NOT NULL)"
 )
 
 
-def add_day_marks(conn: psycopg.Connection, schema: str) -> None:
-    """Day marks for a generation built before them: one mark before every day at the
-    generation's content position, so an answer at any moment follows every batch, as before."""
+def add_moment_marks(conn: psycopg.Connection, schema: str) -> None:
+    """Moment marks for a generation built before them: one mark before every moment at the
+    generation's content position, so an answer at any moment follows every batch, as before.
+    The per-day marks they replace (a day's answers followed every batch of that day, today's
+    commands included) are dropped."""
     _add_marks(
         conn,
         schema,
-        DAY_MARKS_DDL,
-        "INSERT INTO _day_marks (recorded_on, content_position)"
+        MOMENT_MARKS_DDL,
+        "INSERT INTO _moment_marks (recorded_by, content_position)"
         " SELECT '-infinity', content_position FROM _tracking",
     )
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}._day_marks").format(sql.Identifier(schema)))
 
 
 def _add_marks(
@@ -225,7 +229,10 @@ def init_schema(
                 add_missing_column(
                     conn, f"{schema}._tracking", "content_position", "bigint NOT NULL DEFAULT 0"
                 )
-            for table, add in (("_table_marks", add_table_marks), ("_day_marks", add_day_marks)):
+            for table, add in (
+                ("_table_marks", add_table_marks),
+                ("_moment_marks", add_moment_marks),
+            ):
                 for schema in generations_without(conn, table):
                     add(conn, schema)
             for projection in projections:

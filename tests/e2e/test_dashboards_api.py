@@ -307,30 +307,35 @@ def test_staffing_at_a_past_moment_from_the_intervals(
     refused(client.get("/staffing", params={"at": "yesterday"}), 422, "invalid-request")
 
 
-def test_an_answer_at_a_past_day_keeps_its_tag_while_later_events_pass(
+def test_an_answer_at_a_past_moment_keeps_its_tag_while_later_events_pass(
     client: TestClient, province: Runtime
 ) -> None:
     """Staffing as it stood at a moment is built from what was recorded by then: its tag (and
-    the answer kept under it) stays while batches of events recorded on later days pass, and
-    moves with those recorded on its own day."""
+    the answer kept under it) stays while batches of events recorded later pass, today's
+    included (a minute before is enough), and moves with a batch holding events recorded by
+    that moment."""
     runtime = province
     cache = client.app.state.answer_cache  # type: ignore[attr-defined]
-    yesterday = (runtime.services.clock.now() - dt.timedelta(days=1)).isoformat()
-    earlier_today = runtime.services.clock.now().isoformat()
+    now = runtime.services.clock.now()
+    yesterday = (now - dt.timedelta(days=1)).isoformat()
+    a_minute_ago = (now - dt.timedelta(seconds=61)).isoformat()
     path, params = "/staffing", {"level": "county"}
     past = client.get(path, params={**params, "at": yesterday})
-    today = client.get(path, params={**params, "at": earlier_today})
+    earlier = client.get(path, params={**params, "at": a_minute_ago})
     approve(runtime, application(runtime, "440104", village_="002"))
+    after_it = (runtime.services.clock.now() + dt.timedelta(microseconds=1)).isoformat()
+    before_applied = client.get(path, params={**params, "at": after_it})
     catch_up(runtime)
     hits = cache.hits
-    again = client.get(path, params={**params, "at": yesterday})
-    assert (again.headers["ETag"], again.content) == (past.headers["ETag"], past.content)
-    assert cache.hits == hits + 1
-    moved = client.get(path, params={**params, "at": earlier_today})
-    assert moved.headers["ETag"] != today.headers["ETag"]
-    assert moved.json()["items"] == today.json()["items"]  # recorded after that moment
-    now = ok(client.get(path, params=params))["items"]
-    assert {r["division"]: r["households"] for r in now}["440104"] == 2
+    for at, first in ((yesterday, past), (a_minute_ago, earlier)):
+        again = client.get(path, params={**params, "at": at})
+        assert (again.headers["ETag"], again.content) == (first.headers["ETag"], first.content)
+    assert cache.hits == hits + 2
+    moved = client.get(path, params={**params, "at": after_it})
+    assert moved.headers["ETag"] != before_applied.headers["ETag"]
+    households = {r["division"]: r["households"] for r in moved.json()["items"]}
+    assert households["440104"] == 2
+    assert ok(client.get(path, params=params))["items"] == moved.json()["items"]
 
 
 def test_a_renamed_division_moves_the_tags_of_answers_naming_it(

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from eventsourcing.persistence import RecordConflictError
 
-from domain.clock import BUSINESS_TZ
+from domain.clock import BUSINESS_TZ, business_date
 from domain.commands.cases import CloseCase
 from domain.errors import CaseAlreadyClosed, NotFound, VersionMismatch
-from infra.projection_runner import advance_tracking, mark_batch
+from infra.projection_runner import advance_tracking, mark_batch, minute_of
 from infra.runtime import Runtime
 from infra.schema import init_schema
 from projections.base import RecordedEvent
@@ -183,18 +183,22 @@ def test_concurrent_opens_get_distinct_increasing_positions(runtime: Runtime) ->
     assert sum(n.topic.endswith("ApplicationReceived") for n in notifications) == 40
 
 
-def test_a_generation_built_before_table_and_day_marks_gets_them_at_its_content_position(
+def test_a_generation_built_before_table_and_moment_marks_gets_them_at_its_content_position(
     runtime: Runtime,
 ) -> None:
-    """Upgrading a generation built without per-table or per-day marks marks every one of its
-    tables, and every day, at the content position its answers' tags followed, so no tag goes
-    back to an older one."""
+    """Upgrading a generation built without per-table or per-moment marks marks every one of
+    its tables, and every moment, at the content position its answers' tags followed, so no
+    tag goes back to an older one; the per-day marks the moment marks replace are dropped."""
     approve(runtime, application(runtime))
     for projection in ALL_PROJECTIONS:
         runtime.projection_runner(projection).catch_up()
     with psycopg.connect(runtime.settings.database_url, autocommit=True) as conn:
         conn.execute("DROP TABLE rm_caseload_g1._table_marks")
-        conn.execute("DROP TABLE rm_caseload_g1._day_marks")
+        conn.execute("DROP TABLE rm_caseload_g1._moment_marks")
+        conn.execute(
+            "CREATE TABLE rm_caseload_g1._day_marks (recorded_on date PRIMARY KEY,"
+            " content_position bigint NOT NULL)"
+        )
         (content,) = conn.execute(
             "SELECT content_position FROM rm_caseload_g1._tracking"
         ).fetchone() or (None,)
@@ -204,25 +208,64 @@ def test_a_generation_built_before_table_and_day_marks_gets_them_at_its_content_
         marks = dict(
             conn.execute("SELECT relname, content_position FROM rm_caseload_g1._table_marks")
         )
-        days = conn.execute(
-            "SELECT recorded_on::text, content_position FROM rm_caseload_g1._day_marks"
+        moments = conn.execute(
+            "SELECT recorded_by::text, content_position FROM rm_caseload_g1._moment_marks"
         ).fetchall()
+        day_marks = conn.execute("SELECT to_regclass('rm_caseload_g1._day_marks')").fetchone()
     assert set(marks) >= {"caseload", "caseload_rollup", "case_index"}
     assert set(marks.values()) == {content}
-    assert days == [("-infinity", content)]
+    assert moments == [("-infinity", content)]
+    assert day_marks == (None,)
 
 
 def recorded_on(*days: dt.date) -> list[RecordedEvent]:
     """Events recorded at noon (business time) on ``days``: all ``advance_tracking`` reads of
     the events a batch applied is when they were recorded."""
+    return recorded_at(*(at_noon(day) for day in days))
+
+
+def recorded_at(*moments: dt.datetime) -> list[RecordedEvent]:
     return [
-        RecordedEvent(0, uuid.uuid4(), 1, "t", SimpleNamespace(timestamp=at_noon(day)))
-        for day in days
+        RecordedEvent(0, uuid.uuid4(), 1, "t", SimpleNamespace(timestamp=moment))
+        for moment in moments
     ]
 
 
 def at_noon(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(12), BUSINESS_TZ)
+    return dt.datetime.combine(day, dt.time(12, 0, 30), BUSINESS_TZ)
+
+
+def test_moment_marks_tell_the_minutes_of_one_day_apart(runtime: Runtime) -> None:
+    """An answer at 10:00 follows a batch of events recorded at 10:00:40, and not one of
+    events recorded at 10:05 the same day (a month-end answer asked in the morning of the
+    first is kept while that morning's commands pass)."""
+    approve(runtime, application(runtime))
+    runtime.projection_runner(CaseloadProjection).catch_up()
+    day = dt.date(2026, 8, 31)
+    ten, five_past = (
+        dt.datetime.combine(day, t, BUSINESS_TZ) for t in (dt.time(10), dt.time(10, 5))
+    )
+    with psycopg.connect(runtime.settings.database_url) as conn:
+        conn.execute("SET search_path TO rm_caseload_g1")
+        (content,) = conn.execute("SELECT content_position FROM _tracking").fetchone() or (0,)
+
+        def mark_at(moment: dt.datetime) -> int:
+            row = conn.execute(
+                "SELECT content_position FROM _moment_marks WHERE recorded_by <= %s"
+                " ORDER BY recorded_by DESC LIMIT 1",
+                (minute_of(moment),),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, content + 3, recorded_at(ten + dt.timedelta(seconds=40)))
+        assert mark_at(ten) == content + 3
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET households = households")
+            advance_tracking(conn, content + 6, recorded_at(five_past))
+        assert (mark_at(ten), mark_at(five_past)) == (content + 3, content + 6)
+        assert mark_at(five_past - dt.timedelta(microseconds=1)) == content + 3
 
 
 def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_mark(
@@ -230,16 +273,16 @@ def test_a_batch_that_wrote_no_row_leaves_the_content_position_and_every_mark(
 ) -> None:
     """``advance_tracking``: a batch of events the projection reads moves its content
     position (what answers' tags follow) only when it wrote rows, marks the tables it wrote
-    to at that position, and the business day of its earliest event (dropping the marks of
-    later days: no answer at a moment from that day on is older than this batch)."""
+    to at that position, and the minute of its earliest event (dropping the marks of later
+    minutes: no answer at a moment from that minute on is older than this batch)."""
     approve(runtime, application(runtime))
     runtime.projection_runner(CaseloadProjection).catch_up()
 
     def marks(conn: psycopg.Connection) -> tuple[int, dict[str, int], list[tuple[Any, ...]]]:
         (content,) = conn.execute("SELECT content_position FROM _tracking").fetchone() or (0,)
         tables = dict(conn.execute("SELECT relname, content_position FROM _table_marks"))
-        days = conn.execute("SELECT * FROM _day_marks ORDER BY recorded_on").fetchall()
-        return content, tables, days
+        moments = conn.execute("SELECT * FROM _moment_marks ORDER BY recorded_by").fetchall()
+        return content, tables, [(business_date(m), p) for m, p in moments]
 
     may, june, july = dt.date(2026, 5, 31), dt.date(2026, 6, 30), dt.date(2026, 7, 31)
     with psycopg.connect(runtime.settings.database_url) as conn:
