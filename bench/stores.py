@@ -105,9 +105,9 @@ def fresh_store(args: argparse.Namespace, name: str) -> Iterator[Store]:
     run_dir.mkdir(parents=True)
     started = time.perf_counter()
     subprocess.run(["cp", "-a", str(source / "data"), str(run_dir / "data")], check=True)
-    # The copy's pages written out now, not by the kernel's writeback 30 s later: at 1M that
-    # is 2.4 GB flushed in the middle of the measured phase, every fsync (each command's
-    # COMMIT) queued behind it; the harness's own setup, not the system under test.
+    # The copy's pages written out before the services start, not by the kernel's writeback
+    # 30 s later (up to 2.4 GB at 1M), inside the measured phase, beside every command's
+    # COMMIT: the harness's own setup, not the system under test.
     os.sync()
     pgdata = run_dir / "data" / "pgdata"
     (pgdata / ".handle_pids.json").write_text("[]")
