@@ -238,7 +238,8 @@ class FailFastApplicationRecorder(PositionedRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         insert = _undecorated(PostgresApplicationRecorder.insert_events)
         try:
-            if self.groups is not None and stored_events and not kwargs:
+            # Saves pass ``tracking=None`` (the library's): only a tracked insert goes alone.
+            if self.groups is not None and stored_events and not any(kwargs.values()):
                 return self.groups.insert(stored_events)
             return insert(self, stored_events, **kwargs)
         except (InterfaceError, OperationalError) as error:

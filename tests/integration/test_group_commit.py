@@ -46,6 +46,18 @@ def new_household(runtime: Runtime, name: str) -> list[StoredEvent]:
     return [runtime.ledger.mapper.to_stored_event(e) for e in home.collect_events()]
 
 
+def stored_positions(runtime: Runtime, home: Household) -> list[int]:
+    with psycopg.connect(runtime.database_url) as conn:
+        return [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT notification_id FROM public.relief_events WHERE originator_id = %s"
+                " ORDER BY originator_version",
+                (home.id,),
+            ).fetchall()
+        ]
+
+
 def recorder_of(runtime: Runtime) -> FailFastApplicationRecorder:
     recorder = runtime.ledger.recorder
     assert isinstance(recorder, FailFastApplicationRecorder) and recorder.groups is not None
@@ -73,28 +85,38 @@ def inserts_queued_behind_a_held_lock(
     is let go once all are queued. What each insert answered (positions or the exception), by
     index (0: ``first``), and how many groups and inserts were written."""
     recorder = recorder_of(runtime)
-    groups = recorder.groups
+    return queued_behind_a_held_lock(
+        runtime, [lambda events=events: recorder.insert_events(events) for events in [first, *then]]
+    )
+
+
+def queued_behind_a_held_lock(
+    runtime: Runtime, writes: list[Callable[[], Any]]
+) -> tuple[dict[int, Any], tuple[int, int]]:
+    """The first of ``writes`` run by a thread that leads and waits on the table lock (held
+    here by another session), then each of the others by a thread of its own, queued behind
+    it; the lock is let go once all are queued. What each answered (or raised), by index, and
+    how many groups and inserts were written."""
+    groups = recorder_of(runtime).groups
     assert groups is not None
     answers: dict[int, Any] = {}
 
-    def insert(index: int, events: list[StoredEvent]) -> None:
+    def run(index: int) -> None:
         try:
-            answers[index] = recorder.insert_events(events)
+            answers[index] = writes[index]()
         except Exception as error:
             answers[index] = error
 
     groups_before, inserts_before = groups.groups, groups.inserts
     with psycopg.connect(runtime.database_url) as holder:
         holder.execute("LOCK TABLE public.relief_events IN EXCLUSIVE MODE")
-        leader = threading.Thread(target=insert, args=(0, first))
+        leader = threading.Thread(target=run, args=(0,))
         leader.start()
         until(lambda: groups.leading)
-        followers = [
-            threading.Thread(target=insert, args=(i, events)) for i, events in enumerate(then, 1)
-        ]
+        followers = [threading.Thread(target=run, args=(i,)) for i in range(1, len(writes))]
         for thread in followers:
             thread.start()
-        until(lambda: groups.queued() == len(then))
+        until(lambda: groups.queued() == len(followers))
         holder.rollback()  # the lock goes: the leader writes, then the group behind it
     for thread in [leader, *followers]:
         thread.join()
@@ -160,3 +182,44 @@ def test_a_database_error_in_a_group_fails_it_all_and_writes_nothing(grouped: Ru
     assert report.intact and report.intact_up_to == grouped.head_position()
     # The recorder is not left stuck: the next insert leads and is recorded.
     assert recorder_of(grouped).insert_events(good[0])
+
+
+def test_saves_of_the_ledger_are_grouped_and_a_stale_one_is_refused(grouped: Runtime) -> None:
+    """Through ``ReliefLedger.save``, as the API's commands save (the library passes
+    ``tracking=None``): concurrent saves share a group; a save from a stale version is
+    refused as a conflict (409), the others are recorded and cached at their new version."""
+    ledger = grouped.ledger
+    place = village()
+    homes = [
+        Household.register(
+            registered_division=place,
+            residence_division=place,
+            members=[HouseholdMember(resident_id(), "Member " + letter, "head")],
+            today=Clock().today(),
+            provenance=BY_CLERK,
+        )
+        for letter in "ABCD"
+    ]
+    ledger.save(homes[3])
+    stale = ledger.get_household(homes[3].id)
+    newer = ledger.get_household(homes[3].id)
+    for copy, name in ((newer, "Hu Jun"), (stale, "Sun Li")):
+        copy.add_member(
+            member=HouseholdMember(resident_id(), name, "spouse"),
+            by_birth=False,
+            today=Clock().today(),
+            provenance=BY_CLERK,
+        )
+    ledger.save(newer)
+    answers, written = queued_behind_a_held_lock(
+        grouped,
+        [lambda h=h: ledger.save(h) for h in homes[:3]] + [lambda: ledger.save(stale)],
+    )
+    assert written == (2, 4)
+    assert isinstance(answers[3], RecordConflictError)
+    for index in range(3):
+        assert [r.notification.id for r in answers[index]] == stored_positions(
+            grouped, homes[index]
+        )
+    names = {m.name for m in ledger.get_household(homes[3].id).members.values()}
+    assert "Hu Jun" in names and "Sun Li" not in names
