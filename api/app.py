@@ -113,6 +113,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.metrics = Metrics(runtime.pool)
     if app.state.answer_cache is not None:
         app.state.metrics.watch_answer_cache(app.state.answer_cache)
+    groups = getattr(runtime.ledger.recorder, "groups", None)
+    if groups is not None:
+        app.state.metrics.watch_group_commit(groups)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics, routes_of=app)
     app.add_middleware(CollectAfterAnswer)  # last added, so outermost: after the answer
     document_idempotency_key(app)

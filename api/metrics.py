@@ -94,6 +94,27 @@ class Metrics:
         """Count the dashboard answers served from the process's cache (api/etags.py)."""
         self.registry.register(AnswerCacheCollector(cache))
 
+    def watch_group_commit(self, groups: Any) -> None:
+        """Count the groups the store's inserts were written in (infra/group_commit.py)."""
+        self.registry.register(GroupCommitCollector(groups))
+
+
+class GroupCommitCollector(Collector):
+    def __init__(self, groups: Any) -> None:
+        self.groups = groups
+
+    def collect(self) -> Iterator[Metric]:
+        groups = CounterMetricFamily(
+            "relief_group_commit_groups", "transactions the process's inserts were written in"
+        )
+        groups.add_metric([], self.groups.groups)
+        inserts = CounterMetricFamily(
+            "relief_group_commit_inserts",
+            "inserts written by them (over groups: the mean group size)",
+        )
+        inserts.add_metric([], self.groups.inserts)
+        yield from (groups, inserts)
+
 
 class AnswerCacheCollector(Collector):
     def __init__(self, cache: Any) -> None:

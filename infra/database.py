@@ -35,7 +35,8 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from infra.faults import is_transient, session_lost
-from infra.sealing import LEGACY_SEALS_UNTIL, PositionedRecorder
+from infra.group_commit import Groups, Insert
+from infra.sealing import LEGACY_SEALS_UNTIL, PositionedRecorder, insert_arrays
 
 T = TypeVar("T")
 
@@ -51,6 +52,9 @@ RECONNECT_TIMEOUT_S = 5.0
 #: ``SESSION_PARAMETERS`` (JSON), from ``store_env`` to ``SessionsPostgresFactory``.
 STORE_TARGET_KEYS = ("dbname", "host", "port", "user", "password")
 SESSION_PARAMETERS = "SESSION_PARAMETERS"
+#: "y": the inserts of one process that arrive together are written by one transaction
+#: (infra/group_commit.py).
+GROUP_COMMIT = "GROUP_COMMIT"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def store_env(
     create_table: bool = False,
     pool_size: int = 8,
     sessions: Sessions | None = None,
+    group_commit: bool = False,
 ) -> dict[str, str]:
     """eventsourcing's PostgreSQL settings from a libpq URL.
 
@@ -133,6 +138,7 @@ def store_env(
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",  # keep the table lock: ids commit in order
         "CREATE_TABLE": "y" if create_table else "n",
         SESSION_PARAMETERS: json.dumps(session_parameters),
+        GROUP_COMMIT: "y" if group_commit else "n",
         "MAPPER_TOPIC": MAPPER_TOPIC,
         # The snapshots table always exists (relief_snapshots); SNAPSHOT_INTERVAL says how
         # often the ledger writes one (0: never; loads use those there are).
@@ -213,7 +219,13 @@ class FailFastApplicationRecorder(PositionedRecorder):
     conflict, it looks for its own stored events (the very same sealed bytes): found, the first
     attempt was recorded and its positions are the answer, so the command is neither reported
     failed nor recorded twice. Still unknown at the end of the wait: ``CommitInDoubt``.
+
+    With ``groups`` (the factory sets it when ``GROUP_COMMIT`` is on), the first attempt of an
+    insert is written together with the inserts of other threads that arrive meanwhile
+    (infra/group_commit.py); the retries after a lost session go alone, as before.
     """
+
+    groups: Groups | None = None
 
     select_events = _once_more_if_the_session_was_lost(PositionedRecorder.select_events)
     select_notifications = _once_more_if_the_session_was_lost(
@@ -226,6 +238,9 @@ class FailFastApplicationRecorder(PositionedRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         insert = _undecorated(PostgresApplicationRecorder.insert_events)
         try:
+            # Saves pass ``tracking=None`` (the library's): only a tracked insert goes alone.
+            if self.groups is not None and stored_events and not any(kwargs.values()):
+                return self.groups.insert(stored_events)
             return insert(self, stored_events, **kwargs)
         except (InterfaceError, OperationalError) as error:
             if not session_lost(error):
@@ -249,6 +264,38 @@ class FailFastApplicationRecorder(PositionedRecorder):
                         doubts.extend(stored_events)
                     raise CommitInDoubt(stored_events) from error
             time.sleep(0.25)
+
+    def write_group(self, group: list[Insert]) -> None:
+        """The inserts of a group in one transaction under one table lock (``Groups``): each
+        in a savepoint of its own, so a conflict (IntegrityError) rolls back and fails only
+        its own; any other error rolls the whole transaction back and is raised. One insert
+        alone is written as ever, with no savepoint."""
+        if len(group) == 1:
+            alone = group[0]
+            try:
+                insert = _undecorated(PostgresApplicationRecorder.insert_events)
+                alone.positions = insert(self, alone.stored_events)
+            except IntegrityError as conflict:
+                alone.error = conflict
+            return
+        with (
+            self.datastore.get_connection() as conn,
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            for each in group:
+                try:
+                    arrays = insert_arrays(each.stored_events)
+                    with conn.transaction():  # SAVEPOINT ... RELEASE (ROLLBACK TO on error)
+                        curs.execute(self.insert_arrays_statement, arrays)
+                        pipeline.sync()  # this insert's conflict is raised here, in its block
+                        each.positions = [row["notification_id"] for row in curs.fetchall()]
+                except psycopg.IntegrityError as conflict:
+                    each.error = IntegrityError(str(conflict))
+                    each.error.__cause__ = conflict
 
     def recorded_positions(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
         """The positions of ``stored_events`` if exactly these are in the table, else None."""
@@ -291,6 +338,12 @@ class SessionsPostgresFactory(PostgresFactory):
         if isinstance(pool.kwargs, dict):
             pool.kwargs.update(json.loads(self.env.get(SESSION_PARAMETERS) or "{}"))
         pool.reconnect_timeout = RECONNECT_TIMEOUT_S
+
+    def application_recorder(self) -> Any:
+        recorder = super().application_recorder()
+        if isinstance(recorder, FailFastApplicationRecorder) and self.env.get(GROUP_COMMIT) == "y":
+            recorder.groups = Groups(recorder.write_group)
+        return recorder
 
 
 def open_pool(database_url: str, *, size: int = 8, sessions: Sessions) -> ConnectionPool:

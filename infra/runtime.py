@@ -163,6 +163,7 @@ class Runtime:
             snapshot_interval=settings.snapshot_interval,
             pool_size=settings.db_pool_size,
             sessions=sessions,
+            group_commit=settings.group_commit,
         )
 
     @staticmethod

@@ -234,15 +234,7 @@ class PositionedRecorder(PostgresApplicationRecorder):
     ) -> None:
         self._lock_table(curs)  # what the library's application recorder does first
         self._notify_channel(curs)
-        curs.execute(
-            self.insert_arrays_statement,
-            (
-                [_uuid(e.originator_id) for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [bytes(e.state) for e in stored_events],
-            ),
-        )
+        curs.execute(self.insert_arrays_statement, insert_arrays(stored_events))
 
     def select_events(
         self,
@@ -279,6 +271,16 @@ class PositionedRecorder(PostgresApplicationRecorder):
                 )
                 for row in curs.fetchall()
             ]
+
+
+def insert_arrays(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    """The parameters of ``insert_arrays_statement`` for these stored events."""
+    return (
+        [_uuid(e.originator_id) for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [bytes(e.state) for e in stored_events],
+    )
 
 
 def _uuid(value: UUID | str) -> UUID:

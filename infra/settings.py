@@ -34,6 +34,7 @@
 | RELIEF_AGGREGATE_CACHE | 2000 | aggregates kept in memory per process (0: none) |
 | RELIEF_SNAPSHOT_INTERVAL | 50 | snapshot an aggregate every this many of its events (0: none) |
 | RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
+| RELIEF_GROUP_COMMIT | 0 | 1: commands arriving together in a process commit in one transaction |
 | RELIEF_ANSWER_CACHE_MB | 64 | dashboard answers kept per API process under their ETag (0: none) |
 | RELIEF_DIVISIONS_FILE | (unset: the shipped Guangdong file) | division list of the first start |
 """
@@ -96,6 +97,9 @@ class Settings:
     late_entry_days: int = DEFAULT_LATE_ENTRY_DAYS
     snapshot_interval: int = 50
     workers: int = 1
+    #: Commands arriving together in one process written by one transaction, a savepoint
+    #: each (infra/group_commit.py).
+    group_commit: bool = False
     #: Megabytes of dashboard answers each API process keeps under their ETags (api/etags.py).
     answer_cache_mb: int = 64
     #: the division list loaded when the log has no division yet (None: the shipped file)
@@ -172,6 +176,7 @@ class Settings:
             aggregate_cache=get_int("AGGREGATE_CACHE", defaults.aggregate_cache, minimum=0),
             snapshot_interval=get_int("SNAPSHOT_INTERVAL", defaults.snapshot_interval, minimum=0),
             workers=get_int("WORKERS", defaults.workers, minimum=1),
+            group_commit=bool(get_int("GROUP_COMMIT", int(defaults.group_commit), minimum=0)),
             answer_cache_mb=get_int("ANSWER_CACHE_MB", defaults.answer_cache_mb, minimum=0),
             divisions_file=(
                 Path(get("DIVISIONS_FILE") or "").expanduser() if get("DIVISIONS_FILE") else None

@@ -79,9 +79,11 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
             "RELIEF_HTTP_PORT": "9000",
             "RELIEF_PROJECTION_BATCH": "250",
             "RELIEF_PROJECTION_CATCH_UP_BATCH": "2000",
+            "RELIEF_GROUP_COMMIT": "1",
             "DATABASE_URL": "ignored",
         }
     )
+    assert settings.group_commit and not Settings.from_env({}).group_commit
     assert settings.database_url == "postgresql://db/relief"
     assert settings.kafka_bootstrap == "k1:9092,k2:9092"
     assert settings.http_port == 9000

@@ -73,3 +73,24 @@ def test_a_scrape_names_the_worker_process_that_answered_it() -> None:
         ({"pid": str(os.getpid())}, 1)
     ]
     assert families["process_cpu_seconds"].samples[0].value > 0
+
+
+def test_group_commit_counts_its_groups_and_inserts() -> None:
+    from infra.group_commit import Groups
+
+    def write(group: list) -> None:  # type: ignore[type-arg]
+        for each in group:
+            each.positions = [1]
+
+    groups = Groups(write)
+    metrics = Metrics()
+    metrics.watch_group_commit(groups)
+    groups.insert([])
+    groups.insert([])
+    samples = {
+        s.name: s.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for s in family.samples
+    }
+    assert samples["relief_group_commit_groups_total"] == 2
+    assert samples["relief_group_commit_inserts_total"] == 2
