@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -276,6 +277,13 @@ class PostgresFeedRunner:
         self.topics = frozenset(projection.topics())
         self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
+        # The ledger's mapper reads an event from its row directly (infra.sealing), and only
+        # the fields the projection reads of the classes it names (Projection.event_fields).
+        self._event_at = getattr(mapper, "event_at", None)
+        self._fields = {
+            get_topic(event_class): fields | {"timestamp"}
+            for event_class, fields in (projection.event_fields() or {}).items()
+        }
         self.batch_size = batch_size
         # A runner whose last batch was full is behind: it takes up to ``catch_up_batch``
         # events at a time until it reaches the head (fewer transactions and statements for
@@ -357,6 +365,14 @@ class PostgresFeedRunner:
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row
+        if self._event_at is not None:
+            try:
+                event = self._event_at(
+                    position, originator_id, version, topic, state, self._fields.get(topic)
+                )
+            except Exception as error:
+                raise ProjectionHalted(self.name, position, topic, error) from error
+            return RecordedEvent(position, originator_id, version, topic, event)
         # A Notification carries the position: a seal is judged by its place in the log.
         stored = Notification(
             id=position,
