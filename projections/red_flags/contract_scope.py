@@ -105,13 +105,18 @@ class _ContractWork(Rule):
 
     subject_kind = "contract"
 
-    @triggered_by(ReliefCase.ServiceRecorded, ReliefCase.Investigated, ReliefCase.Recommended)
+    @triggered_by(
+        ReliefCase.ServiceRecorded,
+        ReliefCase.Investigated,
+        ReliefCase.Recommended,
+        reads=("contract_id",),
+    )
     def work(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [
             f"{id_text(r.event.contract_id)}|{r.position}" for r in events if r.event.contract_id
         ]
 
-    @triggered_by(ReliefCase.RecordCorrected)
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",))
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.contract_id, r.position FROM rf_record r"

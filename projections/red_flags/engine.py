@@ -64,14 +64,19 @@ SUBJECT_KINDS = ("contractor", "staff", "case", "contract", "person", "division"
 T = TypeVar("T", bound=Callable[..., Any])
 
 
-def triggered_by(*event_classes: type) -> Callable[[T], T]:
+def triggered_by(*event_classes: type, reads: Sequence[str] = ()) -> Callable[[T], T]:
     """Mark a rule method as a trigger: called once per batch with (cursor, events), the
     batch's events of these classes, it returns the scopes they may have changed (at most one
     statement for the whole batch), or, when it reads, a step yielding its ``Read``s
-    (``projections.sets.run_together``: every rule's reads of a batch are sent together)."""
+    (``projections.sets.run_together``: every rule's reads of a batch are sent together).
+    ``reads``: the fields of the events it reads (beyond their position, aggregate and
+    class): a rebuild's rules stage decodes only those (``Rule.fields_read``)."""
 
     def mark(method: T) -> T:
         method.__dict__.setdefault("_handles", []).extend(event_classes)
+        method.__dict__.setdefault("_reads", set()).update(
+            (event_class, field) for event_class in event_classes for field in reads
+        )
         return method
 
     return mark
@@ -212,6 +217,16 @@ class Rule:
     @classmethod
     def events(cls) -> set[type]:
         return set(cls._triggers)
+
+    @classmethod
+    def fields_read(cls) -> dict[type, set[str]]:
+        """The fields of each class of events its triggers read (``triggered_by(reads=)``)."""
+        fields: dict[type, set[str]] = {event_class: set() for event_class in cls._triggers}
+        for triggers in cls._triggers.values():
+            for trigger in triggers:
+                for event_class, field in getattr(trigger, "_reads", ()):
+                    fields[event_class].add(field)
+        return fields
 
     def scope_steps(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[Any]:
         """The trigger calls the batch's events (by class) make: each a list of scopes, or a

@@ -124,7 +124,7 @@ def _scopes(dated: list[tuple[str, dt.date]]) -> Step[list[str]]:
 class _StaffDay(ScopedRule):
     subject_kind = "staff"
 
-    @triggered_by(ReliefCase.ServiceRecorded)
+    @triggered_by(ReliefCase.ServiceRecorded, reads=("provenance", "start", "end"))
     def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         return (
             yield from _scopes(
@@ -136,12 +136,12 @@ class _StaffDay(ScopedRule):
             )
         )
 
-    @triggered_by(ReliefCase.Investigated)
+    @triggered_by(ReliefCase.Investigated, reads=("means_test",))  # home_visit_of
     def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         visits = [home_visit_of(r.event) for r in events]
         return (yield from _scopes([(visit.visitor, business_date(visit.at)) for visit in visits]))
 
-    @triggered_by(ReliefCase.RecordCorrected)
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",))
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.actor, r.starts, r.ends FROM rf_record r"
