@@ -212,6 +212,8 @@ class FastJSONTranscoder(JSONTranscoder):
         for name in fields:
             if name in document:
                 decoded[name] = self._revived(document[name])
+        if "class_version" in document:  # the mapper's, for its upcasters
+            decoded["class_version"] = self._revived(document["class_version"])
         return decoded
 
     def _revived(self, value: Any) -> Any:

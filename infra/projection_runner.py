@@ -247,6 +247,37 @@ def decode_notification(
     )
 
 
+def decode_event(
+    mapper: Mapper[Any],
+    projection_name: str,
+    position: int,
+    originator_id: Any,
+    version: int,
+    topic: str,
+    state: bytes,
+    fields: frozenset[str] | None = None,
+) -> RecordedEvent:
+    """The event at ``position`` of the log, from its row: read by the ledger's mapper
+    directly (``infra.sealing.PlaceBoundMapper.event_at``; ``fields``: only these), by way of
+    a notification otherwise."""
+    event_at = getattr(mapper, "event_at", None)
+    if event_at is None:
+        # A Notification carries the position: a seal is judged by its place in the log.
+        stored = Notification(
+            id=position,
+            originator_id=originator_id,
+            originator_version=version,
+            topic=topic,
+            state=state,
+        )
+        return decode_notification(mapper, projection_name, stored, position)
+    try:
+        event = event_at(position, originator_id, version, topic, state, fields)
+    except Exception as error:
+        raise ProjectionHalted(projection_name, position, topic, error) from error
+    return RecordedEvent(position, originator_id, version, topic, event)
+
+
 class PostgresFeedRunner:
     """Feeds a projection from the global log in PostgreSQL (the default feed)."""
 
@@ -277,9 +308,7 @@ class PostgresFeedRunner:
         self.topics = frozenset(projection.topics())
         self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
-        # The ledger's mapper reads an event from its row directly (infra.sealing), and only
-        # the fields the projection reads of the classes it names (Projection.event_fields).
-        self._event_at = getattr(mapper, "event_at", None)
+        # Only the fields the projection reads of the classes it names (event_fields).
         self._fields = {
             get_topic(event_class): fields | {"timestamp"}
             for event_class, fields in (projection.event_fields() or {}).items()
@@ -365,23 +394,16 @@ class PostgresFeedRunner:
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row
-        if self._event_at is not None:
-            try:
-                event = self._event_at(
-                    position, originator_id, version, topic, state, self._fields.get(topic)
-                )
-            except Exception as error:
-                raise ProjectionHalted(self.name, position, topic, error) from error
-            return RecordedEvent(position, originator_id, version, topic, event)
-        # A Notification carries the position: a seal is judged by its place in the log.
-        stored = Notification(
-            id=position,
-            originator_id=originator_id,
-            originator_version=version,
-            topic=topic,
-            state=state,
+        return decode_event(
+            self.mapper,
+            self.name,
+            position,
+            originator_id,
+            version,
+            topic,
+            state,
+            self._fields.get(topic),
         )
-        return decode_notification(self.mapper, self.name, stored, position)
 
     def catch_up(self, *, stop: threading.Event | None = None) -> int:
         """Run batches until the log's head; return events covered."""

@@ -231,17 +231,25 @@ class PlaceBoundMapper(Mapper[UUID]):
         upcast, another transcoder) is read the library's way, which gives its answer or its
         error."""
         try:
-            cls, id_type = _event_class(topic)
+            cls, id_type, class_version = _event_class(topic)
+            plain = state
             if self.seal is not None:
-                state = self.seal.plaintext(state, place(originator_id, version, topic), position)
+                plain = self.seal.plaintext(plain, place(originator_id, version, topic), position)
             if self.compressor is not None:
-                state = self.compressor.decompress(state)
+                plain = self.compressor.decompress(plain)
             if fields is None:
-                event_state = self.transcoder.decode(state)
+                event_state = self.transcoder.decode(plain)
             else:
-                event_state = self.transcoder.decode_fields(state, fields)  # type: ignore[attr-defined]
-            if "class_version" in event_state or type(originator_id) is not id_type:
-                raise _ReadAsLibrary  # an upcast, or an id to convert: the library's way
+                event_state = self.transcoder.decode_fields(plain, fields)  # type: ignore[attr-defined]
+            if type(originator_id) is not id_type:
+                raise _ReadAsLibrary  # an id to convert: the library's way
+            from_version = event_state.pop("class_version", 1)
+            if from_version < class_version:
+                if fields is not None:
+                    raise _ReadAsLibrary  # an upcaster reads the whole state: read it whole
+                while from_version < class_version:  # as the library upcasts
+                    getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+                    from_version += 1
         except Exception:
             return self.to_domain_event(
                 Notification(
@@ -264,15 +272,14 @@ class _ReadAsLibrary(Exception):
 
 
 @functools.cache
-def _event_class(topic: str) -> tuple[type, type]:
-    """The class of a topic's events and the type of their originator ids, for
-    ``PlaceBoundMapper.event_at``: classes that may need an upcast (a class version above 1)
-    and those whose id type is not declared on the class are read the library's way
-    (``_ReadAsLibrary``)."""
+def _event_class(topic: str) -> tuple[type, type, int]:
+    """The class of a topic's events, the type of their originator ids and the class's
+    version, for ``PlaceBoundMapper.event_at``: classes whose id type is not declared on the
+    class are read the library's way (``_ReadAsLibrary``)."""
     cls = resolve_topic(topic)
-    if getattr(cls, "class_version", 1) != 1 or not issubclass(cls, HasOriginatorIDVersion):
+    if not issubclass(cls, HasOriginatorIDVersion):
         raise _ReadAsLibrary
-    return cls, cls.originator_id_type
+    return cls, cls.originator_id_type, getattr(cls, "class_version", 1)
 
 
 class PositionedRecorder(PostgresApplicationRecorder):

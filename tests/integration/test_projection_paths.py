@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Notification
 
 from infra.embedded_kafka import EmbeddedKafka
 from infra.kafka_feed import KafkaFeedRunner
@@ -194,3 +195,29 @@ def test_a_rebuild_in_two_stages_concludes_as_every_path(history: Runtime) -> No
     assert whole["alerts"], "the history raised no alert"
     rebuilt = projection_conclusions(runtime, generation_schema(projection.name, generation))
     assert rebuilt == whole
+
+
+def test_every_event_read_from_its_row_is_the_event_the_library_reads(history: Runtime) -> None:
+    """PlaceBoundMapper.event_at (the runners' way, upcasts included) reads every event of a
+    generated history as the library's mapper does, class for class and field for field."""
+    mapper = history.ledger.mapper
+    with history.pool.connection() as conn, conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM public.relief_events ORDER BY notification_id"
+        ).fetchall()
+    versions = set()
+    for position, originator_id, version, topic, state in rows:
+        library = mapper.to_domain_event(
+            Notification(
+                id=position,
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=state,
+            )
+        )
+        read = mapper.event_at(position, originator_id, version, topic, state)  # type: ignore[attr-defined]
+        assert type(read) is type(library) and vars(read) == vars(library), (position, topic)
+        versions.add(getattr(type(read), "class_version", 1))
+    assert versions == {1, 2}  # upcast classes among them
