@@ -81,11 +81,11 @@ class _CaseRecords(Rule):
 
     subject_kind = "case"
 
-    @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded)
+    @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded, shared=True)
     def record(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [f"{id_text(r.originator_id)}|{r.position}" for r in events]
 
-    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",))
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",), shared=True)
     def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.case_id, r.position FROM rf_record r"
