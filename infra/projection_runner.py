@@ -128,8 +128,11 @@ MARKS = (
 
 def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]) -> None:
     """The marks of a batch alone (``MARKS``), for a writer whose position another keeps (a
-    rebuild's trailing stage)."""
+    rebuild's trailing stage). Written after the keeper's batch in progress has committed
+    (its tracking row, which it holds for its whole batch, read FOR SHARE first): the two
+    upserting the same mark rows in different orders deadlocked."""
     if events:
+        conn.execute("SELECT FROM _tracking FOR SHARE")
         conn.execute(MARKS + " SELECT 1", marks_params(position, events))
 
 
