@@ -87,6 +87,7 @@ def advance_tracking(
     if not events:
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
         return
+    lock_marks(conn)
     conn.execute(
         MARKS + " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
         " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
@@ -128,12 +129,17 @@ MARKS = (
 
 def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]) -> None:
     """The marks of a batch alone (``MARKS``), for a writer whose position another keeps (a
-    rebuild's trailing stage). Written after the keeper's batch in progress has committed
-    (its tracking row, which it holds for its whole batch, read FOR SHARE first): the two
-    upserting the same mark rows in different orders deadlocked."""
+    rebuild's trailing stage)."""
     if events:
-        conn.execute("SELECT FROM _tracking FOR SHARE")
+        lock_marks(conn)
         conn.execute(MARKS + " SELECT 1", marks_params(position, events))
+
+
+def lock_marks(conn: psycopg.Connection) -> None:
+    """Take the generation's marks until the transaction ends (it commits right after
+    writing them): a rebuild's two stages upserting the same mark rows in different orders
+    deadlocked, which failed the rebuild."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
 
 
 def marks_params(position: int, events: Sequence[RecordedEvent]) -> dict[str, Any]:
