@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.persistence import Mapper
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -38,7 +38,7 @@ from infra.projection_runner import (
     advance_tracking,
     claim_tracking,
     collector_paused,
-    decode_notification,
+    decode_event,
     record_error,
 )
 from infra.schema import CONTROL_SCHEMA
@@ -312,14 +312,17 @@ class KafkaFeedRunner:
             versions[event.originator_id] = event.originator_version
             changed[event.originator_id] = event.originator_version
             if event.topic in self.topics:
-                stored = Notification(  # with its position: where its seal may be pre-binding
-                    id=event.position,
-                    originator_id=event.originator_id,
-                    originator_version=event.originator_version,
-                    topic=event.topic,
-                    state=event.state,
+                fresh.append(  # with its position: where its seal may be pre-binding
+                    decode_event(
+                        self.mapper,
+                        self.name,
+                        event.position,
+                        event.originator_id,
+                        event.originator_version,
+                        event.topic,
+                        event.state,
+                    )
                 )
-                fresh.append(decode_notification(self.mapper, self.name, stored, event.position))
         self.applier.apply(conn, fresh)
         with conn.cursor() as cursor:
             upsert(

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -86,6 +87,7 @@ def advance_tracking(
     if not events:
         conn.execute("UPDATE _tracking SET position = %s, updated_at = now()", (position,))
         return
+    lock_marks(conn)
     conn.execute(
         MARKS + " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
         " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
@@ -130,7 +132,15 @@ def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[Recorde
     """The marks of a batch alone (``MARKS``), for a writer whose position another keeps (a
     rebuild's trailing stage)."""
     if events:
+        lock_marks(conn)
         conn.execute(MARKS + " SELECT 1", marks_params(position, events))
+
+
+def lock_marks(conn: psycopg.Connection) -> None:
+    """Take the generation's marks until the transaction ends (it commits right after
+    writing them): a rebuild's two stages upserting the same mark rows in different orders
+    deadlocked, which failed the rebuild."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
 
 
 def marks_params(position: int, events: Sequence[RecordedEvent]) -> dict[str, Any]:
@@ -252,6 +262,37 @@ def decode_notification(
     )
 
 
+def decode_event(
+    mapper: Mapper[Any],
+    projection_name: str,
+    position: int,
+    originator_id: Any,
+    version: int,
+    topic: str,
+    state: bytes,
+    fields: frozenset[str] | None = None,
+) -> RecordedEvent:
+    """The event at ``position`` of the log, from its row: read by the ledger's mapper
+    directly (``infra.sealing.PlaceBoundMapper.event_at``; ``fields``: only these), by way of
+    a notification otherwise."""
+    event_at = getattr(mapper, "event_at", None)
+    if event_at is None:
+        # A Notification carries the position: a seal is judged by its place in the log.
+        stored = Notification(
+            id=position,
+            originator_id=originator_id,
+            originator_version=version,
+            topic=topic,
+            state=state,
+        )
+        return decode_notification(mapper, projection_name, stored, position)
+    try:
+        event = event_at(position, originator_id, version, topic, state, fields)
+    except Exception as error:
+        raise ProjectionHalted(projection_name, position, topic, error) from error
+    return RecordedEvent(position, originator_id, version, topic, event)
+
+
 class PostgresFeedRunner:
     """Feeds a projection from the global log in PostgreSQL (the default feed)."""
 
@@ -282,6 +323,11 @@ class PostgresFeedRunner:
         self.topics = frozenset(projection.topics())
         self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
+        # Only the fields the projection reads of the classes it names (event_fields).
+        self._fields = {
+            get_topic(event_class): fields | {"timestamp"}
+            for event_class, fields in (projection.event_fields() or {}).items()
+        }
         self.batch_size = batch_size
         # A runner whose last batch was full is behind: it takes up to ``catch_up_batch``
         # events at a time until it reaches the head (fewer transactions and statements for
@@ -363,15 +409,16 @@ class PostgresFeedRunner:
 
     def decode(self, row: tuple[Any, ...]) -> RecordedEvent:
         position, originator_id, version, topic, state = row
-        # A Notification carries the position: a seal is judged by its place in the log.
-        stored = Notification(
-            id=position,
-            originator_id=originator_id,
-            originator_version=version,
-            topic=topic,
-            state=state,
+        return decode_event(
+            self.mapper,
+            self.name,
+            position,
+            originator_id,
+            version,
+            topic,
+            state,
+            self._fields.get(topic),
         )
-        return decode_notification(self.mapper, self.name, stored, position)
 
     def catch_up(self, *, stop: threading.Event | None = None) -> int:
         """Run batches until the log's head; return events covered."""

@@ -85,6 +85,14 @@ class Projection:
         event changes the rows it read. None: the rebuild runs in one process."""
         return None
 
+    @classmethod
+    def event_fields(cls) -> dict[type, frozenset[str]] | None:
+        """The only fields this projection reads of the events of some classes (with their
+        ``timestamp``), for a feed that can leave the others undecoded: any use of one it
+        left fails loudly (infra.codec.UNDECODED). Classes not named come whole; None: all
+        do."""
+        return None
+
     def apply(self, cursor: Cursor[Any], recorded: RecordedEvent) -> None:
         """One event: a batch of one."""
         self.apply_batch(cursor, [recorded])

@@ -57,7 +57,11 @@ class _Bunching(Rule):
     def means_test(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         return (yield from self.groups_of({r.originator_id for r in events}))
 
-    @triggered_by(LivingStandard.StandardSet, LivingStandard.StandardCorrected)
+    @triggered_by(
+        LivingStandard.StandardSet,
+        LivingStandard.StandardCorrected,
+        reads=("division", "programme", "effective_from"),
+    )
     def standard(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """The groups of every means test a standard of the batch applies to (the facts have
         placed them against it already)."""

@@ -92,7 +92,7 @@ class ConflictOfInterest(ScopedRule):
     def act(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return originators(events)
 
-    @triggered_by(Person.CaseClaimed)
+    @triggered_by(Person.CaseClaimed, reads=("case_id",))
     def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [str(r.event.case_id) for r in events]
 

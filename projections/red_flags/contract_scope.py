@@ -105,13 +105,19 @@ class _ContractWork(Rule):
 
     subject_kind = "contract"
 
-    @triggered_by(ReliefCase.ServiceRecorded, ReliefCase.Investigated, ReliefCase.Recommended)
+    @triggered_by(
+        ReliefCase.ServiceRecorded,
+        ReliefCase.Investigated,
+        ReliefCase.Recommended,
+        reads=("contract_id",),
+        shared=True,
+    )
     def work(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [
             f"{id_text(r.event.contract_id)}|{r.position}" for r in events if r.event.contract_id
         ]
 
-    @triggered_by(ReliefCase.RecordCorrected)
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",), shared=True)
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.contract_id, r.position FROM rf_record r"
@@ -125,7 +131,9 @@ class _ContractWork(Rule):
         )
         return [f"{contract_id}|{position}" for contract_id, position in rows]
 
-    @triggered_by(Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Terminated)
+    @triggered_by(
+        Contract.Awarded, Contract.Amended, Contract.Renewed, Contract.Terminated, shared=True
+    )
     def contract_changed(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return originators(events)
 

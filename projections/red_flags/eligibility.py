@@ -81,11 +81,11 @@ class _CaseRecords(Rule):
 
     subject_kind = "case"
 
-    @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded)
+    @triggered_by(ReliefCase.PaymentRecorded, ReliefCase.ServiceRecorded, shared=True)
     def record(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [f"{id_text(r.originator_id)}|{r.position}" for r in events]
 
-    @triggered_by(ReliefCase.RecordCorrected)
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",), shared=True)
     def corrected(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.case_id, r.position FROM rf_record r"
@@ -154,7 +154,7 @@ class RecordAfterDeath(_CaseRecords):
         )
         return [str(row[0]) for row in rows]
 
-    @triggered_by(Person.CaseClaimed)
+    @triggered_by(Person.CaseClaimed, reads=("case_id",))
     def claim(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [str(r.event.case_id) for r in events]
 

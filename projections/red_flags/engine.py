@@ -64,14 +64,24 @@ SUBJECT_KINDS = ("contractor", "staff", "case", "contract", "person", "division"
 T = TypeVar("T", bound=Callable[..., Any])
 
 
-def triggered_by(*event_classes: type) -> Callable[[T], T]:
+def triggered_by(
+    *event_classes: type, reads: Sequence[str] = (), shared: bool = False
+) -> Callable[[T], T]:
     """Mark a rule method as a trigger: called once per batch with (cursor, events), the
     batch's events of these classes, it returns the scopes they may have changed (at most one
     statement for the whole batch), or, when it reads, a step yielding its ``Read``s
-    (``projections.sets.run_together``: every rule's reads of a batch are sent together)."""
+    (``projections.sets.run_together``: every rule's reads of a batch are sent together).
+    ``reads``: the fields of the events it reads (beyond their position, aggregate and
+    class): a rebuild's rules stage decodes only those (``Rule.fields_read``). ``shared``: its
+    scopes follow from the events alone, never from the rule (its ``self``), so the rules that
+    inherit it call it once per batch between them (``Engine.judge_batch``)."""
 
     def mark(method: T) -> T:
         method.__dict__.setdefault("_handles", []).extend(event_classes)
+        method.__dict__["_shared"] = method.__dict__.get("_shared", False) or shared
+        method.__dict__.setdefault("_reads", set()).update(
+            (event_class, field) for event_class in event_classes for field in reads
+        )
         return method
 
     return mark
@@ -213,14 +223,30 @@ class Rule:
     def events(cls) -> set[type]:
         return set(cls._triggers)
 
-    def scope_steps(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[Any]:
-        """The trigger calls the batch's events (by class) make: each a list of scopes, or a
-        step (``projections.sets.run_together``) returning one."""
+    @classmethod
+    def fields_read(cls) -> dict[type, set[str]]:
+        """The fields of each class of events its triggers read (``triggered_by(reads=)``)."""
+        fields: dict[type, set[str]] = {event_class: set() for event_class in cls._triggers}
+        for triggers in cls._triggers.values():
+            for trigger in triggers:
+                for event_class, field in getattr(trigger, "_reads", ()):
+                    fields[event_class].add(field)
+        return fields
+
+    def trigger_calls(
+        self, batch: dict[type, list[RecordedEvent]]
+    ) -> list[tuple[Callable[..., Any], list[RecordedEvent]]]:
+        """The triggers the batch's events (by class) call, each with its events."""
         events: dict[Callable[..., Any], list[RecordedEvent]] = {}
         for event_class, triggers in self._triggers.items():
             for trigger in triggers:
                 events.setdefault(trigger, []).extend(batch.get(event_class, ()))
-        return [trigger(self, cursor, recorded) for trigger, recorded in events.items() if recorded]
+        return [(trigger, recorded) for trigger, recorded in events.items() if recorded]
+
+    def scope_steps(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[Any]:
+        """The trigger calls the batch's events (by class) make: each a list of scopes, or a
+        step (``projections.sets.run_together``) returning one."""
+        return [trigger(self, cursor, recorded) for trigger, recorded in self.trigger_calls(batch)]
 
     def scopes(self, cursor: Cursor[Any], batch: dict[type, list[RecordedEvent]]) -> list[str]:
         """Every scope the batch's events (by class) may have changed, sorted."""
@@ -466,12 +492,22 @@ class Engine:
             by_class.setdefault(type(recorded.event), []).append(recorded)
         # Every rule's trigger reads, then every family's candidates, then every judgement's
         # reads: each round sent together (one round trip in the runner's pipeline).
-        steps = [(rule, step) for rule in self.rules for step in rule.scope_steps(cursor, by_class)]
+        # A shared trigger (``triggered_by(shared=True)``) is called once for every rule that
+        # inherits it: the same function given the same events.
+        steps: list[Any] = []
+        called: dict[Any, int] = {}
+        calls: list[tuple[Rule, int]] = []
+        for rule in self.rules:
+            for trigger, triggering in rule.trigger_calls(by_class):
+                key = trigger if getattr(trigger, "_shared", False) else (rule.name, trigger)
+                if key not in called:
+                    called[key] = len(steps)
+                    steps.append(trigger(rule, cursor, triggering))
+                calls.append((rule, called[key]))
+        results = run_together(cursor, steps)
         found: dict[str, set[str]] = {rule.name: set() for rule in self.rules}
-        for (rule, _), rule_scopes in zip(
-            steps, run_together(cursor, [step for _, step in steps]), strict=True
-        ):
-            found[rule.name].update(rule_scopes)
+        for rule, index in calls:
+            found[rule.name].update(results[index])
         scopes = {name: sorted(rule_scopes) for name, rule_scopes in found.items()}
         families: dict[Any, list[Rule]] = {}
         for rule in self.rules:

@@ -191,7 +191,7 @@ class ContractSplitting(ScopedRule):
         "within a short window with overlapping terms: a purchase split to stay under the limit."
     )
 
-    @triggered_by(Contract.Awarded)
+    @triggered_by(Contract.Awarded, reads=("contractor_id",))
     def award(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return [str(r.event.contractor_id) for r in events]
 

@@ -58,7 +58,13 @@ ORDER BY 1, 2, 3
 class _ConcurrentCases(Rule):
     subject_kind = "person"
 
-    @triggered_by(ReliefCase.Approved, ReliefCase.Suspended, ReliefCase.Resumed, ReliefCase.Closed)
+    @triggered_by(
+        ReliefCase.Approved,
+        ReliefCase.Suspended,
+        ReliefCase.Resumed,
+        ReliefCase.Closed,
+        shared=True,
+    )
     def case_person(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield from read_where_in(
             "SELECT DISTINCT person_id FROM rf_case WHERE case_id = ANY(%s)"
@@ -67,7 +73,7 @@ class _ConcurrentCases(Rule):
         )
         return [str(row[0]) for row in rows]
 
-    @triggered_by(Person.CaseClaimed)
+    @triggered_by(Person.CaseClaimed, shared=True)
     def claimant(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> list[str]:
         return originators(events)
 

@@ -158,6 +158,22 @@ class _FactsStage(RedFlagsProjection):
 class _RulesStage(RedFlagsProjection):
     """A rebuild's second stage, behind the first: the rules' alerts and the reviews."""
 
+    @classmethod
+    def event_fields(cls) -> dict[type, frozenset[str]]:
+        """The rules read of most events their class, aggregate and position only (the facts
+        are the first stage's; events only the facts read come too, as the stage follows the
+        same topics): of the others, the fields their triggers name. The reviews read their
+        events whole."""
+        fields: dict[type, set[str]] = {event_class: set() for event_class in handled_events()}
+        for rule in ALL_RULES:
+            for event_class, read in rule.fields_read().items():
+                fields[event_class].update(read)
+        return {
+            event_class: frozenset(read)
+            for event_class, read in fields.items()
+            if event_class not in REVIEW_EVENTS
+        }
+
     def apply_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> None:
         engine_events = [r for r in events if type(r.event) in self._engine_events]
         if engine_events:

@@ -124,7 +124,7 @@ def _scopes(dated: list[tuple[str, dt.date]]) -> Step[list[str]]:
 class _StaffDay(ScopedRule):
     subject_kind = "staff"
 
-    @triggered_by(ReliefCase.ServiceRecorded)
+    @triggered_by(ReliefCase.ServiceRecorded, reads=("provenance", "start", "end"), shared=True)
     def service(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         return (
             yield from _scopes(
@@ -136,12 +136,12 @@ class _StaffDay(ScopedRule):
             )
         )
 
-    @triggered_by(ReliefCase.Investigated)
+    @triggered_by(ReliefCase.Investigated, reads=("means_test",), shared=True)  # home_visit_of
     def visit(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         visits = [home_visit_of(r.event) for r in events]
         return (yield from _scopes([(visit.visitor, business_date(visit.at)) for visit in visits]))
 
-    @triggered_by(ReliefCase.RecordCorrected)
+    @triggered_by(ReliefCase.RecordCorrected, reads=("corrects_version",), shared=True)
     def voided(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         rows = yield Read(
             "SELECT r.actor, r.starts, r.ends FROM rf_record r"
@@ -163,7 +163,7 @@ class _StaffDay(ScopedRule):
             )
         )
 
-    @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared)
+    @triggered_by(StaffMember.Hired, StaffMember.InterestsDeclared, shared=True)
     def person_named(self, cursor: Cursor[Any], events: list[RecordedEvent]) -> Step[list[str]]:
         """A staff record that names its person: its days, under its own scope (to clear)
         and its person's (to judge with the person's other rosters)."""

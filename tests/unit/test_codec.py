@@ -9,11 +9,18 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Notification,
+    TranscodingNotRegisteredError,
+)
+from eventsourcing.utils import Environment
 
-from domain.case import HomeVisit, IncomeItem, MeansTest
+from domain.case import HomeVisit, IncomeItem, MeansTest, ReliefCase
 from domain.provenance import Actor, Provenance, Role
 from infra.codec import FastJSONTranscoder, register_transcodings
+from infra.sealing import PlaceBoundCipher, PlaceBoundMapper
 
 
 def transcoders() -> tuple[JSONTranscoder, FastJSONTranscoder]:
@@ -78,3 +85,63 @@ def test_ids_read_through_the_cache_are_the_ids_written() -> None:
     data = library.encode({"ids": ids + ids})
     assert fast.decode(data)["ids"] == ids + ids
     assert all(type(i) is UUID for i in fast.decode(data)["ids"])
+
+
+def test_a_document_read_for_some_fields_holds_those_and_refuses_the_others() -> None:
+    library, fast = transcoders()
+    case_id = uuid4()
+    data = library.encode(
+        {"case_id": case_id, "amount": Decimal("1.5"), "contract_id": None, "on": dt.date.today()}
+    )
+    read = fast.decode_fields(data, frozenset({"case_id", "contract_id", "absent"}))
+    assert read["case_id"] == case_id and read["contract_id"] is None
+    assert set(read) == {"case_id", "contract_id", "amount", "on"}  # the keys all stay
+    with pytest.raises(AttributeError):
+        bool(read["amount"])  # any use of a field left undecoded fails, never passes
+    with pytest.raises(AttributeError):
+        f"{read['on']}"
+    with pytest.raises(AttributeError):
+        {read["on"]}
+    assert repr(read["amount"]) == "UNDECODED"
+
+
+def sealed_mapper() -> PlaceBoundMapper:
+    fast = FastJSONTranscoder()
+    register_transcodings(fast)
+    key = "dGVzdC1jaXBoZXIta2V5LW9mLXRoZS10ZXN0LXN1aXQ="
+    return PlaceBoundMapper(fast, cipher=PlaceBoundCipher(Environment(env={"CIPHER_KEY": key})))
+
+
+def notification(position: int, oid: UUID, version: int, topic: str, state: bytes) -> Any:
+    return Notification(
+        id=position, originator_id=oid, originator_version=version, topic=topic, state=state
+    )
+
+
+def test_an_event_read_from_its_row_is_the_event_the_library_reads() -> None:
+    mapper = sealed_mapper()
+    role = next(iter(Role))
+    event = ReliefCase.PaymentRecorded(
+        originator_id=uuid4(),
+        originator_version=4,
+        timestamp=dt.datetime(2026, 11, 30, 3, 4, 5, tzinfo=dt.UTC),
+        period="2026-10",
+        amount=Decimal("221.00"),
+        provenance=Provenance(Actor("a", role, "440281", None), None, None),
+    )
+    stored = mapper.to_stored_event(event)
+    row = (9, stored.originator_id, stored.originator_version, stored.topic, stored.state)
+    library = mapper.to_domain_event(notification(*row))
+    read = mapper.event_at(*row)
+    assert type(read) is type(library) and vars(read) == vars(library) == vars(event)
+    some = mapper.event_at(*row, frozenset({"timestamp"}))
+    assert type(some) is type(event) and some.timestamp == event.timestamp
+    assert some.originator_id == event.originator_id and some.originator_version == 4
+    with pytest.raises(AttributeError):
+        str(some.amount)
+    # Sealed for another place (or tampered): refused as the library's way refuses it.
+    with pytest.raises(MapperDeserialisationError) as refused:
+        mapper.event_at(9, row[1], 5, row[3], row[4])
+    with pytest.raises(MapperDeserialisationError) as library_refused:
+        mapper.to_domain_event(notification(9, row[1], 5, row[3], row[4]))
+    assert str(refused.value) == str(library_refused.value)
