@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -10,9 +11,11 @@ import psycopg
 from psycopg import sql
 
 from infra.ledger import ReliefLedger
+from infra.projection_runner import TrailingFeedRunner
 from infra.relay import KafkaRelay
 from infra.runtime import REFERENCE_TOPICS, Runtime
 from infra.settings import Settings
+from projections.base import Projection
 from tests.scenario import write_history  # noqa: F401  (re-exported for the tests)
 
 
@@ -143,3 +146,42 @@ def scenario_runtime(
     finally:
         bulk.close()
     return runtime
+
+
+class StageInThread:
+    """A rebuild's second stage (``projection.rebuild_stages()[1]``) following ``schema`` on a
+    thread, in batches of ``batch_size`` (the command runs it in a process of its own)."""
+
+    def __init__(
+        self, runtime: Runtime, projection: type[Projection], schema: str, batch_size: int
+    ) -> None:
+        stages = projection.rebuild_stages()
+        assert stages is not None
+        self.runner = TrailingFeedRunner(
+            runtime.pool,
+            runtime.ledger.recorder,
+            runtime.ledger.mapper,
+            stages[1],
+            schema=schema,
+            batch_size=batch_size,
+        )
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._follow)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        try:
+            self.runner.follow(self.done.is_set, idle_s=0.01)
+        except BaseException as error:  # re-raised by finish
+            self.error = error
+
+    def finish(self) -> None:
+        self.done.set()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        self.done.set()
+        self.thread.join()

@@ -10,7 +10,6 @@ agree on it. More seeds: RELIEF_PATH_SEEDS=20."""
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,7 +18,7 @@ from eventsourcing.persistence import Notification
 
 from infra.embedded_kafka import EmbeddedKafka
 from infra.kafka_feed import KafkaFeedRunner
-from infra.projection_runner import PostgresFeedRunner, TrailingFeedRunner, rebuild
+from infra.projection_runner import PostgresFeedRunner, rebuild
 from infra.runtime import Runtime
 from infra.schema import create_generation, generation_schema
 from infra.settings import Settings
@@ -27,7 +26,12 @@ from projections.base import Projection
 from projections.caseload import CaseloadProjection
 from projections.staffing import StaffingProjection
 from tests.conftest import fresh_database
-from tests.integration.helpers import projection_conclusions, relay_for, scenario_runtime
+from tests.integration.helpers import (
+    StageInThread,
+    projection_conclusions,
+    relay_for,
+    scenario_runtime,
+)
 from tests.integration.test_kafka_feed import consume_until
 from tools.synthetic.misconduct import scenario_projection
 
@@ -125,43 +129,6 @@ def test_every_path_concludes_the_same(history: Runtime, kafka_broker: EmbeddedK
     assert concluded["red_flags"][first]["alerts"], "the history raised no alert"
 
 
-class _TrailingStage:
-    """A rebuild's second stage on a thread (the command runs it in a process of its own)."""
-
-    def __init__(self, runtime: Runtime, projection: type[Projection], schema: str) -> None:
-        stages = projection.rebuild_stages()
-        assert stages is not None
-        # Batches of 3 behind a first stage's of 7: the rules judge from facts of later events.
-        self.runner = TrailingFeedRunner(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            stages[1],
-            schema=schema,
-            batch_size=3,
-        )
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._follow)
-        self.thread.start()
-
-    def _follow(self) -> None:
-        try:
-            self.runner.follow(self.done.is_set, idle_s=0.01)
-        except BaseException as error:  # re-raised by finish
-            self.error = error
-
-    def finish(self) -> None:
-        self.done.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abort(self) -> None:
-        self.done.set()
-        self.thread.join()
-
-
 def test_a_rebuild_in_two_stages_concludes_as_every_path(history: Runtime) -> None:
     """red_flags rebuilt in two stages (its rules stage reads only the fields its triggers
     name: Projection.event_fields) concludes what the log concludes in one pass."""
@@ -176,10 +143,11 @@ def test_a_rebuild_in_two_stages_concludes_as_every_path(history: Runtime) -> No
         batch_size=1000,
         schema=schema,
     ).catch_up()
-    stages: list[_TrailingStage] = []
+    stages: list[StageInThread] = []
 
-    def second_stage(generation_schema: str) -> _TrailingStage:
-        stages.append(_TrailingStage(runtime, projection, generation_schema))
+    # Batches of 3 behind a first stage's of 7: the rules judge from facts of later events.
+    def second_stage(generation_schema: str) -> StageInThread:
+        stages.append(StageInThread(runtime, projection, generation_schema, 3))
         return stages[-1]
 
     generation = rebuild(

@@ -74,7 +74,7 @@ from tests.factories import (
     officer,
     resident_id,
 )
-from tests.integration.helpers import projection_conclusions, projection_tables
+from tests.integration.helpers import StageInThread, projection_conclusions, projection_tables
 from tests.scenario import application, means_test
 
 pytestmark = pytest.mark.integration
@@ -1476,45 +1476,6 @@ def test_query_alerts_filters_and_pages_by_key(runtime: Runtime) -> None:
         assert query_alerts(cursor, rule="contract_splitting") == ([], None)
 
 
-class _StageInThread:
-    """A rebuild's second stage on a thread (the command runs it in a process of its own)."""
-
-    def __init__(self, runtime: Runtime, schema: str, batch_size: int) -> None:
-        import threading
-
-        from infra.projection_runner import TrailingFeedRunner
-
-        stages = Flags.rebuild_stages()
-        self.runner = TrailingFeedRunner(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            stages[1],
-            schema=schema,
-            batch_size=batch_size,
-        )
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._follow)
-        self.thread.start()
-
-    def _follow(self) -> None:
-        try:
-            self.runner.follow(self.done.is_set, idle_s=0.01)
-        except BaseException as error:  # re-raised by finish
-            self.error = error
-
-    def finish(self) -> None:
-        self.done.set()
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abort(self) -> None:
-        self.done.set()
-        self.thread.join()
-
-
 @pytest.mark.parametrize("first, second", [(1, 7), (500, 3)])
 def test_a_rebuild_in_two_stages_gives_the_same_alerts(
     runtime: Runtime, first: int, second: int
@@ -1524,10 +1485,10 @@ def test_a_rebuild_in_two_stages_gives_the_same_alerts(
     write_story(runtime)
     run(runtime, batch=1)
     concluded = projection_conclusions(runtime, "rm_red_flags_g1")
-    stages: list[_StageInThread] = []
+    stages: list[StageInThread] = []
 
-    def second_stage(schema: str) -> _StageInThread:
-        stages.append(_StageInThread(runtime, schema, second))
+    def second_stage(schema: str) -> StageInThread:
+        stages.append(StageInThread(runtime, Flags, schema, second))
         return stages[-1]
 
     rebuild(
