@@ -129,15 +129,16 @@ def add_moment_marks(conn: psycopg.Connection, schema: str) -> None:
     """Moment marks for a generation built before them: one mark before every moment at the
     generation's content position, so an answer at any moment follows every batch, as before.
     The per-day marks they replace (a day's answers followed every batch of that day, today's
-    commands included) are dropped."""
-    _add_marks(
-        conn,
-        schema,
-        MOMENT_MARKS_DDL,
-        "INSERT INTO _moment_marks (recorded_by, content_position)"
-        " SELECT '-infinity', content_position FROM _tracking",
-    )
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}._day_marks").format(sql.Identifier(schema)))
+    commands included) are dropped in the same transaction: no generation keeps both."""
+    with conn.transaction():
+        _add_marks(
+            conn,
+            schema,
+            MOMENT_MARKS_DDL,
+            "INSERT INTO _moment_marks (recorded_by, content_position)"
+            " SELECT '-infinity', content_position FROM _tracking",
+        )
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}._day_marks").format(sql.Identifier(schema)))
 
 
 def _add_marks(
