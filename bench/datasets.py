@@ -32,6 +32,12 @@ from bench.postgres import start_postgres, stop_postgres
 FIXTURE_VERSION = 4  # 4: events sealed to their place, checkpoints chained
 EVENTS_PER_HOUSEHOLD = 28  # measured: `relief seed` writes ~28 events per household
 CASE_EVENTS = 200
+#: From this many events on (the issues' 100k and 1M), the dataset's province is the register's
+#: whole (Guangdong: 124 counties, 1,757 townships, 26,842 villages), the households spread
+#: over it: figures compared between sizes then differ by the volume of events alone, not by
+#: a province of 13 counties against one of 124. Smaller datasets (tests, quick runs) shrink
+#: the province so that every village holds a few households.
+WHOLE_PROVINCE_EVENTS = 100_000
 
 
 @dataclass
@@ -140,7 +146,9 @@ def build_events(home: Path, events: int, seed: int) -> dict[str, Any]:
     per_household = EVENTS_PER_HOUSEHOLD if events < 300_000 else 23.4  # big shapes: fewer
     households = max(10, round((events - special * (CASE_EVENTS + 5)) / per_household))
     for attempt in range(3):
-        runtime, head, shape, case200 = _seed(building / "data", seed, households, special)
+        runtime, head, shape, case200 = _seed(
+            building / "data", seed, households, special, events >= WHOLE_PROVINCE_EVENTS
+        )
         if head >= 0.97 * events or attempt == 2:
             break
         # The events a story writes depend on the province's shape: scale and start again.
@@ -253,8 +261,11 @@ def build_dataset(home: Path, events: int, seed: int) -> None:
     log(f"dataset ready: {head:,} events ({meta.build_seconds:.0f}s to build in all)")
 
 
-def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, int, Any, list]:
-    """A fresh server in ``data``: the 200-event cases, then the seeded province."""
+def _seed(
+    data: Path, seed: int, households: int, special: int, whole: bool
+) -> tuple[Any, int, Any, list]:
+    """A fresh server in ``data``: the 200-event cases, then the seeded province (``whole``:
+    every division of the register, ``WHOLE_PROVINCE_EVENTS``)."""
     from infra.checkpoints import load_or_create_key, sign_checkpoint
     from infra.runtime import Runtime
     from infra.sealing import seal_of
@@ -265,7 +276,7 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
     url = start_postgres(data)
     settings = Settings(database_url=url, data_dir=data)
     runtime = Runtime.open(settings)
-    shape = Shape.for_households(households, Geography.of(runtime.register.current()))
+    shape = Shape.for_households(households, Geography.of(runtime.register.current()), whole=whole)
     key = load_or_create_key(settings.audit_key_file)
     token(settings, "auditor", "44", "44", "bench-setup")  # makes the dev token key
     # The 200-event cases: received, investigated, recommended, approved, then reviews.
@@ -289,7 +300,9 @@ def _seed(data: Path, seed: int, households: int, special: int) -> tuple[Any, in
         if done % 5000 == 0:
             log(f"seeded {done:,}/{households:,} households, {ledger.events_written:,} events")
 
-    seed_province(bulk, clock, households=households, seed=seed, progress=progress)
+    seed_province(
+        bulk, clock, households=households, seed=seed, progress=progress, whole_province=whole
+    )
     ledger.close()
     sign_checkpoint(runtime.pool, key, seal)
     head = runtime.head_position()

@@ -105,14 +105,15 @@ class Shape:
     villages: dict[str, list[str]]  # township → village codes
 
     @classmethod
-    def for_households(cls, households: int, geography: Geography) -> Shape:
-        """The register's whole province at full size; fewer counties (spread over the
-        province), townships (≤ 13) and villages (≤ 16) for small runs, so that every village
-        holds a few households."""
+    def for_households(cls, households: int, geography: Geography, *, whole: bool = False) -> Shape:
+        """The register's whole province at full size, or when asked for (``whole``: the
+        bench's sizes, one province at every volume of events); otherwise fewer counties
+        (spread over the province), townships (≤ 13) and villages (≤ 16) for small runs, so
+        that every village holds a few households."""
         every = geography.counties
         if not every:
             raise ValueError("the division register has no county with villages")
-        if households >= FULL_SIZE_HOUSEHOLDS:
+        if whole or households >= FULL_SIZE_HOUSEHOLDS:
             town = {c: geography.townships(c) for c in every}
             vill = {t: geography.villages(t) for ts in town.values() for t in ts}
             return cls(every, town, vill)
@@ -490,10 +491,12 @@ def seed_province(
     households: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    whole_province: bool = False,
 ) -> Province:
     """Write the province: counties first, then one story per household; flushes at the end.
-    ``bulk`` runs on ``clock``."""
-    shape = Shape.for_households(households, geography_of(bulk))
+    ``bulk`` runs on ``clock``; ``whole_province``: every county, township and village of the
+    register, however few the households (``Shape.for_households``)."""
+    shape = Shape.for_households(households, geography_of(bulk), whole=whole_province)
     province = build_counties(bulk, clock, shape)
     teller = Storyteller(bulk, clock, province, seed)
     store = bulk.store
