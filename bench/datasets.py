@@ -145,16 +145,24 @@ def build_events(home: Path, events: int, seed: int) -> dict[str, Any]:
     special, _ = dataset_plan(events)
     per_household = EVENTS_PER_HOUSEHOLD if events < 300_000 else 23.4  # big shapes: fewer
     households = max(10, round((events - special * (CASE_EVENTS + 5)) / per_household))
+    tried: list[tuple[int, int]] = []  # (households, head) of each attempt
     for attempt in range(3):
         runtime, head, shape, case200 = _seed(
             building / "data", seed, households, special, events >= WHOLE_PROVINCE_EVENTS
         )
-        if head >= 0.97 * events or attempt == 2:
+        tried.append((households, head))
+        if 0.97 * events <= head <= 1.1 * events or attempt == 2:
             break
-        # The events a story writes depend on the province's shape: scale and start again.
-        made = head - special * CASE_EVENTS
-        households = round(households * (events - special * CASE_EVENTS) / made)
-        log(f"{head:,} events is short of {events:,}: again with {households:,} households")
+        # The events a story writes depend on the province's shape, and the whole province
+        # costs its counties', contracts' and coordinators' events before the first household:
+        # fit head = fixed + per household (from the last two attempts, or the first and the
+        # estimate above) and start again.
+        if len(tried) >= 2 and tried[-1][0] != tried[-2][0]:
+            (h0, e0), (h1, e1) = tried[-2:]
+            per_household = max((e1 - e0) / (h1 - h0), 1.0)
+        fixed = head - per_household * households
+        households = max(10, round((events - fixed) / per_household))
+        log(f"{head:,} events for {events:,} asked: again with {households:,} households")
         runtime.close()
         stop_postgres(building / "data" / "pgdata")
     runtime.close()
