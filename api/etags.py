@@ -18,7 +18,8 @@ tag, never older, so a client revalidating with it gets a fresh 200.
 
 Each API process also keeps the answers it encoded under their tags (``AnswerCache``, bounded in
 bytes, least recently used first out): a request whose tag names a kept answer gets those bytes
-without running the query. A kept answer is never older than its tag (see above), so this serves
+without running the query; one asking while another request of the process computes the same
+answer waits for it rather than computing it too. A kept answer is never older than its tag (see above), so this serves
 nothing a revalidating client would not have been allowed to keep; an answer "now" carries the
 moment it was computed (``at``), which is as current as the tag says it still is. A request
 with ``Cache-Control: no-cache`` has its answer computed afresh. With several processes, the
@@ -27,6 +28,7 @@ answers one computes are kept in the database for the others too (``SharedAnswer
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
@@ -34,7 +36,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -96,8 +98,11 @@ class AnswerCache:
         self.hits = 0
         self.misses = 0
         self.shared_hits = 0  # of the hits: answers another process computed (SharedAnswers)
+        self.coalesced = 0  # of the hits: answers waited for while this process computed them
         self._answers: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        # Answers being computed, by tag: on the event loop only (``conditional``).
+        self._flights: dict[str, asyncio.Event] = {}
 
     def get(self, etag: str) -> bytes | None:
         with self._lock:
@@ -118,6 +123,33 @@ class AnswerCache:
             self.hits += 1
             self.shared_hits += 1
 
+    def flight(self, etag: str) -> asyncio.Event | None:
+        """Set when the request computing the answer under ``etag`` ends; None when none is."""
+        return self._flights.get(etag)
+
+    def take_off(self, etag: str) -> asyncio.Event:
+        """This request computes the answer under ``etag``: the others asking meanwhile wait."""
+        flight = self._flights[etag] = asyncio.Event()
+        return flight
+
+    def land(self, etag: str, flight: asyncio.Event) -> None:
+        """The request computing ``etag`` ended (answered, refused, failed or cancelled)."""
+        if self._flights.get(etag) is flight:
+            del self._flights[etag]
+        flight.set()
+
+    def waited_for(self, etag: str) -> bytes | None:
+        """The answer a request waited for while another computed it (its miss counted as a
+        hit); None when that one kept none (it failed, or its answer was too big to keep)."""
+        with self._lock:
+            body = self._answers.get(etag)
+            if body is not None:
+                self._answers.move_to_end(etag)
+                self.misses -= 1
+                self.hits += 1
+                self.coalesced += 1
+            return body
+
     def put(self, etag: str, body: bytes) -> None:
         if len(body) > self.max_bytes // 8:  # one answer never crowds out the rest
             return
@@ -130,6 +162,10 @@ class AnswerCache:
                 _, dropped = self._answers.popitem(last=False)
                 self.size -= len(dropped)
 
+
+#: How long a request waits for the answer another request of its process is computing before
+#: it computes the answer itself.
+FLIGHT_WAIT_S = 30.0
 
 #: How long a shared answer is kept after it was computed: a tag moves with every batch that
 #: changes what its answer reads, so an older one is rarely asked for again.
@@ -413,7 +449,8 @@ def conditional(
     its tag follows their writes alone. ``recorded_by``: for a projection named there, when
     the request asks for an answer built from what was recorded by the moment given, its tag
     follows only batches holding events recorded by that moment's minute (a month-end answer
-    is kept while today's commands pass)."""
+    is kept while today's commands pass). A request whose answer another request of the process
+    is computing waits for it (``AnswerCache.flight``)."""
 
     async def etag(
         request: Request,
@@ -424,7 +461,7 @@ def conditional(
             str | None,
             Header(description="no-cache: compute the answer afresh, not from the kept one"),
         ] = None,
-    ) -> Tag:
+    ) -> AsyncIterator[Tag]:
         runtime = request.app.state.runtime
         added = extra(request, services.clock.now()) if extra is not None else None
         marks_of: ProjectionMarks = request.app.state.projection_marks
@@ -452,13 +489,29 @@ def conditional(
         on_loop = reads is not None and reads.serves()
         tag.shared = getattr(request.app.state, "shared_answers", None) if on_loop else None
         fresh = cache_control is not None and "no-cache" in cache_control.lower()
-        if tag.cache is not None and not fresh:
-            if (body := tag.cache.get(tag)) is not None:
+        if tag.cache is None or fresh:
+            yield tag
+            return
+        if (body := tag.cache.get(tag)) is not None:
+            raise CachedAnswer(tag, body)
+        if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:
+            tag.cache.found_shared(tag, body)
+            raise CachedAnswer(tag, body)
+        # One computation per answer and process: a request asking while another computes
+        # the same answer waits for it (after a batch moves a province-wide tag, every reader
+        # asks at once; each computing it spent the cores they all waited for).
+        if (flight := tag.cache.flight(tag)) is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(flight.wait(), FLIGHT_WAIT_S)
+            if (body := tag.cache.waited_for(tag)) is not None:
                 raise CachedAnswer(tag, body)
-            if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:
-                tag.cache.found_shared(tag, body)
-                raise CachedAnswer(tag, body)
-        return tag
+            yield tag  # none kept: computed here
+            return
+        flight = tag.cache.take_off(tag)
+        try:
+            yield tag
+        finally:
+            tag.cache.land(tag, flight)
 
     etag.conditional = True  # type: ignore[attr-defined]  # (document_not_modified)
     return Depends(etag)

@@ -134,9 +134,15 @@ class AnswerCacheCollector(Collector):
             "of the answers sent from the cache, those another API process computed",
         )
         shared.add_metric([], self.cache.shared_hits)
+        coalesced = CounterMetricFamily(
+            "relief_answer_cache_coalesced",
+            "of the answers sent from the cache, those waited for while another request of the"
+            " process computed them",
+        )
+        coalesced.add_metric([], self.cache.coalesced)
         size = GaugeMetricFamily("relief_answer_cache_bytes", "bytes of answers kept")
         size.add_metric([], self.cache.size)
-        yield from (hits, misses, shared, size)
+        yield from (hits, misses, shared, coalesced, size)
 
 
 def problem_type(body: bytes) -> str:

@@ -5,7 +5,9 @@ it stood at a past moment."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -417,3 +419,50 @@ def test_every_conditional_answer_documents_its_304(client: TestClient) -> None:
     tag = client.get("/staffing").headers["ETag"]
     assert client.get("/staffing", headers={"If-None-Match": "*"}).status_code == 304
     assert client.get("/staffing", headers={"If-None-Match": tag}).status_code == 304
+
+
+def test_requests_asking_while_an_answer_is_computed_wait_for_it(
+    client: TestClient, province: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a batch moves a tag every reader asks at once: the process computes the answer
+    once, and the requests that asked meanwhile are sent it when it is ready."""
+    from api.routes import staffing as staffing_routes
+
+    cache = client.app.state.answer_cache  # type: ignore[attr-defined]
+    computed: list[int] = []
+    real = staffing_routes.current_villages
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        computed.append(1)
+        time.sleep(0.3)  # long enough for the others to ask while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(staffing_routes, "current_villages", slow)
+    path, params = "/staffing/villages", {"status": "under_staffed"}
+    hits, misses = cache.hits, cache.misses
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: client.get(path, params=params), range(6)))
+    assert len(computed) == 1
+    assert {(a.status_code, a.content, a.headers["ETag"]) for a in answers} == {
+        (200, answers[0].content, answers[0].headers["ETag"])
+    }
+    assert (cache.coalesced, cache.hits - hits, cache.misses - misses) == (5, 5, 1)
+    assert "relief_answer_cache_coalesced_total 5.0" in client.get("/metrics").text
+    # When the computation they waited for fails, they compute the answer themselves.
+    failed: list[int] = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(1)
+            time.sleep(0.3)
+            raise RuntimeError("the read failed")
+        computed.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(staffing_routes, "current_villages", failing_once)
+    with ThreadPoolExecutor(3) as pool:
+        statuses = sorted(
+            a.status_code
+            for a in pool.map(lambda _: client.get(path, params={"status": "ok"}), range(3))
+        )
+    assert statuses == [200, 200, 500] and len(computed) == 3
