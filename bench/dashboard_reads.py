@@ -127,7 +127,7 @@ def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, fl
             "GET", "/metrics", None, {"Authorization": f"Bearer {bearer}"}
         )
         assert status == 200, status
-        got = {"hits": 0.0, "misses": 0.0}
+        got = {"hits": 0.0, "misses": 0.0, "coalesced": 0.0}
         pid = "?"
         for line in body.decode().splitlines():
             if line.startswith("relief_api_process{"):
@@ -136,7 +136,9 @@ def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, fl
                 if line.startswith(f"relief_answer_cache_{key}_total "):
                     got[key] += float(line.split()[1])
         by_process[pid] = got
-    return {key: sum(got[key] for got in by_process.values()) for key in ("hits", "misses")}
+    return {
+        key: sum(got[key] for got in by_process.values()) for key in ("hits", "misses", "coalesced")
+    }
 
 
 def cpu_by_process(api: stores.Service, runner: stores.Service, store: stores.Store) -> dict:
@@ -244,6 +246,7 @@ def main() -> None:
         computed = after["misses"] - before["misses"]
         kept = after["hits"] - before["hits"]
         hit_rate = round(kept / max(kept + computed, 1), 3)
+        coalesced = after["coalesced"] - before["coalesced"]  # of the kept: waited for
         common.log(f"loaded: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in loaded.items()}) }")
         common.log(f"answers kept/computed under load: {kept}/{computed} (hit rate {hit_rate})")
         common.log(f"cores busy under load, by process: {cores}")
@@ -287,6 +290,7 @@ def main() -> None:
         common_details = {
             "commands": loaded["commands"],
             "answer_cache_hit_rate": hit_rate,
+            "answers_waited_for": coalesced,
             "cores_busy_under_load": cores,
             "status_every": args.status_every,
             "api_workers": args.workers,
