@@ -19,11 +19,12 @@ tag, never older, so a client revalidating with it gets a fresh 200.
 Each API process also keeps the answers it encoded under their tags (``AnswerCache``, bounded in
 bytes, least recently used first out): a request whose tag names a kept answer gets those bytes
 without running the query; one asking while another request of the process computes the same
-answer waits for it rather than computing it too. A kept answer is never older than its tag (see above), so this serves
-nothing a revalidating client would not have been allowed to keep; an answer "now" carries the
-moment it was computed (``at``), which is as current as the tag says it still is. A request
-with ``Cache-Control: no-cache`` has its answer computed afresh. With several processes, the
-answers one computes are kept in the database for the others too (``SharedAnswers``).
+answer waits for it rather than computing it too. A kept answer is never older than its tag
+(see above), so this serves nothing a revalidating client would not have been allowed to keep;
+an answer "now" carries the moment it was computed (``at``), which is as current as the tag
+says it still is. A request with ``Cache-Control: no-cache`` has its answer computed afresh.
+With several processes, the answers one computes are kept in the database for the others too
+(``SharedAnswers``).
 """
 
 from __future__ import annotations
