@@ -232,27 +232,15 @@ def collector_paused() -> Iterator[None]:
     A batch makes hundreds of thousands of short-lived objects (decoded events, fact rows,
     statement parameters), which reference counting frees; the collector, triggered every 700
     allocations, walked the young ones some fifteen times per 1,000 events: a seventh of
-    red_flags' Python time in catch-up. Cycles the batch leaves are collected after it.
-    Pauses of several threads (a batch and the next one's read-ahead) overlap: the collector
-    runs again once the last has ended (unless it was off before the first)."""
-    global _pauses, _paused_here
-    with _pause_lock:
-        if _pauses == 0:
-            _paused_here = gc.isenabled()
-            gc.disable()
-        _pauses += 1
+    red_flags' Python time in catch-up. Cycles the batch leaves are collected after it."""
+    if not gc.isenabled():  # paused already (another runner's batch in this process)
+        yield
+        return
+    gc.disable()
     try:
         yield
     finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _paused_here:
-                gc.enable()
-
-
-_pause_lock = threading.Lock()
-_pauses = 0  # pauses under way (collector_paused)
-_paused_here = False  # whether the first of them turned the collector off
+        gc.enable()
 
 
 def decode_notification(
@@ -484,13 +472,12 @@ class PostgresFeedRunner:
                 # Every event up to the head read first is visible: ids commit in order.
                 rows = self._read(conn, ahead.position, head, ahead.limit)
             events = []
-            with collector_paused():
-                for index, row in enumerate(rows):
-                    events.append(self.decode(row))
-                    if index % READ_AHEAD_YIELD == READ_AHEAD_YIELD - 1:
-                        # Let the batch in progress have the interpreter as soon as its
-                        # answer is in (it would wait out the switch interval otherwise).
-                        time.sleep(0)
+            for index, row in enumerate(rows):
+                events.append(self.decode(row))
+                if index % READ_AHEAD_YIELD == READ_AHEAD_YIELD - 1:
+                    # Let the batch in progress have the interpreter as soon as its answer
+                    # is in (it would wait out the switch interval otherwise).
+                    time.sleep(0)
             ahead.result = (head, rows, events)
         except BaseException as error:  # handed to the batch that takes it
             ahead.error = error
