@@ -293,37 +293,8 @@ def decode_event(
     return RecordedEvent(position, originator_id, version, topic, event)
 
 
-#: How long a read-ahead waits for a connection of the runner's pool before leaving the batch
-#: to be read as usual.
-READ_AHEAD_WAIT_S = 0.5
-#: A read-ahead offers the interpreter to the batch in progress after this many events.
-READ_AHEAD_YIELD = 50
-
-
-@dataclass
-class ReadAhead:
-    """The batch after ``position`` (``limit`` events at most), read and decoded on a thread
-    while the batch before it is applied: (head, rows, events) once done; none when the log
-    held nothing after it or the read failed (``error``)."""
-
-    position: int
-    limit: int
-    thread: threading.Thread | None = None
-    result: tuple[int, list[tuple[Any, ...]], list[RecordedEvent]] | None = None
-    error: BaseException | None = None
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-
 class PostgresFeedRunner:
-    """Feeds a projection from the global log in PostgreSQL (the default feed).
-
-    While behind (its last batch came back full), a runner reads and decodes the next batch on
-    a thread (``ReadAhead``) while the server applies the current one; the next batch takes it
-    when it starts where the read began (the same rows it would have read: the head is read
-    first, ids commit in order)."""
+    """Feeds a projection from the global log in PostgreSQL (the default feed)."""
 
     feed = "postgres"
 
@@ -366,7 +337,6 @@ class PostgresFeedRunner:
         self._next_batch = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
         self.reached_head = False  # the last batch reached the head as it stood then
-        self._ahead: ReadAhead | None = None  # the next batch, read while this one applies
         table = sql.SQL("{}.{}").format(
             sql.Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
             sql.Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
@@ -410,97 +380,27 @@ class PostgresFeedRunner:
         Only the topics the projection reads are fetched and decoded; the position moves over
         the others too, up to the head as it stood before the read (ids commit in order, so
         every event up to that head is visible)."""
+        head_row = conn.execute(self._head_sql).fetchone()
+        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+        stop = head if up_to is None else min(up_to, head)
+        if stop <= position:
+            return 0, position
         limit = self._next_batch
-        ahead = self._take_ahead(position, limit) if up_to is None else None
-        if ahead is not None:
-            head, rows, decoded = ahead
-            stop = head
-        else:
-            decoded = None
-            head_row = conn.execute(self._head_sql).fetchone()
-            head = int(head_row[0]) if head_row and head_row[0] is not None else 0
-            stop = head if up_to is None else min(up_to, head)
-            if stop <= position:
-                return 0, position
-            rows = self._read(conn, position, stop, limit)
+        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
+            rows = cursor.execute(
+                self._select_sql, (position, stop, self.topic_list, limit)
+            ).fetchall()
         full = len(rows) == limit
         last = int(rows[-1][0]) if full else stop
         self._next_batch = self.catch_up_batch if full else self.batch_size
         self.reached_head = last == head
-        if full and up_to is None:
-            # Behind: the next batch is read and decoded while this one is applied (the
-            # server's work on it, which this process waits for, is most of its time).
-            self._read_ahead(last, self._next_batch)
         with collector_paused():
-            events = decoded if decoded is not None else [self.decode(row) for row in rows]
+            events = [self.decode(row) for row in rows]
             self.applier.apply(conn, events)
         self._advance(conn, last, events)
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last
-
-    def _read(
-        self, conn: psycopg.Connection, position: int, stop: int, limit: int
-    ) -> list[tuple[Any, ...]]:
-        """The rows of the projection's topics after ``position`` up to ``stop``, ``limit`` at
-        most."""
-        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
-            return cursor.execute(
-                self._select_sql, (position, stop, self.topic_list, limit)
-            ).fetchall()
-
-    def _read_ahead(self, position: int, limit: int) -> None:
-        """Read and decode the batch after ``position`` (``limit`` events at most) on a
-        connection and a thread of its own, for the next batch to take (``_take_ahead``)."""
-        self._drop_ahead()
-        ahead = ReadAhead(position, limit)
-        ahead.thread = threading.Thread(
-            target=self._fill_ahead, args=(ahead,), name=f"{self.name}-read-ahead", daemon=True
-        )
-        self._ahead = ahead
-        ahead.thread.start()
-
-    def _fill_ahead(self, ahead: ReadAhead) -> None:
-        try:
-            # A connection of the pool's, if one is free soon (else the batch is read as
-            # usual): the batch in progress holds another.
-            with self.pool.connection(timeout=READ_AHEAD_WAIT_S) as conn:
-                row = conn.execute(self._head_sql).fetchone()
-                head = int(row[0]) if row and row[0] is not None else 0
-                if head <= ahead.position:
-                    return
-                # Every event up to the head read first is visible: ids commit in order.
-                rows = self._read(conn, ahead.position, head, ahead.limit)
-            events = []
-            for index, row in enumerate(rows):
-                events.append(self.decode(row))
-                if index % READ_AHEAD_YIELD == READ_AHEAD_YIELD - 1:
-                    # Let the batch in progress have the interpreter as soon as its answer
-                    # is in (it would wait out the switch interval otherwise).
-                    time.sleep(0)
-            ahead.result = (head, rows, events)
-        except BaseException as error:  # handed to the batch that takes it
-            ahead.error = error
-
-    def _take_ahead(
-        self, position: int, limit: int
-    ) -> tuple[int, list[tuple[Any, ...]], list[RecordedEvent]] | None:
-        """The batch read ahead, when it starts at ``position`` with ``limit`` and found
-        events; None: read it now. A decoding error is raised as the batch's own."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is None:
-            return None
-        ahead.join()
-        if ahead.position != position or ahead.limit != limit:
-            return None  # another writer moved the position, or a batch was rolled back
-        if isinstance(ahead.error, ProjectionHalted):
-            raise ahead.error
-        return ahead.result  # None after another failure: the batch read again, here
-
-    def _drop_ahead(self) -> None:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead.join()
 
     def _advance(
         self, conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]

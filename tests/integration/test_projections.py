@@ -2,7 +2,6 @@
 
 import threading
 import time
-from typing import Any
 
 import psycopg
 import pytest
@@ -86,95 +85,6 @@ def test_a_runner_behind_takes_larger_batches_until_it_reaches_the_head(
     read.clear()
     r.run_once()
     assert 0 < read[0] <= 20
-
-
-def test_a_runner_behind_reads_the_next_batch_while_it_applies_one(runtime: Runtime) -> None:
-    """Behind, the next batch is read and decoded on a thread (``ReadAhead``) while the server
-    applies the current one: the same batches as read in turn, the same rows."""
-    cases = write_history(runtime, 120)
-    r = runner(runtime, batch_size=20, catch_up_batch=70)
-    read: list[int] = []
-    taken: list[bool] = []
-    apply, take = r.applier.apply, r._take_ahead
-
-    def counting(conn: psycopg.Connection, events: list[RecordedEvent]) -> None:
-        read.append(len(events))
-        assert [e.position for e in events] == sorted({e.position for e in events})
-        apply(conn, events)
-
-    def taking(position: int, limit: int) -> Any:
-        found = take(position, limit)
-        taken.append(found is not None)
-        return found
-
-    r.applier.apply = counting  # type: ignore[method-assign]
-    r._take_ahead = taking  # type: ignore[method-assign]
-    while r.run_once() > 0:
-        pass
-    assert read[0] == 20 and all(count == 70 for count in read[1:-1]), read
-    # every batch after the first was read ahead (the last, at the head, found nothing)
-    assert taken[0] is False and all(taken[1 : len(read)]) and taken[-1] is False, taken
-    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
-
-
-def test_a_batch_read_ahead_is_dropped_when_the_batch_before_it_did_not_commit(
-    runtime: Runtime,
-) -> None:
-    cases = write_history(runtime, 60)
-
-    class Crash(Exception):
-        pass
-
-    commits: list[int] = []
-
-    def crash_once(position: int) -> None:
-        commits.append(position)
-        if len(commits) == 2:  # the second batch, full: the third was being read ahead
-            raise Crash
-
-    r = runner(runtime, batch_size=10, before_commit=crash_once)
-    r.run_once()
-    with pytest.raises(Crash):
-        r.run_once()
-    assert r._ahead is not None and r._ahead.position == commits[1]
-    r.catch_up()  # from the first batch's position again: the read-ahead is not taken
-    assert commits[2] == commits[1]
-    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
-
-
-def test_an_event_that_cannot_be_read_ahead_halts_its_batch_at_its_position(
-    runtime: Runtime,
-) -> None:
-    write_history(runtime, 30)
-    positions = [
-        n.id
-        for n in runtime.ledger.recorder.select_notifications(
-            start=register_head(runtime.database_url) + 1, limit=1000
-        )
-        if n.topic in CaseloadProjection.topics()
-    ]
-    unreadable = positions[25]  # in the third batch of ten: read ahead by the second
-
-    class Unreadable(type(runtime.ledger.mapper)):  # type: ignore[misc]
-        def event_at(self, position: int, *args: Any) -> Any:
-            if position == unreadable:
-                raise ValueError("unreadable")
-            return super().event_at(position, *args)
-
-    mapper = runtime.ledger.mapper
-    failing = Unreadable.__new__(Unreadable)
-    failing.__dict__.update(mapper.__dict__)
-    r = PostgresFeedRunner(
-        runtime.pool, runtime.ledger.recorder, failing, CaseloadProjection, batch_size=10
-    )
-    r.run_once()
-    r.run_once()
-    with pytest.raises(ProjectionHalted) as halted:
-        r.run_once()
-    assert halted.value.position == unreadable
-    with runtime.pool.connection() as conn:
-        tracking = conn.execute("SELECT position FROM rm_caseload_g1._tracking").fetchone()
-    assert tracking is not None and tracking[0] == positions[19]  # two batches, not the third
 
 
 def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) -> None:
