@@ -1132,7 +1132,16 @@ class FactBatch:
             " decided = rf_decision_count.decided + excluded.decided",
         )
         self.intervals.write(cursor)
-        insert(cursor, "rf_record", RECORD_COLUMNS, self.records, conflict=nothing)
+        # The position alone decides a repeat: a record's (case, version) is one event, at one
+        # position of the log. Without a target, both unique indexes were checked before
+        # every row was inserted (a second descent of the (case_id, version) index per row).
+        insert(
+            cursor,
+            "rf_record",
+            RECORD_COLUMNS,
+            self.records,
+            conflict="ON CONFLICT (position) DO NOTHING",
+        )
         if self.corrections:
             corrections = [(*target, *change) for target, change in self.corrections.items()]
             cursor.execute(
