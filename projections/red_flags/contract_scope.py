@@ -53,7 +53,10 @@ WITH w AS (
            t.position AS terms_position, t.work_items, t.service_area, t.term_start, t.term_end,
            x.position AS termination_position, x.effective_at, w.contract_id
     FROM w
-    JOIN rf_case c USING (case_id)
+    -- LATERAL: one index lookup per piece of work, not the whole case table hashed
+    CROSS JOIN LATERAL (
+        SELECT village, county FROM rf_case c WHERE c.case_id = w.case_id LIMIT 1
+    ) c
     LEFT JOIN rf_contract k ON k.contract_id = w.contract_id
     JOIN LATERAL (
         SELECT * FROM rf_contract_terms t

@@ -48,7 +48,9 @@ SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
        c.closed_at, c.closed_on, c.closed_position,
        i.from_position, i.from_at, i.to_position, i.to_at
-FROM r JOIN rf_case c ON c.case_id = r.case_id
+-- LATERAL: one index lookup per record; a join left to the planner hashed the whole case
+-- table every batch (its generic plan cannot tell a batch's few records from many)
+FROM r CROSS JOIN LATERAL (SELECT * FROM rf_case c WHERE c.case_id = r.case_id LIMIT 1) c
 LEFT JOIN rf_person p ON p.person_id = c.person_id
 LEFT JOIN LATERAL (
     SELECT i.from_position, i.from_at, i.to_position, i.to_at FROM rf_case_interval i
