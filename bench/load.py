@@ -204,18 +204,11 @@ def open_loop(port: int, streams: Sequence[Stream], seconds: float, workers: int
     """Send every stream at its rate for ``seconds`` from a pool of keep-alive connections.
 
     Latency is measured from the request's *scheduled* time to its answer, so a slow answer
-    that delays the ones behind it counts against them too (no coordinated omission). The
-    generator's own threads hand its interpreter lock over after 0.5 ms, not 5 ms, while it
-    runs: a request falling due waits for its thread to get the lock (up to the interval each
-    time), and that wait counts against the system under test (from falling due to being
-    sent, a request waited up to 47 ms on a quiet machine)."""
+    that delays the ones behind it counts against them too (no coordinated omission)."""
     import queue
-    import sys
 
     jobs: queue.Queue[Any] = queue.Queue()
     samples: dict[str, list[tuple[float, float, int]]] = {s.name: [] for s in streams}
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(0.000_5)
 
     def work() -> None:
         client = Http(port)
@@ -247,7 +240,6 @@ def open_loop(port: int, streams: Sequence[Stream], seconds: float, workers: int
         jobs.put(None)
     for t in threads:
         t.join(120)
-    sys.setswitchinterval(switch)
     report_: dict[str, Any] = {}
     for stream in streams:
         got = samples[stream.name]
