@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -127,17 +126,7 @@ def serving_app(runtime: Runtime) -> FastAPI:
     """The app of a process that serves it (not the tests'), its heap settled after."""
     app = create_app(runtime)
     settle_heap(runtime)
-    share_the_interpreter(runtime.settings.gil_switch_us)
     return app
-
-
-def share_the_interpreter(switch_us: int) -> None:
-    """A serving process's threads hand the interpreter lock over after ``switch_us`` rather
-    than Python's 5 ms. Its event loop and its worker threads (commands, computed answers)
-    each wait for the lock after every round trip to the database; behind a thread running
-    Python, each such wait lasted up to the full interval, so an answer of a few statements
-    waited out several intervals under load."""
-    sys.setswitchinterval(switch_us / 1_000_000)
 
 
 def settle_heap(runtime: Runtime) -> None:

@@ -36,7 +36,6 @@
 | RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
 | RELIEF_GROUP_COMMIT | 0 | 1: commands arriving together in a process commit in one transaction |
 | RELIEF_ANSWER_CACHE_MB | 64 | dashboard answers kept per API process under their ETag (0: none) |
-| RELIEF_GIL_SWITCH_US | 500 | an API process's interpreter switch interval, microseconds |
 | RELIEF_DIVISIONS_FILE | (unset: the shipped Guangdong file) | division list of the first start |
 """
 
@@ -103,9 +102,6 @@ class Settings:
     group_commit: bool = False
     #: Megabytes of dashboard answers each API process keeps under their ETags (api/etags.py).
     answer_cache_mb: int = 64
-    #: How long a thread of an API process may keep the interpreter lock while another waits
-    #: for it (``sys.setswitchinterval``; Python's default is 5,000 us): see api/app.py.
-    gil_switch_us: int = 500
     #: the division list loaded when the log has no division yet (None: the shipped file)
     divisions_file: Path | None = None
 
@@ -182,7 +178,6 @@ class Settings:
             workers=get_int("WORKERS", defaults.workers, minimum=1),
             group_commit=bool(get_int("GROUP_COMMIT", int(defaults.group_commit), minimum=0)),
             answer_cache_mb=get_int("ANSWER_CACHE_MB", defaults.answer_cache_mb, minimum=0),
-            gil_switch_us=get_int("GIL_SWITCH_US", defaults.gil_switch_us, minimum=50),
             divisions_file=(
                 Path(get("DIVISIONS_FILE") or "").expanduser() if get("DIVISIONS_FILE") else None
             ),
