@@ -378,7 +378,7 @@ def _content_mark(
         return sql.SQL(
             "(SELECT coalesce((SELECT content_position FROM {}._moment_marks"
             " WHERE recorded_by <= {} ORDER BY recorded_by DESC LIMIT 1), 0))"
-        ).format(schema, sql.Literal(minute_of(moment)))
+        ).format(schema, sql.Literal(moment))
     if tables is None:
         return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
     return sql.SQL(
