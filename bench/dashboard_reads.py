@@ -117,6 +117,10 @@ def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list
     return times
 
 
+#: The answer cache's counters read from each worker's /metrics (relief_answer_cache_*_total).
+CACHE_COUNTERS = ("hits", "misses", "coalesced")
+
+
 def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, float]:
     """The answer cache counters of the API, summed over its worker processes: each scrape
     (a new connection) reaches one worker, told apart by its pid."""
@@ -127,7 +131,7 @@ def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, fl
             "GET", "/metrics", None, {"Authorization": f"Bearer {bearer}"}
         )
         assert status == 200, status
-        got = {"hits": 0.0, "misses": 0.0, "coalesced": 0.0}
+        got = dict.fromkeys(CACHE_COUNTERS, 0.0)
         pid = "?"
         for line in body.decode().splitlines():
             if line.startswith("relief_api_process{"):
@@ -136,9 +140,7 @@ def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, fl
                 if line.startswith(f"relief_answer_cache_{key}_total "):
                     got[key] += float(line.split()[1])
         by_process[pid] = got
-    return {
-        key: sum(got[key] for got in by_process.values()) for key in ("hits", "misses", "coalesced")
-    }
+    return {key: sum(got[key] for got in by_process.values()) for key in CACHE_COUNTERS}
 
 
 def cpu_by_process(api: stores.Service, runner: stores.Service, store: stores.Store) -> dict:
