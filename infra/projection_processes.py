@@ -17,9 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.projection_runner import TrailingFeedRunner
+    from infra.runtime import Runtime
+    from projections.base import Projection
 
 #: How often a rebuilding process reports its progress, at most (seconds).
 REPORT_EVERY_S = 0.5
@@ -105,25 +110,34 @@ class _SecondStageProcess:
         self.process.join()
 
 
+def second_stage_runner(
+    runtime: Runtime, projection: type[Projection], schema: str, batch_size: int
+) -> TrailingFeedRunner:
+    """The runner of a rebuild's second stage (``projection.rebuild_stages()[1]``) following
+    the generation ``schema`` the first stage writes, in batches of ``batch_size``."""
+    from infra.projection_runner import TrailingFeedRunner
+
+    stages = projection.rebuild_stages()
+    assert stages is not None
+    return TrailingFeedRunner(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        stages[1],
+        schema=schema,
+        batch_size=batch_size,
+    )
+
+
 def _second_stage_process(
     settings: Settings, name: str, schema: str, batch_size: int, first_done: Any
 ) -> None:
-    from infra.projection_runner import TrailingFeedRunner
     from infra.runtime import Runtime
     from projections.registry import projection_class
 
-    stages = projection_class(name).rebuild_stages()
-    assert stages is not None
     runtime = Runtime.open(settings, init=False, role=f"rebuild-{name}-2")
     try:
-        runner = TrailingFeedRunner(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            stages[1],
-            schema=schema,
-            batch_size=batch_size,
-        )
+        runner = second_stage_runner(runtime, projection_class(name), schema, batch_size)
         runner.follow(first_done.is_set)
     finally:
         runtime.close()

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from infra.ledger import ReliefLedger
-from infra.projection_runner import TrailingFeedRunner
+from infra.projection_processes import second_stage_runner
 from infra.relay import KafkaRelay
 from infra.runtime import REFERENCE_TOPICS, Runtime
 from infra.settings import Settings
@@ -155,16 +155,7 @@ class StageInThread:
     def __init__(
         self, runtime: Runtime, projection: type[Projection], schema: str, batch_size: int
     ) -> None:
-        stages = projection.rebuild_stages()
-        assert stages is not None
-        self.runner = TrailingFeedRunner(
-            runtime.pool,
-            runtime.ledger.recorder,
-            runtime.ledger.mapper,
-            stages[1],
-            schema=schema,
-            batch_size=batch_size,
-        )
+        self.runner = second_stage_runner(runtime, projection, schema, batch_size)
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._follow)
