@@ -35,6 +35,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -53,14 +54,15 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CurrentPrincipal
+from api.auth import CurrentPrincipal, Principal
 from api.deps import AppServices, IsoDateTime
 from domain.clock import business_date
 from infra.database import LoopReads
 from infra.projection_runner import minute_of
-from infra.schema import CONTROL_SCHEMA, generation_schema
+from infra.schema import CONTROL_SCHEMA, EVERY_COUNTY, generation_schema
 from infra.sealing import Seal
 from projections.red_flags.queries import ALERT_TABLES
+from projections.registry import projection_class
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +252,7 @@ class ProjectionMarks:
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
         moments: Mapping[str, dt.datetime] | None = None,
+        scopes: Mapping[str, str] | None = None,
     ) -> list[Any]:
         key = tuple(sorted(names))
         conn = pool.getconn()
@@ -261,7 +264,7 @@ class ProjectionMarks:
                 if known is None:
                     known = self._read_generations(conn, key)
                 try:
-                    statement = self._statement(known, extra, tables or {}, moments or {})
+                    statement = self._statement(known, extra, tables, moments, scopes)
                     row = conn.execute(statement, _params(key, extra))
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -281,6 +284,7 @@ class ProjectionMarks:
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
         moments: Mapping[str, dt.datetime] | None = None,
+        scopes: Mapping[str, str] | None = None,
     ) -> list[Any]:
         """``read``, its statements sent from the event loop (``LoopReads``): a kept answer
         or a 304 then costs no hand-off to a worker thread at all."""
@@ -294,7 +298,7 @@ class ProjectionMarks:
                 with self._lock:
                     self._generations[key] = known
             try:
-                statement = self._statement(known, extra, tables or {}, moments or {})
+                statement = self._statement(known, extra, tables, moments, scopes)
                 rows = await reads.fetch(statement, _params(key, extra))
                 got = list(rows[0].values()) if rows else None
             except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -326,35 +330,41 @@ class ProjectionMarks:
     def _statement(
         known: Sequence[tuple[str, int]],
         extra: Marks | None,
-        tables: Mapping[str, Sequence[str]],
-        moments: Mapping[str, dt.datetime],
+        tables: Mapping[str, Sequence[str]] | None,
+        moments: Mapping[str, dt.datetime] | None,
+        scopes: Mapping[str, str] | None,
     ) -> bytes:
+        tables, moments, scopes = tables or {}, moments or {}, scopes or {}
         return _marks_statement(
             tuple(known),
             extra.query if extra is not None else None,
             tuple((name, tuple(tables[name])) for name in sorted(tables)),
             tuple((name, minute_of(moments[name])) for name in sorted(moments)),
+            tuple(sorted(scopes.items())),
         )
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def _marks_statement(
     known: tuple[tuple[str, int], ...],
     extra_query: str | None,
     tables: tuple[tuple[str, tuple[str, ...]], ...],
     minutes: tuple[tuple[str, dt.datetime], ...],
+    scopes: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
-    """The marks statement, composed once per shape (generations, tables, the moment's minute)
-    and kept as bytes: composing it and converting it again on each request was a tenth of a
-    kept answer's CPU."""
-    by_table, by_minute = dict(tables), dict(minutes)
+    """The marks statement, composed once per shape (generations, tables, the moment's minute,
+    the division asked about) and kept as bytes: composing it and converting it again on each
+    request was a tenth of a kept answer's CPU."""
+    by_table, by_minute, by_scope = dict(tables), dict(minutes), dict(scopes)
     columns = [
         sql.SQL(
             "(SELECT array_agg(active_generation ORDER BY name)"
             " FROM {}.projections WHERE name = ANY(%s))"
         ).format(sql.Identifier(CONTROL_SCHEMA)),
         *(
-            _content_mark(name, generation, by_table.get(name), by_minute.get(name))
+            _content_mark(
+                name, generation, by_table.get(name), by_minute.get(name), by_scope.get(name)
+            )
             for name, generation in known
         ),
     ]
@@ -366,24 +376,64 @@ def _marks_statement(
 
 
 def _content_mark(
-    name: str, generation: int, tables: Sequence[str] | None, moment: dt.datetime | None
+    name: str,
+    generation: int,
+    tables: Sequence[str] | None,
+    moment: dt.datetime | None,
+    scope: str | None = None,
 ) -> sql.Composed:
     """The projection's content position; for an answer reading only ``tables`` of it, the
     position of the last batch that wrote any of them; for an answer built only from what was
     recorded by ``moment``, the position of the last batch that held an event recorded in
     that moment's minute or before (0: none): the answer as things stood at a past moment
-    keeps its tag while later events are applied (``moment`` is that minute)."""
+    keeps its tag while later events are applied (``moment`` is that minute); for an answer
+    reading only the rows of division ``scope`` (a code prefix) of the projection's scoped
+    tables, the position of the last batch that wrote rows of its county (counties, for a
+    prefecture) or any unscoped table it reads (``scope_mark``)."""
     schema = sql.Identifier(generation_schema(name, generation))
     if moment is not None:
         return sql.SQL(
             "(SELECT coalesce((SELECT content_position FROM {}._moment_marks"
             " WHERE recorded_by <= {} ORDER BY recorded_by DESC LIMIT 1), 0))"
         ).format(schema, sql.Literal(moment))
+    scoped = list(projection_class(name).scoped) if scope is not None else []
+    if scoped:
+        return scope_mark(schema, tables, scoped, scope or "")
     if tables is None:
         return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
     return sql.SQL(
         "(SELECT coalesce(max(content_position), 0) FROM {}._table_marks WHERE relname = ANY({}))"
     ).format(schema, sql.Literal(list(tables)))
+
+
+def scope_mark(
+    schema: sql.Identifier, tables: Sequence[str] | None, scoped: Sequence[str], scope: str
+) -> sql.Composed:
+    """The mark of an answer about division ``scope`` reading ``tables`` (None: all) of a
+    generation whose ``scoped`` tables mark the counties they are written for: the table
+    marks of the unscoped tables, and the scope marks of the scoped ones for the county
+    holding ``scope`` (a county or narrower) or the counties under it (a prefecture), and for
+    rows of no division (``EVERY_COUNTY``)."""
+    read = (
+        sql.SQL("")
+        if tables is None
+        else sql.SQL(" AND relname = ANY({})").format(sql.Literal(list(tables)))
+    )
+    if len(scope) >= 6:
+        counties = sql.SQL("scope IN ({}, {})").format(
+            sql.Literal(scope[:6]), sql.Literal(EVERY_COUNTY)
+        )
+    else:
+        counties = sql.SQL("(left(scope, {}) = {} OR scope = {})").format(
+            sql.Literal(len(scope)), sql.Literal(scope), sql.Literal(EVERY_COUNTY)
+        )
+    return sql.SQL(
+        "(SELECT greatest("
+        "(SELECT coalesce(max(content_position), 0) FROM {schema}._table_marks"
+        " WHERE relname <> ALL({scoped}){read}),"
+        " (SELECT coalesce(max(content_position), 0) FROM {schema}._scope_marks"
+        " WHERE {counties}{read})))"
+    ).format(schema=schema, scoped=sql.Literal(list(scoped)), read=read, counties=counties)
 
 
 def _params(key: tuple[str, ...], extra: Marks | None) -> tuple[Any, ...]:
@@ -433,8 +483,24 @@ def moment_asked(request: Request) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+#: A division code as the routes take it, province to village.
+_DIVISION = re.compile(r"\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?")
+
+
+def division_asked(request: Request, principal: Principal) -> str | None:
+    """The division a read is narrowed to, as ``ScopedDivision`` takes it (``division``, or
+    the caller's scope), when narrower than the province; None for the province, or for a
+    division the route refuses (malformed, or outside the caller's scope)."""
+    asked = request.query_params.get("division")
+    division = principal.scope if asked is None else asked
+    if not _DIVISION.fullmatch(division) or not principal.covers(division):
+        return None
+    return division if len(division) > 2 else None
+
+
 Extra = Callable[[Request, Any], Marks]
 Moment = Callable[[Request], dt.datetime | None]
+Scope = Callable[[Request, Principal], str | None]
 
 
 def conditional(
@@ -442,6 +508,7 @@ def conditional(
     extra: Extra | None = None,
     tables: Mapping[str, Sequence[str]] | None = None,
     recorded_by: Mapping[str, Moment] | None = None,
+    scoped_by: Scope | None = None,
 ) -> Any:
     """A dependency giving the answer's ETag, or ending the request with 304 when the client's
     If-None-Match names it, or with the answer this process keeps under it. On the event loop
@@ -450,8 +517,11 @@ def conditional(
     its tag follows their writes alone. ``recorded_by``: for a projection named there, when
     the request asks for an answer built from what was recorded by the moment given, its tag
     follows only batches holding events recorded by that moment's minute (a month-end answer
-    is kept while today's commands pass). A request whose answer another request of the process
-    is computing waits for it (``AnswerCache.flight``)."""
+    is kept while today's commands pass). ``scoped_by``: the division the answer reads the
+    rows of (None: the province), in every projection read; its tag then follows the writes
+    of that division's county (counties) to their scoped tables (``Projection.scoped``), not
+    the whole province's. A request whose answer another request of the process is computing
+    waits for it (``AnswerCache.flight``)."""
 
     async def etag(
         request: Request,
@@ -468,11 +538,13 @@ def conditional(
         marks_of: ProjectionMarks = request.app.state.projection_marks
         reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
         moments = {name: at for name, of in (recorded_by or {}).items() if (at := of(request))}
+        scope = scoped_by(request, principal) if scoped_by is not None else None
+        scopes = dict.fromkeys(projections, scope) if scope is not None else {}
         if reads is not None and reads.serves():
-            marks = await marks_of.read_on_loop(reads, projections, added, tables, moments)
+            marks = await marks_of.read_on_loop(reads, projections, added, tables, moments, scopes)
         else:
             marks = await run_in_threadpool(
-                marks_of.read, runtime.pool, projections, added, tables, moments
+                marks_of.read, runtime.pool, projections, added, tables, moments, scopes
             )
         parts: list[Any] = [
             request.url.path,
@@ -545,14 +617,29 @@ def matches(if_none_match: str, tag: str) -> bool:
 
 # Caseload and staffing rows carry the names of their divisions (the divisions projection's).
 CaseloadTag = Annotated[str, conditional("caseload", "divisions")]
-StaffingTag = Annotated[
+#: The caseload rolled up (``query_caseload``): the rollup's rows of the division asked.
+CaseloadRollupTag = Annotated[
     str,
     conditional(
-        "staffing",
-        "policies",
+        "caseload",
         "divisions",
+        tables={"caseload": ("caseload_rollup",)},
+        scoped_by=division_asked,
+    ),
+]
+STAFFING_READS = ("staffing", "policies", "divisions")
+StaffingTag = Annotated[
+    str,
+    conditional(*STAFFING_READS, extra=staffing_marks, recorded_by={"staffing": moment_asked}),
+]
+#: Staffing answers reading only the rows of the division asked (``ScopedDivision``).
+StaffingDivisionTag = Annotated[
+    str,
+    conditional(
+        *STAFFING_READS,
         extra=staffing_marks,
         recorded_by={"staffing": moment_asked},
+        scoped_by=division_asked,
     ),
 ]
 #: Alerts and their reviews only: the facts the rules keep change with nearly every event.

@@ -105,10 +105,17 @@ def advance_tracking(
 #:   dropped, so marks rise with their minutes and an answer as things stood at a past moment
 #:   follows the mark of the last minute up to that moment's (batches of events recorded
 #:   after it, today's commands, leave it as it is).
+#: - each county of a scoped table written (``Projection.scoped``), as its triggers noted it
+#:   in ``_scope_touched``, which this empties.
 #: A batch whose events changed no row (a projection reading a topic for some events of it
 #: only) leaves every answer's tag as it was.
 MARKS = (
-    "WITH written AS ("
+    "WITH touched AS (DELETE FROM _scope_touched RETURNING relname, scope),"
+    " scopes AS (INSERT INTO _scope_marks (relname, scope, content_position)"
+    " SELECT relname, scope, %(position)s FROM touched"
+    " ON CONFLICT (relname, scope) DO UPDATE SET content_position"
+    " = greatest(_scope_marks.content_position, excluded.content_position)),"
+    " written AS ("
     " INSERT INTO _table_marks (relname, content_position)"
     " SELECT relname, %(position)s FROM pg_stat_xact_user_tables"
     " WHERE schemaname = current_schema() AND left(relname, 1) <> '_'"

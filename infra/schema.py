@@ -8,7 +8,7 @@ other constructions of the application run with the library's CREATE_TABLE off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -98,6 +98,10 @@ def create_generation(
     # answer reading only some tables (alerts, not the facts behind them) keeps its tag while
     # batches write only the others.
     conn.execute(TABLE_MARKS_DDL)
+    # Per scoped table and county, the position of the last batch that wrote rows of that
+    # county to it: an answer about one county keeps its tag while batches write only other
+    # counties' rows (Projection.scoped).
+    install_scope_marks(conn, schema, projection.scoped)
     # Per minute, the position of the last batch that wrote rows and held an event recorded
     # in that minute or before: an answer as things stood at a past moment (built only from
     # what was recorded by then) keeps its tag while batches of later events pass.
@@ -123,6 +127,84 @@ MOMENT_MARKS_DDL = (
     "CREATE TABLE _moment_marks (recorded_by timestamptz PRIMARY KEY,"
     " content_position bigint NOT NULL)"
 )
+
+
+SCOPE_MARKS_DDL = (
+    'CREATE TABLE _scope_marks (relname text, scope text COLLATE "C",'
+    " content_position bigint NOT NULL, PRIMARY KEY (relname, scope))",
+    # The counties the batch in progress wrote, by table (filled by the triggers, emptied into
+    # the marks by the batch's last statement: empty outside a batch's transaction).
+    'CREATE TABLE _scope_touched (relname text, scope text COLLATE "C",'
+    " PRIMARY KEY (relname, scope))",
+)
+
+#: A scoped row's county: the first six digits of its code; a row with no code, every county.
+EVERY_COUNTY = "*"
+
+_TRANSITIONS = {
+    "INSERT": ("REFERENCING NEW TABLE AS new_rows", ("new_rows",)),
+    "UPDATE": ("REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows", ("old_rows", "new_rows")),
+    "DELETE": ("REFERENCING OLD TABLE AS old_rows", ("old_rows",)),
+}
+
+
+def install_scope_marks(
+    conn: psycopg.Connection, schema: str, scoped: Mapping[str, Sequence[str]]
+) -> None:
+    """The scope marks' tables in ``schema`` (a generation, the search path) and, on each of
+    the ``scoped`` tables (``Projection.scoped``), a trigger per kind of write noting the
+    counties of the rows it wrote or removed, once per statement (COPY fires them too)."""
+    for ddl in SCOPE_MARKS_DDL:
+        conn.execute(ddl)
+    ident = sql.Identifier(schema)
+    for table, columns in scoped.items():
+        for event, (referencing, transitions) in _TRANSITIONS.items():
+            function = sql.Identifier(f"_scope_{table}_{event.lower()}")
+            counties = sql.SQL(" UNION ").join(
+                sql.SQL("SELECT coalesce(left({}, 6), {}) FROM {}").format(
+                    sql.Identifier(column), sql.Literal(EVERY_COUNTY), sql.Identifier(rows)
+                )
+                for rows in transitions
+                for column in columns
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE FUNCTION {schema}.{function}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                    " BEGIN INSERT INTO {schema}._scope_touched (relname, scope)"
+                    " SELECT {table}, county FROM ({counties}) AS touched (county)"
+                    " ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+                ).format(
+                    schema=ident, function=function, table=sql.Literal(table), counties=counties
+                )
+            )
+            conn.execute(
+                sql.SQL(
+                    "CREATE TRIGGER {trigger} AFTER {event} ON {schema}.{table} {referencing}"
+                    " FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{function}()"
+                ).format(
+                    trigger=sql.Identifier(f"scope_marks_{event.lower()}"),
+                    event=sql.SQL(event),
+                    schema=ident,
+                    table=sql.Identifier(table),
+                    referencing=sql.SQL(referencing),
+                    function=function,
+                )
+            )
+
+
+def add_scope_marks(
+    conn: psycopg.Connection, schema: str, scoped: Mapping[str, Sequence[str]]
+) -> None:
+    """Scope marks for a generation built before them: each scoped table's mark for every
+    county at its table mark, so no answer's tag goes back."""
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        install_scope_marks(conn, schema, scoped)
+        conn.execute(
+            "INSERT INTO _scope_marks (relname, scope, content_position)"
+            " SELECT relname, %s, content_position FROM _table_marks WHERE relname = ANY(%s)",
+            (EVERY_COUNTY, list(scoped)),
+        )
 
 
 def add_moment_marks(conn: psycopg.Connection, schema: str) -> None:
@@ -202,6 +284,8 @@ def init_schema(
     """Create the event store, control tables and first projection generations if missing."""
     from infra.ledger import ReliefLedger  # the library creates its own tables
 
+    projections = list(projections)
+
     sessions = Sessions("schema")
     with psycopg.connect(sessions.conninfo(database_url), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
@@ -236,6 +320,11 @@ def init_schema(
             ):
                 for schema in generations_without(conn, table):
                     add(conn, schema)
+            scoped = {p.name: p.scoped for p in projections}
+            for schema in generations_without(conn, "_scope_marks"):
+                # a generation of a projection not run here gets the tables, no triggers
+                name = schema.removeprefix("rm_").rsplit("_g", 1)[0]
+                add_scope_marks(conn, schema, scoped.get(name, {}))
             for projection in projections:
                 with conn.transaction():
                     row = conn.execute(

@@ -9,7 +9,7 @@ events in order, and commits the rows and the position in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -57,6 +57,11 @@ class Projection:
     tables: ClassVar[Sequence[str]]
     #: Tables exposed to readers as views in the ``read_models`` schema.
     views: ClassVar[Sequence[str]]
+    #: Tables whose rows each belong to divisions, with the columns holding their codes: every
+    #: write to them marks the counties it touched (the first six digits of each code written
+    #: or removed; a row with no code marks every county), so an answer about one county keeps
+    #: its tag while batches change only other counties' rows (api/etags.py).
+    scoped: ClassVar[Mapping[str, Sequence[str]]] = {}
     _handlers: ClassVar[dict[type, Handler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from psycopg import Cursor
@@ -103,6 +103,7 @@ class CaseloadProjection(FoldingProjection):
         )""",
     )
     views = ("caseload", "case_index", "caseload_rollup")
+    scoped: ClassVar[Mapping[str, Sequence[str]]] = {"caseload_rollup": ("division",)}
 
     def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> CaseloadBatch:
         return CaseloadBatch.load(cursor, events)

@@ -10,8 +10,8 @@ view is read (projections/staffing_view.py), so a new table needs no replay.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 from uuid import UUID
 
 from psycopg import Cursor
@@ -141,6 +141,17 @@ class StaffingProjection(FoldingProjection):
         "contract_terms",
         "contract_termination",
     )
+    # Staff members, contract terms and terminations name no division: their writes move
+    # every answer's tag.
+    scoped: ClassVar[Mapping[str, Sequence[str]]] = {
+        "case_home": ("village",),
+        "case_activity": ("village",),
+        "staff_assignment": ("division",),
+        "active_household": ("division",),
+        "staffing_divisions": ("division",),
+        "staffing_villages": ("village",),
+        "staffing_village_counts": ("county",),
+    }
 
     def load_batch(self, cursor: Cursor[Any], events: Sequence[RecordedEvent]) -> StaffingBatch:
         return StaffingBatch.load(cursor, events)

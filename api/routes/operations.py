@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, ReadCursor, RuntimeDep
-from api.etags import CaseloadTag, answer
+from api.etags import CaseloadRollupTag, CaseloadTag, answer
 from api.problems import RETRY_AFTER_S
 from domain.case import CaseStatus, Programme
 from infra.faults import is_transient
@@ -58,7 +58,7 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 def caseload(
     cursor: ReadCursor,
     division: ScopedDivision,
-    etag: CaseloadTag,
+    etag: CaseloadRollupTag,
     level: Annotated[
         Literal["province", "prefecture", "county", "township", "village"],
         Query(description="roll the counts up to this level"),

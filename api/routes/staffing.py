@@ -11,7 +11,7 @@ from psycopg import Cursor
 
 from api.access import ScopedDivision, allow
 from api.deps import AppServices, By, IsoDateTime, ReadCursor, RuntimeDep
-from api.etags import StaffingTag, answer
+from api.etags import StaffingDivisionTag, StaffingTag, answer
 from domain.clock import Clock
 from domain.errors import InvalidValue
 from domain.staffing import LoadOutcome, StaffingPolicy
@@ -71,7 +71,7 @@ def staffing(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
-    etag: StaffingTag,
+    etag: StaffingDivisionTag,
     level: Literal["county", "township"] | None = None,
     short_only: bool = False,
     at: At = None,
@@ -125,7 +125,7 @@ def villages(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
-    etag: StaffingTag,
+    etag: StaffingDivisionTag,
     status: Literal["ok", "under_staffed", "review"] | None = None,
     at: At = None,
     known_at: KnownAt = None,
@@ -157,7 +157,7 @@ def summary(
     cursor: ReadCursor,
     services: AppServices,
     division: ScopedDivision,
-    etag: StaffingTag,
+    etag: StaffingDivisionTag,
     at: At = None,
     known_at: KnownAt = None,
 ) -> Response:

@@ -189,6 +189,47 @@ def test_a_tag_moves_only_with_events_its_projections_read(
     assert county["440104"] == was["440104"] + 1
 
 
+def test_an_answer_about_one_county_keeps_its_tag_while_other_counties_change(
+    client: TestClient, province: Runtime
+) -> None:
+    """A county's caseload and staffing answers follow the writes of that county's rows
+    (``Projection.scoped``): a case approved in another county leaves their tags and kept
+    answers as they were, and moves the province's, the prefecture's and that county's."""
+    runtime = province
+    asked = {
+        "caseload": ("/caseload", {"level": "township"}),
+        "staffing": ("/staffing", {}),
+        "summary": ("/staffing/summary", {}),
+        "villages": ("/staffing/villages", {}),
+    }
+
+    def tags(division: str | None) -> dict[str, tuple[str, bytes]]:
+        got = {}
+        for name, (path, params) in asked.items():
+            answer = client.get(
+                path, params={**params, **({"division": division} if division else {})}
+            )
+            assert answer.status_code == 200, answer.text
+            got[name] = (answer.headers["ETag"], answer.content)
+        return got
+
+    before = {division: tags(division) for division in ("440103", "440104", "4401", None)}
+    approve(runtime, application(runtime, "440104", village_="002"))
+    catch_up(runtime)
+    after = {division: tags(division) for division in ("440103", "440104", "4401", None)}
+    assert after["440103"] == before["440103"]
+    for division in ("440104", "4401", None):
+        for name in asked:
+            assert after[division][name][0] != before[division][name][0], (division, name)
+    assert after["440104"]["caseload"][1] != before["440104"]["caseload"][1]
+    approve(runtime, application(runtime, "440103", village_="003"))
+    catch_up(runtime)
+    moved = tags("440103")
+    for name in asked:
+        assert moved[name][0] != after["440103"][name][0], name
+    assert moved["caseload"][1] != after["440103"]["caseload"][1]
+
+
 def test_a_rebuild_gives_new_tags_and_the_same_answers(
     client: TestClient, province: Runtime
 ) -> None:

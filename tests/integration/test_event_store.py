@@ -348,3 +348,87 @@ def test_several_events_saved_together_get_their_positions_in_order(runtime: Run
         "voluntary",
         "voluntary",
     ]
+
+
+def test_a_batch_marks_the_counties_it_wrote_in_scoped_tables(runtime: Runtime) -> None:
+    """``Projection.scoped``: each write to a scoped table notes the counties of the rows it
+    inserted, changed (before and after) or deleted, and the batch's marks move those
+    counties' scope marks to its position, no other county's, and leave nothing noted."""
+    approve(runtime, application(runtime))
+    runtime.projection_runner(CaseloadProjection).catch_up()
+    with psycopg.connect(runtime.settings.database_url) as conn:
+        conn.execute("SET search_path TO rm_caseload_g1")
+
+        def scope_marks() -> dict[str, int]:
+            return dict(
+                conn.execute(
+                    "SELECT scope, content_position FROM _scope_marks"
+                    " WHERE relname = 'caseload_rollup'"
+                )
+            )
+
+        (content,) = conn.execute("SELECT content_position FROM _tracking").fetchone() or (0,)
+        before = scope_marks()
+        assert before and set(before.values()) <= set(range(1, content + 1))
+        fake = {"level": "village", "programme": "dibao", "status": "approved"}
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO caseload_rollup (level, division, programme, status, cases,"
+                " households) VALUES (%(level)s, '440999001001', %(programme)s, %(status)s, 1, 1)",
+                fake,
+            )
+            advance_tracking(conn, content + 4, recorded_at(dt.datetime.now(dt.UTC)))
+        assert scope_marks() == {**before, "440999": content + 4}
+        with conn.transaction():  # moved to another county: both marked
+            conn.execute(
+                "UPDATE caseload_rollup SET division = '440998001001'"
+                " WHERE division = '440999001001'"
+            )
+            advance_tracking(conn, content + 6, recorded_at(dt.datetime.now(dt.UTC)))
+        assert scope_marks() == {**before, "440999": content + 6, "440998": content + 6}
+        with conn.transaction():  # removed; and a second writer behind: no mark goes back
+            conn.execute("DELETE FROM caseload_rollup WHERE division = '440998001001'")
+            advance_tracking(conn, content + 9, recorded_at(dt.datetime.now(dt.UTC)))
+            conn.execute("UPDATE caseload_rollup SET cases = cases WHERE division = '44'")
+            mark_batch(conn, content + 7, recorded_at(dt.datetime.now(dt.UTC)))
+        got = scope_marks()
+        assert got["440998"] == content + 9 and got["44"] == content + 7
+        assert {k: v for k, v in got.items() if k not in ("440998", "44")} == {
+            **{k: v for k, v in before.items() if k != "44"},
+            "440999": content + 6,
+        }
+        assert conn.execute("SELECT count(*) FROM _scope_touched").fetchone() == (0,)
+
+
+def test_a_generation_built_before_scope_marks_gets_them_at_its_table_marks(
+    runtime: Runtime,
+) -> None:
+    """Upgrading a generation built without scope marks marks every county of each scoped
+    table at that table's mark (no answer's tag goes back) and puts the triggers on, so the
+    next batch marks the counties it writes."""
+    approve(runtime, application(runtime))
+    runtime.projection_runner(CaseloadProjection).catch_up()
+    with psycopg.connect(runtime.settings.database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE rm_caseload_g1._scope_marks, rm_caseload_g1._scope_touched")
+        for event in ("insert", "update", "delete"):
+            conn.execute(
+                f"DROP TRIGGER scope_marks_{event} ON rm_caseload_g1.caseload_rollup;"
+                f" DROP FUNCTION rm_caseload_g1._scope_caseload_rollup_{event}"
+            )
+        (mark,) = conn.execute(
+            "SELECT content_position FROM rm_caseload_g1._table_marks"
+            " WHERE relname = 'caseload_rollup'"
+        ).fetchone() or (None,)
+    init_schema(runtime.settings.database_url, ALL_PROJECTIONS)
+    with psycopg.connect(runtime.settings.database_url) as conn:
+        conn.execute("SET search_path TO rm_caseload_g1")
+        assert conn.execute(
+            "SELECT relname, scope, content_position FROM _scope_marks"
+        ).fetchall() == [("caseload_rollup", "*", mark)]
+        with conn.transaction():
+            conn.execute("UPDATE caseload_rollup SET cases = cases WHERE division = '44'")
+            advance_tracking(conn, 10_000, recorded_at(dt.datetime.now(dt.UTC)))
+        assert dict(conn.execute("SELECT scope, content_position FROM _scope_marks")) == {
+            "*": mark,
+            "44": 10_000,
+        }
