@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -17,7 +16,6 @@ from api.auth import TokenVerifier
 from api.deps import refuse_unknown_query
 from api.metrics import Metrics, RequestMetrics
 from api.names import bind_register
-from api.refresh import Refresher
 from api.routes import (
     audit,
     cases,
@@ -92,12 +90,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Several processes: each answer computed by one of them serves the others too.
         shared=app.state.loop_reads if runtime.settings.workers > 1 else None,
         seal=getattr(getattr(runtime.ledger.mapper, "cipher", None), "seal", None),
-    )
-    # Kept answers computed again ahead of their readers after a batch (api/refresh.py),
-    # listening from the lifespan's start.
-    app.state.refresher = Refresher(app) if app.state.answer_cache is not None else None
-    app.state.listen_conninfo = sessions_for(runtime.settings, runtime.role).conninfo(
-        runtime.database_url
     )
     # The API's routes first: a request is matched against the routes in order, and the
     # console's (a router of its own, scanned whole) and the docs' are the rarely asked.
@@ -197,19 +189,10 @@ async def every_request(request: Request) -> None:
 
 @asynccontextmanager
 async def closing_loop_reads(app: FastAPI) -> AsyncIterator[None]:
-    """The app's lifespan: answers refreshed ahead while it serves (``Refresher``), and its
-    loop's connections (``LoopReads``) closed at shutdown."""
-    refresher: Refresher | None = app.state.refresher
-    listening = (
-        asyncio.create_task(refresher.listen(app.state.listen_conninfo)) if refresher else None
-    )
+    """The app's lifespan: its loop's connections (``LoopReads``) closed at shutdown."""
     try:
         yield
     finally:
-        if listening is not None:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
         await app.state.loop_reads.close()
 
 

@@ -56,7 +56,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentPrincipal, Principal
 from api.deps import AppServices, IsoDateTime
-from api.refresh import REFRESH, Refresher
 from domain.clock import business_date
 from infra.database import LoopReads
 from infra.projection_runner import minute_of
@@ -103,7 +102,6 @@ class AnswerCache:
         self.misses = 0
         self.shared_hits = 0  # of the hits: answers another process computed (SharedAnswers)
         self.coalesced = 0  # of the hits: answers waited for while this process computed them
-        self.refreshed = 0  # answers computed ahead of their readers (api/refresh.py)
         self._answers: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         # Answers being computed, by tag: on the event loop only (``conditional``).
@@ -118,11 +116,6 @@ class AnswerCache:
             self._answers.move_to_end(etag)
             self.hits += 1
             return body
-
-    def keeps(self, etag: str) -> bool:
-        """Whether an answer is kept under ``etag`` (nothing counted: a refresh asking)."""
-        with self._lock:
-            return etag in self._answers
 
     def found_shared(self, etag: str, body: bytes) -> None:
         """The answer ``get`` missed, found among the shared ones: kept here too, and counted
@@ -572,22 +565,6 @@ def conditional(
         if tag.cache is None or fresh:
             yield tag
             return
-        refresher: Refresher | None = getattr(request.app.state, "refresher", None)
-        if request.scope.get(REFRESH):  # computed ahead of its readers, unless kept or under way
-            if tag.cache.keeps(tag) or tag.cache.flight(tag) is not None:
-                raise CachedAnswer(tag, b"")
-            if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:
-                tag.cache.put(tag, body)  # another process computed it first
-                raise CachedAnswer(tag, b"")
-            tag.cache.refreshed += 1
-            flight = tag.cache.take_off(tag)
-            try:
-                yield tag
-            finally:
-                tag.cache.land(tag, flight)
-            return
-        if refresher is not None:
-            refresher.asked(request.scope, projections, tables, scope)
         if (body := tag.cache.get(tag)) is not None:
             raise CachedAnswer(tag, body)
         if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:

@@ -31,7 +31,6 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 from starlette.routing import Match
 
-from api.refresh import REFRESH
 from infra.database import discard_broken
 from infra.faults import is_transient
 from infra.projection_runner import projection_status
@@ -141,15 +140,9 @@ class AnswerCacheCollector(Collector):
             " process computed them",
         )
         coalesced.add_metric([], self.cache.coalesced)
-        refreshed = CounterMetricFamily(
-            "relief_answer_cache_refreshed",
-            "dashboard answers computed ahead of their readers, after a batch changed what they"
-            " read (not among the misses)",
-        )
-        refreshed.add_metric([], self.cache.refreshed)
         size = GaugeMetricFamily("relief_answer_cache_bytes", "bytes of answers kept")
         size.add_metric([], self.cache.size)
-        yield from (hits, misses, shared, coalesced, refreshed, size)
+        yield from (hits, misses, shared, coalesced, size)
 
 
 def problem_type(body: bytes) -> str:
@@ -185,7 +178,7 @@ class RequestMetrics:
         self.routes_of = routes_of  # the FastAPI app, whose routes name the templates
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get(REFRESH):  # a refresh is no client's request
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -33,13 +33,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from infra.faults import is_transient
-from infra.schema import (
-    CONTROL_SCHEMA,
-    READ_MODELS_CHANNEL,
-    create_generation,
-    generation_schema,
-    point_views,
-)
+from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
 from projections.base import Projection, RecordedEvent
 
 log = logging.getLogger(__name__)
@@ -97,7 +91,7 @@ def advance_tracking(
     conn.execute(
         MARKS + " UPDATE _tracking SET position = %(position)s, updated_at = now(),"
         " content_position = CASE WHEN EXISTS (SELECT FROM written) THEN %(position)s"
-        " ELSE content_position END WHERE (SELECT count(*) FROM notified) >= 0",
+        " ELSE content_position END",
         marks_params(position, events),
     )
 
@@ -112,16 +106,9 @@ def advance_tracking(
 #:   follows the mark of the last minute up to that moment's (batches of events recorded
 #:   after it, today's commands, leave it as it is).
 #: - each county of a scoped table written (``Projection.scoped``), as its triggers noted it
-#:   in ``_scope_touched``, which this empties;
-#: and ``READ_MODELS_CHANNEL`` told, at commit, "<schema> <tables> <counties>": the
-#: generation's schema, the tables written and the counties of the scoped ones (``*``: any,
-#: when an unscoped table was written or too many counties) (``notified``: the statement
-#: ending the marks reads it, so it runs).
+#:   in ``_scope_touched``, which this empties.
 #: A batch whose events changed no row (a projection reading a topic for some events of it
-#: only) leaves every answer's tag as it was, and tells no one.
-#: Counties a notification names at most (a payload is under 8,000 bytes): more are "any".
-NOTIFIED_COUNTIES = 500
-
+#: only) leaves every answer's tag as it was.
 MARKS = (
     "WITH touched AS (DELETE FROM _scope_touched RETURNING relname, scope),"
     " scopes AS (INSERT INTO _scope_marks (relname, scope, content_position)"
@@ -135,7 +122,7 @@ MARKS = (
     " AND n_tup_ins + n_tup_upd + n_tup_del > 0"
     " ON CONFLICT (relname) DO UPDATE SET content_position"
     " = greatest(_table_marks.content_position, excluded.content_position)"
-    " RETURNING relname),"
+    " RETURNING 1),"
     " prior AS (SELECT greatest(%(position)s, coalesce((SELECT content_position"
     " FROM _moment_marks WHERE recorded_by <= %(minute)s ORDER BY recorded_by DESC LIMIT 1), 0))"
     " AS mark),"
@@ -144,13 +131,7 @@ MARKS = (
     " moment AS (INSERT INTO _moment_marks (recorded_by, content_position)"
     " SELECT %(minute)s, mark FROM prior WHERE EXISTS (SELECT FROM written)"
     " ON CONFLICT (recorded_by) DO UPDATE SET content_position"
-    " = greatest(_moment_marks.content_position, excluded.content_position)),"
-    f" notified AS (SELECT pg_notify('{READ_MODELS_CHANNEL}', current_schema()"
-    " || ' ' || (SELECT string_agg(relname, ',') FROM written) || ' ' || CASE"
-    " WHEN EXISTS (SELECT FROM written w WHERE w.relname NOT IN (SELECT relname FROM touched))"
-    f" OR (SELECT count(DISTINCT scope) FROM touched) > {NOTIFIED_COUNTIES} THEN '*'"
-    " ELSE (SELECT string_agg(DISTINCT scope, ',') FROM touched) END)"
-    " WHERE EXISTS (SELECT FROM written))"
+    " = greatest(_moment_marks.content_position, excluded.content_position))"
 )
 
 
@@ -159,7 +140,7 @@ def mark_batch(conn: psycopg.Connection, position: int, events: Sequence[Recorde
     rebuild's trailing stage)."""
     if events:
         lock_marks(conn)
-        conn.execute(MARKS + " SELECT count(*) FROM notified", marks_params(position, events))
+        conn.execute(MARKS + " SELECT 1", marks_params(position, events))
 
 
 def lock_marks(conn: psycopg.Connection) -> None:

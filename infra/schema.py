@@ -138,10 +138,6 @@ SCOPE_MARKS_DDL = (
     " PRIMARY KEY (relname, scope))",
 )
 
-#: Where a batch that wrote rows is told, at its commit, with its generation's schema (the API
-#: processes refresh ahead the answers that read it: api/refresh.py).
-READ_MODELS_CHANNEL = "relief_read_models"
-
 #: A scoped row's county: the first six digits of its code; a row with no code, every county.
 EVERY_COUNTY = "*"
 

@@ -420,12 +420,9 @@ def test_an_answer_computed_by_one_process_serves_the_others(
     assert create_app(runtime).state.shared_answers is None  # one process: nothing to share
     monkeypatch.setattr(runtime, "settings", replace(runtime.settings, workers=2))
     default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
-    apps = create_app(runtime), create_app(runtime)
-    for app in apps:  # sharing alone: no answer computed ahead of its reader
-        app.state.refresher = None
     with (
-        TestClient(apps[0], headers=default) as first,
-        TestClient(apps[1], headers=default) as second,
+        TestClient(create_app(runtime), headers=default) as first,
+        TestClient(create_app(runtime), headers=default) as second,
     ):
         params = {"level": "county"}
         computed = first.get("/staffing", params=params)
@@ -510,44 +507,3 @@ def test_requests_asking_while_an_answer_is_computed_wait_for_it(
             for a in pool.map(lambda _: client.get(path, params={"status": "ok"}), range(3))
         )
     assert statuses == [200, 200, 500] and len(computed) == 3
-
-
-def test_an_answer_read_is_computed_again_ahead_of_its_reader_after_a_batch_changes_it(
-    province: Runtime,
-) -> None:
-    """After a batch changes what a recently asked answer reads, the API computes the new
-    answer before anyone asks (api/refresh.py): the next reader is sent it as kept, and it is
-    the answer computed afresh. An answer asked by nobody since is not computed again."""
-    runtime = province
-    default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
-    with TestClient(create_app(runtime), headers=default) as client:
-        cache = client.app.state.answer_cache  # type: ignore[attr-defined]
-        params = {"level": "county"}
-        first = client.get("/staffing", params=params)
-        client.get("/caseload", params=params)
-        assert (cache.misses, cache.refreshed) == (2, 0)
-        approve(runtime, application(runtime, "440104", village_="002"))
-        catch_up(runtime)  # its batches tell the API (LISTEN), which asks itself again
-        deadline = time.monotonic() + 10
-        while cache.refreshed < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert cache.refreshed == 2
-        moved = client.get("/staffing", params=params)
-        assert moved.headers["ETag"] != first.headers["ETag"]
-        assert (cache.misses, cache.hits) == (2, 1)  # sent as kept: nothing computed for it
-        afresh = client.get("/staffing", params=params, headers={"Cache-Control": "no-cache"})
-        assert afresh.headers["ETag"] == moved.headers["ETag"]
-        assert {**afresh.json(), "at": None} == {**moved.json(), "at": None}  # but when computed
-        # A refresh is no client's request: not in the request metrics.
-        text = client.get("/metrics").text
-        assert "relief_answer_cache_refreshed_total 2.0" in text
-        asked = 'relief_http_requests_total{method="GET",route="/staffing",status="200"} 3.0'
-        assert asked in text  # first, moved, afresh
-        # Only /staffing was asked since: the next batch computes it alone again.
-        approve(runtime, application(runtime, "440103", village_="004"))
-        catch_up(runtime)
-        deadline = time.monotonic() + 10
-        while cache.refreshed < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)
-        assert cache.refreshed == 3
