@@ -130,6 +130,47 @@ _ENCODERS: dict[str, tuple[int, Callable[[Any], bytes]]] = {
 }
 
 
+_ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _fixed(width: int, numbers: list[int], code: str) -> bytes:
+    """Elements of one fixed ``width``, each its length then its number: one ``struct.pack``
+    of (width, n1, width, n2, ...) rather than a call per element."""
+    lengths_and_numbers = [width] * (2 * len(numbers))
+    lengths_and_numbers[1::2] = numbers
+    return struct.pack(f"!{code * len(numbers)}", *lengths_and_numbers)
+
+
+def _microseconds(values: Sequence[dt.datetime]) -> list[int]:
+    """Microseconds since 2000-01-01 UTC of aware datetimes (a naive one raises TypeError)."""
+    return [(v - _EPOCH) // _ONE_MICROSECOND for v in values]
+
+
+#: Whole-column encoders for arrays with no NULL: (the one type every value must be of, the
+#: elements of the values). A third of a red-flags batch's Python went to encoding elements
+#: one call each.
+_WHOLE: dict[str, tuple[type, Callable[[Sequence[Any]], bytes]]] = {
+    "uuid": (UUID, lambda values: _UUID + _UUID.join([v.bytes for v in values])),
+    "bigint": (int, lambda values: _fixed(8, list(values), "iq")),
+    "integer": (int, lambda values: _fixed(4, list(values), "ii")),
+    "timestamptz": (dt.datetime, lambda values: _fixed(8, _microseconds(values), "iq")),
+    "date": (dt.date, lambda values: _fixed(4, [v.toordinal() - _EPOCH_DAY for v in values], "ii")),
+}
+
+
+def _whole(kind: str, values: Sequence[Any]) -> bytes | None:
+    """The elements of ``values`` encoded a column at a time; None when the type has no
+    whole-column encoder or a value is not of its exact type (NULL, a subclass, a naive
+    datetime): the element encoders then judge each."""
+    found = _WHOLE.get(kind)
+    if found is None or set(map(type, values)) != {found[0]}:
+        return None
+    try:
+        return found[1](values)
+    except TypeError:  # a naive datetime among aware ones
+        return None
+
+
 def encode(kind: str, values: Sequence[Any]) -> Any:
     """``values`` as the parameter of a ``%b::kind[]`` placeholder: encoded here for the types
     of ``_ENCODERS``, else the list for psycopg to dump."""
@@ -139,6 +180,9 @@ def encode(kind: str, values: Sequence[Any]) -> Any:
     oid, element = found
     if not values:
         return EncodedArray(_HEADER.pack(0, 0, oid, 0, 0)[:12])
+    whole = _whole(kind, values)
+    if whole is not None:
+        return EncodedArray(_HEADER.pack(1, 0, oid, len(values), 1) + whole)
     nulls = False
     parts = [b""]
     try:

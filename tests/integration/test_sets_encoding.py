@@ -64,6 +64,24 @@ def test_every_encoder_reads_back_as_psycopg_dumps(database_url: str, kind: str)
     assert empty_same and empty == []
 
 
+@pytest.mark.parametrize("kind", sorted(COLUMNS))
+def test_a_column_without_nulls_reads_back_as_psycopg_dumps(database_url: str, kind: str) -> None:
+    """Arrays with no NULL of one exact type go through the whole-column encoders
+    (``_WHOLE``), arrays with a NULL through the element encoders: both as psycopg's."""
+    values = [v for v in COLUMNS[kind] if v is not None]
+    assert isinstance(encode(kind, values), EncodedArray)
+    same, read = same_on_server(database_url, kind, values)
+    assert same and read == values, (kind, read)
+
+
+def test_a_column_of_mixed_types_is_judged_element_by_element() -> None:
+    """Not all of the whole-column encoder's exact type: each element as its encoder takes it
+    (a bool as the integer it is), or the array left to psycopg (a naive datetime)."""
+    assert encode("bigint", [1, True]) == encode("bigint", [1, 1])
+    mixed = [dt.datetime(2026, 1, 1, tzinfo=dt.UTC), dt.datetime(2026, 1, 1, 8)]
+    assert encode("timestamptz", mixed) == mixed
+
+
 @pytest.mark.parametrize(
     ("kind", "values"),
     [
