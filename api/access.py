@@ -130,12 +130,16 @@ def check_prefix(principal: Principal, division: str, *, field: str = "division"
         raise NotPermitted(f"{division} is outside your scope ({principal.scope})", field=field)
 
 
+#: A division code prefix as a read filter takes it: province to village.
+DIVISION_PREFIX = r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$"
+
+
 async def scoped_division(
     principal: CurrentPrincipal,
     division: Annotated[
         str | None,
         Query(
-            pattern=r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$",
+            pattern=DIVISION_PREFIX,
             description="division code prefix, province to village (default: your scope)",
         ),
     ] = None,

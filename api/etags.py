@@ -54,9 +54,11 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from api.access import DIVISION_PREFIX, division_in_scope
 from api.auth import CurrentPrincipal, Principal
 from api.deps import AppServices, IsoDateTime
 from domain.clock import business_date
+from domain.errors import NotPermitted
 from infra.database import LoopReads
 from infra.projection_runner import minute_of
 from infra.schema import CONTROL_SCHEMA, EVERY_COUNTY, generation_schema
@@ -252,7 +254,7 @@ class ProjectionMarks:
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
         moments: Mapping[str, dt.datetime] | None = None,
-        scopes: Mapping[str, str] | None = None,
+        scope: str | None = None,
     ) -> list[Any]:
         key = tuple(sorted(names))
         conn = pool.getconn()
@@ -264,7 +266,7 @@ class ProjectionMarks:
                 if known is None:
                     known = self._read_generations(conn, key)
                 try:
-                    statement = self._statement(known, extra, tables, moments, scopes)
+                    statement = self._statement(known, extra, tables, moments, scope)
                     row = conn.execute(statement, _params(key, extra))
                     got = row.fetchone()
                 except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -284,7 +286,7 @@ class ProjectionMarks:
         extra: Marks | None = None,
         tables: Mapping[str, Sequence[str]] | None = None,
         moments: Mapping[str, dt.datetime] | None = None,
-        scopes: Mapping[str, str] | None = None,
+        scope: str | None = None,
     ) -> list[Any]:
         """``read``, its statements sent from the event loop (``LoopReads``): a kept answer
         or a 304 then costs no hand-off to a worker thread at all."""
@@ -298,7 +300,7 @@ class ProjectionMarks:
                 with self._lock:
                     self._generations[key] = known
             try:
-                statement = self._statement(known, extra, tables, moments, scopes)
+                statement = self._statement(known, extra, tables, moments, scope)
                 rows = await reads.fetch(statement, _params(key, extra))
                 got = list(rows[0].values()) if rows else None
             except psycopg.errors.UndefinedTable:  # a generation dropped since
@@ -332,15 +334,15 @@ class ProjectionMarks:
         extra: Marks | None,
         tables: Mapping[str, Sequence[str]] | None,
         moments: Mapping[str, dt.datetime] | None,
-        scopes: Mapping[str, str] | None,
+        scope: str | None,
     ) -> bytes:
-        tables, moments, scopes = tables or {}, moments or {}, scopes or {}
+        tables, moments = tables or {}, moments or {}
         return _marks_statement(
             tuple(known),
             extra.query if extra is not None else None,
             tuple((name, tuple(tables[name])) for name in sorted(tables)),
             tuple((name, minute_of(moments[name])) for name in sorted(moments)),
-            tuple(sorted(scopes.items())),
+            scope,
         )
 
 
@@ -350,21 +352,19 @@ def _marks_statement(
     extra_query: str | None,
     tables: tuple[tuple[str, tuple[str, ...]], ...],
     minutes: tuple[tuple[str, dt.datetime], ...],
-    scopes: tuple[tuple[str, str], ...] = (),
+    scope: str | None = None,
 ) -> bytes:
     """The marks statement, composed once per shape (generations, tables, the moment's minute,
     the division asked about) and kept as bytes: composing it and converting it again on each
     request was a tenth of a kept answer's CPU."""
-    by_table, by_minute, by_scope = dict(tables), dict(minutes), dict(scopes)
+    by_table, by_minute = dict(tables), dict(minutes)
     columns = [
         sql.SQL(
             "(SELECT array_agg(active_generation ORDER BY name)"
             " FROM {}.projections WHERE name = ANY(%s))"
         ).format(sql.Identifier(CONTROL_SCHEMA)),
         *(
-            _content_mark(
-                name, generation, by_table.get(name), by_minute.get(name), by_scope.get(name)
-            )
+            _content_mark(name, generation, by_table.get(name), by_minute.get(name), scope)
             for name, generation in known
         ),
     ]
@@ -396,9 +396,8 @@ def _content_mark(
             "(SELECT coalesce((SELECT content_position FROM {}._moment_marks"
             " WHERE recorded_by <= {} ORDER BY recorded_by DESC LIMIT 1), 0))"
         ).format(schema, sql.Literal(moment))
-    scoped = list(projection_class(name).scoped) if scope is not None else []
-    if scoped:
-        return scope_mark(schema, tables, scoped, scope or "")
+    if scope is not None and (scoped := list(projection_class(name).scoped)):
+        return scope_mark(schema, tables, scoped, scope)
     if tables is None:
         return sql.SQL("(SELECT content_position FROM {}._tracking)").format(schema)
     return sql.SQL(
@@ -483,8 +482,7 @@ def moment_asked(request: Request) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-#: A division code as the routes take it, province to village.
-_DIVISION = re.compile(r"\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?")
+_DIVISION_PREFIX = re.compile(DIVISION_PREFIX)
 
 
 def division_asked(request: Request, principal: Principal) -> str | None:
@@ -492,10 +490,13 @@ def division_asked(request: Request, principal: Principal) -> str | None:
     the caller's scope), when narrower than the province; None for the province, or for a
     division the route refuses (malformed, or outside the caller's scope)."""
     asked = request.query_params.get("division")
-    division = principal.scope if asked is None else asked
-    if not _DIVISION.fullmatch(division) or not principal.covers(division):
+    if asked is not None and not _DIVISION_PREFIX.fullmatch(asked):
         return None
-    return division if len(division) > 2 else None
+    try:
+        division = division_in_scope(principal, asked)
+    except NotPermitted:
+        return None
+    return division if _DIVISION_PREFIX.fullmatch(division) and len(division) > 2 else None
 
 
 Extra = Callable[[Request, Any], Marks]
@@ -539,12 +540,11 @@ def conditional(
         reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
         moments = {name: at for name, of in (recorded_by or {}).items() if (at := of(request))}
         scope = scoped_by(request, principal) if scoped_by is not None else None
-        scopes = dict.fromkeys(projections, scope) if scope is not None else {}
         if reads is not None and reads.serves():
-            marks = await marks_of.read_on_loop(reads, projections, added, tables, moments, scopes)
+            marks = await marks_of.read_on_loop(reads, projections, added, tables, moments, scope)
         else:
             marks = await run_in_threadpool(
-                marks_of.read, runtime.pool, projections, added, tables, moments, scopes
+                marks_of.read, runtime.pool, projections, added, tables, moments, scope
             )
         parts: list[Any] = [
             request.url.path,

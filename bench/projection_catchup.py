@@ -132,6 +132,8 @@ def main() -> None:
         "--repeats", type=int, default=3, help="runs of each figure, each on a fresh copy"
     )
     args = p.parse_args()
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
     from projections.registry import ALL_PROJECTIONS
 
     names = [projection.name for projection in ALL_PROJECTIONS]

@@ -8,7 +8,7 @@ other constructions of the application run with the library's CREATE_TABLE off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -197,14 +197,14 @@ def add_scope_marks(
 ) -> None:
     """Scope marks for a generation built before them: each scoped table's mark for every
     county at its table mark, so no answer's tag goes back."""
-    with conn.transaction():
-        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        install_scope_marks(conn, schema, scoped)
-        conn.execute(
-            "INSERT INTO _scope_marks (relname, scope, content_position)"
-            " SELECT relname, %s, content_position FROM _table_marks WHERE relname = ANY(%s)",
-            (EVERY_COUNTY, list(scoped)),
-        )
+    _add_marks(
+        conn,
+        schema,
+        lambda: install_scope_marks(conn, schema, scoped),
+        "INSERT INTO _scope_marks (relname, scope, content_position)"
+        " SELECT relname, %s, content_position FROM _table_marks WHERE relname = ANY(%s)",
+        (EVERY_COUNTY, list(scoped)),
+    )
 
 
 def add_moment_marks(conn: psycopg.Connection, schema: str) -> None:
@@ -224,12 +224,20 @@ def add_moment_marks(conn: psycopg.Connection, schema: str) -> None:
 
 
 def _add_marks(
-    conn: psycopg.Connection, schema: str, ddl: str, fill: str, params: tuple[Any, ...] = ()
+    conn: psycopg.Connection,
+    schema: str,
+    create: str | Callable[[], None],
+    fill: str,
+    params: tuple[Any, ...] = (),
 ) -> None:
-    """A marks table created in ``schema`` (a generation) and filled, in one transaction."""
+    """Marks created in ``schema`` (a generation, the search path meanwhile) by ``create`` (a
+    table's DDL, or a function creating them) and filled, in one transaction."""
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute(ddl)
+        if isinstance(create, str):
+            conn.execute(create)
+        else:
+            create()
         conn.execute(fill, params)
 
 

@@ -94,13 +94,15 @@ def _uuid(value: Any) -> bytes:
     return _UUID + value.bytes
 
 
+_ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def _timestamptz(value: Any) -> bytes:
     """Microseconds since 2000-01-01 UTC of an aware datetime (a naive one is psycopg's: it
     sends a timestamp without zone, read in the session's)."""
     if type(value) is not dt.datetime or value.tzinfo is None:
         raise Unencodable(value)
-    delta = value - _EPOCH
-    return _INT8.pack(8, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    return _INT8.pack(8, (value - _EPOCH) // _ONE_MICROSECOND)  # as ``_microseconds``
 
 
 _DECIMAL = psycopg.adapters.get_dumper(Decimal, PyFormat.BINARY)(Decimal)
@@ -123,14 +125,11 @@ _ENCODERS: dict[str, tuple[int, Callable[[Any], bytes]]] = {
     "bigint": (20, lambda value: _INT8.pack(8, value)),
     "integer": (23, lambda value: _INT4.pack(4, value)),
     "text": (25, _text),
-    "date": (1082, lambda value: _INT4.pack(4, value.toordinal() - _EPOCH_DAY)),
+    "date": (1082, lambda value: _INT4.pack(4, value.toordinal() - _EPOCH_DAY)),  # as ``_days``
     "uuid": (2950, _uuid),
     "timestamptz": (1184, _timestamptz),
     "numeric": (1700, _numeric),
 }
-
-
-_ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def _fixed(width: int, numbers: list[int], code: str) -> bytes:
@@ -146,6 +145,11 @@ def _microseconds(values: Sequence[dt.datetime]) -> list[int]:
     return [(v - _EPOCH) // _ONE_MICROSECOND for v in values]
 
 
+def _days(values: Sequence[dt.date]) -> list[int]:
+    """Days since 2000-01-01 of dates."""
+    return [v.toordinal() - _EPOCH_DAY for v in values]
+
+
 #: Whole-column encoders for arrays with no NULL: (the one type every value must be of, the
 #: elements of the values). A third of a red-flags batch's Python went to encoding elements
 #: one call each.
@@ -154,7 +158,7 @@ _WHOLE: dict[str, tuple[type, Callable[[Sequence[Any]], bytes]]] = {
     "bigint": (int, lambda values: _fixed(8, list(values), "iq")),
     "integer": (int, lambda values: _fixed(4, list(values), "ii")),
     "timestamptz": (dt.datetime, lambda values: _fixed(8, _microseconds(values), "iq")),
-    "date": (dt.date, lambda values: _fixed(4, [v.toordinal() - _EPOCH_DAY for v in values], "ii")),
+    "date": (dt.date, lambda values: _fixed(4, _days(values), "ii")),
 }
 
 
