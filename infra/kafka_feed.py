@@ -25,6 +25,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Mapper
+from eventsourcing.utils import get_topic
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -46,6 +47,14 @@ from projections.base import Projection, RecordedEvent
 from projections.sets import upsert
 
 log = logging.getLogger(__name__)
+
+OFFSET_COLUMNS = (
+    ("topic", "text"),
+    ("partition", "integer"),
+    ("next_offset", "bigint"),
+    ("epoch", "integer"),
+    ("last_id", "text"),
+)
 
 
 class _Rewind(Exception):
@@ -76,6 +85,11 @@ class KafkaFeedRunner:
         self.projection_class = projection
         self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
+        # As the PostgreSQL feed: only the fields the projection reads (event_fields).
+        self._fields = {
+            get_topic(event_class): fields | {"timestamp"}
+            for event_class, fields in (projection.event_fields() or {}).items()
+        }
         self.target = Target(projection, schema)
         self.topic = topic
         self.batch_size = batch_size
@@ -210,17 +224,22 @@ class KafkaFeedRunner:
             return 0
         rewound: set[int] = set()
         with self.pool.connection() as conn, conn.transaction():
-            schema = self.target.schema(conn)
-            conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-            position = claim_tracking(conn, self.feed)
-            offsets = {
-                row[0]: (row[1], row[2])
-                for row in conn.execute(
-                    "SELECT partition, next_offset, epoch FROM _kafka_offsets WHERE topic = %s"
-                    " FOR UPDATE",
-                    (self.topic,),
-                ).fetchall()
-            }
+            # As the PostgreSQL feed's batch: the preamble sent in one pipeline, and the commit
+            # not waiting for its WAL flush (a server crash losing it loses the offsets and
+            # the tracking with the rows, so the records are read and applied again).
+            with conn.pipeline():
+                schema = self.target.schema(conn)
+                conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+                conn.execute("SET LOCAL synchronous_commit = off")
+                position = claim_tracking(conn, self.feed)
+                offsets = {
+                    row[0]: (row[1], row[2])
+                    for row in conn.execute(
+                        "SELECT partition, next_offset, epoch FROM _kafka_offsets"
+                        " WHERE topic = %s FOR UPDATE",
+                        (self.topic,),
+                    ).fetchall()
+                }
             relayed = []
             for record in records:
                 if record.partition in rewound:
@@ -239,20 +258,21 @@ class KafkaFeedRunner:
             last_of: dict[int, cloudevents.RelayedEvent] = {}
             for record, event in relayed:
                 last_of[record.partition] = event
-            last_ids = {partition: event.id for partition, event in last_of.items()}
-            for partition, (next_offset, epoch) in offsets.items():
-                if partition in last_ids:
-                    conn.execute(
-                        "INSERT INTO _kafka_offsets (topic, partition, next_offset, epoch, last_id)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE"
-                        " SET next_offset = excluded.next_offset, epoch = excluded.epoch,"
-                        " last_id = excluded.last_id",
-                        (self.topic, partition, next_offset, epoch, last_ids[partition]),
-                    )
-            for partition in rewound:
+            with conn.cursor() as cursor:
+                upsert(
+                    cursor,
+                    "_kafka_offsets",
+                    OFFSET_COLUMNS,
+                    [
+                        (self.topic, partition, offsets[partition][0], offsets[partition][1], e.id)
+                        for partition, e in sorted(last_of.items())
+                    ],
+                    key=("topic", "partition"),
+                )
+            if rewound:
                 conn.execute(
-                    "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = %s",
-                    (self.topic, partition),
+                    "DELETE FROM _kafka_offsets WHERE topic = %s AND partition = ANY(%s)",
+                    (self.topic, sorted(rewound)),
                 )
             advance_tracking(conn, position, applied)
             if self.before_commit is not None:
@@ -321,6 +341,7 @@ class KafkaFeedRunner:
                         event.originator_version,
                         event.topic,
                         event.state,
+                        self._fields.get(event.topic),
                     )
                 )
         self.applier.apply(conn, fresh)
