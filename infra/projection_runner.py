@@ -211,6 +211,11 @@ class BatchApplier:
                 # catch-up went to planning).
                 conn.prepare_threshold = 0
                 cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                # The read models are in memory: an index probe costs about what a page read
+                # in order does. At the default (4), a table of a hundred rows was scanned
+                # once per record rather than probed (red_flags' contract work: 15 ms a
+                # batch of 788 records, 6.5 ms probed).
+                cursor.execute("SET LOCAL random_page_cost = 1.1")
                 self.projection.apply_batch(cursor, events)
             return
         except Exception as error:

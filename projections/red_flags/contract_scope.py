@@ -57,7 +57,11 @@ WITH w AS (
     CROSS JOIN LATERAL (
         SELECT village, county FROM rf_case c WHERE c.case_id = w.case_id LIMIT 1
     ) c
-    LEFT JOIN rf_contract k ON k.contract_id = w.contract_id
+    -- LATERAL, as the case: a plain join was planned for a batch of ten records, scanning
+    -- the contract table once per record
+    LEFT JOIN LATERAL (
+        SELECT contractor_id FROM rf_contract k WHERE k.contract_id = w.contract_id LIMIT 1
+    ) k ON true
     JOIN LATERAL (
         SELECT * FROM rf_contract_terms t
         WHERE t.contract_id = w.contract_id AND t.effective_from <= w.contract_day

@@ -43,6 +43,14 @@ WITH r AS (
     -- one scan for both kinds of scope (a UNION would compare whole rows to drop repeats)
     SELECT * FROM rf_record
     WHERE position = ANY(%(positions)b::bigint[]) OR case_id = ANY(%(subjects)b::uuid[])
+),
+suspended AS (
+    -- the cases judged that were ever suspended: few are, and only their records need the
+    -- look into the intervals (a probe per record was half the statement's time); from the
+    -- parameters, not from r, which read twice would be materialized, losing the memoized
+    -- case lookups below
+    SELECT coalesce(array_agg(DISTINCT i.case_id), '{}') AS cases FROM rf_case_interval i
+    WHERE i.case_id = ANY(%(every_subject)b::uuid[]) AND i.kind = 'suspended'
 )
 SELECT r.case_id, r.position, r.kind, r.period, r.period_start, r.starts, r.day,
        r.contractor_id, c.county, c.died_on, c.died_position, p.died_on, p.died_position,
@@ -54,7 +62,9 @@ FROM r CROSS JOIN LATERAL (SELECT * FROM rf_case c WHERE c.case_id = r.case_id L
 LEFT JOIN rf_person p ON p.person_id = c.person_id
 LEFT JOIN LATERAL (
     SELECT i.from_position, i.from_at, i.to_position, i.to_at FROM rf_case_interval i
-    WHERE i.case_id = r.case_id AND i.kind = 'suspended'
+    -- of the outer row alone: a filter gating the index scan, once per record
+    WHERE r.case_id = ANY((SELECT cases FROM suspended)::uuid[])
+      AND i.case_id = r.case_id AND i.kind = 'suspended'
       AND CASE WHEN r.kind = 'payment'
                THEN i.from_day <= r.period_start AND (i.to_day IS NULL OR r.period_start < i.to_day)
                ELSE i.from_at <= r.starts AND (i.to_at IS NULL OR r.starts < i.to_at) END

@@ -313,11 +313,13 @@ class ScopedRule(Rule):
 
 def record_scopes(scopes: Sequence[str]) -> dict[str, list[Any]]:
     """Scopes that are a subject id ("subject") or one record of it ("subject|position"):
-    ``{"subjects": [...], "positions": [...]}``, the parameters of a candidates query."""
+    ``{"subjects": [...], "positions": [...], "every_subject": [...]}``, the parameters of a
+    candidates query (``every_subject``: the subjects of both kinds, each once)."""
     parts = [scope.partition("|") for scope in scopes]
     return {
         "subjects": [subject for subject, _, position in parts if not position],
         "positions": [int(position) for _, _, position in parts if position],
+        "every_subject": list(dict.fromkeys(subject for subject, _, _ in parts)),
     }
 
 

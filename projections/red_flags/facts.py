@@ -263,7 +263,10 @@ FACT_TABLES = (
         value numeric NOT NULL,
         recorded_at timestamptz NOT NULL
     )""",
-    "CREATE INDEX rf_contract_terms_contract ON rf_contract_terms (contract_id, effective_from)",
+    # With position: the terms in force on a day, the latest of the day, read backwards
+    # (contract_scope.py), one probe, not a scan and a sort.
+    "CREATE INDEX rf_contract_terms_contract ON rf_contract_terms"
+    " (contract_id, effective_from, position)",
     # Money, performance and misconduct facts of contracts (invoices, evaluations,
     # terminations) and contractors (bans). Read by contract_scope.py and money.py.
     """CREATE TABLE rf_purchase_fact (
