@@ -90,6 +90,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Several processes: each answer computed by one of them serves the others too.
         shared=app.state.loop_reads if runtime.settings.workers > 1 else None,
         seal=getattr(getattr(runtime.ledger.mapper, "cipher", None), "seal", None),
+        max_stale_s=runtime.settings.answer_max_stale_ms / 1000,
     )
     # The API's routes first: a request is matched against the routes in order, and the
     # console's (a router of its own, scanned whole) and the docs' are the rarely asked.

@@ -25,6 +25,16 @@ an answer "now" carries the moment it was computed (``at``), which is as current
 says it still is. A request with ``Cache-Control: no-cache`` has its answer computed afresh.
 With several processes, the answers one computes are kept in the database for the others too
 (``SharedAnswers``).
+
+A dashboard answer may also be sent a little behind its projections (``RELIEF_ANSWER_MAX_STALE_MS``,
+one second by default): when the tag has moved past the answer last computed for the same
+request, and that answer was still current less than that long ago, it is sent as it is, under
+its own tag, while the process computes the new one in the background (``Refreshes``: the
+request asked again of the app itself; at most one every half of that bound per request).
+Province-wide answers move with nearly every batch; their readers no longer wait for them to be
+computed (RFC 5861's stale-while-revalidate, kept on the server). An answer so sent names its
+own positions in its tag and its moment in ``at``; a client that must see the newest sends
+``Cache-Control: no-cache`` (or ``max-age=0``).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +104,16 @@ class CachedAnswer(Exception):
         self.body = body
 
 
+@dataclass
+class _Latest:
+    """The answer last computed for a request: its tag, when it was last known current and
+    when its last refresh began (``AnswerCache``)."""
+
+    etag: str
+    current_at: float
+    refreshed_at: float
+
+
 class AnswerCache:
     """Encoded answers by ETag, at most ``max_bytes`` of them, least recently used out first.
     Thread-safe: sync routes run on the thread pool."""
@@ -104,7 +125,14 @@ class AnswerCache:
         self.misses = 0
         self.shared_hits = 0  # of the hits: answers another process computed (SharedAnswers)
         self.coalesced = 0  # of the hits: answers waited for while this process computed them
+        self.stale = 0  # answers sent behind their tag while their refresh ran (not misses)
+        self.refreshed = 0  # of the misses: computed in the background after a stale one
         self._answers: OrderedDict[str, bytes] = OrderedDict()
+        # For each request (its identity: the tag less the marks), the tag of the answer last
+        # computed for it, when that answer was last known current (computed, or its tag read
+        # again), and when its last refresh began (monotonic seconds): what a request may be
+        # sent while its answer is refreshed.
+        self._latest: OrderedDict[str, _Latest] = OrderedDict()
         self._lock = threading.Lock()
         # Answers being computed, by tag: on the event loop only (``conditional``).
         self._flights: dict[str, asyncio.Event] = {}
@@ -119,10 +147,12 @@ class AnswerCache:
             self.hits += 1
             return body
 
-    def found_shared(self, etag: str, body: bytes) -> None:
+    def found_shared(
+        self, etag: str, body: bytes, request: str | None = None, current_at: float = 0.0
+    ) -> None:
         """The answer ``get`` missed, found among the shared ones: kept here too, and counted
         as a hit, not a miss (nothing was computed)."""
-        self.put(etag, body)
+        self.put(etag, body, request, current_at)
         with self._lock:
             self.misses -= 1
             self.hits += 1
@@ -155,7 +185,12 @@ class AnswerCache:
                 self.coalesced += 1
             return body
 
-    def put(self, etag: str, body: bytes) -> None:
+    def put(
+        self, etag: str, body: bytes, request: str | None = None, current_at: float = 0.0
+    ) -> None:
+        """Keep ``body`` under ``etag``; with ``request`` (the request's identity), as the
+        answer last computed for it, known current at ``current_at`` (when its tag was read:
+        of two answers computed for it at once, the later state's)."""
         if len(body) > self.max_bytes // 8:  # one answer never crowds out the rest
             return
         with self._lock:
@@ -166,11 +201,109 @@ class AnswerCache:
             while self.size > self.max_bytes:
                 _, dropped = self._answers.popitem(last=False)
                 self.size -= len(dropped)
+            latest = self._latest.get(request) if request is not None else None
+            if request is not None and (latest is None or latest.current_at <= current_at):
+                refreshed_at = latest.refreshed_at if latest is not None else 0.0
+                self._latest[request] = _Latest(etag, current_at, refreshed_at)
+                self._latest.move_to_end(request)
+                while len(self._latest) > MAX_REQUESTS_FOLLOWED:
+                    self._latest.popitem(last=False)
+
+    def current(self, request: str, etag: str, at: float) -> None:
+        """The answer kept under ``etag`` was sent for ``request`` as current at ``at``."""
+        with self._lock:
+            latest = self._latest.get(request)
+            if latest is not None and latest.etag == etag:
+                latest.current_at = max(latest.current_at, at)
+
+    def behind(self, request: str, max_stale_s: float) -> tuple[str, bytes, bool] | None:
+        """The answer last computed for ``request`` (its tag and body) when it was known
+        current less than ``max_stale_s`` ago and is still kept, counted as a stale answer sent;
+        and whether its refresh is due (none began in the last half of that bound: a request
+        asked many times a second, whose answer moves as often, is computed twice a second)."""
+        with self._lock:
+            latest = self._latest.get(request)
+            now = time.monotonic()
+            if latest is None or now - latest.current_at > max_stale_s:
+                return None
+            body = self._answers.get(latest.etag)
+            if body is None:
+                return None
+            self.misses -= 1  # ``get`` counted the request's own tag a miss: none computed
+            self.stale += 1
+            due = now - latest.refreshed_at >= max_stale_s / 2
+            if due:
+                latest.refreshed_at = now
+            return latest.etag, body, due
 
 
 #: How long a request waits for the answer another request of its process is computing before
 #: it computes the answer itself.
 FLIGHT_WAIT_S = 30.0
+
+#: Requests whose last computed answer a process remembers (stale answers sent while refreshed).
+MAX_REQUESTS_FOLLOWED = 4096
+
+#: The ASGI scope key marking a request the app asks itself to refresh an answer (not a header:
+#: no client can send it).
+REFRESH = "relief.refresh"
+
+#: What a refresh keeps of the request it repeats (the rest is the client's connection's).
+_SCOPE_KEYS = (
+    "type",
+    "asgi",
+    "http_version",
+    "method",
+    "scheme",
+    "path",
+    "raw_path",
+    "root_path",
+    "query_string",
+    "server",
+    "client",
+)
+
+#: Headers a refresh leaves out: it asks for the answer itself, not whether one is current.
+_VALIDATORS = {b"if-none-match", b"cache-control", b"if-modified-since"}
+
+
+class Refreshes:
+    """The answers a process computes in the background after sending a stale one: the request
+    asked again of the app itself, as its client asked it (access, scope and tag all checked
+    again), one at a time per request. Its answer is kept (``answer``) as any; the client's
+    metrics and logs do not count it. A refresh refused or failed only means the next reader
+    computes the answer once the stale one is too old."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def running(self) -> int:
+        """Refreshes under way."""
+        return len(self._running)
+
+    def start(self, request: Request, identity: str) -> None:
+        if identity in self._running:
+            return
+        headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in _VALIDATORS]
+        scope = {k: request.scope[k] for k in _SCOPE_KEYS if k in request.scope}
+        scope.update(headers=headers, state={}, **{REFRESH: True})
+        task = asyncio.get_running_loop().create_task(self._ask(request.app, scope))
+        self._running[identity] = task
+        task.add_done_callback(lambda _: self._running.pop(identity, None))
+
+    @staticmethod
+    async def _ask(app: Any, scope: dict[str, Any]) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        try:
+            await app(scope, receive, send)
+        except Exception:  # the next reader computes it; never the process's failure
+            log.warning("refreshing %s failed", scope.get("path"), exc_info=True)
+
 
 #: How long a shared answer is kept after it was computed: a tag moves with every batch that
 #: changes what its answer reads, so an older one is rarely asked for again.
@@ -232,6 +365,8 @@ class Tag(str):
 
     cache: AnswerCache | None = None
     shared: SharedAnswers | None = None
+    request: str | None = None  # the request's identity: the tag less the marks
+    read_at = 0.0  # when its marks were read (monotonic seconds): the answer current then
 
 
 class ProjectionMarks:
@@ -540,6 +675,7 @@ def conditional(
         reads: LoopReads | None = getattr(request.app.state, "loop_reads", None)
         moments = {name: at for name, of in (recorded_by or {}).items() if (at := of(request))}
         scope = scoped_by(request, principal) if scoped_by is not None else None
+        read_at = time.monotonic()  # the marks read now name the state current now
         if reads is not None and reads.serves():
             marks = await marks_of.read_on_loop(reads, projections, added, tables, moments, scope)
         else:
@@ -561,15 +697,34 @@ def conditional(
         tag.cache = getattr(request.app.state, "answer_cache", None)
         on_loop = reads is not None and reads.serves()
         tag.shared = getattr(request.app.state, "shared_answers", None) if on_loop else None
-        fresh = cache_control is not None and "no-cache" in cache_control.lower()
+        fresh = cache_control is not None and _fresh_required(cache_control)
         if tag.cache is None or fresh:
             yield tag
             return
+        # The request's identity: what names its answer but the positions.
+        tag.request = hashlib.blake2b(repr(parts[:-1]).encode(), digest_size=16).hexdigest()
+        tag.read_at = read_at
+        refreshing = bool(request.scope.get(REFRESH))
         if (body := tag.cache.get(tag)) is not None:
+            tag.cache.current(tag.request, tag, read_at)
             raise CachedAnswer(tag, body)
         if tag.shared is not None and (body := await tag.shared.get(tag)) is not None:
-            tag.cache.found_shared(tag, body)
+            tag.cache.found_shared(tag, body, tag.request, read_at)
             raise CachedAnswer(tag, body)
+        max_stale_s: float = getattr(request.app.state, "answer_max_stale_s", 0.0)
+        if max_stale_s > 0 and not refreshing and on_loop:
+            behind = tag.cache.behind(tag.request, max_stale_s)
+            if behind is not None:
+                # The answer last computed for this request, under its own tag, while this
+                # process computes the current one (unless it is already doing so).
+                stale_tag, body, due = behind
+                if due and tag.cache.flight(tag) is None:
+                    request.app.state.refreshes.start(request, tag.request)
+                if if_none_match is not None and matches(if_none_match, stale_tag):
+                    raise NotModified(stale_tag)
+                raise CachedAnswer(stale_tag, body)
+        if refreshing:
+            tag.cache.refreshed += 1
         # One computation per answer and process: a request asking while another computes
         # the same answer waits for it (after a batch moves a province-wide tag, every reader
         # asks at once; each computing it spent the cores they all waited for).
@@ -607,6 +762,13 @@ def _conditional(dependant: Any) -> bool:
     return any(
         getattr(d.call, "conditional", False) or _conditional(d) for d in dependant.dependencies
     )
+
+
+def _fresh_required(cache_control: str) -> bool:
+    """Whether a request's Cache-Control asks for an answer computed now: ``no-cache``, or
+    ``max-age=0`` (RFC 9111 5.2.1)."""
+    directives = {d.strip().lower().replace(" ", "") for d in cache_control.split(",")}
+    return "no-cache" in directives or "max-age=0" in directives
 
 
 def matches(if_none_match: str, tag: str) -> bool:
@@ -651,7 +813,7 @@ def answer(content: Any, etag: str) -> Response:
     where FastAPI's generic encoding takes tens), with its ETag; kept under the tag."""
     body = orjson.dumps(content)
     if isinstance(etag, Tag) and etag.cache is not None:
-        etag.cache.put(etag, body)
+        etag.cache.put(etag, body, etag.request, etag.read_at)
         if etag.shared is not None:  # shared once sent: the caller does not wait for it
             return _json(body, etag, BackgroundTask(etag.shared.put, str(etag), body))
     return _json(body, etag)
@@ -667,12 +829,20 @@ def _json(body: bytes, etag: str, background: BackgroundTask | None = None) -> R
 
 
 def install(
-    app: FastAPI, *, cache_bytes: int = 0, shared: LoopReads | None = None, seal: Seal | None = None
+    app: FastAPI,
+    *,
+    cache_bytes: int = 0,
+    shared: LoopReads | None = None,
+    seal: Seal | None = None,
+    max_stale_s: float = 0.0,
 ) -> None:
     """304 and kept answers for the app's conditional routes; ``cache_bytes`` of answers kept
     (0: none); with ``shared``, computed answers shared with the other processes through the
-    database (``SharedAnswers``), sealed with ``seal``."""
+    database (``SharedAnswers``), sealed with ``seal``; an answer still current less than
+    ``max_stale_s`` ago sent while the current one is computed in the background (0: never)."""
     app.state.answer_cache = AnswerCache(cache_bytes) if cache_bytes > 0 else None
+    app.state.answer_max_stale_s = max_stale_s
+    app.state.refreshes = Refreshes()
     app.state.shared_answers = (
         SharedAnswers(shared, seal) if shared is not None and cache_bytes > 0 else None
     )

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 from starlette.routing import Match
 
+from api.etags import REFRESH
 from infra.database import discard_broken
 from infra.faults import is_transient
 from infra.projection_runner import projection_status
@@ -140,9 +141,20 @@ class AnswerCacheCollector(Collector):
             " process computed them",
         )
         coalesced.add_metric([], self.cache.coalesced)
+        stale = CounterMetricFamily(
+            "relief_answer_cache_stale",
+            "dashboard answers sent behind their tag (computed less than"
+            " RELIEF_ANSWER_MAX_STALE_MS ago) while the current one was computed",
+        )
+        stale.add_metric([], self.cache.stale)
+        refreshed = CounterMetricFamily(
+            "relief_answer_cache_refreshed",
+            "of the misses: answers computed in the background after a stale one was sent",
+        )
+        refreshed.add_metric([], self.cache.refreshed)
         size = GaugeMetricFamily("relief_answer_cache_bytes", "bytes of answers kept")
         size.add_metric([], self.cache.size)
-        yield from (hits, misses, shared, coalesced, size)
+        yield from (hits, misses, shared, coalesced, stale, refreshed, size)
 
 
 def problem_type(body: bytes) -> str:
@@ -178,7 +190,7 @@ class RequestMetrics:
         self.routes_of = routes_of  # the FastAPI app, whose routes name the templates
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(REFRESH):  # a refresh is no client's request
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

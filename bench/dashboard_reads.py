@@ -12,8 +12,10 @@ commands are one-event reviews on approved cases (county handling staff), every 
 instead a suspension or resumption by the county's approver (``--status-every``: changes
 caseload and staffing, which reviews do not), followed live by the projections. No
 If-None-Match is sent; the API keeps each answer under its ETag (api/etags.py), so a read
-runs its query when a batch changed what it reads since the last time (the hit rate of that
-cache is reported).
+runs its query when a batch changed what it reads since the last time, or, when the answer
+last computed for it was current within ``RELIEF_ANSWER_MAX_STALE_MS`` (the API's default,
+one second), is sent that one while the API computes the new one in the background (the
+kept, computed and stale answers, and the hit rate, are reported).
 
     .venv/bin/python bench/dashboard_reads.py [--events N] [--seconds 60]
 """
@@ -118,7 +120,7 @@ def service_times(port: int, reads: list[load.Stream], n: int) -> dict[str, list
 
 
 #: The answer cache's counters read from each worker's /metrics (relief_answer_cache_*_total).
-CACHE_COUNTERS = ("hits", "misses", "coalesced")
+CACHE_COUNTERS = ("hits", "misses", "coalesced", "stale", "refreshed")
 
 
 def answer_cache(port: int, settings: object, scrapes: int = 12) -> dict[str, float]:
@@ -263,8 +265,15 @@ def main() -> None:
         kept = after["hits"] - before["hits"]
         hit_rate = round(kept / max(kept + computed, 1), 3)
         coalesced = after["coalesced"] - before["coalesced"]  # of the kept: waited for
+        # Sent behind their tag while refreshed (neither kept nor computed for the reader), and
+        # of the computed, those computed in the background after one.
+        stale = after["stale"] - before["stale"]
+        refreshed = after["refreshed"] - before["refreshed"]
         common.log(f"loaded: { ({k: (v['p50_ms'], v['p99_ms']) for k, v in loaded.items()}) }")
-        common.log(f"answers kept/computed under load: {kept}/{computed} (hit rate {hit_rate})")
+        common.log(
+            f"answers kept/computed/stale under load: {kept}/{computed}/{stale}"
+            f" ({refreshed} of the computed refreshed in the background; hit rate {hit_rate})"
+        )
         common.log(f"cores busy under load, by process: {cores}")
         steps: list[dict] = []
 
@@ -325,6 +334,8 @@ def main() -> None:
             "commands": loaded["commands"],
             "answer_cache_hit_rate": hit_rate,
             "answers_waited_for": coalesced,
+            "answers_sent_stale": stale,
+            "answers_refreshed_in_background": refreshed,
             "cores_busy_under_load": cores,
             "status_every": args.status_every,
             "api_workers": args.workers,

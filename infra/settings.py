@@ -36,6 +36,7 @@
 | RELIEF_WORKERS | 1 | API worker processes of ``relief api`` / ``relief run`` |
 | RELIEF_GROUP_COMMIT | 0 | 1: commands arriving together in a process commit in one transaction |
 | RELIEF_ANSWER_CACHE_MB | 64 | dashboard answers kept per API process under their ETag (0: none) |
+| RELIEF_ANSWER_MAX_STALE_MS | 1000 | an answer sent this long after computed, while refreshed |
 | RELIEF_DIVISIONS_FILE | (unset: the shipped Guangdong file) | division list of the first start |
 """
 
@@ -102,6 +103,9 @@ class Settings:
     group_commit: bool = False
     #: Megabytes of dashboard answers each API process keeps under their ETags (api/etags.py).
     answer_cache_mb: int = 64
+    #: Milliseconds a dashboard answer may be sent after it was computed while the current one
+    #: is computed in the background (api/etags.py; 0: every answer computed when asked).
+    answer_max_stale_ms: int = 1000
     #: the division list loaded when the log has no division yet (None: the shipped file)
     divisions_file: Path | None = None
 
@@ -178,6 +182,9 @@ class Settings:
             workers=get_int("WORKERS", defaults.workers, minimum=1),
             group_commit=bool(get_int("GROUP_COMMIT", int(defaults.group_commit), minimum=0)),
             answer_cache_mb=get_int("ANSWER_CACHE_MB", defaults.answer_cache_mb, minimum=0),
+            answer_max_stale_ms=get_int(
+                "ANSWER_MAX_STALE_MS", defaults.answer_max_stale_ms, minimum=0
+            ),
             divisions_file=(
                 Path(get("DIVISIONS_FILE") or "").expanduser() if get("DIVISIONS_FILE") else None
             ),

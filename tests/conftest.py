@@ -148,6 +148,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         db_pool_size=4,
         projection_batch=50,
         divisions_file=TEST_DIVISIONS,
+        # Tests read their own writes: every answer current when asked. Answers sent behind
+        # while refreshed (the default) are tested on their own (tests/e2e/test_dashboards_api).
+        answer_max_stale_ms=0,
     )
 
 

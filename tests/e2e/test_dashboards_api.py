@@ -5,6 +5,7 @@ it stood at a past moment."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -448,6 +449,79 @@ def test_an_answer_computed_by_one_process_serves_the_others(
         again = first.get("/staffing", params=params)
         assert again.content == moved.content
         assert first.app.state.answer_cache.shared_hits == 1  # type: ignore[attr-defined]
+
+
+def test_a_moving_answer_is_sent_as_last_computed_while_it_is_refreshed(
+    province: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``RELIEF_ANSWER_MAX_STALE_MS``, a request whose tag moved past the answer last
+    computed for it, while that answer was current within the bound, is sent that answer
+    under its own tag (a 304 to a client holding it), and the process computes the new one in
+    the background, once, where the next request finds it. ``Cache-Control: no-cache`` or
+    ``max-age=0`` has the answer computed at once, and an answer past the bound is never sent."""
+    from api.routes import staffing as staffing_routes
+
+    runtime = province
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, answer_max_stale_ms=60_000))
+    default = {"Authorization": f"Bearer {token('auditor', '44', 'auditor-default')}"}
+    params = {"division": "440104"}
+
+    def households(response: Any) -> int:
+        rows = {r["division"]: r["households"] for r in response.json()["items"]}
+        return int(rows["440104"])
+
+    with TestClient(create_app(runtime), headers=default) as client:
+        cache = client.app.state.answer_cache  # type: ignore[attr-defined]
+        refreshes = client.app.state.refreshes  # type: ignore[attr-defined]
+        first = client.get("/staffing", params=params)
+        tag = first.headers["ETag"]
+        # The computation held until released: the refresh runs while the readers are sent.
+        release, real = threading.Event(), staffing_routes.current_staffing
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            release.wait(10)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(staffing_routes, "current_staffing", held)
+        approve(runtime, application(runtime, "440104", village_="002"))
+        catch_up(runtime)
+        behind = client.get("/staffing", params=params)
+        assert (behind.content, behind.headers["ETag"]) == (first.content, tag)
+        revalidated = client.get("/staffing", params=params, headers={"If-None-Match": tag})
+        assert revalidated.status_code == 304 and revalidated.headers["ETag"] == tag
+        assert (cache.stale, cache.refreshed, refreshes.running()) == (2, 1, 1)
+        release.set()
+        deadline = time.monotonic() + 10
+        while refreshes.running() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        misses = cache.misses
+        fresh = client.get("/staffing", params=params)
+        assert fresh.headers["ETag"] != tag and cache.misses == misses  # kept by the refresh
+        assert households(fresh) == households(first) + 1
+        metrics = client.get("/metrics").text
+        assert "relief_answer_cache_stale_total 2.0" in metrics
+        assert "relief_answer_cache_refreshed_total 1.0" in metrics
+        # The clients' requests, not the refresh the process asked itself.
+        counted = 'relief_http_requests_total{method="GET",route="/staffing",status="200"} 3.0'
+        assert counted in metrics
+        # Asked for the newest: computed at once, never the one kept.
+        approve(runtime, application(runtime, "440104", village_="003"))
+        catch_up(runtime)
+        for header in ("no-cache", "max-age=0"):
+            now = client.get("/staffing", params=params, headers={"Cache-Control": header})
+            assert households(now) == households(fresh) + 1, header
+        assert cache.stale == 2
+    # Past the bound the answer last computed is not sent: the request computes its own.
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, answer_max_stale_ms=1))
+    with TestClient(create_app(runtime), headers=default) as client:
+        cache = client.app.state.answer_cache  # type: ignore[attr-defined]
+        first = client.get("/staffing", params=params)
+        approve(runtime, application(runtime, "440104", village_="004"))
+        catch_up(runtime)
+        time.sleep(0.01)
+        moved = client.get("/staffing", params=params)
+        assert moved.headers["ETag"] != first.headers["ETag"] and cache.stale == 0
+        assert households(moved) == households(first) + 1
 
 
 def test_every_conditional_answer_documents_its_304(client: TestClient) -> None:
