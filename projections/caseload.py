@@ -7,7 +7,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from psycopg import Cursor
@@ -15,7 +15,7 @@ from psycopg import Cursor
 from domain.case import CaseStatus, ReliefCase
 from projections.base import FoldingProjection, RecordedEvent, handles
 from projections.divisions import NAME_OF, name_rows
-from projections.sets import Column, arrays, select_where_in, unnest, upsert
+from projections.sets import Column, add_to, arrays, select_where_in, unnest, upsert
 
 #: The status each event moves a case to.
 STATUS_AFTER: dict[type, CaseStatus] = {
@@ -263,25 +263,11 @@ class CaseloadBatch:
                 " = (m.village, m.programme, m.status, m.household_id)",
                 arrays(gone, 4),
             )
-        # Group totals: read, moved, written back whole (the CHECKs judge real values).
-        keys = sorted(groups)
-        cursor.execute(
-            "SELECT g.village, g.programme, g.status, c.cases, c.households"
-            f" FROM {unnest(GROUP_COLUMNS, 'g')}"
-            " JOIN caseload c USING (village, programme, status)",
-            arrays(keys, 3),
-        )
-        totals = {tuple(row[:3]): (row[3], row[4]) for row in cursor.fetchall()}
-        rows = []
-        for key in keys:
-            cases, households = totals.get(key, (0, 0))
-            rows.append((*key, cases + groups[key][0], households + groups[key][1]))
-        upsert(
+        add_counts(
             cursor,
             "caseload",
-            (*GROUP_COLUMNS, ("cases", "integer"), ("households", "integer")),
-            rows,
-            key=("village", "programme", "status"),
+            GROUP_COLUMNS,
+            {key: (delta[0], delta[1]) for key, delta in groups.items()},
         )
         write_rollup(cursor, rollup({key: (d[0], d[1]) for key, d in groups.items()}))
 
@@ -295,28 +281,26 @@ ROLLUP_COLUMNS: tuple[Column, ...] = (
 
 
 def write_rollup(cursor: Cursor[Any], changes: dict[RollupKey, tuple[int, int]]) -> None:
-    """Read the rolled-up rows a batch changes (one statement), add, write back whole (one
-    statement; the CHECKs judge the real values)."""
-    keys = sorted(changes)
-    cursor.execute(
-        "SELECT r.level, r.division, r.programme, r.status, r.cases, r.households"
-        f" FROM {unnest(ROLLUP_COLUMNS, 'k')} JOIN caseload_rollup r"
-        " ON (r.level, r.division, r.programme, r.status)"
-        ' = (k.level, k.division COLLATE "C", k.programme, k.status)',
-        arrays(keys, 4),
-    )
-    before = {tuple(row[:4]): (row[4], row[5]) for row in cursor.fetchall()}
-    rows = []
-    for key in keys:
-        cases, households = before.get(key, (0, 0))
-        rows.append((*key, cases + changes[key][0], households + changes[key][1]))
-    upsert(
-        cursor,
-        "caseload_rollup",
-        (*ROLLUP_COLUMNS, ("cases", "integer"), ("households", "integer")),
-        rows,
-        key=("level", "division", "programme", "status"),
-    )
+    """Move the rolled-up rows a batch changes by its counts (one statement)."""
+    add_counts(cursor, "caseload_rollup", ROLLUP_COLUMNS, changes, {"division": "C"})
+
+
+Key = TypeVar("Key", bound=tuple[str, ...])
+COUNTS: tuple[Column, ...] = (("cases", "integer"), ("households", "integer"))
+
+
+def add_counts(
+    cursor: Cursor[Any],
+    table: str,
+    key: Sequence[Column],
+    changes: Mapping[Key, tuple[int, int]],
+    collations: Mapping[str, str] | None = None,
+) -> None:
+    """Add each row's (cases, households) change to the row of its key (a row from zero when
+    there is none), in one statement; the CHECKs judge the sums. Not read first and written
+    back: the read was a third of the caseload batch's server time."""
+    rows = [(*row, *changes[row]) for row in sorted(changes)]
+    add_to(cursor, table, key, COUNTS, rows, collations=collations)
 
 
 def rollup_source(division: str | None, level: str) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import re
 import struct
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -261,6 +261,39 @@ def insert(
     cursor.execute(
         f"INSERT INTO {table} ({names}) SELECT * FROM {unnest(columns)} {conflict}",
         columns_of(rows, columns),
+    )
+
+
+def add_to(
+    cursor: Cursor[Any],
+    table: str,
+    key: Sequence[Column],
+    amounts: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    *,
+    collations: Mapping[str, str] | None = None,
+) -> None:
+    """Add each row's ``amounts`` to the row of its ``key``, or insert the row as it is when
+    there is none: one MERGE, so the table's CHECKs judge the sums. (An INSERT ... ON
+    CONFLICT DO UPDATE judges the row it would insert first: a negative amount for a row
+    that holds enough fails it.) ``collations``: the key columns to compare in another
+    collation than the parameter's (the table column's, for its index). Rows in the order
+    given (callers give them in key order: the rows' locks are taken in order)."""
+    if not rows:
+        return
+    collate = collations or {}
+    names = [name for name, _ in (*key, *amounts)]
+    on = " AND ".join(
+        f"t.{name} = d.{name}" + (f' COLLATE "{collate[name]}"' if name in collate else "")
+        for name, _ in key
+    )
+    sums = ", ".join(f"{name} = t.{name} + d.{name}" for name, _ in amounts)
+    cursor.execute(
+        f"MERGE INTO {table} t USING (SELECT * FROM {unnest((*key, *amounts), 'v')}) d"
+        f" ON {on} WHEN MATCHED THEN UPDATE SET {sums}"
+        f" WHEN NOT MATCHED THEN INSERT ({', '.join(names)})"
+        f" VALUES ({', '.join('d.' + name for name in names)})",
+        columns_of(rows, (*key, *amounts)),
     )
 
 

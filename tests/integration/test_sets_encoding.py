@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from projections.sets import EncodedArray, Read, encode, encode_params, run_together
+from projections.sets import EncodedArray, Read, add_to, encode, encode_params, run_together
 
 UTC8 = dt.timezone(dt.timedelta(hours=8))
 
@@ -145,3 +145,37 @@ def test_reads_parameters_are_encoded_by_their_placeholders_casts(database_url: 
     with psycopg.connect(database_url) as conn:
         row = conn.execute(positional, encode_params(positional, (ids, 5, days, [1], ["a"])))
         assert row.fetchone() == (ids, 5, "%", days, [1], ["a"])
+
+
+def test_add_to_sums_into_existing_rows_and_inserts_the_others(database_url: str) -> None:
+    """``add_to``: a negative amount for a row that holds enough passes (the CHECK judges
+    the sum, where an INSERT ... ON CONFLICT judged the amount); one for a row that is not
+    there is refused, and the statement changes nothing."""
+    key = (("division", "text"), ("status", "text"))
+    amounts = (("cases", "integer"),)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'CREATE TEMPORARY TABLE counts (division text COLLATE "C", status text,'
+            " cases integer NOT NULL CHECK (cases >= 0), PRIMARY KEY (division, status))"
+        )
+        conn.execute("INSERT INTO counts VALUES ('4401', 'received', 2)")
+        with conn.cursor() as cursor:
+            add_to(
+                cursor,
+                "counts",
+                key,
+                amounts,
+                [("4401", "approved", 1), ("4401", "received", -1)],
+                collations={"division": "C"},
+            )
+        rows = conn.execute("SELECT * FROM counts ORDER BY division, status").fetchall()
+        assert rows == [("4401", "approved", 1), ("4401", "received", 1)]
+        refused = [("4401", "received", -1), ("4402", "approved", -1)]
+        with (
+            pytest.raises(psycopg.errors.CheckViolation),
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            add_to(cursor, "counts", key, amounts, refused)
+        rows = conn.execute("SELECT * FROM counts ORDER BY division, status").fetchall()
+        assert rows == [("4401", "approved", 1), ("4401", "received", 1)]
