@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -35,6 +35,7 @@ from psycopg_pool import ConnectionPool
 from infra.faults import is_transient
 from infra.schema import CONTROL_SCHEMA, create_generation, generation_schema, point_views
 from projections.base import Projection, RecordedEvent
+from projections.sets import work_meanwhile
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,42 @@ def decode_event(
     return RecordedEvent(position, originator_id, version, topic, event)
 
 
+@dataclass
+class _Batch:
+    """Rows of the log read for one batch: after ``position``, at most ``limit`` of them, up
+    to ``stop`` (the ``head`` when read, or lower). ``events``: those decoded so far."""
+
+    position: int
+    limit: int
+    head: int
+    stop: int
+    rows: list[tuple[Any, ...]]
+    events: list[RecordedEvent] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) == self.limit
+
+    @property
+    def last(self) -> int:
+        """The position the batch covers up to: its last row when full, else ``stop``."""
+        return int(self.rows[-1][0]) if self.full else self.stop
+
+    def decoded(
+        self, decode: Callable[[tuple[Any, ...]], RecordedEvent], budget_s: float | None = None
+    ) -> list[RecordedEvent]:
+        """The rows decoded: every one, or (``budget_s``) those decoded before that many seconds
+        have passed. An event that does not decode raises here: ``meanwhile`` decodes a batch
+        before its turn, and leaves such an event to the batch that holds it."""
+        rows = self.rows
+        until = None if budget_s is None else time.perf_counter() + budget_s
+        while len(self.events) < len(rows):
+            if until is not None and time.perf_counter() > until:
+                break
+            self.events.append(decode(rows[len(self.events)]))
+        return self.events
+
+
 class PostgresFeedRunner:
     """Feeds a projection from the global log in PostgreSQL (the default feed)."""
 
@@ -349,6 +386,7 @@ class PostgresFeedRunner:
         self._next_batch = batch_size
         self.before_commit = before_commit  # test hook: simulate a crash before commit
         self.reached_head = False  # the last batch reached the head as it stood then
+        self._ahead: _Batch | None = None  # the next batch's rows, read with this one
         table = sql.SQL("{}.{}").format(
             sql.Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
             sql.Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
@@ -392,27 +430,59 @@ class PostgresFeedRunner:
         Only the topics the projection reads are fetched and decoded; the position moves over
         the others too, up to the head as it stood before the read (ids commit in order, so
         every event up to that head is visible)."""
-        head_row = conn.execute(self._head_sql).fetchone()
-        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
-        stop = head if up_to is None else min(up_to, head)
-        if stop <= position:
-            return 0, position
         limit = self._next_batch
-        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
-            rows = cursor.execute(
-                self._select_sql, (position, stop, self.topic_list, limit)
-            ).fetchall()
-        full = len(rows) == limit
-        last = int(rows[-1][0]) if full else stop
+        ahead, self._ahead = self._ahead, None
+        if (
+            ahead is not None
+            and ahead.rows
+            and up_to is None
+            and (ahead.position, ahead.limit) == (position, limit)
+        ):
+            batch = ahead  # read with the last batch, maybe decoded while the server wrote it
+        else:
+            batch = self._read(conn, position, up_to, limit)
+            if batch.stop <= position:
+                return 0, position
+        full = batch.full
+        last = batch.last
         self._next_batch = self.catch_up_batch if full else self.batch_size
-        self.reached_head = last == head
+        self.reached_head = last == batch.head
+        if full and up_to is None:
+            # Behind: the next batch's rows are read now, and decoded while the server runs
+            # this batch's writes (projections.sets.meanwhile): on the other core, instead
+            # of after them.
+            self._ahead = self._read(conn, last, None, self._next_batch)
         with collector_paused():
-            events = [self.decode(row) for row in rows]
-            self.applier.apply(conn, events)
+            events = batch.decoded(self.decode)
+            with work_meanwhile(self._decode_ahead):
+                self.applier.apply(conn, events)
         self._advance(conn, last, events)
         if self.before_commit is not None:
             self.before_commit(last)
         return last - position, last
+
+    def _decode_ahead(self, budget_s: float | None) -> None:
+        """The next batch decoded ahead of its turn, as far as it decodes: an event that does
+        not is decoded again, and its error raised, when its own batch is applied."""
+        if self._ahead is not None:
+            with contextlib.suppress(Exception):
+                self._ahead.decoded(self.decode, budget_s)
+
+    def _read(
+        self, conn: psycopg.Connection, position: int, up_to: int | None, limit: int
+    ) -> _Batch:
+        """Up to ``limit`` rows of the projection's topics after ``position``, up to the head
+        as it stands now (or ``up_to``, when lower)."""
+        head_row = conn.execute(self._head_sql).fetchone()
+        head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+        stop = head if up_to is None else min(up_to, head)
+        if stop <= position:
+            return _Batch(position, limit, head, stop, [])
+        with conn.cursor(binary=True) as cursor:  # the stored bytes as they are, not hex
+            rows = cursor.execute(
+                self._select_sql, (position, stop, self.topic_list, limit)
+            ).fetchall()
+        return _Batch(position, limit, head, stop, rows)
 
     def _advance(
         self, conn: psycopg.Connection, position: int, events: Sequence[RecordedEvent]

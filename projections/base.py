@@ -16,6 +16,8 @@ from uuid import UUID
 
 from psycopg import Cursor
 
+from projections.sets import meanwhile
+
 
 @dataclass(frozen=True)
 class RecordedEvent:
@@ -129,3 +131,4 @@ class FoldingProjection(Projection):
             if handler is not None:
                 handler(self, batch, recorded)
         batch.write(cursor)
+        meanwhile()

@@ -8,11 +8,13 @@ waits for the server once per round of reads, not once per read.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import functools
 import re
 import struct
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -262,6 +264,7 @@ def insert(
         f"INSERT INTO {table} ({names}) SELECT * FROM {unnest(columns)} {conflict}",
         columns_of(rows, columns),
     )
+    meanwhile(WRITE_SLICE_S)
 
 
 def add_to(
@@ -295,6 +298,7 @@ def add_to(
         f" VALUES ({', '.join('d.' + name for name in names)})",
         columns_of(rows, (*key, *amounts)),
     )
+    meanwhile(WRITE_SLICE_S)
 
 
 def upsert(
@@ -437,3 +441,33 @@ def run_together(cursor: Cursor[Any], steps: Sequence[Any]) -> list[Any]:
     """Run ``steps`` side by side (``together``); their results in the order of ``steps``."""
     results: list[Any] = drive(cursor, together(steps))
     return results
+
+
+#: Work the caller of a batch gives it to do while the server runs the statements the batch
+#: has sent (``meanwhile``): a runner's decoding of its next batch. Called with a time budget
+#: in seconds (None: to its end); it returns once that is spent or it has nothing left.
+Work = Callable[[float | None], None]
+_MEANWHILE: contextvars.ContextVar[Work | None] = contextvars.ContextVar("meanwhile", default=None)
+
+#: The slice of the caller's work done after each write is sent: about what the server takes to
+#: run one of a batch's writes (a larger slice would leave the server waiting for the next).
+WRITE_SLICE_S = 0.005
+
+
+@contextlib.contextmanager
+def work_meanwhile(work: Work | None) -> Iterator[None]:
+    """Within the block, ``meanwhile()`` runs slices of ``work``."""
+    token = _MEANWHILE.set(work)
+    try:
+        yield
+    finally:
+        _MEANWHILE.reset(token)
+
+
+def meanwhile(budget_s: float | None = None) -> None:
+    """Called by a batch once it has sent a write and before it waits for an answer: in
+    pipeline mode the server runs the write meanwhile, on another core, and the caller's work
+    (``work_meanwhile``) runs here for ``budget_s`` (None: all of it)."""
+    work = _MEANWHILE.get()
+    if work is not None:
+        work(budget_s)

@@ -51,6 +51,7 @@ from projections.sets import (
     Step,
     arrays,
     insert,
+    meanwhile,
     read_where_in,
     run_together,
     unnest,
@@ -329,6 +330,7 @@ class FactStore:
             for handler in self._handlers.get(type(recorded.event), ()):
                 handler(self, batch, recorded)
         batch.write(cursor)
+        meanwhile()  # the writes run on the server meanwhile; place_means waits for them
         self.place_means(cursor, batch)
         return results
 

@@ -87,6 +87,61 @@ def test_a_runner_behind_takes_larger_batches_until_it_reaches_the_head(
     assert 0 < read[0] <= 20
 
 
+def test_a_batch_read_ahead_is_applied_only_where_the_runner_stands(runtime: Runtime) -> None:
+    """A runner behind reads the next batch with each one (and decodes it while the server
+    writes): another runner of the projection that moved on in between makes it read again,
+    so no event is applied twice or skipped."""
+    cases = write_history(runtime, 60)
+    first = runner(runtime, batch_size=20, catch_up_batch=20)
+    second = runner(runtime, batch_size=20, catch_up_batch=20)
+    assert first.run_once() > 0  # full: it read the batch after too
+    assert first._ahead is not None and first._ahead.rows
+    assert second.run_once() > 0  # applied what the first read ahead
+    covered = [first.run_once(), second.run_once()]
+    while (count := first.run_once()) > 0:
+        covered.append(count)
+    assert sum(covered) > 0
+    assert caseload_rows(runtime.database_url) == expected_caseload(runtime.ledger, cases)
+
+
+def test_an_event_read_ahead_that_does_not_decode_halts_its_own_batch(runtime: Runtime) -> None:
+    """Decoded ahead of its turn, an event that does not decode is left to its own batch: the
+    batches before it commit, and the halt names its position."""
+    write_history(runtime, 30)
+    start = register_head(runtime.database_url)
+    read = [
+        n.id
+        for n in runtime.ledger.recorder.select_notifications(start=start + 1, limit=10_000)
+        if n.topic in CaseloadProjection.topics()
+    ]
+    bad_position = read[30]  # in the second batch of 20
+
+    class Undecodable(PostgresFeedRunner):
+        def decode(self, row: tuple[object, ...]) -> RecordedEvent:
+            if row[0] == bad_position:
+                raise ProjectionHalted("caseload", bad_position, str(row[3]), ValueError("bad"))
+            return super().decode(row)
+
+    r = Undecodable(
+        runtime.pool,
+        runtime.ledger.recorder,
+        runtime.ledger.mapper,
+        CaseloadProjection,
+        batch_size=20,
+        catch_up_batch=20,
+    )
+    assert r.run_once() > 0  # the first batch, with the second read and decoded meanwhile
+    with pytest.raises(ProjectionHalted) as halted:
+        r.run_once()
+    assert halted.value.position == bad_position
+    status = next(
+        s
+        for s in projection_status(runtime.pool, ALL_PROJECTIONS, runtime.head_position())
+        if s.name == "caseload"
+    )
+    assert status.position == read[19]  # the first batch committed; the second did not
+
+
 def test_a_crash_between_write_and_commit_never_double_counts(runtime: Runtime) -> None:
     cases = write_history(runtime, 60)
 
