@@ -47,8 +47,10 @@ from projections.sets import Read, Step
 
 #: For each scope (actor, day): the actor's services starting on the day or the day before
 #: (not voided) and their home visits (as visitor) on the day, kept only for scopes where one of
-#: the three rules may fire (the candidate violations): at least two records with a service
-#: among them, more service hours in the window than the ceiling, or more visits than theirs.
+#: the three rules may fire (the candidate violations): a record of the day that starts before
+#: an earlier service (in (starts, position) order) ends, by more than the tolerance (an upper
+#: bound of its overlap with any of them), more service hours in the window than the ceiling,
+#: or more visits than theirs. The rules judge the candidates' records exactly.
 _RECORDS = """
 WITH s AS (
     SELECT DISTINCT scope, actor, day
@@ -70,16 +72,21 @@ WITH s AS (
     ) r
 ), counted AS (
     SELECT rec.*,
-           count(*) FILTER (WHERE kind = 'service') OVER w AS services,
-           count(*) OVER w AS records,
            sum(ends - starts) FILTER (WHERE kind = 'service') OVER w AS service_time,
-           count(*) FILTER (WHERE kind = 'investigation') OVER w AS visits
+           count(*) FILTER (WHERE kind = 'investigation') OVER w AS visits,
+           day = scope_day AND starts + make_interval(mins => %(tolerance)s) < max(ends)
+               FILTER (WHERE kind = 'service') OVER (
+                   w ORDER BY starts, position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+               ) AS overlapping
     FROM rec WINDOW w AS (PARTITION BY scope, scope_day)
+), flagged AS (
+    SELECT counted.*, bool_or(overlapping) OVER (PARTITION BY scope, scope_day) AS any_overlap
+    FROM counted
 )
 SELECT k.scope, k.scope_day, k.position, k.kind, k.starts, k.ends, k.day,
        k.contractor_id, c.county, k.who
-FROM counted k JOIN rf_case c USING (case_id)
-WHERE (k.services >= 1 AND k.records >= 2)
+FROM flagged k JOIN rf_case c USING (case_id)
+WHERE k.any_overlap
    OR k.service_time > make_interval(hours => %(hours)s)
    OR k.visits > %(visits)s
 ORDER BY k.scope, k.scope_day, k.starts, k.position
@@ -212,6 +219,7 @@ class _StaffDay(ScopedRule):
                 "days": [day for _, _, day in rows],
                 "hours": int(self.config.max_service_hours_per_day),
                 "visits": self.config.max_home_visits_per_day,
+                "tolerance": self.config.overlap_tolerance_minutes,
             },
         )
         found: dict[str, list[tuple[Any, ...]]] = {}

@@ -892,6 +892,44 @@ def test_overlapping_services_of_one_staff_member(runtime: Runtime) -> None:
     assert [x["status"] for x in alerts(runtime, "overlapping_records")] == ["cleared", "open"]
 
 
+def test_overlaps_within_the_tolerance_are_not_flagged(runtime: Runtime) -> None:
+    """``overlap_tolerance_minutes``: two services overlapping by less are no alert, by more
+    one; a long service beside short ones inside it makes a candidate day the rule then
+    judges pair by pair (the statement's bound is the latest end before a record)."""
+
+    class Tolerant(RedFlagsProjection):
+        preset_config = dataclasses.replace(CONFIG, overlap_tolerance_minutes=30)
+
+    rebuild(runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, Tolerant)
+    yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
+    case, other = approved_case(runtime), approved_case(runtime)
+    serve(runtime, case, at(yesterday, 9), at(yesterday, 10), by=officer(who="carer-6"))
+    serve(runtime, other, at(yesterday, 9, 40), at(yesterday, 11), by=officer(who="carer-6"))
+    serve(runtime, case, at(yesterday, 8), at(yesterday, 12), by=officer(who="carer-8"))
+    serve(runtime, other, at(yesterday, 9), at(yesterday, 9, 10), by=officer(who="carer-8"))
+    serve(runtime, other, at(yesterday, 11, 45), at(yesterday, 12, 30), by=officer(who="carer-8"))
+    run(runtime, Tolerant)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items, _ = query_alerts(cursor, rule="overlapping_records", limit=100)
+    assert items == []
+
+    # carer-6: 45 minutes inside the first service. carer-8: 70 minutes inside the long one,
+    # started after a short one (the record just before it ended long before).
+    by6, by8 = officer(who="carer-6"), officer(who="carer-8")
+    late = serve(runtime, other, at(yesterday, 9, 10), at(yesterday, 9, 55), by=by6)
+    inside = serve(runtime, other, at(yesterday, 10, 30), at(yesterday, 11, 40), by=by8)
+    run(runtime, Tolerant)
+    with runtime.pool.connection() as conn, conn.cursor() as cursor:
+        items, _ = query_alerts(cursor, rule="overlapping_records", limit=100)
+    assert sorted((x["subject_id"], x["status"]) for x in items) == [
+        ("carer-6", "open"),
+        ("carer-8", "open"),
+    ]
+    evidence = {x["subject_id"]: x["evidence"] for x in items}
+    assert positions(runtime.ledger, other.id)[late] in evidence["carer-6"]
+    assert positions(runtime.ledger, other.id)[inside] in evidence["carer-8"]
+
+
 def test_more_service_hours_in_a_day_than_the_ceiling(runtime: Runtime) -> None:
     yesterday = runtime.services.clock.today() - dt.timedelta(days=1)
     case = approved_case(runtime)
