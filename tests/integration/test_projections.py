@@ -30,9 +30,11 @@ from tests.scenario import application
 pytestmark = pytest.mark.integration
 
 
-def runner(runtime: Runtime, **kwargs) -> PostgresFeedRunner:  # type: ignore[no-untyped-def]
+def runner(  # type: ignore[no-untyped-def]
+    runtime: Runtime, runner_class: type[PostgresFeedRunner] = PostgresFeedRunner, **kwargs
+) -> PostgresFeedRunner:
     kwargs.setdefault("batch_size", 50)
-    return PostgresFeedRunner(
+    return runner_class(
         runtime.pool, runtime.ledger.recorder, runtime.ledger.mapper, CaseloadProjection, **kwargs
     )
 
@@ -122,14 +124,7 @@ def test_an_event_read_ahead_that_does_not_decode_halts_its_own_batch(runtime: R
                 raise ProjectionHalted("caseload", bad_position, str(row[3]), ValueError("bad"))
             return super().decode(row)
 
-    r = Undecodable(
-        runtime.pool,
-        runtime.ledger.recorder,
-        runtime.ledger.mapper,
-        CaseloadProjection,
-        batch_size=20,
-        catch_up_batch=20,
-    )
+    r = runner(runtime, Undecodable, batch_size=20, catch_up_batch=20)
     assert r.run_once() > 0  # the first batch, with the second read and decoded meanwhile
     with pytest.raises(ProjectionHalted) as halted:
         r.run_once()
