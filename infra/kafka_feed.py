@@ -25,7 +25,6 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import Mapper
-from eventsourcing.utils import get_topic
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from psycopg import sql
 from psycopg_pool import ConnectionPool
@@ -40,6 +39,7 @@ from infra.projection_runner import (
     claim_tracking,
     collector_paused,
     decode_event,
+    fields_by_topic,
     record_error,
 )
 from infra.schema import CONTROL_SCHEMA
@@ -85,11 +85,7 @@ class KafkaFeedRunner:
         self.projection_class = projection
         self.applier = BatchApplier(projection())
         self.topics = frozenset(projection.topics())
-        # As the PostgreSQL feed: only the fields the projection reads (event_fields).
-        self._fields = {
-            get_topic(event_class): fields | {"timestamp"}
-            for event_class, fields in (projection.event_fields() or {}).items()
-        }
+        self._fields = fields_by_topic(projection)  # as the PostgreSQL feed
         self.target = Target(projection, schema)
         self.topic = topic
         self.batch_size = batch_size

@@ -306,6 +306,15 @@ def decode_event(
     return RecordedEvent(position, originator_id, version, topic, event)
 
 
+def fields_by_topic(projection: type[Projection]) -> dict[str, frozenset[str]]:
+    """The only fields a feed decodes of the events of each topic the projection names in
+    ``event_fields`` (with their timestamp); the topics it does not name come whole."""
+    return {
+        get_topic(event_class): fields | {"timestamp"}
+        for event_class, fields in (projection.event_fields() or {}).items()
+    }
+
+
 @dataclass
 class _Batch:
     """Rows of the log read for one batch: after ``position``, at most ``limit`` of them, up
@@ -372,11 +381,7 @@ class PostgresFeedRunner:
         self.topics = frozenset(projection.topics())
         self.topic_list = sorted(self.topics)
         self.target = Target(projection, schema)
-        # Only the fields the projection reads of the classes it names (event_fields).
-        self._fields = {
-            get_topic(event_class): fields | {"timestamp"}
-            for event_class, fields in (projection.event_fields() or {}).items()
-        }
+        self._fields = fields_by_topic(projection)
         self.batch_size = batch_size
         # A runner whose last batch was full is behind: it takes up to ``catch_up_batch``
         # events at a time until it reaches the head (fewer transactions and statements for

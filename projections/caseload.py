@@ -263,13 +263,9 @@ class CaseloadBatch:
                 " = (m.village, m.programme, m.status, m.household_id)",
                 arrays(gone, 4),
             )
-        add_counts(
-            cursor,
-            "caseload",
-            GROUP_COLUMNS,
-            {key: (delta[0], delta[1]) for key, delta in groups.items()},
-        )
-        write_rollup(cursor, rollup({key: (d[0], d[1]) for key, d in groups.items()}))
+        changes = {key: (delta[0], delta[1]) for key, delta in groups.items()}
+        add_counts(cursor, "caseload", GROUP_COLUMNS, changes)
+        write_rollup(cursor, rollup(changes))
 
 
 ROLLUP_COLUMNS: tuple[Column, ...] = (
